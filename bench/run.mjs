@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Benchmark runner: generates one corpus, runs each tool through each scenario
+// on it, prints a Markdown table and writes JSON to bench/results/.
+//
+//   pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
+//              [--only tool,tool] [--json FILE] [--timeout S] [--keep-corpus]
+//
+// Exits non-zero if any tool failed to complete (never on timings).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULTS, generateCorpus, parseCorpusArgs } from './corpus.mjs';
+import { compareTree, dropCaches, killAllChildren, MiB, now, rmrf, tmpDir } from './lib/util.mjs';
+import * as rsync from './tools/rsync.mjs';
+import * as syncthing from './tools/syncthing.mjs';
+import * as syncAgent from './tools/sync-agent.mjs';
+import initialSync from './scenarios/initial-sync.mjs';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const TOOLS = { rsync: rsync.create, syncthing: syncthing.create, 'sync-agent': syncAgent.create };
+const SCENARIOS = [initialSync];
+const QUICK = { smallFiles: 600, uploadsMb: 20 };
+
+const USAGE = `usage: pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
+                  [--only ${Object.keys(TOOLS).join(',')}] [--json FILE] [--timeout S] [--keep-corpus]`;
+
+function parseArgs(argv) {
+  const { opts: corpus, rest } = parseCorpusArgs(argv);
+  const o = { quick: false, only: Object.keys(TOOLS), json: null, timeoutS: null, keepCorpus: false };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    const val = () => { const v = a.includes('=') ? a.split('=').slice(1).join('=') : rest[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
+    if (a === '--quick') o.quick = true;
+    else if (a.startsWith('--only')) o.only = val().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (a.startsWith('--json')) o.json = val();
+    else if (a.startsWith('--timeout')) o.timeoutS = Number(val());
+    else if (a === '--keep-corpus') o.keepCorpus = true;
+    else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
+    else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  }
+  for (const t of o.only) if (!TOOLS[t]) throw new Error(`unknown tool ${t} (known: ${Object.keys(TOOLS).join(', ')})`);
+  o.corpus = { ...DEFAULTS, ...(o.quick ? QUICK : {}), ...corpus };
+  return o;
+}
+
+const log = (...a) => console.error('[bench]', ...a);
+const fmt = (v, d = 1) => (v == null || !Number.isFinite(v) ? '–' : v.toFixed(d));
+const mib = (kib) => (kib == null ? null : kib / 1024);
+
+function table(results) {
+  const ok = Object.fromEntries(results.filter((r) => r.ok).map((r) => [r.tool, r]));
+  const ratio = (base, r) => (ok[base] && r.ok ? `${(ok[base].wallS / r.wallS).toFixed(2)}×` : '–');
+  const head = ['tool', 'initial sync s', 'MiB/s', 'files/s', 'themes+plugins s', 'CPU s (B)',
+    'peak RSS MiB (A / B)', 'data dir MiB (B)', '× vs Syncthing', '× vs rsync'];
+  const rows = results.map((r) => (r.ok
+    ? [r.tool, fmt(r.wallS, 2), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesPluginsS, 2), fmt(r.cpuB, 2),
+      `${fmt(mib(r.peakRssKiBA), 0)} / ${fmt(mib(r.peakRssKiBB), 0)}`, r.dataDirB == null ? '–' : fmt(r.dataDirB / MiB),
+      ratio('syncthing', r), ratio('rsync', r)]
+    : [r.tool, `FAILED: ${r.error.split('\n')[0].slice(0, 120)}`, '', '', '', '', '', '', '', '']));
+  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const setupTimeoutS = o.timeoutS ?? (o.quick ? 30 : 300);
+  const syncTimeoutS = o.timeoutS ?? (o.quick ? 30 : 600);
+  const tools = o.only.map((name) => TOOLS[name]());
+
+  // prerequisites first, so a missing binary is reported before any work
+  const results = [];
+  const runnable = [];
+  for (const t of tools) {
+    const problem = await t.check();
+    if (problem) { log(`${t.name}: cannot run: ${problem}`); results.push({ tool: t.name, ok: false, error: `not available: ${problem}` }); }
+    else runnable.push(t);
+  }
+
+  const corpusDir = path.join(tmpDir('corpus'), 'wp-content');
+  const cleanup = async () => { if (!o.keepCorpus) await rmrf(path.dirname(corpusDir)); };
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => { killAllChildren(); if (!o.keepCorpus) fs.rmSync(path.dirname(corpusDir), { recursive: true, force: true }); process.exit(130); });
+  }
+
+  const g0 = now();
+  let corpus = await generateCorpus(corpusDir, o.corpus);
+  const genS = now() - g0;
+  log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (small files ${o.corpus.smallFiles}, uploads ${o.corpus.uploadsMb} MiB, seed ${o.corpus.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
+
+  const notes = [];
+  for (const scenario of SCENARIOS) {
+    for (const t of runnable) {
+      const note = await dropCaches();
+      if (note && !notes.includes(note)) { notes.push(note); log(note); }
+      log(`${scenario.name} / ${t.name}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
+      let r;
+      try {
+        r = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS })) };
+        log(`${scenario.name} / ${t.name}: ${r.wallS.toFixed(2)} s`);
+      } catch (e) {
+        r = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
+        log(`${scenario.name} / ${t.name}: FAILED\n${r.error}`);
+      }
+      results.push(r);
+      // A must be unchanged for the next tool; regenerate if a tool touched it.
+      const changed = compareTree(corpus.dir, corpus);
+      if (changed) {
+        log(`${t.name} changed the source folder (${changed}); regenerating the corpus`);
+        await rmrf(corpus.dir);
+        corpus = await generateCorpus(corpusDir, o.corpus);
+      }
+    }
+  }
+  await cleanup();
+
+  const order = Object.keys(TOOLS);
+  results.sort((a, b) => order.indexOf(a.tool) - order.indexOf(b.tool));
+  const md = table(results);
+  const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...o.corpus, generateS: +genS.toFixed(2) };
+  console.log(`\n### initial sync: ${corpus.files} files, ${corpusInfo.mib} MiB (seed ${o.corpus.seed})${o.quick ? ' — quick' : ''}\n`);
+  console.log(md);
+  if (notes.length) console.log(`\nNotes: ${notes.join('; ')}`);
+
+  const report = {
+    date: new Date().toISOString(),
+    quick: o.quick,
+    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, kernel: os.release() },
+    corpus: corpusInfo,
+    notes,
+    results,
+  };
+  const resultsDir = path.join(BENCH, 'results');
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `${report.date.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nJSON: ${path.relative(process.cwd(), file)}${o.json ? `, ${o.json}` : ''}`);
+
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length) {
+    console.error(`\nbench: ${failed.length} tool(s) failed: ${failed.map((r) => r.tool).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  killAllChildren();
+  console.error(`bench: ${e.message}`);
+  process.exit(1);
+});

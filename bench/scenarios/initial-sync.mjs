@@ -1,0 +1,55 @@
+// Scenario: initial sync of a fresh, empty peer B from a peer A that is already
+// running and has indexed the corpus. The clock starts just before B is spawned
+// and stops when the tool reports B complete (and B's tree is then verified).
+import { BenchError, compareTree, now, rmrf, tmpDir, watchSubset } from '../lib/util.mjs';
+
+export default {
+  name: 'initial-sync',
+
+  /**
+   * @param tool    a tool object (see bench/tools/*.mjs)
+   * @param corpus  { dir, files, bytes, entries }
+   * @param opts    { setupTimeoutS, syncTimeoutS }
+   */
+  async run(tool, corpus, { setupTimeoutS, syncTimeoutS }) {
+    const dirB = tmpDir(`${tool.name}-b`);
+    let watch;
+    try {
+      const ts = now();
+      await tool.setupA(corpus.dir, corpus, { deadline: ts + setupTimeoutS });
+      const setupS = now() - ts;
+
+      const subset = corpus.entries.filter((e) => e.path.startsWith('themes/') || e.path.startsWith('plugins/'));
+      const t0 = now();
+      const cpu0 = process.cpuUsage();
+      await tool.startB(dirB, { deadline: t0 + syncTimeoutS });
+      watch = watchSubset(dirB, subset);
+      await tool.waitComplete({ deadline: t0 + syncTimeoutS });
+      const t1 = now();
+      const cpu1 = process.cpuUsage(cpu0);
+      const m = await tool.measure();
+
+      const mismatch = compareTree(dirB, corpus, tool.ignore);
+      if (mismatch) throw new BenchError(`B finished but its tree differs from the corpus: ${mismatch}`);
+      // The subset is complete by t1 at the latest (the whole tree was verified).
+      const tp = watch.done ? Math.min(await watch.promise, t1) : t1;
+
+      const wallS = t1 - t0;
+      return {
+        ok: true,
+        setupAS: setupS,
+        wallS,
+        mibPerS: corpus.bytes / 1048576 / wallS,
+        filesPerS: corpus.files / wallS,
+        themesPluginsS: tp - t0,
+        themesPluginsFiles: subset.length,
+        harnessCpuS: (cpu1.user + cpu1.system) / 1e6, // the bench's own polling during the sync
+        ...m,
+      };
+    } finally {
+      watch?.stop();
+      await tool.stop();
+      await rmrf(dirB);
+    }
+  },
+};

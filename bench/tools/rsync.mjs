@@ -1,0 +1,109 @@
+// rsync baseline: an rsync daemon on 127.0.0.1 serves A's folder read-only;
+// B is a plain `rsync -a rsync://127.0.0.1:PORT/mod/ B/` pull into an empty dir.
+// CPU and peak RSS come from GNU time (`/usr/bin/time -f '%e %U %S %M'`) wrapped
+// around the client and around the daemon (which reaps its per-connection
+// children, so their usage is included).
+import fs from 'node:fs';
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { BenchError, freePort, rmrf, spawnLogged, stopChild, tail, waitExit, tmpDir, waitFor, warmTree, which } from '../lib/util.mjs';
+
+const TIME = '/usr/bin/time';
+const TIME_FMT = '%e %U %S %M';
+
+function readTime(file) {
+  // GNU time may prefix "Command exited with non-zero status N" / "Command terminated by signal N".
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+  const [wall, user, sys, maxrss] = lines[lines.length - 1].trim().split(/\s+/).map(Number);
+  if (![wall, user, sys, maxrss].every(Number.isFinite)) throw new Error(`cannot parse ${file}: ${lines.join(' | ')}`);
+  return { wall, cpu: user + sys, peakRssKiB: maxrss };
+}
+
+function tcpOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+export function create() {
+  let tmp, daemon, client, port, dirB;
+  return {
+    name: 'rsync',
+    ignore: [],
+
+    async check() {
+      const missing = [];
+      if (!which('rsync')) missing.push('rsync (apt-get install -y rsync)');
+      if (!fs.existsSync(TIME)) missing.push(`${TIME} (apt-get install -y time)`);
+      return missing.length ? `missing: ${missing.join(', ')}` : null;
+    },
+
+    version() {
+      try { return execFileSync('rsync', ['--version'], { encoding: 'utf8' }).split('\n')[0].trim(); } catch { return null; }
+    },
+
+    async setupA(dirA, corpus, { deadline }) {
+      tmp = tmpDir('rsync');
+      port = await freePort();
+      const root = process.getuid?.() === 0;
+      const conf = [
+        'use chroot = no',
+        `pid file = ${tmp}/rsyncd.pid`,
+        `log file = ${tmp}/rsyncd.log`,
+        ...(root ? ['uid = 0', 'gid = 0'] : []),
+        '[mod]',
+        `  path = ${dirA}`,
+        '  read only = yes',
+        '  list = yes',
+      ].join('\n') + '\n';
+      fs.writeFileSync(`${tmp}/rsyncd.conf`, conf);
+      daemon = spawnLogged(TIME, ['-f', TIME_FMT, '-o', `${tmp}/daemon.time`,
+        'rsync', '--daemon', '--no-detach', `--config=${tmp}/rsyncd.conf`, '--address=127.0.0.1', `--port=${port}`],
+      { logFile: `${tmp}/daemon.out` });
+      await waitFor('rsync daemon to listen', async () => {
+        if (daemon.exitCode !== null) throw new BenchError(`rsync daemon exited early:\n${tail(`${tmp}/daemon.out`)}\n${tail(`${tmp}/rsyncd.log`)}`);
+        return tcpOpen(port);
+      }, { deadline });
+      // rsync has no index: read A once so its source data is as warm in the
+      // page cache as it is for the daemons that hash the folder at startup.
+      warmTree(dirA);
+    },
+
+    async startB(dir) {
+      dirB = dir;
+      client = spawnLogged(TIME, ['-f', TIME_FMT, '-o', `${tmp}/client.time`,
+        'rsync', '-a', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/client.out` });
+    },
+
+    async waitComplete({ deadline }) {
+      await waitFor('rsync pull to finish', () => client.exitCode !== null || client.signalCode !== null, {
+        deadline, interval: 20,
+        onTimeout: () => `client log:\n${tail(`${tmp}/client.out`)}`,
+      });
+      if (client.exitCode !== 0) {
+        throw new BenchError(`rsync client failed (exit ${client.exitCode ?? client.signalCode}):\n${tail(`${tmp}/client.out`)}\n${tail(`${tmp}/rsyncd.log`)}`);
+      }
+    },
+
+    async measure() {
+      const c = readTime(`${tmp}/client.time`);
+      // stop the daemon itself (GNU time would die on SIGTERM without reporting)
+      const pid = Number(fs.readFileSync(`${tmp}/rsyncd.pid`, 'utf8').trim());
+      try { process.kill(pid, 'SIGTERM'); } catch {}
+      await waitExit(daemon, 5000);
+      let a = {};
+      try { a = readTime(`${tmp}/daemon.time`); } catch {}
+      return { cpuB: c.cpu, peakRssKiBB: c.peakRssKiB, cpuA: a.cpu ?? null, peakRssKiBA: a.peakRssKiB ?? null, dataDirB: null };
+    },
+
+    async stop() {
+      await stopChild(client, 2000);
+      if (daemon && daemon.exitCode === null) {
+        try { process.kill(Number(fs.readFileSync(`${tmp}/rsyncd.pid`, 'utf8').trim()), 'SIGTERM'); } catch {}
+        await waitExit(daemon, 2000);
+      }
+      await rmrf(tmp);
+    },
+  };
+}

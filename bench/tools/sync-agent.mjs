@@ -1,0 +1,128 @@
+// sync-agent: two `sync-agent start` processes on loopback, configured by env,
+// observed through the control server (HTTP over a Unix socket, GET /status,
+// the same JSON as `sync-agent status --json`).
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { BenchError, compareTree, debug, diskUsage, freePort, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from '../lib/util.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(REPO, 'packages', 'sync-agent', 'bin', 'sync-agent.js');
+
+function status(socketPath) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: '/status', method: 'GET', timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`GET /status: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
+        try { resolve(JSON.parse(body)); } catch (e) { reject(new Error(`GET /status: bad JSON: ${body.slice(0, 200)}`)); }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('GET /status: timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function create() {
+  let tmp, secret, A, B, corpus, cpuAAtStart;
+  const procs = [];
+
+  const exitedCheck = (node) => {
+    if (node.proc.exitCode !== null || node.proc.signalCode !== null) {
+      throw new BenchError(`sync-agent ${node.name} exited (${node.proc.exitCode ?? node.proc.signalCode}):\n${tail(node.log)}`);
+    }
+  };
+
+  function startNode(node, folder, peer) {
+    node.proc = spawnLogged(process.execPath, [BIN, 'start'], {
+      logFile: node.log,
+      cwd: tmp,
+      env: {
+        ...process.env,
+        HOME: `${tmp}/home`,
+        SYNC_AGENT_FOLDER: folder,
+        SYNC_AGENT_DATA: node.data,
+        SYNC_AGENT_SECRET: secret,
+        SYNC_AGENT_LISTEN: `127.0.0.1:${node.port}`,
+        SYNC_AGENT_PEERS: `127.0.0.1:${peer.port}`,
+        SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_LOG_LEVEL || 'warn',
+        SYNC_AGENT_CONTROL: node.control,
+      },
+    });
+    procs.push(node.proc);
+  }
+
+  return {
+    name: 'sync-agent',
+    ignore: [],
+
+    async check() {
+      if (!fs.existsSync(BIN)) return `missing: ${path.relative(REPO, BIN)} (run pnpm build)`;
+      try {
+        const out = execFileSync(process.execPath, [BIN, 'secret', 'new'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20000 }).trim();
+        if (!out || out.includes('\n')) return `\`sync-agent secret new\` printed ${JSON.stringify(out.slice(0, 200))}, expected one line`;
+      } catch (e) {
+        return `\`sync-agent secret new\` failed (run pnpm build?): ${(e.stderr || e.message || '').toString().trim().split('\n').slice(-5).join('\n')}`;
+      }
+      return null;
+    },
+
+    version() {
+      try { return JSON.parse(fs.readFileSync(path.join(REPO, 'packages', 'sync-agent', 'package.json'), 'utf8')).version; } catch { return null; }
+    },
+
+    async setupA(dirA, c, { deadline }) {
+      corpus = c;
+      tmp = tmpDir('sync-agent');
+      fs.mkdirSync(`${tmp}/home`);
+      secret = execFileSync(process.execPath, [BIN, 'secret', 'new'], { encoding: 'utf8' }).trim();
+      A = { name: 'A', data: `${tmp}/a-data`, log: `${tmp}/a.log`, control: `${tmp}/a.sock`, port: await freePort() };
+      B = { name: 'B', data: `${tmp}/b-data`, log: `${tmp}/b.log`, control: `${tmp}/b.sock`, port: await freePort() };
+      startNode(A, dirA, B);
+      await waitFor(`sync-agent A to index ${corpus.files} files`, async () => {
+        exitedCheck(A);
+        const s = await status(A.control);
+        A.lastStatus = s;
+        return s.ready === true && s.files === corpus.files;
+      }, { deadline, interval: 50, onTimeout: () => `A status: ${JSON.stringify(A.lastStatus)}\n${tail(A.log)}` });
+    },
+
+    async startB(dirB) {
+      B.dir = dirB;
+      cpuAAtStart = procStats(A.proc.pid)?.cpu ?? null;
+      startNode(B, dirB, A);
+    },
+
+    async waitComplete({ deadline }) {
+      await waitFor(`sync-agent B to receive ${corpus.files} files`, async () => {
+        exitedCheck(B); exitedCheck(A);
+        const s = await status(B.control);
+        B.lastStatus = s;
+        debug(() => `B: ${JSON.stringify(s)}`);
+        if (!(s.inSync === true && s.files === corpus.files)) return false;
+        return compareTree(B.dir, corpus) === null; // final check of B's tree (names, sizes, total bytes)
+      }, { deadline, interval: 50, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}\nB tree: ${compareTree(B.dir, corpus)}\n--- A log:\n${tail(A.log, 15)}\n--- B log:\n${tail(B.log, 15)}` });
+    },
+
+    async measure() {
+      const a = procStats(A.proc.pid) ?? {};
+      const b = procStats(B.proc.pid) ?? {};
+      return {
+        cpuB: b.cpu, peakRssKiBB: b.peakRssKiB,
+        cpuA: a.cpu != null && cpuAAtStart != null ? a.cpu - cpuAAtStart : null, peakRssKiBA: a.peakRssKiB,
+        cpuATotal: a.cpu,
+        dataDirB: await diskUsage(B.data), dataDirA: await diskUsage(A.data),
+      };
+    },
+
+    async stop() {
+      await Promise.all(procs.map((p) => stopChild(p, 5000)));
+      await rmrf(tmp);
+    },
+  };
+}

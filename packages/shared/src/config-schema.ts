@@ -1,0 +1,122 @@
+import { z } from 'zod'
+
+/**
+ * The one schema every setting passes through, whatever its source (config file, env var,
+ * secret file). Pure: checks that need the file system (does the folder exist, is the data
+ * dir outside it) live in the agent's config loader.
+ */
+export const DEFAULT_PEER_PORT = 7657
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const IGNORE_PRESETS = ['wordpress'] as const
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+
+/** Parses `host:port` / `[v6]:port`; returns a message on failure. */
+export function parseHostPort(text: string): HostPort | string {
+  const trimmed = text.trim()
+  let host: string
+  let portText: string
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:(.*)$/.exec(trimmed)
+  if (v6) {
+    host = v6[1] as string
+    portText = v6[2] as string
+  } else {
+    const colon = trimmed.lastIndexOf(':')
+    if (colon === -1) return `expected host:port, got ${JSON.stringify(text)} (no port)`
+    host = trimmed.slice(0, colon)
+    portText = trimmed.slice(colon + 1)
+    if (!IPV4.test(host) && !HOSTNAME.test(host)) return `expected host:port, got ${JSON.stringify(text)} (bad host ${JSON.stringify(host)})`
+  }
+  if (!/^\d{1,5}$/.test(portText)) return `expected host:port, got ${JSON.stringify(text)} (port must be a number)`
+  const port = Number(portText)
+  if (port < 1 || port > 65535) return `expected host:port, got ${JSON.stringify(text)} (port must be 1-65535)`
+  return { host, port }
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`
+}
+
+const hostPort = z.string().transform((text, ctx): HostPort => {
+  const parsed = parseHostPort(text)
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed })
+    return z.NEVER
+  }
+  return parsed
+})
+
+/** A whole number given as a number (file) or as digits (env). */
+function wholeNumber(min: number, max: number) {
+  return z
+    .union([z.number(), z.string().regex(/^-?\d+$/, 'expected a whole number').transform(Number)])
+    .pipe(z.number().int('expected a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+}
+
+export const ConfigSchema = z.strictObject({
+  /** the synced folder (wp-content); must exist */
+  folder: z.string().min(1, 'must not be empty'),
+  /** state directory: drives, index, device key, control socket; never inside the folder */
+  data: z.string().min(1, 'must not be empty'),
+  /** the folder secret (exactly one of secret / secretFile) */
+  secret: z.string().optional(),
+  secretFile: z.string().min(1, 'must not be empty').optional(),
+  /** where peers connect to us */
+  listen: hostPort.prefault(`0.0.0.0:${DEFAULT_PEER_PORT}`),
+  /** known peers we dial */
+  peers: z.array(hostPort).default([]),
+  /** control socket path; default <data>/control.sock */
+  control: z.string().min(1, 'must not be empty').optional(),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** a local change is published once the file was quiet this long */
+  settleMs: wholeNumber(0, 60_000).default(50),
+  ignore: z
+    .strictObject({
+      presets: z.array(z.enum(IGNORE_PRESETS)).default(['wordpress']),
+      patterns: z.array(z.string()).default([])
+    })
+    .default({ presets: ['wordpress'], patterns: [] })
+})
+
+export type ConfigInput = z.input<typeof ConfigSchema>
+export type ParsedConfig = z.output<typeof ConfigSchema>
+
+/** Environment variables and the config key each one sets. */
+export const ENV_SETTINGS = {
+  SYNC_AGENT_FOLDER: 'folder',
+  SYNC_AGENT_DATA: 'data',
+  SYNC_AGENT_SECRET: 'secret',
+  SYNC_AGENT_SECRET_FILE: 'secretFile',
+  SYNC_AGENT_LISTEN: 'listen',
+  SYNC_AGENT_PEERS: 'peers',
+  SYNC_AGENT_CONTROL: 'control',
+  SYNC_AGENT_LOG_LEVEL: 'logLevel',
+  SYNC_AGENT_SETTLE_MS: 'settleMs',
+  SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
+  SYNC_AGENT_IGNORE: 'ignore.patterns'
+} as const satisfies Record<string, string>
+
+export type EnvSettingName = keyof typeof ENV_SETTINGS
+
+/** Settings whose env value is a comma-separated list. */
+export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'ignore.presets', 'ignore.patterns'])
+
+export type ConfigValidation = { ok: true; config: ParsedConfig } | { ok: false; path: string[]; problem: string }
+
+/** Validates raw settings; on failure, the first problem and the key path it is at. */
+export function validateConfig(raw: unknown): ConfigValidation {
+  const result = ConfigSchema.safeParse(raw)
+  if (result.success) return { ok: true, config: result.data }
+  const issue = result.error.issues[0] as z.core.$ZodIssue
+  let problem = issue.message
+  if (issue.code === 'unrecognized_keys') problem = `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k: string) => JSON.stringify(k)).join(', ')}`
+  else if (issue.code === 'invalid_type' && issue.input === undefined) problem = 'is required'
+  else if (issue.code === 'invalid_value') problem = issue.message.replace(/^Invalid option: /, '')
+  return { ok: false, path: issue.path.map(String), problem }
+}

@@ -1,0 +1,7 @@
+export * from './errors.js'
+export * from './base32.js'
+export * from './crypto.js'
+export * from './secret.js'
+export * from './path-safety.js'
+export * from './config-schema.js'
+export * from './status.js'

@@ -1,0 +1,127 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { join } from 'node:path'
+import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
+import { loadConfig } from '../config/load-config.js'
+import { createLogger } from '../log.js'
+import { Agent } from '../daemon.js'
+import { getStatus } from '../control/control-client.js'
+import { formatStatus } from './format-status.js'
+
+const USAGE = `usage: sync-agent <command> [options]
+
+commands:
+  secret new                    print a new read-write folder secret
+  secret readonly <secret>      print the read-only secret of a read-write one
+  secret encrypted <secret>     print the encrypted (blind) secret of a rw or ro one
+  start [--config FILE]         run the agent in the foreground (SIGINT/SIGTERM stop it)
+  status [--json] [--control PATH]
+                                show the running agent's state
+
+configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
+
+function usage(message: string): SyncError {
+  return new SyncError('E_USAGE', `${message}\n${USAGE}`)
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true })
+    return { values: values as Record<string, string | boolean | undefined>, positionals }
+  } catch (err) {
+    throw usage((err as Error).message)
+  }
+}
+
+async function secretCommand(args: string[]): Promise<number> {
+  const [sub, value, ...rest] = args
+  if (rest.length > 0) throw usage(`unexpected argument ${JSON.stringify(rest[0])}`)
+  if (sub === 'new' && value === undefined) {
+    process.stdout.write(newSecret() + '\n')
+    return EXIT.ok
+  }
+  if ((sub === 'readonly' || sub === 'encrypted') && value !== undefined) {
+    const parsed = parseSecret(value)
+    process.stdout.write(formatSecret(sub === 'readonly' ? deriveReadOnly(parsed) : deriveEncrypted(parsed)) + '\n')
+    return EXIT.ok
+  }
+  throw usage('secret: expected "secret new", "secret readonly <secret>" or "secret encrypted <secret>"')
+}
+
+async function startCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } })
+  if (positionals.length > 0) throw usage(`start: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
+  const log = createLogger(config.logLevel)
+  const agent = new Agent(config, log)
+  let stopping = false
+  const stopped = new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, 'stopping')
+      agent.close().then(
+        () => resolve(EXIT.ok),
+        (err: unknown) => {
+          log.error({ err }, 'stop failed')
+          resolve(EXIT.failure)
+        }
+      )
+    }
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+  })
+  try {
+    await agent.ready()
+  } catch (err) {
+    await agent.close()
+    log.flush()
+    throw err
+  }
+  const code = await stopped
+  log.flush()
+  return code
+}
+
+async function statusCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`status: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const env = process.env
+  const socketPath =
+    (values.control as string | undefined) ??
+    env.SYNC_AGENT_CONTROL ??
+    (env.SYNC_AGENT_DATA ? join(env.SYNC_AGENT_DATA, 'control.sock') : null)
+  if (!socketPath) throw usage('status: give --control PATH (or set SYNC_AGENT_CONTROL or SYNC_AGENT_DATA)')
+  const report = await getStatus(socketPath)
+  process.stdout.write((values.json ? JSON.stringify(report) : formatStatus(report)) + '\n')
+  return EXIT.ok
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'secret':
+        return await secretCommand(rest)
+      case 'start':
+        return await startCommand(rest)
+      case 'status':
+        return await statusCommand(rest)
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE + '\n')
+        return command === undefined ? EXIT.usage : EXIT.ok
+      default:
+        throw usage(`unknown command ${JSON.stringify(command)}`)
+    }
+  } catch (err) {
+    if (isSyncError(err)) {
+      process.stderr.write(`sync-agent: ${err.message}\n`)
+      if (err.code === 'E_USAGE' || err.code === 'E_CONFIG' || err.code === 'E_SECRET') return EXIT.usage
+      return EXIT.failure
+    }
+    process.stderr.write(`sync-agent: unexpected error: ${(err as Error).stack ?? String(err)}\n`)
+    return EXIT.failure
+  }
+}

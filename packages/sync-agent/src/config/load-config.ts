@@ -1,0 +1,178 @@
+import { readFileSync, realpathSync, statSync } from 'node:fs'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import {
+  validateConfig,
+  ENV_SETTINGS,
+  LIST_SETTINGS,
+  parseSecret,
+  SyncError,
+  isSyncError,
+  type HostPort,
+  type ParsedSecret
+} from '@sync-agent/shared'
+
+/**
+ * Reads the config file, then env vars over it, then the secret file; validates everything
+ * with the shared schema plus the checks that need the file system. Nothing is written.
+ * Every error names the setting as the user wrote it: the env var, or the file key path.
+ */
+export interface AgentConfig {
+  folder: string
+  dataDir: string
+  secret: ParsedSecret
+  listen: HostPort
+  peers: HostPort[]
+  controlPath: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  settleMs: number
+  ignore: { presets: Array<'wordpress'>; patterns: string[] }
+}
+
+const MAX_SOCKET_PATH_BYTES = 107
+
+type Raw = Record<string, unknown>
+
+function configError(setting: string, problem: string, cause?: unknown): SyncError {
+  return new SyncError('E_CONFIG', `${setting}: ${problem}`, { cause, details: { setting } })
+}
+
+function readConfigFile(path: string): Raw {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw configError('--config', code === 'ENOENT' ? `file ${path} not found` : `cannot read ${path} (${code})`, err)
+  }
+  let value: unknown
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw configError('--config', `${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`, err)
+  }
+  if (value === null || value === undefined) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) throw configError('--config', `${path} must hold a mapping of settings`)
+  return value as Raw
+}
+
+function setPath(target: Raw, dotted: string, value: unknown): void {
+  const parts = dotted.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part]
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {}
+    node = node[part] as Raw
+  }
+  node[parts[parts.length - 1] as string] = value
+}
+
+function issueSetting(issuePath: readonly string[], fromEnv: Map<string, string>): string {
+  const dotted = issuePath.join('.')
+  for (const [key, envName] of fromEnv) {
+    if (dotted === key || dotted.startsWith(key + '.')) return envName + (dotted === key ? '' : ` (item ${dotted.slice(key.length + 1)})`)
+  }
+  return dotted || 'config'
+}
+
+function insideOrEqual(parent: string, child: string): boolean {
+  const rel = relative(parent, child)
+  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel))
+}
+
+function realOrResolved(path: string): string {
+  // the data dir may not exist yet: resolve its nearest existing ancestor
+  let current = path
+  const tail: string[] = []
+  for (;;) {
+    try {
+      return join(realpathSync(current), ...tail.reverse())
+    } catch {
+      const parent = dirname(current)
+      if (parent === current) return path
+      tail.push(current.slice(parent.length + 1))
+      current = parent
+    }
+  }
+}
+
+export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; cwd: string }): AgentConfig {
+  const raw: Raw = opts.configFile ? readConfigFile(resolve(opts.cwd, opts.configFile)) : {}
+  const baseDir = opts.configFile ? dirname(resolve(opts.cwd, opts.configFile)) : opts.cwd
+  const fromEnv = new Map<string, string>()
+  for (const [envName, key] of Object.entries(ENV_SETTINGS)) {
+    const value = opts.env[envName]
+    if (value === undefined || value === '') continue
+    fromEnv.set(key, envName)
+    setPath(raw, key, LIST_SETTINGS.has(key) ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : value)
+  }
+  const settingName = (key: string) => fromEnv.get(key) ?? key
+  const parsed = validateConfig(raw)
+  if (!parsed.ok) throw configError(issueSetting(parsed.path, fromEnv), parsed.problem)
+  const c = parsed.config
+  // the secret: exactly one source
+  const hasSecret = c.secret !== undefined && c.secret !== ''
+  if (hasSecret && c.secretFile) throw configError(`${settingName('secret')} and ${settingName('secretFile')}`, 'set only one of them')
+  if (!hasSecret && !c.secretFile) throw configError(`${settingName('secret')} or ${settingName('secretFile')}`, 'is required (make a secret with "sync-agent secret new")')
+  let secretText: string
+  let secretSetting: string
+  if (c.secretFile) {
+    secretSetting = settingName('secretFile')
+    try {
+      secretText = readFileSync(resolve(baseDir, c.secretFile), 'utf8')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      throw configError(secretSetting, code === 'ENOENT' ? `file ${c.secretFile} not found` : `cannot read ${c.secretFile} (${code})`, err)
+    }
+  } else {
+    secretSetting = settingName('secret')
+    secretText = c.secret as string
+  }
+  let secret: ParsedSecret
+  try {
+    secret = parseSecret(secretText)
+  } catch (err) {
+    if (isSyncError(err)) throw configError(secretSetting, err.message, err)
+    throw err
+  }
+  // the folder must exist and be a directory
+  const folderSetting = settingName('folder')
+  const folder = resolve(baseDir, c.folder)
+  let folderReal: string
+  try {
+    if (!statSync(folder).isDirectory()) throw configError(folderSetting, `${folder} is not a directory`)
+    folderReal = realpathSync(folder)
+  } catch (err) {
+    if (isSyncError(err)) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    throw configError(folderSetting, code === 'ENOENT' ? `${folder} does not exist` : `cannot use ${folder} (${code})`, err)
+  }
+  // the data dir must be outside the folder (and the folder outside it)
+  const dataSetting = settingName('data')
+  const dataDir = resolve(baseDir, c.data)
+  const dataReal = realOrResolved(dataDir)
+  if (insideOrEqual(folderReal, dataReal)) throw configError(dataSetting, `${dataDir} is inside the synced folder ${folder}; put it outside`)
+  if (insideOrEqual(dataReal, folderReal)) throw configError(dataSetting, `the synced folder ${folder} is inside the data dir ${dataDir}`)
+  try {
+    const st = statSync(dataDir)
+    if (!st.isDirectory()) throw configError(dataSetting, `${dataDir} exists and is not a directory`)
+  } catch (err) {
+    if (isSyncError(err)) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw configError(dataSetting, `cannot use ${dataDir} (${(err as NodeJS.ErrnoException).code})`, err)
+  }
+  const controlPath = c.control ? resolve(baseDir, c.control) : join(dataDir, 'control.sock')
+  if (Buffer.byteLength(controlPath) > MAX_SOCKET_PATH_BYTES) {
+    throw configError(c.control ? settingName('control') : dataSetting, `the control socket path ${controlPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes (a Unix socket limit); choose a shorter path`)
+  }
+  return Object.freeze({
+    folder: folderReal,
+    dataDir: dataReal,
+    secret,
+    listen: c.listen,
+    peers: c.peers,
+    controlPath,
+    logLevel: c.logLevel,
+    settleMs: c.settleMs,
+    ignore: { presets: [...c.ignore.presets], patterns: [...c.ignore.patterns] }
+  })
+}

@@ -1,0 +1,324 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import Corestore from 'corestore'
+import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type StatusReport } from '@sync-agent/shared'
+import type { AgentConfig } from './config/load-config.js'
+import type { Logger } from './log.js'
+import { prepareDataDir } from './data-dir.js'
+import { IndexStore } from './index-store.js'
+import { DriveSet } from './replication/drive-set.js'
+import { buildIgnoreRules, type IgnoreRules } from './ignore-rules.js'
+import { FolderWriter } from './folder-writer.js'
+import { PathReconciler } from './reconcile-path.js'
+import { SyncEngine } from './sync-engine.js'
+import { OwnDriveWriter } from './own-drive-writer.js'
+import { FolderWatcher } from './folder-watcher.js'
+import { scanFolder } from './folder-scanner.js'
+import { PeerManager } from './peers/peer-manager.js'
+import type { PeerSession } from './peers/peer-session.js'
+import type { Have } from './protocol.js'
+import { ControlServer } from './control/control-server.js'
+import { deviceIdOf, shortIdOf } from './device-id.js'
+
+export const VERSION = '0.1.0'
+const HAVE_DEBOUNCE_MS = 30
+
+/**
+ * Wiring only: builds the parts, starts them in order, stops them in reverse.
+ * Data flow: watcher/scan → engine → reconcile → own drive → peers → member drives → engine →
+ * reconcile → folder writer → index.
+ */
+export class Agent {
+  private store!: Corestore
+  private index!: IndexStore
+  private drives!: DriveSet
+  private engine!: SyncEngine
+  private watcher!: FolderWatcher
+  private peers!: PeerManager
+  private control!: ControlServer
+  private rules!: IgnoreRules
+  private deviceKey!: Buffer
+  private folderId = ''
+  private state: AgentState = 'starting'
+  private scanDone = false
+  private exchanged = false
+  private readonly haveBySession = new Map<PeerSession, Have[]>()
+  private haveTimer: NodeJS.Timeout | null = null
+  private readonly errors: StatusReport['errors'] = []
+  private readonly startedAt = Date.now()
+  private readonly closers: Array<() => Promise<void>> = []
+  private closing: Promise<void> | null = null
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger
+  ) {}
+
+  async ready(): Promise<void> {
+    const { config, log } = this
+    const keys = deriveFolderKeys(config.secret)
+    if (!keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret cannot run a folder agent yet')
+    this.folderId = keys.folderId
+    await prepareDataDir(config.dataDir)
+
+    this.store = new Corestore(join(config.dataDir, 'store'))
+    try {
+      await this.store.ready()
+    } catch (err) {
+      throw new SyncError('E_DATA_DIR', `cannot open the store in ${config.dataDir}: ${(err as Error).message} (is another agent using this data dir?)`, { cause: err })
+    }
+    this.closers.push(() => this.store.close())
+    const keyPair = await this.store.createKeyPair('sync-agent/device')
+    this.deviceKey = keyPair.publicKey
+
+    this.index = new IndexStore(config.dataDir, hashFor('index-at-rest', keys.contentKey))
+    await this.index.ready()
+    this.closers.push(() => this.index.close())
+
+    this.drives = new DriveSet(this.store, keys, keyPair.publicKey, config.dataDir, log.child({ c: 'drives' }))
+    await this.drives.ready()
+    this.closers.push(() => this.drives.close())
+    log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
+
+    this.rules = await this.loadRules()
+    const writer = new FolderWriter(config.folder)
+    const reconciler = new PathReconciler({
+      writer,
+      index: this.index,
+      drives: this.drives,
+      own: new OwnDriveWriter(this.drives.own.drive),
+      rules: () => this.rules,
+      log: log.child({ c: 'reconcile' }),
+      onNewPath: (p) => this.engine.mark(p),
+      onConflict: () => {
+        this.engine.conflicts++
+      }
+    })
+    this.engine = new SyncEngine(this.index, this.drives, reconciler, log.child({ c: 'engine' }))
+    this.closers.push(() => this.engine.close())
+    this.engine.onIdle(() => this.onEngineIdle())
+    this.drives.onAppend((d) => {
+      if (d.isOwn) this.scheduleHave()
+      else this.engine.onDriveAppend(d)
+    })
+    this.drives.onMember(() => this.broadcastMembers())
+
+    // watch first, then scan, so nothing that changes during the scan is missed
+    this.watcher = new FolderWatcher(config.folder, config.settleMs, {
+      onPath: (p) => this.onLocalPath(p),
+      onDirGone: (p) => this.engine.markTree(p),
+      onError: (err) => this.recordError('E_IO', `watcher: ${err.message}`)
+    }, log.child({ c: 'watcher' }))
+    await this.watcher.ready()
+    this.closers.push(() => this.watcher.close())
+
+    this.state = 'scanning'
+    await this.scan(writer)
+    for (const d of this.drives.all()) this.engine.onDriveAppend(d)
+    this.scanDone = true
+    this.state = 'syncing'
+
+    this.peers = new PeerManager({
+      listen: config.listen,
+      peers: config.peers,
+      keyPair,
+      authKey: keys.authKey,
+      store: this.store,
+      log: log.child({ c: 'peers' }),
+      events: {
+        onPeer: (s) => this.onPeer(s),
+        onMembers: (s, members) => {
+          this.drives.addMembers(members, s.address).catch((err: unknown) => log.error({ err }, 'adding members failed'))
+        },
+        onHave: (s, have) => {
+          this.haveBySession.set(s, have)
+          this.checkExchanges()
+        },
+        onPeerGone: (s) => {
+          this.haveBySession.delete(s)
+        }
+      }
+    })
+    await this.peers.ready()
+    this.closers.push(() => this.peers.close())
+
+    this.control = new ControlServer(config.controlPath, () => this.status(), log.child({ c: 'control' }))
+    await this.control.ready()
+    this.closers.push(() => this.control.close())
+    this.checkExchanges()
+    log.info({ deviceId: deviceIdOf(this.deviceKey), files: this.fileCount().files }, 'agent ready to sync')
+  }
+
+  private async loadRules(): Promise<IgnoreRules> {
+    let text: string | null = null
+    try {
+      text = await readFile(join(this.config.folder, IGNORE_FILE), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    return buildIgnoreRules(this.config.ignore.presets, this.config.ignore.patterns, text)
+  }
+
+  private onLocalPath(path: string): void {
+    if (path === IGNORE_FILE) {
+      this.loadRules()
+        .then((rules) => {
+          this.rules = rules
+          this.log.info('reloaded .syncignore')
+        })
+        .catch((err: unknown) => this.recordError('E_IO', `cannot read ${IGNORE_FILE}: ${(err as Error).message}`))
+      return
+    }
+    this.engine.mark(path)
+  }
+
+  private async scan(writer: FolderWriter): Promise<void> {
+    const seen = new Set<string>()
+    let temps = 0
+    await scanFolder(this.config.folder, this.rules, {
+      onEntry: (path, st) => {
+        seen.add(path)
+        const record = this.index.get(path)
+        const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file'
+        if (!record || record.kind !== kind || (kind !== 'dir' && (record.size !== st.size || record.mtimeMs !== st.mtimeMs || record.ino !== st.ino || record.mode !== (st.mode & 0o777)))) {
+          this.engine.mark(path)
+        }
+      },
+      onTempFile: (path) => {
+        temps++
+        writer.removeTemp(path).catch(() => undefined)
+      },
+      onUnsyncable: (path, problem) => this.log.warn({ code: 'E_PATH_UNSAFE', path, problem }, 'cannot sync this name; skipped')
+    })
+    for (const [path] of this.index.entries()) if (!seen.has(path)) this.engine.mark(path)
+    this.log.info({ files: seen.size, changed: this.engine.pendingCount, tempFilesRemoved: temps }, 'start-up scan done')
+  }
+
+  private onPeer(session: PeerSession): void {
+    session.sendMembers(this.drives.members())
+    this.sendHave(session)
+    this.engine.retryNow()
+  }
+
+  private broadcastMembers(): void {
+    const members = this.drives.members()
+    for (const s of this.peers?.connected() ?? []) s.sendMembers(members)
+  }
+
+  private haveList(): Have[] {
+    return this.drives.all().map((d) => ({ driveKey: d.drive.key, length: d.drive.core.length }))
+  }
+
+  private sendHave(session: PeerSession): void {
+    session.sendHave(this.haveList())
+  }
+
+  private scheduleHave(): void {
+    if (this.haveTimer) return
+    this.haveTimer = setTimeout(() => {
+      this.haveTimer = null
+      const have = this.haveList()
+      for (const s of this.peers?.connected() ?? []) s.sendHave(have)
+    }, HAVE_DEBOUNCE_MS)
+  }
+
+  private onEngineIdle(): void {
+    this.scheduleHave()
+    this.checkExchanges()
+  }
+
+  /** Have we applied everything `have` lists? */
+  private caughtUpWith(have: Have[]): boolean {
+    for (const h of have) {
+      const hex = h.driveKey.toString('hex')
+      const drive = this.drives.get(hex)
+      if (!drive) return false
+      if (drive.isOwn) continue
+      if (this.engine.appliedVersion(hex) < h.length) return false
+    }
+    return true
+  }
+
+  private checkExchanges(): void {
+    if (!this.scanDone || !this.engine.isIdle || !this.peers) return
+    for (const [session, have] of this.haveBySession) {
+      if (this.caughtUpWith(have)) {
+        this.peers.markExchange(session)
+        if (!this.exchanged) {
+          this.exchanged = true
+          this.log.info({ peer: session.address }, 'first full exchange with a peer finished')
+        }
+      }
+    }
+  }
+
+  private recordError(code: string, message: string): void {
+    this.log.error({ code }, message)
+    this.errors.push({ code, message, at: Date.now() })
+    if (this.errors.length > 20) this.errors.shift()
+  }
+
+  private fileCount(): { files: number; bytes: number } {
+    let files = 0
+    let bytes = 0
+    for (const [, r] of this.index.entries()) {
+      if (r.kind !== 'file') continue
+      files++
+      bytes += r.size
+    }
+    return { files, bytes }
+  }
+
+  status(): StatusReport {
+    const { files, bytes } = this.fileCount()
+    const pending = this.engine.pendingByDir()
+    const connected = this.peers?.connected() ?? []
+    const peersCaughtUp = connected.every((s) => {
+      const have = this.haveBySession.get(s)
+      return have !== undefined && this.caughtUpWith(have)
+    })
+    const inSync = this.scanDone && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
+    const ready = this.scanDone && (this.config.peers.length === 0 || this.exchanged)
+    const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
+    const errors = [...this.errors]
+    if (this.engine.lastError) errors.push(this.engine.lastError)
+    return {
+      version: VERSION,
+      deviceId: deviceIdOf(this.deviceKey),
+      shortId: shortIdOf(this.deviceKey),
+      folder: this.config.folder,
+      folderId: this.folderId,
+      state,
+      ready,
+      inSync,
+      files,
+      bytes,
+      pending: this.engine.pendingCount + this.watcher.pendingCount,
+      pendingBytes: pending.bytes,
+      pendingByDir: pending.byDir,
+      peers: this.peers?.status() ?? [],
+      members: this.drives.all().length,
+      conflicts: this.engine.conflicts,
+      errors,
+      startedAt: this.startedAt
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.doClose()
+    return this.closing
+  }
+
+  private async doClose(): Promise<void> {
+    this.state = 'stopping'
+    if (this.haveTimer) clearTimeout(this.haveTimer)
+    for (const close of this.closers.reverse()) {
+      try {
+        await close()
+      } catch (err) {
+        this.log.error({ err }, 'error while stopping')
+      }
+    }
+    this.log.info('agent stopped')
+  }
+}

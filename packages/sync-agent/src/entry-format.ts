@@ -1,0 +1,118 @@
+import type { BlobId } from 'hyperblobs'
+import type { DriveEntry } from 'hyperdrive'
+import { fromDriveKey, SyncError } from '@sync-agent/shared'
+import { isVersionVector, type VersionVector } from './version-vector.js'
+
+/**
+ * What one drive says about one path, as stored in the drive entry's metadata, and its
+ * validation. Entries from remote drives are untrusted input: `readVersion` checks every
+ * field before the merge sees it.
+ */
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'deleted'
+
+export interface EntryMeta {
+  v: 1
+  vv: VersionVector
+  /** ms since epoch when the change was published (wall clock of the author) */
+  ts: number
+  kind: EntryKind
+  size: number
+  /** file mtime in ms */
+  mtime: number
+  /** permission bits (0o777) */
+  mode: number
+  /** sha256 hex of the content, for files */
+  hash: string | null
+}
+
+export interface Version {
+  /** hex key of the drive that holds this entry */
+  drive: string
+  /** version-vector key of that drive's device */
+  author: string
+  path: string
+  vv: VersionVector
+  ts: number
+  kind: EntryKind
+  size: number
+  mtime: number
+  mode: number
+  hash: string | null
+  target: string | null
+  blob: BlobId | null
+}
+
+const MAX_FILE_BYTES = 2 ** 44 // 16 TiB: anything larger is a lie
+const MAX_LINK_BYTES = 4096
+
+function isBlobId(value: unknown): value is BlobId {
+  if (typeof value !== 'object' || value === null) return false
+  const b = value as Record<string, unknown>
+  return ['blockOffset', 'blockLength', 'byteOffset', 'byteLength'].every(
+    (k) => Number.isSafeInteger(b[k]) && (b[k] as number) >= 0
+  )
+}
+
+function bad(path: string, problem: string): SyncError {
+  return new SyncError('E_PEER_PROTOCOL', `rejected entry ${JSON.stringify(path.slice(0, 200))}: ${problem}`, { details: { problem } })
+}
+
+/** Validates a drive entry; throws SyncError (E_PATH_UNSAFE or E_PEER_PROTOCOL). */
+export function readVersion(drive: string, author: string, entry: DriveEntry<unknown>): Version {
+  const path = fromDriveKey(entry.key)
+  const meta = entry.value.metadata as Partial<EntryMeta> | null
+  if (!meta || typeof meta !== 'object' || meta.v !== 1) throw bad(path, 'no sync-agent metadata')
+  const { kind, vv, ts, size, mtime, mode, hash } = meta
+  if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
+  if (!isVersionVector(vv)) throw bad(path, 'malformed version vector')
+  if (!(author in vv)) throw bad(path, 'version vector does not name its author')
+  if (!Number.isSafeInteger(ts) || (ts as number) < 0) throw bad(path, 'malformed timestamp')
+  if (!Number.isSafeInteger(size) || (size as number) < 0 || (size as number) > MAX_FILE_BYTES) throw bad(path, 'implausible size')
+  if (typeof mtime !== 'number' || !Number.isFinite(mtime) || mtime < 0) throw bad(path, 'malformed mtime')
+  if (!Number.isInteger(mode) || (mode as number) < 0 || (mode as number) > 0o777) throw bad(path, 'malformed mode')
+  let target: string | null = null
+  let blob: BlobId | null = null
+  if (kind === 'file') {
+    if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw bad(path, 'malformed hash')
+    if (size === 0) {
+      if (entry.value.blob !== null && !isBlobId(entry.value.blob)) throw bad(path, 'malformed blob reference')
+      blob = entry.value.blob as BlobId | null
+    } else {
+      if (!isBlobId(entry.value.blob)) throw bad(path, 'file without a blob')
+      blob = entry.value.blob
+      if (blob.byteLength !== size) throw bad(path, `blob size ${blob.byteLength} differs from metadata size ${size}`)
+    }
+  } else if (kind === 'symlink') {
+    const link = entry.value.linkname
+    if (typeof link !== 'string' || link.length === 0 || Buffer.byteLength(link) > MAX_LINK_BYTES || link.includes('\0')) {
+      throw bad(path, 'malformed symlink target')
+    }
+    target = link
+  }
+  return {
+    drive,
+    author,
+    path,
+    vv: vv as VersionVector,
+    ts: ts as number,
+    kind,
+    size: size as number,
+    mtime: mtime as number,
+    mode: mode as number,
+    hash: kind === 'file' ? (hash as string) : null,
+    target,
+    blob
+  }
+}
+
+export function metaOf(version: Pick<Version, 'vv' | 'ts' | 'kind' | 'size' | 'mtime' | 'mode' | 'hash'>): EntryMeta {
+  return { v: 1, vv: version.vv, ts: version.ts, kind: version.kind, size: version.size, mtime: version.mtime, mode: version.mode, hash: version.hash }
+}
+
+/** Same bytes, same kind, same permissions: nothing to copy or keep. */
+export function sameContent(a: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>, b: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>): boolean {
+  if (a.kind !== b.kind) return false
+  if (a.kind === 'file') return a.hash === b.hash && (a.mode & 0o111) === (b.mode & 0o111)
+  if (a.kind === 'symlink') return a.target === b.target
+  return true
+}

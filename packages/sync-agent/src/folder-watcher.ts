@@ -1,0 +1,73 @@
+import { watch, type FSWatcher } from 'chokidar'
+import { relative, sep } from 'node:path'
+import { TEMP_PREFIX } from '@sync-agent/shared'
+import type { Logger } from './log.js'
+
+/**
+ * chokidar → settled local change events. Every event (re)starts a per-path timer; a path is
+ * handed on once it was quiet for `settleMs`, so a file still being written is not published
+ * half-way (the publisher also re-checks its size and mtime after reading it).
+ */
+export interface WatcherEvents {
+  onPath(path: string): void
+  onDirGone(path: string): void
+  onError(err: Error): void
+}
+
+export class FolderWatcher {
+  private watcher: FSWatcher | null = null
+  private readonly timers = new Map<string, NodeJS.Timeout>()
+
+  constructor(
+    private readonly root: string,
+    private readonly settleMs: number,
+    private readonly events: WatcherEvents,
+    private readonly log: Logger
+  ) {}
+
+  get pendingCount(): number {
+    return this.timers.size
+  }
+
+  async ready(): Promise<void> {
+    const watcher = watch(this.root, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      alwaysStat: false,
+      atomic: false,
+      ignored: (abs: string) => abs.slice(abs.lastIndexOf(sep) + 1).startsWith(TEMP_PREFIX)
+    })
+    this.watcher = watcher
+    watcher.on('all', (event: string, abs: string) => {
+      const path = relative(this.root, abs).split(sep).join('/')
+      if (!path || path.startsWith('..')) return
+      if (event === 'unlinkDir') {
+        this.settle(path, () => this.events.onDirGone(path))
+      } else {
+        this.settle(path, () => this.events.onPath(path))
+      }
+    })
+    watcher.on('error', (err: unknown) => this.events.onError(err as Error))
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()))
+    this.log.debug({ root: this.root }, 'watching')
+  }
+
+  private settle(path: string, fire: () => void): void {
+    const existing = this.timers.get(path)
+    if (existing) clearTimeout(existing)
+    this.timers.set(
+      path,
+      setTimeout(() => {
+        this.timers.delete(path)
+        fire()
+      }, this.settleMs)
+    )
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers.values()) clearTimeout(t)
+    this.timers.clear()
+    await this.watcher?.close()
+    this.watcher = null
+  }
+}

@@ -1,0 +1,56 @@
+import ignore, { type Ignore } from 'ignore'
+import { IGNORE_FILE, TEMP_PREFIX } from '@sync-agent/shared'
+
+/**
+ * What is never synced: our own temp files and `.syncignore` (always), a preset (the
+ * `wordpress` one by default) and the patterns of `.syncignore` (gitignore syntax).
+ */
+export const PRESETS: Record<'wordpress', readonly string[]> = {
+  wordpress: [
+    // caches: page caches, minifiers, object caches
+    'cache/',
+    'et-cache/',
+    'w3tc-config/',
+    'litespeed/',
+    'wflogs/',
+    // core and plugin updates in progress
+    'upgrade/',
+    'upgrade-temp-backup/',
+    // logs
+    '*.log',
+    // editors, OS and download droppings
+    '*.tmp',
+    '*.temp',
+    '*.swp',
+    '*.swx',
+    '*~',
+    '.DS_Store',
+    'Thumbs.db',
+    '*.part',
+    '*.crdownload'
+  ]
+}
+
+export interface IgnoreRules {
+  /** `relativePath` uses `/`; pass `isDir` for directories so `dir/` patterns match them */
+  isIgnored(relativePath: string, isDir: boolean): boolean
+}
+
+export function isInternalName(relativePath: string): boolean {
+  if (relativePath === IGNORE_FILE) return true
+  const base = relativePath.slice(relativePath.lastIndexOf('/') + 1)
+  return base.startsWith(TEMP_PREFIX)
+}
+
+export function buildIgnoreRules(presets: readonly 'wordpress'[], patterns: readonly string[], fileText: string | null): IgnoreRules {
+  const ig: Ignore = ignore({ allowRelativePaths: false })
+  for (const preset of presets) ig.add([...PRESETS[preset]])
+  ig.add([...patterns])
+  if (fileText) ig.add(fileText)
+  return {
+    isIgnored(relativePath, isDir) {
+      if (isInternalName(relativePath)) return true
+      return ig.ignores(isDir ? relativePath + '/' : relativePath)
+    }
+  }
+}

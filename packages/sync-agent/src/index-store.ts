@@ -1,0 +1,216 @@
+import { open as openFile, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { open as openBox, seal, SyncError } from '@sync-agent/shared'
+import type { VersionVector } from './version-vector.js'
+
+/**
+ * The local view of the folder: path → what is on disk (stat fingerprint, content hash, and
+ * the version vector of the version it is), plus how far each drive has been applied.
+ *
+ * Persisted in the data dir as an encrypted snapshot plus an append-only encrypted journal
+ * (length-prefixed secretbox frames), so names never reach the disk in plaintext. A torn
+ * last frame after a crash fails authentication and is dropped; what it held is found again
+ * by the start-up scan, which compares the disk with this index.
+ */
+export interface LocalRecord {
+  kind: 'file' | 'dir' | 'symlink'
+  size: number
+  mtimeMs: number
+  ino: number
+  mode: number
+  hash: string | null
+  target: string | null
+  vv: VersionVector
+}
+
+type Op =
+  | ['s', string, LocalRecord]
+  | ['d', string]
+  | ['c', string, number]
+
+interface Snapshot {
+  records: Array<[string, LocalRecord]>
+  checkpoints: Array<[string, number]>
+}
+
+const SNAPSHOT = 'index.snapshot'
+const JOURNAL = 'index.journal'
+const FLUSH_DELAY_MS = 100
+const FLUSH_OPS = 2_000
+
+export class IndexStore {
+  private readonly records = new Map<string, LocalRecord>()
+  private readonly checkpoints = new Map<string, number>()
+  private pending: Op[] = []
+  private journal: FileHandle | null = null
+  private journalBytes = 0
+  private snapshotBytes = 0
+  private flushTimer: NodeJS.Timeout | null = null
+  private flushing: Promise<void> | null = null
+  private closed = false
+
+  constructor(
+    private readonly dir: string,
+    private readonly key: Buffer
+  ) {}
+
+  async ready(): Promise<void> {
+    await this.load()
+    this.journal = await openFile(join(this.dir, JOURNAL), 'a', 0o600)
+    if (this.journalBytes > Math.max(4 * 1024 * 1024, this.snapshotBytes)) await this.compact()
+  }
+
+  get size(): number {
+    return this.records.size
+  }
+
+  get(path: string): LocalRecord | undefined {
+    return this.records.get(path)
+  }
+
+  entries(): IterableIterator<[string, LocalRecord]> {
+    return this.records.entries()
+  }
+
+  set(path: string, record: LocalRecord): void {
+    this.records.set(path, record)
+    this.push(['s', path, record])
+  }
+
+  delete(path: string): void {
+    if (!this.records.delete(path)) return
+    this.push(['d', path])
+  }
+
+  checkpoint(drive: string): number {
+    return this.checkpoints.get(drive) ?? 0
+  }
+
+  setCheckpoint(drive: string, version: number): void {
+    if (this.checkpoints.get(drive) === version) return
+    this.checkpoints.set(drive, version)
+    this.push(['c', drive, version])
+  }
+
+  /** Writes every pending change to the journal. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing
+    if (this.pending.length === 0 || !this.journal) return
+    const ops = this.pending
+    this.pending = []
+    const box = seal(this.key, Buffer.from(JSON.stringify(ops)))
+    const frame = Buffer.alloc(4 + box.length)
+    frame.writeUInt32BE(box.length, 0)
+    box.copy(frame, 4)
+    const journal = this.journal
+    this.flushing = (async () => {
+      await journal.write(frame)
+      this.journalBytes += frame.length
+    })()
+    try {
+      await this.flushing
+    } catch (err) {
+      this.pending = ops.concat(this.pending) // keep them for the next flush
+      throw err
+    } finally {
+      this.flushing = null
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.flushTimer) clearTimeout(this.flushTimer)
+    await this.flush()
+    await this.journal?.sync()
+    await this.journal?.close()
+    this.journal = null
+  }
+
+  private push(op: Op): void {
+    this.pending.push(op)
+    if (this.closed) return
+    if (this.pending.length >= FLUSH_OPS) {
+      this.flushSoon(0)
+    } else {
+      this.flushSoon(FLUSH_DELAY_MS)
+    }
+  }
+
+  private flushSoon(delayMs: number): void {
+    if (this.flushTimer && delayMs > 0) return
+    if (this.flushTimer) clearTimeout(this.flushTimer)
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null
+      this.flush().catch((err: unknown) => {
+        // the ops stay pending: the next flush retries, close() surfaces a persistent failure
+        process.emitWarning(`index journal write failed: ${(err as Error).message}`)
+      })
+    }, delayMs)
+    this.flushTimer.unref()
+  }
+
+  private async load(): Promise<void> {
+    const snapshotBox = await readIfExists(join(this.dir, SNAPSHOT))
+    if (snapshotBox) {
+      this.snapshotBytes = snapshotBox.length
+      const plain = openBox(this.key, snapshotBox)
+      if (!plain) {
+        throw new SyncError('E_DATA_DIR', `the index snapshot in ${this.dir} cannot be decrypted: damaged, or written with another folder secret`)
+      }
+      const snapshot = JSON.parse(plain.toString('utf8')) as Snapshot
+      for (const [path, record] of snapshot.records) this.records.set(path, record)
+      for (const [drive, version] of snapshot.checkpoints) this.checkpoints.set(drive, version)
+    }
+    const journal = await readIfExists(join(this.dir, JOURNAL))
+    if (!journal) return
+    let offset = 0
+    while (offset + 4 <= journal.length) {
+      const length = journal.readUInt32BE(offset)
+      if (offset + 4 + length > journal.length) break // torn tail
+      const plain = openBox(this.key, journal.subarray(offset + 4, offset + 4 + length))
+      if (!plain) break // torn or damaged tail: later frames are not trusted either
+      for (const op of JSON.parse(plain.toString('utf8')) as Op[]) this.replay(op)
+      offset += 4 + length
+    }
+    this.journalBytes = offset
+    if (offset !== journal.length) {
+      // drop the torn tail so new frames are not appended after garbage
+      await writeFile(join(this.dir, JOURNAL), journal.subarray(0, offset), { mode: 0o600 })
+    }
+  }
+
+  private replay(op: Op): void {
+    if (op[0] === 's') this.records.set(op[1], op[2])
+    else if (op[0] === 'd') this.records.delete(op[1])
+    else this.checkpoints.set(op[1], op[2])
+  }
+
+  /** Rewrites the snapshot from memory and empties the journal. */
+  async compact(): Promise<void> {
+    await this.flush()
+    const snapshot: Snapshot = { records: [...this.records], checkpoints: [...this.checkpoints] }
+    const box = seal(this.key, Buffer.from(JSON.stringify(snapshot)))
+    const tmp = join(this.dir, SNAPSHOT + '.tmp')
+    const handle = await openFile(tmp, 'w', 0o600)
+    try {
+      await handle.write(box)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(tmp, join(this.dir, SNAPSHOT))
+    this.snapshotBytes = box.length
+    await this.journal?.truncate(0)
+    this.journalBytes = 0
+  }
+}
+
+async function readIfExists(path: string): Promise<Buffer | null> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+}

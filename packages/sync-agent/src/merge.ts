@@ -1,0 +1,81 @@
+import { compareVectors } from './version-vector.js'
+import { sameContent, type Version } from './entry-format.js'
+
+/**
+ * Pure merge: given what every drive says about one path, which version the folder shows.
+ *
+ * 1. A version dominated by another (its vector is strictly before) is history: ignored.
+ * 2. Among the remaining, concurrent versions: an existing file beats a delete ("modify
+ *    beats delete"), then the later publish time, then the larger author id, then the
+ *    larger drive key. Every peer that sees the same versions picks the same winner.
+ * 3. Every other concurrent version is a loser. A loser whose content differs from the
+ *    winner's must be kept as a conflict copy; its author (and only its author) publishes
+ *    that copy and withdraws its entry, which ends the conflict everywhere.
+ */
+export interface Loser {
+  version: Version
+  keepCopy: boolean
+}
+
+export interface Decision {
+  winner: Version | null
+  losers: Loser[]
+}
+
+export function rank(a: Version, b: Version): number {
+  const aLive = a.kind !== 'deleted' ? 1 : 0
+  const bLive = b.kind !== 'deleted' ? 1 : 0
+  if (aLive !== bLive) return aLive - bLive
+  if (a.ts !== b.ts) return a.ts - b.ts
+  if (a.author !== b.author) return a.author < b.author ? -1 : 1
+  if (a.drive !== b.drive) return a.drive < b.drive ? -1 : 1
+  return 0
+}
+
+export function decide(versions: readonly Version[]): Decision {
+  const maximal: Version[] = []
+  for (const v of versions) {
+    let dominated = false
+    for (const w of versions) {
+      if (w === v) continue
+      const order = compareVectors(v.vv, w.vv)
+      // equal vectors are the same version; keep the one from the higher-ranked drive
+      if (order === 'before' || (order === 'equal' && rank(v, w) < 0)) {
+        dominated = true
+        break
+      }
+    }
+    if (!dominated) maximal.push(v)
+  }
+  if (maximal.length === 0) return { winner: null, losers: [] }
+  let winner = maximal[0] as Version
+  for (const v of maximal) if (rank(v, winner) > 0) winner = v
+  const losers: Loser[] = []
+  for (const v of maximal) {
+    if (v === winner) continue
+    losers.push({ version: v, keepCopy: v.kind !== 'deleted' && v.kind !== 'dir' && !sameContent(v, winner) })
+  }
+  return { winner, losers }
+}
+
+function pad(n: number): string {
+  return n < 10 ? '0' + n : String(n)
+}
+
+/**
+ * Syncthing's conflict-copy name: `name.sync-conflict-YYYYMMDD-HHMMSS-<id7>.ext`, with the
+ * loser's publish time (UTC, so every peer computes the same name) and its author's short id.
+ */
+export function conflictName(path: string, ts: number, shortId: string): string {
+  const slash = path.lastIndexOf('/')
+  const dir = path.slice(0, slash + 1)
+  const base = path.slice(slash + 1)
+  const dot = base.lastIndexOf('.')
+  const ext = dot === -1 ? '' : base.slice(dot)
+  const stem = dot === -1 ? base : base.slice(0, dot)
+  const d = new Date(ts)
+  const stamp =
+    `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-` +
+    `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
+  return `${dir}${stem}.sync-conflict-${stamp}-${shortId.slice(0, 7)}${ext}`
+}

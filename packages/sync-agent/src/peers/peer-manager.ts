@@ -1,0 +1,224 @@
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import type Corestore from 'corestore'
+import type { KeyPair } from 'corestore'
+import { formatHostPort, SyncError, type HostPort, type PeerStatus } from '@sync-agent/shared'
+import type { Logger } from '../log.js'
+import type { Have } from '../protocol.js'
+import type { Member } from '../replication/member.js'
+import { PeerSession, type SessionHooks } from './peer-session.js'
+
+/**
+ * Connections to known peers: listens on `listen`, dials every configured `host:port` with
+ * backoff, authenticates each connection (PeerSession), keeps one connection per device
+ * (both sides drop the same duplicate: the one whose initiator has the larger key) and
+ * hands authenticated streams to Corestore replication.
+ */
+export interface PeerEvents {
+  onPeer(session: PeerSession): void
+  onMembers(session: PeerSession, members: Member[]): void
+  onHave(session: PeerSession, have: Have[]): void
+  onPeerGone(session: PeerSession): void
+}
+
+const BACKOFF_MIN_MS = 200
+const BACKOFF_MAX_MS = 10_000
+
+interface Dialer {
+  target: HostPort
+  address: string
+  deviceKeyHex: string | null
+  backoffMs: number
+  timer: NodeJS.Timeout | null
+  session: PeerSession | null
+  lastError: string | null
+  lastExchangeAt: number | null
+  isSelf: boolean
+}
+
+export class PeerManager {
+  private server: Server | null = null
+  private readonly dialers: Dialer[]
+  private readonly sessions = new Set<PeerSession>()
+  /** the one authenticated session per device */
+  private readonly byDevice = new Map<string, PeerSession>()
+  private readonly exchangeAt = new Map<string, number>()
+  private closing = false
+
+  constructor(
+    private readonly opts: {
+      listen: HostPort | null
+      peers: readonly HostPort[]
+      keyPair: KeyPair
+      authKey: Buffer
+      store: Corestore
+      log: Logger
+      events: PeerEvents
+    }
+  ) {
+    this.dialers = opts.peers.map((target) => ({
+      target,
+      address: formatHostPort(target),
+      deviceKeyHex: null,
+      backoffMs: BACKOFF_MIN_MS,
+      timer: null,
+      session: null,
+      lastError: null,
+      lastExchangeAt: null,
+      isSelf: false
+    }))
+  }
+
+  async ready(): Promise<void> {
+    if (this.opts.listen) await this.listen(this.opts.listen)
+    for (const d of this.dialers) this.dial(d)
+  }
+
+  /** Authenticated sessions, one per device. */
+  connected(): PeerSession[] {
+    return [...this.byDevice.values()]
+  }
+
+  markExchange(session: PeerSession): void {
+    if (session.remoteKey) this.exchangeAt.set(session.remoteKey.toString('hex'), Date.now())
+  }
+
+  status(): PeerStatus[] {
+    const out: PeerStatus[] = []
+    const listed = new Set<string>()
+    for (const d of this.dialers) {
+      if (d.isSelf) continue
+      const session = d.deviceKeyHex ? this.byDevice.get(d.deviceKeyHex) : undefined
+      if (d.deviceKeyHex) listed.add(d.deviceKeyHex)
+      out.push({
+        address: d.address,
+        connected: session !== undefined,
+        deviceId: session?.deviceId ?? (d.deviceKeyHex ? (d.session?.deviceId ?? null) : null),
+        source: 'configured',
+        lastError: session ? null : d.lastError,
+        lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null
+      })
+    }
+    for (const [hex, session] of this.byDevice) {
+      if (listed.has(hex)) continue
+      out.push({
+        address: session.address,
+        connected: true,
+        deviceId: session.deviceId,
+        source: 'inbound',
+        lastError: null,
+        lastExchangeAt: this.exchangeAt.get(hex) ?? null
+      })
+    }
+    return out
+  }
+
+  private listen(at: HostPort): Promise<void> {
+    const server = createServer((socket) => this.accept(socket))
+    this.server = server
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new SyncError('E_CONFIG', `cannot listen on ${formatHostPort(at)}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`, { cause: err, details: { setting: 'listen' } }))
+      })
+      server.listen(at.port, at.host, () => {
+        server.removeAllListeners('error')
+        server.on('error', (err) => this.opts.log.error({ err }, 'listener error'))
+        this.opts.log.info({ listen: formatHostPort(at) }, 'listening for peers')
+        resolve()
+      })
+    })
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) return void socket.destroy()
+    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    this.startSession(socket, false, address, null)
+  }
+
+  private dial(d: Dialer): void {
+    if (this.closing || d.isSelf) return
+    d.timer = null
+    // the device is already connected (it dialled us): wait until that connection ends
+    if (d.deviceKeyHex && this.byDevice.has(d.deviceKeyHex)) return
+    const socket = connect({ host: d.target.host, port: d.target.port })
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      d.lastError = err.code ?? err.message
+    })
+    this.startSession(socket, true, d.address, d)
+  }
+
+  private scheduleDial(d: Dialer): void {
+    if (this.closing || d.isSelf || d.timer) return
+    const delay = Math.round(d.backoffMs * (0.75 + Math.random() * 0.5))
+    d.backoffMs = Math.min(BACKOFF_MAX_MS, d.backoffMs * 2)
+    d.timer = setTimeout(() => this.dial(d), delay)
+  }
+
+  private startSession(socket: Socket, isInitiator: boolean, address: string, dialer: Dialer | null): void {
+    const hooks: SessionHooks = {
+      onAuthenticated: (s) => this.admit(s, dialer),
+      onMembers: (s, m) => this.opts.events.onMembers(s, m),
+      onHave: (s, h) => this.opts.events.onHave(s, h),
+      onClose: (s, error) => this.onSessionClose(s, dialer, error)
+    }
+    const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.authKey, hooks, this.opts.log)
+    this.sessions.add(session)
+    if (dialer) dialer.session = session
+  }
+
+  private admit(session: PeerSession, dialer: Dialer | null): boolean {
+    const remote = session.remoteKey as Buffer
+    const hex = remote.toString('hex')
+    if (remote.equals(this.opts.keyPair.publicKey)) {
+      if (dialer) {
+        dialer.isSelf = true
+        this.opts.log.warn({ peer: dialer.address }, 'a configured peer is this agent itself; not dialling it again')
+      }
+      return false
+    }
+    if (dialer) dialer.deviceKeyHex = hex
+    const existing = this.byDevice.get(hex)
+    if (existing && !existing.closed) {
+      // keep the connection whose initiator has the smaller key; both sides agree
+      const ownIsSmaller = Buffer.compare(this.opts.keyPair.publicKey, remote) < 0
+      const keepNew = session.isInitiator === ownIsSmaller
+      if (!keepNew) return false
+      this.byDevice.delete(hex)
+      existing.close()
+    }
+    this.byDevice.set(hex, session)
+    if (dialer) {
+      dialer.backoffMs = BACKOFF_MIN_MS
+      dialer.lastError = null
+    }
+    this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7), initiator: session.isInitiator }, 'peer connected')
+    this.opts.store.replicate(session.stream)
+    this.opts.events.onPeer(session)
+    return true
+  }
+
+  private onSessionClose(session: PeerSession, dialer: Dialer | null, error: { code: string; message: string } | null): void {
+    this.sessions.delete(session)
+    const hex = session.remoteKey?.toString('hex')
+    const wasActive = hex !== undefined && this.byDevice.get(hex) === session
+    if (wasActive) {
+      this.byDevice.delete(hex)
+      this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7) }, 'peer disconnected')
+      this.opts.events.onPeerGone(session)
+      // a configured dialer waiting for this device may dial again now
+      for (const d of this.dialers) if (d.deviceKeyHex === hex && d !== dialer) this.scheduleDial(d)
+    }
+    if (dialer) {
+      if (dialer.session === session) dialer.session = null
+      if (error) dialer.lastError = error.code
+      this.scheduleDial(dialer)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    for (const d of this.dialers) if (d.timer) clearTimeout(d.timer)
+    for (const s of this.sessions) s.close()
+    if (this.server) await new Promise<void>((resolve) => this.server?.close(() => resolve()))
+  }
+}

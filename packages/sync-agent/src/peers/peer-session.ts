@@ -1,0 +1,127 @@
+import type { Socket } from 'node:net'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
+import Protomux, { type Channel, type Message } from 'protomux'
+import type { KeyPair } from 'corestore'
+import { equalBytes } from '@sync-agent/shared'
+import type { Logger } from '../log.js'
+import { authProof, haveListEncoding, helloEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION, type Have, type Hello } from '../protocol.js'
+import type { Member } from '../replication/member.js'
+import { deviceIdOf } from '../device-id.js'
+
+/**
+ * One connection to one peer: Noise over TCP, then our channel. The peer must prove it
+ * holds the folder secret (a MAC over this handshake's hash) before anything else happens;
+ * only then does `onAuthenticated` hand the stream to replication.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000
+export const KEEPALIVE_MS = 5_000
+export const IDLE_TIMEOUT_MS = 20_000
+
+export interface SessionHooks {
+  /** return false to refuse (duplicate, self); the session then closes */
+  onAuthenticated(session: PeerSession): boolean
+  onMembers(session: PeerSession, members: Member[]): void
+  onHave(session: PeerSession, have: Have[]): void
+  onClose(session: PeerSession, error: { code: string; message: string } | null): void
+}
+
+export class PeerSession {
+  readonly stream: NoiseSecretStream
+  remoteKey: Buffer | null = null
+  deviceId: string | null = null
+  authenticated = false
+  closed = false
+  private channel: Channel | null = null
+  private membersMessage: Message<Member[]> | null = null
+  private haveMessage: Message<Have[]> | null = null
+  private failure: { code: string; message: string } | null = null
+  private readonly handshakeTimer: NodeJS.Timeout
+
+  constructor(
+    socket: Socket,
+    readonly isInitiator: boolean,
+    readonly address: string,
+    keyPair: KeyPair,
+    private readonly authKey: Buffer,
+    private readonly hooks: SessionHooks,
+    private readonly log: Logger
+  ) {
+    socket.setNoDelay(true)
+    this.stream = new NoiseSecretStream(isInitiator, socket, { keyPair })
+    this.handshakeTimer = setTimeout(() => this.fail('E_AUTH', 'the peer did not finish the handshake in time'), HANDSHAKE_TIMEOUT_MS)
+    this.stream.on('error', (err: Error) => {
+      if (!this.failure) this.failure = { code: 'E_PEER_PROTOCOL', message: err.message }
+    })
+    this.stream.on('close', () => this.onClose())
+    this.stream.on('open', () => this.onOpen())
+  }
+
+  private onOpen(): void {
+    this.remoteKey = Buffer.from(this.stream.remotePublicKey)
+    this.deviceId = deviceIdOf(this.remoteKey)
+    const mux = Protomux.from(this.stream)
+    const channel = mux.createChannel<Hello>({
+      protocol: PROTOCOL,
+      handshake: helloEncoding,
+      onopen: (hello) => this.onHello(hello),
+      onclose: () => {
+        if (!this.closed) this.fail('E_PEER_PROTOCOL', 'the peer closed the sync channel')
+      }
+    })
+    if (!channel) return this.fail('E_PEER_PROTOCOL', 'duplicate sync channel')
+    this.channel = channel
+    this.membersMessage = channel.addMessage({ encoding: membersEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onMembers(this, m)
+    } })
+    this.haveMessage = channel.addMessage({ encoding: haveListEncoding, onmessage: (h) => {
+      if (this.authenticated) this.hooks.onHave(this, h)
+    } })
+    channel.open({ version: PROTOCOL_VERSION, proof: authProof(this.authKey, this.stream.handshakeHash, this.isInitiator) })
+  }
+
+  private onHello(hello: Hello): void {
+    if (hello.version !== PROTOCOL_VERSION) {
+      return this.fail('E_PEER_PROTOCOL', `the peer speaks protocol version ${hello.version}, we speak ${PROTOCOL_VERSION}`)
+    }
+    const expected = authProof(this.authKey, this.stream.handshakeHash, !this.isInitiator)
+    if (!equalBytes(expected, hello.proof)) {
+      return this.fail('E_AUTH', 'the peer could not prove it holds the folder secret')
+    }
+    clearTimeout(this.handshakeTimer)
+    this.authenticated = true
+    if (!this.hooks.onAuthenticated(this)) {
+      this.authenticated = false
+      this.close()
+      return
+    }
+    this.stream.setKeepAlive(KEEPALIVE_MS)
+    this.stream.setTimeout(IDLE_TIMEOUT_MS)
+  }
+
+  sendMembers(members: Member[]): void {
+    if (this.authenticated && !this.closed) this.membersMessage?.send(members)
+  }
+
+  sendHave(have: Have[]): void {
+    if (this.authenticated && !this.closed) this.haveMessage?.send(have)
+  }
+
+  fail(code: string, message: string): void {
+    if (this.closed) return
+    this.failure = { code, message }
+    this.log.warn({ code, peer: this.address, device: this.deviceId?.slice(0, 7) ?? null }, message)
+    this.close()
+  }
+
+  close(): void {
+    this.stream.destroy()
+  }
+
+  private onClose(): void {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.handshakeTimer)
+    this.channel = null
+    this.hooks.onClose(this, this.failure)
+  }
+}

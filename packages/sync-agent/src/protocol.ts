@@ -1,0 +1,109 @@
+import c from 'compact-encoding'
+import type { Encoding } from 'protomux'
+import { mac } from '@sync-agent/shared'
+import type { Member } from './replication/member.js'
+
+/**
+ * Our protomux channel, `sync-agent/v1`: message types and their encodings, nothing else.
+ *
+ *  open handshake  Hello   { version, proof }   proof = MAC(authKey, handshakeHash ‖ role)
+ *  message 0       Members [{ deviceKey, driveKey, signature }]   the writer list, with proofs
+ *  message 1       Have    [{ driveKey, length }]                 how far the sender has each drive
+ *
+ * Decoding is strict and bounded: a malformed message destroys the connection.
+ */
+export const PROTOCOL = 'sync-agent/v1'
+export const PROTOCOL_VERSION = 1
+export const MAX_LIST = 256
+
+type State = Parameters<typeof c.uint.encode>[0]
+
+export interface Hello {
+  version: number
+  proof: Buffer
+}
+
+export interface Have {
+  driveKey: Buffer
+  length: number
+}
+
+function struct<T>(parts: { preencode(s: State, v: T): void; encode(s: State, v: T): void; decode(s: State): T }): Encoding<T> {
+  return parts as unknown as Encoding<T>
+}
+
+export const helloEncoding = struct<Hello>({
+  preencode(s, v) {
+    c.uint.preencode(s, v.version)
+    c.fixed32.preencode(s, v.proof)
+  },
+  encode(s, v) {
+    c.uint.encode(s, v.version)
+    c.fixed32.encode(s, v.proof)
+  },
+  decode(s) {
+    return { version: c.uint.decode(s), proof: Buffer.from(c.fixed32.decode(s)) }
+  }
+})
+
+const memberEncoding = {
+  preencode(s: State, m: Member) {
+    c.fixed32.preencode(s, m.deviceKey)
+    c.fixed32.preencode(s, m.driveKey)
+    c.fixed64.preencode(s, m.signature)
+  },
+  encode(s: State, m: Member) {
+    c.fixed32.encode(s, m.deviceKey)
+    c.fixed32.encode(s, m.driveKey)
+    c.fixed64.encode(s, m.signature)
+  },
+  decode(s: State): Member {
+    return {
+      deviceKey: Buffer.from(c.fixed32.decode(s)),
+      driveKey: Buffer.from(c.fixed32.decode(s)),
+      signature: Buffer.from(c.fixed64.decode(s))
+    }
+  }
+}
+
+const haveItemEncoding = {
+  preencode(s: State, h: Have) {
+    c.fixed32.preencode(s, h.driveKey)
+    c.uint.preencode(s, h.length)
+  },
+  encode(s: State, h: Have) {
+    c.fixed32.encode(s, h.driveKey)
+    c.uint.encode(s, h.length)
+  },
+  decode(s: State): Have {
+    return { driveKey: Buffer.from(c.fixed32.decode(s)), length: c.uint.decode(s) }
+  }
+}
+
+function boundedList<T>(item: { preencode(s: State, v: T): void; encode(s: State, v: T): void; decode(s: State): T }): Encoding<T[]> {
+  return struct<T[]>({
+    preencode(s, list) {
+      c.uint.preencode(s, list.length)
+      for (const v of list) item.preencode(s, v)
+    },
+    encode(s, list) {
+      c.uint.encode(s, list.length)
+      for (const v of list) item.encode(s, v)
+    },
+    decode(s) {
+      const n = c.uint.decode(s)
+      if (n > MAX_LIST) throw new Error(`list of ${n} items exceeds ${MAX_LIST}`)
+      const out: T[] = []
+      for (let i = 0; i < n; i++) out.push(item.decode(s))
+      return out
+    }
+  })
+}
+
+export const membersEncoding = boundedList(memberEncoding)
+export const haveListEncoding = boundedList(haveItemEncoding)
+
+/** Proof that the sender holds the folder's auth key, bound to this Noise handshake and role. */
+export function authProof(authKey: Buffer, handshakeHash: Buffer, isInitiator: boolean): Buffer {
+  return mac(authKey, Buffer.concat([handshakeHash, Buffer.from(isInitiator ? 'initiator' : 'responder')]))
+}

@@ -1,0 +1,238 @@
+import type { Stats } from 'node:fs'
+import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
+import type { Logger } from './log.js'
+import { readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
+import { conflictName, decide, type Decision, type Loser } from './merge.js'
+import { advance, compareVectors, type VersionVector } from './version-vector.js'
+import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
+import type { IndexStore, LocalRecord } from './index-store.js'
+import type { DriveSet } from './replication/drive-set.js'
+import type { OwnDriveWriter } from './own-drive-writer.js'
+import type { IgnoreRules } from './ignore-rules.js'
+import { readLink, readLocalFile, storeLocalFile, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
+
+/**
+ * One path, brought to agreement: if the disk changed since the index last saw it, the
+ * change is published to our drive (with a version vector based on the version the disk
+ * held, so a concurrent remote edit becomes a conflict, never an overwrite). Otherwise the
+ * merged winner of all drives is applied to the disk, and conflicts we lost are resolved.
+ */
+export type Outcome = 'done' | 'unsettled' | 'dir-not-empty'
+
+const IN_MEMORY_FETCH_BYTES = 8 * 1024 * 1024
+const FETCH_TIMEOUT_MS = 30_000
+const ENTRY_TIMEOUT_MS = 15_000
+
+export interface ReconcileDeps {
+  writer: FolderWriter
+  index: IndexStore
+  drives: DriveSet
+  own: OwnDriveWriter
+  rules: () => IgnoreRules
+  log: Logger
+  /** a new path appeared in our drive (a conflict copy): reconcile it too */
+  onNewPath(path: string): void
+  onConflict(path: string, copy: string | null): void
+}
+
+function kindOf(st: Stats): 'file' | 'dir' | 'symlink' | null {
+  if (st.isFile()) return 'file'
+  if (st.isDirectory()) return 'dir'
+  if (st.isSymbolicLink()) return 'symlink'
+  return null
+}
+
+function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | null, target: string | null, vv: VersionVector): LocalRecord {
+  return { kind, size: kind === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash, target, vv }
+}
+
+/** Does the record describe the winner's content (bytes, kind, exec bit, link target)? */
+function recordIs(record: LocalRecord, winner: Version): boolean {
+  return sameContent({ kind: record.kind, hash: record.hash, target: record.target, mode: record.mode }, winner)
+}
+
+export class PathReconciler {
+  private readonly warnedLinks = new Set<string>()
+
+  constructor(private readonly deps: ReconcileDeps) {}
+
+  async reconcile(path: string): Promise<Outcome> {
+    const { writer, index } = this.deps
+    const record = index.get(path)
+    const st = await writer.lstatOrNull(path)
+    const kind = st ? kindOf(st) : null
+    if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
+    if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
+    const decision = decide(await this.gather(path))
+    const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
+    if (diskChanged) return this.publishLocal(path, st, record, decision)
+    return this.applyWinner(path, st, record, decision)
+  }
+
+  /** What every member drive says about the path, validated. */
+  async gather(path: string): Promise<Version[]> {
+    const key = toDriveKey(path)
+    const out: Version[] = []
+    await Promise.all(
+      this.deps.drives.all().map(async (d) => {
+        const entry = await d.drive.entry<EntryMeta>(key, { timeout: ENTRY_TIMEOUT_MS })
+        if (!entry) return
+        try {
+          out.push(readVersion(d.hex, d.author, entry))
+        } catch (err) {
+          if (!isSyncError(err)) throw err
+          this.deps.log.warn({ code: err.code, drive: d.shortId }, err.message)
+        }
+      })
+    )
+    return out
+  }
+
+  private vectorFor(record: LocalRecord | undefined): VersionVector {
+    return advance(record ? [record.vv] : [], this.deps.drives.own.author, this.deps.own.nextCounter())
+  }
+
+  private async publishLocal(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision): Promise<Outcome> {
+    const { index, own, writer, drives } = this.deps
+    const winner = decision.winner
+    const key = toDriveKey(path)
+    if (!st) {
+      // deleted here: publish a tombstone unless the folder already agrees
+      if (winner && winner.kind !== 'deleted') {
+        const vv = this.vectorFor(record)
+        await own.put(key, { blob: null, metadata: { v: 1, vv, ts: Date.now(), kind: 'deleted', size: 0, mtime: Date.now(), mode: 0, hash: null } })
+      }
+      index.delete(path)
+      return 'done'
+    }
+    const kind = kindOf(st) as 'file' | 'dir' | 'symlink'
+    const abs = writer.abs(path)
+    let target: string | null = null
+    let hash: string | null = null
+    let small: LocalFile | null = null
+    if (kind === 'symlink') {
+      target = await readLink(abs)
+      if (!linkStaysInside(writer.root, path, target)) {
+        if (!this.warnedLinks.has(path)) {
+          this.warnedLinks.add(path)
+          this.deps.log.warn({ code: 'E_PATH_UNSAFE', path }, 'symlink points outside the folder; not synced')
+        }
+        return 'done'
+      }
+    } else if (kind === 'file') {
+      // hash before storing only when the bytes may already be published (same size)
+      const maybeSame = winner?.kind === 'file' && winner.size === st.size
+      if (st.size <= SMALL_FILE_BYTES || maybeSame) {
+        small = await readLocalFile(abs, st)
+        if (!small) return 'unsettled'
+        hash = small.hash
+      }
+    }
+    const mode = st.mode & 0o777
+    const local = { kind, hash, target, mode }
+    if (winner && winner.kind !== 'deleted' && (kind !== 'file' || hash !== null) && sameContent(local, winner)) {
+      // the disk already holds the folder's version (after a crash, or the same edit made twice)
+      index.set(path, recordOf(st, kind, hash, target, winner.vv))
+      return 'done'
+    }
+    const vv = this.vectorFor(record)
+    const meta: EntryMeta = { v: 1, vv, ts: Date.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
+    if (kind === 'file') {
+      const blobs = await drives.own.drive.getBlobs()
+      const stored = await storeLocalFile(blobs, abs, st, small?.buffer ? small : null)
+      if (!stored) return 'unsettled'
+      meta.hash = stored.hash
+      hash = stored.hash
+      await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })
+    } else if (kind === 'symlink') {
+      await own.put(key, { linkname: target, metadata: meta })
+    } else {
+      await own.put(key, { metadata: meta })
+    }
+    index.set(path, recordOf(st, kind, hash, target, vv))
+    return 'done'
+  }
+
+  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision): Promise<Outcome> {
+    const { writer, index, drives } = this.deps
+    for (const loser of decision.losers) {
+      if (loser.version.drive === drives.own.hex) await this.withdraw(path, loser)
+    }
+    const winner = decision.winner
+    if (!winner) return 'done'
+    if (record && winner.kind !== 'deleted' && recordIs(record, winner)) {
+      if (compareVectors(record.vv, winner.vv) !== 'equal') index.set(path, { ...record, vv: winner.vv })
+      return 'done'
+    }
+    switch (winner.kind) {
+      case 'deleted': {
+        if (!st) {
+          if (record) index.delete(path)
+          return 'done'
+        }
+        if (!(await writer.remove(path, record))) return 'dir-not-empty'
+        index.delete(path)
+        return 'done'
+      }
+      case 'dir': {
+        const after = await writer.makeDir(path, winner.mode || 0o755)
+        index.set(path, recordOf(after, 'dir', null, null, winner.vv))
+        return 'done'
+      }
+      case 'symlink': {
+        const after = await writer.writeSymlink(path, winner.target as string, record)
+        index.set(path, recordOf(after, 'symlink', null, winner.target, winner.vv))
+        return 'done'
+      }
+      case 'file': {
+        const chunks = await this.fetch(winner)
+        const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record)
+        index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
+        return 'done'
+      }
+    }
+  }
+
+  private async fetch(version: Version): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
+    if (version.size === 0 || !version.blob) return []
+    const drive = this.deps.drives.get(version.drive)
+    if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)
+    const blobs = await drive.drive.getBlobs()
+    if (version.size <= IN_MEMORY_FETCH_BYTES) {
+      const buf = await blobs.get(version.blob, { timeout: FETCH_TIMEOUT_MS })
+      if (!buf) throw new Error(`content of ${version.path} is not available from any peer`)
+      return [buf]
+    }
+    return blobs.createReadStream(version.blob, { timeout: FETCH_TIMEOUT_MS })
+  }
+
+  /**
+   * We authored a version that lost: keep its content as a conflict copy (same blob, no
+   * copy of the bytes) and withdraw our entry, which ends the conflict on every peer.
+   */
+  private async withdraw(path: string, loser: Loser): Promise<void> {
+    const { own, drives, log } = this.deps
+    const v = loser.version
+    let copy: string | null = null
+    if (loser.keepCopy) {
+      copy = conflictName(path, v.ts, drives.own.shortId)
+      try {
+        checkRelativePath(copy)
+      } catch {
+        copy = conflictName(path.slice(0, path.lastIndexOf('/') + 1) + 'conflict', v.ts, drives.own.shortId)
+      }
+      const vv = advance([], drives.own.author, own.nextCounter())
+      const kind: EntryKind = v.kind
+      await own.put(toDriveKey(copy), {
+        executable: (v.mode & 0o111) !== 0,
+        blob: v.blob,
+        linkname: v.target,
+        metadata: { v: 1, vv, ts: v.ts, kind, size: v.size, mtime: v.mtime, mode: v.mode, hash: v.hash }
+      })
+    }
+    await own.del(toDriveKey(path))
+    log.info({ path, copy, loser: drives.own.shortId }, copy ? 'conflict: kept our version as a conflict copy' : 'conflict: our version lost')
+    this.deps.onConflict(path, copy)
+    if (copy) this.deps.onNewPath(copy)
+  }
+}

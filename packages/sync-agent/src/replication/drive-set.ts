@@ -1,0 +1,160 @@
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import Hyperdrive from 'hyperdrive'
+import type Corestore from 'corestore'
+import type { RangeDownload } from 'hypercore'
+import type { FolderKeys } from '@sync-agent/shared'
+import { SyncError } from '@sync-agent/shared'
+import type { Logger } from '../log.js'
+import { vectorKeyOf, shortIdOf } from '../device-id.js'
+import { signMember, verifyMember, type Member } from './member.js'
+
+/**
+ * The drives of the folder: our own writable drive and one read-only drive per other member.
+ * Knows who the members are (verified), opens their drives in the Corestore (so they
+ * replicate over every connection) and says when one of them grew.
+ */
+export interface MemberDrive {
+  hex: string
+  drive: Hyperdrive
+  /** version-vector key of the drive's device */
+  author: string
+  shortId: string
+  isOwn: boolean
+  member: Member
+}
+
+const MEMBERS_FILE = 'members.json'
+const MAX_MEMBERS = 256
+
+export class DriveSet {
+  own!: MemberDrive
+  private readonly byHex = new Map<string, MemberDrive>()
+  private readonly downloads: RangeDownload[] = []
+  private readonly appendListeners: Array<(drive: MemberDrive) => void> = []
+  private readonly memberListeners: Array<(drive: MemberDrive) => void> = []
+  private closing = false
+
+  constructor(
+    private readonly store: Corestore,
+    private readonly keys: FolderKeys,
+    private readonly deviceKey: Buffer,
+    private readonly dataDir: string,
+    private readonly log: Logger
+  ) {}
+
+  async ready(): Promise<void> {
+    if (!this.keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret cannot run a folder agent yet')
+    const drive = new Hyperdrive(this.store.namespace('sync-agent/own'), null, { encryptionKey: this.keys.contentKey })
+    await drive.ready()
+    await drive.getBlobs()
+    const member = signMember(this.keys, this.deviceKey, drive.key)
+    if (!member) throw new SyncError('E_SECRET', 'only a read-write secret can publish changes (read-only peers come later)')
+    this.own = this.track(drive, member, true)
+    for (const saved of await this.loadMembers()) await this.add(saved)
+  }
+
+  /** Every member drive, own first. */
+  all(): MemberDrive[] {
+    return [...this.byHex.values()]
+  }
+
+  get(hex: string): MemberDrive | undefined {
+    return this.byHex.get(hex)
+  }
+
+  members(): Member[] {
+    return this.all().map((d) => d.member)
+  }
+
+  onAppend(listener: (drive: MemberDrive) => void): void {
+    this.appendListeners.push(listener)
+  }
+
+  onMember(listener: (drive: MemberDrive) => void): void {
+    this.memberListeners.push(listener)
+  }
+
+  /** Adds members heard from a peer; returns how many were new. Bad ones are logged and skipped. */
+  async addMembers(members: readonly Member[], from: string): Promise<number> {
+    let added = 0
+    for (const member of members) {
+      const hex = member.driveKey.toString('hex')
+      if (this.byHex.has(hex)) continue
+      if (!verifyMember(this.keys, member)) {
+        this.log.warn({ code: 'E_PEER_PROTOCOL', peer: from, drive: hex.slice(0, 16) }, 'rejected a member without a valid writer proof')
+        continue
+      }
+      if (this.byHex.size >= MAX_MEMBERS) {
+        this.log.warn({ code: 'E_PEER_PROTOCOL', peer: from }, 'member limit reached; ignoring further members')
+        break
+      }
+      if (member.deviceKey.equals(this.deviceKey)) continue // an old drive of ours: never follow it
+      await this.add(member)
+      added++
+    }
+    if (added > 0) await this.saveMembers()
+    return added
+  }
+
+  private async add(member: Member): Promise<void> {
+    if (this.closing) return
+    const drive = new Hyperdrive(this.store.session(), member.driveKey, { encryptionKey: this.keys.contentKey })
+    await drive.ready()
+    const tracked = this.track(drive, member, false)
+    // fetch the whole file index eagerly and keep following it; blobs are fetched on demand
+    this.downloads.push(drive.core.download({ start: 0, end: -1 }))
+    drive.core.on('append', () => this.emitAppend(tracked))
+    this.log.info({ drive: tracked.hex.slice(0, 16), device: tracked.shortId }, 'member added')
+    for (const l of this.memberListeners) l(tracked)
+    if (drive.core.length > 0) this.emitAppend(tracked)
+  }
+
+  private track(drive: Hyperdrive, member: Member, isOwn: boolean): MemberDrive {
+    const tracked: MemberDrive = {
+      hex: drive.key.toString('hex'),
+      drive,
+      author: vectorKeyOf(member.deviceKey),
+      shortId: shortIdOf(member.deviceKey),
+      isOwn,
+      member
+    }
+    this.byHex.set(tracked.hex, tracked)
+    return tracked
+  }
+
+  private emitAppend(drive: MemberDrive): void {
+    if (this.closing) return
+    for (const l of this.appendListeners) l(drive)
+  }
+
+  private async loadMembers(): Promise<Member[]> {
+    let text: string
+    try {
+      text = await readFile(join(this.dataDir, MEMBERS_FILE), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    const rows = JSON.parse(text) as Array<{ deviceKey: string; driveKey: string; signature: string }>
+    return rows
+      .map((r) => ({ deviceKey: Buffer.from(r.deviceKey, 'hex'), driveKey: Buffer.from(r.driveKey, 'hex'), signature: Buffer.from(r.signature, 'hex') }))
+      .filter((m) => verifyMember(this.keys, m) && !m.deviceKey.equals(this.deviceKey))
+  }
+
+  private async saveMembers(): Promise<void> {
+    const rows = this.all()
+      .filter((d) => !d.isOwn)
+      .map((d) => ({ deviceKey: d.member.deviceKey.toString('hex'), driveKey: d.member.driveKey.toString('hex'), signature: d.member.signature.toString('hex') }))
+    const tmp = join(this.dataDir, MEMBERS_FILE + '.tmp')
+    await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
+    await rename(tmp, join(this.dataDir, MEMBERS_FILE))
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    for (const d of this.downloads) d.destroy()
+    for (const d of [...this.byHex.values()].reverse()) await d.drive.close().catch(() => undefined)
+  }
+}

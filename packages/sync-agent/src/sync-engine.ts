@@ -1,0 +1,239 @@
+import { fromDriveKey, isSyncError, topLevelDir, type PendingByDir } from '@sync-agent/shared'
+import type { Logger } from './log.js'
+import type { EntryMeta } from './entry-format.js'
+import { LocalChangeError } from './folder-writer.js'
+import type { IndexStore } from './index-store.js'
+import type { DriveSet, MemberDrive } from './replication/drive-set.js'
+import type { PathReconciler } from './reconcile-path.js'
+
+/**
+ * The work loop: paths marked dirty (by the watcher, the start-up scan or a drive that grew)
+ * wait in one queue and are reconciled by a pool of workers, one worker per path at a time.
+ * A drive that grew is diffed from the version we last applied; when the queue drains, those
+ * versions become checkpoints in the index, so a restart resumes from there.
+ */
+const WORKERS = 16
+const RETRY_MIN_MS = 500
+const RETRY_MAX_MS = 30_000
+const UNSETTLED_RETRY_MS = 100
+const DIR_RETRIES = 8
+
+interface Item {
+  sizeBytes: number
+  attempts: number
+}
+
+export class SyncEngine {
+  private readonly queue = new Map<string, Item>()
+  private readonly running = new Map<string, Item>()
+  private readonly markedWhileRunning = new Map<string, Item>()
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout; item: Item }>()
+  private readonly diffing = new Map<string, Promise<void>>()
+  private readonly diffAgain = new Set<string>()
+  private readonly diffedTo = new Map<string, number>()
+  private readonly idleListeners: Array<() => void> = []
+  private workers = 0
+  private readonly inflight = new Set<Promise<void>>()
+  private closing = false
+  conflicts = 0
+
+  constructor(
+    private readonly index: IndexStore,
+    private readonly drives: DriveSet,
+    private readonly reconciler: PathReconciler,
+    private readonly log: Logger
+  ) {}
+
+  /** Marks a path to be reconciled. */
+  mark(path: string, sizeBytes = 0): void {
+    if (this.closing) return
+    if (this.running.has(path)) {
+      this.markedWhileRunning.set(path, { sizeBytes, attempts: 0 })
+      return
+    }
+    const retry = this.retries.get(path)
+    if (retry) {
+      clearTimeout(retry.timer)
+      this.retries.delete(path)
+    }
+    const existing = this.queue.get(path)
+    if (existing) existing.sizeBytes = Math.max(existing.sizeBytes, sizeBytes)
+    else this.queue.set(path, { sizeBytes, attempts: retry?.item.attempts ?? 0 })
+    this.pump()
+  }
+
+  /** Marks every known path under `dir` (a directory that vanished). */
+  markTree(dir: string): void {
+    const prefix = dir + '/'
+    for (const [path] of this.index.entries()) if (path.startsWith(prefix)) this.mark(path)
+    this.mark(dir)
+  }
+
+  /** A drive grew (or was added): diff it from where we left off. */
+  onDriveAppend(drive: MemberDrive): void {
+    if (this.closing) return
+    if (this.diffing.has(drive.hex)) {
+      this.diffAgain.add(drive.hex)
+      return
+    }
+    const run = this.diffLoop(drive)
+      .catch((err: unknown) => {
+        if (!this.closing) this.log.error({ err, drive: drive.shortId }, 'diff of a member drive failed')
+      })
+      .finally(() => {
+        this.diffing.delete(drive.hex)
+        this.checkIdle()
+      })
+    this.diffing.set(drive.hex, run)
+  }
+
+  private async diffLoop(drive: MemberDrive): Promise<void> {
+    do {
+      this.diffAgain.delete(drive.hex)
+      const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
+      const to = drive.drive.version
+      if (to <= from) continue
+      for await (const item of drive.drive.diff<EntryMeta>(from)) {
+        if (this.closing) return
+        const key = item.left?.key ?? item.right?.key
+        if (!key) continue
+        let path: string
+        try {
+          path = fromDriveKey(key)
+        } catch (err) {
+          if (!isSyncError(err)) throw err
+          this.log.warn({ code: err.code, drive: drive.shortId }, err.message)
+          continue
+        }
+        const size = item.left?.value.metadata?.size
+        this.mark(path, typeof size === 'number' && size > 0 ? size : 0)
+      }
+      this.diffedTo.set(drive.hex, to)
+    } while (this.diffAgain.has(drive.hex) && !this.closing)
+  }
+
+  /** How far we applied a drive (for `have` messages and exchange checks). */
+  appliedVersion(hex: string): number {
+    return this.diffedTo.get(hex) ?? this.index.checkpoint(hex)
+  }
+
+  get pendingCount(): number {
+    return this.queue.size + this.running.size + this.retries.size + this.markedWhileRunning.size
+  }
+
+  get isIdle(): boolean {
+    return this.pendingCount === 0 && this.diffing.size === 0
+  }
+
+  pendingByDir(): { byDir: PendingByDir; bytes: number } {
+    const byDir: PendingByDir = {}
+    let bytes = 0
+    const add = (path: string, item: Item) => {
+      const dir = topLevelDir(path)
+      const slot = (byDir[dir] ??= { files: 0, bytes: 0 })
+      slot.files++
+      slot.bytes += item.sizeBytes
+      bytes += item.sizeBytes
+    }
+    for (const [p, i] of this.queue) add(p, i)
+    for (const [p, i] of this.running) add(p, i)
+    for (const [p, r] of this.retries) add(p, r.item)
+    return { byDir, bytes }
+  }
+
+  onIdle(listener: () => void): void {
+    this.idleListeners.push(listener)
+  }
+
+  private pump(): void {
+    while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
+      const [path, item] = this.queue.entries().next().value as [string, Item]
+      this.queue.delete(path)
+      this.running.set(path, item)
+      this.workers++
+      const task: Promise<void> = this.work(path, item).finally(() => {
+        this.inflight.delete(task)
+        this.workers--
+        this.running.delete(path)
+        const again = this.markedWhileRunning.get(path)
+        if (again) {
+          this.markedWhileRunning.delete(path)
+          this.mark(path, again.sizeBytes)
+        }
+        this.pump()
+        this.checkIdle()
+      })
+      this.inflight.add(task)
+    }
+  }
+
+  private async work(path: string, item: Item): Promise<void> {
+    try {
+      const outcome = await this.reconciler.reconcile(path)
+      if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
+      else if (outcome === 'dir-not-empty') {
+        // its children are usually being removed right now; a directory that keeps files
+        // we do not sync (ignored ones) stays
+        item.attempts++
+        if (item.attempts <= DIR_RETRIES) this.retry(path, item, 50 * 2 ** item.attempts)
+        else this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not synced')
+      }
+    } catch (err) {
+      if (this.closing) return
+      if (err instanceof LocalChangeError) {
+        // the disk changed under us: publish that change first
+        this.markedWhileRunning.set(path, item)
+        return
+      }
+      if (isSyncError(err) && (err.code === 'E_PATH_UNSAFE' || err.code === 'E_PEER_PROTOCOL')) {
+        this.log.warn({ code: err.code, path }, err.message)
+        return
+      }
+      item.attempts++
+      const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
+      const code = isSyncError(err) ? err.code : ((err as { code?: string }).code ?? 'E_IO')
+      this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) ? undefined : err }, isSyncError(err) ? err.message : 'could not sync a path; will retry')
+      this.lastError = { code, message: (err as Error).message, at: Date.now() }
+      this.retry(path, item, delay)
+    }
+  }
+
+  lastError: { code: string; message: string; at: number } | null = null
+
+  private retry(path: string, item: Item, delayMs: number): void {
+    if (this.closing) return
+    const timer = setTimeout(() => {
+      this.retries.delete(path)
+      this.mark(path, item.sizeBytes)
+    }, delayMs)
+    this.retries.set(path, { timer, item })
+  }
+
+  /** Retry every waiting path now (a peer connected, new data may be reachable). */
+  retryNow(): void {
+    for (const [path, r] of [...this.retries]) {
+      clearTimeout(r.timer)
+      this.retries.delete(path)
+      this.mark(path, r.item.sizeBytes)
+    }
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle || this.closing) return
+    for (const d of this.drives.all()) {
+      const applied = this.diffedTo.get(d.hex)
+      if (applied !== undefined) this.index.setCheckpoint(d.hex, applied)
+    }
+    for (const l of this.idleListeners) l()
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    for (const r of this.retries.values()) clearTimeout(r.timer)
+    this.retries.clear()
+    this.queue.clear()
+    // let running writes finish: a graceful stop never leaves a half-applied path
+    await Promise.allSettled([...this.inflight])
+    await Promise.allSettled([...this.diffing.values()])
+  }
+}

@@ -1,0 +1,164 @@
+// The parts of the Holepunch modules sync-agent uses (they ship no types).
+// Declared once here so `any` never leaks into our code.
+
+declare module 'hypercore' {
+  import type { EventEmitter } from 'node:events'
+  export interface HypercorePeer {
+    remotePublicKey: Buffer
+    remoteLength: number
+    remoteContiguousLength: number
+  }
+  export interface RangeDownload {
+    done(): Promise<void>
+    destroy(): void
+  }
+  export default interface Hypercore extends EventEmitter {
+    readonly key: Buffer
+    readonly discoveryKey: Buffer
+    readonly length: number
+    readonly contiguousLength: number
+    readonly byteLength: number
+    readonly writable: boolean
+    readonly peers: HypercorePeer[]
+    ready(): Promise<void>
+    close(): Promise<void>
+    update(opts?: { wait?: boolean }): Promise<boolean>
+    download(range?: { start?: number; end?: number; linear?: boolean; blocks?: number[] }): RangeDownload
+    has(start: number, end?: number): Promise<boolean>
+    get(index: number, opts?: { wait?: boolean; timeout?: number }): Promise<Buffer | null>
+    clear(start: number, end?: number): Promise<unknown>
+  }
+}
+
+declare module 'hyperblobs' {
+  import type Hypercore from 'hypercore'
+  import type { Readable, Writable } from 'node:stream'
+  export interface BlobId {
+    blockOffset: number
+    blockLength: number
+    byteOffset: number
+    byteLength: number
+  }
+  export interface BlobWriteStream extends Writable {
+    id: BlobId
+  }
+  export default interface Hyperblobs {
+    readonly core: Hypercore
+    put(buf: Uint8Array, opts?: { blockSize?: number }): Promise<BlobId>
+    get(id: BlobId, opts?: { wait?: boolean; timeout?: number }): Promise<Buffer | null>
+    createReadStream(id: BlobId, opts?: { wait?: boolean; timeout?: number; prefetch?: boolean }): Readable & AsyncIterable<Buffer>
+    createWriteStream(opts?: { blockSize?: number }): BlobWriteStream
+  }
+}
+
+declare module 'hyperdrive' {
+  import type Hypercore from 'hypercore'
+  import type Hyperblobs from 'hyperblobs'
+  import type { BlobId } from 'hyperblobs'
+  import type Corestore from 'corestore'
+
+  export interface DriveEntryValue<M = unknown> {
+    executable: boolean
+    linkname: string | null
+    blob: BlobId | null
+    metadata: M | null
+  }
+  export interface DriveEntry<M = unknown> {
+    seq: number
+    key: string
+    value: DriveEntryValue<M>
+  }
+  export interface DiffItem<M = unknown> {
+    left: DriveEntry<M> | null
+    right: DriveEntry<M> | null
+  }
+  export default class Hyperdrive {
+    constructor(store: Corestore, key?: Buffer | null, opts?: { encryptionKey?: Buffer | null })
+    readonly key: Buffer
+    readonly discoveryKey: Buffer
+    readonly version: number
+    readonly writable: boolean
+    readonly core: Hypercore
+    blobs: Hyperblobs | null
+    readonly db: { core: Hypercore; version: number }
+    ready(): Promise<void>
+    close(): Promise<void>
+    getBlobs(): Promise<Hyperblobs>
+    entry<M = unknown>(path: string, opts?: { wait?: boolean; timeout?: number }): Promise<DriveEntry<M> | null>
+    putEntry<M = unknown>(path: string, value: Partial<DriveEntryValue<M>>): Promise<void>
+    del(path: string): Promise<void>
+    batch(): Hyperdrive
+    flush(): Promise<void>
+    diff<M = unknown>(version: number, folder?: string | null, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DiffItem<M>>
+    entries<M = unknown>(range?: unknown, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
+    checkout(version: number): Hyperdrive
+    update(opts?: { wait?: boolean }): Promise<boolean>
+  }
+}
+
+declare module 'corestore' {
+  import type Hypercore from 'hypercore'
+  import type { Duplex } from 'node:stream'
+  export interface KeyPair {
+    publicKey: Buffer
+    secretKey: Buffer
+  }
+  export default class Corestore {
+    constructor(storage: string, opts?: Record<string, unknown>)
+    ready(): Promise<void>
+    close(): Promise<void>
+    namespace(name: string): Corestore
+    session(): Corestore
+    get(opts: { key?: Buffer; name?: string; encryptionKey?: Buffer }): Hypercore
+    createKeyPair(name: string): Promise<KeyPair>
+    replicate(stream: Duplex): Duplex
+  }
+}
+
+declare module '@hyperswarm/secret-stream' {
+  import type { Duplex } from 'node:stream'
+  import type { KeyPair } from 'corestore'
+  export default class NoiseSecretStream extends Duplex {
+    constructor(isInitiator: boolean, rawStream: Duplex, opts?: { keyPair?: KeyPair })
+    readonly isInitiator: boolean
+    readonly publicKey: Buffer
+    readonly remotePublicKey: Buffer
+    readonly handshakeHash: Buffer
+    readonly rawStream: Duplex
+    opened: Promise<boolean>
+    userData: unknown
+    setKeepAlive(ms: number): void
+    setTimeout(ms: number): void
+  }
+}
+
+declare module 'protomux' {
+  import type { Duplex } from 'node:stream'
+  export interface Encoding<T> {
+    preencode(state: unknown, value: T): void
+    encode(state: unknown, value: T): void
+    decode(state: unknown): T
+  }
+  export interface Message<T> {
+    send(value: T): boolean
+  }
+  export interface Channel {
+    readonly opened: boolean
+    readonly closed: boolean
+    open(handshake?: unknown): void
+    close(): void
+    addMessage<T>(opts: { encoding: Encoding<T>; onmessage: (value: T) => void | Promise<void> }): Message<T>
+  }
+  export default class Protomux {
+    static from(stream: Duplex): Protomux
+    createChannel<H>(opts: {
+      protocol: string
+      id?: Buffer | null
+      unique?: boolean
+      handshake?: Encoding<H>
+      onopen?: (handshake: H) => void | Promise<void>
+      onclose?: () => void
+      ondestroy?: () => void
+    }): Channel | null
+  }
+}

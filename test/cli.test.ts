@@ -1,0 +1,112 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { newSecret, runCli } from './helpers/cli.ts'
+import { exists } from './helpers/files.ts'
+import { useHarness } from './helpers/harness.ts'
+
+describe('sync-agent CLI', () => {
+  const harness = useHarness()
+
+  it('secret new prints one sa1 secret per call, different every time', async () => {
+    const first = await runCli(['secret', 'new'])
+    expect(first.code).toBe(0)
+    expect(first.stdout.trimEnd().split('\n')).toHaveLength(1)
+    expect(first.stdout.trim()).toMatch(/^sa1\S+$/)
+    expect(await newSecret()).not.toBe(first.stdout.trim())
+  })
+
+  it('status with no agent at the control socket exits 1 with a message on stderr', async () => {
+    const dir = await harness.tmpDir()
+    const control = path.join(dir, 'nobody.sock')
+    const result = await runCli(['status', '--json', '--control', control])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim()).not.toBe('')
+    expect(result.stdout.trim()).toBe('')
+  })
+
+  it('status finds the default control socket from SYNC_AGENT_DATA, and fails when nothing runs there', async () => {
+    const dir = await harness.tmpDir()
+    const result = await runCli(['status', '--json'], { env: { SYNC_AGENT_DATA: path.join(dir, 'data') } })
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim()).not.toBe('')
+  })
+
+  it('status against a stale socket file (agent killed) exits 1', async () => {
+    const agent = await harness.agent({ name: 'k', secret: await newSecret() })
+    await agent.start()
+    await agent.kill()
+    const result = await runCli(['status', '--json', '--control', agent.control])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim()).not.toBe('')
+  })
+
+  it('SIGTERM stops a running agent with exit code 0 within 10 s', async () => {
+    const agent = await harness.agent({ name: 'g', secret: await newSecret() })
+    await fs.writeFile(path.join(agent.folder, 'hello.txt'), 'hello\n')
+    await agent.start()
+    const status = await agent.waitReady()
+    expect(status.files).toBe(1)
+    expect(typeof status.deviceId).toBe('string')
+    expect(status.deviceId).not.toBe('')
+    const startedStop = Date.now()
+    const exit = await agent.stop({ timeoutMs: 10_000 })
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(Date.now() - startedStop).toBeLessThan(10_000)
+    // the control socket no longer answers
+    const after = await runCli(['status', '--json', '--control', agent.control])
+    expect(after.code).toBe(1)
+  })
+
+  it('SIGTERM stops two connected agents with exit code 0', async () => {
+    const [a, b] = await harness.startPair()
+    await b.waitReady()
+    expect(await b.stop()).toEqual({ code: 0, signal: null })
+    expect(await a.stop()).toEqual({ code: 0, signal: null })
+  })
+
+  it('the control socket has mode 0600', async () => {
+    const agent = await harness.agent({ name: 'm', secret: await newSecret() })
+    await agent.start()
+    const stat = await fs.stat(agent.control)
+    expect(stat.isSocket()).toBe(true)
+    expect(stat.mode & 0o777).toBe(0o600)
+  })
+
+  it('starts from a YAML config file with a secret file, env overriding the file', async () => {
+    const dir = await harness.tmpDir()
+    const secretFile = path.join(dir, 'secret.txt')
+    await fs.writeFile(secretFile, `${await newSecret()}\n`)
+    const folder = path.join(dir, 'folder')
+    const data = path.join(dir, 'state')
+    await fs.mkdir(folder)
+    await fs.writeFile(path.join(folder, 'x.txt'), 'x')
+    const configFile = path.join(dir, 'agent.yaml')
+    const fileLevel = 'fatal'
+    await fs.writeFile(
+      configFile,
+      [`folder: ${JSON.stringify(folder)}`, `data: ${JSON.stringify(data)}`, `secretFile: ${JSON.stringify(secretFile)}`, `logLevel: ${fileLevel}`, 'settleMs: 20', ''].join('\n')
+    )
+    // logLevel comes from the agent helper's env (info) and must override the file's 'fatal'
+    const agent = await harness.agent({ name: 'y', folder, data, configFile })
+    await agent.start()
+    const status = await agent.waitReady()
+    expect(status.files).toBe(1)
+    expect(await exists(path.join(data, 'control.sock'))).toBe(true)
+    await agent.stop()
+    expect(agent.stdout).toMatch(/"level":30/)
+  })
+
+  it('starts from a JSON config file', async () => {
+    const dir = await harness.tmpDir()
+    const folder = path.join(dir, 'folder')
+    const data = path.join(dir, 'state')
+    await fs.mkdir(folder)
+    const configFile = path.join(dir, 'agent.json')
+    await fs.writeFile(configFile, JSON.stringify({ folder, data, secret: await newSecret(), ignore: { presets: ['wordpress'], patterns: ['*.bak'] } }))
+    const agent = await harness.agent({ name: 'j', folder, data, configFile })
+    await agent.start()
+    await agent.waitReady()
+    expect((await agent.stop()).code).toBe(0)
+  })
+})

@@ -1,0 +1,66 @@
+import type { Agent, AgentStatus } from './agent.ts'
+import { assertTreesEqual, readTree, tempFiles, type DiffOptions, type Tree } from './tree.ts'
+import { until } from './until.ts'
+
+export interface ConvergeOptions {
+  timeoutMs?: number
+  intervalMs?: number
+  /** Hash file contents on every poll (default true); off compares size/mode/mtime only. */
+  hash?: boolean
+  /** Paths left out of the tree comparison (e.g. an ignored file that exists on one side only). */
+  ignore?: DiffOptions['ignore']
+  message?: string
+}
+
+export interface Converged {
+  trees: Tree[]
+  statuses: AgentStatus[]
+}
+
+function describeStatus(agent: Agent, status: AgentStatus): string {
+  const peers = status.peers.map((p) => `${p.address}:${p.connected ? 'up' : 'down'}`).join(',')
+  return `${agent.name}: ready=${status.ready} inSync=${status.inSync} pending=${status.pending} files=${status.files} peers=[${peers}]`
+}
+
+/**
+ * Waits until every agent reports `ready` and `inSync` with nothing pending, all folders are
+ * equal (compared to the first agent's), and no folder holds a `.syncagent-tmp-*` file.
+ */
+export async function waitConverged(agents: Agent[], options: ConvergeOptions = {}): Promise<Converged> {
+  const { timeoutMs = 30_000, intervalMs = 300, hash = true, ignore } = options
+  const names = agents.map((agent) => agent.name).join(', ')
+  return until(
+    async () => {
+      const statuses = await Promise.all(agents.map((agent) => agent.status()))
+      const notSettled = statuses.filter((s) => !s.ready || !s.inSync || s.pending !== 0)
+      if (notSettled.length > 0) {
+        throw new Error(`not settled: ${agents.map((a, i) => describeStatus(a, statuses[i]!)).join('; ')}`)
+      }
+      const trees = await Promise.all(agents.map((agent) => readTree(agent.folder, { hash })))
+      for (const [i, tree] of trees.entries()) {
+        const temps = tempFiles(tree)
+        if (temps.length > 0) throw new Error(`${agents[i]!.name} has temp files: ${temps.slice(0, 10).join(', ')}`)
+      }
+      for (let i = 1; i < agents.length; i++) {
+        assertTreesEqual(trees[0]!, trees[i]!, { labels: [agents[0]!.name, agents[i]!.name], ignore })
+      }
+      return { trees, statuses }
+    },
+    { timeoutMs, intervalMs, message: options.message ?? `${names} have converged (ready, inSync, equal trees, no temp files)` }
+  )
+}
+
+/** Waits until `check` passes on the given folder's tree (e.g. a file arrived). */
+export async function waitTree(
+  agent: Agent,
+  check: (tree: Tree) => boolean | void,
+  { timeoutMs = 30_000, message, hash = true }: { timeoutMs?: number; message: string; hash?: boolean }
+): Promise<Tree> {
+  return until(
+    async () => {
+      const tree = await readTree(agent.folder, { hash })
+      return check(tree) === false ? undefined : tree
+    },
+    { timeoutMs, message: `${agent.name}: ${message}` }
+  )
+}

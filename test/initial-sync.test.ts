@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { writeFiles, writeManySmallFiles } from './helpers/files.ts'
+import { useHarness } from './helpers/harness.ts'
+import { waitConverged } from './helpers/sync.ts'
+import { fileCount, readTree } from './helpers/tree.ts'
+
+const SMALL_FILES = 3_000
+const MiB = 1024 * 1024
+
+describe('initial sync', () => {
+  const harness = useHarness()
+
+  it(`copies ${SMALL_FILES} small files in nested dirs plus a few 1 MiB files from A to a fresh B`, async () => {
+    let expectedFiles = 0
+    const [a, b] = await harness.startPair({
+      seedA: async (folder) => {
+        const small = await writeManySmallFiles(folder, SMALL_FILES)
+        const big = {
+          'media/one.bin': randomBytes(MiB),
+          'media/two.bin': randomBytes(MiB + 1),
+          'media/deeper/three.bin': randomBytes(MiB - 1)
+        }
+        await writeFiles(folder, big)
+        expectedFiles = small.length + Object.keys(big).length
+      }
+    })
+    const { statuses, trees } = await waitConverged([a, b], { timeoutMs: 90_000, intervalMs: 1_000 })
+    expect(fileCount(trees[1]!)).toBe(expectedFiles)
+    for (const status of statuses) {
+      expect(status).toMatchObject({ ready: true, inSync: true, pending: 0, files: expectedFiles })
+    }
+    // each side sees the other as a connected peer, with the other's device id
+    const [sa, sb] = statuses as [(typeof statuses)[0], (typeof statuses)[0]]
+    expect(sa.deviceId).not.toBe(sb.deviceId)
+    expect(sb.peers).toContainEqual(expect.objectContaining({ address: a.address, connected: true, deviceId: sa.deviceId }))
+    expect(sa.peers.some((p) => p.connected && p.deviceId === sb.deviceId)).toBe(true)
+    // B's tree is A's, read once more with full hashes after the agents report in sync
+    expect(await readTree(b.folder)).toEqual(await readTree(a.folder))
+  })
+})
