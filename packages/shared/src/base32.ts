@@ -27,12 +27,14 @@ export function base32Decode(text: string): Uint8Array | null {
   for (const ch of clean) {
     const v = ALPHABET.indexOf(ch)
     if (v === -1) return null
-    value = (value << 5) | v
+    value = ((value << 5) | v) & 0xffff
     bits += 5
     if (bits >= 8) {
       out[index++] = (value >>> (bits - 8)) & 255
       bits -= 8
     }
   }
+  // canonical form only: leftover bits must be padding zeros, and fewer than one character
+  if (bits >= 5 || (value & ((1 << bits) - 1)) !== 0) return null
   return out
 }

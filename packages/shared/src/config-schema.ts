@@ -31,7 +31,8 @@ export function parseHostPort(text: string): HostPort | string {
     if (colon === -1) return `expected host:port, got ${JSON.stringify(text)} (no port)`
     host = trimmed.slice(0, colon)
     portText = trimmed.slice(colon + 1)
-    if (!IPV4.test(host) && !HOSTNAME.test(host)) return `expected host:port, got ${JSON.stringify(text)} (bad host ${JSON.stringify(host)})`
+    const isNumeric = /^[\d.]+$/.test(host)
+    if (isNumeric ? !IPV4.test(host) : !HOSTNAME.test(host)) return `expected host:port, got ${JSON.stringify(text)} (bad host ${JSON.stringify(host)})`
   }
   if (!/^\d{1,5}$/.test(portText)) return `expected host:port, got ${JSON.stringify(text)} (port must be a number)`
   const port = Number(portText)
@@ -55,7 +56,7 @@ const hostPort = z.string().transform((text, ctx): HostPort => {
 /** A whole number given as a number (file) or as digits (env). */
 function wholeNumber(min: number, max: number) {
   return z
-    .union([z.number(), z.string().regex(/^-?\d+$/, 'expected a whole number').transform(Number)])
+    .union([z.number(), z.string().regex(/^-?\d+$/, 'expected a whole number').transform(Number)], { error: 'expected a whole number' })
     .pipe(z.number().int('expected a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
 }
 
@@ -111,7 +112,7 @@ export type ConfigValidation = { ok: true; config: ParsedConfig } | { ok: false;
 
 /** Validates raw settings; on failure, the first problem and the key path it is at. */
 export function validateConfig(raw: unknown): ConfigValidation {
-  const result = ConfigSchema.safeParse(raw)
+  const result = ConfigSchema.safeParse(raw, { reportInput: true })
   if (result.success) return { ok: true, config: result.data }
   const issue = result.error.issues[0] as z.core.$ZodIssue
   let problem = issue.message

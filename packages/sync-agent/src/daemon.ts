@@ -8,7 +8,8 @@ import { prepareDataDir } from './data-dir.js'
 import { IndexStore } from './index-store.js'
 import { DriveSet } from './replication/drive-set.js'
 import { buildIgnoreRules, type IgnoreRules } from './ignore-rules.js'
-import { FolderWriter } from './folder-writer.js'
+import { FolderWriter, fingerprintMatches } from './folder-writer.js'
+import type { Stats } from 'node:fs'
 import { PathReconciler } from './reconcile-path.js'
 import { SyncEngine } from './sync-engine.js'
 import { OwnDriveWriter } from './own-drive-writer.js'
@@ -86,7 +87,7 @@ export class Agent {
       writer,
       index: this.index,
       drives: this.drives,
-      own: new OwnDriveWriter(this.drives.own.drive),
+      own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
       rules: () => this.rules,
       log: log.child({ c: 'reconcile' }),
       onNewPath: (p) => this.engine.mark(p),
@@ -105,7 +106,8 @@ export class Agent {
 
     // watch first, then scan, so nothing that changes during the scan is missed
     this.watcher = new FolderWatcher(config.folder, config.settleMs, {
-      onPath: (p) => this.onLocalPath(p),
+      onPath: (p, stats) => this.onLocalPath(p, stats),
+      isIgnored: (p, isDir) => this.rules.isIgnored(p, isDir),
       onDirGone: (p) => this.engine.markTree(p),
       onError: (err) => this.recordError('E_IO', `watcher: ${err.message}`)
     }, log.child({ c: 'watcher' }))
@@ -159,7 +161,7 @@ export class Agent {
     return buildIgnoreRules(this.config.ignore.presets, this.config.ignore.patterns, text)
   }
 
-  private onLocalPath(path: string): void {
+  private onLocalPath(path: string, stats: Stats | undefined): void {
     if (path === IGNORE_FILE) {
       this.loadRules()
         .then((rules) => {
@@ -169,6 +171,9 @@ export class Agent {
         .catch((err: unknown) => this.recordError('E_IO', `cannot read ${IGNORE_FILE}: ${(err as Error).message}`))
       return
     }
+    // our own writes come back as events: the index already describes them (no echo)
+    const record = this.index.get(path)
+    if (stats && record && fingerprintMatches(stats, record)) return
     this.engine.mark(path)
   }
 

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'chokidar'
+import type { Stats } from 'node:fs'
 import { relative, sep } from 'node:path'
 import { TEMP_PREFIX } from '@sync-agent/shared'
 import type { Logger } from './log.js'
@@ -9,7 +10,10 @@ import type { Logger } from './log.js'
  * half-way (the publisher also re-checks its size and mtime after reading it).
  */
 export interface WatcherEvents {
-  onPath(path: string): void
+  /** `stats` as chokidar saw them (absent for removals) */
+  onPath(path: string, stats: Stats | undefined): void
+  /** skip a path (ignored), so chokidar does not even watch it */
+  isIgnored(path: string, isDir: boolean): boolean
   onDirGone(path: string): void
   onError(err: Error): void
 }
@@ -33,18 +37,22 @@ export class FolderWatcher {
     const watcher = watch(this.root, {
       ignoreInitial: true,
       followSymlinks: false,
-      alwaysStat: false,
+      alwaysStat: true,
       atomic: false,
-      ignored: (abs: string) => abs.slice(abs.lastIndexOf(sep) + 1).startsWith(TEMP_PREFIX)
+      ignored: (abs: string, stats?: Stats) => {
+        if (abs.slice(abs.lastIndexOf(sep) + 1).startsWith(TEMP_PREFIX)) return true
+        const path = relative(this.root, abs).split(sep).join('/')
+        return path !== '' && !path.startsWith('..') && stats !== undefined && this.events.isIgnored(path, stats.isDirectory())
+      }
     })
     this.watcher = watcher
-    watcher.on('all', (event: string, abs: string) => {
+    watcher.on('all', (event: string, abs: string, stats?: Stats) => {
       const path = relative(this.root, abs).split(sep).join('/')
       if (!path || path.startsWith('..')) return
       if (event === 'unlinkDir') {
         this.settle(path, () => this.events.onDirGone(path))
       } else {
-        this.settle(path, () => this.events.onPath(path))
+        this.settle(path, () => this.events.onPath(path, event === 'unlink' ? undefined : stats))
       }
     })
     watcher.on('error', (err: unknown) => this.events.onError(err as Error))

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, rename, rmdir, symlink, unlink, utimes, chmod, readdir } from 'node:fs/promises'
+import { lstat, mkdir, open, rename, rmdir, symlink, unlink, readdir, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX } from '@sync-agent/shared'
@@ -43,6 +43,9 @@ export function linkStaysInside(root: string, linkPath: string, target: string):
 }
 
 export class FolderWriter {
+  /** directories known to exist: saves a mkdir per file */
+  private readonly knownDirs = new Set<string>()
+
   constructor(readonly root: string) {}
 
   abs(path: string): string {
@@ -70,8 +73,10 @@ export class FolderWriter {
 
   private async ensureParent(path: string): Promise<void> {
     const parent = dirname(this.abs(path))
+    if (this.knownDirs.has(parent)) return
     try {
       await mkdir(parent, { recursive: true, mode: 0o755 })
+      this.knownDirs.add(parent)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'EEXIST' || code === 'ENOTDIR') {
@@ -88,7 +93,16 @@ export class FolderWriter {
   async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined): Promise<Stats> {
     await this.ensureParent(path)
     const tmp = join(dirname(this.abs(path)), tempName())
-    const handle = await open(tmp, 'wx', 0o600)
+    let handle: FileHandle
+    try {
+      handle = await open(tmp, 'wx', 0o600)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw translateDiskError(err, path)
+      // the directory went away (deleted meanwhile): create it again
+      this.knownDirs.delete(dirname(tmp))
+      await this.ensureParent(path)
+      handle = await open(tmp, 'wx', 0o600)
+    }
     const hash = createHash('sha256')
     let size = 0
     let renamed = false
@@ -99,18 +113,19 @@ export class FolderWriter {
         if (size > meta.size) break
         await handle.write(chunk)
       }
-      await handle.close()
       const digest = hash.digest('hex')
       if (size !== meta.size || digest !== meta.hash) {
         throw new SyncError('E_PEER_PROTOCOL', `content of ${path} does not match its entry (size ${size} vs ${meta.size})`, { details: { path } })
       }
-      await chmod(tmp, meta.mode & 0o777)
+      await handle.chmod(meta.mode & 0o777)
       const seconds = meta.mtimeMs / 1000
-      await utimes(tmp, seconds, seconds)
+      await handle.utimes(seconds, seconds)
+      const st = await handle.stat()
+      await handle.close()
       await this.assertUnchanged(path, expected)
       await rename(tmp, this.abs(path))
       renamed = true
-      return await lstat(this.abs(path))
+      return st
     } catch (err) {
       throw translateDiskError(err, path)
     } finally {

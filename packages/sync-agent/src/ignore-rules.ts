@@ -7,15 +7,15 @@ import { IGNORE_FILE, TEMP_PREFIX } from '@sync-agent/shared'
  */
 export const PRESETS: Record<'wordpress', readonly string[]> = {
   wordpress: [
-    // caches: page caches, minifiers, object caches
-    'cache/',
-    'et-cache/',
-    'w3tc-config/',
-    'litespeed/',
-    'wflogs/',
+    // caches at the wp-content root only: plugins ship code in folders named cache/ too
+    '/cache/',
+    '/et-cache/',
+    '/w3tc-config/',
+    '/litespeed/',
+    '/wflogs/',
     // core and plugin updates in progress
-    'upgrade/',
-    'upgrade-temp-backup/',
+    '/upgrade/',
+    '/upgrade-temp-backup/',
     // logs
     '*.log',
     // editors, OS and download droppings

@@ -167,9 +167,13 @@ export class IndexStore {
     let offset = 0
     while (offset + 4 <= journal.length) {
       const length = journal.readUInt32BE(offset)
-      if (offset + 4 + length > journal.length) break // torn tail
+      // a write cut short by a crash leaves a frame longer than the file: drop that tail
+      if (offset + 4 + length > journal.length) break
       const plain = openBox(this.key, journal.subarray(offset + 4, offset + 4 + length))
-      if (!plain) break // torn or damaged tail: later frames are not trusted either
+      if (!plain) {
+        // a whole frame that does not authenticate is damage or another secret, not a crash
+        throw new SyncError('E_DATA_DIR', `the index journal in ${this.dir} cannot be decrypted: damaged, or written with another folder secret`)
+      }
       for (const op of JSON.parse(plain.toString('utf8')) as Op[]) this.replay(op)
       offset += 4 + length
     }

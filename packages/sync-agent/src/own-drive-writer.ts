@@ -1,25 +1,95 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import type Hyperdrive from 'hyperdrive'
+import type Hyperblobs from 'hyperblobs'
+import type { BlobId } from 'hyperblobs'
 import type { DriveEntryValue } from 'hyperdrive'
 import type { EntryMeta } from './entry-format.js'
 
 /**
- * Batches writes to our own drive: every put or delete queued while a flush is running goes
- * into the next batch, so a scan of thousands of files costs few index writes while a single
- * edit is written at once.
+ * All writes to our own drive. Small files' blocks and file-index entries queued while a
+ * flush runs go into the next flush, which appends every queued block to the blob core in
+ * one append and every entry to the file index in one batch: a scan of thousands of files
+ * costs a few appends (one signature and one storage write each), a single edit is written
+ * at once. Blob ids are assigned when a file is queued; appends happen in queue order, so
+ * they stay exact. Large files are streamed straight into the blob core between flushes.
  */
 type Op = { kind: 'put'; key: string; value: Partial<DriveEntryValue<EntryMeta>> } | { kind: 'del'; key: string }
 
+export const BLOCK_BYTES = 1024 * 1024
+
 export class OwnDriveWriter {
-  private queue: Array<{ op: Op; resolve: () => void; reject: (err: unknown) => void }> = []
-  private running: Promise<void> | null = null
+  private ops: Array<{ op: Op; resolve: () => void; reject: (err: unknown) => void }> = []
+  private blocks: Buffer[] = []
+  private nextBlock = 0
+  private nextByte = 0
+  private draining: Promise<void> | null = null
+  /** set while a large file streams into the blob core: small files wait for it */
+  private streaming: Promise<void> | null = null
   private counter = 0
 
-  constructor(private readonly drive: Hyperdrive) {}
+  constructor(
+    private readonly drive: Hyperdrive,
+    private readonly blobs: Hyperblobs
+  ) {
+    this.nextBlock = blobs.core.length
+    this.nextByte = blobs.core.byteLength
+  }
 
   /** Strictly increasing, and above every counter this device used before a restart. */
   nextCounter(): number {
     this.counter = Math.max(this.counter, this.drive.core.length) + 1
     return this.counter
+  }
+
+  /** Queues a small file's bytes; the id is valid once the entry referencing it is flushed. */
+  async storeBuffer(buf: Buffer): Promise<BlobId> {
+    while (this.streaming) await this.streaming
+    const id: BlobId = { blockOffset: this.nextBlock, blockLength: 0, byteOffset: this.nextByte, byteLength: buf.length }
+    for (let offset = 0; offset < buf.length; offset += BLOCK_BYTES) {
+      this.blocks.push(buf.subarray(offset, Math.min(buf.length, offset + BLOCK_BYTES)))
+      id.blockLength++
+    }
+    this.nextBlock += id.blockLength
+    this.nextByte += buf.length
+    return id
+  }
+
+  /**
+   * Streams a large file into the blob core, hashing it in the same pass. Returns null if
+   * the size read differs from `expectedSize` (the file changed while being read).
+   */
+  async storeFile(abs: string, expectedSize: number): Promise<{ blob: BlobId; hash: string } | null> {
+    while (this.streaming) await this.streaming
+    let release!: () => void
+    this.streaming = new Promise<void>((r) => (release = r))
+    try {
+      // queued blocks first, so our blocks start at the core's end and stay contiguous
+      while (this.blocks.length > 0 || this.draining) await this.drain()
+      const core = this.blobs.core
+      const id: BlobId = { blockOffset: core.length, blockLength: 0, byteOffset: core.byteLength, byteLength: 0 }
+      const hash = createHash('sha256')
+      let batch: Buffer[] = []
+      for await (const chunk of createReadStream(abs, { highWaterMark: BLOCK_BYTES })) {
+        const buf = chunk as Buffer
+        hash.update(buf)
+        id.byteLength += buf.length
+        id.blockLength++
+        batch.push(buf)
+        if (batch.length >= 16) {
+          await core.append(batch)
+          batch = []
+        }
+      }
+      if (batch.length > 0) await core.append(batch)
+      this.nextBlock = core.length
+      this.nextByte = core.byteLength
+      if (id.byteLength !== expectedSize) return null
+      return { blob: id, hash: hash.digest('hex') }
+    } finally {
+      this.streaming = null
+      release()
+    }
   }
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
@@ -32,33 +102,50 @@ export class OwnDriveWriter {
 
   private enqueue(op: Op): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject })
-      if (!this.running) this.running = this.drain()
+      this.ops.push({ op, resolve, reject })
+      void this.drain()
     })
   }
 
-  private async drain(): Promise<void> {
-    // let the current tick queue more work into this batch
-    await new Promise<void>((r) => setImmediate(r))
-    while (this.queue.length > 0) {
-      const items = this.queue
-      this.queue = []
-      try {
-        const batch = this.drive.batch()
-        for (const { op } of items) {
-          if (op.kind === 'put') await batch.putEntry(op.key, op.value)
-          else await batch.del(op.key)
-        }
-        await batch.flush()
-        for (const item of items) item.resolve()
-      } catch (err) {
-        for (const item of items) item.reject(err)
-      }
+  /** Flushes everything queued; resolves when the queue is empty. */
+  private drain(): Promise<void> {
+    if (!this.draining) {
+      this.draining = this.run().finally(() => {
+        this.draining = null
+      })
     }
-    this.running = null
+    return this.draining
   }
 
-  async idle(): Promise<void> {
-    while (this.running) await this.running
+  private async run(): Promise<void> {
+    // let this tick queue more work into the same flush
+    await new Promise<void>((r) => setImmediate(r))
+    while (this.ops.length > 0 || this.blocks.length > 0) {
+      const items = this.ops
+      const blocks = this.blocks
+      this.ops = []
+      this.blocks = []
+      try {
+        if (blocks.length > 0) await this.blobs.core.append(blocks)
+        if (items.length > 0) {
+          const batch = this.drive.batch()
+          for (const { op } of items) {
+            if (op.kind === 'put') await batch.putEntry(op.key, op.value)
+            else await batch.del(op.key)
+          }
+          await batch.flush()
+        }
+        for (const item of items) item.resolve()
+      } catch (err) {
+        // every blob id handed out since the last good flush is void: fail all queued
+        // entries (their paths are retried and store again) and restart at the core's end
+        const queued = this.ops
+        this.ops = []
+        this.blocks = []
+        this.nextBlock = this.blobs.core.length
+        this.nextByte = this.blobs.core.byteLength
+        for (const item of [...items, ...queued]) item.reject(err)
+      }
+    }
   }
 }

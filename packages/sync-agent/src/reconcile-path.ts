@@ -9,7 +9,9 @@ import type { IndexStore, LocalRecord } from './index-store.js'
 import type { DriveSet } from './replication/drive-set.js'
 import type { OwnDriveWriter } from './own-drive-writer.js'
 import type { IgnoreRules } from './ignore-rules.js'
-import { readLink, readLocalFile, storeLocalFile, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
+import type { Hints } from './sync-engine.js'
+import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
+import { lstat } from 'node:fs/promises'
 
 /**
  * One path, brought to agreement: if the disk changed since the index last saw it, the
@@ -19,7 +21,7 @@ import { readLink, readLocalFile, storeLocalFile, SMALL_FILE_BYTES, type LocalFi
  */
 export type Outcome = 'done' | 'unsettled' | 'dir-not-empty'
 
-const IN_MEMORY_FETCH_BYTES = 8 * 1024 * 1024
+const IN_MEMORY_FETCH_BYTES = 1024 * 1024
 const FETCH_TIMEOUT_MS = 30_000
 const ENTRY_TIMEOUT_MS = 15_000
 
@@ -56,26 +58,27 @@ export class PathReconciler {
 
   constructor(private readonly deps: ReconcileDeps) {}
 
-  async reconcile(path: string): Promise<Outcome> {
+  async reconcile(path: string, hints: Hints | null = null): Promise<Outcome> {
     const { writer, index } = this.deps
     const record = index.get(path)
     const st = await writer.lstatOrNull(path)
     const kind = st ? kindOf(st) : null
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
-    const decision = decide(await this.gather(path))
+    const decision = decide(await this.gather(path, hints))
     const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
     if (diskChanged) return this.publishLocal(path, st, record, decision)
     return this.applyWinner(path, st, record, decision)
   }
 
   /** What every member drive says about the path, validated. */
-  async gather(path: string): Promise<Version[]> {
+  async gather(path: string, hints: Hints | null = null): Promise<Version[]> {
     const key = toDriveKey(path)
     const out: Version[] = []
     await Promise.all(
       this.deps.drives.all().map(async (d) => {
-        const entry = await d.drive.entry<EntryMeta>(key, { timeout: ENTRY_TIMEOUT_MS })
+        const hinted = hints?.get(d.hex)
+        const entry = hinted !== undefined ? hinted : await d.drive.entry<EntryMeta>(key, { timeout: ENTRY_TIMEOUT_MS })
         if (!entry) return
         try {
           out.push(readVersion(d.hex, d.author, entry))
@@ -86,6 +89,14 @@ export class PathReconciler {
       })
     )
     return out
+  }
+
+  private async stillSame(abs: string, st: Stats): Promise<boolean> {
+    try {
+      return sameStat(st, await lstat(abs))
+    } catch {
+      return false
+    }
   }
 
   private vectorFor(record: LocalRecord | undefined): VersionVector {
@@ -138,9 +149,8 @@ export class PathReconciler {
     const vv = this.vectorFor(record)
     const meta: EntryMeta = { v: 1, vv, ts: Date.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     if (kind === 'file') {
-      const blobs = await drives.own.drive.getBlobs()
-      const stored = await storeLocalFile(blobs, abs, st, small?.buffer ? small : null)
-      if (!stored) return 'unsettled'
+      const stored = small?.buffer ? { blob: await own.storeBuffer(small.buffer), hash: small.hash } : await own.storeFile(abs, st.size)
+      if (!stored || !(await this.stillSame(abs, st))) return 'unsettled'
       meta.hash = stored.hash
       hash = stored.hash
       await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })

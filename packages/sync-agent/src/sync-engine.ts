@@ -1,6 +1,7 @@
 import { fromDriveKey, isSyncError, topLevelDir, type PendingByDir } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import type { EntryMeta } from './entry-format.js'
+import type { DriveEntry } from 'hyperdrive'
 import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
@@ -12,15 +13,25 @@ import type { PathReconciler } from './reconcile-path.js'
  * A drive that grew is diffed from the version we last applied; when the queue drains, those
  * versions become checkpoints in the index, so a restart resumes from there.
  */
-const WORKERS = 16
+const WORKERS = 64
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
 const UNSETTLED_RETRY_MS = 100
 const DIR_RETRIES = 8
 
+/** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
+export type Hints = Map<string, DriveEntry<EntryMeta> | null>
+
 interface Item {
   sizeBytes: number
   attempts: number
+  hints: Hints | null
+}
+
+function mergeHints(into: Item, hints: Hints | null): void {
+  if (!hints) return
+  if (!into.hints) into.hints = new Map(hints)
+  else for (const [k, v] of hints) into.hints.set(k, v)
 }
 
 export class SyncEngine {
@@ -45,10 +56,13 @@ export class SyncEngine {
   ) {}
 
   /** Marks a path to be reconciled. */
-  mark(path: string, sizeBytes = 0): void {
+  mark(path: string, sizeBytes = 0, hints: Hints | null = null): void {
     if (this.closing) return
     if (this.running.has(path)) {
-      this.markedWhileRunning.set(path, { sizeBytes, attempts: 0 })
+      const later = this.markedWhileRunning.get(path) ?? { sizeBytes, attempts: 0, hints: null }
+      later.sizeBytes = Math.max(later.sizeBytes, sizeBytes)
+      mergeHints(later, hints)
+      this.markedWhileRunning.set(path, later)
       return
     }
     const retry = this.retries.get(path)
@@ -56,9 +70,14 @@ export class SyncEngine {
       clearTimeout(retry.timer)
       this.retries.delete(path)
     }
-    const existing = this.queue.get(path)
-    if (existing) existing.sizeBytes = Math.max(existing.sizeBytes, sizeBytes)
-    else this.queue.set(path, { sizeBytes, attempts: retry?.item.attempts ?? 0 })
+    let item = this.queue.get(path)
+    if (!item) {
+      item = { sizeBytes: 0, attempts: retry?.item.attempts ?? 0, hints: null }
+      if (retry) mergeHints(item, retry.item.hints)
+      this.queue.set(path, item)
+    }
+    item.sizeBytes = Math.max(item.sizeBytes, sizeBytes)
+    mergeHints(item, hints)
     this.pump()
   }
 
@@ -106,7 +125,7 @@ export class SyncEngine {
           continue
         }
         const size = item.left?.value.metadata?.size
-        this.mark(path, typeof size === 'number' && size > 0 ? size : 0)
+        this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, item.left]]))
       }
       this.diffedTo.set(drive.hex, to)
     } while (this.diffAgain.has(drive.hex) && !this.closing)
@@ -158,7 +177,7 @@ export class SyncEngine {
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
-          this.mark(path, again.sizeBytes)
+          this.mark(path, again.sizeBytes, again.hints)
         }
         this.pump()
         this.checkIdle()
@@ -169,7 +188,7 @@ export class SyncEngine {
 
   private async work(path: string, item: Item): Promise<void> {
     try {
-      const outcome = await this.reconciler.reconcile(path)
+      const outcome = await this.reconciler.reconcile(path, item.hints)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
       else if (outcome === 'dir-not-empty') {
         // its children are usually being removed right now; a directory that keeps files
@@ -182,7 +201,7 @@ export class SyncEngine {
       if (this.closing) return
       if (err instanceof LocalChangeError) {
         // the disk changed under us: publish that change first
-        this.markedWhileRunning.set(path, item)
+        this.mark(path, item.sizeBytes, item.hints) // lands in markedWhileRunning
         return
       }
       if (isSyncError(err) && (err.code === 'E_PATH_UNSAFE' || err.code === 'E_PEER_PROTOCOL')) {
@@ -204,7 +223,7 @@ export class SyncEngine {
     if (this.closing) return
     const timer = setTimeout(() => {
       this.retries.delete(path)
-      this.mark(path, item.sizeBytes)
+      this.mark(path, item.sizeBytes, item.hints)
     }, delayMs)
     this.retries.set(path, { timer, item })
   }
@@ -214,7 +233,7 @@ export class SyncEngine {
     for (const [path, r] of [...this.retries]) {
       clearTimeout(r.timer)
       this.retries.delete(path)
-      this.mark(path, r.item.sizeBytes)
+      this.mark(path, r.item.sizeBytes, r.item.hints)
     }
   }
 

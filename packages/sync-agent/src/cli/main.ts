@@ -1,9 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { loadConfig } from '../config/load-config.js'
-import { createLogger } from '../log.js'
-import { Agent } from '../daemon.js'
 import { getStatus } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 
@@ -50,6 +47,10 @@ async function secretCommand(args: string[]): Promise<number> {
 async function startCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } })
   if (positionals.length > 0) throw usage(`start: unexpected argument ${JSON.stringify(positionals[0])}`)
+  // loaded here, not at the top: `status` and `secret` stay fast without the Hypercore stack
+  const { loadConfig } = await import('../config/load-config.js')
+  const { createLogger } = await import('../log.js')
+  const { Agent } = await import('../daemon.js')
   const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
   const log = createLogger(config.logLevel)
   const agent = new Agent(config, log)

@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs'
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
   validateConfig,
@@ -90,7 +90,7 @@ function realOrResolved(path: string): string {
     } catch {
       const parent = dirname(current)
       if (parent === current) return path
-      tail.push(current.slice(parent.length + 1))
+      tail.push(basename(current))
       current = parent
     }
   }

@@ -102,8 +102,15 @@ export class DriveSet {
     const drive = new Hyperdrive(this.store.session(), member.driveKey, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     const tracked = this.track(drive, member, false)
-    // fetch the whole file index eagerly and keep following it; blobs are fetched on demand
+    // fetch the whole file index eagerly and keep following it; and the contents too: a
+    // member holds the whole folder, and ranged downloads cost far less per block than gets
     this.downloads.push(drive.core.download({ start: 0, end: -1 }))
+    drive
+      .getBlobs()
+      .then((blobs) => {
+        if (!this.closing) this.downloads.push(blobs.core.download({ start: 0, end: -1 }))
+      })
+      .catch((err: unknown) => this.log.debug({ err }, 'blob store not opened'))
     drive.core.on('append', () => this.emitAppend(tracked))
     this.log.info({ drive: tracked.hex.slice(0, 16), device: tracked.shortId }, 'member added')
     for (const l of this.memberListeners) l(tracked)

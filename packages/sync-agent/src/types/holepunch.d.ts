@@ -27,6 +27,7 @@ declare module 'hypercore' {
     has(start: number, end?: number): Promise<boolean>
     get(index: number, opts?: { wait?: boolean; timeout?: number }): Promise<Buffer | null>
     clear(start: number, end?: number): Promise<unknown>
+    append(blocks: Buffer | Buffer[]): Promise<{ length: number; byteLength: number }>
   }
 }
 

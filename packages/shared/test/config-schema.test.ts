@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest'
+import { formatHostPort, parseHostPort, validateConfig, type ConfigValidation } from '../src/config-schema.js'
+
+describe('parseHostPort', () => {
+  it.each([
+    ['127.0.0.1:80', '127.0.0.1', 80],
+    ['example.com:7657', 'example.com', 7657],
+    ['peer-1:65535', 'peer-1', 65535],
+    ['[::1]:7657', '::1', 7657],
+    ['[2001:db8::2]:1', '2001:db8::2', 1],
+    ['  10.0.0.2:7657 ', '10.0.0.2', 7657]
+  ])('%j → host %j, port %i', (text, host, port) => {
+    expect(parseHostPort(text)).toEqual({ host, port })
+  })
+
+  it.each([
+    ['no port', 'example.com'],
+    ['port 0', 'example.com:0'],
+    ['port 70000', 'example.com:70000'],
+    ['port 65536', '127.0.0.1:65536'],
+    ['a bare word', 'abc'],
+    ['empty port', 'host:'],
+    ['empty host', ':80'],
+    ['a non-numeric port', 'host:http'],
+    ['a negative port', 'host:-1'],
+    ['five dotted numbers', '1.2.3.4.5:1'],
+    ['an IPv4 octet over 255', '256.1.1.1:80'],
+    ['an unbracketed IPv6 address', '::1:7657'],
+    ['a host with an underscore', 'my_host:80'],
+    ['a host with a space', 'my host:80']
+  ])('rejects %s (%j) with a message naming the input', (_name, text) => {
+    const result = parseHostPort(text)
+    expect(typeof result).toBe('string')
+    expect(result).toContain(JSON.stringify(text))
+  })
+
+  it.each([
+    [{ host: '127.0.0.1', port: 80 }, '127.0.0.1:80'],
+    [{ host: '::1', port: 7657 }, '[::1]:7657']
+  ])('formatHostPort(%j) → %s and parses back', (hp, text) => {
+    expect(formatHostPort(hp)).toBe(text)
+    expect(parseHostPort(text)).toEqual(hp)
+  })
+})
+
+const minimal = { folder: '/srv/wp-content', data: '/var/lib/sync-agent' }
+
+function failure(result: ConfigValidation): { path: string[]; problem: string } {
+  if (result.ok) throw new Error(`expected a validation failure, got ${JSON.stringify(result.config)}`)
+  return result
+}
+
+describe('validateConfig', () => {
+  it('fills in the defaults for a minimal config', () => {
+    const result = validateConfig(minimal)
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        folder: '/srv/wp-content',
+        data: '/var/lib/sync-agent',
+        listen: { host: '0.0.0.0', port: 7657 },
+        peers: [],
+        logLevel: 'info',
+        settleMs: 50,
+        ignore: { presets: ['wordpress'], patterns: [] }
+      }
+    })
+  })
+
+  it('keeps given values', () => {
+    const result = validateConfig({
+      ...minimal,
+      secret: 'x',
+      listen: '127.0.0.1:9000',
+      peers: ['a.example:7657', '[::1]:1'],
+      control: '/run/sa.sock',
+      logLevel: 'debug',
+      settleMs: '0',
+      ignore: { presets: [], patterns: ['*.bak'] }
+    })
+    expect(result.ok && result.config).toEqual({
+      ...minimal,
+      secret: 'x',
+      listen: { host: '127.0.0.1', port: 9000 },
+      peers: [
+        { host: 'a.example', port: 7657 },
+        { host: '::1', port: 1 }
+      ],
+      control: '/run/sa.sock',
+      logLevel: 'debug',
+      settleMs: 0,
+      ignore: { presets: [], patterns: ['*.bak'] }
+    })
+  })
+
+  it.each([
+    ['a number', 60000, 60000],
+    ['digits (from env)', '250', 250]
+  ])('settleMs as %s is accepted', (_name, value, expected) => {
+    const result = validateConfig({ ...minimal, settleMs: value })
+    expect(result.ok && result.config.settleMs).toBe(expected)
+  })
+
+  it.each<[string, Record<string, unknown>, string[], RegExp | null]>([
+    ['folder missing', { data: '/d' }, ['folder'], /required/],
+    ['data missing', { folder: '/f' }, ['data'], /required/],
+    ['empty folder', { ...minimal, folder: '' }, ['folder'], /empty/],
+    ['an unknown key', { ...minimal, colour: 'blue' }, [], /unknown setting "colour"/],
+    ['an unknown key inside ignore', { ...minimal, ignore: { paterns: [] } }, ['ignore'], /unknown setting "paterns"/],
+    ['folder of the wrong type', { ...minimal, folder: 5 }, ['folder'], /string/],
+    ['peers not a list', { ...minimal, peers: 'a:1' }, ['peers'], /array/],
+    ['a bad listen address', { ...minimal, listen: 'nowhere' }, ['listen'], /no port/],
+    ['the second peer bad', { ...minimal, peers: ['a.example:1', 'b.example'] }, ['peers', '1'], /no port/],
+    ['settleMs "-5"', { ...minimal, settleMs: '-5' }, ['settleMs'], /at least 0/],
+    ['settleMs -5', { ...minimal, settleMs: -5 }, ['settleMs'], /at least 0/],
+    ['settleMs "abc"', { ...minimal, settleMs: 'abc' }, ['settleMs'], null],
+    ['settleMs 60001', { ...minimal, settleMs: 60001 }, ['settleMs'], /at most 60000/],
+    ['settleMs 1.5', { ...minimal, settleMs: 1.5 }, ['settleMs'], /whole number/],
+    ['an unknown log level', { ...minimal, logLevel: 'loud' }, ['logLevel'], /info/],
+    ['an unknown preset', { ...minimal, ignore: { presets: ['drupal'] } }, ['ignore', 'presets', '0'], /wordpress/]
+  ])('rejects %s', (_name, raw, path, problem) => {
+    const result = failure(validateConfig(raw))
+    expect(result.path).toEqual(path)
+    if (problem) expect(result.problem).toMatch(problem)
+  })
+
+  it.each([null, 'folder: x', ['folder']])('rejects a non-object (%j)', (raw) => {
+    expect(validateConfig(raw).ok).toBe(false)
+  })
+})

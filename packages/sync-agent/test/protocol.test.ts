@@ -1,0 +1,95 @@
+import c from 'compact-encoding'
+import type { Encoding } from 'protomux'
+import { describe, expect, it } from 'vitest'
+import { authProof, haveListEncoding, helloEncoding, MAX_LIST, membersEncoding, type Have, type Hello } from '../src/protocol.js'
+import type { Member } from '../src/replication/member.js'
+
+const bytes = (n: number, fill: number) => Buffer.alloc(n, fill)
+
+const member = (i: number): Member => ({ deviceKey: bytes(32, i), driveKey: bytes(32, i + 100), signature: bytes(64, i + 200) })
+const have = (i: number, length: number): Have => ({ driveKey: bytes(32, i), length })
+
+describe('hello', () => {
+  it.each<[string, Hello]>([
+    ['version 1', { version: 1, proof: bytes(32, 9) }],
+    ['a large version', { version: 2 ** 32, proof: bytes(32, 0) }]
+  ])('round-trips %s', (_name, hello) => {
+    expect(c.decode(helloEncoding, c.encode(helloEncoding, hello))).toEqual(hello)
+  })
+
+  it('is a uint followed by 32 proof bytes', () => {
+    expect(c.encode(helloEncoding, { version: 1, proof: bytes(32, 9) })).toHaveLength(33)
+  })
+})
+
+describe('members list', () => {
+  it.each<[string, Member[]]>([
+    ['empty', []],
+    ['one', [member(1)]],
+    ['three', [member(1), member(2), member(3)]],
+    ['the maximum', Array.from({ length: MAX_LIST }, (_, i) => member(i))]
+  ])('round-trips %s', (_name, list) => {
+    expect(c.decode(membersEncoding, c.encode(membersEncoding, list))).toEqual(list)
+  })
+})
+
+describe('have list', () => {
+  it.each<[string, Have[]]>([
+    ['empty', []],
+    ['lengths of every uint size', [have(1, 0), have(2, 0xfc), have(3, 0xfd), have(4, 0x10000), have(5, 2 ** 40)]],
+    ['the maximum', Array.from({ length: MAX_LIST }, (_, i) => have(i, i))]
+  ])('round-trips %s', (_name, list) => {
+    expect(c.decode(haveListEncoding, c.encode(haveListEncoding, list))).toEqual(list)
+  })
+})
+
+describe('strict decoding', () => {
+  it.each([
+    ['members', membersEncoding as Encoding<unknown[]>, member(0) as unknown],
+    ['haves', haveListEncoding as Encoding<unknown[]>, have(0, 1) as unknown]
+  ])('a %s list of more than 256 items is rejected', (_name, enc, item) => {
+    const tooMany = c.encode(enc, Array.from({ length: MAX_LIST + 1 }, () => item))
+    expect(() => c.decode(enc, tooMany)).toThrow(/exceeds 256/)
+  })
+
+  it('a list that claims a huge count but holds nothing is rejected', () => {
+    const claim = c.encode(c.uint, 2 ** 32)
+    expect(() => c.decode(membersEncoding, claim)).toThrow()
+    expect(() => c.decode(haveListEncoding, claim)).toThrow()
+  })
+
+  const encoded: Array<[string, Encoding<unknown>, Uint8Array]> = [
+    ['hello', helloEncoding as Encoding<unknown>, c.encode(helloEncoding, { version: 1, proof: bytes(32, 9) })],
+    ['members', membersEncoding as Encoding<unknown>, c.encode(membersEncoding, [member(1), member(2)])],
+    ['haves', haveListEncoding as Encoding<unknown>, c.encode(haveListEncoding, [have(1, 2 ** 40), have(2, 5)])]
+  ]
+
+  it.each(encoded)('a truncated %s message is rejected at every cut', (_name, enc, buf) => {
+    for (let cut = 0; cut < buf.length; cut++) {
+      expect(() => c.decode(enc, buf.subarray(0, cut)), `cut at ${cut} of ${buf.length}`).toThrow()
+    }
+  })
+})
+
+describe('authProof', () => {
+  const authKey = bytes(32, 1)
+  const hash = bytes(64, 2)
+
+  it('is deterministic and 32 bytes', () => {
+    const proof = authProof(authKey, hash, true)
+    expect(proof).toHaveLength(32)
+    expect(authProof(authKey, hash, true).equals(proof)).toBe(true)
+  })
+
+  it.each<[string, Buffer]>([
+    ['the other role', authProof(authKey, hash, false)],
+    ['another handshake hash', authProof(authKey, bytes(64, 3), true)],
+    ['another auth key', authProof(bytes(32, 4), hash, true)]
+  ])('differs for %s', (_name, other) => {
+    expect(other.equals(authProof(authKey, hash, true))).toBe(false)
+  })
+
+  it('does not reveal the auth key', () => {
+    expect(authProof(authKey, hash, true).includes(authKey.subarray(0, 8))).toBe(false)
+  })
+})
