@@ -10,9 +10,11 @@
 //   plugins/<30 plugins>/...               ~40% of small files
 //   mu-plugins/*.php                       a few files
 //   languages/{,plugins/,themes/}*.po|.mo  ~4% of small files
-//   cache/<page-cache>/...                 the remaining small files (html/css/js
-//                                          page-cache output, as WP caching plugins write)
-//   uploads/YYYY/MM/name[-WxH].jpg         images; each upload in 3-4 WordPress sizes
+//   uploads/YYYY/MM/name[-WxH].jpg         images (--uploads-mb); each in 3-4 WordPress sizes
+//   uploads/{elementor,wpforms,YYYY/MM}/   the remaining small files (page-builder CSS,
+//                                          form JSON, small PDFs/SVGs/PNGs/DOCX)
+// Nothing in the tree matches sync-agent's default `wordpress` ignore preset
+// (cache/, upgrade/, *.log, ...), so every tool syncs the same files.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,6 +132,8 @@ const MAGIC = {
   woff2: Buffer.from('wOF2'),
   mo: Buffer.from([0xde, 0x12, 0x04, 0x95]),
   webp: Buffer.from('RIFF\0\0\0\0WEBPVP8 '),
+  pdf: Buffer.from('%PDF-1.7\n'),
+  docx: Buffer.from([0x50, 0x4b, 0x03, 0x04]),
 };
 // Binary (incompressible, like JPEG/PNG/WOFF2 data): magic + random bytes.
 function binaryContent(rng, ext, size) {
@@ -250,17 +254,21 @@ function planCorpus({ smallFiles, uploadsMb, seed }) {
     planSmallPackage(rng, plan, `plugins/${name}`, Math.max(0, c), PLUGIN_DIRS, name);
   });
   left -= nPlugins;
-  // page cache: the remainder
-  const cacheUsed = new Set();
+  // the remainder: small files in uploads/ (page-builder CSS, form exports, documents)
+  const upSmall = new Set();
   for (let i = 0; i < left; i++) {
     const r = rng.float();
-    const e = r < 0.6 ? 'html' : r < 0.8 ? 'css' : 'js';
-    const dir = e === 'html' ? `cache/wp-rocket/example.com/${rng.pick(WORDS)}/${rng.pick(WORDS)}-${rng.pick(WORDS)}`
-      : `cache/min/1/wp-content/${e}`;
-    const name = e === 'html' ? `${dir}/index${rng.float() < 0.5 ? '-https' : ''}.html` : uniqueName(rng, cacheUsed, e, dir + '/');
-    if (cacheUsed.has(name)) { i--; continue; }
-    cacheUsed.add(name);
-    plan.push(fileEntry(rng, name, e, 'page-cache'));
+    let name;
+    if (r < 0.5) name = `uploads/elementor/css/post-${rng.int(10, 99999)}.css`;
+    else if (r < 0.6) name = `uploads/elementor/google-fonts/css/${rng.pick(WORDS)}-${rng.pick(WORDS)}.css`;
+    else if (r < 0.7) name = `uploads/wpforms/${rng.int(1, 40)}-${rng.pick(WORDS)}/${rng.pick(WORDS)}-${rng.int(100, 999)}.json`;
+    else {
+      const d = `uploads/${rng.int(2019, 2024)}/${String(rng.int(1, 12)).padStart(2, '0')}`;
+      name = `${d}/${rng.pick(WORDS)}-${rng.pick(WORDS)}-${rng.int(1, 99)}.${rng.pick(['pdf', 'pdf', 'svg', 'png', 'docx'])}`;
+    }
+    if (upSmall.has(name)) { i--; continue; }
+    upSmall.add(name);
+    plan.push(fileEntry(rng, name, ext(name), 'uploads'));
   }
   // uploads: image sets until the byte budget is used up
   let budget = Math.max(0, Math.round(uploadsMb * MiB));

@@ -3,7 +3,7 @@
 // on it, prints a Markdown table and writes JSON to bench/results/.
 //
 //   pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
-//              [--only tool,tool] [--json FILE] [--timeout S] [--keep-corpus]
+//              [--only tool,tool] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]
 //
 // Exits non-zero if any tool failed to complete (never on timings).
 import fs from 'node:fs';
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, generateCorpus, parseCorpusArgs } from './corpus.mjs';
-import { compareTree, dropCaches, killAllChildren, MiB, now, rmrf, tmpDir } from './lib/util.mjs';
+import { compareTree, dropCaches, killAllChildren, MiB, now, removeAllTmpDirs, rmrf, tmpDir } from './lib/util.mjs';
 import * as rsync from './tools/rsync.mjs';
 import * as syncthing from './tools/syncthing.mjs';
 import * as syncAgent from './tools/sync-agent.mjs';
@@ -23,11 +23,11 @@ const SCENARIOS = [initialSync];
 const QUICK = { smallFiles: 600, uploadsMb: 20 };
 
 const USAGE = `usage: pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
-                  [--only ${Object.keys(TOOLS).join(',')}] [--json FILE] [--timeout S] [--keep-corpus]`;
+                  [--only ${Object.keys(TOOLS).join(',')}] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]`;
 
 function parseArgs(argv) {
   const { opts: corpus, rest } = parseCorpusArgs(argv);
-  const o = { quick: false, only: Object.keys(TOOLS), json: null, timeoutS: null, keepCorpus: false };
+  const o = { quick: false, only: Object.keys(TOOLS), json: null, timeoutS: null, keepCorpus: false, repeat: 1 };
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     const val = () => { const v = a.includes('=') ? a.split('=').slice(1).join('=') : rest[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
@@ -36,6 +36,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--json')) o.json = val();
     else if (a.startsWith('--timeout')) o.timeoutS = Number(val());
     else if (a === '--keep-corpus') o.keepCorpus = true;
+    else if (a.startsWith('--repeat')) { o.repeat = Number(val()); if (!(Number.isInteger(o.repeat) && o.repeat >= 1)) throw new Error('--repeat needs a whole number >= 1'); }
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
     else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
@@ -54,7 +55,7 @@ function table(results) {
   const head = ['tool', 'initial sync s', 'MiB/s', 'files/s', 'themes+plugins s', 'CPU s (B)',
     'peak RSS MiB (A / B)', 'data dir MiB (B)', '× vs Syncthing', '× vs rsync'];
   const rows = results.map((r) => (r.ok
-    ? [r.tool, fmt(r.wallS, 2), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesPluginsS, 2), fmt(r.cpuB, 2),
+    ? [r.tool, r.runs ? `${fmt(r.wallS, 2)} (${fmt(r.wallMinS, 2)}–${fmt(r.wallMaxS, 2)}, n=${r.runs.length})` : fmt(r.wallS, 2), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesPluginsS, 2), fmt(r.cpuB, 2),
       `${fmt(mib(r.peakRssKiBA), 0)} / ${fmt(mib(r.peakRssKiBB), 0)}`, r.dataDirB == null ? '–' : fmt(r.dataDirB / MiB),
       ratio('syncthing', r), ratio('rsync', r)]
     : [r.tool, `FAILED: ${r.error.split('\n')[0].slice(0, 120)}`, '', '', '', '', '', '', '', '']));
@@ -69,17 +70,27 @@ async function main() {
 
   // prerequisites first, so a missing binary is reported before any work
   const results = [];
-  const runnable = [];
+  const runnable = []; // tool objects used only for check(); each run gets a fresh one
   for (const t of tools) {
     const problem = await t.check();
     if (problem) { log(`${t.name}: cannot run: ${problem}`); results.push({ tool: t.name, ok: false, error: `not available: ${problem}` }); }
     else runnable.push(t);
   }
 
+  if (!runnable.length) {
+    console.error(`bench: no tool can run:\n${results.map((r) => `  ${r.tool}: ${r.error}`).join('\n')}`);
+    process.exit(1);
+  }
+
   const corpusDir = path.join(tmpDir('corpus'), 'wp-content');
   const cleanup = async () => { if (!o.keepCorpus) await rmrf(path.dirname(corpusDir)); };
   for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => { killAllChildren(); if (!o.keepCorpus) fs.rmSync(path.dirname(corpusDir), { recursive: true, force: true }); process.exit(130); });
+    process.on(sig, () => {
+      killAllChildren();
+      removeAllTmpDirs(o.keepCorpus ? [path.dirname(corpusDir)] : []);
+      if (o.keepCorpus) console.error(`[bench] corpus kept at ${corpusDir}`);
+      process.exit(130);
+    });
   }
 
   const g0 = now();
@@ -88,30 +99,51 @@ async function main() {
   log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (small files ${o.corpus.smallFiles}, uploads ${o.corpus.uploadsMb} MiB, seed ${o.corpus.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
 
   const notes = [];
+  const runs = new Map(); // tool -> results of each repetition
   for (const scenario of SCENARIOS) {
-    for (const t of runnable) {
-      const note = await dropCaches();
-      if (note && !notes.includes(note)) { notes.push(note); log(note); }
-      log(`${scenario.name} / ${t.name}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
-      let r;
-      try {
-        r = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS })) };
-        log(`${scenario.name} / ${t.name}: ${r.wallS.toFixed(2)} s`);
-      } catch (e) {
-        r = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
-        log(`${scenario.name} / ${t.name}: FAILED\n${r.error}`);
-      }
-      results.push(r);
-      // A must be unchanged for the next tool; regenerate if a tool touched it.
-      const changed = compareTree(corpus.dir, corpus);
-      if (changed) {
-        log(`${t.name} changed the source folder (${changed}); regenerating the corpus`);
-        await rmrf(corpus.dir);
-        corpus = await generateCorpus(corpusDir, o.corpus);
+    for (let rep = 1; rep <= o.repeat; rep++) {
+      for (const { name } of runnable) {
+        const t = TOOLS[name](); // fresh tool object per run
+        const label = `${scenario.name} / ${t.name}${o.repeat > 1 ? ` #${rep}` : ''}`;
+        const note = await dropCaches();
+        if (note && !notes.includes(note)) { notes.push(note); log(note); }
+        const load = os.loadavg()[0];
+        if (load > os.cpus().length * 0.5) log(`warning: load average ${load.toFixed(2)} before ${label}`);
+        log(`${label}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
+        let r;
+        try {
+          r = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS })) };
+          log(`${label}: ${r.wallS.toFixed(2)} s`);
+          if (r.otherCpuS != null && r.otherCpuS > Math.max(0.5, 0.1 * r.wallS)) {
+            const n = `${label}: other processes used ${r.otherCpuS.toFixed(1)} CPU-s during its ${r.wallS.toFixed(1)} s sync (machine busy; figures unreliable)`;
+            notes.push(n); log(n);
+          }
+        } catch (e) {
+          r = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
+          log(`${label}: FAILED\n${r.error}`);
+        }
+        if (!runs.has(name)) runs.set(name, []);
+        runs.get(name).push(r);
+        // A must be unchanged for the next tool; regenerate if a tool touched it.
+        const changed = compareTree(corpus.dir, corpus);
+        if (changed) {
+          log(`${t.name} changed the source folder (${changed}); regenerating the corpus`);
+          await rmrf(corpus.dir);
+          corpus = await generateCorpus(corpusDir, o.corpus);
+        }
       }
     }
   }
+  // one row per tool: the run with the median wall time (a tool fails if any run failed)
+  for (const [, rs] of runs) {
+    const failed = rs.find((r) => !r.ok);
+    if (failed) { results.push({ ...failed, runs: rs }); continue; }
+    const sorted = [...rs].sort((a, b) => a.wallS - b.wallS);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)];
+    results.push(rs.length > 1 ? { ...median, runs: rs, wallMinS: sorted[0].wallS, wallMaxS: sorted[sorted.length - 1].wallS } : median);
+  }
   await cleanup();
+  if (o.keepCorpus) log(`corpus kept at ${corpusDir}`);
 
   const order = Object.keys(TOOLS);
   results.sort((a, b) => order.indexOf(a.tool) - order.indexOf(b.tool));
@@ -119,7 +151,7 @@ async function main() {
   const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...o.corpus, generateS: +genS.toFixed(2) };
   console.log(`\n### initial sync: ${corpus.files} files, ${corpusInfo.mib} MiB (seed ${o.corpus.seed})${o.quick ? ' — quick' : ''}\n`);
   console.log(md);
-  if (notes.length) console.log(`\nNotes: ${notes.join('; ')}`);
+  if (notes.length) console.log(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}`);
 
   const report = {
     date: new Date().toISOString(),
@@ -141,10 +173,12 @@ async function main() {
     console.error(`\nbench: ${failed.length} tool(s) failed: ${failed.map((r) => r.tool).join(', ')}`);
     process.exitCode = 1;
   }
+  console.log(`\nbench: ${results.length - failed.length} passed, ${failed.length} failed`);
 }
 
 main().catch((e) => {
   killAllChildren();
+  removeAllTmpDirs();
   console.error(`bench: ${e.message}`);
   process.exit(1);
 });

@@ -33,6 +33,7 @@ export async function waitFor(what, check, { deadline, interval = 50, onTimeout 
   for (;;) {
     try {
       const v = await check();
+      lastErr = undefined;
       if (v) return v;
     } catch (e) {
       if (e instanceof BenchError) throw e;
@@ -67,12 +68,24 @@ export function which(cmd) {
   return null;
 }
 
+const tmpDirs = new Set();
+
 export function tmpDir(prefix) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `sync-bench-${prefix}-`));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `sync-bench-${prefix}-`));
+  tmpDirs.add(d);
+  return d;
 }
 
 export async function rmrf(p) {
-  if (p) await fsp.rm(p, { recursive: true, force: true, maxRetries: 3 });
+  if (!p) return;
+  await fsp.rm(p, { recursive: true, force: true, maxRetries: 3 });
+  tmpDirs.delete(p);
+}
+
+/** On interrupt: remove every temp dir still registered. */
+export function removeAllTmpDirs(keep = []) {
+  for (const d of tmpDirs) if (!keep.includes(d)) { try { fs.rmSync(d, { recursive: true, force: true }); } catch {} }
+  tmpDirs.clear();
 }
 
 // ---------------------------------------------------------------- processes
@@ -158,6 +171,16 @@ export function procStats(pid) {
     } catch {}
   }
   return seen ? { cpu, peakRssKiB: hwmKiB, rssKiB, processes: seen } : null;
+}
+
+/** Machine-wide busy CPU seconds so far (all cores; /proc/stat minus idle and iowait). */
+export function systemBusyCpu() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest is already in user)
+    const [user, nice, system, , , irq = 0, softirq = 0, steal = 0] = f;
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+  } catch { return null; }
 }
 
 // ---------------------------------------------------------------- trees

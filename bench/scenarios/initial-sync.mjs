@@ -1,7 +1,7 @@
 // Scenario: initial sync of a fresh, empty peer B from a peer A that is already
 // running and has indexed the corpus. The clock starts just before B is spawned
 // and stops when the tool reports B complete (and B's tree is then verified).
-import { BenchError, compareTree, now, rmrf, tmpDir, watchSubset } from '../lib/util.mjs';
+import { BenchError, compareTree, now, rmrf, systemBusyCpu, tmpDir, watchSubset } from '../lib/util.mjs';
 
 export default {
   name: 'initial-sync',
@@ -22,11 +22,13 @@ export default {
       const subset = corpus.entries.filter((e) => e.path.startsWith('themes/') || e.path.startsWith('plugins/'));
       const t0 = now();
       const cpu0 = process.cpuUsage();
+      const sys0 = systemBusyCpu();
       await tool.startB(dirB, { deadline: t0 + syncTimeoutS });
       watch = watchSubset(dirB, subset);
       await tool.waitComplete({ deadline: t0 + syncTimeoutS });
       const t1 = now();
       const cpu1 = process.cpuUsage(cpu0);
+      const sys1 = systemBusyCpu();
       const m = await tool.measure();
 
       const mismatch = compareTree(dirB, corpus, tool.ignore);
@@ -35,6 +37,10 @@ export default {
       const tp = watch.done ? Math.min(await watch.promise, t1) : t1;
 
       const wallS = t1 - t0;
+      const harnessCpuS = (cpu1.user + cpu1.system) / 1e6;
+      // CPU used by anything else on the machine during the sync: a busy machine skews every figure
+      const otherCpuS = sys0 != null && m.cpuB != null
+        ? Math.max(0, sys1 - sys0 - harnessCpuS - m.cpuB - (m.cpuA ?? 0)) : null;
       return {
         ok: true,
         setupAS: setupS,
@@ -43,7 +49,8 @@ export default {
         filesPerS: corpus.files / wallS,
         themesPluginsS: tp - t0,
         themesPluginsFiles: subset.length,
-        harnessCpuS: (cpu1.user + cpu1.system) / 1e6, // the bench's own polling during the sync
+        harnessCpuS, // the bench's own polling during the sync
+        otherCpuS,
         ...m,
       };
     } finally {

@@ -11,9 +11,11 @@ import { BenchError, compareTree, debug, diskUsage, freePort, procStats, rmrf, s
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(REPO, 'packages', 'sync-agent', 'bin', 'sync-agent.js');
 
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
 function status(socketPath) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: '/status', method: 'GET', timeout: 5000 }, (res) => {
+    const req = http.request({ socketPath, agent, path: '/status', method: 'GET', timeout: 5000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { body += c; });
@@ -49,7 +51,7 @@ export function create() {
         SYNC_AGENT_DATA: node.data,
         SYNC_AGENT_SECRET: secret,
         SYNC_AGENT_LISTEN: `127.0.0.1:${node.port}`,
-        SYNC_AGENT_PEERS: `127.0.0.1:${peer.port}`,
+        ...(peer ? { SYNC_AGENT_PEERS: `127.0.0.1:${peer.port}` } : {}),
         SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_LOG_LEVEL || 'warn',
         SYNC_AGENT_CONTROL: node.control,
       },
@@ -83,7 +85,9 @@ export function create() {
       secret = execFileSync(process.execPath, [BIN, 'secret', 'new'], { encoding: 'utf8' }).trim();
       A = { name: 'A', data: `${tmp}/a-data`, log: `${tmp}/a.log`, control: `${tmp}/a.sock`, port: await freePort() };
       B = { name: 'B', data: `${tmp}/b-data`, log: `${tmp}/b.log`, control: `${tmp}/b.sock`, port: await freePort() };
-      startNode(A, dirA, B);
+      // A has no peers to dial (B dials A): with a configured peer, `ready` waits for
+      // the first exchange with it, and A must be ready before B exists.
+      startNode(A, dirA, null);
       await waitFor(`sync-agent A to index ${corpus.files} files`, async () => {
         exitedCheck(A);
         const s = await status(A.control);

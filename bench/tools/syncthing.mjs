@@ -62,9 +62,13 @@ function writeConfig(node, other, folderPath, apiKey) {
     ['crashReportingEnabled', 'false'],
     ['autoUpgradeIntervalH', '0'],
     ['startBrowser', 'false'],
+    // default true lowers Syncthing's CPU/IO priority; off so all tools compete equally
+    ['setLowPriority', 'false'],
   ]) xml = setTag(xml, tag, val);
   fs.writeFileSync(path.join(node.home, 'config.xml'), xml);
 }
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
 
 export function create() {
   let tmp, env, apiKey, A, B, dirA, corpus, cpuAAtStart;
@@ -72,7 +76,7 @@ export function create() {
 
   function rest(node, p) {
     return new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: node.guiPort, path: p, headers: { 'X-API-Key': apiKey }, timeout: 5000 }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port: node.guiPort, path: p, agent, headers: { 'X-API-Key': apiKey }, timeout: 5000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c) => { body += c; });
@@ -114,7 +118,7 @@ export function create() {
       dirA = dir; corpus = c;
       tmp = tmpDir('syncthing');
       fs.mkdirSync(`${tmp}/home`);
-      env = { ...process.env, HOME: `${tmp}/home`, STNODEFAULTFOLDER: '1', STNOUPGRADE: '1', STNORESTART: '1', STNOUPGRADECHECK: '1' };
+      env = { ...process.env, HOME: `${tmp}/home`, STNODEFAULTFOLDER: '1', STNOUPGRADE: '1', STNORESTART: '1' };
       apiKey = crypto.randomBytes(16).toString('hex');
       A = { name: 'A', home: `${tmp}/a`, log: `${tmp}/a.log` };
       B = { name: 'B', home: `${tmp}/b`, log: `${tmp}/b.log` };

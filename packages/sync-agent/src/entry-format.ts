@@ -23,6 +23,8 @@ export interface EntryMeta {
   mode: number
   /** sha256 hex of the content, for files */
   hash: string | null
+  /** where the content starts in the blob's first block (small files share blocks) */
+  at?: number
 }
 
 export interface Version {
@@ -40,10 +42,13 @@ export interface Version {
   hash: string | null
   target: string | null
   blob: BlobId | null
+  /** offset of the content in the blob's first block */
+  at: number
 }
 
 const MAX_FILE_BYTES = 2 ** 44 // 16 TiB: anything larger is a lie
 const MAX_LINK_BYTES = 4096
+const MAX_BLOCK_BYTES = 8 * 1024 * 1024
 
 function isBlobId(value: unknown): value is BlobId {
   if (typeof value !== 'object' || value === null) return false
@@ -63,6 +68,8 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
   const meta = entry.value.metadata as Partial<EntryMeta> | null
   if (!meta || typeof meta !== 'object' || meta.v !== 1) throw bad(path, 'no sync-agent metadata')
   const { kind, vv, ts, size, mtime, mode, hash } = meta
+  const at = meta.at ?? 0
+  if (!Number.isSafeInteger(at) || at < 0 || at > MAX_BLOCK_BYTES) throw bad(path, 'malformed content offset')
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
   if (!isVersionVector(vv)) throw bad(path, 'malformed version vector')
   if (!(author in vv)) throw bad(path, 'version vector does not name its author')
@@ -81,6 +88,8 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
       if (!isBlobId(entry.value.blob)) throw bad(path, 'file without a blob')
       blob = entry.value.blob
       if (blob.byteLength !== size) throw bad(path, `blob size ${blob.byteLength} differs from metadata size ${size}`)
+      if (blob.blockLength === 0) throw bad(path, 'blob without blocks')
+      if (at > 0 && blob.blockLength !== 1) throw bad(path, 'content offset in a multi-block blob')
     }
   } else if (kind === 'symlink') {
     const link = entry.value.linkname
@@ -101,12 +110,15 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     mode: mode as number,
     hash: kind === 'file' ? (hash as string) : null,
     target,
-    blob
+    blob,
+    at
   }
 }
 
-export function metaOf(version: Pick<Version, 'vv' | 'ts' | 'kind' | 'size' | 'mtime' | 'mode' | 'hash'>): EntryMeta {
-  return { v: 1, vv: version.vv, ts: version.ts, kind: version.kind, size: version.size, mtime: version.mtime, mode: version.mode, hash: version.hash }
+export function metaOf(version: Pick<Version, 'vv' | 'ts' | 'kind' | 'size' | 'mtime' | 'mode' | 'hash' | 'at'>): EntryMeta {
+  const meta: EntryMeta = { v: 1, vv: version.vv, ts: version.ts, kind: version.kind, size: version.size, mtime: version.mtime, mode: version.mode, hash: version.hash }
+  if (version.at > 0) meta.at = version.at
+  return meta
 }
 
 /** Same bytes, same kind, same permissions: nothing to copy or keep. */

@@ -17,10 +17,21 @@ import type { EntryMeta } from './entry-format.js'
 type Op = { kind: 'put'; key: string; value: Partial<DriveEntryValue<EntryMeta>> } | { kind: 'del'; key: string }
 
 export const BLOCK_BYTES = 1024 * 1024
+/** small files share blocks of up to this size: far fewer blocks to sign, send and verify */
+export const PACK_BYTES = 64 * 1024
+
+/** Where a file's bytes are: the blocks of `blob`, starting `at` bytes into the first. */
+export interface StoredBlob {
+  blob: BlobId
+  at: number
+}
 
 export class OwnDriveWriter {
   private ops: Array<{ op: Op; resolve: () => void; reject: (err: unknown) => void }> = []
   private blocks: Buffer[] = []
+  /** the shared block being filled with small files; its index is `nextBlock` */
+  private pack: Buffer[] = []
+  private packBytes = 0
   private nextBlock = 0
   private nextByte = 0
   private draining: Promise<void> | null = null
@@ -43,8 +54,17 @@ export class OwnDriveWriter {
   }
 
   /** Queues a small file's bytes; the id is valid once the entry referencing it is flushed. */
-  async storeBuffer(buf: Buffer): Promise<BlobId> {
+  async storeBuffer(buf: Buffer): Promise<StoredBlob> {
     while (this.streaming) await this.streaming
+    if (buf.length === 0) return { blob: { blockOffset: 0, blockLength: 0, byteOffset: 0, byteLength: 0 }, at: 0 }
+    if (buf.length <= PACK_BYTES) {
+      if (this.packBytes + buf.length > PACK_BYTES) this.sealPack()
+      const at = this.packBytes
+      this.pack.push(buf)
+      this.packBytes += buf.length
+      return { blob: { blockOffset: this.nextBlock, blockLength: 1, byteOffset: this.nextByte + at, byteLength: buf.length }, at }
+    }
+    this.sealPack()
     const id: BlobId = { blockOffset: this.nextBlock, blockLength: 0, byteOffset: this.nextByte, byteLength: buf.length }
     for (let offset = 0; offset < buf.length; offset += BLOCK_BYTES) {
       this.blocks.push(buf.subarray(offset, Math.min(buf.length, offset + BLOCK_BYTES)))
@@ -52,19 +72,30 @@ export class OwnDriveWriter {
     }
     this.nextBlock += id.blockLength
     this.nextByte += buf.length
-    return id
+    return { blob: id, at: 0 }
+  }
+
+  /** Closes the shared block: it becomes a queued block, and a new one starts. */
+  private sealPack(): void {
+    if (this.packBytes === 0) return
+    this.blocks.push(this.pack.length === 1 ? (this.pack[0] as Buffer) : Buffer.concat(this.pack))
+    this.pack = []
+    this.nextBlock++
+    this.nextByte += this.packBytes
+    this.packBytes = 0
   }
 
   /**
    * Streams a large file into the blob core, hashing it in the same pass. Returns null if
    * the size read differs from `expectedSize` (the file changed while being read).
    */
-  async storeFile(abs: string, expectedSize: number): Promise<{ blob: BlobId; hash: string } | null> {
+  async storeFile(abs: string, expectedSize: number): Promise<(StoredBlob & { hash: string }) | null> {
     while (this.streaming) await this.streaming
     let release!: () => void
     this.streaming = new Promise<void>((r) => (release = r))
     try {
       // queued blocks first, so our blocks start at the core's end and stay contiguous
+      this.sealPack()
       while (this.blocks.length > 0 || this.draining) await this.drain()
       const core = this.blobs.core
       const id: BlobId = { blockOffset: core.length, blockLength: 0, byteOffset: core.byteLength, byteLength: 0 }
@@ -85,7 +116,7 @@ export class OwnDriveWriter {
       this.nextBlock = core.length
       this.nextByte = core.byteLength
       if (id.byteLength !== expectedSize) return null
-      return { blob: id, hash: hash.digest('hex') }
+      return { blob: id, at: 0, hash: hash.digest('hex') }
     } finally {
       this.streaming = null
       release()
@@ -120,7 +151,8 @@ export class OwnDriveWriter {
   private async run(): Promise<void> {
     // let this tick queue more work into the same flush
     await new Promise<void>((r) => setImmediate(r))
-    while (this.ops.length > 0 || this.blocks.length > 0) {
+    while (this.ops.length > 0 || this.blocks.length > 0 || this.packBytes > 0) {
+      this.sealPack()
       const items = this.ops
       const blocks = this.blocks
       this.ops = []
@@ -142,6 +174,8 @@ export class OwnDriveWriter {
         const queued = this.ops
         this.ops = []
         this.blocks = []
+        this.pack = []
+        this.packBytes = 0
         this.nextBlock = this.blobs.core.length
         this.nextByte = this.blobs.core.byteLength
         for (const item of [...items, ...queued]) item.reject(err)

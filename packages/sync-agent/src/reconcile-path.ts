@@ -1,7 +1,8 @@
 import type { Stats } from 'node:fs'
 import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import { readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
+import { metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
+import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, type Decision, type Loser } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
@@ -21,8 +22,6 @@ import { lstat } from 'node:fs/promises'
  */
 export type Outcome = 'done' | 'unsettled' | 'dir-not-empty'
 
-const IN_MEMORY_FETCH_BYTES = 1024 * 1024
-const FETCH_TIMEOUT_MS = 30_000
 const ENTRY_TIMEOUT_MS = 15_000
 
 export interface ReconcileDeps {
@@ -55,6 +54,7 @@ function recordIs(record: LocalRecord, winner: Version): boolean {
 
 export class PathReconciler {
   private readonly warnedLinks = new Set<string>()
+  private readonly reader = new BlobReader()
 
   constructor(private readonly deps: ReconcileDeps) {}
 
@@ -149,9 +149,10 @@ export class PathReconciler {
     const vv = this.vectorFor(record)
     const meta: EntryMeta = { v: 1, vv, ts: Date.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     if (kind === 'file') {
-      const stored = small?.buffer ? { blob: await own.storeBuffer(small.buffer), hash: small.hash } : await own.storeFile(abs, st.size)
+      const stored = small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size)
       if (!stored || !(await this.stillSame(abs, st))) return 'unsettled'
       meta.hash = stored.hash
+      if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
       await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })
     } else if (kind === 'symlink') {
@@ -207,13 +208,7 @@ export class PathReconciler {
     if (version.size === 0 || !version.blob) return []
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)
-    const blobs = await drive.drive.getBlobs()
-    if (version.size <= IN_MEMORY_FETCH_BYTES) {
-      const buf = await blobs.get(version.blob, { timeout: FETCH_TIMEOUT_MS })
-      if (!buf) throw new Error(`content of ${version.path} is not available from any peer`)
-      return [buf]
-    }
-    return blobs.createReadStream(version.blob, { timeout: FETCH_TIMEOUT_MS })
+    return this.reader.read(version, await drive.drive.getBlobs())
   }
 
   /**
@@ -237,7 +232,7 @@ export class PathReconciler {
         executable: (v.mode & 0o111) !== 0,
         blob: v.blob,
         linkname: v.target,
-        metadata: { v: 1, vv, ts: v.ts, kind, size: v.size, mtime: v.mtime, mode: v.mode, hash: v.hash }
+        metadata: metaOf({ ...v, kind, vv })
       })
     }
     await own.del(toDriveKey(path))

@@ -128,6 +128,7 @@ export class SyncEngine {
         this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, item.left]]))
       }
       this.diffedTo.set(drive.hex, to)
+      this.drives.prefetchBlobs(drive)
     } while (this.diffAgain.has(drive.hex) && !this.closing)
   }
 

@@ -43,8 +43,14 @@ describe('readVersion accepts', () => {
       mode: 0o644,
       hash: HASH,
       target: null,
-      blob: blobOf(5)
+      blob: blobOf(5),
+      at: 0
     })
+  })
+
+  it('a small file packed into a shared block, with its offset', () => {
+    const v = readVersion(DRIVE, AUTHOR, entry({ at: 4096 }))
+    expect(v.at).toBe(4096)
   })
 
   it('an empty file without a blob', () => {
@@ -92,6 +98,11 @@ describe('readVersion rejects', () => {
     ['an empty vector', entry({ vv: {} }), /version vector/],
     ['a vector with a bad key', entry({ vv: { author: 1 } }), /version vector/],
     ['a vector that does not name the author', entry({ vv: { [OTHER]: 1 } }), /does not name its author/],
+    ['a negative content offset', entry({ at: -1 }), /content offset/],
+    ['a fractional content offset', entry({ at: 0.5 }), /content offset/],
+    ['a content offset beyond any block', entry({ at: 2 ** 40 }), /content offset/],
+    ['a content offset in a multi-block blob', entry({ at: 10 }, { blob: { ...blobOf(5), blockLength: 2 } }), /multi-block/],
+    ['a file blob with no blocks', entry({}, { blob: { ...blobOf(5), blockLength: 0 } }), /without blocks/],
     ['a negative timestamp', entry({ ts: -1 }), /timestamp/],
     ['a fractional timestamp', entry({ ts: 1.5 }), /timestamp/],
     ['a negative size', entry({ size: -1 }), /size/],

@@ -1,0 +1,51 @@
+import { SyncError } from '@sync-agent/shared'
+import type Hyperblobs from 'hyperblobs'
+import type { Version } from './entry-format.js'
+
+/**
+ * Reads file contents out of member drives' blob cores. Small files share blocks, so the
+ * blocks read recently are kept (a few MiB at most) and concurrent reads of one block share a
+ * single request. Large files are streamed.
+ */
+const CACHE_BLOCKS = 64
+const IN_MEMORY_BYTES = 1024 * 1024
+export const FETCH_TIMEOUT_MS = 30_000
+
+export class BlobReader {
+  private readonly cache = new Map<string, Promise<Buffer | null>>()
+
+  async read(version: Version, blobs: Hyperblobs): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
+    const blob = version.blob
+    if (version.size === 0 || !blob) return []
+    if (blob.blockLength === 1) {
+      const block = await this.block(version.drive, blobs, blob.blockOffset)
+      if (!block) throw new Error(`content of ${version.path} is not available from any peer`)
+      if (version.at + version.size > block.length) {
+        throw new SyncError('E_PEER_PROTOCOL', `content of ${version.path} lies outside its block`, { details: { path: version.path } })
+      }
+      return [block.subarray(version.at, version.at + version.size)]
+    }
+    if (version.size <= IN_MEMORY_BYTES) {
+      const buf = await blobs.get(blob, { timeout: FETCH_TIMEOUT_MS })
+      if (!buf) throw new Error(`content of ${version.path} is not available from any peer`)
+      return [buf]
+    }
+    return blobs.createReadStream(blob, { timeout: FETCH_TIMEOUT_MS })
+  }
+
+  private block(drive: string, blobs: Hyperblobs, index: number): Promise<Buffer | null> {
+    const key = drive + ':' + index
+    let pending = this.cache.get(key)
+    if (pending) {
+      // refresh its place in the LRU order
+      this.cache.delete(key)
+      this.cache.set(key, pending)
+      return pending
+    }
+    pending = blobs.core.get(index, { timeout: FETCH_TIMEOUT_MS })
+    pending.catch(() => this.cache.delete(key))
+    this.cache.set(key, pending)
+    if (this.cache.size > CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value as string)
+    return pending
+  }
+}
