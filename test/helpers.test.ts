@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { writeFiles } from './helpers/files.ts'
 import { freePorts } from './helpers/ports.ts'
 import { diffTrees, readTree, sha256, tempFiles } from './helpers/tree.ts'
-import { stays, until } from './helpers/until.ts'
+import { GiveUpError, stays, until } from './helpers/until.ts'
 
 /** The helpers the integration tests lean on; these need no engine. */
 describe('test helpers', () => {
@@ -56,6 +56,19 @@ describe('test helpers', () => {
         { timeoutMs: 50, intervalMs: 10, message: 'B has the files' }
       )
     ).rejects.toThrow(/waiting until B has the files; last check threw: still 2 files missing/)
+  })
+
+  it('until stops at once on a GiveUpError', async () => {
+    const startedAt = Date.now()
+    await expect(
+      until(
+        () => {
+          throw new GiveUpError('agent b is not running')
+        },
+        { timeoutMs: 10_000, message: 'never' }
+      )
+    ).rejects.toThrow(/agent b is not running/)
+    expect(Date.now() - startedAt).toBeLessThan(1_000)
   })
 
   it('stays fails as soon as the condition breaks', async () => {

@@ -38,4 +38,10 @@ describe('initial sync', () => {
     // B's tree is A's, read once more with full hashes after the agents report in sync
     expect(await readTree(b.folder)).toEqual(await readTree(a.folder))
   })
+
+  it('two empty folders: both become ready and inSync', async () => {
+    const [a, b] = await harness.startPair()
+    const { statuses } = await waitConverged([a, b])
+    for (const status of statuses) expect(status).toMatchObject({ ready: true, inSync: true, pending: 0, files: 0 })
+  })
 })

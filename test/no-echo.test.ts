@@ -42,7 +42,7 @@ describe('no echo: a synced change is applied once and the agents go quiet', () 
   const harness = useHarness()
 
   it('a file created on A is written once on B, and not rewritten on A', async () => {
-    const [a, b] = await harness.startPair()
+    const [a, b] = await harness.startPair({ seedA: (folder) => writeFiles(folder, { 'seed.txt': 'seed\n' }) })
     await waitConverged([a, b])
     await writeFiles(a.folder, { 'quiet/f.txt': 'version 1\n' })
     await waitConverged([a, b])

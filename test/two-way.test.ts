@@ -7,8 +7,8 @@ import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
 import { sha256, type Tree } from './helpers/tree.ts'
 
-/** The link pointing outside the folder exists on A only, by design. */
-const OUTSIDE_LINK = 'links/outside'
+/** Links pointing outside the folder exist on A only, by design. */
+const OUTSIDE_LINKS = ['links/outside', 'links/escape']
 
 /**
  * One pair of running agents for the whole file; each test makes a change on one or both
@@ -20,8 +20,9 @@ describe('two-way sync between running agents', () => {
   let a: Agent
   let b: Agent
 
-  const converge = async (): Promise<[Tree, Tree]> => {
-    const { trees } = await waitConverged([a, b], { timeoutMs: 30_000, ignore: (p) => p === OUTSIDE_LINK })
+  /** `alsoIgnore`: paths another test owns, so one failure does not fail every later test. */
+  const converge = async (alsoIgnore: (p: string) => boolean = () => false): Promise<[Tree, Tree]> => {
+    const { trees } = await waitConverged([a, b], { timeoutMs: 30_000, ignore: (p) => OUTSIDE_LINKS.includes(p) || alsoIgnore(p) })
     return [trees[0]!, trees[1]!]
   }
   const fileOf = (agent: Agent, rel: string): string => path.join(agent.folder, rel)
@@ -102,16 +103,6 @@ describe('two-way sync between running agents', () => {
     expect(treeA.get('emoji 🎉.txt')).toMatchObject({ type: 'file' })
   })
 
-  it('the exec bit is synced, and so is removing it', async () => {
-    await writeFiles(a.folder, { 'bin/run.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o755 } })
-    const [, treeB] = await converge()
-    expect(treeB.get('bin/run.sh')).toMatchObject({ type: 'file', execBits: 0o111 })
-
-    await fs.chmod(fileOf(b, 'bin/run.sh'), 0o644)
-    const [treeA] = await converge()
-    expect(treeA.get('bin/run.sh')).toMatchObject({ type: 'file', execBits: 0 })
-  })
-
   it('mtime is preserved (to the second)', async () => {
     const mtimeS = Date.UTC(2001, 8, 9, 1, 46, 40) / 1000
     await writeFiles(a.folder, { 'old/photo.jpg': { content: 'not really a photo\n', mtimeS } })
@@ -119,22 +110,49 @@ describe('two-way sync between running agents', () => {
     expect(treeB.get('old/photo.jpg')).toMatchObject({ type: 'file', mtimeS })
   })
 
-  it('a nested empty directory is synced', async () => {
-    await fs.mkdir(fileOf(a, 'empty/nested/deep'), { recursive: true })
-    const [, treeB] = await converge()
-    expect(treeB.get('empty/nested/deep')).toEqual({ type: 'dir' })
-  })
-
-  it('a symlink inside the folder is synced as a link; one pointing outside is not', async () => {
+  it('symlinks inside the folder are synced as links; ones pointing outside (absolute or ../..) are not', async () => {
     await writeFiles(a.folder, { 'links/target.txt': 'target\n' })
     await fs.symlink('target.txt', fileOf(a, 'links/to-target'))
     await fs.symlink('../docs', fileOf(a, 'links/to-docs'))
-    await fs.symlink('/etc/passwd', fileOf(a, OUTSIDE_LINK))
+    await fs.symlink('/etc/passwd', fileOf(a, 'links/outside'))
+    await fs.symlink('../../escaped.txt', fileOf(a, 'links/escape'))
     const [, treeB] = await converge()
     expect(treeB.get('links/to-target')).toEqual({ type: 'symlink', target: 'target.txt' })
     expect(treeB.get('links/to-docs')).toEqual({ type: 'symlink', target: '../docs' })
-    expect(treeB.has(OUTSIDE_LINK)).toBe(false)
+    expect(treeB.has('links/outside')).toBe(false)
+    expect(treeB.has('links/escape')).toBe(false)
     const statuses = await Promise.all([a.status(), b.status()])
     expect(statuses.map((s) => s.inSync)).toEqual([true, true])
+  })
+
+  it('a file created with the exec bit has it on the other side', async () => {
+    await writeFiles(a.folder, { 'bin/run.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o755 } })
+    const [, treeB] = await converge()
+    expect(treeB.get('bin/run.sh')).toMatchObject({ type: 'file', execBits: 0o111 })
+  })
+
+  // The last two tests change things a scanner that looks only at size and mtime can miss;
+  // each ignores the other's paths so that one failing does not fail the other.
+  const isModeTestPath = (p: string): boolean => p.startsWith('modes')
+  const isEmptyDirTestPath = (p: string): boolean => p.startsWith('empty')
+
+  it('a mode-only change (chmod +x, then chmod -x, content untouched) is synced both ways', async () => {
+    await writeFiles(a.folder, { 'modes/tool.sh': { content: '#!/bin/sh\n', mode: 0o644 } })
+    let [treeA, treeB] = await converge(isEmptyDirTestPath)
+    expect(treeB.get('modes/tool.sh')).toMatchObject({ type: 'file', execBits: 0 })
+
+    await fs.chmod(fileOf(a, 'modes/tool.sh'), 0o755)
+    ;[treeA, treeB] = await converge(isEmptyDirTestPath)
+    expect(treeB.get('modes/tool.sh')).toMatchObject({ type: 'file', execBits: 0o111 })
+
+    await fs.chmod(fileOf(b, 'modes/tool.sh'), 0o644)
+    ;[treeA, treeB] = await converge(isEmptyDirTestPath)
+    expect(treeA.get('modes/tool.sh')).toMatchObject({ type: 'file', execBits: 0 })
+  })
+
+  it('a nested empty directory is synced', async () => {
+    await fs.mkdir(fileOf(a, 'empty/nested/deep'), { recursive: true })
+    const [, treeB] = await converge(isModeTestPath)
+    expect(treeB.get('empty/nested/deep')).toEqual({ type: 'dir' })
   })
 })

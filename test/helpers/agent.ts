@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { cleanEnv, runCli } from './cli.ts'
 import { binPath } from './paths.ts'
-import { until } from './until.ts'
+import { GiveUpError, until } from './until.ts'
 
 export interface PeerStatus {
   address: string
@@ -73,6 +73,8 @@ export class Agent {
   private stdoutText = ''
   private logLines: string[] = []
   private starts = 0
+  /** Set by stop()/kill(), so an exit nobody asked for is reported as such. */
+  private isExitExpected = false
 
   constructor(options: AgentOptions) {
     this.options = options
@@ -141,6 +143,7 @@ export class Agent {
     const child = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     this.lastExit = undefined
+    this.isExitExpected = false
     liveChildren.add(child)
     let stdoutRest = ''
     let stderrRest = ''
@@ -161,7 +164,7 @@ export class Agent {
         if (stdoutRest !== '') this.logLines.push(stdoutRest)
         if (stderrRest !== '') this.logLines.push(`[stderr] ${stderrRest}`)
         this.lastExit = { code, signal }
-        this.note(`process exited code=${code} signal=${signal}`)
+        this.note(`process exited code=${code} signal=${signal}${this.isExitExpected ? '' : ' (UNEXPECTED: the test did not stop it)'}`)
         resolve(this.lastExit)
       })
     })
@@ -175,13 +178,14 @@ export class Agent {
     ])
   }
 
-  /** SIGTERM, then waits for the exit (SIGKILL and throw if it takes longer than `timeoutMs`). */
-  async stop({ timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<ExitInfo> {
+  /** SIGTERM (or `signal`), then waits for the exit (SIGKILL and throw if it takes longer than `timeoutMs`). */
+  async stop({ timeoutMs = 10_000, signal = 'SIGTERM' }: { timeoutMs?: number; signal?: 'SIGTERM' | 'SIGINT' } = {}): Promise<ExitInfo> {
     const child = this.child
     if (child === undefined || this.exitPromise === undefined) throw new Error(`agent ${this.name} was never started`)
     if (this.lastExit !== undefined) return this.lastExit
-    this.note('stop (SIGTERM)')
-    child.kill('SIGTERM')
+    this.note(`stop (${signal})`)
+    this.isExitExpected = true
+    child.kill(signal)
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs)
@@ -191,7 +195,7 @@ export class Agent {
     if (result === 'timeout') {
       child.kill('SIGKILL')
       await this.exitPromise
-      throw new Error(`agent ${this.name} did not exit within ${timeoutMs} ms of SIGTERM`)
+      throw new Error(`agent ${this.name} did not exit within ${timeoutMs} ms of ${signal}`)
     }
     return result
   }
@@ -201,6 +205,7 @@ export class Agent {
     if (this.child === undefined || this.exitPromise === undefined) return undefined
     if (this.lastExit !== undefined) return this.lastExit
     this.note('kill (SIGKILL)')
+    this.isExitExpected = true
     this.child.kill('SIGKILL')
     return this.exitPromise
   }
@@ -212,8 +217,16 @@ export class Agent {
     await this.start()
   }
 
-  /** `sync-agent status --json --control <socket>`; throws if the command fails. */
+  /**
+   * `sync-agent status --json --control <socket>`; throws if the command fails, and throws a
+   * GiveUpError (which ends any `until`) if this agent's process has exited.
+   */
   async status(): Promise<AgentStatus> {
+    if (this.child !== undefined && this.lastExit !== undefined) {
+      throw new GiveUpError(
+        `agent ${this.name} is not running (exited code=${this.lastExit.code} signal=${this.lastExit.signal}${this.isExitExpected ? '' : ', not stopped by the test'}); last log lines:\n${this.tail(15)}`
+      )
+    }
     const result = await runCli(['status', '--json', '--control', this.control], { timeoutMs: 15_000 })
     if (result.code !== 0) {
       throw new Error(`status of ${this.name} failed (code ${result.code}): ${result.stderr.trim()}`)

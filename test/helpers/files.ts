@@ -16,8 +16,9 @@ export async function writeFiles(root: string, files: Record<string, string | Bu
     const spec: FileSpec = typeof value === 'string' || Buffer.isBuffer(value) ? { content: value } : value
     const abs = path.join(root, rel)
     await fs.mkdir(path.dirname(abs), { recursive: true })
-    await fs.writeFile(abs, spec.content)
-    if (spec.mode !== undefined) await fs.chmod(abs, spec.mode)
+    // the mode is given at creation, so a watcher never sees the file without it
+    await fs.writeFile(abs, spec.content, spec.mode === undefined ? {} : { mode: spec.mode })
+    if (spec.mode !== undefined && ((await fs.stat(abs)).mode & 0o777) !== spec.mode) await fs.chmod(abs, spec.mode)
     if (spec.mtimeS !== undefined) await fs.utimes(abs, spec.mtimeS, spec.mtimeS)
   }
 }

@@ -45,6 +45,7 @@ export function useHarness(): Harness {
   const suiteScope: Scope = { agents: [], dirs: [] }
   let testScope: Scope | undefined
   let suiteRoot: string | undefined
+  let dumpedForFailure = false
 
   beforeEach(() => {
     testScope = { agents: [], dirs: [] }
@@ -53,14 +54,28 @@ export function useHarness(): Harness {
   afterEach(async (ctx) => {
     const scope = testScope
     testScope = undefined
-    if (ctx.task.result?.state === 'fail') {
-      await dumpLogs(ctx.task.name, [...suiteScope.agents, ...(scope?.agents ?? [])])
+    try {
+      const agents = [...suiteScope.agents, ...(scope?.agents ?? [])]
+      if (ctx.task.result?.state === 'fail') {
+        dumpedForFailure = true
+        await dumpLogs(ctx.task.name, agents)
+      } else if (process.env.SYNC_AGENT_IT_KEEP_LOGS) {
+        await dumpLogs(ctx.task.name, agents, { quiet: true })
+      }
+    } finally {
+      if (scope !== undefined) await disposeScope(scope)
     }
-    if (scope !== undefined) await disposeScope(scope)
   })
 
-  afterAll(async () => {
-    await disposeScope(suiteScope)
+  // vitest wants an object pattern as the first parameter of hooks
+  // eslint-disable-next-line no-empty-pattern
+  afterAll(async ({}, suite) => {
+    try {
+      // a failing beforeAll skips every test, so no afterEach saw it: dump the logs here
+      if (suite.result?.state === 'fail' && !dumpedForFailure) await dumpLogs('beforeAll / afterAll hooks', suiteScope.agents)
+    } finally {
+      await disposeScope(suiteScope)
+    }
   })
 
   const currentScope = (): Scope => testScope ?? suiteScope
@@ -115,7 +130,7 @@ async function disposeScope(scope: Scope): Promise<void> {
   await Promise.all(dirs.map((dir) => fs.rm(dir, { recursive: true, force: true, maxRetries: 3 })))
 }
 
-async function dumpLogs(testName: string, agents: Agent[]): Promise<void> {
+async function dumpLogs(testName: string, agents: Agent[], { quiet = false }: { quiet?: boolean } = {}): Promise<void> {
   if (agents.length === 0) return
   const dir = path.join(failureLogDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${testName.replace(/[^\w-]+/g, '_').slice(0, 80)}`)
   await fs.mkdir(dir, { recursive: true })
@@ -124,5 +139,5 @@ async function dumpLogs(testName: string, agents: Agent[]): Promise<void> {
     await fs.writeFile(path.join(dir, `${agent.name}.log`), agent.logs)
     parts.push(`----- agent ${agent.name} (folder ${agent.folder}), last ${DUMP_TAIL_LINES} log lines -----`, agent.tail(DUMP_TAIL_LINES))
   }
-  console.error(parts.join('\n'))
+  if (!quiet) console.error(parts.join('\n'))
 }

@@ -31,19 +31,26 @@ export async function waitConverged(agents: Agent[], options: ConvergeOptions = 
   const names = agents.map((agent) => agent.name).join(', ')
   return until(
     async () => {
-      const statuses = await Promise.all(agents.map((agent) => agent.status()))
-      const notSettled = statuses.filter((s) => !s.ready || !s.inSync || s.pending !== 0)
-      if (notSettled.length > 0) {
-        throw new Error(`not settled: ${agents.map((a, i) => describeStatus(a, statuses[i]!)).join('; ')}`)
+      const [statuses, trees] = await Promise.all([
+        Promise.all(agents.map((agent) => agent.status())),
+        Promise.all(agents.map((agent) => readTree(agent.folder, { hash })))
+      ])
+      const problems: string[] = []
+      if (statuses.some((s) => !s.ready || !s.inSync || s.pending !== 0)) {
+        problems.push(`not settled: ${agents.map((a, i) => describeStatus(a, statuses[i]!)).join('; ')}`)
       }
-      const trees = await Promise.all(agents.map((agent) => readTree(agent.folder, { hash })))
       for (const [i, tree] of trees.entries()) {
         const temps = tempFiles(tree)
-        if (temps.length > 0) throw new Error(`${agents[i]!.name} has temp files: ${temps.slice(0, 10).join(', ')}`)
+        if (temps.length > 0) problems.push(`${agents[i]!.name} has temp files: ${temps.slice(0, 10).join(', ')}`)
       }
       for (let i = 1; i < agents.length; i++) {
-        assertTreesEqual(trees[0]!, trees[i]!, { labels: [agents[0]!.name, agents[i]!.name], ignore })
+        try {
+          assertTreesEqual(trees[0]!, trees[i]!, { labels: [agents[0]!.name, agents[i]!.name], ignore })
+        } catch (error) {
+          problems.push((error as Error).message)
+        }
       }
+      if (problems.length > 0) throw new Error(problems.join('\n'))
       return { trees, statuses }
     },
     { timeoutMs, intervalMs, message: options.message ?? `${names} have converged (ready, inSync, equal trees, no temp files)` }

@@ -1,6 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { inspect } from 'node:util'
 
+/** Thrown by a condition to stop `until` at once: waiting longer cannot help (e.g. the agent died). */
+export class GiveUpError extends Error {
+  override name = 'GiveUpError'
+}
+
 /** T without its falsy members: what `until` hands back once the condition holds. */
 export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>
 
@@ -36,6 +41,7 @@ export async function until<T>(
       if (value) return value as Truthy<T>
       observed = value
     } catch (error) {
+      if (error instanceof GiveUpError) throw error
       observed = error
     }
     if (Date.now() >= deadline) {

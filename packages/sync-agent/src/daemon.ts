@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises'
+import { lstat, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
+import CoreStorage from 'hypercore-storage'
 import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type StatusReport } from '@sync-agent/shared'
 import type { AgentConfig } from './config/load-config.js'
 import type { Logger } from './log.js'
@@ -23,6 +24,7 @@ import { deviceIdOf, shortIdOf } from './device-id.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
+const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -62,7 +64,8 @@ export class Agent {
     this.folderId = keys.folderId
     await prepareDataDir(config.dataDir)
 
-    this.store = new Corestore(join(config.dataDir, 'store'))
+    // RocksDB's default 64 MiB memtables cost more memory than the whole agent needs
+    this.store = new Corestore(new CoreStorage(join(config.dataDir, 'store'), { writeBufferSize: WRITE_BUFFER_BYTES }))
     try {
       await this.store.ready()
     } catch (err) {
@@ -130,7 +133,10 @@ export class Agent {
       events: {
         onPeer: (s) => this.onPeer(s),
         onMembers: (s, members) => {
-          this.drives.addMembers(members, s.address).catch((err: unknown) => log.error({ err }, 'adding members failed'))
+          this.drives
+            .addMembers(members, s.address)
+            .then(() => this.checkExchanges())
+            .catch((err: unknown) => log.error({ err }, 'adding members failed'))
         },
         onHave: (s, have) => {
           this.haveBySession.set(s, have)
@@ -173,8 +179,18 @@ export class Agent {
     }
     // our own writes come back as events: the index already describes them (no echo)
     const record = this.index.get(path)
-    if (stats && record && fingerprintMatches(stats, record)) return
-    this.engine.mark(path)
+    if (stats) {
+      if (!record || !fingerprintMatches(stats, record)) this.engine.mark(path)
+      return
+    }
+    lstat(join(this.config.folder, path)).then(
+      (st) => {
+        if (!record || !fingerprintMatches(st, record)) this.engine.mark(path)
+      },
+      () => {
+        if (record) this.engine.mark(path)
+      }
+    )
   }
 
   private async scan(writer: FolderWriter): Promise<void> {
@@ -275,6 +291,7 @@ export class Agent {
   }
 
   status(): StatusReport {
+    this.checkExchanges()
     const { files, bytes } = this.fileCount()
     const pending = this.engine.pendingByDir()
     const connected = this.peers?.connected() ?? []

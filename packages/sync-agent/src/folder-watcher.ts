@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'chokidar'
 import type { Stats } from 'node:fs'
-import { relative, sep } from 'node:path'
+import { basename, join, relative, sep } from 'node:path'
 import { TEMP_PREFIX } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 
@@ -10,7 +10,7 @@ import type { Logger } from './log.js'
  * half-way (the publisher also re-checks its size and mtime after reading it).
  */
 export interface WatcherEvents {
-  /** `stats` as chokidar saw them (absent for removals) */
+  /** `stats` as chokidar saw them (absent for removals and raw events: look yourself) */
   onPath(path: string, stats: Stats | undefined): void
   /** skip a path (ignored), so chokidar does not even watch it */
   isIgnored(path: string, isDir: boolean): boolean
@@ -54,6 +54,16 @@ export class FolderWatcher {
       } else {
         this.settle(path, () => this.events.onPath(path, event === 'unlink' ? undefined : stats))
       }
+    })
+    // chokidar reports a file change only when its mtime moved; the raw inotify events also
+    // carry mode changes (chmod): they are checked against the index by the receiver
+    watcher.on('raw', (_event: string, name: string, details: unknown) => {
+      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
+      if (!watched || !name || name.startsWith(TEMP_PREFIX)) return
+      const abs = basename(watched) === name ? watched : join(watched, name)
+      const path = relative(this.root, abs).split(sep).join('/')
+      if (!path || path.startsWith('..') || this.timers.has(path)) return
+      this.settle(path, () => this.events.onPath(path, undefined))
     })
     watcher.on('error', (err: unknown) => this.events.onError(err as Error))
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()))

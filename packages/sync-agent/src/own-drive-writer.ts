@@ -143,6 +143,8 @@ export class OwnDriveWriter {
     if (!this.draining) {
       this.draining = this.run().finally(() => {
         this.draining = null
+        // work queued by callers resumed after the last batch resolved: run again
+        if (this.ops.length > 0 || this.blocks.length > 0 || this.packBytes > 0) void this.drain()
       })
     }
     return this.draining

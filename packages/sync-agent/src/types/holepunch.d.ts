@@ -97,6 +97,12 @@ declare module 'hyperdrive' {
   }
 }
 
+declare module 'hypercore-storage' {
+  export default class CoreStorage {
+    constructor(directory: string, opts?: { writeBufferSize?: number })
+  }
+}
+
 declare module 'corestore' {
   import type Hypercore from 'hypercore'
   import type { Duplex } from 'node:stream'
@@ -105,7 +111,7 @@ declare module 'corestore' {
     secretKey: Buffer
   }
   export default class Corestore {
-    constructor(storage: string, opts?: Record<string, unknown>)
+    constructor(storage: string | import('hypercore-storage').default, opts?: Record<string, unknown>)
     ready(): Promise<void>
     close(): Promise<void>
     namespace(name: string): Corestore
