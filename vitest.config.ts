@@ -7,7 +7,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
-          environment: 'node'
+          environment: 'node',
+          sequence: { groupOrder: 0 }
         }
       },
       {
@@ -20,7 +21,9 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Each test file spawns its own agents; two cores, so keep file parallelism low.
           maxWorkers: 2,
-          fileParallelism: true
+          fileParallelism: true,
+          // after the unit tests, not beside them
+          sequence: { groupOrder: 1 }
         }
       }
     ]
