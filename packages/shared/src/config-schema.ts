@@ -77,6 +77,8 @@ export const ConfigSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** a local change is published once the file was quiet this long */
   settleMs: wholeNumber(0, 60_000).default(50),
+  /** a full stat-only rescan catches what the watcher missed; 0 turns it off */
+  rescanIntervalS: wholeNumber(0, 7 * 24 * 3600).default(3600),
   ignore: z
     .strictObject({
       presets: z.array(z.enum(IGNORE_PRESETS)).default(['wordpress']),
@@ -99,6 +101,7 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_CONTROL: 'control',
   SYNC_AGENT_LOG_LEVEL: 'logLevel',
   SYNC_AGENT_SETTLE_MS: 'settleMs',
+  SYNC_AGENT_RESCAN_INTERVAL_S: 'rescanIntervalS',
   SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
   SYNC_AGENT_IGNORE: 'ignore.patterns'
 } as const satisfies Record<string, string>

@@ -62,6 +62,7 @@ describe('validateConfig', () => {
         peers: [],
         logLevel: 'info',
         settleMs: 50,
+        rescanIntervalS: 3600,
         ignore: { presets: ['wordpress'], patterns: [] }
       }
     })
@@ -76,6 +77,7 @@ describe('validateConfig', () => {
       control: '/run/sa.sock',
       logLevel: 'debug',
       settleMs: '0',
+      rescanIntervalS: '0',
       ignore: { presets: [], patterns: ['*.bak'] }
     })
     expect(result.ok && result.config).toEqual({
@@ -89,6 +91,7 @@ describe('validateConfig', () => {
       control: '/run/sa.sock',
       logLevel: 'debug',
       settleMs: 0,
+      rescanIntervalS: 0,
       ignore: { presets: [], patterns: ['*.bak'] }
     })
   })

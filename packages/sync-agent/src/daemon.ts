@@ -75,7 +75,9 @@ export class Agent {
     const keyPair = await this.store.createKeyPair('sync-agent/device')
     this.deviceKey = keyPair.publicKey
 
-    this.index = new IndexStore(config.dataDir, hashFor('index-at-rest', keys.contentKey))
+    this.index = new IndexStore(config.dataDir, hashFor('index-at-rest', keys.contentKey), (err) =>
+      this.recordError((err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'E_DISK_FULL' : 'E_IO', `index journal write failed: ${(err as Error).message}`)
+    )
     await this.index.ready()
     this.closers.push(() => this.index.close())
 
@@ -119,6 +121,13 @@ export class Agent {
 
     this.state = 'scanning'
     await this.scan(writer)
+    if (config.rescanIntervalS > 0) {
+      const timer = setInterval(() => {
+        this.scan(writer, false).catch((err: unknown) => this.recordError('E_IO', `periodic rescan failed: ${(err as Error).message}`))
+      }, config.rescanIntervalS * 1000)
+      timer.unref()
+      this.closers.push(async () => clearInterval(timer))
+    }
     for (const d of this.drives.all()) this.engine.onDriveAppend(d)
     this.scanDone = true
     this.state = 'syncing'
@@ -180,12 +189,12 @@ export class Agent {
     // our own writes come back as events: the index already describes them (no echo)
     const record = this.index.get(path)
     if (stats) {
-      if (!record || !fingerprintMatches(stats, record)) this.engine.mark(path)
+      if (!record || !fingerprintMatches(stats, record)) this.onChanged(path, stats, record === undefined)
       return
     }
     lstat(join(this.config.folder, path)).then(
       (st) => {
-        if (!record || !fingerprintMatches(st, record)) this.engine.mark(path)
+        if (!record || !fingerprintMatches(st, record)) this.onChanged(path, st, record === undefined)
       },
       () => {
         if (record) this.engine.mark(path)
@@ -193,7 +202,23 @@ export class Agent {
     )
   }
 
-  private async scan(writer: FolderWriter): Promise<void> {
+  private onChanged(path: string, st: Stats, isNew: boolean): void {
+    this.engine.mark(path)
+    // a new directory may have been filled before the watcher saw it: look inside once
+    if (isNew && st.isDirectory()) {
+      scanFolder(this.config.folder, this.rules, {
+        onEntry: (p, s) => {
+          const r = this.index.get(p)
+          if (!r || !fingerprintMatches(s, r)) this.engine.mark(p)
+        },
+        onTempFile: () => undefined,
+        onUnsyncable: () => undefined
+      }, path).catch((err: unknown) => this.recordError('E_IO', `scan of ${path} failed: ${(err as Error).message}`))
+    }
+  }
+
+  /** Compares the folder with the index; at start also removes leftover temp files. */
+  private async scan(writer: FolderWriter, atStart = true): Promise<void> {
     const seen = new Set<string>()
     let temps = 0
     await scanFolder(this.config.folder, this.rules, {
@@ -206,13 +231,14 @@ export class Agent {
         }
       },
       onTempFile: (path) => {
+        if (!atStart) return // may belong to a write in progress
         temps++
         writer.removeTemp(path).catch(() => undefined)
       },
       onUnsyncable: (path, problem) => this.log.warn({ code: 'E_PATH_UNSAFE', path, problem }, 'cannot sync this name; skipped')
     })
     for (const [path] of this.index.entries()) if (!seen.has(path)) this.engine.mark(path)
-    this.log.info({ files: seen.size, changed: this.engine.pendingCount, tempFilesRemoved: temps }, 'start-up scan done')
+    this.log.info({ files: seen.size, changed: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
   }
 
   private onPeer(session: PeerSession): void {

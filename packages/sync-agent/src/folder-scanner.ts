@@ -15,8 +15,8 @@ export interface ScanHandlers {
   onUnsyncable(path: string, problem: string): void
 }
 
-export async function scanFolder(root: string, rules: IgnoreRules, handlers: ScanHandlers): Promise<void> {
-  const dirs: string[] = ['']
+export async function scanFolder(root: string, rules: IgnoreRules, handlers: ScanHandlers, start = ''): Promise<void> {
+  const dirs: string[] = [start]
   while (dirs.length > 0) {
     const dir = dirs.pop() as string
     let names: string[]

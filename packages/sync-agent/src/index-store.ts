@@ -51,7 +51,9 @@ export class IndexStore {
 
   constructor(
     private readonly dir: string,
-    private readonly key: Buffer
+    private readonly key: Buffer,
+    /** a background journal write failed (the ops stay pending and are retried) */
+    private readonly onWriteError: (err: unknown) => void = () => undefined
   ) {}
 
   async ready(): Promise<void> {
@@ -142,10 +144,8 @@ export class IndexStore {
     if (this.flushTimer) clearTimeout(this.flushTimer)
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null
-      this.flush().catch((err: unknown) => {
-        // the ops stay pending: the next flush retries, close() surfaces a persistent failure
-        process.emitWarning(`index journal write failed: ${(err as Error).message}`)
-      })
+      // the ops stay pending: the next flush retries, close() surfaces a persistent failure
+      this.flush().catch(this.onWriteError)
     }, delayMs)
     this.flushTimer.unref()
   }

@@ -26,6 +26,7 @@ export interface AgentConfig {
   controlPath: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   settleMs: number
+  rescanIntervalS: number
   ignore: { presets: Array<'wordpress'>; patterns: string[] }
 }
 
@@ -173,6 +174,7 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     controlPath,
     logLevel: c.logLevel,
     settleMs: c.settleMs,
+    rescanIntervalS: c.rescanIntervalS,
     ignore: { presets: [...c.ignore.presets], patterns: [...c.ignore.patterns] }
   })
 }
