@@ -25,6 +25,8 @@ import { deviceIdOf, shortIdOf } from './device-id.js'
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
 const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+const BULK_MODE_PATHS = 2_000
+const BULK_MODE_CHECK_MS = 250
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -132,6 +134,8 @@ export class Agent {
     this.scanDone = true
     this.state = 'syncing'
 
+    this.startBulkModeMonitor(writer)
+
     this.peers = new PeerManager({
       listen: config.listen,
       peers: config.peers,
@@ -200,6 +204,48 @@ export class Agent {
         if (record) this.engine.mark(path)
       }
     )
+  }
+
+  /**
+   * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
+   * sync), the watcher is paused; once the queue drains it resumes and a stat-only rescan
+   * publishes whatever was edited here meanwhile. Writes stay safe either way: the folder
+   * writer refuses to replace a file that differs from the index.
+   */
+  private startBulkModeMonitor(writer: FolderWriter): void {
+    let switching = false
+    const timer = setInterval(() => {
+      if (switching || this.state === 'stopping') return
+      const paused = this.watcher.isPaused
+      const backlog = this.engine.pendingCount + this.remoteBacklog()
+      if (!paused && backlog >= BULK_MODE_PATHS) {
+        switching = true
+        this.log.info({ backlog }, 'bulk sync: pausing the watcher')
+        this.watcher.pause().finally(() => (switching = false))
+      } else if (paused && this.engine.isIdle) {
+        switching = true
+        this.watcher
+          .resume()
+          .then(() => this.scan(writer, false))
+          .then(() => this.log.info('bulk sync done: watching again'))
+          .catch((err: unknown) => this.recordError('E_IO', `cannot resume watching: ${(err as Error).message}`))
+          .finally(() => (switching = false))
+      }
+    }, BULK_MODE_CHECK_MS)
+    timer.unref()
+    this.closers.push(async () => clearInterval(timer))
+  }
+
+  /** Index entries peers have that we have not diffed yet (about one per changed path). */
+  private remoteBacklog(): number {
+    let backlog = 0
+    for (const have of this.haveBySession.values()) {
+      for (const h of have) {
+        const drive = this.drives.get(h.driveKey.toString('hex'))
+        if (drive && !drive.isOwn) backlog += Math.max(0, h.length - this.engine.appliedVersion(drive.hex))
+      }
+    }
+    return backlog
   }
 
   private onChanged(path: string, st: Stats, isNew: boolean): void {
@@ -325,7 +371,7 @@ export class Agent {
       const have = this.haveBySession.get(s)
       return have !== undefined && this.caughtUpWith(have)
     })
-    const inSync = this.scanDone && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
+    const inSync = this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
     const ready = this.scanDone && (this.config.peers.length === 0 || this.exchanged)
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]

@@ -82,6 +82,24 @@ export class FolderWatcher {
     )
   }
 
+  get isPaused(): boolean {
+    return this.watcher === null
+  }
+
+  /**
+   * Stops watching (pending settles still fire). During a bulk download every file we write
+   * makes chokidar re-read its directory; a rescan after `resume()` finds what changed meanwhile.
+   */
+  async pause(): Promise<void> {
+    const watcher = this.watcher
+    this.watcher = null
+    await watcher?.close()
+  }
+
+  async resume(): Promise<void> {
+    if (!this.watcher) await this.ready()
+  }
+
   async close(): Promise<void> {
     for (const t of this.timers.values()) clearTimeout(t)
     this.timers.clear()

@@ -112,7 +112,10 @@ export class SyncEngine {
       const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
       const to = drive.drive.version
       if (to <= from) continue
+      const startedAt = Date.now()
+      let changes = 0
       for await (const item of drive.drive.diff<EntryMeta>(from)) {
+        changes++
         if (this.closing) return
         const key = item.left?.key ?? item.right?.key
         if (!key) continue
@@ -128,6 +131,7 @@ export class SyncEngine {
         this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, item.left]]))
       }
       this.diffedTo.set(drive.hex, to)
+      this.log.debug({ drive: drive.shortId, from, to, changes, ms: Date.now() - startedAt }, 'drive diffed')
       this.drives.prefetchBlobs(drive)
     } while (this.diffAgain.has(drive.hex) && !this.closing)
   }
