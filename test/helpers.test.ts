@@ -22,7 +22,8 @@ describe('test helpers', () => {
   it('readTree describes files, dirs and links; diffTrees names every difference', async () => {
     const [a, b] = [await tmp(), await tmp()]
     for (const root of [a, b]) {
-      await writeFiles(root, { 'x/y.txt': 'same', 'run.sh': { content: '#!/bin/sh\n', mode: 0o755, mtimeS: 1_000_000_000 } })
+      // fixed mtimes: two trees written a moment apart may straddle a second
+      await writeFiles(root, { 'x/y.txt': { content: 'same', mtimeS: 1_100_000_000 }, 'run.sh': { content: '#!/bin/sh\n', mode: 0o755, mtimeS: 1_000_000_000 } })
       await fs.mkdir(path.join(root, 'empty'))
       await fs.symlink('x/y.txt', path.join(root, 'link'))
     }
