@@ -4,21 +4,12 @@ import { describe, expect, it } from 'vitest'
 import type { Agent } from './helpers/agent.ts'
 import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
-import { waitConverged } from './helpers/sync.ts'
+import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { until } from './helpers/until.ts'
 
 /** `f.sync-conflict-YYYYMMDD-HHMMSS-<7 chars>.txt`, Syncthing's naming. */
 const CONFLICT_NAME = /^f\.sync-conflict-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-[A-Za-z0-9]{7}\.txt$/
 
-async function waitLocalSettled(agent: Agent): Promise<void> {
-  await until(
-    async () => {
-      const status = await agent.status()
-      return status.pending === 0 && status.inSync
-    },
-    { timeoutMs: 15_000, message: `${agent.name} has nothing pending` }
-  )
-}
 
 /** Names in `folder` that are f.txt or a conflict copy of it, and the contents of each. */
 async function conflictSet(folder: string): Promise<{ winner: string; copies: Map<string, string> }> {

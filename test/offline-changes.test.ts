@@ -4,20 +4,10 @@ import { describe, expect, it } from 'vitest'
 import type { Agent } from './helpers/agent.ts'
 import { exists, writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
-import { waitConverged } from './helpers/sync.ts'
+import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { sha256 } from './helpers/tree.ts'
 import { until } from './helpers/until.ts'
 
-/** Waits until a running agent has taken in its own local changes (nothing pending). */
-async function waitLocalSettled(agent: Agent): Promise<void> {
-  await until(
-    async () => {
-      const status = await agent.status()
-      return status.pending === 0 && status.inSync
-    },
-    { timeoutMs: 15_000, message: `${agent.name} has nothing pending` }
-  )
-}
 
 /** Proves sync flows again after restarts: a new file on A must reach B. */
 async function syncSentinel(a: Agent, b: Agent, name: string): Promise<void> {

@@ -293,3 +293,15 @@ export function warmTree(dir) {
   };
   walk(dir);
 }
+
+/** CPU, peak RSS and data-dir figures of a tool's two peers (A's CPU counted from `cpuAAtStart`). */
+export async function measurePeers({ procA, procB, cpuAAtStart, dataA, dataB }) {
+  const a = procStats(procA.pid) ?? {};
+  const b = procStats(procB.pid) ?? {};
+  return {
+    cpuB: b.cpu, peakRssKiBB: b.peakRssKiB,
+    cpuA: a.cpu != null && cpuAAtStart != null ? a.cpu - cpuAAtStart : null, peakRssKiBA: a.peakRssKiB,
+    cpuATotal: a.cpu,
+    dataDirB: await diskUsage(dataB), dataDirA: await diskUsage(dataA),
+  };
+}

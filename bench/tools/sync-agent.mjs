@@ -6,7 +6,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BenchError, compareTree, debug, diskUsage, freePort, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from '../lib/util.mjs';
+import { BenchError, compareTree, debug, freePort, measurePeers, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from '../lib/util.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(REPO, 'packages', 'sync-agent', 'bin', 'sync-agent.js');
@@ -114,14 +114,7 @@ export function create() {
     },
 
     async measure() {
-      const a = procStats(A.proc.pid) ?? {};
-      const b = procStats(B.proc.pid) ?? {};
-      return {
-        cpuB: b.cpu, peakRssKiBB: b.peakRssKiB,
-        cpuA: a.cpu != null && cpuAAtStart != null ? a.cpu - cpuAAtStart : null, peakRssKiBA: a.peakRssKiB,
-        cpuATotal: a.cpu,
-        dataDirB: await diskUsage(B.data), dataDirA: await diskUsage(A.data),
-      };
+      return measurePeers({ procA: A.proc, procB: B.proc, cpuAAtStart, dataA: A.data, dataB: B.data });
     },
 
     async stop() {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BenchError, compareTree, debug, diskUsage, freePort, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor, which } from '../lib/util.mjs';
+import { BenchError, compareTree, debug, freePort, measurePeers, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor, which } from '../lib/util.mjs';
 
 const FOLDER_ID = 'bench';
 const MARKER = '.stfolder';
@@ -159,14 +159,7 @@ export function create() {
     },
 
     async measure() {
-      const a = procStats(A.proc.pid) ?? {};
-      const b = procStats(B.proc.pid) ?? {};
-      return {
-        cpuB: b.cpu, peakRssKiBB: b.peakRssKiB,
-        cpuA: a.cpu != null && cpuAAtStart != null ? a.cpu - cpuAAtStart : null, peakRssKiBA: a.peakRssKiB,
-        cpuATotal: a.cpu,
-        dataDirB: await diskUsage(B.home), dataDirA: await diskUsage(A.home),
-      };
+      return measurePeers({ procA: A.proc, procB: B.proc, cpuAAtStart, dataA: A.home, dataB: B.home });
     },
 
     async stop() {

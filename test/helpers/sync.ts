@@ -71,3 +71,14 @@ export async function waitTree(
     { timeoutMs, message: `${agent.name}: ${message}` }
   )
 }
+
+/** Waits until a running agent has taken in its own local changes (nothing pending, in sync). */
+export async function waitLocalSettled(agent: Agent): Promise<void> {
+  await until(
+    async () => {
+      const status = await agent.status()
+      return status.pending === 0 && status.inSync
+    },
+    { timeoutMs: 15_000, message: `${agent.name} has nothing pending` }
+  )
+}

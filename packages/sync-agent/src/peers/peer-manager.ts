@@ -27,6 +27,7 @@ interface Dialer {
   target: HostPort
   address: string
   deviceKeyHex: string | null
+  deviceId: string | null
   backoffMs: number
   timer: NodeJS.Timeout | null
   session: PeerSession | null
@@ -59,6 +60,7 @@ export class PeerManager {
       target,
       address: formatHostPort(target),
       deviceKeyHex: null,
+      deviceId: null,
       backoffMs: BACKOFF_MIN_MS,
       timer: null,
       session: null,
@@ -92,7 +94,7 @@ export class PeerManager {
       out.push({
         address: d.address,
         connected: session !== undefined,
-        deviceId: session?.deviceId ?? (d.deviceKeyHex ? (d.session?.deviceId ?? null) : null),
+        deviceId: d.deviceId,
         source: 'configured',
         lastError: session ? null : d.lastError,
         lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null
@@ -175,7 +177,10 @@ export class PeerManager {
       }
       return false
     }
-    if (dialer) dialer.deviceKeyHex = hex
+    if (dialer) {
+      dialer.deviceKeyHex = hex
+      dialer.deviceId = session.deviceId
+    }
     const existing = this.byDevice.get(hex)
     if (existing && !existing.closed) {
       // keep the connection whose initiator has the smaller key; both sides agree
