@@ -24,6 +24,7 @@ const DIR_RETRIES = 8
  * 9,000 entries took 25–31 s instead of 4 s), and the whole list is known before any file.
  */
 const DIFF_ALONE_ENTRIES = 1_000
+const DIFF_ALONE_MAX_MS = 20_000
 
 /** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
 export type Hints = Map<string, DriveEntry<EntryMeta> | null>
@@ -122,15 +123,22 @@ export class SyncEngine {
       if (to <= from) continue
       const startedAt = Date.now()
       let changes = 0
-      const alone = to - from >= DIFF_ALONE_ENTRIES
-      if (alone) this.largeDiffs++
+      // hold the workers, but never for long: a diff stalled on a vanished peer must not
+      // keep local changes from being published
+      let holding = to - from >= DIFF_ALONE_ENTRIES
+      const release = () => {
+        if (!holding) return
+        holding = false
+        this.largeDiffs--
+        this.pump()
+      }
+      const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
+      if (holding) this.largeDiffs++
       try {
         await this.diffInto(drive, from, () => changes++)
       } finally {
-        if (alone) {
-          this.largeDiffs--
-          this.pump()
-        }
+        if (timer) clearTimeout(timer)
+        release()
       }
       if (this.closing) return
       this.diffedTo.set(drive.hex, to)
