@@ -4,6 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { newSecret, runCli } from './helpers/cli.ts'
 import { exists } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
+import { repoRoot } from './helpers/paths.ts'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 
 describe('sync-agent CLI', () => {
   const harness = useHarness()
@@ -14,6 +17,11 @@ describe('sync-agent CLI', () => {
     expect(first.stdout.trimEnd().split('\n')).toHaveLength(1)
     expect(first.stdout.trim()).toMatch(/^sa1\S+$/)
     expect(await newSecret()).not.toBe(first.stdout.trim())
+  })
+
+  it("`pnpm exec sync-agent` works from the repository root (the README's interface)", async () => {
+    const { stdout } = await promisify(execFile)('pnpm', ['exec', 'sync-agent', 'secret', 'new'], { cwd: repoRoot })
+    expect(stdout.trim()).toMatch(/^sa1rw-[a-z2-7]+$/)
   })
 
   it('status with no agent at the control socket exits 1 with a message on stderr', async () => {
