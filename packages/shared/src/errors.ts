@@ -36,6 +36,5 @@ export function isSyncError(err: unknown, code?: ErrorCode): err is SyncError {
 export const EXIT = {
   ok: 0,
   failure: 1,
-  usage: 2,
-  noAgent: 1
+  usage: 2
 } as const

@@ -271,10 +271,7 @@ export class Agent {
       onEntry: (path, st) => {
         seen.add(path)
         const record = this.index.get(path)
-        const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file'
-        if (!record || record.kind !== kind || (kind !== 'dir' && (record.size !== st.size || record.mtimeMs !== st.mtimeMs || record.ino !== st.ino || record.mode !== (st.mode & 0o777)))) {
-          this.engine.mark(path)
-        }
+        if (!record || !fingerprintMatches(st, record)) this.engine.mark(path)
       },
       onTempFile: (path) => {
         if (!atStart) return // may belong to a write in progress

@@ -27,19 +27,13 @@ export interface EntryMeta {
   at?: number
 }
 
-export interface Version {
+/** One drive's validated entry for one path: the metadata plus where it came from. */
+export interface Version extends Omit<EntryMeta, 'v' | 'at'> {
   /** hex key of the drive that holds this entry */
   drive: string
   /** version-vector key of that drive's device */
   author: string
   path: string
-  vv: VersionVector
-  ts: number
-  kind: EntryKind
-  size: number
-  mtime: number
-  mode: number
-  hash: string | null
   target: string | null
   blob: BlobId | null
   /** offset of the content in the blob's first block */

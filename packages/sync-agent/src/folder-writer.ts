@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, rename, rmdir, symlink, unlink, readdir, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, open, rename, rmdir, symlink, unlink, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX } from '@sync-agent/shared'
@@ -188,10 +188,6 @@ export class FolderWriter {
   async removeTemp(path: string): Promise<void> {
     if (!path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX)) return
     await unlink(this.abs(path)).catch(() => undefined)
-  }
-
-  async listDir(path: string): Promise<string[]> {
-    return readdir(this.abs(path))
   }
 }
 

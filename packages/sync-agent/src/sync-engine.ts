@@ -56,6 +56,8 @@ export class SyncEngine {
   private readonly inflight = new Set<Promise<void>>()
   private closing = false
   conflicts = 0
+  /** the last path failure, for status */
+  lastError: { code: string; message: string; at: number } | null = null
 
   constructor(
     private readonly index: IndexStore,
@@ -253,8 +255,6 @@ export class SyncEngine {
       this.retry(path, item, delay)
     }
   }
-
-  lastError: { code: string; message: string; at: number } | null = null
 
   private retry(path: string, item: Item, delayMs: number): void {
     if (this.closing) return
