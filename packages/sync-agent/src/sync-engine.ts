@@ -88,6 +88,8 @@ export class SyncEngine {
   /** per drive: paths (and entry seq) a ranged read already marked, so the full diff skips them */
   private readonly listed = new Map<string, Map<string, number>>()
   private readonly settledWaiters = new Map<string, Waiter[]>()
+  /** called whenever a worker finishes a path */
+  private readonly settleListeners = new Set<() => void>()
   private readonly markedWhileRunning = new Map<string, Item>()
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; item: Item }>()
   private readonly diffing = new Map<string, Promise<void>>()
@@ -133,6 +135,7 @@ export class SyncEngine {
       const later = this.markedWhileRunning.get(path) ?? this.newItem(path, hints, urgent)
       later.sizeBytes = Math.max(later.sizeBytes, sizeBytes)
       mergeHints(later, hints)
+      if (urgent) later.classIndex = URGENT
       this.markedWhileRunning.set(path, later)
       return
     }
@@ -345,8 +348,6 @@ export class SyncEngine {
     }
     return false
   }
-
-  private readonly settleListeners = new Set<() => void>()
 
   private onNextSettle(listener: () => void, timeoutMs: number): void {
     const timer = setTimeout(done, timeoutMs)
