@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest'
+import type { ClassStatus } from '@sync-agent/shared'
+import { classFraction, formatClass, formatDuration, progressBar } from '../src/cli/format-status.js'
+
+const MiB = 1024 * 1024
+const uploads: ClassStatus = {
+  name: 'uploads',
+  requiredForReady: false,
+  complete: false,
+  pendingFiles: 30,
+  pendingBytes: 75 * MiB,
+  doneFiles: 10,
+  doneBytes: 25 * MiB,
+  filesPerSecond: 2,
+  bytesPerSecond: 5 * MiB,
+  etaSeconds: 15
+}
+
+describe('status formatting', () => {
+  it('draws a bar of the share done, by bytes', () => {
+    expect(classFraction(uploads)).toBe(0.25)
+    expect(progressBar(0.25, 20)).toBe('[#####...............]')
+    expect(progressBar(2, 4)).toBe('[####]')
+    expect(formatClass(uploads, true)).toBe('  uploads    [#####...............]  25%  30 files (75.0 MiB) left  5.0 MiB/s 2 files/s  ETA 15s')
+    expect(formatClass(uploads, false)).not.toContain('[')
+  })
+
+  it('counts files when a class has no bytes, and marks the classes needed for ready', () => {
+    const critical: ClassStatus = { ...uploads, name: 'critical', requiredForReady: true, complete: true, pendingFiles: 0, pendingBytes: 0, doneFiles: 4, doneBytes: 0 }
+    expect(classFraction({ ...critical, complete: false, pendingFiles: 4 })).toBe(0.5)
+    expect(formatClass(critical, true)).toBe('  critical*  [####################] 100%  complete')
+  })
+
+  it('formats durations', () => {
+    expect(formatDuration(null)).toBe('--')
+    expect(formatDuration(42)).toBe('42s')
+    expect(formatDuration(125)).toBe('2m05s')
+    expect(formatDuration(7260)).toBe('2h01m')
+  })
+})
