@@ -41,7 +41,9 @@ export function create() {
   };
 
   function startNode(node, folder, peer) {
-    node.proc = spawnLogged(process.execPath, [BIN, 'start'], {
+    // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the agents
+    const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS || '').split(/\s+/).filter(Boolean);
+    node.proc = spawnLogged(process.execPath, [...nodeArgs, BIN, 'start'], {
       logFile: node.log,
       cwd: tmp,
       env: {

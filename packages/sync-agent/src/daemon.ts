@@ -437,14 +437,7 @@ export class Agent {
   }
 
   private fileCount(): { files: number; bytes: number } {
-    let files = 0
-    let bytes = 0
-    for (const [, r] of this.index.entries()) {
-      if (r.kind !== 'file') continue
-      files++
-      bytes += r.size
-    }
-    return { files, bytes }
+    return this.index.fileTotals()
   }
 
   status(): StatusReport {

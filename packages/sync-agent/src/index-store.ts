@@ -41,6 +41,9 @@ const FLUSH_OPS = 2_000
 export class IndexStore {
   private readonly records = new Map<string, LocalRecord>()
   private readonly checkpoints = new Map<string, number>()
+  /** regular files and their bytes, kept as records change (status asks often) */
+  private files = 0
+  private bytes = 0
   private pending: Op[] = []
   private journal: FileHandle | null = null
   private journalBytes = 0
@@ -74,14 +77,39 @@ export class IndexStore {
     return this.records.entries()
   }
 
+  /** Regular files in the index and their total size. */
+  fileTotals(): { files: number; bytes: number } {
+    return { files: this.files, bytes: this.bytes }
+  }
+
   set(path: string, record: LocalRecord): void {
-    this.records.set(path, record)
+    this.put(path, record)
     this.push(['s', path, record])
   }
 
   delete(path: string): void {
-    if (!this.records.delete(path)) return
+    if (!this.drop(path)) return
     this.push(['d', path])
+  }
+
+  private put(path: string, record: LocalRecord): void {
+    this.drop(path)
+    this.records.set(path, record)
+    if (record.kind === 'file') {
+      this.files++
+      this.bytes += record.size
+    }
+  }
+
+  private drop(path: string): boolean {
+    const old = this.records.get(path)
+    if (!old) return false
+    this.records.delete(path)
+    if (old.kind === 'file') {
+      this.files--
+      this.bytes -= old.size
+    }
+    return true
   }
 
   checkpoint(drive: string): number {
@@ -159,7 +187,7 @@ export class IndexStore {
         throw new SyncError('E_DATA_DIR', `the index snapshot in ${this.dir} cannot be decrypted: damaged, or written with another folder secret`)
       }
       const snapshot = JSON.parse(plain.toString('utf8')) as Snapshot
-      for (const [path, record] of snapshot.records) this.records.set(path, record)
+      for (const [path, record] of snapshot.records) this.put(path, record)
       for (const [drive, version] of snapshot.checkpoints) this.checkpoints.set(drive, version)
     }
     const journal = await readIfExists(join(this.dir, JOURNAL))
@@ -185,8 +213,8 @@ export class IndexStore {
   }
 
   private replay(op: Op): void {
-    if (op[0] === 's') this.records.set(op[1], op[2])
-    else if (op[0] === 'd') this.records.delete(op[1])
+    if (op[0] === 's') this.put(op[1], op[2])
+    else if (op[0] === 'd') this.drop(op[1])
     else this.checkpoints.set(op[1], op[2])
   }
 

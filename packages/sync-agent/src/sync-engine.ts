@@ -44,6 +44,8 @@ const DIFF_ALONE_MAX_MS = 20_000
 /** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
 export type Hints = Map<string, DriveEntry<EntryMeta> | null>
 
+/** while paths keep arriving, the prefetcher re-reads a class's order at most this often */
+const PREFETCH_ORDER_MAX_AGE_MS = 250
 /** How long a fresh drive's full diff waits for the classes needed for ready to be applied. */
 const READY_CLASSES_FIRST_MAX_MS = 60_000
 /** below this, a fresh drive is diffed whole at once: reading it by ranges gains nothing */
@@ -218,7 +220,7 @@ export class SyncEngine {
     const out: PrefetchCandidate[] = []
     // urgent paths first, then the active class
     for (const q of this.queue.peekOrdered(URGENT, limit)) out.push({ hints: q.value.hints })
-    for (const q of this.queue.peekOrdered(cls, limit - out.length)) out.push({ hints: q.value.hints })
+    for (const q of this.queue.peekOrdered(cls, limit - out.length, PREFETCH_ORDER_MAX_AGE_MS)) out.push({ hints: q.value.hints })
     return out
   }
 

@@ -53,6 +53,22 @@ async function expectDataDirError(promise: Promise<unknown>): Promise<void> {
 }
 
 describe('IndexStore', () => {
+  it('keeps file and byte totals as records change, and after a reload', async () => {
+    let store = await openStore()
+    store.set('a', record(10))
+    store.set('b', record(20))
+    store.set('d', record(0, { kind: 'dir' }))
+    store.set('a', record(15)) // replaced
+    store.delete('b')
+    store.delete('nothing')
+    store.set('c', record(7, { kind: 'symlink', target: 'a' }))
+    expect(store.fileTotals()).toEqual({ files: 1, bytes: 15 })
+    store = await reopen(store)
+    expect(store.fileTotals()).toEqual({ files: 1, bytes: 15 })
+    store.set('d', record(5)) // a dir became a file
+    expect(store.fileTotals()).toEqual({ files: 2, bytes: 20 })
+  })
+
   it('starts empty in an empty dir', async () => {
     const store = await openStore()
     expect(store.size).toBe(0)

@@ -17,6 +17,8 @@ const BATCH_TIMEOUT_MS = 30_000
 /** an untrusted entry may claim anything: never prefetch more than this for one file */
 const MAX_BLOCKS_PER_FILE = 2048
 const CANDIDATES = 2048
+/** paths are marked by the thousand: look for new work at most this often */
+const RESCAN_MS = 20
 
 export interface PrefetchCandidate {
   hints: Map<string, DriveEntry<unknown> | null> | null
@@ -85,6 +87,7 @@ export class BlobPrefetcher {
       const batch = this.nextBatch()
       if (batch.size === 0) {
         await new Promise<void>((resolve) => (this.wakeUp = resolve))
+        await new Promise<void>((resolve) => setTimeout(resolve, RESCAN_MS).unref())
         continue
       }
       const task = this.download(batch).finally(() => {

@@ -14,9 +14,21 @@ export interface Queued<T> {
   seq: number
 }
 
+function compareQueued<T>(a: Queued<T>, b: Queued<T>): number {
+  return compareRanks(a.rank, b.rank) || a.seq - b.seq
+}
+
 function before<T>(a: Queued<T>, b: Queued<T>): boolean {
-  const byRank = compareRanks(a.rank, b.rank)
-  return byRank !== 0 ? byRank < 0 : a.seq < b.seq
+  return compareQueued(a, b) < 0
+}
+
+/** A class's paths in run order, as of one moment; consumed paths are skipped lazily. */
+interface OrderSnapshot<T> {
+  list: Array<Queued<T>>
+  /** entries before this are known to be gone */
+  start: number
+  version: number
+  builtAt: number
 }
 
 /** A binary heap with lazy deletion: stale heap slots are skipped when popped. */
@@ -74,10 +86,14 @@ export class PathQueue<T> {
   private readonly heaps: Array<Heap<T>>
   private readonly counts: number[]
   private seq = 0
+  /** bumped when a path is added to (or moved into) a class */
+  private readonly versions: number[]
+  private readonly snapshots = new Map<number, OrderSnapshot<T>>()
 
   constructor(readonly classCount: number) {
     this.heaps = Array.from({ length: classCount }, () => new Heap<T>())
     this.counts = new Array<number>(classCount).fill(0)
+    this.versions = new Array<number>(classCount).fill(0)
   }
 
   get size(): number {
@@ -101,6 +117,7 @@ export class PathQueue<T> {
     }
     if (old) this.counts[old.classIndex]!--
     const q: Queued<T> = { path, value, classIndex, rank, seq: this.seq++ }
+    this.versions[classIndex]!++
     this.byPath.set(path, q)
     this.counts[classIndex]!++
     const heap = this.heaps[classIndex] as Heap<T>
@@ -158,11 +175,29 @@ export class PathQueue<T> {
     }
   }
 
-  /** The queued paths of a class in the order they will run (for prefetching), at most `limit`. */
-  peekOrdered(classIndex: number, limit: number): Array<Queued<T>> {
-    const live = [...this.byPath.values()].filter((q) => q.classIndex === classIndex)
-    live.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0))
-    return live.slice(0, limit)
+  /**
+   * The first `limit` queued paths of a class in the order they will run (for prefetching).
+   * Sorting a class is not cheap: the order is re-read at most every `maxAgeMs` while paths
+   * keep arriving (paths added since then are left out until the next read).
+   */
+  peekOrdered(classIndex: number, limit: number, maxAgeMs = 0, now = Date.now()): Array<Queued<T>> {
+    let snap = this.snapshots.get(classIndex)
+    const version = this.versions[classIndex] ?? 0
+    if (!snap || (snap.version !== version && now - snap.builtAt >= maxAgeMs)) {
+      const list: Array<Queued<T>> = []
+      for (const q of this.byPath.values()) if (q.classIndex === classIndex) list.push(q)
+      list.sort(compareQueued)
+      snap = { list, start: 0, version, builtAt: now }
+      this.snapshots.set(classIndex, snap)
+    }
+    const live = (q: Queued<T>) => this.byPath.get(q.path) === q
+    while (snap.start < snap.list.length && !live(snap.list[snap.start] as Queued<T>)) snap.start++
+    const out: Array<Queued<T>> = []
+    for (let i = snap.start; i < snap.list.length && out.length < limit; i++) {
+      const q = snap.list[i] as Queued<T>
+      if (live(q)) out.push(q)
+    }
+    return out
   }
 
   values(): IterableIterator<Queued<T>> {
@@ -173,5 +208,6 @@ export class PathQueue<T> {
     this.byPath.clear()
     for (const h of this.heaps) h.clear()
     this.counts.fill(0)
+    this.snapshots.clear()
   }
 }
