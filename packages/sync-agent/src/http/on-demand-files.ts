@@ -129,8 +129,8 @@ export class OnDemandFiles {
   /** Streams the file if the disk holds the version the index knows; false if it does not. */
   private async serveFromDisk(req: IncomingMessage, res: ServerResponse, path: string, afterFetch: boolean): Promise<boolean> {
     const record = this.deps.index.get(path)
+    // a newer version may be on its way: like the web server in front, serve what is here
     if (!record || record.kind !== 'file') return false
-    if (!afterFetch && this.deps.engine.isPending(path)) return false
     const abs = this.deps.root + sep + path
     // a parent directory may be a symlink: the real file must still be inside the folder
     let real: string
