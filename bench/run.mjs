@@ -21,6 +21,7 @@ const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const TOOLS = { rsync: rsync.create, syncthing: syncthing.create, 'sync-agent': syncAgent.create };
 const SCENARIOS = [initialSync];
 const QUICK = { smallFiles: 600, uploadsMb: 20 };
+const PROPAGATION_RUNS = { full: 20, quick: 3 };
 
 const USAGE = `usage: pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
                   [--only ${Object.keys(TOOLS).join(',')}] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]`;
@@ -60,6 +61,18 @@ function table(results) {
       `${fmt(mib(r.peakRssKiBA), 0)} / ${fmt(mib(r.peakRssKiBB), 0)}`, r.dataDirB == null ? '–' : fmt(r.dataDirB / MiB),
       ratio('syncthing', r), ratio('rsync', r)]
     : [r.tool, `FAILED: ${r.error.split('\n')[0].slice(0, 120)}`, ...head.slice(2).map(() => '')]));
+  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+/** After the initial sync, on the running pair: new uploads and a 1% change. */
+function followUpTable(results) {
+  const ok = Object.fromEntries(results.filter((r) => r.ok).map((r) => [r.tool, r]));
+  const ratio = (base, r, key) => (ok[base] && r.ok && r[key] > 0 ? `${(ok[base][key] / r[key]).toFixed(2)}×` : '–');
+  const head = ['tool', 'new 100 KiB upload: median ms', 'p95 ms', 'runs', '1% changed: s', 'files',
+    'upload × vs Syncthing', 'upload × vs rsync', '1% × vs Syncthing', '1% × vs rsync'];
+  const rows = results.filter((r) => r.ok).map((r) => [r.tool, fmt(r.propagationMedianMs, 0), fmt(r.propagationP95Ms, 0), r.propagationRuns,
+    fmt(r.incrementalS, 2), r.incrementalFiles,
+    ratio('syncthing', r, 'propagationMedianMs'), ratio('rsync', r, 'propagationMedianMs'), ratio('syncthing', r, 'incrementalS'), ratio('rsync', r, 'incrementalS')]);
   return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
@@ -113,7 +126,8 @@ async function main() {
         log(`${label}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
         let r;
         try {
-          r = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS })) };
+          const propagationRuns = o.quick ? PROPAGATION_RUNS.quick : PROPAGATION_RUNS.full;
+          r = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS, propagationRuns })) };
           log(`${label}: ${r.wallS.toFixed(2)} s`);
           if (r.otherCpuS != null && r.otherCpuS > Math.max(0.5, 0.1 * r.wallS)) {
             const n = `${label}: other processes used ${r.otherCpuS.toFixed(1)} CPU-s during its ${r.wallS.toFixed(1)} s sync (machine busy; figures unreliable)`;
@@ -152,6 +166,8 @@ async function main() {
   const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...o.corpus, generateS: +genS.toFixed(2) };
   console.log(`\n### initial sync: ${corpus.files} files, ${corpusInfo.mib} MiB (seed ${o.corpus.seed})${o.quick ? ' — quick' : ''}\n`);
   console.log(md);
+  console.log(`\n### after the initial sync: new uploads and a 1% change (same pair, still running)\n`);
+  console.log(followUpTable(results));
   if (notes.length) console.log(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}`);
 
   const report = {

@@ -2,6 +2,7 @@
 // running and has indexed the corpus. The clock starts just before B is spawned
 // and stops when the tool reports B complete (and B's tree is then verified).
 import { BenchError, compareTree, now, rmrf, systemBusyCpu, tmpDir, watchSubset } from '../lib/util.mjs';
+import { incremental, propagation } from './follow-ups.mjs';
 
 export default {
   name: 'initial-sync',
@@ -9,9 +10,9 @@ export default {
   /**
    * @param tool    a tool object (see bench/tools/*.mjs)
    * @param corpus  { dir, files, bytes, entries }
-   * @param opts    { setupTimeoutS, syncTimeoutS }
+   * @param opts    { setupTimeoutS, syncTimeoutS, propagationRuns }
    */
-  async run(tool, corpus, { setupTimeoutS, syncTimeoutS }) {
+  async run(tool, corpus, { setupTimeoutS, syncTimeoutS, propagationRuns = 20 }) {
     const dirB = tmpDir(`${tool.name}-b`);
     let watch, watchThemes;
     try {
@@ -41,6 +42,12 @@ export default {
       // a tool that says when the node may serve visitors (sync-agent's `ready`)
       const readyAt = tool.readyAt?.() ?? null;
 
+      // the pair is in sync and still running: new uploads and a 1% change
+      const follow = {
+        ...(await propagation(tool, corpus.dir, dirB, { runs: propagationRuns, timeoutS: 60 })),
+        ...(await incremental(tool, corpus, corpus.dir, dirB, { timeoutS: syncTimeoutS })),
+      };
+
       const wallS = t1 - t0;
       const harnessCpuS = (cpu1.user + cpu1.system) / 1e6;
       // CPU used by anything else on the machine during the sync: a busy machine skews every figure
@@ -59,6 +66,7 @@ export default {
         harnessCpuS, // the bench's own polling during the sync
         otherCpuS,
         ...m,
+        ...follow,
       };
     } finally {
       watch?.stop();

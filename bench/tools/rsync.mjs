@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { BenchError, freePort, rmrf, spawnLogged, stopChild, tail, waitExit, tmpDir, waitFor, warmTree, which } from '../lib/util.mjs';
+import { BenchError, freePort, procStats, rmrf, spawnLogged, stopChild, tail, waitExit, tmpDir, waitFor, warmTree, which } from '../lib/util.mjs';
 
 const TIME = '/usr/bin/time';
 const TIME_FMT = '%e %U %S %M';
@@ -88,13 +88,17 @@ export function create() {
 
     async measure() {
       const c = readTime(`${tmp}/client.time`);
-      // stop the daemon itself (GNU time would die on SIGTERM without reporting)
-      const pid = Number(fs.readFileSync(`${tmp}/rsyncd.pid`, 'utf8').trim());
-      try { process.kill(pid, 'SIGTERM'); } catch {}
-      await waitExit(daemon, 5000);
-      let a = {};
-      try { a = readTime(`${tmp}/daemon.time`); } catch {}
+      // the daemon keeps running for the follow-ups: read its figures (and its reaped
+      // per-connection children's CPU) from /proc
+      const a = procStats(Number(fs.readFileSync(`${tmp}/rsyncd.pid`, 'utf8').trim())) ?? {};
       return { cpuB: c.cpu, peakRssKiBB: c.peakRssKiB, cpuA: a.cpu ?? null, peakRssKiBA: a.peakRssKiB ?? null, dataDirB: null };
+    },
+
+    /** rsync has no watcher: one more pull after a change */
+    async resync({ deadline }) {
+      const run = spawnLogged('rsync', ['-a', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/resync.out` });
+      await waitFor('rsync re-run to finish', () => run.exitCode !== null || run.signalCode !== null, { deadline, interval: 2 });
+      if (run.exitCode !== 0) throw new BenchError(`rsync re-run failed (exit ${run.exitCode ?? run.signalCode}):\n${tail(`${tmp}/resync.out`)}`);
     },
 
     async stop() {
