@@ -22,7 +22,15 @@ import { fileURLToPath } from 'node:url';
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
-export const DEFAULTS = Object.freeze({ smallFiles: 7500, uploadsMb: 300, seed: 1 });
+export const DEFAULTS = Object.freeze({ shape: 'wordpress', smallFiles: 7500, uploadsMb: 300, seed: 1 });
+/**
+ * Corpus shapes: `wordpress` (the default wp-content), `many-small` (`--small-files` files of
+ * 4 KiB, 100,000 unless given, 500 per directory), `big-file` (one file of `--big-mb` MiB,
+ * 2048 unless given).
+ */
+export const SHAPES = ['wordpress', 'many-small', 'big-file'];
+const MANY_SMALL = { files: 100_000, size: 4 * 1024, perDir: 500 };
+const BIG_FILE_MB = 2048;
 
 // ---------------------------------------------------------------- PRNG
 // xoshiro128** seeded by splitmix32; all 32-bit integer arithmetic.
@@ -206,6 +214,22 @@ function fileEntry(rng, relPath, extension, pkg, size = smallSize(rng)) {
   return { path: relPath, size, kind: kind ?? extension, header };
 }
 
+function planManySmall(count) {
+  const plan = [];
+  for (let i = 0; i < count; i++) {
+    const dir = `uploads/many/d${String(Math.floor(i / MANY_SMALL.perDir)).padStart(4, '0')}`;
+    plan.push({ path: `${dir}/f${String(i).padStart(6, '0')}.bin`, size: MANY_SMALL.size, kind: 'bin', header: '' });
+  }
+  return plan;
+}
+
+function planShape({ shape, smallFiles, uploadsMb, bigMb, seed }, explicit) {
+  if (shape === 'many-small') return planManySmall(explicit.smallFiles ? smallFiles : MANY_SMALL.files);
+  if (shape === 'big-file') return [{ path: 'uploads/big/video.mp4', size: Math.round((bigMb ?? BIG_FILE_MB) * MiB), kind: 'mp4', header: '' }];
+  if (shape !== 'wordpress') throw new Error(`unknown corpus shape ${shape} (known: ${SHAPES.join(', ')})`);
+  return planCorpus({ smallFiles, uploadsMb, seed });
+}
+
 function planCorpus({ smallFiles, uploadsMb, seed }) {
   const rng = new Rng(seed);
   const plan = [];
@@ -300,8 +324,9 @@ function planCorpus({ smallFiles, uploadsMb, seed }) {
 const EPOCH = Date.UTC(2024, 0, 1) / 1000;
 
 export async function generateCorpus(dir, opts = {}) {
-  const { smallFiles, uploadsMb, seed } = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
-  const plan = planCorpus({ smallFiles, uploadsMb, seed });
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const { shape, smallFiles, uploadsMb, bigMb, seed } = { ...DEFAULTS, ...given };
+  const plan = planShape({ shape, smallFiles, uploadsMb, bigMb, seed }, given);
   const rng = new Rng(`${seed}/content`);
   fs.mkdirSync(dir, { recursive: true });
   if (fs.readdirSync(dir).length) throw new Error(`corpus dir ${dir} is not empty`);
@@ -312,14 +337,28 @@ export async function generateCorpus(dir, opts = {}) {
     const abs = path.join(dir, f.path);
     const d = path.dirname(abs);
     if (!madeDirs.has(d)) { fs.mkdirSync(d, { recursive: true }); madeDirs.add(d); }
-    const buf = TEXT_KIND[f.kind] || TOKEN_BUFS[f.kind] ? textContent(rng, f.kind, f.header, f.size) : binaryContent(rng, f.kind, f.size);
-    fs.writeFileSync(abs, buf);
+    if (f.size > 64 * MiB) writeLarge(rng, abs, f.size);
+    else fs.writeFileSync(abs, TEXT_KIND[f.kind] || TOKEN_BUFS[f.kind] ? textContent(rng, f.kind, f.header, f.size) : binaryContent(rng, f.kind, f.size));
     const t = EPOCH + (rng.u32() % (86400 * 365));
     fs.utimesSync(abs, t, t);
     bytes += f.size;
     entries.push({ path: f.path, size: f.size });
   }
-  return { dir, files: plan.length, bytes, entries, options: { smallFiles, uploadsMb, seed } };
+  return { dir, files: plan.length, bytes, entries, options: { shape, smallFiles, uploadsMb, bigMb, seed } };
+}
+
+/** A file too large for one buffer: written in 16 MiB pieces of seeded random bytes. */
+function writeLarge(rng, abs, size) {
+  const fd = fs.openSync(abs, 'w');
+  try {
+    for (let done = 0; done < size; ) {
+      const n = Math.min(16 * MiB, size - done);
+      fs.writeSync(fd, binaryContent(rng, 'bin', n));
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 // ---------------------------------------------------------------- CLI
@@ -329,11 +368,13 @@ export function parseCorpusArgs(argv, into = {}) {
     const a = argv[i];
     const val = () => { const v = a.includes('=') ? a.split('=').slice(1).join('=') : argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
     if (a.startsWith('--small-files')) into.smallFiles = Number(val());
+    else if (a.startsWith('--shape')) { into.shape = val(); if (!SHAPES.includes(into.shape)) throw new Error(`bad --shape ${into.shape} (known: ${SHAPES.join(', ')})`); }
+    else if (a.startsWith('--big-mb')) into.bigMb = Number(val());
     else if (a.startsWith('--uploads-mb')) into.uploadsMb = Number(val());
     else if (a.startsWith('--seed')) { const v = val(); into.seed = /^\d+$/.test(v) ? Number(v) : v; }
     else rest.push(a);
   }
-  for (const k of ['smallFiles', 'uploadsMb']) if (into[k] !== undefined && !(into[k] >= 0)) throw new Error(`bad --${k}: ${into[k]}`);
+  for (const k of ['smallFiles', 'uploadsMb', 'bigMb']) if (into[k] !== undefined && !(into[k] >= 0)) throw new Error(`bad --${k}: ${into[k]}`);
   return { opts: into, rest };
 }
 
@@ -341,7 +382,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   try {
     const { opts, rest } = parseCorpusArgs(process.argv.slice(2));
     if (rest.length !== 1 || rest[0].startsWith('-')) {
-      console.error('usage: node bench/corpus.mjs DIR [--small-files N] [--uploads-mb N] [--seed S]');
+      console.error('usage: node bench/corpus.mjs DIR [--shape wordpress|many-small|big-file] [--small-files N] [--uploads-mb N] [--big-mb N] [--seed S]');
       process.exit(2);
     }
     const t0 = performance.now();

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULTS, generateCorpus, parseCorpusArgs } from './corpus.mjs';
+import { generateCorpus, parseCorpusArgs } from './corpus.mjs';
 import { compareTree, dropCaches, killAllChildren, MiB, now, removeAllTmpDirs, rmrf, tmpDir } from './lib/util.mjs';
 import * as rsync from './tools/rsync.mjs';
 import * as syncthing from './tools/syncthing.mjs';
@@ -23,7 +23,7 @@ const SCENARIOS = [initialSync];
 const QUICK = { smallFiles: 600, uploadsMb: 20 };
 const PROPAGATION_RUNS = { full: 20, quick: 3 };
 
-const USAGE = `usage: pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
+const USAGE = `usage: pnpm bench [--quick] [--shape wordpress|many-small|big-file] [--small-files N] [--uploads-mb N] [--big-mb N] [--seed S]
                   [--only ${Object.keys(TOOLS).join(',')}] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]`;
 
 function parseArgs(argv) {
@@ -42,7 +42,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
   for (const t of o.only) if (!TOOLS[t]) throw new Error(`unknown tool ${t} (known: ${Object.keys(TOOLS).join(', ')})`);
-  o.corpus = { ...DEFAULTS, ...(o.quick ? QUICK : {}), ...corpus };
+  // only what was asked for: each corpus shape has its own defaults
+  o.corpus = { ...(o.quick ? QUICK : {}), ...corpus };
   return o;
 }
 
@@ -110,7 +111,8 @@ async function main() {
   const g0 = now();
   let corpus = await generateCorpus(corpusDir, o.corpus);
   const genS = now() - g0;
-  log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (small files ${o.corpus.smallFiles}, uploads ${o.corpus.uploadsMb} MiB, seed ${o.corpus.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
+  const co = corpus.options;
+  log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (shape ${co.shape}, small files ${co.smallFiles}, uploads ${co.uploadsMb} MiB, seed ${co.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
 
   const notes = [];
   const runs = new Map(); // tool -> results of each repetition
@@ -163,8 +165,8 @@ async function main() {
   const order = Object.keys(TOOLS);
   results.sort((a, b) => order.indexOf(a.tool) - order.indexOf(b.tool));
   const md = table(results);
-  const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...o.corpus, generateS: +genS.toFixed(2) };
-  console.log(`\n### initial sync: ${corpus.files} files, ${corpusInfo.mib} MiB (seed ${o.corpus.seed})${o.quick ? ' — quick' : ''}\n`);
+  const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...corpus.options, generateS: +genS.toFixed(2) };
+  console.log(`\n### initial sync: ${corpus.files} files, ${corpusInfo.mib} MiB (shape ${corpusInfo.shape}, seed ${corpusInfo.seed})${o.quick ? ' — quick' : ''}\n`);
   console.log(md);
   console.log(`\n### after the initial sync: new uploads and a 1% change (same pair, still running)\n`);
   console.log(followUpTable(results));
