@@ -13,6 +13,8 @@ commands:
   start [--config FILE]         run the agent in the foreground (SIGINT/SIGTERM stop it)
   status [--json] [--control PATH]
                                 show the running agent's state
+  migrate --from-btsync sync.conf [--out FILE] [--data DIR] [--force]
+                                write a config from a BitTorrent Sync / Resilio sync.conf
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
 
@@ -97,6 +99,34 @@ async function statusCommand(args: string[]): Promise<number> {
   return EXIT.ok
 }
 
+async function migrateCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    'from-btsync': { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    data: { type: 'string' },
+    force: { type: 'boolean' }
+  })
+  if (positionals.length > 0) throw usage(`migrate: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const from = values['from-btsync'] as string | undefined
+  if (!from) throw usage('migrate: give --from-btsync PATH (the BitTorrent Sync / Resilio sync.conf)')
+  const { runMigration } = await import('../migrate/run-migration.js')
+  const result = runMigration({
+    from,
+    out: values.out as string | undefined,
+    dataDir: values.data as string | undefined,
+    force: values.force === true,
+    cwd: process.cwd()
+  })
+  if (result.stdoutConfig !== null) {
+    // the config is the output; what was mapped goes beside it
+    process.stdout.write(result.stdoutConfig)
+    process.stderr.write(result.report)
+  } else {
+    process.stdout.write(result.report)
+  }
+  return EXIT.ok
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
@@ -107,6 +137,8 @@ export async function main(argv: string[]): Promise<number> {
         return await startCommand(rest)
       case 'status':
         return await statusCommand(rest)
+      case 'migrate':
+        return await migrateCommand(rest)
       case undefined:
       case 'help':
       case '--help':
