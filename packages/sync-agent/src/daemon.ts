@@ -89,7 +89,10 @@ export class Agent {
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
     this.rules = await this.loadRules()
-    const writer = new FolderWriter(config.folder)
+    const writer = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode })
+    if (process.geteuid?.() === 0 && !config.fileOwner) {
+      log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
+    }
     const reconciler = new PathReconciler({
       writer,
       index: this.index,
