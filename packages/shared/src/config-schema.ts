@@ -8,6 +8,10 @@ import { z } from 'zod'
 export const DEFAULT_PEER_PORT = 7657
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const IGNORE_PRESETS = ['wordpress'] as const
+export const PRIORITY_PRESETS = ['wordpress', 'none'] as const
+export const CLASS_ORDERS = ['newest-first', 'path'] as const
+/** the HTTP port binds here when only a port is given */
+export const LOOPBACK = '127.0.0.1'
 
 export interface HostPort {
   host: string
@@ -52,6 +56,39 @@ const hostPort = z.string().transform((text, ctx): HostPort => {
   }
   return parsed
 })
+
+/** `host:port`, or a bare port that binds to loopback only. */
+const listenAddress = z.union([z.number(), z.string()]).transform((value, ctx): HostPort => {
+  const text = String(value).trim()
+  const parsed = /^\d{1,5}$/.test(text) ? parseHostPort(`${LOOPBACK}:${text}`) : parseHostPort(text)
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed })
+    return z.NEVER
+  }
+  return parsed
+})
+
+/** A path glob relative to the folder (picomatch syntax); never absolute, never `..`. */
+const folderGlob = z
+  .string()
+  .min(1, 'a path pattern must not be empty')
+  .refine((g) => !g.startsWith('/') && !/^[A-Za-z]:/.test(g), 'a path pattern is relative to the folder (no leading /)')
+  .refine((g) => !g.split('/').includes('..'), 'a path pattern must not contain ".."')
+  .refine((g) => !g.includes('\\'), 'a path pattern uses / between directories, not \\')
+
+export const PriorityClassSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, 'a class name is 1-32 letters, digits, - or _'),
+  paths: z.array(folderGlob).min(1, 'a class needs at least one path pattern'),
+  /** newest-first: by the year/month folders in the path, then by mtime (for uploads) */
+  order: z.enum(CLASS_ORDERS).default('path')
+})
+export type PriorityClass = z.output<typeof PriorityClassSchema>
+
+const priorityClasses = z
+  .array(PriorityClassSchema)
+  .min(1, 'give at least one class (or the preset "none")')
+  .max(16, 'at most 16 classes')
+  .refine((classes) => new Set(classes.map((c) => c.name)).size === classes.length, 'class names must be unique')
 
 /** A whole number given as a number (file) or as digits (env). */
 function wholeNumber(min: number, max: number) {
@@ -130,6 +167,21 @@ export const ConfigSchema = z.strictObject({
   fileMode: octalMode(0o777, 0o600, '0644').optional(),
   /** permission bits of directories the agent creates in the folder (setgid and sticky allowed) */
   dirMode: octalMode(0o3777, 0o700, '0755').optional(),
+  /**
+   * Order in which a node fetches what it lacks: a preset or a list of classes; paths no
+   * class matches come last (class "other").
+   */
+  priority: z.union([z.enum(PRIORITY_PRESETS), priorityClasses], { error: 'expected a preset ("wordpress", "none") or a list of classes' }).default('wordpress'),
+  /** how many leading priority classes must be complete for the node to be ready */
+  readyClasses: wholeNumber(0, 16).default(1),
+  /** a node that was ready before and finds no peer after a restart is ready after this long; 0: never */
+  offlineReadyAfterS: wholeNumber(0, 24 * 3600).default(60),
+  /** HTTP for /healthz, /readyz, /files (and /metrics); a bare port binds to loopback */
+  http: listenAddress.optional(),
+  /** HAProxy agent-check responder; a bare port binds to loopback */
+  agentCheck: listenAddress.optional(),
+  /** what GET /files/<path> may serve (never PHP sources, dotfiles or anything outside the folder) */
+  serve: z.array(folderGlob).default(['uploads/**']),
   ignore: z
     .strictObject({
       presets: z.array(z.enum(IGNORE_PRESETS)).default(['wordpress']),
@@ -157,21 +209,46 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_FILE_MODE: 'fileMode',
   SYNC_AGENT_DIR_MODE: 'dirMode',
   SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
-  SYNC_AGENT_IGNORE: 'ignore.patterns'
+  SYNC_AGENT_IGNORE: 'ignore.patterns',
+  SYNC_AGENT_PRIORITY: 'priority',
+  SYNC_AGENT_READY_CLASSES: 'readyClasses',
+  SYNC_AGENT_OFFLINE_READY_AFTER_S: 'offlineReadyAfterS',
+  SYNC_AGENT_HTTP: 'http',
+  SYNC_AGENT_AGENT_CHECK: 'agentCheck',
+  SYNC_AGENT_SERVE: 'serve'
 } as const satisfies Record<string, string>
 
 export type EnvSettingName = keyof typeof ENV_SETTINGS
 
 /** Settings whose env value is a comma-separated list. */
-export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'ignore.presets', 'ignore.patterns'])
+export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'ignore.presets', 'ignore.patterns', 'serve'])
+
+/** Settings whose env value may be JSON (when it starts with `[` or `{`). */
+export const JSON_SETTINGS: ReadonlySet<string> = new Set(['priority'])
 
 export type ConfigValidation = { ok: true; config: ParsedConfig } | { ok: false; path: string[]; problem: string }
+
+/**
+ * A union (a preset name or a list of classes) that failed: report the problem of the branch
+ * that got furthest into the input, not "no branch matched".
+ */
+function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return issue
+  let best: z.core.$ZodIssue | null = null
+  for (const branch of issue.errors) {
+    const first = branch[0]
+    if (!first || (first.code === 'invalid_type' && first.path.length === 0)) continue
+    if (!best || first.path.length > best.path.length) best = first
+  }
+  if (!best) return issue
+  return innermost({ ...best, path: [...issue.path, ...best.path] } as z.core.$ZodIssue)
+}
 
 /** Validates raw settings; on failure, the first problem and the key path it is at. */
 export function validateConfig(raw: unknown): ConfigValidation {
   const result = ConfigSchema.safeParse(raw, { reportInput: true })
   if (result.success) return { ok: true, config: result.data }
-  const issue = result.error.issues[0] as z.core.$ZodIssue
+  const issue = innermost(result.error.issues[0] as z.core.$ZodIssue)
   let problem = issue.message
   if (issue.code === 'unrecognized_keys') problem = `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k: string) => JSON.stringify(k)).join(', ')}`
   else if (issue.code === 'invalid_type' && issue.input === undefined) problem = 'is required'

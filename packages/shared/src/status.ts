@@ -19,6 +19,24 @@ export interface PendingByDir {
   [topLevelDir: string]: { files: number; bytes: number }
 }
 
+/** Progress of one priority class (themes and plugins first, then uploads, then the rest). */
+export interface ClassStatus {
+  name: string
+  /** this class must be complete before the node is ready */
+  requiredForReady: boolean
+  /** nothing of this class is known to be missing here */
+  complete: boolean
+  pendingFiles: number
+  pendingBytes: number
+  /** applied from peers since the agent started */
+  doneFiles: number
+  doneBytes: number
+  filesPerSecond: number
+  bytesPerSecond: number
+  /** null while nothing moves */
+  etaSeconds: number | null
+}
+
 export interface StatusReport {
   version: string
   deviceId: string
@@ -26,7 +44,12 @@ export interface StatusReport {
   folder: string
   folderId: string
   state: AgentState
+  /** safe to serve visitors: the classes required for ready are complete (see readyReason) */
   ready: boolean
+  /** why the node is (not yet) ready, in words */
+  readyReason: string
+  /** ms since epoch when the node became ready, null before */
+  readyAt: number | null
   inSync: boolean
   files: number
   bytes: number
@@ -34,6 +57,8 @@ export interface StatusReport {
   pending: number
   pendingBytes: number
   pendingByDir: PendingByDir
+  /** per priority class, in fetch order */
+  classes: ClassStatus[]
   peers: PeerStatus[]
   /** member drives (one per writer device) */
   members: number

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { formatHostPort, parseHostPort, validateConfig, type ConfigValidation } from '../src/config-schema.js'
 
+const READY_DEFAULTS = { priority: 'wordpress', readyClasses: 1, offlineReadyAfterS: 60, serve: ['uploads/**'] }
+
 describe('parseHostPort', () => {
   it.each([
     ['127.0.0.1:80', '127.0.0.1', 80],
@@ -63,7 +65,8 @@ describe('validateConfig', () => {
         logLevel: 'info',
         settleMs: 50,
         rescanIntervalS: 3600,
-        ignore: { presets: ['wordpress'], patterns: [] }
+        ignore: { presets: ['wordpress'], patterns: [] },
+        ...READY_DEFAULTS
       }
     })
   })
@@ -92,8 +95,50 @@ describe('validateConfig', () => {
       logLevel: 'debug',
       settleMs: 0,
       rescanIntervalS: 0,
-      ignore: { presets: [], patterns: ['*.bak'] }
+      ignore: { presets: [], patterns: ['*.bak'] },
+      ...READY_DEFAULTS
     })
+  })
+
+  it('reads priority classes, ready settings and the HTTP ports', () => {
+    const result = validateConfig({
+      ...minimal,
+      priority: [{ name: 'code', paths: ['themes/**', '*.php'] }, { name: 'media', paths: ['uploads/**'], order: 'newest-first' }],
+      readyClasses: '2',
+      offlineReadyAfterS: 0,
+      http: '8080',
+      agentCheck: '0.0.0.0:7659',
+      serve: ['uploads/**', 'media/*.jpg']
+    })
+    expect(result.ok && result.config).toMatchObject({
+      priority: [
+        { name: 'code', paths: ['themes/**', '*.php'], order: 'path' },
+        { name: 'media', paths: ['uploads/**'], order: 'newest-first' }
+      ],
+      readyClasses: 2,
+      offlineReadyAfterS: 0,
+      http: { host: '127.0.0.1', port: 8080 },
+      agentCheck: { host: '0.0.0.0', port: 7659 },
+      serve: ['uploads/**', 'media/*.jpg']
+    })
+  })
+
+  it.each<[string, Record<string, unknown>, string[], RegExp]>([
+    ['an unknown preset', { priority: 'joomla' }, ['priority'], /"wordpress".*"none"/],
+    ['an empty class list', { priority: [] }, ['priority'], /at least one class/],
+    ['a class without paths', { priority: [{ name: 'a', paths: [] }] }, ['priority', '0', 'paths'], /at least one path/],
+    ['an absolute pattern', { priority: [{ name: 'a', paths: ['/etc/**'] }] }, ['priority', '0', 'paths', '0'], /relative to the folder/],
+    ['a pattern with ..', { serve: ['uploads/../**'] }, ['serve', '0'], /\.\./],
+    ['a duplicate class name', { priority: [{ name: 'a', paths: ['x/**'] }, { name: 'a', paths: ['y/**'] }] }, ['priority'], /unique/],
+    ['a bad class order', { priority: [{ name: 'a', paths: ['x/**'], order: 'random' }] }, ['priority', '0', 'order'], /newest-first/],
+    ['a bad HTTP port', { http: '70000' }, ['http'], /1-65535/],
+    ['readyClasses too large', { readyClasses: 17 }, ['readyClasses'], /at most 16/]
+  ])('rejects %s', (_name, extra, path, problem) => {
+    const result = validateConfig({ ...minimal, ...extra })
+    expect(result.ok).toBe(false)
+    if (result.ok) return
+    expect(result.path).toEqual(path)
+    expect(result.problem).toMatch(problem)
   })
 
   it.each([

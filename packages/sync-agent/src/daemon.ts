@@ -2,7 +2,7 @@ import { lstat, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
 import CoreStorage from 'hypercore-storage'
-import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type StatusReport } from '@sync-agent/shared'
+import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'
 import type { AgentConfig } from './config/load-config.js'
 import type { Logger } from './log.js'
 import { prepareDataDir } from './data-dir.js'
@@ -21,12 +21,19 @@ import type { PeerSession } from './peers/peer-session.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
+import { PriorityClasses } from './priority/priority-classes.js'
+import { etaSeconds } from './priority/class-progress.js'
+import { Readiness } from './readiness.js'
+import { HttpServer, sendJson } from './http/http-server.js'
+import { AgentCheckServer } from './http/agent-check-server.js'
+import { OnDemandFiles, URL_PREFIX } from './http/on-demand-files.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
 const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
+const READINESS_CHECK_MS = 250
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -41,6 +48,10 @@ export class Agent {
   private watcher!: FolderWatcher
   private peers!: PeerManager
   private control!: ControlServer
+  private readiness!: Readiness
+  private classes!: PriorityClasses
+  private http: HttpServer | null = null
+  private agentCheck: AgentCheckServer | null = null
   private rules!: IgnoreRules
   private deviceKey!: Buffer
   private folderId = ''
@@ -105,8 +116,19 @@ export class Agent {
         this.engine.conflicts++
       }
     })
-    this.engine = new SyncEngine(this.index, this.drives, reconciler, log.child({ c: 'engine' }))
+    this.classes = new PriorityClasses(config.priority)
+    this.engine = new SyncEngine(this.index, this.drives, reconciler, this.classes, config.readyClasses, log.child({ c: 'engine' }))
+    this.engine.ready()
     this.closers.push(() => this.engine.close())
+    this.readiness = new Readiness(config.dataDir, {
+      hasPeers: config.peers.length > 0,
+      offlineReadyAfterS: config.offlineReadyAfterS,
+      requiredClasses: this.classes.names.slice(0, config.readyClasses)
+    })
+    await this.readiness.ready()
+    const readinessTimer = setInterval(() => this.updateReadiness(), READINESS_CHECK_MS)
+    readinessTimer.unref()
+    this.closers.push(async () => clearInterval(readinessTimer))
     this.engine.onIdle(() => this.onEngineIdle())
     this.drives.onAppend((d) => {
       if (d.isOwn) this.scheduleHave()
@@ -123,6 +145,28 @@ export class Agent {
     }, log.child({ c: 'watcher' }))
     await this.watcher.ready()
     this.closers.push(() => this.watcher.close())
+
+    // health and readiness answer from the start (not ready while scanning)
+    if (config.http) {
+      const onDemand = new OnDemandFiles({ root: config.folder, serve: config.serve, rules: () => this.rules, index: this.index, engine: this.engine, reconciler, log: log.child({ c: 'files' }) })
+      this.http = new HttpServer(config.http, log.child({ c: 'http' }))
+      this.http.route(['GET', 'HEAD'], '/healthz', (_req, res) => sendJson(res, this.state === 'stopping' ? 503 : 200, { status: this.state === 'stopping' ? 'stopping' : 'ok', state: this.state }))
+      this.http.route(['GET', 'HEAD'], '/readyz', (_req, res) => {
+        const s = this.status()
+        sendJson(res, s.ready ? 200 : 503, { ready: s.ready, reason: s.readyReason, readyAt: s.readyAt, classes: s.classes })
+      })
+      this.http.route(['GET', 'HEAD'], URL_PREFIX, (req, res, url) => onDemand.handle(req, res, url), { prefix: true })
+      await this.http.ready()
+      this.closers.push(() => (this.http as HttpServer).close())
+    }
+    if (config.agentCheck) {
+      this.agentCheck = new AgentCheckServer(config.agentCheck, () => {
+        const r = this.currentReadiness()
+        return { ready: r.ready, reason: r.reason }
+      }, log.child({ c: 'agent-check' }))
+      await this.agentCheck.ready()
+      this.closers.push(() => (this.agentCheck as AgentCheckServer).close())
+    }
 
     this.state = 'scanning'
     await this.scan(writer)
@@ -332,7 +376,51 @@ export class Agent {
     return true
   }
 
+  private currentReadiness(): ReturnType<Readiness['state']> {
+    this.updateReadiness()
+    return this.readiness.state()
+  }
+
+  private updateReadiness(): void {
+    if (this.readiness.state().ready) return
+    let caughtUpWith: string | null = null
+    for (const [session, have] of this.haveBySession) {
+      if (this.engine.readyClassesCaughtUp(have)) {
+        caughtUpWith = session.address
+        break
+      }
+    }
+    const missing = { files: 0, bytes: 0 }
+    for (const c of this.engine.classProgress()) {
+      if (!c.requiredForReady) continue
+      missing.files += c.pendingFiles
+      missing.bytes += c.pendingBytes
+    }
+    if (this.readiness.update({ scanDone: this.scanDone, caughtUpWith, connectedPeers: this.peers?.connected().length ?? 0, missing })) {
+      const s = this.readiness.state()
+      this.log.info({ reason: s.reason, msSinceStart: (s.readyAt ?? 0) - this.startedAt }, 'node is ready')
+    }
+  }
+
+  /** `caughtUp`: every connected peer's drives are applied here */
+  private classStatus(caughtUp: boolean): ClassStatus[] {
+    const ready = this.readiness.state().ready
+    return this.engine.classProgress().map((c) => ({
+      name: c.name,
+      requiredForReady: c.requiredForReady,
+      complete: c.pendingFiles === 0 && (c.requiredForReady ? ready : caughtUp && !this.engine.isDiffing),
+      pendingFiles: c.pendingFiles,
+      pendingBytes: c.pendingBytes,
+      doneFiles: c.rate.doneFiles,
+      doneBytes: c.rate.doneBytes,
+      filesPerSecond: Math.round(c.rate.filesPerSecond * 10) / 10,
+      bytesPerSecond: Math.round(c.rate.bytesPerSecond),
+      etaSeconds: etaSeconds(c.pendingFiles, c.pendingBytes, c.rate)
+    }))
+  }
+
   private checkExchanges(): void {
+    if (this.readiness) this.updateReadiness()
     if (!this.scanDone || !this.engine.isIdle || !this.peers) return
     for (const [session, have] of this.haveBySession) {
       if (this.caughtUpWith(have)) {
@@ -372,7 +460,7 @@ export class Agent {
       return have !== undefined && this.caughtUpWith(have)
     })
     const inSync = this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
-    const ready = this.scanDone && (this.config.peers.length === 0 || this.exchanged)
+    const readiness = this.currentReadiness()
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]
     if (this.engine.lastError) errors.push(this.engine.lastError)
@@ -383,13 +471,16 @@ export class Agent {
       folder: this.config.folder,
       folderId: this.folderId,
       state,
-      ready,
+      ready: readiness.ready,
+      readyReason: readiness.reason,
+      readyAt: readiness.readyAt,
       inSync,
       files,
       bytes,
       pending: this.engine.pendingCount + this.watcher.pendingCount,
       pendingBytes: pending.bytes,
       pendingByDir: pending.byDir,
+      classes: this.classStatus(peersCaughtUp),
       peers: this.peers?.status() ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,

@@ -6,12 +6,21 @@ import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { PathReconciler } from './reconcile-path.js'
+import { PathQueue } from './priority/path-queue.js'
+import type { PriorityClasses, Rank } from './priority/priority-classes.js'
+import { BlobPrefetcher, type PrefetchCandidate } from './priority/blob-prefetcher.js'
+import { ClassProgress } from './priority/class-progress.js'
 
 /**
  * The work loop: paths marked dirty (by the watcher, the start-up scan or a drive that grew)
- * wait in one queue and are reconciled by a pool of workers, one worker per path at a time.
+ * wait in one priority queue and are reconciled by a pool of workers, one worker per path at
+ * a time. Workers take one priority class at a time (themes before uploads before the rest),
+ * and the prefetcher fetches only that class's contents, so a fresh node is usable early.
  * A drive that grew is diffed from the version we last applied; when the queue drains, those
  * versions become checkpoints in the index, so a restart resumes from there.
+ *
+ * Internal class numbers: 0 is urgent (a file someone asks for now), 1.. are the configured
+ * classes in order.
  */
 const WORKERS = 64
 const RETRY_MIN_MS = 500
@@ -29,11 +38,30 @@ const DIFF_ALONE_MAX_MS = 20_000
 /** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
 export type Hints = Map<string, DriveEntry<EntryMeta> | null>
 
+/** How long a fresh drive's full diff waits for the classes needed for ready to be applied. */
+const READY_CLASSES_FIRST_MAX_MS = 60_000
+export const URGENT = 0
+
 interface Item {
   sizeBytes: number
   attempts: number
   hints: Hints | null
+  classIndex: number
+  rank: Rank
 }
+
+/** The newest mtime a hint claims (an untrusted number). */
+function hintedMtime(hints: Hints | null): number | undefined {
+  if (!hints) return undefined
+  let best: number | undefined
+  for (const entry of hints.values()) {
+    const m = (entry?.value.metadata as { mtime?: unknown } | null | undefined)?.mtime
+    if (typeof m === 'number' && Number.isFinite(m) && (best === undefined || m > best)) best = m
+  }
+  return best
+}
+
+type Waiter = () => void
 
 function mergeHints(into: Item, hints: Hints | null): void {
   if (!hints) return
@@ -42,8 +70,16 @@ function mergeHints(into: Item, hints: Hints | null): void {
 }
 
 export class SyncEngine {
-  private readonly queue = new Map<string, Item>()
+  private readonly queue: PathQueue<Item>
   private readonly running = new Map<string, Item>()
+  private readonly runningByClass: number[]
+  private readonly progress: ClassProgress
+  private readonly prefetcher: BlobPrefetcher
+  /** per drive: the version up to which every path of the ready classes is marked or applied */
+  private readonly readyKnownTo = new Map<string, number>()
+  /** per drive: paths (and entry seq) a ranged read already marked, so the full diff skips them */
+  private readonly listed = new Map<string, Map<string, number>>()
+  private readonly settledWaiters = new Map<string, Waiter[]>()
   private readonly markedWhileRunning = new Map<string, Item>()
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; item: Item }>()
   private readonly diffing = new Map<string, Promise<void>>()
@@ -63,14 +99,29 @@ export class SyncEngine {
     private readonly index: IndexStore,
     private readonly drives: DriveSet,
     private readonly reconciler: PathReconciler,
+    private readonly classes: PriorityClasses,
+    /** how many leading configured classes must be complete for ready */
+    private readonly readyClasses: number,
     private readonly log: Logger
-  ) {}
+  ) {
+    this.queue = new PathQueue<Item>(classes.count + 1)
+    this.runningByClass = new Array<number>(classes.count + 1).fill(0)
+    this.progress = new ClassProgress(classes.count + 1)
+    this.prefetcher = new BlobPrefetcher(drives, {
+      activeClass: () => this.activeClass(),
+      candidates: (cls, limit) => this.candidates(cls, limit)
+    }, log.child({ c: 'prefetch' }))
+  }
 
-  /** Marks a path to be reconciled. */
-  mark(path: string, sizeBytes = 0, hints: Hints | null = null): void {
+  ready(): void {
+    this.prefetcher.ready()
+  }
+
+  /** Marks a path to be reconciled; `urgent` puts it before everything else. */
+  mark(path: string, sizeBytes = 0, hints: Hints | null = null, urgent = false): void {
     if (this.closing) return
     if (this.running.has(path)) {
-      const later = this.markedWhileRunning.get(path) ?? { sizeBytes, attempts: 0, hints: null }
+      const later = this.markedWhileRunning.get(path) ?? this.newItem(path, hints, urgent)
       later.sizeBytes = Math.max(later.sizeBytes, sizeBytes)
       mergeHints(later, hints)
       this.markedWhileRunning.set(path, later)
@@ -81,15 +132,82 @@ export class SyncEngine {
       clearTimeout(retry.timer)
       this.retries.delete(path)
     }
-    let item = this.queue.get(path)
+    const queued = this.queue.get(path)
+    let item = queued?.value
     if (!item) {
-      item = { sizeBytes: 0, attempts: retry?.item.attempts ?? 0, hints: null }
+      item = this.newItem(path, hints, urgent)
+      item.attempts = retry?.item.attempts ?? 0
       if (retry) mergeHints(item, retry.item.hints)
-      this.queue.set(path, item)
     }
     item.sizeBytes = Math.max(item.sizeBytes, sizeBytes)
     mergeHints(item, hints)
+    if (urgent) item.classIndex = URGENT
+    else if (item.classIndex !== URGENT) item.rank = this.classes.rankOf(item.classIndex - 1, path, hintedMtime(item.hints))
+    this.queue.set(path, item, item.classIndex, item.rank)
     this.pump()
+    this.prefetcher.wake()
+  }
+
+  private newItem(path: string, hints: Hints | null, urgent: boolean): Item {
+    const configured = this.classes.classOf(path)
+    return {
+      sizeBytes: 0,
+      attempts: 0,
+      hints: null,
+      classIndex: urgent ? URGENT : configured + 1,
+      rank: this.classes.rankOf(configured, path, hintedMtime(hints))
+    }
+  }
+
+  /**
+   * Resolves once the path is neither queued nor being worked on (applied, or failed and
+   * waiting for a retry), or after `timeoutMs`.
+   */
+  whenSettled(path: string, timeoutMs: number): Promise<boolean> {
+    if (!this.isPending(path)) return Promise.resolve(true)
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        const list = this.settledWaiters.get(path)
+        const i = list?.indexOf(waiter) ?? -1
+        if (list && i !== -1) list.splice(i, 1)
+        resolve(false)
+      }, timeoutMs)
+      const waiter = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      const list = this.settledWaiters.get(path) ?? []
+      list.push(waiter)
+      this.settledWaiters.set(path, list)
+    })
+  }
+
+  /** Is the path queued or being worked on? */
+  isPending(path: string): boolean {
+    return this.queue.has(path) || this.running.has(path) || this.markedWhileRunning.has(path)
+  }
+
+  private notifySettled(path: string): void {
+    const list = this.settledWaiters.get(path)
+    if (!list || this.isPending(path)) return
+    this.settledWaiters.delete(path)
+    for (const w of list) w()
+  }
+
+  /** The lowest configured class with paths queued or running (-1: none). */
+  private activeClass(): number {
+    for (let c = 1; c < this.runningByClass.length; c++) {
+      if ((this.runningByClass[c] as number) > 0 || this.queue.countIn(c) > 0) return c
+    }
+    return -1
+  }
+
+  private candidates(cls: number, limit: number): PrefetchCandidate[] {
+    const out: PrefetchCandidate[] = []
+    // urgent paths first, then the active class
+    for (const q of this.queue.peekOrdered(URGENT, limit)) out.push({ hints: q.value.hints })
+    for (const q of this.queue.peekOrdered(cls, limit - out.length)) out.push({ hints: q.value.hints })
+    return out
   }
 
   /** Marks every known path under `dir` (a directory that vanished). */
@@ -123,6 +241,8 @@ export class SyncEngine {
       const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
       const to = drive.drive.version
       if (to <= from) continue
+      if (from === 0 && to >= DIFF_ALONE_ENTRIES) await this.readyClassesFirst(drive, to)
+      if (this.closing) return
       const startedAt = Date.now()
       let changes = 0
       // hold the workers, but never for long: a diff stalled on a vanished peer must not
@@ -144,29 +264,148 @@ export class SyncEngine {
       }
       if (this.closing) return
       this.diffedTo.set(drive.hex, to)
+      this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
+      this.listed.delete(drive.hex)
       this.log.debug({ drive: drive.shortId, from, to, changes, ms: Date.now() - startedAt }, 'drive diffed')
-      this.drives.prefetchBlobs(drive)
     } while (this.diffAgain.has(drive.hex) && !this.closing)
+  }
+
+  /**
+   * A fresh drive holds the whole folder: before reading its full index, read only the parts
+   * that hold the classes needed for ready (`themes/`, `plugins/`, root `*.php`), apply them,
+   * and only then diff the rest. A few hundred index blocks instead of all of them, so the
+   * node is ready in seconds.
+   */
+  private async readyClassesFirst(drive: MemberDrive, to: number): Promise<void> {
+    const ranges = []
+    for (let c = 0; c < this.readyClasses && c < this.classes.count; c++) {
+      const r = this.classes.indexRanges(c)
+      if (!r.complete) return // a class we cannot read by ranges: the full diff finds it
+      ranges.push(r)
+    }
+    if (ranges.length === 0) return
+    const startedAt = Date.now()
+    const snapshot = drive.drive.checkout(to)
+    const listed = new Map<string, number>()
+    try {
+      await snapshot.ready()
+      for (const r of ranges) {
+        for (const prefix of r.prefixes) await this.markListing(drive, snapshot.list('/' + prefix.slice(0, -1)), listed, null)
+        if (r.rootFiles) await this.markListing(drive, snapshot.list('/', { recursive: false }), listed, (key) => key.lastIndexOf('/') === 0)
+        if (this.closing) return
+      }
+    } finally {
+      await snapshot.close().catch(() => undefined)
+    }
+    this.listed.set(drive.hex, listed)
+    this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
+    this.log.info({ drive: drive.shortId, paths: listed.size, ms: Date.now() - startedAt }, 'read the index of the classes needed for ready')
+    // let the workers apply them before the full diff takes the bandwidth
+    const deadline = Date.now() + READY_CLASSES_FIRST_MAX_MS
+    while (!this.closing && this.readyClassesBusy() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => this.onNextSettle(resolve, 500))
+    }
+  }
+
+  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<EntryMeta>>, listed: Map<string, number>, keep: ((key: string) => boolean) | null): Promise<void> {
+    for await (const entry of stream) {
+      if (this.closing) return
+      if (keep && !keep(entry.key)) continue
+      const path = this.pathOf(entry.key, drive)
+      if (path === null) continue
+      listed.set(path, entry.seq)
+      const size = entry.value.metadata?.size
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, entry]]))
+    }
+  }
+
+  private pathOf(key: string, drive: MemberDrive): string | null {
+    try {
+      return fromDriveKey(key)
+    } catch (err) {
+      if (!isSyncError(err)) throw err
+      this.log.warn({ code: err.code, drive: drive.shortId }, err.message)
+      return null
+    }
+  }
+
+  /** Paths of the classes needed for ready still queued or running (retries excluded). */
+  private readyClassesBusy(): boolean {
+    for (let c = 1; c <= this.readyClasses && c < this.runningByClass.length; c++) {
+      if ((this.runningByClass[c] as number) > 0 || this.queue.countIn(c) > 0) return true
+    }
+    return false
+  }
+
+  private readonly settleListeners = new Set<() => void>()
+
+  private onNextSettle(listener: () => void, timeoutMs: number): void {
+    const timer = setTimeout(done, timeoutMs)
+    const self = this
+    function done(): void {
+      clearTimeout(timer)
+      self.settleListeners.delete(done)
+      listener()
+    }
+    this.settleListeners.add(done)
   }
 
   /** Marks every path that changed in `drive` since version `from`. */
   private async diffInto(drive: MemberDrive, from: number, counted: () => void): Promise<void> {
+    const listed = this.listed.get(drive.hex)
     for await (const item of drive.drive.diff<EntryMeta>(from)) {
       counted()
       if (this.closing) return
       const key = item.left?.key ?? item.right?.key
       if (!key) continue
-      let path: string
-      try {
-        path = fromDriveKey(key)
-      } catch (err) {
-        if (!isSyncError(err)) throw err
-        this.log.warn({ code: err.code, drive: drive.shortId }, err.message)
-        continue
-      }
+      const path = this.pathOf(key, drive)
+      if (path === null) continue
+      // already marked by the ranged read, and unchanged since
+      if (listed && item.left && listed.get(path) === item.left.seq) continue
       const size = item.left?.value.metadata?.size
       this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, item.left]]))
     }
+  }
+
+  /**
+   * Is every path of the classes needed for ready, as of the drive lengths in `have`,
+   * applied here? (The rest may still be arriving.)
+   */
+  readyClassesCaughtUp(have: ReadonlyArray<{ driveKey: Buffer; length: number }>): boolean {
+    for (const h of have) {
+      const hex = h.driveKey.toString('hex')
+      const drive = this.drives.get(hex)
+      if (!drive) return false
+      if (drive.isOwn) continue
+      const known = Math.max(this.readyKnownTo.get(hex) ?? 0, this.appliedVersion(hex))
+      if (known < h.length) return false
+    }
+    if (this.readyClassesBusy()) return false
+    for (const r of this.retries.values()) if (r.item.classIndex >= 1 && r.item.classIndex <= this.readyClasses) return false
+    for (const i of this.markedWhileRunning.values()) if (i.classIndex >= 1 && i.classIndex <= this.readyClasses) return false
+    return true
+  }
+
+  /** Per configured class: what is pending and how fast it goes. */
+  classProgress(): Array<{ name: string; requiredForReady: boolean; pendingFiles: number; pendingBytes: number; rate: ReturnType<ClassProgress['rate']> }> {
+    const pending = this.classes.names.map(() => ({ files: 0, bytes: 0 }))
+    const add = (item: Item, path: string) => {
+      const cls = item.classIndex === URGENT ? this.classes.classOf(path) : item.classIndex - 1
+      const slot = pending[cls]
+      if (!slot) return
+      slot.files++
+      slot.bytes += item.sizeBytes
+    }
+    for (const q of this.queue.values()) add(q.value, q.path)
+    for (const [p, i] of this.running) add(i, p)
+    for (const [p, r] of this.retries) add(r.item, p)
+    return this.classes.names.map((name, i) => ({
+      name,
+      requiredForReady: i < this.readyClasses,
+      pendingFiles: (pending[i] as { files: number }).files,
+      pendingBytes: (pending[i] as { bytes: number }).bytes,
+      rate: this.progress.rate(i + 1)
+    }))
   }
 
   /** How far we applied a drive (for `have` messages and exchange checks). */
@@ -176,6 +415,10 @@ export class SyncEngine {
 
   get pendingCount(): number {
     return this.queue.size + this.running.size + this.retries.size + this.markedWhileRunning.size
+  }
+
+  get isDiffing(): boolean {
+    return this.diffing.size > 0
   }
 
   get isIdle(): boolean {
@@ -192,7 +435,7 @@ export class SyncEngine {
       slot.bytes += item.sizeBytes
       bytes += item.sizeBytes
     }
-    for (const [p, i] of this.queue) add(p, i)
+    for (const q of this.queue.values()) add(q.path, q.value)
     for (const [p, i] of this.running) add(p, i)
     for (const [p, r] of this.retries) add(p, r.item)
     return { byDir, bytes }
@@ -202,23 +445,39 @@ export class SyncEngine {
     this.idleListeners.push(listener)
   }
 
+  /**
+   * Starts workers: urgent paths always; otherwise only paths of the lowest class that has
+   * work, so a class is applied before the next one starts. While a large diff runs alone,
+   * only urgent paths run.
+   */
   private pump(): void {
-    if (this.largeDiffs > 0) return
     while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
-      const [path, item] = this.queue.entries().next().value as [string, Item]
-      this.queue.delete(path)
+      let cls = this.queue.countIn(URGENT) > 0 ? URGENT : -1
+      if (cls === -1) {
+        if (this.largeDiffs > 0) return
+        cls = this.activeClass()
+        if (cls === -1 || this.queue.countIn(cls) === 0) return
+      }
+      const next = this.queue.shiftFrom(cls)
+      if (!next) return
+      const { path, value: item } = next
       this.running.set(path, item)
+      this.runningByClass[item.classIndex]!++
       this.workers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
         this.workers--
         this.running.delete(path)
+        this.runningByClass[item.classIndex]!--
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
-          this.mark(path, again.sizeBytes, again.hints)
+          this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT)
         }
+        this.notifySettled(path)
+        for (const l of [...this.settleListeners]) l()
         this.pump()
+        this.prefetcher.wake()
         this.checkIdle()
       })
       this.inflight.add(task)
@@ -228,6 +487,7 @@ export class SyncEngine {
   private async work(path: string, item: Item): Promise<void> {
     try {
       const outcome = await this.reconciler.reconcile(path, item.hints)
+      if (outcome === 'done' && item.hints) this.progress.applied(item.classIndex === URGENT ? this.classes.classOf(path) + 1 : item.classIndex, item.sizeBytes)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
       else if (outcome === 'dir-not-empty') {
         // its children are usually being removed right now; a directory that keeps files
@@ -260,7 +520,7 @@ export class SyncEngine {
     if (this.closing) return
     const timer = setTimeout(() => {
       this.retries.delete(path)
-      this.mark(path, item.sizeBytes, item.hints)
+      this.mark(path, item.sizeBytes, item.hints, item.classIndex === URGENT)
     }, delayMs)
     this.retries.set(path, { timer, item })
   }
@@ -270,7 +530,7 @@ export class SyncEngine {
     for (const [path, r] of [...this.retries]) {
       clearTimeout(r.timer)
       this.retries.delete(path)
-      this.mark(path, r.item.sizeBytes, r.item.hints)
+      this.mark(path, r.item.sizeBytes, r.item.hints, r.item.classIndex === URGENT)
     }
   }
 
@@ -288,6 +548,8 @@ export class SyncEngine {
     for (const r of this.retries.values()) clearTimeout(r.timer)
     this.retries.clear()
     this.queue.clear()
+    await this.prefetcher.close()
+    for (const l of [...this.settleListeners]) l()
     // let running writes finish: a graceful stop never leaves a half-applied path
     await Promise.allSettled([...this.inflight])
     await Promise.allSettled([...this.diffing.values()])

@@ -1,4 +1,4 @@
-import type { StatusReport } from '@sync-agent/shared'
+import type { ClassStatus, StatusReport } from '@sync-agent/shared'
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -11,13 +11,50 @@ export function formatBytes(n: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
-/** The human summary of `sync-agent status`. */
-export function formatStatus(s: StatusReport): string {
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null) return '--'
+  if (seconds < 60) return `${seconds}s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`
+}
+
+/** Share of a class done, by bytes when it has bytes, else by files. */
+export function classFraction(c: ClassStatus): number {
+  const totalBytes = c.doneBytes + c.pendingBytes
+  if (totalBytes > 0) return c.doneBytes / totalBytes
+  const totalFiles = c.doneFiles + c.pendingFiles
+  return totalFiles > 0 ? c.doneFiles / totalFiles : c.complete ? 1 : 0
+}
+
+export function progressBar(fraction: number, width: number): string {
+  const f = Math.min(1, Math.max(0, fraction))
+  const full = Math.round(f * width)
+  return '[' + '#'.repeat(full) + '.'.repeat(width - full) + ']'
+}
+
+/** One line per priority class: progress, files, bytes, rate, ETA. */
+export function formatClass(c: ClassStatus, bars: boolean): string {
+  const fraction = c.pendingFiles === 0 && c.complete ? 1 : classFraction(c)
+  const name = (c.name + (c.requiredForReady ? '*' : '')).padEnd(10)
+  const state = c.complete ? 'complete' : c.pendingFiles > 0 ? `${c.pendingFiles} files (${formatBytes(c.pendingBytes)}) left` : 'waiting for the index'
+  const bar = bars ? progressBar(fraction, 20) + ' ' : ''
+  const pct = `${Math.floor(fraction * 100)}%`.padStart(4)
+  const rate = c.pendingFiles > 0 ? `  ${formatBytes(c.bytesPerSecond)}/s ${c.filesPerSecond} files/s  ETA ${formatDuration(c.etaSeconds)}` : ''
+  return `  ${name} ${bar}${pct}  ${state}${rate}`
+}
+
+/** The human summary of `sync-agent status`; `bars`: draw progress bars (a terminal). */
+export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): string {
   const lines: string[] = []
   const flag = (b: boolean) => (b ? 'yes' : 'no')
   lines.push(`device   ${s.deviceId.slice(0, 7)} (${s.deviceId})`)
   lines.push(`folder   ${s.folder} [${s.folderId}]`)
   lines.push(`state    ${s.state}   ready: ${flag(s.ready)}   in sync: ${flag(s.inSync)}`)
+  lines.push(`ready    ${s.readyReason}`)
+  if (s.classes.length > 0) {
+    lines.push('classes  (* needed for ready)')
+    for (const c of s.classes) lines.push(formatClass(c, opts.bars ?? false))
+  }
   lines.push(`files    ${s.files} (${formatBytes(s.bytes)})   members: ${s.members}   conflicts: ${s.conflicts}`)
   if (s.pending > 0) {
     lines.push(`pending  ${s.pending} paths, ${formatBytes(s.pendingBytes)}`)

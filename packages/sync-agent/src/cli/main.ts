@@ -11,8 +11,10 @@ commands:
   secret readonly <secret>      print the read-only secret of a read-write one
   secret encrypted <secret>     print the encrypted (blind) secret of a rw or ro one
   start [--config FILE]         run the agent in the foreground (SIGINT/SIGTERM stop it)
-  status [--json] [--control PATH]
-                                show the running agent's state
+  status [--json] [--watch] [--interval S] [--control PATH]
+                                show the running agent's state (--watch: live view)
+  wait-ready [--timeout S] [--control PATH]
+                                wait until the agent is ready (exit 0), or time out (exit 1)
   migrate --from-btsync sync.conf [--out FILE] [--data DIR] [--force]
                                 write a config from a BitTorrent Sync / Resilio sync.conf
 
@@ -85,18 +87,42 @@ async function startCommand(args: string[]): Promise<number> {
   return code
 }
 
-async function statusCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
-  if (positionals.length > 0) throw usage(`status: unexpected argument ${JSON.stringify(positionals[0])}`)
+function controlSocket(command: string, given: string | undefined): string {
   const env = process.env
-  const socketPath =
-    (values.control as string | undefined) ??
-    env.SYNC_AGENT_CONTROL ??
-    (env.SYNC_AGENT_DATA ? join(env.SYNC_AGENT_DATA, 'control.sock') : null)
-  if (!socketPath) throw usage('status: give --control PATH (or set SYNC_AGENT_CONTROL or SYNC_AGENT_DATA)')
-  const report = await getStatus(socketPath)
-  process.stdout.write((values.json ? JSON.stringify(report) : formatStatus(report)) + '\n')
-  return EXIT.ok
+  const socketPath = given ?? env.SYNC_AGENT_CONTROL ?? (env.SYNC_AGENT_DATA ? join(env.SYNC_AGENT_DATA, 'control.sock') : null)
+  if (!socketPath) throw usage(`${command}: give --control PATH (or set SYNC_AGENT_CONTROL or SYNC_AGENT_DATA)`)
+  return socketPath
+}
+
+/** A positive number of seconds from an option, or a usage error naming it. */
+function seconds(command: string, option: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || n <= 0) throw usage(`${command}: --${option} must be a positive number of seconds, got ${JSON.stringify(value)}`)
+  return n
+}
+
+async function statusCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, watch: { type: 'boolean' }, interval: { type: 'string' }, control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`status: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const socketPath = controlSocket('status', values.control as string | undefined)
+  const intervalS = seconds('status', 'interval', values.interval as string | undefined, 1)
+  if (!values.watch) {
+    const report = await getStatus(socketPath)
+    process.stdout.write((values.json ? JSON.stringify(report) : formatStatus(report, { bars: process.stdout.isTTY === true })) + '\n')
+    return EXIT.ok
+  }
+  const { watchStatus } = await import('./watch-status.js')
+  return watchStatus(socketPath, { intervalMs: intervalS * 1000, json: values.json === true, tty: process.stdout.isTTY === true })
+}
+
+async function waitReadyCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { timeout: { type: 'string' }, control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`wait-ready: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const socketPath = controlSocket('wait-ready', values.control as string | undefined)
+  const timeoutS = seconds('wait-ready', 'timeout', values.timeout as string | undefined, 300)
+  const { waitReady } = await import('./wait-ready.js')
+  return waitReady(socketPath, timeoutS * 1000)
 }
 
 async function migrateCommand(args: string[]): Promise<number> {
@@ -139,6 +165,8 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(rest)
       case 'migrate':
         return await migrateCommand(rest)
+      case 'wait-ready':
+        return await waitReadyCommand(rest)
       case undefined:
       case 'help':
       case '--help':

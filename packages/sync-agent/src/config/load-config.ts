@@ -5,11 +5,13 @@ import {
   validateConfig,
   ENV_SETTINGS,
   LIST_SETTINGS,
+  JSON_SETTINGS,
   parseSecret,
   SyncError,
   isSyncError,
   type FileOwner,
   type HostPort,
+  type PriorityClass,
   type ParsedSecret
 } from '@sync-agent/shared'
 
@@ -29,6 +31,12 @@ export interface AgentConfig {
   settleMs: number
   rescanIntervalS: number
   ignore: { presets: Array<'wordpress'>; patterns: string[] }
+  priority: 'wordpress' | 'none' | PriorityClass[]
+  readyClasses: number
+  offlineReadyAfterS: number
+  http: HostPort | null
+  agentCheck: HostPort | null
+  serve: string[]
   /** what the folder writer applies to what it writes; null: leave as created */
   fileOwner: FileOwner | null
   fileMode: number | null
@@ -123,6 +131,18 @@ function realOrResolved(path: string): string {
   }
 }
 
+function envValue(envName: string, key: string, value: string): unknown {
+  if (LIST_SETTINGS.has(key)) return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  if (JSON_SETTINGS.has(key) && /^\s*[[{]/.test(value)) {
+    try {
+      return JSON.parse(value) as unknown
+    } catch (err) {
+      throw configError(envName, `is not valid JSON: ${(err as Error).message}`, err)
+    }
+  }
+  return value
+}
+
 export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; cwd: string; identity?: ProcessIdentity }): AgentConfig {
   const raw: Raw = opts.configFile ? readConfigFile(resolve(opts.cwd, opts.configFile)) : {}
   const baseDir = opts.configFile ? dirname(resolve(opts.cwd, opts.configFile)) : opts.cwd
@@ -131,7 +151,7 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     const value = opts.env[envName]
     if (value === undefined || value === '') continue
     fromEnv.set(key, envName)
-    setPath(raw, key, LIST_SETTINGS.has(key) ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : value)
+    setPath(raw, key, envValue(envName, key, value))
   }
   const settingName = (key: string) => fromEnv.get(key) ?? key
   const parsed = validateConfig(raw)
@@ -206,6 +226,12 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     settleMs: c.settleMs,
     rescanIntervalS: c.rescanIntervalS,
     ignore: { presets: [...c.ignore.presets], patterns: [...c.ignore.patterns] },
+    priority: c.priority,
+    readyClasses: c.readyClasses,
+    offlineReadyAfterS: c.offlineReadyAfterS,
+    http: c.http ?? null,
+    agentCheck: c.agentCheck ?? null,
+    serve: [...c.serve],
     fileOwner: c.fileOwner ?? null,
     fileMode: c.fileMode ?? null,
     dirMode: c.dirMode ?? null

@@ -3,6 +3,7 @@ import { connect } from 'node:net'
 import { chmod, unlink } from 'node:fs/promises'
 import { SyncError, type StatusReport } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
+import { stopServer } from '../http/http-server.js'
 
 /**
  * The control API: HTTP on a Unix socket (mode 0600), so only the agent's user can ask.
@@ -61,8 +62,7 @@ export class ControlServer {
     const server = this.server
     if (!server) return
     this.server = null
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await stopServer(server)
     await unlink(this.path).catch(() => undefined)
   }
 }

@@ -34,7 +34,6 @@ export class DriveSet {
   private readonly appendListeners: Array<(drive: MemberDrive) => void> = []
   private readonly memberListeners: Array<(drive: MemberDrive) => void> = []
   private closing = false
-  private readonly prefetching = new Set<string>()
 
   constructor(
     private readonly store: Corestore,
@@ -103,31 +102,12 @@ export class DriveSet {
     const drive = new Hyperdrive(this.store.session(), member.driveKey, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     const tracked = this.track(drive, member, false)
-    // fetch the whole file index eagerly and keep following it (contents: see prefetchBlobs)
+    // fetch the whole file index eagerly and keep following it (contents: see BlobPrefetcher)
     this.downloads.push(drive.core.download({ start: 0, end: -1 }))
     drive.core.on('append', () => this.emitAppend(tracked))
     this.log.info({ drive: tracked.hex.slice(0, 16), device: tracked.shortId }, 'member added')
     for (const l of this.memberListeners) l(tracked)
     if (drive.core.length > 0) this.emitAppend(tracked)
-  }
-
-  /**
-   * Once a drive's file index has been read, fetch all its contents with one live ranged
-   * download: a member holds the whole folder, and a range costs far less per block than
-   * one request per file. Started after the index so the index is never starved.
-   */
-  prefetchBlobs(drive: MemberDrive): void {
-    if (drive.isOwn || this.prefetching.has(drive.hex) || this.closing) return
-    this.prefetching.add(drive.hex)
-    drive.drive
-      .getBlobs()
-      .then((blobs) => {
-        if (!this.closing) this.downloads.push(blobs.core.download({ start: 0, end: -1 }))
-      })
-      .catch((err: unknown) => {
-        this.prefetching.delete(drive.hex)
-        this.log.debug({ err }, 'blob store not opened yet')
-      })
   }
 
   private track(drive: Hyperdrive, member: Member, isOwn: boolean): MemberDrive {

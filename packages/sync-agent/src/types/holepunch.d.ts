@@ -91,6 +91,8 @@ declare module 'hyperdrive' {
     batch(): Hyperdrive
     flush(): Promise<void>
     diff<M = unknown>(version: number, folder?: string | null, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DiffItem<M>>
+    /** entries under a folder, sorted by key; recursive unless told otherwise */
+    list<M = unknown>(folder: string, opts?: { recursive?: boolean; wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
     entries<M = unknown>(range?: unknown, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
     checkout(version: number): Hyperdrive
     update(opts?: { wait?: boolean }): Promise<boolean>

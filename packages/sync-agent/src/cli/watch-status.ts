@@ -1,0 +1,48 @@
+import { EXIT, isSyncError, type StatusReport } from '@sync-agent/shared'
+import { getStatus } from '../control/control-client.js'
+import { formatBytes, formatStatus } from './format-status.js'
+
+/**
+ * `sync-agent status --watch`: on a terminal, the status redrawn in place with progress
+ * bars; otherwise one line per interval (or one JSON document per line with --json), for
+ * logs. Runs until interrupted.
+ */
+const CLEAR = '\x1b[H\x1b[2J'
+
+export function statusLine(s: StatusReport): string {
+  const classes = s.classes.map((c) => `${c.name}=${c.complete ? 'done' : `${c.pendingFiles}f/${formatBytes(c.pendingBytes)}`}`).join(' ')
+  const peers = s.peers.filter((p) => p.connected).length
+  return `${new Date().toISOString()} state=${s.state} ready=${s.ready} inSync=${s.inSync} files=${s.files} pending=${s.pending} peers=${peers}/${s.peers.length} ${classes}`
+}
+
+export async function watchStatus(socketPath: string, opts: { intervalMs: number; json: boolean; tty: boolean }): Promise<number> {
+  let stop = false
+  let wake: (() => void) | null = null
+  const onSignal = () => {
+    stop = true
+    wake?.()
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    while (!stop) {
+      let text: string
+      try {
+        const s = await getStatus(socketPath)
+        text = opts.json ? JSON.stringify(s) : opts.tty ? formatStatus(s, { bars: true }) : statusLine(s)
+      } catch (err) {
+        if (!isSyncError(err)) throw err
+        text = opts.json ? JSON.stringify({ error: err.message }) : `${new Date().toISOString()} ${err.message}`
+      }
+      process.stdout.write(opts.tty && !opts.json ? CLEAR + text + '\n' : text + '\n')
+      await new Promise<void>((resolve) => {
+        wake = resolve
+        setTimeout(resolve, opts.intervalMs)
+      })
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  }
+  return EXIT.ok
+}
