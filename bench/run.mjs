@@ -52,13 +52,14 @@ const mib = (kib) => (kib == null ? null : kib / 1024);
 function table(results) {
   const ok = Object.fromEntries(results.filter((r) => r.ok).map((r) => [r.tool, r]));
   const ratio = (base, r) => (ok[base] && r.ok ? `${(ok[base].wallS / r.wallS).toFixed(2)}×` : '–');
-  const head = ['tool', 'initial sync s', 'MiB/s', 'files/s', 'themes+plugins s', 'CPU s (B)',
+  const head = ['tool', 'initial sync s', 'MiB/s', 'files/s', 'themes s', 'themes+plugins s', 'ready s (share of sync)', 'CPU s (B)',
     'peak RSS MiB (A / B)', 'data dir MiB (B)', '× vs Syncthing', '× vs rsync'];
   const rows = results.map((r) => (r.ok
-    ? [r.tool, r.runs ? `${fmt(r.wallS, 2)} (${fmt(r.wallMinS, 2)}–${fmt(r.wallMaxS, 2)}, n=${r.runs.length})` : fmt(r.wallS, 2), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesPluginsS, 2), fmt(r.cpuB, 2),
+    ? [r.tool, r.runs ? `${fmt(r.wallS, 2)} (${fmt(r.wallMinS, 2)}–${fmt(r.wallMaxS, 2)}, n=${r.runs.length})` : fmt(r.wallS, 2), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesS, 2), fmt(r.themesPluginsS, 2),
+      r.readyS == null ? '–' : `${fmt(r.readyS, 2)} (${Math.round((100 * r.readyS) / r.wallS)}%)`, fmt(r.cpuB, 2),
       `${fmt(mib(r.peakRssKiBA), 0)} / ${fmt(mib(r.peakRssKiBB), 0)}`, r.dataDirB == null ? '–' : fmt(r.dataDirB / MiB),
       ratio('syncthing', r), ratio('rsync', r)]
-    : [r.tool, `FAILED: ${r.error.split('\n')[0].slice(0, 120)}`, '', '', '', '', '', '', '', '']));
+    : [r.tool, `FAILED: ${r.error.split('\n')[0].slice(0, 120)}`, ...head.slice(2).map(() => '')]));
   return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 

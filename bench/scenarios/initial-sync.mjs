@@ -13,18 +13,20 @@ export default {
    */
   async run(tool, corpus, { setupTimeoutS, syncTimeoutS }) {
     const dirB = tmpDir(`${tool.name}-b`);
-    let watch;
+    let watch, watchThemes;
     try {
       const ts = now();
       await tool.setupA(corpus.dir, corpus, { deadline: ts + setupTimeoutS });
       const setupS = now() - ts;
 
       const subset = corpus.entries.filter((e) => e.path.startsWith('themes/') || e.path.startsWith('plugins/'));
+      const themes = corpus.entries.filter((e) => e.path.startsWith('themes/'));
       const t0 = now();
       const cpu0 = process.cpuUsage();
       const sys0 = systemBusyCpu();
       await tool.startB(dirB, { deadline: t0 + syncTimeoutS });
       watch = watchSubset(dirB, subset);
+      watchThemes = watchSubset(dirB, themes);
       await tool.waitComplete({ deadline: t0 + syncTimeoutS });
       const t1 = now();
       const cpu1 = process.cpuUsage(cpu0);
@@ -35,6 +37,9 @@ export default {
       if (mismatch) throw new BenchError(`B finished but its tree differs from the corpus: ${mismatch}`);
       // The subset is complete by t1 at the latest (the whole tree was verified).
       const tp = watch.done ? Math.min(await watch.promise, t1) : t1;
+      const tt = watchThemes.done ? Math.min(await watchThemes.promise, t1) : t1;
+      // a tool that says when the node may serve visitors (sync-agent's `ready`)
+      const readyAt = tool.readyAt?.() ?? null;
 
       const wallS = t1 - t0;
       const harnessCpuS = (cpu1.user + cpu1.system) / 1e6;
@@ -49,12 +54,15 @@ export default {
         filesPerS: corpus.files / wallS,
         themesPluginsS: tp - t0,
         themesPluginsFiles: subset.length,
+        themesS: tt - t0,
+        readyS: readyAt == null ? null : readyAt - t0,
         harnessCpuS, // the bench's own polling during the sync
         otherCpuS,
         ...m,
       };
     } finally {
       watch?.stop();
+      watchThemes?.stop();
       await tool.stop();
       await rmrf(dirB);
     }

@@ -6,7 +6,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BenchError, compareTree, debug, freePort, measurePeers, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from '../lib/util.mjs';
+import { BenchError, compareTree, debug, freePort, measurePeers, now, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from '../lib/util.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(REPO, 'packages', 'sync-agent', 'bin', 'sync-agent.js');
@@ -107,10 +107,16 @@ export function create() {
         exitedCheck(B); exitedCheck(A);
         const s = await status(B.control);
         B.lastStatus = s;
+        if (s.ready === true && B.readyAt == null) B.readyAt = now();
         debug(() => `B: ${JSON.stringify(s)}`);
         if (!(s.inSync === true && s.files === corpus.files)) return false;
         return compareTree(B.dir, corpus) === null; // final check of B's tree (names, sizes, total bytes)
       }, { deadline, interval: 50, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}\nB tree: ${compareTree(B.dir, corpus)}\n--- A log:\n${tail(A.log, 15)}\n--- B log:\n${tail(B.log, 15)}` });
+    },
+
+    /** when B first said ready (the bench's clock), or null */
+    readyAt() {
+      return B?.readyAt ?? null;
     },
 
     async measure() {

@@ -23,6 +23,12 @@ import { ClassProgress } from './priority/class-progress.js'
  * classes in order.
  */
 const WORKERS = 64
+/**
+ * Contents being fetched by the workers at once (sum of file sizes): enough to keep the
+ * link busy, few enough that files arrive in the queue's order (newest uploads first)
+ * rather than all at once.
+ */
+const RUNNING_BYTES = 16 * 1024 * 1024
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
 const UNSETTLED_RETRY_MS = 100
@@ -40,6 +46,8 @@ export type Hints = Map<string, DriveEntry<EntryMeta> | null>
 
 /** How long a fresh drive's full diff waits for the classes needed for ready to be applied. */
 const READY_CLASSES_FIRST_MAX_MS = 60_000
+/** below this, a fresh drive is diffed whole at once: reading it by ranges gains nothing */
+const READY_FIRST_MIN_ENTRIES = 256
 export const URGENT = 0
 
 interface Item {
@@ -88,6 +96,7 @@ export class SyncEngine {
   private readonly idleListeners: Array<() => void> = []
   private readonly errorListeners: Array<(code: string) => void> = []
   private workers = 0
+  private runningBytes = 0
   /** large diffs in progress: the workers wait for them */
   private largeDiffs = 0
   private readonly inflight = new Set<Promise<void>>()
@@ -242,7 +251,7 @@ export class SyncEngine {
       const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
       const to = drive.drive.version
       if (to <= from) continue
-      if (from === 0 && to >= DIFF_ALONE_ENTRIES) await this.readyClassesFirst(drive, to)
+      if (from === 0 && to >= READY_FIRST_MIN_ENTRIES) await this.readyClassesFirst(drive, to)
       if (this.closing) return
       const startedAt = Date.now()
       let changes = 0
@@ -469,17 +478,23 @@ export class SyncEngine {
         cls = this.activeClass()
         if (cls === -1 || this.queue.countIn(cls) === 0) return
       }
+      const head = this.queue.peekFrom(cls)
+      if (!head) return
+      const bytes = head.value.hints ? head.value.sizeBytes : 0
+      if (cls !== URGENT && bytes > 0 && this.runningBytes > 0 && this.runningBytes + bytes > RUNNING_BYTES) return
       const next = this.queue.shiftFrom(cls)
       if (!next) return
       const { path, value: item } = next
       this.running.set(path, item)
       this.runningByClass[item.classIndex]!++
+      this.runningBytes += bytes
       this.workers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
         this.workers--
         this.running.delete(path)
         this.runningByClass[item.classIndex]!--
+        this.runningBytes -= bytes
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)

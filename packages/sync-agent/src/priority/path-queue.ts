@@ -134,6 +134,17 @@ export class PathQueue<T> {
     return -1
   }
 
+  /** The first path of the given class, left in the queue. */
+  peekFrom(classIndex: number): Queued<T> | undefined {
+    const heap = this.heaps[classIndex] as Heap<T>
+    for (;;) {
+      const top = heap.peek()
+      if (!top) return undefined
+      if (this.byPath.get(top.path) === top) return top
+      heap.pop() // stale
+    }
+  }
+
   /** Removes and returns the first path of the given class. */
   shiftFrom(classIndex: number): Queued<T> | undefined {
     const heap = this.heaps[classIndex] as Heap<T>

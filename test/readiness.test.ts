@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { newSecret } from './helpers/cli.ts'
+import { exists } from './helpers/files.ts'
+import { useHarness } from './helpers/harness.ts'
+import { freePorts } from './helpers/ports.ts'
+import { waitConverged } from './helpers/sync.ts'
+import { readTree, sha256, sha256File } from './helpers/tree.ts'
+import { until } from './helpers/until.ts'
+import { writeWpCorpus, type WpCorpus } from './helpers/wp-corpus.ts'
+import type { Agent } from './helpers/agent.ts'
+import type { Harness } from './helpers/harness.ts'
+
+interface ClassJson {
+  name: string
+  complete: boolean
+  pendingFiles: number
+  requiredForReady: boolean
+}
+interface ReadyJson {
+  ready: boolean
+  reason: string
+  classes: ClassJson[]
+}
+
+async function readyz(port: number): Promise<{ status: number; body: ReadyJson }> {
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`)
+  return { status: res.status, body: (await res.json()) as ReadyJson }
+}
+
+/** A with the corpus, fully indexed; then a fresh B that dials A. Both serve HTTP. */
+async function seededPair(harness: Harness): Promise<{ a: Agent; b: Agent; corpus: WpCorpus; bHttp: number }> {
+  const secret = await newSecret()
+  const [aHttp, bHttp] = (await freePorts(2)) as [number, number]
+  const a = await harness.agent({ name: 'a', secret, env: { SYNC_AGENT_HTTP: String(aHttp) } })
+  const corpus = await writeWpCorpus(a.folder)
+  const total = corpus.critical.length + corpus.uploads.length + corpus.other.length
+  await a.start()
+  await until(
+    async () => {
+      const s = await a.status()
+      return s.inSync && s.files === total
+    },
+    { timeoutMs: 90_000, intervalMs: 500, message: `A has indexed its ${total} files` }
+  )
+  const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_HTTP: String(bHttp) } })
+  await b.start()
+  return { a, b, corpus, bHttp }
+}
+
+async function presentUploads(b: Agent, corpus: WpCorpus): Promise<WpCorpus['uploads']> {
+  const present = await Promise.all(corpus.uploads.map((u) => exists(path.join(b.folder, u.path))))
+  return corpus.uploads.filter((_, i) => present[i])
+}
+
+describe('themes first: readiness of a fresh node', () => {
+  const harness = useHarness()
+
+  it('B is ready only once every critical file is on disk, well before the uploads finish, and fetches the newest uploads first', async () => {
+    const { a, b, corpus, bHttp } = await seededPair(harness)
+    const aTree = await readTree(a.folder)
+
+    // before ready, /readyz says 503 with the progress
+    const first = await readyz(bHttp)
+    if (first.status === 503) expect(first.body).toMatchObject({ ready: false, classes: expect.any(Array) })
+
+    const atReady = await until(
+      async () => {
+        const r = await readyz(bHttp)
+        return r.status === 200 ? r.body : undefined
+      },
+      { timeoutMs: 120_000, intervalMs: 25, message: 'B reports ready on /readyz' }
+    )
+    // what B holds at that moment
+    const uploadsAtReady = await presentUploads(b, corpus)
+    b.note(`ready; ${uploadsAtReady.length}/${corpus.uploads.length} uploads on disk`)
+    for (const rel of corpus.critical) {
+      const expected = aTree.get(rel)
+      expect(expected?.type, rel).toBe('file')
+      const got = await sha256File(path.join(b.folder, rel)).catch(() => 'missing')
+      expect(got, `critical file ${rel} on B when B became ready`).toBe(expected?.type === 'file' ? expected.sha256 : '')
+    }
+    expect(uploadsAtReady.length, 'uploads on disk when B became ready').toBeLessThanOrEqual(corpus.uploads.length / 4)
+    const critical = atReady.classes.find((c) => c.name === 'critical')
+    const uploads = atReady.classes.find((c) => c.name === 'uploads')
+    expect(critical).toMatchObject({ requiredForReady: true, complete: true, pendingFiles: 0 })
+    expect(uploads).toMatchObject({ requiredForReady: false, complete: false })
+
+    // uploads arrive newest first: once a quarter is there, it is (nearly) all from the newest months
+    const months = [...new Set(corpus.uploads.map((u) => u.month))].sort((x, y) => x - y)
+    const newestHalf = new Set(months.slice(Math.floor(months.length / 2)))
+    const early = await until(
+      async () => {
+        const present = await presentUploads(b, corpus)
+        return present.length >= corpus.uploads.length / 4 ? present : undefined
+      },
+      { timeoutMs: 120_000, intervalMs: 50, message: 'a quarter of the uploads arrived on B' }
+    )
+    const fromNewestHalf = early.filter((u) => newestHalf.has(u.month)).length
+    b.note(`${early.length} uploads present, ${fromNewestHalf} of them from the newest half of the months`)
+    expect(fromNewestHalf / early.length).toBeGreaterThanOrEqual(0.9)
+
+    const { statuses } = await waitConverged([a, b], { timeoutMs: 180_000, intervalMs: 1_000 })
+    expect(statuses[1]).toMatchObject({ ready: true, inSync: true })
+    const logLine = b.stdout.split('\n').find((l) => l.includes('"node is ready"'))
+    expect(logLine).toBeDefined()
+  })
+
+  it('serves an upload that is not synced yet on demand, and refuses what it must not serve', async () => {
+    const { a, b, corpus, bHttp } = await seededPair(harness)
+    await until(async () => (await readyz(bHttp)).status === 200, { timeoutMs: 120_000, intervalMs: 50, message: 'B is ready' })
+    // the oldest upload comes last in the uploads class: ask for it now
+    const oldest = corpus.uploads[0]!
+    expect(await exists(path.join(b.folder, oldest.path))).toBe(false)
+    const res = await fetch(`http://127.0.0.1:${bHttp}/files/${oldest.path}`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('image/jpeg')
+    expect(res.headers.get('x-sync-agent')).toBe('fetched')
+    const body = Buffer.from(await res.arrayBuffer())
+    expect(sha256(body)).toBe(await sha256File(path.join(a.folder, oldest.path)))
+    // it jumped the queue: the uploads class was still being fetched
+    const after = await readyz(bHttp)
+    expect(after.body.classes.find((c) => c.name === 'uploads')?.complete).toBe(false)
+    // served again, now from disk
+    const again = await fetch(`http://127.0.0.1:${bHttp}/files/${oldest.path}`)
+    expect(again.headers.get('x-sync-agent')).toBe('disk')
+    expect(sha256(Buffer.from(await again.arrayBuffer()))).toBe(sha256(body))
+
+    const refused: Array<[string, number]> = [
+      ['themes/theme0/f0.php', 403], // PHP source, and not in the served classes
+      ['uploads/evil.php', 403], // PHP is never served
+      ['uploads/.htaccess', 403], // dotfiles never
+      ['plugins/plugin0/assets/f1.css', 403], // not in the served classes
+      ['uploads/..%2F..%2Fetc%2Fpasswd', 400], // an encoded traversal
+      ['uploads/a%00b.jpg', 400], // NUL
+      ['uploads/%E0%A4%A.jpg', 400], // bad percent-encoding
+      ['uploads/2099/01/nobody-has-this.jpg', 404]
+    ]
+    for (const [rel, status] of refused) {
+      const r = await fetch(`http://127.0.0.1:${bHttp}/files/${rel}`)
+      expect(r.status, rel).toBe(status)
+      await r.arrayBuffer()
+    }
+    // nothing was written outside B's folder, and /healthz still answers
+    expect((await fetch(`http://127.0.0.1:${bHttp}/healthz`)).status).toBe(200)
+    await fs.access(path.join(b.folder, oldest.path))
+    await waitConverged([a, b], { timeoutMs: 180_000, intervalMs: 1_000 })
+  })
+})
