@@ -288,36 +288,82 @@ describe('docker/Dockerfile', () => {
   })
 
   it('copies only files that exist and that Dockerfile.dockerignore does not exclude', () => {
-    const ignore = readFileSync(path.join(dockerDir, 'Dockerfile.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-    const excluded = (p: string) => ignore.some((pattern) => p === pattern || p.startsWith(pattern + '/') || (pattern.startsWith('**/') && p.split('/').includes(pattern.slice(3))))
+    const ignored = dockerIgnored()
     for (const stage of stages) {
       for (const [op, rest] of stage.lines) {
         if (op !== 'COPY' || rest.startsWith('--from=')) continue
-        const sources = rest.split(/\s+/).slice(0, -1)
-        for (const src of sources) {
+        for (const src of rest.split(/\s+/).slice(0, -1)) {
           expect([src, existsSync(path.join(repoRoot, src))]).toEqual([src, true])
-          expect([src, excluded(src.replace(/\/$/, ''))]).toEqual([src, false])
+          expect([src, ignored(src.replace(/\/$/, ''))]).toEqual([src, false])
         }
       }
     }
   })
 })
 
-describe('docker/build-app.sh (the Dockerfile build stage)', () => {
+/** Dockerfile.dockerignore as a predicate on repository-relative paths. */
+function dockerIgnored(): (relPath: string) => boolean {
+  const patterns = readFileSync(path.join(dockerDir, 'Dockerfile.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+  return (p) =>
+    patterns.some((pattern) => {
+      if (pattern.startsWith('**/')) {
+        const tail = pattern.slice(3)
+        return p.split('/').some((seg) => seg === tail || (tail.startsWith('*.') && seg.endsWith(tail.slice(1))))
+      }
+      if (pattern.includes('*')) return new RegExp('^' + pattern.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*') + '(/|$)').test(p)
+      return p === pattern || p.startsWith(pattern + '/')
+    })
+}
+
+describe('the Dockerfile build stage, replayed without Docker', () => {
   const harness = useHarness()
 
-  it('writes a self-contained agent with this platform\'s prebuilds only, which runs from its own directory', async () => {
-    const out = path.join(await harness.tmpDir(), 'app')
-    await run('/bin/sh', [path.join(dockerDir, 'build-app.sh'), out], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 })
-    const { stdout } = await run(process.execPath, [path.join(out, 'bin', 'sync-agent.js'), 'secret', 'new'], { cwd: '/' })
+  it("its COPYs (minus .dockerignore) are enough for its RUNs; the result runs alone with this platform's prebuilds only", async () => {
+    const stage = dockerfileStages(readFileSync(path.join(dockerDir, 'Dockerfile'), 'utf8')).find((st) => st.name === 'build')!
+    const root = await harness.tmpDir()
+    const context = path.join(root, 'src')
+    const app = path.join(root, 'app')
+    await fs.mkdir(context)
+    const ignored = dockerIgnored()
+    const pnpmVersion = (await run('pnpm', ['--version'])).stdout.trim()
+    for (const [op, rest] of stage.lines) {
+      if (op === 'COPY') {
+        const words = rest.split(/\s+/)
+        const dest = path.join(context, words[words.length - 1]!)
+        for (const src of words.slice(0, -1)) {
+          const from = path.join(repoRoot, src)
+          if ((await fs.stat(from)).isDirectory()) {
+            // Docker copies a directory's contents into the destination
+            await fs.cp(from, dest, { recursive: true, filter: (f) => !ignored(path.relative(repoRoot, f)) })
+          } else {
+            await fs.mkdir(dest.endsWith('/') ? dest : path.dirname(dest), { recursive: true })
+            await fs.copyFile(from, dest.endsWith('/') || words.length > 2 ? path.join(dest, path.basename(src)) : dest)
+          }
+        }
+      } else if (op === 'RUN') {
+        if (/^npm install -g "pnpm@/.test(rest)) {
+          // installs the pinned pnpm; the one here must be that version
+          const pinned = (JSON.parse(await fs.readFile(path.join(context, 'package.json'), 'utf8')) as { packageManager: string }).packageManager.split('@')[1]
+          expect(pnpmVersion).toBe(pinned)
+          continue
+        }
+        await run('/bin/sh', ['-c', rest.replace(/ \/app$/, ` ${app}`)], { cwd: context, maxBuffer: 64 * 1024 * 1024 })
+      }
+    }
+    // nothing outside the copied context was used
+    expect(existsSync(path.join(context, 'test'))).toBe(false)
+    expect(existsSync(path.join(context, 'packages', 'sync-agent', 'test'))).toBe(false)
+    const { stdout } = await run(process.execPath, [path.join(app, 'bin', 'sync-agent.js'), 'secret', 'new'], { cwd: '/' })
     expect(stdout.trim()).toMatch(/^sa1rw-/)
-    const { stdout: dirs } = await run('find', [path.join(out, 'node_modules'), '-type', 'd', '-path', '*/prebuilds/*', '-prune'])
-    const platforms = new Set(dirs.trim().split('\n').map((d) => path.basename(d)))
-    expect([...platforms]).toEqual([`${process.platform}-${process.arch}`])
-    expect(existsSync(path.join(out, 'src'))).toBe(false)
-    // a second run refuses to write over a previous build
-    await expect(run('/bin/sh', [path.join(dockerDir, 'build-app.sh'), out], { cwd: repoRoot })).rejects.toMatchObject({ code: 2 })
-  }, 180_000)
+    const { stdout: dirs } = await run('find', [path.join(app, 'node_modules'), '-type', 'd', '-path', '*/prebuilds/*', '-prune'])
+    expect([...new Set(dirs.trim().split('\n').map((d) => path.basename(d)))]).toEqual([`${process.platform}-${process.arch}`])
+    expect(existsSync(path.join(app, 'src'))).toBe(false)
+    // build-app.sh refuses to write over a previous build
+    await expect(run('/bin/sh', [path.join(context, 'docker', 'build-app.sh'), app], { cwd: context })).rejects.toMatchObject({ code: 2 })
+  }, 240_000)
 })
 
 describe('shell scripts and the systemd unit', () => {
