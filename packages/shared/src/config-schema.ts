@@ -97,6 +97,51 @@ function wholeNumber(min: number, max: number) {
     .pipe(z.number().int('expected a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
 }
 
+export interface FileOwner {
+  uid: number
+  gid: number
+}
+
+const MAX_ID = 2 ** 32 - 2 // (uid_t)-1 means "unchanged" to chown
+
+/** `uid:gid` as numbers (names would need the host's passwd, which a container does not share). */
+const fileOwner = z.string().transform((text, ctx): FileOwner => {
+  const match = /^\s*(\d{1,10}):(\d{1,10})\s*$/.exec(text)
+  const uid = Number(match?.[1])
+  const gid = Number(match?.[2])
+  if (!match || uid > MAX_ID || gid > MAX_ID) {
+    ctx.addIssue({ code: 'custom', message: `expected uid:gid as numbers, e.g. "33:33", got ${JSON.stringify(text)}` })
+    return z.NEVER
+  }
+  return { uid, gid }
+})
+
+/**
+ * Permission bits written as an octal string ("0644", "644", "0o644"). A bare number is
+ * refused: YAML reads `0644` as decimal 644, and nobody means 644 decimal.
+ */
+function octalMode(max: number, ownerNeeds: number, example: string) {
+  return z
+    .unknown()
+    .transform((value, ctx): number => {
+      if (typeof value !== 'string') {
+        ctx.addIssue({ code: 'custom', message: `expected an octal mode in quotes, e.g. "${example}" (a bare number is ambiguous in YAML), got ${JSON.stringify(value)}` })
+        return z.NEVER
+      }
+      const match = /^\s*(?:0o?)?([0-7]{1,4})\s*$/i.exec(value)
+      const mode = match ? parseInt(match[1] as string, 8) : NaN
+      if (!match || mode > max) {
+        ctx.addIssue({ code: 'custom', message: `expected an octal mode up to ${max.toString(8).padStart(4, '0')}, e.g. "${example}", got ${JSON.stringify(value)}` })
+        return z.NEVER
+      }
+      if ((mode & ownerNeeds) !== ownerNeeds) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} must give the owner at least ${ownerNeeds.toString(8).padStart(4, '0')} (the agent reads back what it writes)` })
+        return z.NEVER
+      }
+      return mode
+    })
+}
+
 export const ConfigSchema = z.strictObject({
   /** the synced folder (wp-content); must exist */
   folder: z.string().min(1, 'must not be empty'),
@@ -116,6 +161,12 @@ export const ConfigSchema = z.strictObject({
   settleMs: wholeNumber(0, 60_000).default(50),
   /** a full stat-only rescan catches what the watcher missed; 0 turns it off */
   rescanIntervalS: wholeNumber(0, 7 * 24 * 3600).default(3600),
+  /** owner (uid:gid) of every file and directory the agent writes into the folder; needs root */
+  fileOwner: fileOwner.optional(),
+  /** permission bits of files written into the folder; exec bits follow the synced file */
+  fileMode: octalMode(0o777, 0o600, '0644').optional(),
+  /** permission bits of directories the agent creates in the folder (setgid and sticky allowed) */
+  dirMode: octalMode(0o3777, 0o700, '0755').optional(),
   /**
    * Order in which a node fetches what it lacks: a preset or a list of classes; paths no
    * class matches come last (class "other").
@@ -154,6 +205,9 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_LOG_LEVEL: 'logLevel',
   SYNC_AGENT_SETTLE_MS: 'settleMs',
   SYNC_AGENT_RESCAN_INTERVAL_S: 'rescanIntervalS',
+  SYNC_AGENT_FILE_OWNER: 'fileOwner',
+  SYNC_AGENT_FILE_MODE: 'fileMode',
+  SYNC_AGENT_DIR_MODE: 'dirMode',
   SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
   SYNC_AGENT_IGNORE: 'ignore.patterns',
   SYNC_AGENT_PRIORITY: 'priority',

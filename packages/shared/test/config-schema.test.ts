@@ -172,6 +172,36 @@ describe('validateConfig', () => {
     if (problem) expect(result.problem).toMatch(problem)
   })
 
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ['fileOwner "33:33"', { fileOwner: '33:33' }, { fileOwner: { uid: 33, gid: 33 } }],
+    ['fileOwner " 0:1000 "', { fileOwner: ' 0:1000 ' }, { fileOwner: { uid: 0, gid: 1000 } }],
+    ['fileMode "0644"', { fileMode: '0644' }, { fileMode: 0o644 }],
+    ['fileMode "664"', { fileMode: '664' }, { fileMode: 0o664 }],
+    ['fileMode "0o600"', { fileMode: '0o600' }, { fileMode: 0o600 }],
+    ['dirMode "2775" (setgid)', { dirMode: '2775' }, { dirMode: 0o2775 }],
+    ['dirMode "0755"', { dirMode: '0755' }, { dirMode: 0o755 }]
+  ])('accepts %s', (_name, raw, expected) => {
+    const result = validateConfig({ ...minimal, ...raw })
+    expect(result.ok && result.config).toMatchObject(expected)
+  })
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['a fileOwner name', { fileOwner: 'www-data:www-data' }, /expected uid:gid as numbers, e\.g\. "33:33", got "www-data:www-data"/],
+    ['a fileOwner without gid', { fileOwner: '33' }, /expected uid:gid/],
+    ['a negative uid', { fileOwner: '-1:33' }, /expected uid:gid/],
+    ['a uid past uid_t', { fileOwner: '4294967295:0' }, /expected uid:gid/],
+    ['fileMode as a bare number (YAML 0644)', { fileMode: 644 }, /in quotes, e\.g\. "0644" \(a bare number is ambiguous in YAML\), got 644/],
+    ['fileMode with an 8', { fileMode: '0648' }, /expected an octal mode up to 0777/],
+    ['fileMode with setuid', { fileMode: '4755' }, /up to 0777/],
+    ['fileMode the owner cannot write', { fileMode: '0444' }, /at least 0600/],
+    ['dirMode the owner cannot enter', { dirMode: '0644' }, /at least 0700/],
+    ['dirMode with setuid', { dirMode: '4755' }, /up to 3777/]
+  ])('rejects %s', (_name, raw, problem) => {
+    const result = failure(validateConfig({ ...minimal, ...raw }))
+    expect(result.path).toEqual(Object.keys(raw))
+    expect(result.problem).toMatch(problem)
+  })
+
   it.each([null, 'folder: x', ['folder']])('rejects a non-object (%j)', (raw) => {
     expect(validateConfig(raw).ok).toBe(false)
   })

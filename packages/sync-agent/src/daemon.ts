@@ -27,6 +27,7 @@ import { Readiness } from './readiness.js'
 import { HttpServer, sendJson } from './http/http-server.js'
 import { AgentCheckServer } from './http/agent-check-server.js'
 import { OnDemandFiles, URL_PREFIX } from './http/on-demand-files.js'
+import { AgentMetrics } from './metrics/agent-metrics.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -52,6 +53,7 @@ export class Agent {
   private classes!: PriorityClasses
   private http: HttpServer | null = null
   private agentCheck: AgentCheckServer | null = null
+  private metrics!: AgentMetrics
   private rules!: IgnoreRules
   private deviceKey!: Buffer
   private folderId = ''
@@ -75,6 +77,7 @@ export class Agent {
     const keys = deriveFolderKeys(config.secret)
     if (!keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret cannot run a folder agent yet')
     this.folderId = keys.folderId
+    this.metrics = new AgentMetrics(() => this.status())
     await prepareDataDir(config.dataDir)
 
     // RocksDB's default 64 MiB memtables cost more memory than the whole agent needs
@@ -100,7 +103,10 @@ export class Agent {
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
     this.rules = await this.loadRules()
-    const writer = new FolderWriter(config.folder)
+    const writer = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode })
+    if (process.geteuid?.() === 0 && !config.fileOwner) {
+      log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
+    }
     const reconciler = new PathReconciler({
       writer,
       index: this.index,
@@ -111,7 +117,10 @@ export class Agent {
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
         this.engine.conflicts++
-      }
+        this.metrics.conflict()
+      },
+      onFileApplied: (sizeBytes) => this.metrics.fileIn(sizeBytes),
+      onFilePublished: (sizeBytes) => this.metrics.fileOut(sizeBytes)
     })
     this.classes = new PriorityClasses(config.priority)
     this.engine = new SyncEngine(this.index, this.drives, reconciler, this.classes, config.readyClasses, log.child({ c: 'engine' }))
@@ -127,6 +136,7 @@ export class Agent {
     readinessTimer.unref()
     this.closers.push(async () => clearInterval(readinessTimer))
     this.engine.onIdle(() => this.onEngineIdle())
+    this.engine.onPathError((code) => this.metrics.error(code))
     this.drives.onAppend((d) => {
       if (d.isOwn) this.scheduleHave()
       else this.engine.onDriveAppend(d)
@@ -151,6 +161,11 @@ export class Agent {
       this.http.route(['GET', 'HEAD'], '/readyz', (_req, res) => {
         const s = this.status()
         sendJson(res, s.ready ? 200 : 503, { ready: s.ready, reason: s.readyReason, readyAt: s.readyAt, classes: s.classes })
+      })
+      this.http.route(['GET'], '/metrics', async (_req, res) => {
+        const { contentType, body } = await this.metrics.render()
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+        res.end(body)
       })
       this.http.route(['GET', 'HEAD'], URL_PREFIX, (req, res, url) => onDemand.handle(req, res, url), { prefix: true })
       await this.http.ready()
@@ -201,7 +216,8 @@ export class Agent {
         },
         onPeerGone: (s) => {
           this.haveBySession.delete(s)
-        }
+        },
+        onPeerError: (_s, code) => this.metrics.error(code)
       }
     })
     await this.peers.ready()
@@ -432,6 +448,7 @@ export class Agent {
 
   private recordError(code: string, message: string): void {
     this.log.error({ code }, message)
+    this.metrics.error(code)
     this.errors.push({ code, message, at: Date.now() })
     if (this.errors.length > 20) this.errors.shift()
   }

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, rename, rmdir, symlink, unlink, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, lstat, mkdir, open, rename, rmdir, symlink, unlink, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import { dirname, join, resolve, sep } from 'node:path'
-import { SyncError, TEMP_PREFIX } from '@sync-agent/shared'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
 
 /**
@@ -10,6 +10,8 @@ import type { LocalRecord } from './index-store.js'
  * in its own directory, so no file ever shows under its final name with partial content.
  * Before replacing or removing anything it checks that the disk still holds what the index
  * says (else a local edit not yet published would be lost) and throws E_LOCAL_CHANGED.
+ * Everything it creates gets the configured owner and modes (`fileOwner`, `fileMode`,
+ * `dirMode`), so the web server can always edit what was synced.
  */
 export class LocalChangeError extends Error {
   constructor(readonly path: string) {
@@ -31,6 +33,25 @@ export function fingerprintMatches(st: Stats, record: LocalRecord): boolean {
   return st.size === record.size && st.mtimeMs === record.mtimeMs && st.ino === record.ino && (st.mode & 0o777) === record.mode
 }
 
+/** What the writer applies to what it creates; null leaves the default (process owner, synced mode). */
+export interface WritePermissions {
+  owner: FileOwner | null
+  fileMode: number | null
+  dirMode: number | null
+}
+
+export const DEFAULT_PERMISSIONS: WritePermissions = { owner: null, fileMode: null, dirMode: null }
+
+/**
+ * The mode a synced file gets: the synced bits, or `fileMode` with the exec bits following the
+ * synced file (exec is part of its content): 0644 stays 0644, or becomes 0755 for an executable.
+ */
+export function fileModeFor(synced: number, fileMode: number | null): number {
+  if (fileMode === null) return synced & 0o777
+  const exec = (synced & 0o111) !== 0 ? (fileMode & 0o444) >> 2 : 0
+  return (fileMode & 0o666) | exec
+}
+
 export function tempName(): string {
   return TEMP_PREFIX + randomBytes(6).toString('hex')
 }
@@ -46,7 +67,18 @@ export class FolderWriter {
   /** directories known to exist: saves a mkdir per file */
   private readonly knownDirs = new Set<string>()
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    private readonly perms: WritePermissions = DEFAULT_PERMISSIONS
+  ) {}
+
+  /** Owner and mode of a directory we just created (mkdir's mode is cut by the umask). */
+  private async claimDir(abs: string, syncedMode: number | null): Promise<void> {
+    const { owner, dirMode } = this.perms
+    if (owner) await chown(abs, owner.uid, owner.gid)
+    const mode = dirMode ?? (syncedMode === null ? null : syncedMode & 0o777)
+    if (mode !== null) await chmod(abs, mode)
+  }
 
   abs(path: string): string {
     return join(this.root, path)
@@ -75,7 +107,16 @@ export class FolderWriter {
     const parent = dirname(this.abs(path))
     if (this.knownDirs.has(parent)) return
     try {
-      await mkdir(parent, { recursive: true, mode: 0o755 })
+      const first = await mkdir(parent, { recursive: true, mode: 0o755 })
+      if (first !== undefined && (this.perms.owner || this.perms.dirMode !== null)) {
+        // every directory mkdir made, from the outermost down to the parent
+        let dir = first
+        await this.claimDir(dir, null)
+        for (const segment of relative(first, parent).split(sep).filter((p) => p !== '')) {
+          dir = join(dir, segment)
+          await this.claimDir(dir, null)
+        }
+      }
       this.knownDirs.add(parent)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
@@ -117,7 +158,9 @@ export class FolderWriter {
       if (size !== meta.size || digest !== meta.hash) {
         throw new SyncError('E_PEER_PROTOCOL', `content of ${path} does not match its entry (size ${size} vs ${meta.size})`, { details: { path } })
       }
-      await handle.chmod(meta.mode & 0o777)
+      const { owner } = this.perms
+      if (owner) await handle.chown(owner.uid, owner.gid)
+      await handle.chmod(fileModeFor(meta.mode, this.perms.fileMode))
       const seconds = meta.mtimeMs / 1000
       await handle.utimes(seconds, seconds)
       const st = await handle.stat()
@@ -144,6 +187,8 @@ export class FolderWriter {
     const tmp = join(dirname(this.abs(path)), tempName())
     try {
       await symlink(target, tmp)
+      const { owner } = this.perms
+      if (owner) await lchown(tmp, owner.uid, owner.gid)
       await this.assertUnchanged(path, expected)
       await rename(tmp, this.abs(path))
       return await lstat(this.abs(path))
@@ -158,9 +203,12 @@ export class FolderWriter {
     if (st && !st.isDirectory()) throw new LocalChangeError(path)
     if (!st) {
       await this.ensureParent(path)
+      let created = true
       await mkdir(this.abs(path), { mode: mode & 0o777 }).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'EEXIST') throw translateDiskError(err, path)
+        created = false
       })
+      if (created && (this.perms.owner || this.perms.dirMode !== null)) await this.claimDir(this.abs(path), mode)
     }
     return await lstat(this.abs(path))
   }

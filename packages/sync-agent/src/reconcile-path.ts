@@ -34,6 +34,10 @@ export interface ReconcileDeps {
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
+  /** a file was written into the folder from a peer's version (metrics) */
+  onFileApplied?(sizeBytes: number): void
+  /** a local file change was published to our drive (metrics) */
+  onFilePublished?(sizeBytes: number): void
 }
 
 function kindOf(st: Stats): 'file' | 'dir' | 'symlink' | null {
@@ -155,6 +159,7 @@ export class PathReconciler {
       if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
       await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })
+      this.deps.onFilePublished?.(st.size)
     } else if (kind === 'symlink') {
       await own.put(key, { linkname: target, metadata: meta })
     } else {
@@ -199,6 +204,7 @@ export class PathReconciler {
         const chunks = await this.fetch(winner)
         const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record)
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
+        this.deps.onFileApplied?.(winner.size)
         return 'done'
       }
     }

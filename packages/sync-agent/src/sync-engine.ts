@@ -100,6 +100,7 @@ export class SyncEngine {
   private readonly diffAgain = new Set<string>()
   private readonly diffedTo = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
+  private readonly errorListeners: Array<(code: string) => void> = []
   private workers = 0
   private runningBytes = 0
   /** large diffs in progress: the workers wait for them */
@@ -359,6 +360,7 @@ export class SyncEngine {
     } catch (err) {
       if (!isSyncError(err)) throw err
       this.log.warn({ code: err.code, drive: drive.shortId }, err.message)
+      this.reportError(err.code)
       return null
     }
   }
@@ -473,6 +475,15 @@ export class SyncEngine {
     return { byDir, bytes }
   }
 
+  /** A path could not be synced, or a peer's entry was rejected: its error code (metrics). */
+  onPathError(listener: (code: string) => void): void {
+    this.errorListeners.push(listener)
+  }
+
+  private reportError(code: string): void {
+    for (const l of this.errorListeners) l(code)
+  }
+
   onIdle(listener: () => void): void {
     this.idleListeners.push(listener)
   }
@@ -543,6 +554,7 @@ export class SyncEngine {
       }
       if (isSyncError(err) && (err.code === 'E_PATH_UNSAFE' || err.code === 'E_PEER_PROTOCOL')) {
         this.log.warn({ code: err.code, path }, err.message)
+        this.reportError(err.code)
         return
       }
       item.attempts++
@@ -550,6 +562,7 @@ export class SyncEngine {
       const code = isSyncError(err) ? err.code : ((err as { code?: string }).code ?? 'E_IO')
       this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) ? undefined : err }, isSyncError(err) ? err.message : 'could not sync a path; will retry')
       this.lastError = { code, message: (err as Error).message, at: Date.now() }
+      this.reportError(code)
       this.retry(path, item, delay)
     }
   }

@@ -168,6 +168,38 @@ describe('loadConfig errors name the setting', () => {
   })
 })
 
+describe('loadConfig: owner and modes of written files', () => {
+  const asUser = { uid: 1000, gid: 1000, groups: [1000, 33] }
+
+  it('maps SYNC_AGENT_FILE_OWNER / _FILE_MODE / _DIR_MODE; unset means null', () => {
+    expect(load(baseEnv())).toMatchObject({ fileOwner: null, fileMode: null, dirMode: null })
+    const config = load({ ...baseEnv(), SYNC_AGENT_FILE_OWNER: '33:33', SYNC_AGENT_FILE_MODE: '0664', SYNC_AGENT_DIR_MODE: '2775' })
+    expect(config).toMatchObject({ fileOwner: { uid: 33, gid: 33 }, fileMode: 0o664, dirMode: 0o2775 })
+  })
+
+  it('as root any owner is fine', () => {
+    const config = loadConfig({ env: { ...baseEnv(), SYNC_AGENT_FILE_OWNER: '33:33' }, cwd: root, identity: { uid: 0, gid: 0, groups: [0] } })
+    expect(config.fileOwner).toEqual({ uid: 33, gid: 33 })
+  })
+
+  it('not root: its own uid and one of its groups are fine (chown to oneself needs no privilege)', () => {
+    const config = loadConfig({ env: { ...baseEnv(), SYNC_AGENT_FILE_OWNER: '1000:33' }, cwd: root, identity: asUser })
+    expect(config.fileOwner).toEqual({ uid: 1000, gid: 33 })
+  })
+
+  it.each([
+    ['another uid', '33:33'],
+    ['a group it is not in', '1000:0']
+  ])('not root, %s: a config error naming the setting and what to do', (_name, owner) => {
+    const err = configError(() => loadConfig({ env: { ...baseEnv(), SYNC_AGENT_FILE_OWNER: owner }, cwd: root, identity: asUser }))
+    expect(err.message).toBe(`SYNC_AGENT_FILE_OWNER: ${owner} needs root to apply (the agent runs as uid 1000, gid 1000); run the agent as root, or as ${owner} itself`)
+  })
+
+  it('a bad mode names the env var', () => {
+    expect(configError(() => load({ ...baseEnv(), SYNC_AGENT_DIR_MODE: 'rwxr-xr-x' })).message).toMatch(/^SYNC_AGENT_DIR_MODE: expected an octal mode/)
+  })
+})
+
 describe('loadConfig with a config file', () => {
   it('reads YAML', () => {
     const file = write('agent.yaml', `folder: ${folder}\ndata: ${data}\nsecret: ${SECRET}\npeers:\n  - a.example:7657\nsettleMs: 10\n`)

@@ -15,6 +15,8 @@ commands:
                                 show the running agent's state (--watch: live view)
   wait-ready [--timeout S] [--control PATH]
                                 wait until the agent is ready (exit 0), or time out (exit 1)
+  migrate --from-btsync sync.conf [--out FILE] [--data DIR] [--force]
+                                write a config from a BitTorrent Sync / Resilio sync.conf
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
 
@@ -123,6 +125,34 @@ async function waitReadyCommand(args: string[]): Promise<number> {
   return waitReady(socketPath, timeoutS * 1000)
 }
 
+async function migrateCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    'from-btsync': { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    data: { type: 'string' },
+    force: { type: 'boolean' }
+  })
+  if (positionals.length > 0) throw usage(`migrate: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const from = values['from-btsync'] as string | undefined
+  if (!from) throw usage('migrate: give --from-btsync PATH (the BitTorrent Sync / Resilio sync.conf)')
+  const { runMigration } = await import('../migrate/run-migration.js')
+  const result = runMigration({
+    from,
+    out: values.out as string | undefined,
+    dataDir: values.data as string | undefined,
+    force: values.force === true,
+    cwd: process.cwd()
+  })
+  if (result.stdoutConfig !== null) {
+    // the config is the output; what was mapped goes beside it
+    process.stdout.write(result.stdoutConfig)
+    process.stderr.write(result.report)
+  } else {
+    process.stdout.write(result.report)
+  }
+  return EXIT.ok
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
@@ -133,6 +163,8 @@ export async function main(argv: string[]): Promise<number> {
         return await startCommand(rest)
       case 'status':
         return await statusCommand(rest)
+      case 'migrate':
+        return await migrateCommand(rest)
       case 'wait-ready':
         return await waitReadyCommand(rest)
       case undefined:

@@ -9,6 +9,7 @@ import {
   parseSecret,
   SyncError,
   isSyncError,
+  type FileOwner,
   type HostPort,
   type PriorityClass,
   type ParsedSecret
@@ -36,6 +37,31 @@ export interface AgentConfig {
   http: HostPort | null
   agentCheck: HostPort | null
   serve: string[]
+  /** what the folder writer applies to what it writes; null: leave as created */
+  fileOwner: FileOwner | null
+  fileMode: number | null
+  dirMode: number | null
+}
+
+/** Who the agent runs as (injected in tests). */
+export interface ProcessIdentity {
+  uid: number
+  gid: number
+  groups: number[]
+}
+
+export function currentIdentity(): ProcessIdentity {
+  return { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1, groups: process.getgroups?.() ?? [] }
+}
+
+/**
+ * chown needs root, except to give a file to oneself and one's own group. Rather than write
+ * files WordPress then cannot edit, a fileOwner the process cannot apply is a config error.
+ */
+function ownerProblem(owner: FileOwner, who: ProcessIdentity): string | null {
+  if (who.uid === 0) return null
+  if (owner.uid === who.uid && (owner.gid === who.gid || who.groups.includes(owner.gid))) return null
+  return `${owner.uid}:${owner.gid} needs root to apply (the agent runs as uid ${who.uid}, gid ${who.gid}); run the agent as root, or as ${owner.uid}:${owner.gid} itself`
 }
 
 const MAX_SOCKET_PATH_BYTES = 107
@@ -117,7 +143,7 @@ function envValue(envName: string, key: string, value: string): unknown {
   return value
 }
 
-export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; cwd: string }): AgentConfig {
+export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; cwd: string; identity?: ProcessIdentity }): AgentConfig {
   const raw: Raw = opts.configFile ? readConfigFile(resolve(opts.cwd, opts.configFile)) : {}
   const baseDir = opts.configFile ? dirname(resolve(opts.cwd, opts.configFile)) : opts.cwd
   const fromEnv = new Map<string, string>()
@@ -131,6 +157,10 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
   const parsed = validateConfig(raw)
   if (!parsed.ok) throw configError(issueSetting(parsed.path, fromEnv), parsed.problem)
   const c = parsed.config
+  if (c.fileOwner) {
+    const problem = ownerProblem(c.fileOwner, opts.identity ?? currentIdentity())
+    if (problem) throw configError(settingName('fileOwner'), problem)
+  }
   // the secret: exactly one source
   const hasSecret = c.secret !== undefined && c.secret !== ''
   if (hasSecret && c.secretFile) throw configError(`${settingName('secret')} and ${settingName('secretFile')}`, 'set only one of them')
@@ -201,6 +231,9 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     offlineReadyAfterS: c.offlineReadyAfterS,
     http: c.http ?? null,
     agentCheck: c.agentCheck ?? null,
-    serve: [...c.serve]
+    serve: [...c.serve],
+    fileOwner: c.fileOwner ?? null,
+    fileMode: c.fileMode ?? null,
+    dirMode: c.dirMode ?? null
   })
 }

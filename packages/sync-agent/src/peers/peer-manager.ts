@@ -18,6 +18,8 @@ export interface PeerEvents {
   onMembers(session: PeerSession, members: Member[]): void
   onHave(session: PeerSession, have: Have[]): void
   onPeerGone(session: PeerSession): void
+  /** a connection ended with an error (E_AUTH, E_PEER_PROTOCOL, ...) */
+  onPeerError?(session: PeerSession, code: string): void
 }
 
 const BACKOFF_MIN_MS = 200
@@ -203,6 +205,7 @@ export class PeerManager {
 
   private onSessionClose(session: PeerSession, dialer: Dialer | null, error: { code: string; message: string } | null): void {
     this.sessions.delete(session)
+    if (error && !this.closing) this.opts.events.onPeerError?.(session, error.code)
     const hex = session.remoteKey?.toString('hex')
     const wasActive = hex !== undefined && this.byDevice.get(hex) === session
     if (wasActive) {

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto'
+import { lstatSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { FolderWriter, fileModeFor, type FileMeta } from '../src/folder-writer.js'
+
+/** chown to another user needs root; the suite runs as root, elsewhere these cases are skipped. */
+const isRoot = process.geteuid?.() === 0
+
+let root: string
+beforeEach(() => {
+  root = realpathSync(mkdtempSync(join(tmpdir(), 'sa-writer-')))
+})
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true })
+})
+
+function metaOf(content: string, mode: number): FileMeta {
+  return { mtimeMs: 1_700_000_000_000, mode, size: Buffer.byteLength(content), hash: createHash('sha256').update(content).digest('hex') }
+}
+
+const owner = (path: string) => {
+  const st = lstatSync(path)
+  return `${st.uid}:${st.gid}`
+}
+const mode = (path: string) => statSync(path).mode & 0o7777
+
+describe('fileModeFor', () => {
+  it.each([
+    [0o644, null, 0o644],
+    [0o755, null, 0o755],
+    [0o600, 0o644, 0o644],
+    [0o755, 0o644, 0o755],
+    [0o744, 0o664, 0o775],
+    [0o644, 0o755, 0o644],
+    [0o700, 0o600, 0o700]
+  ])('synced %o with fileMode %o → %o (exec bits follow the synced file)', (synced, fileMode, expected) => {
+    expect(fileModeFor(synced, fileMode)).toBe(expected)
+  })
+})
+
+describe.runIf(isRoot)('FolderWriter with fileOwner / fileMode / dirMode (as root)', () => {
+  const perms = { owner: { uid: 33, gid: 33 }, fileMode: 0o664, dirMode: 0o2775 }
+
+  it('files, the directories made for them, directories and links get the owner and modes', async () => {
+    const writer = new FolderWriter(root, perms)
+    await writer.writeFile('uploads/2024/05/cat.jpg', [Buffer.from('meow')], metaOf('meow', 0o600), undefined)
+    await writer.writeFile('bin/run.sh', [Buffer.from('#!/bin/sh')], metaOf('#!/bin/sh', 0o700), undefined)
+    await writer.makeDir('themes', 0o700)
+    await writer.writeSymlink('uploads/latest', '2024/05/cat.jpg', undefined)
+    for (const dir of ['uploads', 'uploads/2024', 'uploads/2024/05', 'bin', 'themes']) {
+      expect([dir, owner(join(root, dir)), mode(join(root, dir)).toString(8)]).toEqual([dir, '33:33', '2775'])
+    }
+    expect(owner(join(root, 'uploads/2024/05/cat.jpg'))).toBe('33:33')
+    expect(mode(join(root, 'uploads/2024/05/cat.jpg'))).toBe(0o664)
+    expect(mode(join(root, 'bin/run.sh'))).toBe(0o775)
+    expect(owner(join(root, 'uploads/latest'))).toBe('33:33')
+    // the folder itself is not ours to change
+    expect(owner(root)).toBe('0:0')
+  })
+
+  it('replacing a file gives the new one the owner too; existing directories are left alone', async () => {
+    const plain = new FolderWriter(root)
+    const first = await plain.writeFile('a/f.txt', [Buffer.from('one')], metaOf('one', 0o644), undefined)
+    expect(owner(join(root, 'a/f.txt'))).toBe('0:0')
+    const writer = new FolderWriter(root, perms)
+    const indexed = { kind: 'file' as const, size: first.size, mtimeMs: first.mtimeMs, ino: first.ino, mode: first.mode & 0o777, hash: null, target: null, vv: {} }
+    await writer.writeFile('a/f.txt', [Buffer.from('two')], metaOf('two', 0o644), indexed)
+    expect(owner(join(root, 'a/f.txt'))).toBe('33:33')
+    expect(owner(join(root, 'a'))).toBe('0:0')
+  })
+
+  it('without settings, files keep the synced mode and the process owner', async () => {
+    const writer = new FolderWriter(root)
+    await writer.writeFile('x/y.txt', [Buffer.from('y')], metaOf('y', 0o640), undefined)
+    expect(owner(join(root, 'x/y.txt'))).toBe('0:0')
+    expect(mode(join(root, 'x/y.txt'))).toBe(0o640)
+  })
+})
