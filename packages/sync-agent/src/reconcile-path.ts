@@ -1,13 +1,14 @@
 import type { Stats } from 'node:fs'
 import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import { metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
+import { decodeEntry, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, type Decision, type Loser } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { IndexStore, LocalRecord } from './index-store.js'
-import type { DriveSet } from './replication/drive-set.js'
+import type { DriveSet, MemberDrive } from './replication/drive-set.js'
+import type { DriveEntry } from 'hyperdrive'
 import type { OwnDriveWriter } from './own-drive-writer.js'
 import type { IgnoreRules } from './ignore-rules.js'
 import type { Hints } from './sync-engine.js'
@@ -78,17 +79,22 @@ export class PathReconciler {
     await Promise.all(
       this.deps.drives.all().map(async (d) => {
         const hinted = hints?.get(d.hex)
-        const entry = hinted !== undefined ? hinted : await d.drive.entry<EntryMeta>(key, { timeout: ENTRY_TIMEOUT_MS })
-        if (!entry) return
         try {
-          out.push(readVersion(d.hex, d.author, entry))
+          const entry = hinted !== undefined ? hinted : await this.entryOf(d, key)
+          if (entry) out.push(readVersion(d.hex, d.author, entry))
         } catch (err) {
           if (!isSyncError(err)) throw err
-          this.deps.log.warn({ code: err.code, drive: d.shortId }, err.message)
+          this.deps.log.warn({ code: err.code, drive: d.shortId, ...err.details }, err.message)
         }
       })
     )
     return out
+  }
+
+  /** A drive's entry for `key`; a value that is not JSON is the peer's fault, not ours. */
+  private async entryOf(d: MemberDrive, key: string): Promise<DriveEntry<EntryMeta> | null> {
+    const raw = await d.drive.entry<Buffer>(key, { timeout: ENTRY_TIMEOUT_MS, valueEncoding: 'binary' })
+    return raw ? decodeEntry(raw) : null
   }
 
   private async stillSame(abs: string, st: Stats): Promise<boolean> {

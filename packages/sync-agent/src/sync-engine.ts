@@ -1,6 +1,6 @@
 import { fromDriveKey, isSyncError, topLevelDir, type PendingByDir } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import type { EntryMeta } from './entry-format.js'
+import { decodeEntry, type EntryMeta } from './entry-format.js'
 import type { DriveEntry } from 'hyperdrive'
 import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
@@ -151,21 +151,24 @@ export class SyncEngine {
 
   /** Marks every path that changed in `drive` since version `from`. */
   private async diffInto(drive: MemberDrive, from: number, counted: () => void): Promise<void> {
-    for await (const item of drive.drive.diff<EntryMeta>(from)) {
+    // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
+    for await (const item of drive.drive.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
       if (this.closing) return
       const key = item.left?.key ?? item.right?.key
       if (!key) continue
       let path: string
+      let left: DriveEntry<EntryMeta> | null = null
       try {
         path = fromDriveKey(key)
+        if (item.left) left = decodeEntry(item.left)
       } catch (err) {
         if (!isSyncError(err)) throw err
-        this.log.warn({ code: err.code, drive: drive.shortId }, err.message)
+        this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
-      const size = item.left?.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, item.left]]))
+      const size = left?.value.metadata?.size
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, left]]))
     }
   }
 
@@ -244,7 +247,7 @@ export class SyncEngine {
         return
       }
       if (isSyncError(err) && (err.code === 'E_PATH_UNSAFE' || err.code === 'E_PEER_PROTOCOL')) {
-        this.log.warn({ code: err.code, path }, err.message)
+        this.log.warn({ code: err.code, ...err.details, path }, err.message)
         return
       }
       item.attempts++
@@ -259,7 +262,8 @@ export class SyncEngine {
   private retry(path: string, item: Item, delayMs: number): void {
     if (this.closing) return
     const timer = setTimeout(() => {
-      this.retries.delete(path)
+      // mark() takes the attempts from the retry entry: keep it until then, so backoff grows
+      clearTimeout(timer)
       this.mark(path, item.sizeBytes, item.hints)
     }, delayMs)
     this.retries.set(path, { timer, item })

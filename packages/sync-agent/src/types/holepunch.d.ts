@@ -85,12 +85,12 @@ declare module 'hyperdrive' {
     ready(): Promise<void>
     close(): Promise<void>
     getBlobs(): Promise<Hyperblobs>
-    entry<M = unknown>(path: string, opts?: { wait?: boolean; timeout?: number }): Promise<DriveEntry<M> | null>
+    entry<M = unknown>(path: string, opts?: { wait?: boolean; timeout?: number; valueEncoding?: 'binary' | 'json' }): Promise<DriveEntry<M> | null>
     putEntry<M = unknown>(path: string, value: Partial<DriveEntryValue<M>>): Promise<void>
     del(path: string): Promise<void>
     batch(): Hyperdrive
     flush(): Promise<void>
-    diff<M = unknown>(version: number, folder?: string | null, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DiffItem<M>>
+    diff<M = unknown>(version: number, folder?: string | null, opts?: { wait?: boolean; timeout?: number; valueEncoding?: 'binary' | 'json' }): AsyncIterable<DiffItem<M>>
     entries<M = unknown>(range?: unknown, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
     checkout(version: number): Hyperdrive
     update(opts?: { wait?: boolean }): Promise<boolean>
