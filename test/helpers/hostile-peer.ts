@@ -68,6 +68,8 @@ export interface HostileConnection {
   isClosed(): boolean
   /** sends raw bytes as message `type` on our channel, bypassing every encoding */
   sendRaw(type: number, bytes: Buffer): void
+  /** the member list the victim sent us */
+  membersReceived: Member[]
   sendMembers(members: Member[]): void
   sendHave(have: Array<{ driveKey: Buffer; length: number }>): void
   destroy(): void
@@ -192,6 +194,7 @@ export class HostilePeer {
       stream,
       sentProof: null,
       handshakeHash: null,
+      membersReceived: [],
       opened,
       closed,
       isClosed: () => isClosed,
@@ -219,7 +222,7 @@ export class HostilePeer {
         handshake: helloEncoding,
         onopen: () => openedResolve()
       })
-      membersMessage = channel.addMessage({ encoding: membersEncoding })
+      membersMessage = channel.addMessage({ encoding: membersEncoding, onmessage: (m: Member[]) => (conn.membersReceived = m) })
       haveMessage = channel.addMessage({ encoding: haveListEncoding })
       let sent: Buffer
       if (proof === 'valid') sent = authProof(this.keys.authKey, conn.handshakeHash, true)
@@ -267,6 +270,15 @@ export function openRawSocket(address: string, bytes: Buffer | null = null): Soc
   socket.on('error', () => undefined)
   if (bytes) socket.once('connect', () => socket.write(bytes))
   return socket
+}
+
+/** compact-encoding's varint, for hand-made messages */
+export function encodeUint(n: number): Buffer {
+  const state = { start: 0, end: 0, buffer: null as Buffer | null }
+  c.uint.preencode(state, n)
+  state.buffer = Buffer.alloc(state.end)
+  c.uint.encode(state, n)
+  return state.buffer
 }
 
 /** Resident set size of a process in bytes, from /proc. */

@@ -148,7 +148,11 @@ export class Agent {
         onMembers: (s, members) => {
           this.drives
             .addMembers(members, s.address)
-            .then(() => this.checkExchanges())
+            .then(({ rejected }) => {
+              // only a broken or hostile peer relays a writer nobody with the rw secret signed
+              if (rejected > 0) s.fail('E_PEER_PROTOCOL', 'the peer sent a writer without a valid proof; dropped it')
+              this.checkExchanges()
+            })
             .catch((err: unknown) => log.error({ err }, 'adding members failed'))
         },
         onHave: (s, have) => {
@@ -242,7 +246,9 @@ export class Agent {
     for (const have of this.haveBySession.values()) {
       for (const h of have) {
         const drive = this.drives.get(h.driveKey.toString('hex'))
-        if (drive && !drive.isOwn) backlog += Math.max(0, h.length - this.engine.appliedVersion(drive.hex))
+        // a claimed length beyond the signed length we know is a lie (or not here yet): not backlog
+        const length = drive ? Math.min(h.length, drive.drive.core.length) : 0
+        if (drive && !drive.isOwn) backlog += Math.max(0, length - this.engine.appliedVersion(drive.hex))
       }
     }
     return backlog

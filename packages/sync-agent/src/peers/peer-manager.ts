@@ -22,6 +22,9 @@ export interface PeerEvents {
 
 const BACKOFF_MIN_MS = 200
 const BACKOFF_MAX_MS = 10_000
+/** inbound connections that have not proved the secret yet; more are refused at once */
+export const MAX_UNAUTHENTICATED = 64
+const REFUSAL_LOG_INTERVAL_MS = 5_000
 
 interface Dialer {
   target: HostPort
@@ -44,6 +47,8 @@ export class PeerManager {
   private readonly byDevice = new Map<string, PeerSession>()
   private readonly exchangeAt = new Map<string, number>()
   private closing = false
+  private refusedSinceLog = 0
+  private lastRefusalLogAt = 0
 
   constructor(
     private readonly opts: {
@@ -133,6 +138,19 @@ export class PeerManager {
   private accept(socket: Socket): void {
     if (this.closing) return void socket.destroy()
     const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    let unauthenticated = 0
+    for (const s of this.sessions) if (!s.authenticated) unauthenticated++
+    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+      socket.destroy()
+      this.refusedSinceLog++
+      const now = Date.now()
+      if (now - this.lastRefusalLogAt >= REFUSAL_LOG_INTERVAL_MS) {
+        this.opts.log.warn({ code: 'E_PEER_PROTOCOL', peer: address, refused: this.refusedSinceLog, limit: MAX_UNAUTHENTICATED }, 'too many connections still in their handshake; refusing new ones')
+        this.lastRefusalLogAt = now
+        this.refusedSinceLog = 0
+      }
+      return
+    }
     this.startSession(socket, false, address, null)
   }
 

@@ -76,14 +76,16 @@ export class DriveSet {
     this.memberListeners.push(listener)
   }
 
-  /** Adds members heard from a peer; returns how many were new. Bad ones are logged and skipped. */
-  async addMembers(members: readonly Member[], from: string): Promise<number> {
+  /** Adds members heard from a peer; returns how many were new and how many were forged (logged, skipped). */
+  async addMembers(members: readonly Member[], from: string): Promise<{ added: number; rejected: number }> {
     let added = 0
+    let rejected = 0
     for (const member of members) {
       const hex = member.driveKey.toString('hex')
       if (this.byHex.has(hex)) continue
       if (!verifyMember(this.keys, member)) {
         this.log.warn({ code: 'E_PEER_PROTOCOL', peer: from, drive: hex.slice(0, 16) }, 'rejected a member without a valid writer proof')
+        rejected++
         continue
       }
       if (this.byHex.size >= MAX_MEMBERS) {
@@ -95,7 +97,7 @@ export class DriveSet {
       added++
     }
     if (added > 0) await this.saveMembers()
-    return added
+    return { added, rejected }
   }
 
   private async add(member: Member): Promise<void> {
