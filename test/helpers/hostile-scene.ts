@@ -34,7 +34,7 @@ export interface Scene {
   records(agent?: Agent): LogRecord[]
   /** waits for a V log record matching `match` */
   waitRecord(match: (r: LogRecord) => boolean, what: string, timeoutMs?: number): Promise<LogRecord>
-  assertUnharmed(label: string, options?: { maxRssBytes?: number }): Promise<void>
+  assertUnharmed(label: string, options?: { maxRssBytes?: number; syncTimeoutMs?: number }): Promise<void>
   close(): Promise<void>
 }
 
@@ -100,7 +100,7 @@ export async function startScene(harness: Harness, env: Record<string, string> =
     waitRecord(match, what, timeoutMs = 20_000) {
       return until(() => parseRecords(victim.stdout).find(match), { timeoutMs, message: `victim logs ${what}` })
     },
-    async assertUnharmed(label, { maxRssBytes = 400 * 1024 * 1024 } = {}) {
+    async assertUnharmed(label, { maxRssBytes = 400 * 1024 * 1024, syncTimeoutMs = 30_000 } = {}) {
       // still running and answering
       const status = await victim.status()
       expect(status.deviceId).toBeTruthy()
@@ -112,7 +112,7 @@ export async function startScene(harness: Harness, env: Record<string, string> =
       await fs.writeFile(path.join(good.folder, name), `from the good peer after ${label}\n`)
       await until(
         async () => (await fs.readFile(path.join(victim.folder, name), 'utf8').catch(() => null)) === `from the good peer after ${label}\n`,
-        { timeoutMs: 30_000, message: `${label}: a good peer's file ${name} reaches the victim` }
+        { timeoutMs: syncTimeoutMs, message: `${label}: a good peer's file ${name} reaches the victim` }
       )
       // memory bounded
       const rss = await rssBytes(victim.pid as number)

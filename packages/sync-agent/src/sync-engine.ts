@@ -25,6 +25,11 @@ const DIR_RETRIES = 8
  */
 const DIFF_ALONE_ENTRIES = 1_000
 const DIFF_ALONE_MAX_MS = 20_000
+/**
+ * A diff stops marking paths while this many wait, until the workers bring it below half:
+ * memory stays bounded whatever a drive holds (a peer can publish millions of entries).
+ */
+const MAX_QUEUED = 20_000
 
 /** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
 export type Hints = Map<string, DriveEntry<EntryMeta> | null>
@@ -50,6 +55,7 @@ export class SyncEngine {
   private readonly diffAgain = new Set<string>()
   private readonly diffedTo = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
+  private readonly roomWaiters: Array<() => void> = []
   private workers = 0
   /** large diffs in progress: the workers wait for them */
   private largeDiffs = 0
@@ -137,7 +143,7 @@ export class SyncEngine {
       const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
       if (holding) this.largeDiffs++
       try {
-        await this.diffInto(drive, from, () => changes++)
+        await this.diffInto(drive, from, () => changes++, release)
       } finally {
         if (timer) clearTimeout(timer)
         release()
@@ -150,11 +156,16 @@ export class SyncEngine {
   }
 
   /** Marks every path that changed in `drive` since version `from`. */
-  private async diffInto(drive: MemberDrive, from: number, counted: () => void): Promise<void> {
+  private async diffInto(drive: MemberDrive, from: number, counted: () => void, releaseWorkers: () => void): Promise<void> {
     // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
     for await (const item of drive.drive.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
       if (this.closing) return
+      if (this.queue.size >= MAX_QUEUED) {
+        releaseWorkers()
+        await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+        if (this.closing) return
+      }
       const key = item.left?.key ?? item.right?.key
       if (!key) continue
       let path: string
@@ -222,6 +233,7 @@ export class SyncEngine {
           this.mark(path, again.sizeBytes, again.hints)
         }
         this.pump()
+        if (this.queue.size < MAX_QUEUED / 2) for (const wake of this.roomWaiters.splice(0)) wake()
         this.checkIdle()
       })
       this.inflight.add(task)
@@ -292,6 +304,7 @@ export class SyncEngine {
     for (const r of this.retries.values()) clearTimeout(r.timer)
     this.retries.clear()
     this.queue.clear()
+    for (const wake of this.roomWaiters.splice(0)) wake()
     // let running writes finish: a graceful stop never leaves a half-applied path
     await Promise.allSettled([...this.inflight])
     await Promise.allSettled([...this.diffing.values()])
