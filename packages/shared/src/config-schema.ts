@@ -79,6 +79,13 @@ export const ConfigSchema = z.strictObject({
   settleMs: wholeNumber(0, 60_000).default(50),
   /** a full stat-only rescan catches what the watcher missed; 0 turns it off */
   rescanIntervalS: wholeNumber(0, 7 * 24 * 3600).default(3600),
+  /** a remote change deleting more than this share of the folder is held until `accept-deletes`; 1 = never */
+  massDeleteShare: z
+    .union([z.number(), z.string().regex(/^\d*\.?\d+$/, 'expected a number between 0 and 1').transform(Number)], { error: 'expected a number between 0 and 1' })
+    .pipe(z.number().min(0, 'must be at least 0').max(1, 'must be at most 1'))
+    .default(0.5),
+  /** device ids allowed to connect (on top of the secret); empty = any holder of the secret */
+  allow: z.array(z.string().regex(/^[A-Za-z2-7]{52}$/, 'expected a device id (52 base32 characters, see `sync-agent status`)')).default([]),
   ignore: z
     .strictObject({
       presets: z.array(z.enum(IGNORE_PRESETS)).default(['wordpress']),
@@ -102,6 +109,8 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_LOG_LEVEL: 'logLevel',
   SYNC_AGENT_SETTLE_MS: 'settleMs',
   SYNC_AGENT_RESCAN_INTERVAL_S: 'rescanIntervalS',
+  SYNC_AGENT_MASS_DELETE_SHARE: 'massDeleteShare',
+  SYNC_AGENT_ALLOW: 'allow',
   SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
   SYNC_AGENT_IGNORE: 'ignore.patterns'
 } as const satisfies Record<string, string>
@@ -109,7 +118,7 @@ export const ENV_SETTINGS = {
 export type EnvSettingName = keyof typeof ENV_SETTINGS
 
 /** Settings whose env value is a comma-separated list. */
-export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'ignore.presets', 'ignore.patterns'])
+export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'allow', 'ignore.presets', 'ignore.patterns'])
 
 export type ConfigValidation = { ok: true; config: ParsedConfig } | { ok: false; path: string[]; problem: string }
 

@@ -15,6 +15,17 @@ export interface PeerStatus {
   lastExchangeAt: number | null
 }
 
+export interface HeldDeletes {
+  /** paths whose deletion waits for `sync-agent accept-deletes` */
+  count: number
+  /** the first few, for the human */
+  sample: string[]
+  /** the folder's size (paths) when the hold began, and the share that triggered it */
+  folderPaths: number
+  share: number
+  since: number
+}
+
 export interface PendingByDir {
   [topLevelDir: string]: { files: number; bytes: number }
 }
@@ -38,6 +49,8 @@ export interface StatusReport {
   /** member drives (one per writer device) */
   members: number
   conflicts: number
+  /** remote deletes held because they would remove more than `massDeleteShare` of the folder */
+  heldDeletes: HeldDeletes | null
   /** recent problems (code + message), newest last, at most 20 */
   errors: Array<{ code: string; message: string; at: number }>
   startedAt: number

@@ -63,6 +63,8 @@ describe('validateConfig', () => {
         logLevel: 'info',
         settleMs: 50,
         rescanIntervalS: 3600,
+        massDeleteShare: 0.5,
+        allow: [],
         ignore: { presets: ['wordpress'], patterns: [] }
       }
     })
@@ -78,6 +80,8 @@ describe('validateConfig', () => {
       logLevel: 'debug',
       settleMs: '0',
       rescanIntervalS: '0',
+      massDeleteShare: '0.25',
+      allow: ['A'.repeat(52)],
       ignore: { presets: [], patterns: ['*.bak'] }
     })
     expect(result.ok && result.config).toEqual({
@@ -92,6 +96,8 @@ describe('validateConfig', () => {
       logLevel: 'debug',
       settleMs: 0,
       rescanIntervalS: 0,
+      massDeleteShare: 0.25,
+      allow: ['A'.repeat(52)],
       ignore: { presets: [], patterns: ['*.bak'] }
     })
   })
@@ -120,6 +126,9 @@ describe('validateConfig', () => {
     ['settleMs 60001', { ...minimal, settleMs: 60001 }, ['settleMs'], /at most 60000/],
     ['settleMs 1.5', { ...minimal, settleMs: 1.5 }, ['settleMs'], /whole number/],
     ['an unknown log level', { ...minimal, logLevel: 'loud' }, ['logLevel'], /info/],
+    ['massDeleteShare above 1', { ...minimal, massDeleteShare: 1.5 }, ['massDeleteShare'], /at most 1/],
+    ['massDeleteShare "half"', { ...minimal, massDeleteShare: 'half' }, ['massDeleteShare'], /between 0 and 1/],
+    ['a malformed device id in allow', { ...minimal, allow: ['ABC'] }, ['allow', '0'], /device id/],
     ['an unknown preset', { ...minimal, ignore: { presets: ['drupal'] } }, ['ignore', 'presets', '0'], /wordpress/]
   ])('rejects %s', (_name, raw, path, problem) => {
     const result = failure(validateConfig(raw))

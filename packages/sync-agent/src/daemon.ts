@@ -20,6 +20,7 @@ import { PeerManager } from './peers/peer-manager.js'
 import type { PeerSession } from './peers/peer-session.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
+import { MassDeleteGuard } from './mass-delete-guard.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
 
 export const VERSION = '0.1.0'
@@ -42,6 +43,7 @@ export class Agent {
   private peers!: PeerManager
   private control!: ControlServer
   private rules!: IgnoreRules
+  private deleteGuard!: MassDeleteGuard
   private deviceKey!: Buffer
   private folderId = ''
   private state: AgentState = 'starting'
@@ -96,6 +98,7 @@ export class Agent {
       drives: this.drives,
       own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
       rules: () => this.rules,
+      mayDelete: (p) => this.deleteGuard.mayDelete(p),
       log: log.child({ c: 'reconcile' }),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
@@ -105,6 +108,18 @@ export class Agent {
     this.engine = new SyncEngine(this.index, this.drives, reconciler, log.child({ c: 'engine' }))
     this.closers.push(() => this.engine.close())
     this.engine.onIdle(() => this.onEngineIdle())
+    this.deleteGuard = new MassDeleteGuard({
+      share: config.massDeleteShare,
+      dataDir: config.dataDir,
+      folderPaths: () => this.index.size,
+      release: (paths) => {
+        for (const p of paths) this.engine.mark(p)
+      },
+      log: log.child({ c: 'deletes' })
+    })
+    await this.deleteGuard.ready()
+    this.closers.push(() => this.deleteGuard.close())
+    this.engine.takeRemoteDeletes = (paths) => this.deleteGuard.submit(paths)
     this.drives.onAppend((d) => {
       if (d.isOwn) this.scheduleHave()
       else this.engine.onDriveAppend(d)
@@ -167,7 +182,7 @@ export class Agent {
     await this.peers.ready()
     this.closers.push(() => this.peers.close())
 
-    this.control = new ControlServer(config.controlPath, () => this.status(), log.child({ c: 'control' }))
+    this.control = new ControlServer(config.controlPath, { status: () => this.status(), acceptDeletes: () => this.acceptDeletes() }, log.child({ c: 'control' }))
     await this.control.ready()
     this.closers.push(() => this.control.close())
     this.checkExchanges()
@@ -348,6 +363,11 @@ export class Agent {
     }
   }
 
+  /** `sync-agent accept-deletes`: apply the held mass delete. */
+  private acceptDeletes(): { accepted: number } {
+    return { accepted: this.deleteGuard.accept() }
+  }
+
   private recordError(code: string, message: string): void {
     this.log.error({ code }, message)
     this.errors.push({ code, message, at: Date.now() })
@@ -374,7 +394,8 @@ export class Agent {
       const have = this.haveBySession.get(s)
       return have !== undefined && this.caughtUpWith(have)
     })
-    const inSync = this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
+    const heldDeletes = this.deleteGuard.status()
+    const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
     const ready = this.scanDone && (this.config.peers.length === 0 || this.exchanged)
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]
@@ -390,12 +411,13 @@ export class Agent {
       inSync,
       files,
       bytes,
-      pending: this.engine.pendingCount + this.watcher.pendingCount,
+      pending: this.engine.pendingCount + this.watcher.pendingCount + this.deleteGuard.waitingCount,
       pendingBytes: pending.bytes,
       pendingByDir: pending.byDir,
       peers: this.peers?.status() ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
+      heldDeletes,
       errors,
       startedAt: this.startedAt
     }

@@ -4,6 +4,7 @@ import type { Stats } from 'node:fs'
 import { dirname, join, posix, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
+import { formatBytes } from './cli/format-status.js'
 
 /**
  * The only code that writes into the synced folder. Every file lands by temp file + rename
@@ -242,16 +243,6 @@ export class FolderWriter {
     if (!path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX)) return
     await unlink(this.abs(path)).catch(() => undefined)
   }
-}
-
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let i = 0
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024
-    i++
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
 }
 
 export function translateDiskError(err: unknown, path: string): unknown {

@@ -31,6 +31,8 @@ export interface ReconcileDeps {
   drives: DriveSet
   own: OwnDriveWriter
   rules: () => IgnoreRules
+  /** false while a mass delete holds this path's deletion */
+  mayDelete(path: string): boolean
   log: Logger
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
@@ -187,6 +189,7 @@ export class PathReconciler {
           if (record) index.delete(path)
           return 'done'
         }
+        if (!this.deps.mayDelete(path)) return 'done' // held: applied after `accept-deletes`
         if (!(await writer.remove(path, record))) return 'dir-not-empty'
         index.delete(path)
         return 'done'

@@ -62,6 +62,11 @@ export class SyncEngine {
   private readonly inflight = new Set<Promise<void>>()
   private closing = false
   conflicts = 0
+  /**
+   * When set, the deletes a member drive's diff brings (of paths that exist here) are handed
+   * to it instead of marked; it marks them when it lets them through (mass-delete hold).
+   */
+  takeRemoteDeletes: ((paths: string[]) => void) | null = null
   /** the last path failure, for status */
   lastError: { code: string; message: string; at: number } | null = null
 
@@ -157,6 +162,7 @@ export class SyncEngine {
 
   /** Marks every path that changed in `drive` since version `from`. */
   private async diffInto(drive: MemberDrive, from: number, counted: () => void, releaseWorkers: () => void): Promise<void> {
+    const deletes: string[] = []
     // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
     for await (const item of drive.drive.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
@@ -178,9 +184,14 @@ export class SyncEngine {
         this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
+      if (this.takeRemoteDeletes && left?.value.metadata?.kind === 'deleted' && this.index.get(path)) {
+        deletes.push(path)
+        continue
+      }
       const size = left?.value.metadata?.size
       this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, left]]))
     }
+    if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
 
   /** How far we applied a drive (for `have` messages and exchange checks). */

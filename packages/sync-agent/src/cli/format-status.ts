@@ -25,6 +25,12 @@ export function formatStatus(s: StatusReport): string {
       lines.push(`           ${dir.padEnd(20)} ${String(p.files).padStart(7)} files  ${formatBytes(p.bytes)}`)
     }
   }
+  if (s.heldDeletes) {
+    const h = s.heldDeletes
+    lines.push(`HELD     ${h.count} remote deletes (more than ${Math.round(h.share * 100)}% of ${h.folderPaths} paths) since ${new Date(h.since).toISOString()}`)
+    lines.push(`           e.g. ${h.sample.slice(0, 5).join(', ')}`)
+    lines.push('           run `sync-agent accept-deletes` to apply them')
+  }
   lines.push(`peers    ${s.peers.length === 0 ? 'none configured' : ''}`)
   for (const p of s.peers) {
     const who = p.deviceId ? p.deviceId.slice(0, 7) : '-------'

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { getStatus } from '../control/control-client.js'
+import { acceptDeletes, getStatus } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 
 const USAGE = `usage: sync-agent <command> [options]
@@ -13,6 +13,8 @@ commands:
   start [--config FILE]         run the agent in the foreground (SIGINT/SIGTERM stop it)
   status [--json] [--control PATH]
                                 show the running agent's state
+  accept-deletes [--control PATH]
+                                apply a mass delete the agent is holding
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
 
@@ -83,16 +85,28 @@ async function startCommand(args: string[]): Promise<number> {
   return code
 }
 
-async function statusCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
-  if (positionals.length > 0) throw usage(`status: unexpected argument ${JSON.stringify(positionals[0])}`)
+function controlSocket(command: string, values: Record<string, string | boolean | undefined>): string {
   const env = process.env
   const socketPath =
     (values.control as string | undefined) ??
     env.SYNC_AGENT_CONTROL ??
     (env.SYNC_AGENT_DATA ? join(env.SYNC_AGENT_DATA, 'control.sock') : null)
-  if (!socketPath) throw usage('status: give --control PATH (or set SYNC_AGENT_CONTROL or SYNC_AGENT_DATA)')
-  const report = await getStatus(socketPath)
+  if (!socketPath) throw usage(`${command}: give --control PATH (or set SYNC_AGENT_CONTROL or SYNC_AGENT_DATA)`)
+  return socketPath
+}
+
+async function acceptDeletesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`accept-deletes: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { accepted } = await acceptDeletes(controlSocket('accept-deletes', values))
+  process.stdout.write(accepted > 0 ? `applying ${accepted} held deletes\n` : 'no deletes were held\n')
+  return EXIT.ok
+}
+
+async function statusCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`status: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const report = await getStatus(controlSocket('status', values))
   process.stdout.write((values.json ? JSON.stringify(report) : formatStatus(report)) + '\n')
   return EXIT.ok
 }
@@ -107,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         return await startCommand(rest)
       case 'status':
         return await statusCommand(rest)
+      case 'accept-deletes':
+        return await acceptDeletesCommand(rest)
       case undefined:
       case 'help':
       case '--help':

@@ -27,6 +27,9 @@ export interface AgentConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   settleMs: number
   rescanIntervalS: number
+  massDeleteShare: number
+  /** device ids allowed to connect; empty = anyone with the secret */
+  allow: string[]
   ignore: { presets: Array<'wordpress'>; patterns: string[] }
 }
 
@@ -175,6 +178,8 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     logLevel: c.logLevel,
     settleMs: c.settleMs,
     rescanIntervalS: c.rescanIntervalS,
+    massDeleteShare: c.massDeleteShare,
+    allow: c.allow.map((id) => id.toUpperCase()),
     ignore: { presets: [...c.ignore.presets], patterns: [...c.ignore.patterns] }
   })
 }

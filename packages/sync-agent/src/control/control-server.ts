@@ -6,14 +6,20 @@ import type { Logger } from '../log.js'
 
 /**
  * The control API: HTTP on a Unix socket (mode 0600), so only the agent's user can ask.
- *   GET /status  → StatusReport JSON
+ *   GET /status           → StatusReport JSON
+ *   POST /accept-deletes  → { accepted } (applies a held mass delete)
  */
+export interface ControlHandlers {
+  status(): StatusReport
+  acceptDeletes(): { accepted: number }
+}
+
 export class ControlServer {
   private server: Server | null = null
 
   constructor(
     private readonly path: string,
-    private readonly status: () => StatusReport,
+    private readonly handlers: ControlHandlers,
     private readonly log: Logger
   ) {}
 
@@ -21,7 +27,13 @@ export class ControlServer {
     await this.removeStaleSocket()
     const server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/status' || req.url === '/status/')) {
-        const body = JSON.stringify(this.status())
+        const body = JSON.stringify(this.handlers.status())
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(body)
+        return
+      }
+      if (req.method === 'POST' && req.url === '/accept-deletes') {
+        const body = JSON.stringify(this.handlers.acceptDeletes())
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(body)
         return
