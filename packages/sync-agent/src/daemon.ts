@@ -156,6 +156,7 @@ export class Agent {
       peers: config.peers,
       keyPair,
       authKey: keys.authKey,
+      allow: config.allow,
       store: this.store,
       log: log.child({ c: 'peers' }),
       events: {

@@ -56,6 +56,8 @@ export class PeerManager {
       peers: readonly HostPort[]
       keyPair: KeyPair
       authKey: Buffer
+      /** device ids allowed in (upper case); empty = anyone who proves the secret */
+      allow: readonly string[]
       store: Corestore
       log: Logger
       events: PeerEvents
@@ -198,6 +200,11 @@ export class PeerManager {
     if (dialer) {
       dialer.deviceKeyHex = hex
       dialer.deviceId = session.deviceId
+    }
+    if (this.opts.allow.length > 0 && !this.opts.allow.includes(session.deviceId as string)) {
+      this.opts.log.warn({ code: 'E_AUTH', peer: session.address, device: session.deviceId }, 'the peer holds the secret but its device id is not in the allow list (SYNC_AGENT_ALLOW); refused')
+      if (dialer) dialer.lastError = 'E_NOT_ALLOWED'
+      return false
     }
     const existing = this.byDevice.get(hex)
     if (existing && !existing.closed) {
