@@ -15,6 +15,12 @@ export interface PeerStatus {
   lastExchangeAt: number | null
 }
 
+export interface LocalChanges {
+  /** paths changed here on a read-only peer: not shared, until `sync-agent revert` */
+  count: number
+  sample: string[]
+}
+
 export interface HeldDeletes {
   /** paths whose deletion waits for `sync-agent accept-deletes` */
   count: number
@@ -49,6 +55,10 @@ export interface StatusReport {
   /** member drives (one per writer device) */
   members: number
   conflicts: number
+  /** what this agent may do with the folder: rw writes, ro receives only */
+  role: 'rw' | 'ro' | 'en'
+  /** local edits a read-only peer keeps to itself (null when none, or read-write) */
+  localChanges: LocalChanges | null
   /** remote deletes held because they would remove more than `massDeleteShare` of the folder */
   heldDeletes: HeldDeletes | null
   /** recent problems (code + message), newest last, at most 20 */

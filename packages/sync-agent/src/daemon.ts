@@ -21,6 +21,7 @@ import type { PeerSession } from './peers/peer-session.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
 import { MassDeleteGuard } from './mass-delete-guard.js'
+import { LocalDivergence } from './local-divergence.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
 
 export const VERSION = '0.1.0'
@@ -44,6 +45,8 @@ export class Agent {
   private control!: ControlServer
   private rules!: IgnoreRules
   private deleteGuard!: MassDeleteGuard
+  /** read-only peers keep local changes here instead of publishing them */
+  private localOnly: LocalDivergence | null = null
   private deviceKey!: Buffer
   private folderId = ''
   private state: AgentState = 'starting'
@@ -91,6 +94,7 @@ export class Agent {
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
     this.rules = await this.loadRules()
+    if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     const writer = new FolderWriter(config.folder)
     const reconciler = new PathReconciler({
       writer,
@@ -99,6 +103,7 @@ export class Agent {
       own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
       rules: () => this.rules,
       mayDelete: (p) => this.deleteGuard.mayDelete(p),
+      localOnly: this.localOnly,
       log: log.child({ c: 'reconcile' }),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
@@ -183,7 +188,11 @@ export class Agent {
     await this.peers.ready()
     this.closers.push(() => this.peers.close())
 
-    this.control = new ControlServer(config.controlPath, { status: () => this.status(), acceptDeletes: () => this.acceptDeletes() }, log.child({ c: 'control' }))
+    this.control = new ControlServer(
+      config.controlPath,
+      { status: () => this.status(), acceptDeletes: () => this.acceptDeletes(), revert: () => this.revert() },
+      log.child({ c: 'control' })
+    )
     await this.control.ready()
     this.closers.push(() => this.control.close())
     this.checkExchanges()
@@ -369,6 +378,14 @@ export class Agent {
     return { accepted: this.deleteGuard.accept() }
   }
 
+  /** `sync-agent revert` (read-only peers): put the folder's state back over local changes. */
+  private revert(): { reverting: number } {
+    const paths = this.localOnly?.startRevert() ?? []
+    for (const p of paths) this.engine.mark(p)
+    if (paths.length > 0) this.log.info({ paths: paths.length }, 'reverting local changes to the shared state')
+    return { reverting: paths.length }
+  }
+
   private recordError(code: string, message: string): void {
     this.log.error({ code }, message)
     this.errors.push({ code, message, at: Date.now() })
@@ -418,6 +435,8 @@ export class Agent {
       peers: this.peers?.status() ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
+      role: this.config.secret.kind,
+      localChanges: this.localOnly?.status() ?? null,
       heldDeletes,
       errors,
       startedAt: this.startedAt

@@ -12,6 +12,7 @@ import type { DriveEntry } from 'hyperdrive'
 import type { OwnDriveWriter } from './own-drive-writer.js'
 import type { IgnoreRules } from './ignore-rules.js'
 import type { Hints } from './sync-engine.js'
+import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
 
@@ -31,6 +32,8 @@ export interface ReconcileDeps {
   drives: DriveSet
   own: OwnDriveWriter
   rules: () => IgnoreRules
+  /** read-only peers: where local changes are kept instead of published (null when read-write) */
+  localOnly: LocalDivergence | null
   /** false while a mass delete holds this path's deletion */
   mayDelete(path: string): boolean
   log: Logger
@@ -70,8 +73,34 @@ export class PathReconciler {
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
     const decision = decide(await this.gather(path, hints))
     const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
+    const localOnly = this.deps.localOnly
+    if (diskChanged && localOnly) {
+      if (!localOnly.isReverting(path)) {
+        localOnly.add(path) // read-only: kept here, not published, not overwritten
+        return 'done'
+      }
+      const outcome = await this.revert(path, st, decision)
+      if (outcome === 'done') localOnly.agreed(path)
+      return outcome
+    }
+    localOnly?.agreed(path)
     if (diskChanged) return this.publishLocal(path, st, record, decision)
     return this.applyWinner(path, st, record, decision)
+  }
+
+  /** Read-only `revert`: the disk's version of the path gives way to the folder's. */
+  private async revert(path: string, st: Stats | null, decision: Decision): Promise<Outcome> {
+    const { writer, index } = this.deps
+    const kind = st ? kindOf(st) : null
+    // what the disk holds now, so the writer's "unchanged since the index" check passes
+    const current = st && kind ? recordOf(st, kind, null, kind === 'symlink' ? await readLink(writer.abs(path)) : null, {}) : undefined
+    const winner = decision.winner
+    if (!winner || winner.kind === 'deleted') {
+      if (st && !(await writer.remove(path, current))) return 'dir-not-empty'
+      index.delete(path)
+      return 'done'
+    }
+    return this.applyWinner(path, st, current, { winner, losers: [] })
   }
 
   /** What every member drive says about the path, validated. */

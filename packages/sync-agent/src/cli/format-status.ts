@@ -11,19 +11,25 @@ export function formatBytes(n: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
+const ROLE = { rw: 'read-write', ro: 'read-only', en: 'encrypted' } as const
+
 /** The human summary of `sync-agent status`. */
 export function formatStatus(s: StatusReport): string {
   const lines: string[] = []
   const flag = (b: boolean) => (b ? 'yes' : 'no')
   lines.push(`device   ${s.deviceId.slice(0, 7)} (${s.deviceId})`)
   lines.push(`folder   ${s.folder} [${s.folderId}]`)
-  lines.push(`state    ${s.state}   ready: ${flag(s.ready)}   in sync: ${flag(s.inSync)}`)
+  lines.push(`state    ${s.state}   ready: ${flag(s.ready)}   in sync: ${flag(s.inSync)}   role: ${ROLE[s.role]}`)
   lines.push(`files    ${s.files} (${formatBytes(s.bytes)})   members: ${s.members}   conflicts: ${s.conflicts}`)
   if (s.pending > 0) {
     lines.push(`pending  ${s.pending} paths, ${formatBytes(s.pendingBytes)}`)
     for (const [dir, p] of Object.entries(s.pendingByDir).sort((a, b) => b[1].bytes - a[1].bytes)) {
       lines.push(`           ${dir.padEnd(20)} ${String(p.files).padStart(7)} files  ${formatBytes(p.bytes)}`)
     }
+  }
+  if (s.localChanges) {
+    lines.push(`LOCAL    ${s.localChanges.count} local changes not shared (read-only): ${s.localChanges.sample.slice(0, 5).join(', ')}`)
+    lines.push('           run `sync-agent revert` to restore the shared state')
   }
   if (s.heldDeletes) {
     const h = s.heldDeletes

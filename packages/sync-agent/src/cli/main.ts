@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { acceptDeletes, getStatus } from '../control/control-client.js'
+import { acceptDeletes, getStatus, revert } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 
 const USAGE = `usage: sync-agent <command> [options]
@@ -15,6 +15,7 @@ commands:
                                 show the running agent's state
   accept-deletes [--control PATH]
                                 apply a mass delete the agent is holding
+  revert [--control PATH]       read-only peer: undo local changes (restore the shared state)
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
 
@@ -103,6 +104,14 @@ async function acceptDeletesCommand(args: string[]): Promise<number> {
   return EXIT.ok
 }
 
+async function revertCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`revert: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { reverting } = await revert(controlSocket('revert', values))
+  process.stdout.write(reverting > 0 ? `restoring the shared state of ${reverting} paths\n` : 'no local changes to revert\n')
+  return EXIT.ok
+}
+
 async function statusCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
   if (positionals.length > 0) throw usage(`status: unexpected argument ${JSON.stringify(positionals[0])}`)
@@ -123,6 +132,8 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(rest)
       case 'accept-deletes':
         return await acceptDeletesCommand(rest)
+      case 'revert':
+        return await revertCommand(rest)
       case undefined:
       case 'help':
       case '--help':

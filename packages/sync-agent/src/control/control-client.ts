@@ -11,6 +11,11 @@ export function acceptDeletes(socketPath: string, timeoutMs = 5_000): Promise<{ 
   return call<{ accepted: number }>(socketPath, 'POST', '/accept-deletes', timeoutMs)
 }
 
+/** Read-only peers: local changes give way to the shared state; returns how many paths. */
+export function revert(socketPath: string, timeoutMs = 5_000): Promise<{ reverting: number }> {
+  return call<{ reverting: number }>(socketPath, 'POST', '/revert', timeoutMs)
+}
+
 function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, method, timeout: timeoutMs }, (res) => {

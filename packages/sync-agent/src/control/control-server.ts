@@ -8,11 +8,15 @@ import type { Logger } from '../log.js'
  * The control API: HTTP on a Unix socket (mode 0600), so only the agent's user can ask.
  *   GET /status           → StatusReport JSON
  *   POST /accept-deletes  → { accepted } (applies a held mass delete)
+ *   POST /revert          → { reverting } (read-only peers: local changes give way)
  */
 export interface ControlHandlers {
   status(): StatusReport
   acceptDeletes(): { accepted: number }
+  revert(): { reverting: number }
 }
+
+const ACTIONS: Record<string, 'acceptDeletes' | 'revert'> = { '/accept-deletes': 'acceptDeletes', '/revert': 'revert' }
 
 export class ControlServer {
   private server: Server | null = null
@@ -32,8 +36,9 @@ export class ControlServer {
         res.end(body)
         return
       }
-      if (req.method === 'POST' && req.url === '/accept-deletes') {
-        const body = JSON.stringify(this.handlers.acceptDeletes())
+      const action = req.method === 'POST' ? ACTIONS[req.url ?? ''] : undefined
+      if (action) {
+        const body = JSON.stringify(this.handlers[action]())
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(body)
         return

@@ -49,13 +49,18 @@ export class DriveSet {
     const drive = new Hyperdrive(this.store.namespace('sync-agent/own'), null, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     await drive.getBlobs()
+    // a read-only peer cannot sign its drive: it stays out of the member list (and stays empty)
     const member = signMember(this.keys, this.deviceKey, drive.key)
-    if (!member) throw new SyncError('E_SECRET', 'only a read-write secret can publish changes (read-only peers come later)')
-    this.own = this.track(drive, member, true)
+    this.own = this.track(drive, member ?? { deviceKey: this.deviceKey, driveKey: drive.key, signature: Buffer.alloc(64) }, true, member !== null)
     for (const saved of await this.loadMembers()) await this.add(saved)
   }
 
-  /** Every member drive, own first. */
+  /** Only read-write peers publish; a read-only peer's own drive is no member. */
+  get canWrite(): boolean {
+    return this.keys.writerKeyPair !== null
+  }
+
+  /** Every member drive, own first (a read-only peer's own drive is not one). */
   all(): MemberDrive[] {
     return [...this.byHex.values()]
   }
@@ -132,7 +137,7 @@ export class DriveSet {
       })
   }
 
-  private track(drive: Hyperdrive, member: Member, isOwn: boolean): MemberDrive {
+  private track(drive: Hyperdrive, member: Member, isOwn: boolean, isMember = true): MemberDrive {
     const tracked: MemberDrive = {
       hex: drive.key.toString('hex'),
       drive,
@@ -141,7 +146,7 @@ export class DriveSet {
       isOwn,
       member
     }
-    this.byHex.set(tracked.hex, tracked)
+    if (isMember) this.byHex.set(tracked.hex, tracked)
     return tracked
   }
 
