@@ -79,6 +79,16 @@ export const ConfigSchema = z.strictObject({
   settleMs: wholeNumber(0, 60_000).default(50),
   /** a full stat-only rescan catches what the watcher missed; 0 turns it off */
   rescanIntervalS: wholeNumber(0, 7 * 24 * 3600).default(3600),
+  /** DHT bootstrap nodes (host:port, UDP): discovery on the folder's topic is on when set */
+  bootstrap: z.array(hostPort).default([]),
+  /** discover peers on the public Holepunch DHT (opt-in) */
+  publicDht: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')], { error: 'expected true or false' })
+    .default(false),
+  /** run a DHT bootstrap node at this IPv4:port (UDP) for a private cluster */
+  dhtNode: hostPort
+    .refine((hp) => IPV4.test(hp.host) && hp.host !== '0.0.0.0', 'a DHT node needs the IPv4 address other agents reach it at (not 0.0.0.0)')
+    .optional(),
   /** a remote change deleting more than this share of the folder is held until `accept-deletes`; 1 = never */
   massDeleteShare: z
     .union([z.number(), z.string().regex(/^\d*\.?\d+$/, 'expected a number between 0 and 1').transform(Number)], { error: 'expected a number between 0 and 1' })
@@ -111,6 +121,9 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_RESCAN_INTERVAL_S: 'rescanIntervalS',
   SYNC_AGENT_MASS_DELETE_SHARE: 'massDeleteShare',
   SYNC_AGENT_ALLOW: 'allow',
+  SYNC_AGENT_BOOTSTRAP: 'bootstrap',
+  SYNC_AGENT_PUBLIC_DHT: 'publicDht',
+  SYNC_AGENT_DHT_NODE: 'dhtNode',
   SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
   SYNC_AGENT_IGNORE: 'ignore.patterns'
 } as const satisfies Record<string, string>
@@ -118,7 +131,7 @@ export const ENV_SETTINGS = {
 export type EnvSettingName = keyof typeof ENV_SETTINGS
 
 /** Settings whose env value is a comma-separated list. */
-export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'allow', 'ignore.presets', 'ignore.patterns'])
+export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'allow', 'bootstrap', 'ignore.presets', 'ignore.patterns'])
 
 export type ConfigValidation = { ok: true; config: ParsedConfig } | { ok: false; path: string[]; problem: string }
 

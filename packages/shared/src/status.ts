@@ -7,8 +7,10 @@ export interface PeerStatus {
   connected: boolean
   /** device id once known (after the handshake) */
   deviceId: string | null
-  /** how we know this peer */
-  source: 'configured' | 'inbound'
+  /** how we found this peer: dialled from the config, it dialled us, or found on the DHT topic */
+  source: 'configured' | 'inbound' | 'dht'
+  /** rw when its device is a signed writer, ro otherwise (read-only or encrypted); null until known */
+  role: 'rw' | 'ro' | null
   /** last error seen on this peer, e.g. E_AUTH */
   lastError: string | null
   /** ms since epoch of the last completed exchange (all its drives caught up) */

@@ -17,6 +17,7 @@ import { OwnDriveWriter } from './own-drive-writer.js'
 import { FolderWatcher } from './folder-watcher.js'
 import { scanFolder } from './folder-scanner.js'
 import { PeerManager } from './peers/peer-manager.js'
+import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
@@ -187,6 +188,18 @@ export class Agent {
     })
     await this.peers.ready()
     this.closers.push(() => this.peers.close())
+    const discovery = new Discovery({
+      topic: keys.topic,
+      keyPair,
+      bootstrap: config.bootstrap,
+      publicDht: config.publicDht,
+      dhtNode: config.dhtNode,
+      bindHost: /^\d+\.\d+\.\d+\.\d+$/.test(config.listen.host) && config.listen.host !== '0.0.0.0' ? config.listen.host : null,
+      onConnection: (stream) => this.peers.attachDiscovered(stream),
+      log: log.child({ c: 'discovery' })
+    })
+    this.closers.push(() => discovery.close())
+    await discovery.ready()
 
     this.control = new ControlServer(
       config.controlPath,
@@ -432,7 +445,7 @@ export class Agent {
       pending: this.engine.pendingCount + this.watcher.pendingCount + this.deleteGuard.waitingCount,
       pendingBytes: pending.bytes,
       pendingByDir: pending.byDir,
-      peers: this.peers?.status() ?? [],
+      peers: this.peers?.status((deviceKey) => this.drives.isWriter(deviceKey)) ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
       role: this.config.secret.kind,

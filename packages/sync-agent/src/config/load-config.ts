@@ -28,6 +28,10 @@ export interface AgentConfig {
   settleMs: number
   rescanIntervalS: number
   massDeleteShare: number
+  /** DHT discovery: bootstrap nodes, public DHT opt-in, and a bootstrap node to run here */
+  bootstrap: HostPort[]
+  publicDht: boolean
+  dhtNode: HostPort | null
   /** device ids allowed to connect; empty = anyone with the secret */
   allow: string[]
   ignore: { presets: Array<'wordpress'>; patterns: string[] }
@@ -179,6 +183,9 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     settleMs: c.settleMs,
     rescanIntervalS: c.rescanIntervalS,
     massDeleteShare: c.massDeleteShare,
+    bootstrap: c.bootstrap,
+    publicDht: c.publicDht,
+    dhtNode: c.dhtNode ?? null,
     allow: c.allow.map((id) => id.toUpperCase()),
     ignore: { presets: [...c.ignore.presets], patterns: [...c.ignore.patterns] }
   })

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js'
 import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { PeerSession, type SessionHooks } from './peer-session.js'
+import type NoiseSecretStream from '@hyperswarm/secret-stream'
 
 /**
  * Connections to known peers: listens on `listen`, dials every configured `host:port` with
@@ -46,6 +47,8 @@ export class PeerManager {
   /** the one authenticated session per device */
   private readonly byDevice = new Map<string, PeerSession>()
   private readonly exchangeAt = new Map<string, number>()
+  /** streams handed over by discovery, for status */
+  private readonly discovered = new Set<NoiseSecretStream>()
   private closing = false
   private refusedSinceLog = 0
   private lastRefusalLogAt = 0
@@ -91,7 +94,8 @@ export class PeerManager {
     if (session.remoteKey) this.exchangeAt.set(session.remoteKey.toString('hex'), Date.now())
   }
 
-  status(): PeerStatus[] {
+  status(isWriter: (deviceKey: Buffer) => boolean = () => false): PeerStatus[] {
+    const roleOf = (session: PeerSession | undefined): PeerStatus['role'] => (session?.remoteKey ? (isWriter(session.remoteKey) ? 'rw' : 'ro') : null)
     const out: PeerStatus[] = []
     const listed = new Set<string>()
     for (const d of this.dialers) {
@@ -103,6 +107,7 @@ export class PeerManager {
         connected: session !== undefined,
         deviceId: d.deviceId,
         source: 'configured',
+        role: roleOf(session),
         lastError: session ? null : d.lastError,
         lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null
       })
@@ -113,7 +118,8 @@ export class PeerManager {
         address: session.address,
         connected: true,
         deviceId: session.deviceId,
-        source: 'inbound',
+        source: this.discovered.has(session.stream) ? 'dht' : 'inbound',
+        role: roleOf(session),
         lastError: null,
         lastExchangeAt: this.exchangeAt.get(hex) ?? null
       })
@@ -175,7 +181,17 @@ export class PeerManager {
     d.timer = setTimeout(() => this.dial(d), delay)
   }
 
-  private startSession(socket: Socket, isInitiator: boolean, address: string, dialer: Dialer | null): void {
+  /** A connection a discovery swarm opened (already Noise-encrypted, with our device key). */
+  attachDiscovered(stream: NoiseSecretStream): void {
+    if (this.closing) return void stream.destroy()
+    const raw = stream.rawStream as unknown as { remoteHost?: string; remotePort?: number } | null
+    const address = raw?.remoteHost ? `${raw.remoteHost}:${raw.remotePort ?? 0}` : 'dht'
+    this.discovered.add(stream)
+    stream.once('close', () => this.discovered.delete(stream))
+    this.startSession(stream, stream.isInitiator, address, null)
+  }
+
+  private startSession(socket: Socket | NoiseSecretStream, isInitiator: boolean, address: string, dialer: Dialer | null): void {
     const hooks: SessionHooks = {
       onAuthenticated: (s) => this.admit(s, dialer),
       onMembers: (s, m) => this.opts.events.onMembers(s, m),

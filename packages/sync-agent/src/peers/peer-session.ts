@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net'
+import { Socket as NetSocket, type Socket } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import Protomux, { type Channel, type Message } from 'protomux'
 import type { KeyPair } from 'corestore'
@@ -37,8 +37,9 @@ export class PeerSession {
   private failure: { code: string; message: string } | null = null
   private readonly handshakeTimer: NodeJS.Timeout
 
+  /** `transport`: a TCP socket (wrapped in Noise here) or a Noise stream a swarm opened */
   constructor(
-    socket: Socket,
+    transport: Socket | NoiseSecretStream,
     readonly isInitiator: boolean,
     readonly address: string,
     keyPair: KeyPair,
@@ -46,8 +47,12 @@ export class PeerSession {
     private readonly hooks: SessionHooks,
     private readonly log: Logger
   ) {
-    socket.setNoDelay(true)
-    this.stream = new NoiseSecretStream(isInitiator, socket, { keyPair })
+    if (transport instanceof NetSocket) {
+      transport.setNoDelay(true)
+      this.stream = new NoiseSecretStream(isInitiator, transport, { keyPair })
+    } else {
+      this.stream = transport
+    }
     this.handshakeTimer = setTimeout(() => this.fail('E_AUTH', 'the peer did not finish the handshake in time'), HANDSHAKE_TIMEOUT_MS)
     this.stream.on('error', (err: Error) => {
       if (this.failure || this.closed) return
@@ -59,7 +64,9 @@ export class PeerSession {
       else this.log.warn(fields, 'connection failed before the peer proved it holds the folder secret')
     })
     this.stream.on('close', () => this.onClose())
-    this.stream.on('open', () => this.onOpen())
+    // a swarm hands over streams that are already open
+    if (this.stream.handshakeHash) queueMicrotask(() => this.onOpen())
+    else this.stream.on('open', () => this.onOpen())
   }
 
   private onOpen(): void {

@@ -55,6 +55,12 @@ export class DriveSet {
     for (const saved of await this.loadMembers()) await this.add(saved)
   }
 
+  /** Is this device a signed writer of the folder? */
+  isWriter(deviceKey: Buffer): boolean {
+    for (const d of this.byHex.values()) if (d.member.deviceKey.equals(deviceKey)) return true
+    return false
+  }
+
   /** Only read-write peers publish; a read-only peer's own drive is no member. */
   get canWrite(): boolean {
     return this.keys.writerKeyPair !== null

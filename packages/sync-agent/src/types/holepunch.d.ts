@@ -169,3 +169,35 @@ declare module 'protomux' {
     }): Channel | null
   }
 }
+
+declare module 'hyperswarm' {
+  import type { EventEmitter } from 'node:events'
+  import type NoiseSecretStream from '@hyperswarm/secret-stream'
+  import type { KeyPair } from 'corestore'
+  export interface PeerDiscovery {
+    flushed(): Promise<void>
+    refresh(opts?: { server?: boolean; client?: boolean }): Promise<void>
+    destroy(): Promise<void>
+  }
+  export interface PeerInfo {
+    publicKey: Buffer
+  }
+  export default class Hyperswarm extends EventEmitter {
+    constructor(opts?: { keyPair?: KeyPair; dht?: unknown; bootstrap?: Array<{ host: string; port: number }>; firewall?: (remotePublicKey: Buffer) => boolean })
+    join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery
+    flush(): Promise<void>
+    destroy(): Promise<void>
+    on(event: 'connection', listener: (conn: NoiseSecretStream, info: PeerInfo) => void): this
+    on(event: string, listener: (...args: unknown[]) => void): this
+  }
+}
+
+declare module 'hyperdht' {
+  export default class HyperDHT {
+    constructor(opts?: { bootstrap?: Array<{ host: string; port: number }>; host?: string; port?: number })
+    static bootstrapper(port: number, host: string, opts?: Record<string, unknown>): HyperDHT
+    ready(): Promise<void>
+    fullyBootstrapped(): Promise<void>
+    destroy(): Promise<void>
+  }
+}
