@@ -182,6 +182,23 @@ export const ConfigSchema = z.strictObject({
   agentCheck: listenAddress.optional(),
   /** what GET /files/<path> may serve (never PHP sources, dotfiles or anything outside the folder) */
   serve: z.array(folderGlob).default(['uploads/**']),
+  /** DHT bootstrap nodes (host:port, UDP): discovery on the folder's topic is on when set */
+  bootstrap: z.array(hostPort).default([]),
+  /** discover peers on the public Holepunch DHT (opt-in) */
+  publicDht: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')], { error: 'expected true or false' })
+    .default(false),
+  /** run a DHT bootstrap node at this IPv4:port (UDP) for a private cluster */
+  dhtNode: hostPort
+    .refine((hp) => IPV4.test(hp.host) && hp.host !== '0.0.0.0', 'a DHT node needs the IPv4 address other agents reach it at (not 0.0.0.0)')
+    .optional(),
+  /** a remote change deleting more than this share of the folder is held until `accept-deletes`; 1 = never */
+  massDeleteShare: z
+    .union([z.number(), z.string().regex(/^\d*\.?\d+$/, 'expected a number between 0 and 1').transform(Number)], { error: 'expected a number between 0 and 1' })
+    .pipe(z.number().min(0, 'must be at least 0').max(1, 'must be at most 1'))
+    .default(0.5),
+  /** device ids allowed to connect (on top of the secret); empty = any holder of the secret */
+  allow: z.array(z.string().regex(/^[A-Za-z2-7]{52}$/, 'expected a device id (52 base32 characters, see `sync-agent status`)')).default([]),
   ignore: z
     .strictObject({
       presets: z.array(z.enum(IGNORE_PRESETS)).default(['wordpress']),
@@ -208,6 +225,11 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_FILE_OWNER: 'fileOwner',
   SYNC_AGENT_FILE_MODE: 'fileMode',
   SYNC_AGENT_DIR_MODE: 'dirMode',
+  SYNC_AGENT_MASS_DELETE_SHARE: 'massDeleteShare',
+  SYNC_AGENT_ALLOW: 'allow',
+  SYNC_AGENT_BOOTSTRAP: 'bootstrap',
+  SYNC_AGENT_PUBLIC_DHT: 'publicDht',
+  SYNC_AGENT_DHT_NODE: 'dhtNode',
   SYNC_AGENT_IGNORE_PRESETS: 'ignore.presets',
   SYNC_AGENT_IGNORE: 'ignore.patterns',
   SYNC_AGENT_PRIORITY: 'priority',
@@ -221,7 +243,7 @@ export const ENV_SETTINGS = {
 export type EnvSettingName = keyof typeof ENV_SETTINGS
 
 /** Settings whose env value is a comma-separated list. */
-export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'ignore.presets', 'ignore.patterns', 'serve'])
+export const LIST_SETTINGS: ReadonlySet<string> = new Set(['peers', 'allow', 'bootstrap', 'ignore.presets', 'ignore.patterns', 'serve'])
 
 /** Settings whose env value may be JSON (when it starts with `[` or `{`). */
 export const JSON_SETTINGS: ReadonlySet<string> = new Set(['priority'])

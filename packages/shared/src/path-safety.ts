@@ -72,7 +72,7 @@ export function checkRelativePath(path: string): string {
   const problem = findPathProblem(path)
   if (problem) {
     throw new SyncError('E_PATH_UNSAFE', `unsafe path ${JSON.stringify(path.slice(0, 200))}: ${describePathProblem(problem)}`, {
-      details: { problem }
+      details: { problem, path: path.slice(0, 200) }
     })
   }
   return path

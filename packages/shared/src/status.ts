@@ -7,12 +7,31 @@ export interface PeerStatus {
   connected: boolean
   /** device id once known (after the handshake) */
   deviceId: string | null
-  /** how we know this peer */
-  source: 'configured' | 'inbound'
+  /** how we found this peer: dialled from the config, it dialled us, or found on the DHT topic */
+  source: 'configured' | 'inbound' | 'dht'
+  /** rw when its device is a signed writer, ro otherwise (read-only or encrypted); null until known */
+  role: 'rw' | 'ro' | null
   /** last error seen on this peer, e.g. E_AUTH */
   lastError: string | null
   /** ms since epoch of the last completed exchange (all its drives caught up) */
   lastExchangeAt: number | null
+}
+
+export interface LocalChanges {
+  /** paths changed here on a read-only peer: not shared, until `sync-agent revert` */
+  count: number
+  sample: string[]
+}
+
+export interface HeldDeletes {
+  /** paths whose deletion waits for `sync-agent accept-deletes` */
+  count: number
+  /** the first few, for the human */
+  sample: string[]
+  /** the folder's size (paths) when the hold began, and the share that triggered it */
+  folderPaths: number
+  share: number
+  since: number
 }
 
 export interface PendingByDir {
@@ -63,6 +82,12 @@ export interface StatusReport {
   /** member drives (one per writer device) */
   members: number
   conflicts: number
+  /** what this agent may do with the folder: rw writes, ro receives only */
+  role: 'rw' | 'ro' | 'en'
+  /** local edits a read-only peer keeps to itself (null when none, or read-write) */
+  localChanges: LocalChanges | null
+  /** remote deletes held because they would remove more than `massDeleteShare` of the folder */
+  heldDeletes: HeldDeletes | null
   /** recent problems (code + message), newest last, at most 20 */
   errors: Array<{ code: string; message: string; at: number }>
   startedAt: number

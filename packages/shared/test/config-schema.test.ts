@@ -65,6 +65,10 @@ describe('validateConfig', () => {
         logLevel: 'info',
         settleMs: 50,
         rescanIntervalS: 3600,
+        bootstrap: [],
+        publicDht: false,
+        massDeleteShare: 0.5,
+        allow: [],
         ignore: { presets: ['wordpress'], patterns: [] },
         ...READY_DEFAULTS
       }
@@ -81,6 +85,11 @@ describe('validateConfig', () => {
       logLevel: 'debug',
       settleMs: '0',
       rescanIntervalS: '0',
+      massDeleteShare: '0.25',
+      allow: ['A'.repeat(52)],
+      bootstrap: ['10.0.0.9:49737'],
+      publicDht: 'true',
+      dhtNode: '10.0.0.1:49737',
       ignore: { presets: [], patterns: ['*.bak'] }
     })
     expect(result.ok && result.config).toEqual({
@@ -95,6 +104,11 @@ describe('validateConfig', () => {
       logLevel: 'debug',
       settleMs: 0,
       rescanIntervalS: 0,
+      massDeleteShare: 0.25,
+      allow: ['A'.repeat(52)],
+      bootstrap: [{ host: '10.0.0.9', port: 49737 }],
+      publicDht: true,
+      dhtNode: { host: '10.0.0.1', port: 49737 },
       ignore: { presets: [], patterns: ['*.bak'] },
       ...READY_DEFAULTS
     })
@@ -165,6 +179,12 @@ describe('validateConfig', () => {
     ['settleMs 60001', { ...minimal, settleMs: 60001 }, ['settleMs'], /at most 60000/],
     ['settleMs 1.5', { ...minimal, settleMs: 1.5 }, ['settleMs'], /whole number/],
     ['an unknown log level', { ...minimal, logLevel: 'loud' }, ['logLevel'], /info/],
+    ['massDeleteShare above 1', { ...minimal, massDeleteShare: 1.5 }, ['massDeleteShare'], /at most 1/],
+    ['massDeleteShare "half"', { ...minimal, massDeleteShare: 'half' }, ['massDeleteShare'], /between 0 and 1/],
+    ['a DHT node on 0.0.0.0', { ...minimal, dhtNode: '0.0.0.0:49737' }, ['dhtNode'], /IPv4 address other agents reach/],
+    ['a DHT node on a hostname', { ...minimal, dhtNode: 'dht.example:49737' }, ['dhtNode'], /IPv4/],
+    ['publicDht "maybe"', { ...minimal, publicDht: 'maybe' }, ['publicDht'], /true or false/],
+    ['a malformed device id in allow', { ...minimal, allow: ['ABC'] }, ['allow', '0'], /device id/],
     ['an unknown preset', { ...minimal, ignore: { presets: ['drupal'] } }, ['ignore', 'presets', '0'], /wordpress/]
   ])('rejects %s', (_name, raw, path, problem) => {
     const result = failure(validateConfig(raw))

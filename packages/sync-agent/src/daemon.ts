@@ -17,9 +17,12 @@ import { OwnDriveWriter } from './own-drive-writer.js'
 import { FolderWatcher } from './folder-watcher.js'
 import { scanFolder } from './folder-scanner.js'
 import { PeerManager } from './peers/peer-manager.js'
+import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
+import { MassDeleteGuard } from './mass-delete-guard.js'
+import { LocalDivergence } from './local-divergence.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
 import { PriorityClasses } from './priority/priority-classes.js'
 import { etaSeconds } from './priority/class-progress.js'
@@ -55,6 +58,9 @@ export class Agent {
   private agentCheck: AgentCheckServer | null = null
   private metrics!: AgentMetrics
   private rules!: IgnoreRules
+  private deleteGuard!: MassDeleteGuard
+  /** read-only peers keep local changes here instead of publishing them */
+  private localOnly: LocalDivergence | null = null
   private deviceKey!: Buffer
   private folderId = ''
   private state: AgentState = 'starting'
@@ -103,6 +109,7 @@ export class Agent {
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
     this.rules = await this.loadRules()
+    if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     const writer = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode })
     if (process.geteuid?.() === 0 && !config.fileOwner) {
       log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
@@ -113,6 +120,8 @@ export class Agent {
       drives: this.drives,
       own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
       rules: () => this.rules,
+      mayDelete: (p) => this.deleteGuard.mayDelete(p),
+      localOnly: this.localOnly,
       log: log.child({ c: 'reconcile' }),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
@@ -137,6 +146,18 @@ export class Agent {
     this.closers.push(async () => clearInterval(readinessTimer))
     this.engine.onIdle(() => this.onEngineIdle())
     this.engine.onPathError((code) => this.metrics.error(code))
+    this.deleteGuard = new MassDeleteGuard({
+      share: config.massDeleteShare,
+      dataDir: config.dataDir,
+      folderPaths: () => this.index.size,
+      release: (paths) => {
+        for (const p of paths) this.engine.mark(p)
+      },
+      log: log.child({ c: 'deletes' })
+    })
+    await this.deleteGuard.ready()
+    this.closers.push(() => this.deleteGuard.close())
+    this.engine.takeRemoteDeletes = (paths) => this.deleteGuard.submit(paths)
     this.drives.onAppend((d) => {
       if (d.isOwn) this.scheduleHave()
       else this.engine.onDriveAppend(d)
@@ -200,6 +221,7 @@ export class Agent {
       peers: config.peers,
       keyPair,
       authKey: keys.authKey,
+      allow: config.allow,
       store: this.store,
       log: log.child({ c: 'peers' }),
       events: {
@@ -207,7 +229,11 @@ export class Agent {
         onMembers: (s, members) => {
           this.drives
             .addMembers(members, s.address)
-            .then(() => this.checkExchanges())
+            .then(({ rejected }) => {
+              // only a broken or hostile peer relays a writer nobody with the rw secret signed
+              if (rejected > 0) s.fail('E_PEER_PROTOCOL', 'the peer sent a writer without a valid proof; dropped it')
+              this.checkExchanges()
+            })
             .catch((err: unknown) => log.error({ err }, 'adding members failed'))
         },
         onHave: (s, have) => {
@@ -222,8 +248,24 @@ export class Agent {
     })
     await this.peers.ready()
     this.closers.push(() => this.peers.close())
+    const discovery = new Discovery({
+      topic: keys.topic,
+      keyPair,
+      bootstrap: config.bootstrap,
+      publicDht: config.publicDht,
+      dhtNode: config.dhtNode,
+      bindHost: /^\d+\.\d+\.\d+\.\d+$/.test(config.listen.host) && config.listen.host !== '0.0.0.0' ? config.listen.host : null,
+      onConnection: (stream) => this.peers.attachDiscovered(stream),
+      log: log.child({ c: 'discovery' })
+    })
+    this.closers.push(() => discovery.close())
+    await discovery.ready()
 
-    this.control = new ControlServer(config.controlPath, () => this.status(), log.child({ c: 'control' }))
+    this.control = new ControlServer(
+      config.controlPath,
+      { status: () => this.status(), acceptDeletes: () => this.acceptDeletes(), revert: () => this.revert() },
+      log.child({ c: 'control' })
+    )
     await this.control.ready()
     this.closers.push(() => this.control.close())
     this.checkExchanges()
@@ -302,7 +344,9 @@ export class Agent {
     for (const have of this.haveBySession.values()) {
       for (const h of have) {
         const drive = this.drives.get(h.driveKey.toString('hex'))
-        if (drive && !drive.isOwn) backlog += Math.max(0, h.length - this.engine.appliedVersion(drive.hex))
+        // a claimed length beyond the signed length we know is a lie (or not here yet): not backlog
+        const length = drive ? Math.min(h.length, drive.drive.core.length) : 0
+        if (drive && !drive.isOwn) backlog += Math.max(0, length - this.engine.appliedVersion(drive.hex))
       }
     }
     return backlog
@@ -446,6 +490,19 @@ export class Agent {
     }
   }
 
+  /** `sync-agent accept-deletes`: apply the held mass delete. */
+  private acceptDeletes(): { accepted: number } {
+    return { accepted: this.deleteGuard.accept() }
+  }
+
+  /** `sync-agent revert` (read-only peers): put the folder's state back over local changes. */
+  private revert(): { reverting: number } {
+    const paths = this.localOnly?.startRevert() ?? []
+    for (const p of paths) this.engine.mark(p)
+    if (paths.length > 0) this.log.info({ paths: paths.length }, 'reverting local changes to the shared state')
+    return { reverting: paths.length }
+  }
+
   private recordError(code: string, message: string): void {
     this.log.error({ code }, message)
     this.metrics.error(code)
@@ -466,7 +523,8 @@ export class Agent {
       const have = this.haveBySession.get(s)
       return have !== undefined && this.caughtUpWith(have)
     })
-    const inSync = this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
+    const heldDeletes = this.deleteGuard.status()
+    const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
     const readiness = this.currentReadiness()
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]
@@ -484,13 +542,16 @@ export class Agent {
       inSync,
       files,
       bytes,
-      pending: this.engine.pendingCount + this.watcher.pendingCount,
+      pending: this.engine.pendingCount + this.watcher.pendingCount + this.deleteGuard.waitingCount,
       pendingBytes: pending.bytes,
       pendingByDir: pending.byDir,
       classes: this.classStatus(peersCaughtUp),
-      peers: this.peers?.status() ?? [],
+      peers: this.peers?.status((deviceKey) => this.drives.isWriter(deviceKey)) ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
+      role: this.config.secret.kind,
+      localChanges: this.localOnly?.status() ?? null,
+      heldDeletes,
       errors,
       startedAt: this.startedAt
     }

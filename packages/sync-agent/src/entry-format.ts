@@ -53,12 +53,30 @@ function isBlobId(value: unknown): value is BlobId {
 }
 
 function bad(path: string, problem: string): SyncError {
-  return new SyncError('E_PEER_PROTOCOL', `rejected entry ${JSON.stringify(path.slice(0, 200))}: ${problem}`, { details: { problem } })
+  return new SyncError('E_PEER_PROTOCOL', `rejected entry ${JSON.stringify(path.slice(0, 200))}: ${problem}`, { details: { problem, path: path.slice(0, 200) } })
+}
+
+/**
+ * Decodes an entry read with `valueEncoding: 'binary'` (a diff of an untrusted drive): JSON that
+ * is not an object becomes a SyncError instead of an exception that would end the whole diff.
+ */
+export function decodeEntry(raw: { seq: number; key: string; value: unknown }): DriveEntry<EntryMeta> {
+  let value: unknown = raw.value
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
+    try {
+      value = JSON.parse(Buffer.from(value).toString('utf8'))
+    } catch {
+      throw bad(raw.key, 'the entry value cannot be decoded (not JSON)')
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(raw.key, 'the entry value cannot be decoded (not an object)')
+  return { seq: raw.seq, key: raw.key, value: value as DriveEntry<EntryMeta>['value'] }
 }
 
 /** Validates a drive entry; throws SyncError (E_PATH_UNSAFE or E_PEER_PROTOCOL). */
 export function readVersion(drive: string, author: string, entry: DriveEntry<unknown>): Version {
   const path = fromDriveKey(entry.key)
+  if (typeof entry.value !== 'object' || entry.value === null) throw bad(path, 'the entry value cannot be decoded (not an object)')
   const meta = entry.value.metadata as Partial<EntryMeta> | null
   if (!meta || typeof meta !== 'object' || meta.v !== 1) throw bad(path, 'no sync-agent metadata')
   const { kind, vv, ts, size, mtime, mode, hash } = meta

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, lstat, mkdir, open, rename, rmdir, symlink, unlink, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import { dirname, join, relative, resolve, sep } from 'node:path'
+import { dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
+import { formatBytes } from './cli/format-status.js'
 
 /**
  * The only code that writes into the synced folder. Every file lands by temp file + rename
@@ -56,16 +57,30 @@ export function tempName(): string {
   return TEMP_PREFIX + randomBytes(6).toString('hex')
 }
 
-/** Is `target` of a link at `linkPath` (relative to the root) inside the folder? */
+/** Files at least this large are checked against the free space before they are written. */
+const CHECK_SPACE_BYTES = 16 * 1024 * 1024
+
+/**
+ * Is `target` of a link at `linkPath` (relative to the root) inside the folder? Absolute
+ * targets are not, and neither is a `..` after a name (`d/b/..`): if `d/b` is itself a link,
+ * the kernel resolves the `..` from wherever it points, not from `d`.
+ */
 export function linkStaysInside(root: string, linkPath: string, target: string): boolean {
   if (target.startsWith('/')) return false
+  let seenName = false
+  for (const segment of target.split('/')) {
+    if (segment === '' || segment === '.') continue
+    if (segment !== '..') seenName = true
+    else if (seenName) return false
+  }
   const abs = resolve(root, dirname(linkPath), target)
   return abs === root || abs.startsWith(root.endsWith(sep) ? root : root + sep)
 }
 
 export class FolderWriter {
-  /** directories known to exist: saves a mkdir per file */
+  /** directories known to exist (and to be real directories inside the folder): saves a mkdir per file */
   private readonly knownDirs = new Set<string>()
+  private realRoot: string | null = null
 
   constructor(
     readonly root: string,
@@ -103,9 +118,33 @@ export class FolderWriter {
     if (!expected || !fingerprintMatches(st, expected)) throw new LocalChangeError(path)
   }
 
+  /**
+   * Throws E_PATH_UNSAFE when a directory above `path` is a symlink (or resolves anywhere but
+   * its own place in the folder): writing through it could land outside the folder.
+   */
+  private async assertNoLinkAbove(path: string): Promise<void> {
+    if (this.knownDirs.has(dirname(this.abs(path)))) return
+    this.realRoot ??= await realpath(this.root)
+    for (let rel = posix.dirname(path); rel !== '.'; rel = posix.dirname(rel)) {
+      let real: string
+      try {
+        real = await realpath(join(this.root, rel))
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue // created below as a real directory
+        throw err
+      }
+      if (real !== join(this.realRoot, rel)) {
+        throw new SyncError('E_PATH_UNSAFE', `not writing ${path}: the directory ${rel} above it is a symlink`, { details: { path, problem: 'symlink-parent' } })
+      }
+      return
+    }
+  }
+
   private async ensureParent(path: string): Promise<void> {
     const parent = dirname(this.abs(path))
     if (this.knownDirs.has(parent)) return
+    await this.assertNoLinkAbove(path)
     try {
       const first = await mkdir(parent, { recursive: true, mode: 0o755 })
       if (first !== undefined && (this.perms.owner || this.perms.dirMode !== null)) {
@@ -132,6 +171,7 @@ export class FolderWriter {
    * mtime and mode, then renames over `path` if the disk still matches `expected`.
    */
   async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined): Promise<Stats> {
+    if (meta.size >= CHECK_SPACE_BYTES) await this.assertSpaceFor(path, meta.size)
     await this.ensureParent(path)
     const tmp = join(dirname(this.abs(path)), tempName())
     let handle: FileHandle
@@ -179,11 +219,22 @@ export class FolderWriter {
     }
   }
 
+  /** A claimed size the disk cannot hold is refused before a byte is fetched (E_DISK_FULL, retried later). */
+  private async assertSpaceFor(path: string, sizeBytes: number): Promise<void> {
+    const fsStats = await statfs(this.root)
+    const freeBytes = fsStats.bavail * fsStats.bsize
+    if (sizeBytes > freeBytes) {
+      throw new SyncError('E_DISK_FULL', `not enough space for ${path}: it needs ${formatBytes(sizeBytes)}, ${formatBytes(freeBytes)} free`, { details: { path, sizeBytes, freeBytes } })
+    }
+  }
+
   async writeSymlink(path: string, target: string, expected: LocalRecord | undefined): Promise<Stats> {
     if (!linkStaysInside(this.root, path, target)) {
-      throw new SyncError('E_PATH_UNSAFE', `symlink ${path} points outside the folder`, { details: { path } })
+      throw new SyncError('E_PATH_UNSAFE', `symlink ${path} points outside the folder`, { details: { path, problem: 'symlink-outside' } })
     }
     await this.ensureParent(path)
+    // a new link may stand where a directory was: forget what we knew about directories
+    this.knownDirs.clear()
     const tmp = join(dirname(this.abs(path)), tempName())
     try {
       await symlink(target, tmp)
@@ -199,6 +250,7 @@ export class FolderWriter {
   }
 
   async makeDir(path: string, mode: number): Promise<Stats> {
+    await this.assertNoLinkAbove(path)
     const st = await this.lstatOrNull(path)
     if (st && !st.isDirectory()) throw new LocalChangeError(path)
     if (!st) {
@@ -215,10 +267,12 @@ export class FolderWriter {
 
   /** Removes a file or link (if unchanged) or an empty directory. Returns false when a directory still has content. */
   async remove(path: string, expected: LocalRecord | undefined): Promise<boolean> {
+    await this.assertNoLinkAbove(path)
     const st = await this.lstatOrNull(path)
     if (!st) return true
     if (st.isDirectory()) {
       try {
+        this.knownDirs.clear()
         await rmdir(this.abs(path))
         return true
       } catch (err) {

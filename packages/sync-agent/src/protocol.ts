@@ -1,6 +1,6 @@
 import c from 'compact-encoding'
 import type { Encoding } from 'protomux'
-import { mac } from '@sync-agent/shared'
+import { mac, SyncError } from '@sync-agent/shared'
 import type { Member } from './replication/member.js'
 
 /**
@@ -28,8 +28,23 @@ export interface Have {
   length: number
 }
 
-function struct<T>(parts: { preencode(s: State, v: T): void; encode(s: State, v: T): void; decode(s: State): T }): Encoding<T> {
-  return parts as unknown as Encoding<T>
+/**
+ * An encoding whose decode failures are SyncError('E_PEER_PROTOCOL') naming the message, so
+ * the connection that sent it can be told apart from one that merely broke.
+ */
+function struct<T>(parts: { preencode(s: State, v: T): void; encode(s: State, v: T): void; decode(s: State): T }, name = 'message'): Encoding<T> {
+  return {
+    preencode: parts.preencode,
+    encode: parts.encode,
+    decode(s: State): T {
+      try {
+        return parts.decode(s)
+      } catch (err) {
+        if (err instanceof SyncError) throw err
+        throw new SyncError('E_PEER_PROTOCOL', `malformed ${name}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+  } as unknown as Encoding<T>
 }
 
 export const helloEncoding = struct<Hello>({
@@ -44,7 +59,7 @@ export const helloEncoding = struct<Hello>({
   decode(s) {
     return { version: c.uint.decode(s), proof: Buffer.from(c.fixed32.decode(s)) }
   }
-})
+}, 'hello')
 
 const memberEncoding = {
   preencode(s: State, m: Member) {
@@ -80,7 +95,7 @@ const haveItemEncoding = {
   }
 }
 
-function boundedList<T>(item: { preencode(s: State, v: T): void; encode(s: State, v: T): void; decode(s: State): T }): Encoding<T[]> {
+function boundedList<T>(item: { preencode(s: State, v: T): void; encode(s: State, v: T): void; decode(s: State): T }, name: string): Encoding<T[]> {
   return struct<T[]>({
     preencode(s, list) {
       c.uint.preencode(s, list.length)
@@ -92,16 +107,16 @@ function boundedList<T>(item: { preencode(s: State, v: T): void; encode(s: State
     },
     decode(s) {
       const n = c.uint.decode(s)
-      if (n > MAX_LIST) throw new Error(`list of ${n} items exceeds ${MAX_LIST}`)
+      if (n > MAX_LIST) throw new SyncError('E_PEER_PROTOCOL', `malformed ${name}: ${n} items exceed the limit of ${MAX_LIST}`)
       const out: T[] = []
       for (let i = 0; i < n; i++) out.push(item.decode(s))
       return out
     }
-  })
+  }, name)
 }
 
-export const membersEncoding = boundedList(memberEncoding)
-export const haveListEncoding = boundedList(haveItemEncoding)
+export const membersEncoding = boundedList(memberEncoding, 'member list')
+export const haveListEncoding = boundedList(haveItemEncoding, 'have list')
 
 /** Proof that the sender holds the folder's auth key, bound to this Noise handshake and role. */
 export function authProof(authKey: Buffer, handshakeHash: Buffer, isInitiator: boolean): Buffer {

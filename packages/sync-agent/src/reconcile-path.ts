@@ -1,16 +1,18 @@
 import type { Stats } from 'node:fs'
 import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import { metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
+import { decodeEntry, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, type Decision, type Loser } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { IndexStore, LocalRecord } from './index-store.js'
-import type { DriveSet } from './replication/drive-set.js'
+import type { DriveSet, MemberDrive } from './replication/drive-set.js'
+import type { DriveEntry } from 'hyperdrive'
 import type { OwnDriveWriter } from './own-drive-writer.js'
 import type { IgnoreRules } from './ignore-rules.js'
 import type { Hints } from './sync-engine.js'
+import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
 
@@ -30,6 +32,10 @@ export interface ReconcileDeps {
   drives: DriveSet
   own: OwnDriveWriter
   rules: () => IgnoreRules
+  /** read-only peers: where local changes are kept instead of published (null when read-write) */
+  localOnly: LocalDivergence | null
+  /** false while a mass delete holds this path's deletion */
+  mayDelete(path: string): boolean
   log: Logger
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
@@ -71,8 +77,34 @@ export class PathReconciler {
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
     const decision = decide(await this.gather(path, hints))
     const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
+    const localOnly = this.deps.localOnly
+    if (diskChanged && localOnly) {
+      if (!localOnly.isReverting(path)) {
+        localOnly.add(path) // read-only: kept here, not published, not overwritten
+        return 'done'
+      }
+      const outcome = await this.revert(path, st, decision)
+      if (outcome === 'done') localOnly.agreed(path)
+      return outcome
+    }
+    localOnly?.agreed(path)
     if (diskChanged) return this.publishLocal(path, st, record, decision)
     return this.applyWinner(path, st, record, decision)
+  }
+
+  /** Read-only `revert`: the disk's version of the path gives way to the folder's. */
+  private async revert(path: string, st: Stats | null, decision: Decision): Promise<Outcome> {
+    const { writer, index } = this.deps
+    const kind = st ? kindOf(st) : null
+    // what the disk holds now, so the writer's "unchanged since the index" check passes
+    const current = st && kind ? recordOf(st, kind, null, kind === 'symlink' ? await readLink(writer.abs(path)) : null, {}) : undefined
+    const winner = decision.winner
+    if (!winner || winner.kind === 'deleted') {
+      if (st && !(await writer.remove(path, current))) return 'dir-not-empty'
+      index.delete(path)
+      return 'done'
+    }
+    return this.applyWinner(path, st, current, { winner, losers: [] })
   }
 
   /** What every member drive says about the path, validated. */
@@ -82,17 +114,22 @@ export class PathReconciler {
     await Promise.all(
       this.deps.drives.all().map(async (d) => {
         const hinted = hints?.get(d.hex)
-        const entry = hinted !== undefined ? hinted : await d.drive.entry<EntryMeta>(key, { timeout: ENTRY_TIMEOUT_MS })
-        if (!entry) return
         try {
-          out.push(readVersion(d.hex, d.author, entry))
+          const entry = hinted !== undefined ? hinted : await this.entryOf(d, key)
+          if (entry) out.push(readVersion(d.hex, d.author, entry))
         } catch (err) {
           if (!isSyncError(err)) throw err
-          this.deps.log.warn({ code: err.code, drive: d.shortId }, err.message)
+          this.deps.log.warn({ code: err.code, drive: d.shortId, ...err.details }, err.message)
         }
       })
     )
     return out
+  }
+
+  /** A drive's entry for `key`; a value that is not JSON is the peer's fault, not ours. */
+  private async entryOf(d: MemberDrive, key: string): Promise<DriveEntry<EntryMeta> | null> {
+    const raw = await d.drive.entry<Buffer>(key, { timeout: ENTRY_TIMEOUT_MS, valueEncoding: 'binary' })
+    return raw ? decodeEntry(raw) : null
   }
 
   private async stillSame(abs: string, st: Stats): Promise<boolean> {
@@ -186,6 +223,7 @@ export class PathReconciler {
           if (record) index.delete(path)
           return 'done'
         }
+        if (!this.deps.mayDelete(path)) return 'done' // held: applied after `accept-deletes`
         if (!(await writer.remove(path, record))) return 'dir-not-empty'
         index.delete(path)
         return 'done'

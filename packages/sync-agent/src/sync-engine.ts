@@ -1,6 +1,6 @@
 import { fromDriveKey, isSyncError, topLevelDir, type PendingByDir } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import type { EntryMeta } from './entry-format.js'
+import { decodeEntry, type EntryMeta } from './entry-format.js'
 import type { DriveEntry } from 'hyperdrive'
 import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
@@ -40,6 +40,11 @@ const DIR_RETRIES = 8
  */
 const DIFF_ALONE_ENTRIES = 1_000
 const DIFF_ALONE_MAX_MS = 20_000
+/**
+ * A diff stops marking paths while this many wait, until the workers bring it below half:
+ * memory stays bounded whatever a drive holds (a peer can publish millions of entries).
+ */
+const MAX_QUEUED = 20_000
 
 /** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
 export type Hints = Map<string, DriveEntry<EntryMeta> | null>
@@ -101,6 +106,7 @@ export class SyncEngine {
   private readonly diffedTo = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
   private readonly errorListeners: Array<(code: string) => void> = []
+  private readonly roomWaiters: Array<() => void> = []
   private workers = 0
   private runningBytes = 0
   /** large diffs in progress: the workers wait for them */
@@ -108,6 +114,11 @@ export class SyncEngine {
   private readonly inflight = new Set<Promise<void>>()
   private closing = false
   conflicts = 0
+  /**
+   * When set, the deletes a member drive's diff brings (of paths that exist here) are handed
+   * to it instead of marked; it marks them when it lets them through (mass-delete hold).
+   */
+  takeRemoteDeletes: ((paths: string[]) => void) | null = null
   /** the last path failure, for status */
   lastError: { code: string; message: string; at: number } | null = null
 
@@ -274,7 +285,7 @@ export class SyncEngine {
       const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
       if (holding) this.largeDiffs++
       try {
-        await this.diffInto(drive, from, () => changes++)
+        await this.diffInto(drive, from, () => changes++, release)
       } finally {
         if (timer) clearTimeout(timer)
         release()
@@ -311,8 +322,8 @@ export class SyncEngine {
     try {
       await snapshot.ready()
       for (const r of ranges) {
-        for (const prefix of r.prefixes) await this.markListing(drive, snapshot.list('/' + prefix.slice(0, -1)), listed, null)
-        if (r.rootFiles) await this.markListing(drive, snapshot.list('/', { recursive: false }), listed, (key) => key.lastIndexOf('/') === 0)
+        for (const prefix of r.prefixes) await this.markListing(drive, snapshot.list<Buffer>('/' + prefix.slice(0, -1), { valueEncoding: 'binary' }), listed, null)
+        if (r.rootFiles) await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary' }), listed, (key) => key.lastIndexOf('/') === 0)
         if (this.closing) return
       }
     } finally {
@@ -342,28 +353,37 @@ export class SyncEngine {
     }
   }
 
-  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<EntryMeta>>, listed: Map<string, number>, keep: ((key: string) => boolean) | null): Promise<void> {
-    for await (const entry of stream) {
+  /**
+   * Marks the paths of a ranged read of an index. Entries are decoded one by one (a peer's
+   * undecodable entry is skipped, not fatal), and deletes of paths we hold go through the
+   * mass-delete guard, as in a diff.
+   */
+  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, listed: Map<string, number>, keep: ((key: string) => boolean) | null): Promise<void> {
+    const deletes: string[] = []
+    for await (const raw of stream) {
       if (this.closing) return
-      if (keep && !keep(entry.key)) continue
-      const path = this.pathOf(entry.key, drive)
-      if (path === null) continue
+      if (keep && !keep(raw.key)) continue
+      let path: string
+      let entry: DriveEntry<EntryMeta>
+      try {
+        path = fromDriveKey(raw.key)
+        entry = decodeEntry(raw)
+      } catch (err) {
+        if (!isSyncError(err)) throw err
+        this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
+        continue
+      }
       listed.set(path, entry.seq)
+      if (this.takeRemoteDeletes && entry.value.metadata?.kind === 'deleted' && this.index.get(path)) {
+        deletes.push(path)
+        continue
+      }
       const size = entry.value.metadata?.size
       this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, entry]]))
     }
+    if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
 
-  private pathOf(key: string, drive: MemberDrive): string | null {
-    try {
-      return fromDriveKey(key)
-    } catch (err) {
-      if (!isSyncError(err)) throw err
-      this.log.warn({ code: err.code, drive: drive.shortId }, err.message)
-      this.reportError(err.code)
-      return null
-    }
-  }
 
   /** Paths of the classes needed for ready still queued or running (retries excluded). */
   private readyClassesBusy(): boolean {
@@ -385,20 +405,40 @@ export class SyncEngine {
   }
 
   /** Marks every path that changed in `drive` since version `from`. */
-  private async diffInto(drive: MemberDrive, from: number, counted: () => void): Promise<void> {
+  private async diffInto(drive: MemberDrive, from: number, counted: () => void, releaseWorkers: () => void): Promise<void> {
     const listed = this.listed.get(drive.hex)
-    for await (const item of drive.drive.diff<EntryMeta>(from)) {
+    const deletes: string[] = []
+    // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
+    for await (const item of drive.drive.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
       if (this.closing) return
+      if (this.queue.size >= MAX_QUEUED) {
+        releaseWorkers()
+        await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+        if (this.closing) return
+      }
       const key = item.left?.key ?? item.right?.key
       if (!key) continue
-      const path = this.pathOf(key, drive)
-      if (path === null) continue
+      let path: string
+      let left: DriveEntry<EntryMeta> | null = null
+      try {
+        path = fromDriveKey(key)
+        if (item.left) left = decodeEntry(item.left)
+      } catch (err) {
+        if (!isSyncError(err)) throw err
+        this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
+        continue
+      }
       // already marked by the ranged read, and unchanged since
-      if (listed && item.left && listed.get(path) === item.left.seq) continue
-      const size = item.left?.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, item.left]]))
+      if (listed && left && listed.get(path) === left.seq) continue
+      if (this.takeRemoteDeletes && left?.value.metadata?.kind === 'deleted' && this.index.get(path)) {
+        deletes.push(path)
+        continue
+      }
+      const size = left?.value.metadata?.size
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, left]]))
     }
+    if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
 
   /**
@@ -527,6 +567,7 @@ export class SyncEngine {
         for (const l of [...this.settleListeners]) l()
         this.pump()
         this.prefetcher.wake()
+        if (this.queue.size < MAX_QUEUED / 2) for (const wake of this.roomWaiters.splice(0)) wake()
         this.checkIdle()
       })
       this.inflight.add(task)
@@ -553,7 +594,7 @@ export class SyncEngine {
         return
       }
       if (isSyncError(err) && (err.code === 'E_PATH_UNSAFE' || err.code === 'E_PEER_PROTOCOL')) {
-        this.log.warn({ code: err.code, path }, err.message)
+        this.log.warn({ code: err.code, ...err.details, path }, err.message)
         this.reportError(err.code)
         return
       }
@@ -570,7 +611,8 @@ export class SyncEngine {
   private retry(path: string, item: Item, delayMs: number): void {
     if (this.closing) return
     const timer = setTimeout(() => {
-      this.retries.delete(path)
+      // mark() takes the attempts from the retry entry: keep it until then, so backoff grows
+      clearTimeout(timer)
       this.mark(path, item.sizeBytes, item.hints, item.classIndex === URGENT)
     }, delayMs)
     this.retries.set(path, { timer, item })
@@ -601,6 +643,7 @@ export class SyncEngine {
     this.queue.clear()
     await this.prefetcher.close()
     for (const l of [...this.settleListeners]) l()
+    for (const wake of this.roomWaiters.splice(0)) wake()
     // let running writes finish: a graceful stop never leaves a half-applied path
     await Promise.allSettled([...this.inflight])
     await Promise.allSettled([...this.diffing.values()])

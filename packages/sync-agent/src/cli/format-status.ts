@@ -11,6 +11,8 @@ export function formatBytes(n: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
+const ROLE = { rw: 'read-write', ro: 'read-only', en: 'encrypted' } as const
+
 export function formatDuration(seconds: number | null): string {
   if (seconds === null) return '--'
   if (seconds < 60) return `${seconds}s`
@@ -49,7 +51,7 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
   const flag = (b: boolean) => (b ? 'yes' : 'no')
   lines.push(`device   ${s.deviceId.slice(0, 7)} (${s.deviceId})`)
   lines.push(`folder   ${s.folder} [${s.folderId}]`)
-  lines.push(`state    ${s.state}   ready: ${flag(s.ready)}   in sync: ${flag(s.inSync)}`)
+  lines.push(`state    ${s.state}   ready: ${flag(s.ready)}   in sync: ${flag(s.inSync)}   role: ${ROLE[s.role]}`)
   lines.push(`ready    ${s.readyReason}`)
   if (s.classes.length > 0) {
     lines.push('classes  (* needed for ready)')
@@ -61,6 +63,16 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
     for (const [dir, p] of Object.entries(s.pendingByDir).sort((a, b) => b[1].bytes - a[1].bytes)) {
       lines.push(`           ${dir.padEnd(20)} ${String(p.files).padStart(7)} files  ${formatBytes(p.bytes)}`)
     }
+  }
+  if (s.localChanges) {
+    lines.push(`LOCAL    ${s.localChanges.count} local changes not shared (read-only): ${s.localChanges.sample.slice(0, 5).join(', ')}`)
+    lines.push('           run `sync-agent revert` to restore the shared state')
+  }
+  if (s.heldDeletes) {
+    const h = s.heldDeletes
+    lines.push(`HELD     ${h.count} remote deletes (more than ${Math.round(h.share * 100)}% of ${h.folderPaths} paths) since ${new Date(h.since).toISOString()}`)
+    lines.push(`           e.g. ${h.sample.slice(0, 5).join(', ')}`)
+    lines.push('           run `sync-agent accept-deletes` to apply them')
   }
   lines.push(`peers    ${s.peers.length === 0 ? 'none configured' : ''}`)
   for (const p of s.peers) {

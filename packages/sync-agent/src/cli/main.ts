@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { getStatus } from '../control/control-client.js'
+import { acceptDeletes, getStatus, revert } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 
 const USAGE = `usage: sync-agent <command> [options]
@@ -17,6 +17,9 @@ commands:
                                 wait until the agent is ready (exit 0), or time out (exit 1)
   migrate --from-btsync sync.conf [--out FILE] [--data DIR] [--force]
                                 write a config from a BitTorrent Sync / Resilio sync.conf
+  accept-deletes [--control PATH]
+                                apply a mass delete the agent is holding
+  revert [--control PATH]       read-only peer: undo local changes (restore the shared state)
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
 
@@ -94,6 +97,22 @@ function controlSocket(command: string, given: string | undefined): string {
   return socketPath
 }
 
+async function acceptDeletesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`accept-deletes: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { accepted } = await acceptDeletes(controlSocket('accept-deletes', values.control as string | undefined))
+  process.stdout.write(accepted > 0 ? `applying ${accepted} held deletes\n` : 'no deletes were held\n')
+  return EXIT.ok
+}
+
+async function revertCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`revert: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { reverting } = await revert(controlSocket('revert', values.control as string | undefined))
+  process.stdout.write(reverting > 0 ? `restoring the shared state of ${reverting} paths\n` : 'no local changes to revert\n')
+  return EXIT.ok
+}
+
 /** A positive number of seconds from an option, or a usage error naming it. */
 function seconds(command: string, option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -167,6 +186,10 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand(rest)
       case 'wait-ready':
         return await waitReadyCommand(rest)
+      case 'accept-deletes':
+        return await acceptDeletesCommand(rest)
+      case 'revert':
+        return await revertCommand(rest)
       case undefined:
       case 'help':
       case '--help':

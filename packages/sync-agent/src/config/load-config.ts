@@ -30,6 +30,13 @@ export interface AgentConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   settleMs: number
   rescanIntervalS: number
+  massDeleteShare: number
+  /** DHT discovery: bootstrap nodes, public DHT opt-in, and a bootstrap node to run here */
+  bootstrap: HostPort[]
+  publicDht: boolean
+  dhtNode: HostPort | null
+  /** device ids allowed to connect; empty = anyone with the secret */
+  allow: string[]
   ignore: { presets: Array<'wordpress'>; patterns: string[] }
   priority: 'wordpress' | 'none' | PriorityClass[]
   readyClasses: number
@@ -234,6 +241,11 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     serve: [...c.serve],
     fileOwner: c.fileOwner ?? null,
     fileMode: c.fileMode ?? null,
-    dirMode: c.dirMode ?? null
+    dirMode: c.dirMode ?? null,
+    massDeleteShare: c.massDeleteShare,
+    bootstrap: c.bootstrap,
+    publicDht: c.publicDht,
+    dhtNode: c.dhtNode ?? null,
+    allow: c.allow.map((id) => id.toUpperCase())
   })
 }

@@ -7,14 +7,24 @@ import { stopServer } from '../http/http-server.js'
 
 /**
  * The control API: HTTP on a Unix socket (mode 0600), so only the agent's user can ask.
- *   GET /status  → StatusReport JSON
+ *   GET /status           → StatusReport JSON
+ *   POST /accept-deletes  → { accepted } (applies a held mass delete)
+ *   POST /revert          → { reverting } (read-only peers: local changes give way)
  */
+export interface ControlHandlers {
+  status(): StatusReport
+  acceptDeletes(): { accepted: number }
+  revert(): { reverting: number }
+}
+
+const ACTIONS: Record<string, 'acceptDeletes' | 'revert'> = { '/accept-deletes': 'acceptDeletes', '/revert': 'revert' }
+
 export class ControlServer {
   private server: Server | null = null
 
   constructor(
     private readonly path: string,
-    private readonly status: () => StatusReport,
+    private readonly handlers: ControlHandlers,
     private readonly log: Logger
   ) {}
 
@@ -22,7 +32,14 @@ export class ControlServer {
     await this.removeStaleSocket()
     const server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/status' || req.url === '/status/')) {
-        const body = JSON.stringify(this.status())
+        const body = JSON.stringify(this.handlers.status())
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(body)
+        return
+      }
+      const action = req.method === 'POST' ? ACTIONS[req.url ?? ''] : undefined
+      if (action) {
+        const body = JSON.stringify(this.handlers[action]())
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(body)
         return

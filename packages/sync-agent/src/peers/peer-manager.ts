@@ -6,6 +6,7 @@ import type { Logger } from '../log.js'
 import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { PeerSession, type SessionHooks } from './peer-session.js'
+import type NoiseSecretStream from '@hyperswarm/secret-stream'
 
 /**
  * Connections to known peers: listens on `listen`, dials every configured `host:port` with
@@ -24,6 +25,9 @@ export interface PeerEvents {
 
 const BACKOFF_MIN_MS = 200
 const BACKOFF_MAX_MS = 10_000
+/** inbound connections that have not proved the secret yet; more are refused at once */
+export const MAX_UNAUTHENTICATED = 64
+const REFUSAL_LOG_INTERVAL_MS = 5_000
 
 interface Dialer {
   target: HostPort
@@ -45,7 +49,11 @@ export class PeerManager {
   /** the one authenticated session per device */
   private readonly byDevice = new Map<string, PeerSession>()
   private readonly exchangeAt = new Map<string, number>()
+  /** streams handed over by discovery, for status */
+  private readonly discovered = new Set<NoiseSecretStream>()
   private closing = false
+  private refusedSinceLog = 0
+  private lastRefusalLogAt = 0
 
   constructor(
     private readonly opts: {
@@ -53,6 +61,8 @@ export class PeerManager {
       peers: readonly HostPort[]
       keyPair: KeyPair
       authKey: Buffer
+      /** device ids allowed in (upper case); empty = anyone who proves the secret */
+      allow: readonly string[]
       store: Corestore
       log: Logger
       events: PeerEvents
@@ -86,7 +96,8 @@ export class PeerManager {
     if (session.remoteKey) this.exchangeAt.set(session.remoteKey.toString('hex'), Date.now())
   }
 
-  status(): PeerStatus[] {
+  status(isWriter: (deviceKey: Buffer) => boolean = () => false): PeerStatus[] {
+    const roleOf = (session: PeerSession | undefined): PeerStatus['role'] => (session?.remoteKey ? (isWriter(session.remoteKey) ? 'rw' : 'ro') : null)
     const out: PeerStatus[] = []
     const listed = new Set<string>()
     for (const d of this.dialers) {
@@ -98,6 +109,7 @@ export class PeerManager {
         connected: session !== undefined,
         deviceId: d.deviceId,
         source: 'configured',
+        role: roleOf(session),
         lastError: session ? null : d.lastError,
         lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null
       })
@@ -108,7 +120,8 @@ export class PeerManager {
         address: session.address,
         connected: true,
         deviceId: session.deviceId,
-        source: 'inbound',
+        source: this.discovered.has(session.stream) ? 'dht' : 'inbound',
+        role: roleOf(session),
         lastError: null,
         lastExchangeAt: this.exchangeAt.get(hex) ?? null
       })
@@ -135,6 +148,19 @@ export class PeerManager {
   private accept(socket: Socket): void {
     if (this.closing) return void socket.destroy()
     const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    let unauthenticated = 0
+    for (const s of this.sessions) if (!s.authenticated) unauthenticated++
+    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+      socket.destroy()
+      this.refusedSinceLog++
+      const now = Date.now()
+      if (now - this.lastRefusalLogAt >= REFUSAL_LOG_INTERVAL_MS) {
+        this.opts.log.warn({ code: 'E_PEER_PROTOCOL', peer: address, refused: this.refusedSinceLog, limit: MAX_UNAUTHENTICATED }, 'too many connections still in their handshake; refusing new ones')
+        this.lastRefusalLogAt = now
+        this.refusedSinceLog = 0
+      }
+      return
+    }
     this.startSession(socket, false, address, null)
   }
 
@@ -157,7 +183,17 @@ export class PeerManager {
     d.timer = setTimeout(() => this.dial(d), delay)
   }
 
-  private startSession(socket: Socket, isInitiator: boolean, address: string, dialer: Dialer | null): void {
+  /** A connection a discovery swarm opened (already Noise-encrypted, with our device key). */
+  attachDiscovered(stream: NoiseSecretStream): void {
+    if (this.closing) return void stream.destroy()
+    const raw = stream.rawStream as unknown as { remoteHost?: string; remotePort?: number } | null
+    const address = raw?.remoteHost ? `${raw.remoteHost}:${raw.remotePort ?? 0}` : 'dht'
+    this.discovered.add(stream)
+    stream.once('close', () => this.discovered.delete(stream))
+    this.startSession(stream, stream.isInitiator, address, null)
+  }
+
+  private startSession(socket: Socket | NoiseSecretStream, isInitiator: boolean, address: string, dialer: Dialer | null): void {
     const hooks: SessionHooks = {
       onAuthenticated: (s) => this.admit(s, dialer),
       onMembers: (s, m) => this.opts.events.onMembers(s, m),
@@ -182,6 +218,11 @@ export class PeerManager {
     if (dialer) {
       dialer.deviceKeyHex = hex
       dialer.deviceId = session.deviceId
+    }
+    if (this.opts.allow.length > 0 && !this.opts.allow.includes(session.deviceId as string)) {
+      this.opts.log.warn({ code: 'E_AUTH', peer: session.address, device: session.deviceId }, 'the peer holds the secret but its device id is not in the allow list (SYNC_AGENT_ALLOW); refused')
+      if (dialer) dialer.lastError = 'E_NOT_ALLOWED'
+      return false
     }
     const existing = this.byDevice.get(hex)
     if (existing && !existing.closed) {

@@ -1,8 +1,8 @@
-import type { Socket } from 'node:net'
+import { Socket as NetSocket, type Socket } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import Protomux, { type Channel, type Message } from 'protomux'
 import type { KeyPair } from 'corestore'
-import { equalBytes } from '@sync-agent/shared'
+import { equalBytes, isSyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import { authProof, haveListEncoding, helloEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION, type Have, type Hello } from '../protocol.js'
 import type { Member } from '../replication/member.js'
@@ -37,8 +37,9 @@ export class PeerSession {
   private failure: { code: string; message: string } | null = null
   private readonly handshakeTimer: NodeJS.Timeout
 
+  /** `transport`: a TCP socket (wrapped in Noise here) or a Noise stream a swarm opened */
   constructor(
-    socket: Socket,
+    transport: Socket | NoiseSecretStream,
     readonly isInitiator: boolean,
     readonly address: string,
     keyPair: KeyPair,
@@ -46,14 +47,26 @@ export class PeerSession {
     private readonly hooks: SessionHooks,
     private readonly log: Logger
   ) {
-    socket.setNoDelay(true)
-    this.stream = new NoiseSecretStream(isInitiator, socket, { keyPair })
+    if (transport instanceof NetSocket) {
+      transport.setNoDelay(true)
+      this.stream = new NoiseSecretStream(isInitiator, transport, { keyPair })
+    } else {
+      this.stream = transport
+    }
     this.handshakeTimer = setTimeout(() => this.fail('E_AUTH', 'the peer did not finish the handshake in time'), HANDSHAKE_TIMEOUT_MS)
     this.stream.on('error', (err: Error) => {
-      if (!this.failure) this.failure = { code: 'E_PEER_PROTOCOL', message: err.message }
+      if (this.failure || this.closed) return
+      this.failure = { code: 'E_PEER_PROTOCOL', message: err.message }
+      // before the proof this is a stranger sending junk; after it, a peer that went away or broke the protocol
+      const fields = { code: 'E_PEER_PROTOCOL', peer: this.address, device: this.deviceId?.slice(0, 7) ?? null, err: err.message }
+      if (isSyncError(err, 'E_PEER_PROTOCOL')) this.log.warn(fields, 'the peer sent a malformed message; dropped it')
+      else if (this.authenticated) this.log.info(fields, 'peer connection failed')
+      else this.log.warn(fields, 'connection failed before the peer proved it holds the folder secret')
     })
     this.stream.on('close', () => this.onClose())
-    this.stream.on('open', () => this.onOpen())
+    // a swarm hands over streams that are already open
+    if (this.stream.handshakeHash) queueMicrotask(() => this.onOpen())
+    else this.stream.on('open', () => this.onOpen())
   }
 
   private onOpen(): void {

@@ -48,13 +48,24 @@ export class DriveSet {
     const drive = new Hyperdrive(this.store.namespace('sync-agent/own'), null, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     await drive.getBlobs()
+    // a read-only peer cannot sign its drive: it stays out of the member list (and stays empty)
     const member = signMember(this.keys, this.deviceKey, drive.key)
-    if (!member) throw new SyncError('E_SECRET', 'only a read-write secret can publish changes (read-only peers come later)')
-    this.own = this.track(drive, member, true)
+    this.own = this.track(drive, member ?? { deviceKey: this.deviceKey, driveKey: drive.key, signature: Buffer.alloc(64) }, true, member !== null)
     for (const saved of await this.loadMembers()) await this.add(saved)
   }
 
-  /** Every member drive, own first. */
+  /** Is this device a signed writer of the folder? */
+  isWriter(deviceKey: Buffer): boolean {
+    for (const d of this.byHex.values()) if (d.member.deviceKey.equals(deviceKey)) return true
+    return false
+  }
+
+  /** Only read-write peers publish; a read-only peer's own drive is no member. */
+  get canWrite(): boolean {
+    return this.keys.writerKeyPair !== null
+  }
+
+  /** Every member drive, own first (a read-only peer's own drive is not one). */
   all(): MemberDrive[] {
     return [...this.byHex.values()]
   }
@@ -75,14 +86,16 @@ export class DriveSet {
     this.memberListeners.push(listener)
   }
 
-  /** Adds members heard from a peer; returns how many were new. Bad ones are logged and skipped. */
-  async addMembers(members: readonly Member[], from: string): Promise<number> {
+  /** Adds members heard from a peer; returns how many were new and how many were forged (logged, skipped). */
+  async addMembers(members: readonly Member[], from: string): Promise<{ added: number; rejected: number }> {
     let added = 0
+    let rejected = 0
     for (const member of members) {
       const hex = member.driveKey.toString('hex')
       if (this.byHex.has(hex)) continue
       if (!verifyMember(this.keys, member)) {
         this.log.warn({ code: 'E_PEER_PROTOCOL', peer: from, drive: hex.slice(0, 16) }, 'rejected a member without a valid writer proof')
+        rejected++
         continue
       }
       if (this.byHex.size >= MAX_MEMBERS) {
@@ -94,7 +107,7 @@ export class DriveSet {
       added++
     }
     if (added > 0) await this.saveMembers()
-    return added
+    return { added, rejected }
   }
 
   private async add(member: Member): Promise<void> {
@@ -110,7 +123,7 @@ export class DriveSet {
     if (drive.core.length > 0) this.emitAppend(tracked)
   }
 
-  private track(drive: Hyperdrive, member: Member, isOwn: boolean): MemberDrive {
+  private track(drive: Hyperdrive, member: Member, isOwn: boolean, isMember = true): MemberDrive {
     const tracked: MemberDrive = {
       hex: drive.key.toString('hex'),
       drive,
@@ -119,7 +132,7 @@ export class DriveSet {
       isOwn,
       member
     }
-    this.byHex.set(tracked.hex, tracked)
+    if (isMember) this.byHex.set(tracked.hex, tracked)
     return tracked
   }
 

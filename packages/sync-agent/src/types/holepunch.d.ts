@@ -85,14 +85,14 @@ declare module 'hyperdrive' {
     ready(): Promise<void>
     close(): Promise<void>
     getBlobs(): Promise<Hyperblobs>
-    entry<M = unknown>(path: string, opts?: { wait?: boolean; timeout?: number }): Promise<DriveEntry<M> | null>
+    entry<M = unknown>(path: string, opts?: { wait?: boolean; timeout?: number; valueEncoding?: 'binary' | 'json' }): Promise<DriveEntry<M> | null>
     putEntry<M = unknown>(path: string, value: Partial<DriveEntryValue<M>>): Promise<void>
     del(path: string): Promise<void>
     batch(): Hyperdrive
     flush(): Promise<void>
-    diff<M = unknown>(version: number, folder?: string | null, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DiffItem<M>>
+    diff<M = unknown>(version: number, folder?: string | null, opts?: { wait?: boolean; timeout?: number; valueEncoding?: 'binary' | 'json' }): AsyncIterable<DiffItem<M>>
     /** entries under a folder, sorted by key; recursive unless told otherwise */
-    list<M = unknown>(folder: string, opts?: { recursive?: boolean; wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
+    list<M = unknown>(folder: string, opts?: { recursive?: boolean; wait?: boolean; timeout?: number; valueEncoding?: 'binary' | 'json' }): AsyncIterable<DriveEntry<M>>
     entries<M = unknown>(range?: unknown, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
     checkout(version: number): Hyperdrive
     update(opts?: { wait?: boolean }): Promise<boolean>
@@ -169,5 +169,37 @@ declare module 'protomux' {
       onclose?: () => void
       ondestroy?: () => void
     }): Channel | null
+  }
+}
+
+declare module 'hyperswarm' {
+  import type { EventEmitter } from 'node:events'
+  import type NoiseSecretStream from '@hyperswarm/secret-stream'
+  import type { KeyPair } from 'corestore'
+  export interface PeerDiscovery {
+    flushed(): Promise<void>
+    refresh(opts?: { server?: boolean; client?: boolean }): Promise<void>
+    destroy(): Promise<void>
+  }
+  export interface PeerInfo {
+    publicKey: Buffer
+  }
+  export default class Hyperswarm extends EventEmitter {
+    constructor(opts?: { keyPair?: KeyPair; dht?: unknown; bootstrap?: Array<{ host: string; port: number }>; firewall?: (remotePublicKey: Buffer) => boolean })
+    join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery
+    flush(): Promise<void>
+    destroy(): Promise<void>
+    on(event: 'connection', listener: (conn: NoiseSecretStream, info: PeerInfo) => void): this
+    on(event: string, listener: (...args: unknown[]) => void): this
+  }
+}
+
+declare module 'hyperdht' {
+  export default class HyperDHT {
+    constructor(opts?: { bootstrap?: Array<{ host: string; port: number }>; host?: string; port?: number })
+    static bootstrapper(port: number, host: string, opts?: Record<string, unknown>): HyperDHT
+    ready(): Promise<void>
+    fullyBootstrapped(): Promise<void>
+    destroy(): Promise<void>
   }
 }

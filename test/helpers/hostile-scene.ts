@@ -1,0 +1,126 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { expect } from 'vitest'
+import type { Agent } from './agent.ts'
+import { newSecret } from './cli.ts'
+import type { Harness } from './harness.ts'
+import { HostilePeer, rssBytes } from './hostile-peer.ts'
+import { until } from './until.ts'
+
+/**
+ * The stage of the hostile-peer suite: a victim agent V whose folder sits deep inside a test
+ * root (so `../` escapes would still land where the test can see them), a good agent G that
+ * dials V, and hostile peers made on demand. `assertUnharmed` is the check every case ends
+ * with: V still answers status, nothing named with the attack marker exists anywhere under
+ * the test root outside V's folder, and a new file from G still reaches V.
+ */
+export const MARK = 'HOSTILEMARK'
+
+export interface LogRecord {
+  level: string
+  msg: string
+  code?: string
+  problem?: string
+  [key: string]: unknown
+}
+
+export interface Scene {
+  secret: string
+  root: string
+  victim: Agent
+  good: Agent
+  hostile(secret?: string): Promise<HostilePeer>
+  /** V's structured log records so far */
+  records(agent?: Agent): LogRecord[]
+  /** waits for a V log record matching `match` */
+  waitRecord(match: (r: LogRecord) => boolean, what: string, timeoutMs?: number): Promise<LogRecord>
+  assertUnharmed(label: string, options?: { maxRssBytes?: number; syncTimeoutMs?: number }): Promise<void>
+  close(): Promise<void>
+}
+
+export function parseRecords(stdout: string): LogRecord[] {
+  const out: LogRecord[] = []
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue
+    try {
+      out.push(JSON.parse(line) as LogRecord)
+    } catch {
+      // a line cut by the log buffer: not a record
+    }
+  }
+  return out
+}
+
+/** Every path under `dir` whose name contains MARK, except inside `skip`. */
+export async function findMarked(dir: string, skip: string[]): Promise<string[]> {
+  const found: string[] = []
+  const walk = async (d: string): Promise<void> => {
+    let names: string[]
+    try {
+      names = await fs.readdir(d)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      const p = path.join(d, name)
+      if (skip.includes(p)) continue
+      if (name.includes(MARK)) found.push(p)
+      const st = await fs.lstat(p).catch(() => null)
+      if (st?.isDirectory()) await walk(p)
+    }
+  }
+  await walk(dir)
+  return found
+}
+
+export async function startScene(harness: Harness, env: Record<string, string> = {}): Promise<Scene> {
+  const secret = await newSecret()
+  const root = await harness.tmpDir()
+  const victimFolder = path.join(root, 'deep', 'er', 'victim')
+  const victim = await harness.agent({ name: 'victim', secret, folder: victimFolder, data: path.join(root, 'victim.data'), env })
+  const good = await harness.agent({ name: 'good', secret, folder: path.join(root, 'good'), data: path.join(root, 'good.data'), peers: [] })
+  await victim.start()
+  good.peers = [victim.address]
+  await good.start()
+  const hostiles: HostilePeer[] = []
+  let goodFiles = 0
+  const scene: Scene = {
+    secret,
+    root,
+    victim,
+    good,
+    async hostile(withSecret = secret) {
+      const peer = await HostilePeer.create(withSecret)
+      hostiles.push(peer)
+      return peer
+    },
+    records(agent = victim) {
+      return parseRecords(agent.stdout)
+    },
+    waitRecord(match, what, timeoutMs = 20_000) {
+      return until(() => parseRecords(victim.stdout).find(match), { timeoutMs, message: `victim logs ${what}` })
+    },
+    async assertUnharmed(label, { maxRssBytes = 400 * 1024 * 1024, syncTimeoutMs = 30_000 } = {}) {
+      // still running and answering
+      const status = await victim.status()
+      expect(status.deviceId).toBeTruthy()
+      // nothing written outside its folder (the data dirs hold only ciphertext)
+      const outside = await findMarked(root, [victimFolder, path.join(root, 'good')])
+      expect(outside, `${label}: files named with the attack marker outside the victim's folder`).toEqual([])
+      // a good peer's change still arrives
+      const name = `good-${++goodFiles}-${label.replace(/[^\w-]+/g, '_').slice(0, 40)}.txt`
+      await fs.writeFile(path.join(good.folder, name), `from the good peer after ${label}\n`)
+      await until(
+        async () => (await fs.readFile(path.join(victim.folder, name), 'utf8').catch(() => null)) === `from the good peer after ${label}\n`,
+        { timeoutMs: syncTimeoutMs, message: `${label}: a good peer's file ${name} reaches the victim` }
+      )
+      // memory bounded
+      const rss = await rssBytes(victim.pid as number)
+      expect(rss, `${label}: victim RSS ${Math.round(rss / 2 ** 20)} MiB`).toBeLessThan(maxRssBytes)
+    },
+    async close() {
+      await Promise.all(hostiles.splice(0).map((h) => h.close()))
+    }
+  }
+  return scene
+}
