@@ -259,7 +259,8 @@ function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
   let best: z.core.$ZodIssue | null = null
   for (const branch of issue.errors) {
     const first = branch[0]
-    if (!first || (first.code === 'invalid_type' && first.path.length === 0)) continue
+    // a branch that failed on the value itself says less than the union's own message
+    if (!first || first.path.length === 0) continue
     if (!best || first.path.length > best.path.length) best = first
   }
   if (!best) return issue
