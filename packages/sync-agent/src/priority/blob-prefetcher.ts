@@ -87,7 +87,8 @@ export class BlobPrefetcher {
       const batch = this.nextBatch()
       if (batch.size === 0) {
         await new Promise<void>((resolve) => (this.wakeUp = resolve))
-        await new Promise<void>((resolve) => setTimeout(resolve, RESCAN_MS).unref())
+        if (this.closed) break
+        await new Promise<void>((resolve) => setTimeout(resolve, RESCAN_MS))
         continue
       }
       const task = this.download(batch).finally(() => {
