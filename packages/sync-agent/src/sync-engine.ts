@@ -632,6 +632,8 @@ export class SyncEngine {
     for (const d of this.drives.all()) {
       const applied = this.diffedTo.get(d.hex)
       if (applied !== undefined) this.index.setCheckpoint(d.hex, applied)
+      // every class is applied: now keep a full copy to serve others
+      this.drives.keepFullCopy(d)
     }
     for (const l of this.idleListeners) l()
   }

@@ -31,6 +31,8 @@ export class DriveSet {
   own!: MemberDrive
   private readonly byHex = new Map<string, MemberDrive>()
   private readonly downloads: RangeDownload[] = []
+  /** drives whose whole blob store is being kept here */
+  private readonly fullCopies = new Set<string>()
   private readonly appendListeners: Array<(drive: MemberDrive) => void> = []
   private readonly memberListeners: Array<(drive: MemberDrive) => void> = []
   private closing = false
@@ -121,6 +123,27 @@ export class DriveSet {
     this.log.info({ drive: tracked.hex.slice(0, 16), device: tracked.shortId }, 'member added')
     for (const l of this.memberListeners) l(tracked)
     if (drive.core.length > 0) this.emitAppend(tracked)
+  }
+
+  /**
+   * Keeps a full, live copy of a member drive's contents: every peer can then serve every
+   * file to the others (a read-only relay, a peer that kept a local edit, a node whose
+   * partner is offline). Started only once the priority classes are applied (the engine
+   * calls it when idle), so it never takes bandwidth from them; what is already here is
+   * skipped by the bitfield.
+   */
+  keepFullCopy(drive: MemberDrive): void {
+    if (drive.isOwn || this.fullCopies.has(drive.hex) || this.closing) return
+    this.fullCopies.add(drive.hex)
+    drive.drive
+      .getBlobs()
+      .then((blobs) => {
+        if (!this.closing) this.downloads.push(blobs.core.download({ start: 0, end: -1 }))
+      })
+      .catch((err: unknown) => {
+        this.fullCopies.delete(drive.hex)
+        this.log.debug({ err }, 'blob store not opened yet')
+      })
   }
 
   private track(drive: Hyperdrive, member: Member, isOwn: boolean, isMember = true): MemberDrive {
