@@ -77,7 +77,9 @@ export class PathReconciler {
     const out: Version[] = []
     await Promise.all(
       this.deps.drives.all().map(async (d) => {
-        const hinted = hints?.get(d.hex)
+        // a hint is the entry a diff saw; our own drive changes without diffs (we publish),
+        // so a hint about it can be stale: read our own entry every time
+        const hinted = d.isOwn ? undefined : hints?.get(d.hex)
         const entry = hinted !== undefined ? hinted : await d.drive.entry<EntryMeta>(key, { timeout: ENTRY_TIMEOUT_MS })
         if (!entry) return
         try {
