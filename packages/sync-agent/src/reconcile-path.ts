@@ -172,7 +172,17 @@ export class PathReconciler {
       if (loser.version.drive === drives.own.hex) await this.withdraw(path, loser)
     }
     const winner = decision.winner
-    if (!winner) return 'done'
+    if (!winner) {
+      // every drive withdrew its version: conflicts were decided on views that were out of
+      // date (a peer withdrew in favour of a version whose author meanwhile withdrew it too).
+      // No version is left, so the path goes here as on every peer; each withdrawn content
+      // lives on as a conflict copy or in the version it lost to. Only what the index says we
+      // applied is removed: a local edit is published instead (the writer checks).
+      if (!st || !record) return 'done'
+      if (!(await writer.remove(path, record))) return 'dir-not-empty'
+      index.delete(path)
+      return 'done'
+    }
     if (record && winner.kind !== 'deleted' && recordIs(record, winner)) {
       if (compareVectors(record.vv, winner.vv) !== 'equal') index.set(path, { ...record, vv: winner.vv })
       return 'done'
