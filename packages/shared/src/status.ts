@@ -38,6 +38,8 @@ export interface StatusReport {
   /** member drives (one per writer device) */
   members: number
   conflicts: number
+  /** how far the peers' clocks are ahead of ours (median); publish times are corrected by it */
+  clockOffsetMs: number
   /** recent problems (code + message), newest last, at most 20 */
   errors: Array<{ code: string; message: string; at: number }>
   startedAt: number

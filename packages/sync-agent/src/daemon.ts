@@ -21,12 +21,15 @@ import type { PeerSession } from './peers/peer-session.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
+import { ClusterClock } from './cluster-clock.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
 const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
+/** a clock this far off the cluster's is worth a warning */
+const CLOCK_WARN_MS = 60_000
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -50,6 +53,7 @@ export class Agent {
   private readonly haveBySession = new Map<PeerSession, Have[]>()
   private haveTimer: NodeJS.Timeout | null = null
   private readonly errors: StatusReport['errors'] = []
+  private readonly clock = new ClusterClock()
   private readonly startedAt = Date.now()
   private readonly closers: Array<() => Promise<void>> = []
   private closing: Promise<void> | null = null
@@ -97,6 +101,7 @@ export class Agent {
       own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
       rules: () => this.rules,
       log: log.child({ c: 'reconcile' }),
+      now: () => this.clock.now(),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
         this.engine.conflicts++
@@ -157,7 +162,8 @@ export class Agent {
         },
         onPeerGone: (s) => {
           this.haveBySession.delete(s)
-        }
+        },
+        onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs)
       }
     })
     await this.peers.ready()
@@ -290,6 +296,17 @@ export class Agent {
     this.engine.retryNow()
   }
 
+  private onPeerClock(session: PeerSession, clockMs: number): void {
+    const before = this.clock.offsetMs
+    const offsetMs = this.clock.observePeer(session.deviceId ?? session.address, clockMs)
+    if (Math.abs(offsetMs - before) < CLOCK_WARN_MS) return
+    if (Math.abs(offsetMs) >= CLOCK_WARN_MS) {
+      this.log.warn({ offsetMs, peer: session.address }, 'this device\'s clock differs from its peers\'; publish times follow the peers\' clocks')
+    } else {
+      this.log.info({ offsetMs, peer: session.address }, 'clock agrees with the peers again')
+    }
+  }
+
   private broadcastMembers(): void {
     const members = this.drives.members()
     for (const s of this.peers?.connected() ?? []) s.sendMembers(members)
@@ -390,6 +407,7 @@ export class Agent {
       peers: this.peers?.status() ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
+      clockOffsetMs: this.clock.offsetMs,
       errors,
       startedAt: this.startedAt
     }

@@ -31,6 +31,8 @@ export interface ReconcileDeps {
   own: OwnDriveWriter
   rules: () => IgnoreRules
   log: Logger
+  /** publish times (the cluster's clock, see cluster-clock.ts) */
+  now(): number
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
@@ -113,7 +115,8 @@ export class PathReconciler {
       // deleted here: publish a tombstone unless the folder already agrees
       if (winner && winner.kind !== 'deleted') {
         const vv = this.vectorFor(record)
-        await own.put(key, { blob: null, metadata: { v: 1, vv, ts: Date.now(), kind: 'deleted', size: 0, mtime: Date.now(), mode: 0, hash: null } })
+        const ts = this.deps.now()
+        await own.put(key, { blob: null, metadata: { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null } })
       }
       index.delete(path)
       return 'done'
@@ -149,7 +152,7 @@ export class PathReconciler {
       return 'done'
     }
     const vv = this.vectorFor(record)
-    const meta: EntryMeta = { v: 1, vv, ts: Date.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
+    const meta: EntryMeta = { v: 1, vv, ts: this.deps.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     if (kind === 'file') {
       const stored = small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size)
       if (!stored || !(await this.stillSame(abs, st))) return 'unsettled'

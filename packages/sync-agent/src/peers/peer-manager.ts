@@ -18,6 +18,8 @@ export interface PeerEvents {
   onMembers(session: PeerSession, members: Member[]): void
   onHave(session: PeerSession, have: Have[]): void
   onPeerGone(session: PeerSession): void
+  /** an authenticated peer told us its wall clock */
+  onPeerClock(session: PeerSession, clockMs: number): void
 }
 
 const BACKOFF_MIN_MS = 200
@@ -160,6 +162,7 @@ export class PeerManager {
       onAuthenticated: (s) => this.admit(s, dialer),
       onMembers: (s, m) => this.opts.events.onMembers(s, m),
       onHave: (s, h) => this.opts.events.onHave(s, h),
+      onPeerClock: (s, clockMs) => this.opts.events.onPeerClock(s, clockMs),
       onClose: (s, error) => this.onSessionClose(s, dialer, error)
     }
     const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.authKey, hooks, this.opts.log)
