@@ -1,4 +1,4 @@
-import { lstat, readFile } from 'node:fs/promises'
+import { lstat, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
 import CoreStorage from 'hypercore-storage'
@@ -30,6 +30,8 @@ const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
 /** a clock this far off the cluster's is worth a warning */
 const CLOCK_WARN_MS = 60_000
+/** the peers' clock offsets, kept across restarts */
+const CLOCK_FILE = 'clock-offsets.json'
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -53,7 +55,8 @@ export class Agent {
   private readonly haveBySession = new Map<PeerSession, Have[]>()
   private haveTimer: NodeJS.Timeout | null = null
   private readonly errors: StatusReport['errors'] = []
-  private readonly clock = new ClusterClock()
+  private clock = new ClusterClock()
+  private clockSaved: Promise<void> = Promise.resolve()
   private readonly startedAt = Date.now()
   private readonly closers: Array<() => Promise<void>> = []
   private closing: Promise<void> | null = null
@@ -92,6 +95,7 @@ export class Agent {
     this.closers.push(() => this.drives.close())
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
+    this.clock = new ClusterClock(Date.now, await this.loadClockOffsets())
     this.rules = await this.loadRules()
     const writer = new FolderWriter(config.folder)
     const reconciler = new PathReconciler({
@@ -296,9 +300,25 @@ export class Agent {
     this.engine.retryNow()
   }
 
+  private async loadClockOffsets(): Promise<Record<string, number>> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(join(this.config.dataDir, CLOCK_FILE), 'utf8'))
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, number>
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err }, `ignoring an unreadable ${CLOCK_FILE}`)
+    }
+    return {}
+  }
+
   private onPeerClock(session: PeerSession, clockMs: number): void {
     const before = this.clock.offsetMs
     const offsetMs = this.clock.observePeer(session.deviceId ?? session.address, clockMs)
+    const file = join(this.config.dataDir, CLOCK_FILE)
+    const offsets = JSON.stringify(this.clock.peerOffsets)
+    this.clockSaved = this.clockSaved
+      .then(() => writeFile(file + '.tmp', offsets, { mode: 0o600 }))
+      .then(() => rename(file + '.tmp', file))
+      .catch((err: unknown) => this.log.warn({ err }, `cannot save ${CLOCK_FILE}`))
     if (Math.abs(offsetMs - before) < CLOCK_WARN_MS) return
     if (Math.abs(offsetMs) >= CLOCK_WARN_MS) {
       this.log.warn({ offsetMs, peer: session.address }, 'this device\'s clock differs from its peers\'; publish times follow the peers\' clocks')

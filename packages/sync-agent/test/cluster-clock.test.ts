@@ -53,6 +53,13 @@ describe('ClusterClock', () => {
     expect(clock.offsetMs).toBe(0)
   })
 
+  it('starts from the offsets of an earlier run and hands them out to persist', () => {
+    const wall = { ms: 13 * HOUR }
+    const clock = new ClusterClock(() => wall.ms, { b: -3 * HOUR, c: -3 * HOUR + 10, junk: Number.NaN })
+    expect(clock.offsetMs).toBe(-3 * HOUR + 10)
+    expect(clock.peerOffsets).toEqual({ b: -3 * HOUR, c: -3 * HOUR + 10 })
+  })
+
   it('never goes backwards, even when the correction does', () => {
     const { clock, wall } = clockAt(10 * HOUR)
     const first = clock.now()
