@@ -286,6 +286,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       `fault round FAILED: seed=${seed} (replay: pnpm test:faults --rounds 1 --seed ${seed})\n` +
       `${(err as Error).message}\n--- operation log (${oracle.log.length} lines; also in ${logDir}/ops.log, agent logs beside it)\n` +
       oracle.log.join('\n')
+    await fs.writeFile(path.join(logDir, 'failure.txt'), message + '\n')
     throw new RoundFailure(message)
   } finally {
     for (const a of agents) {

@@ -28,10 +28,13 @@ const HAVE_DEBOUNCE_MS = 30
 const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
+const STALL_REPORT_MS = 60_000
 /** a clock this far off the cluster's is worth a warning */
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
 const CLOCK_FILE = 'clock-offsets.json'
+/** without a working watcher (inotify limits), changes are found by a rescan this often */
+export const FALLBACK_SCAN_MS = 10_000
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -57,6 +60,7 @@ export class Agent {
   private readonly errors: StatusReport['errors'] = []
   private clock = new ClusterClock()
   private clockSaved: Promise<void> = Promise.resolve()
+  private fallbackScan: NodeJS.Timeout | null = null
   private readonly startedAt = Date.now()
   private readonly closers: Array<() => Promise<void>> = []
   private closing: Promise<void> | null = null
@@ -125,7 +129,7 @@ export class Agent {
       onPath: (p, stats) => this.onLocalPath(p, stats),
       isIgnored: (p, isDir) => this.rules.isIgnored(p, isDir),
       onDirGone: (p) => this.engine.markTree(p),
-      onError: (err) => this.recordError('E_IO', `watcher: ${err.message}`)
+      onError: (err) => this.onWatcherError(err, writer)
     }, log.child({ c: 'watcher' }))
     await this.watcher.ready()
     this.closers.push(() => this.watcher.close())
@@ -144,6 +148,7 @@ export class Agent {
     this.state = 'syncing'
 
     this.startBulkModeMonitor(writer)
+    this.startStallReports()
 
     this.peers = new PeerManager({
       listen: config.listen,
@@ -217,6 +222,37 @@ export class Agent {
   }
 
   /**
+   * The watcher could not watch everything: inotify's watch (or instance) limit is reached.
+   * Changes in the unwatched directories would go unseen, so a stat-only rescan runs every
+   * FALLBACK_SCAN_MS from now on (watched directories still report at once).
+   */
+  private onWatcherError(err: Error, writer: FolderWriter): void {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ENOSPC' && code !== 'EMFILE') {
+      this.recordError('E_IO', `watcher: ${err.message}`)
+      return
+    }
+    if (this.fallbackScan || this.state === 'stopping') return
+    const message =
+      `cannot watch every directory of the folder (${err.message}): changes are found by a rescan every ` +
+      `${FALLBACK_SCAN_MS / 1000} s instead. Raise the limit to get them at once: sysctl fs.inotify.max_user_watches=524288`
+    this.log.warn({ code: 'E_WATCH_LIMIT' }, message)
+    this.errors.push({ code: 'E_WATCH_LIMIT', message, at: Date.now() })
+    let scanning = false
+    this.fallbackScan = setInterval(() => {
+      if (scanning || this.state === 'stopping') return
+      scanning = true
+      this.scan(writer, false)
+        .catch((e: unknown) => this.recordError('E_IO', `fallback rescan failed: ${(e as Error).message}`))
+        .finally(() => (scanning = false))
+    }, FALLBACK_SCAN_MS)
+    this.fallbackScan.unref()
+    this.closers.push(async () => {
+      if (this.fallbackScan) clearInterval(this.fallbackScan)
+    })
+  }
+
+  /**
    * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
    * sync), the watcher is paused; once the queue drains it resumes and a stat-only rescan
    * publishes whatever was edited here meanwhile. Writes stay safe either way: the folder
@@ -242,6 +278,17 @@ export class Agent {
           .finally(() => (switching = false))
       }
     }, BULK_MODE_CHECK_MS)
+    timer.unref()
+    this.closers.push(async () => clearInterval(timer))
+  }
+
+  /** Work that should take seconds and takes minutes is logged (a hang would otherwise be silent). */
+  private startStallReports(): void {
+    const timer = setInterval(() => {
+      for (const { what, ms } of this.engine.stalled(STALL_REPORT_MS)) {
+        this.log.warn({ code: 'E_STALLED', what, ms }, 'sync work has not finished for a long time')
+      }
+    }, STALL_REPORT_MS)
     timer.unref()
     this.closers.push(async () => clearInterval(timer))
   }

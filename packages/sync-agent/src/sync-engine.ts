@@ -49,6 +49,8 @@ export class SyncEngine {
   private readonly diffing = new Map<string, Promise<void>>()
   private readonly diffAgain = new Set<string>()
   private readonly diffedTo = new Map<string, number>()
+  /** when each running path and each running diff started (to report stalls) */
+  private readonly startedAt = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
   private workers = 0
   /** large diffs in progress: the workers wait for them */
@@ -112,9 +114,11 @@ export class SyncEngine {
       })
       .finally(() => {
         this.diffing.delete(drive.hex)
+        this.startedAt.delete('drive:' + drive.hex)
         this.checkIdle()
       })
     this.diffing.set(drive.hex, run)
+    this.startedAt.set('drive:' + drive.hex, Date.now())
   }
 
   private async diffLoop(drive: MemberDrive): Promise<void> {
@@ -198,6 +202,14 @@ export class SyncEngine {
     return { byDir, bytes }
   }
 
+  /** Paths (and drive diffs, as `drive:<key>`) running for longer than `olderThanMs`, with how long. */
+  stalled(olderThanMs: number): Array<{ what: string; ms: number }> {
+    const now = Date.now()
+    const out: Array<{ what: string; ms: number }> = []
+    for (const [what, at] of this.startedAt) if (now - at > olderThanMs) out.push({ what, ms: now - at })
+    return out
+  }
+
   onIdle(listener: () => void): void {
     this.idleListeners.push(listener)
   }
@@ -208,11 +220,13 @@ export class SyncEngine {
       const [path, item] = this.queue.entries().next().value as [string, Item]
       this.queue.delete(path)
       this.running.set(path, item)
+      this.startedAt.set(path, Date.now())
       this.workers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
         this.workers--
         this.running.delete(path)
+        this.startedAt.delete(path)
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
