@@ -16,6 +16,7 @@ import type { PathReconciler } from './reconcile-path.js'
 const WORKERS = 64
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
+const DISK_FULL_RETRY_MS = 4_000
 const UNSETTLED_RETRY_MS = 100
 const DIR_RETRIES = 8
 /**
@@ -262,8 +263,10 @@ export class SyncEngine {
         return
       }
       item.attempts++
-      const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
       const code = isSyncError(err) ? err.code : ((err as { code?: string }).code ?? 'E_IO')
+      // a full disk gets space back at any moment: look again soon, not after a long backoff
+      const maxMs = code === 'E_DISK_FULL' ? DISK_FULL_RETRY_MS : RETRY_MAX_MS
+      const delay = Math.min(maxMs, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
       this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) ? undefined : err }, isSyncError(err) ? err.message : 'could not sync a path; will retry')
       this.lastError = { code, message: (err as Error).message, at: Date.now() }
       this.retry(path, item, delay)
