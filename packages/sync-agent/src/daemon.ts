@@ -28,7 +28,7 @@ const HAVE_DEBOUNCE_MS = 30
 const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
-const STALL_REPORT_MS = 60_000
+const STALL_REPORT_MS = 30_000
 /** a clock this far off the cluster's is worth a warning */
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
@@ -285,8 +285,8 @@ export class Agent {
   /** Work that should take seconds and takes minutes is logged (a hang would otherwise be silent). */
   private startStallReports(): void {
     const timer = setInterval(() => {
-      for (const { what, ms } of this.engine.stalled(STALL_REPORT_MS)) {
-        this.log.warn({ code: 'E_STALLED', what, ms }, 'sync work has not finished for a long time')
+      for (const stall of this.engine.stalled(STALL_REPORT_MS, STALL_REPORT_MS / 100)) {
+        this.log.warn({ code: 'E_STALLED', ...stall }, stall.ms ? 'sync work has not finished for a long time' : 'a path keeps being reconciled without settling')
       }
     }, STALL_REPORT_MS)
     timer.unref()

@@ -3,7 +3,7 @@ import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import { metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
-import { conflictName, decide, type Decision, type Loser } from './merge.js'
+import { conflictName, decide, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { IndexStore, LocalRecord } from './index-store.js'
@@ -226,6 +226,14 @@ export class PathReconciler {
     return this.reader.read(version, await drive.drive.getBlobs())
   }
 
+  /** Is `name` free for a conflict copy of `v` (nothing there, or only deletes), or does it hold `v`'s content already? */
+  private async nameUse(name: string, v: Version): Promise<NameUse> {
+    const live = (await this.gather(name)).filter((x) => x.kind !== 'deleted')
+    if (live.some((x) => sameContent(x, v))) return 'same'
+    if (live.length > 0 || (await this.deps.writer.lstatOrNull(name))) return 'taken'
+    return 'free'
+  }
+
   /**
    * We authored a version that lost: keep its content as a conflict copy (same blob, no
    * copy of the bytes) and withdraw our entry, which ends the conflict on every peer.
@@ -235,12 +243,13 @@ export class PathReconciler {
     const v = loser.version
     let copy: string | null = null
     if (loser.keepCopy) {
-      copy = conflictName(path, v.ts, drives.own.shortId)
+      let base = path
       try {
-        checkRelativePath(copy)
+        checkRelativePath(conflictName(path, v.ts, drives.own.shortId))
       } catch {
-        copy = conflictName(path.slice(0, path.lastIndexOf('/') + 1) + 'conflict', v.ts, drives.own.shortId)
+        base = path.slice(0, path.lastIndexOf('/') + 1) + 'conflict'
       }
+      copy = await pickConflictName(base, v.ts, drives.own.shortId, (name) => this.nameUse(name, v))
       const vv = advance([], drives.own.author, own.nextCounter())
       const kind: EntryKind = v.kind
       await own.put(toDriveKey(copy), {

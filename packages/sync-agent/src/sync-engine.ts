@@ -52,6 +52,8 @@ export class SyncEngine {
   private readonly diffedTo = new Map<string, number>()
   /** when each running path and each running diff started (to report stalls) */
   private readonly startedAt = new Map<string, number>()
+  /** how often each path ran since the last stall report (a path that never settles) */
+  private readonly runs = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
   private workers = 0
   /** large diffs in progress: the workers wait for them */
@@ -203,11 +205,16 @@ export class SyncEngine {
     return { byDir, bytes }
   }
 
-  /** Paths (and drive diffs, as `drive:<key>`) running for longer than `olderThanMs`, with how long. */
-  stalled(olderThanMs: number): Array<{ what: string; ms: number }> {
+  /**
+   * Paths (and drive diffs, as `drive:<key>`) running for longer than `olderThanMs`, and paths
+   * that ran more than `maxRuns` times since the last call (work that never settles).
+   */
+  stalled(olderThanMs: number, maxRuns: number): Array<{ what: string; ms?: number; runs?: number }> {
     const now = Date.now()
-    const out: Array<{ what: string; ms: number }> = []
+    const out: Array<{ what: string; ms?: number; runs?: number }> = []
     for (const [what, at] of this.startedAt) if (now - at > olderThanMs) out.push({ what, ms: now - at })
+    for (const [what, runs] of this.runs) if (runs > maxRuns) out.push({ what, runs })
+    this.runs.clear()
     return out
   }
 
@@ -222,6 +229,7 @@ export class SyncEngine {
       this.queue.delete(path)
       this.running.set(path, item)
       this.startedAt.set(path, Date.now())
+      this.runs.set(path, (this.runs.get(path) ?? 0) + 1)
       this.workers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
