@@ -29,6 +29,7 @@ const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
 const STALL_REPORT_MS = 30_000
+const TEMP_SWEEP_DELAY_MS = 500
 /** a clock this far off the cluster's is worth a warning */
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
@@ -61,6 +62,7 @@ export class Agent {
   private clock = new ClusterClock()
   private clockSaved: Promise<void> = Promise.resolve()
   private fallbackScan: NodeJS.Timeout | null = null
+  private sweepTimer: NodeJS.Timeout | null = null
   private readonly startedAt = Date.now()
   private readonly closers: Array<() => Promise<void>> = []
   private closing: Promise<void> | null = null
@@ -101,7 +103,7 @@ export class Agent {
 
     this.clock = new ClusterClock(Date.now, await this.loadClockOffsets())
     this.rules = await this.loadRules()
-    const writer = new FolderWriter(config.folder)
+    const writer = new FolderWriter(config.folder, () => this.sweepTempsSoon(writer))
     const reconciler = new PathReconciler({
       writer,
       index: this.index,
@@ -320,7 +322,20 @@ export class Agent {
     }
   }
 
-  /** Compares the folder with the index; at start also removes leftover temp files. */
+  /**
+   * A temp file of ours was carried off by a directory move (or its directory vanished): a
+   * rescan removes it wherever it landed. Debounced: a moved directory can hold several.
+   */
+  private sweepTempsSoon(writer: FolderWriter): void {
+    if (this.sweepTimer || this.state === 'stopping') return
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = null
+      this.scan(writer, false).catch((err: unknown) => this.recordError('E_IO', `rescan for temp files failed: ${(err as Error).message}`))
+    }, TEMP_SWEEP_DELAY_MS)
+    this.sweepTimer.unref()
+  }
+
+  /** Compares the folder with the index and removes temp files no write of ours is using. */
   private async scan(writer: FolderWriter, atStart = true): Promise<void> {
     const seen = new Set<string>()
     let temps = 0
@@ -331,7 +346,7 @@ export class Agent {
         if (!record || !fingerprintMatches(st, record)) this.engine.mark(path)
       },
       onTempFile: (path) => {
-        if (!atStart) return // may belong to a write in progress
+        if (writer.isWriting(path)) return
         temps++
         writer.removeTemp(path).catch(() => undefined)
       },
@@ -488,6 +503,7 @@ export class Agent {
   private async doClose(): Promise<void> {
     this.state = 'stopping'
     if (this.haveTimer) clearTimeout(this.haveTimer)
+    if (this.sweepTimer) clearTimeout(this.sweepTimer)
     for (const close of this.closers.reverse()) {
       try {
         await close()
