@@ -287,7 +287,7 @@ export class Agent {
   /** Work that should take seconds and takes minutes is logged (a hang would otherwise be silent). */
   private startStallReports(): void {
     const timer = setInterval(() => {
-      for (const stall of this.engine.stalled(STALL_REPORT_MS, STALL_REPORT_MS / 100)) {
+      for (const stall of this.engine.stalled(STALL_REPORT_MS, STALL_REPORT_MS / 1000)) {
         this.log.warn({ code: 'E_STALLED', ...stall }, stall.ms ? 'sync work has not finished for a long time' : 'a path keeps being reconciled without settling')
       }
     }, STALL_REPORT_MS)

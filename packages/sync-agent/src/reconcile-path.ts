@@ -140,7 +140,10 @@ export class PathReconciler {
       const maybeSame = winner?.kind === 'file' && winner.size === st.size
       if (st.size <= SMALL_FILE_BYTES || maybeSame) {
         small = await readLocalFile(abs, st)
-        if (!small) return 'unsettled'
+        if (!small) {
+          this.deps.log.debug({ path, size: st.size }, 'file changed while it was read; trying again')
+          return 'unsettled'
+        }
         hash = small.hash
       }
     }
@@ -155,7 +158,10 @@ export class PathReconciler {
     const meta: EntryMeta = { v: 1, vv, ts: this.deps.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     if (kind === 'file') {
       const stored = small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size)
-      if (!stored || !(await this.stillSame(abs, st))) return 'unsettled'
+      if (!stored || !(await this.stillSame(abs, st))) {
+        this.deps.log.debug({ path, size: st.size, stored: stored !== null }, 'file changed while it was stored; trying again')
+        return 'unsettled'
+      }
       meta.hash = stored.hash
       if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
