@@ -5,7 +5,7 @@ import { newSecret } from '../helpers/cli.ts'
 import { useHarness } from '../helpers/harness.ts'
 import { waitConverged } from '../helpers/sync.ts'
 import { until } from '../helpers/until.ts'
-import { mountTmpfs, unmount } from './run-dirs.ts'
+import { fillDisk, mountTmpfs, unmount } from './run-dirs.ts'
 
 /**
  * A node whose disk fills up: b's folder and data dir share one small tmpfs, filled with an
@@ -14,24 +14,6 @@ import { mountTmpfs, unmount } from './run-dirs.ts'
  * data dir stayed consistent).
  */
 const DISK_BYTES = 48 * 1024 * 1024
-
-async function fill(dir: string): Promise<string> {
-  const file = path.join(dir, 'filler.tmp')
-  const fh = await fs.open(file, 'w')
-  try {
-    for (const size of [1024 * 1024, 4096, 1]) {
-      const chunk = Buffer.alloc(size, 1)
-      try {
-        for (;;) await fh.write(chunk)
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
-      }
-    }
-  } finally {
-    await fh.close()
-  }
-  return file
-}
 
 describe('disk full', () => {
   const harness = useHarness()
@@ -48,7 +30,7 @@ describe('disk full', () => {
       await b.start()
       await waitConverged([a, b])
 
-      const filler = await fill(path.join(disk, 'folder'))
+      const filler = await fillDisk(path.join(disk, 'folder'))
       for (let i = 0; i < 3; i++) await fs.writeFile(path.join(a.folder, `big${i}.bin`), Buffer.alloc(1024 * 1024, i + 1))
       for (let i = 0; i < 20; i++) await fs.writeFile(path.join(a.folder, `s${i}.txt`), `small ${i}\n`)
       const line = await b.waitForLog(/E_DISK_FULL/, { timeoutMs: 30_000 })

@@ -9,7 +9,7 @@ import { waitConverged } from '../helpers/sync.ts'
 import { ClusterNet, removeLeftoverNamespaces } from './cluster-net.ts'
 import { Oracle } from './oracle.ts'
 import { Prng } from './prng.ts'
-import { mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
+import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
 import { NodeWorkload } from './workload.ts'
 
 /**
@@ -56,30 +56,6 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false
   )
-}
-
-/** Fills `folder` with an ignored file (`*.tmp`) until the disk refuses. */
-async function fillDisk(folder: string): Promise<string> {
-  const file = path.join(folder, `.fill-${Date.now()}.tmp`)
-  const fh = await fs.open(file, 'w')
-  const chunk = Buffer.alloc(1024 * 1024, 7)
-  try {
-    for (;;) await fh.write(chunk)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
-  } finally {
-    await fh.close()
-  }
-  // the last partial block too: nothing left at all
-  const small = await fs.open(file, 'a')
-  try {
-    for (;;) await small.write(Buffer.alloc(4096, 7))
-  } catch {
-    // ENOSPC: full
-  } finally {
-    await small.close()
-  }
-  return file
 }
 
 export async function runRound(options: RoundOptions): Promise<RoundResult> {

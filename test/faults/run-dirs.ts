@@ -31,6 +31,25 @@ export async function mountTmpfs(dir: string, sizeBytes: number): Promise<void> 
   await exec('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0755`, 'tmpfs', dir])
 }
 
+/** Fills the file system of `folder` with an ignored file (`*.tmp`) until not one byte fits. */
+export async function fillDisk(folder: string): Promise<string> {
+  const file = path.join(folder, `.fill-${Date.now()}.tmp`)
+  const fh = await fs.open(file, 'w')
+  try {
+    for (const size of [1024 * 1024, 4096, 1]) {
+      const chunk = Buffer.alloc(size, 7)
+      try {
+        for (;;) await fh.write(chunk)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+      }
+    }
+  } finally {
+    await fh.close()
+  }
+  return file
+}
+
 export async function unmount(dir: string): Promise<void> {
   await exec('umount', ['-l', dir]).catch(() => undefined)
 }
