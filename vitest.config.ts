@@ -25,6 +25,19 @@ export default defineConfig({
           // after the unit tests, not beside them
           sequence: { groupOrder: 1 }
         }
+      },
+      {
+        test: {
+          // network namespaces, tmpfs mounts and libfaketime: needs root (see test/faults/README.md)
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 600_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+          // last: it uses the whole machine
+          sequence: { groupOrder: 2 }
+        }
       }
     ]
   }

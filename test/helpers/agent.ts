@@ -45,6 +45,11 @@ export interface AgentOptions {
   configFile?: string
   /** Extra SYNC_AGENT_* (or other) variables; an undefined value removes a variable. */
   env?: Record<string, string | undefined>
+  /**
+   * Command that runs node (it must exec, keeping the pid, so kill() reaches the agent), e.g.
+   * `['ip', 'netns', 'exec', 'ns1']`: spawned as `wrapper… node bin/sync-agent.js start`.
+   */
+  wrapper?: string[]
 }
 
 /** Every child still running in this worker, killed if the worker exits abruptly. */
@@ -140,7 +145,8 @@ export class Agent {
     this.note(`start #${this.starts}`)
     const args = [binPath, 'start']
     if (this.options.configFile !== undefined) args.push('--config', this.options.configFile)
-    const child = spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const [command, ...prefix] = [...(this.options.wrapper ?? []), process.execPath]
+    const child = spawn(command as string, [...prefix, ...args], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     this.lastExit = undefined
     this.isExitExpected = false

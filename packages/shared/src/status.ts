@@ -88,6 +88,8 @@ export interface StatusReport {
   localChanges: LocalChanges | null
   /** remote deletes held because they would remove more than `massDeleteShare` of the folder */
   heldDeletes: HeldDeletes | null
+  /** how far the peers' clocks are ahead of ours (median); publish times are corrected by it */
+  clockOffsetMs: number
   /** recent problems (code + message), newest last, at most 20 */
   errors: Array<{ code: string; message: string; at: number }>
   startedAt: number

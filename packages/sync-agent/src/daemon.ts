@@ -1,4 +1,4 @@
-import { lstat, readFile } from 'node:fs/promises'
+import { lstat, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
 import CoreStorage from 'hypercore-storage'
@@ -31,6 +31,7 @@ import { HttpServer, sendJson } from './http/http-server.js'
 import { AgentCheckServer } from './http/agent-check-server.js'
 import { OnDemandFiles, URL_PREFIX } from './http/on-demand-files.js'
 import { AgentMetrics } from './metrics/agent-metrics.js'
+import { ClusterClock } from './cluster-clock.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -38,6 +39,14 @@ const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
 const READINESS_CHECK_MS = 250
+const STALL_REPORT_MS = 30_000
+const TEMP_SWEEP_DELAY_MS = 500
+/** a clock this far off the cluster's is worth a warning */
+const CLOCK_WARN_MS = 60_000
+/** the peers' clock offsets, kept across restarts */
+const CLOCK_FILE = 'clock-offsets.json'
+/** without a working watcher (inotify limits), changes are found by a rescan this often */
+export const FALLBACK_SCAN_MS = 10_000
 
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
@@ -69,6 +78,10 @@ export class Agent {
   private readonly haveBySession = new Map<PeerSession, Have[]>()
   private haveTimer: NodeJS.Timeout | null = null
   private readonly errors: StatusReport['errors'] = []
+  private clock = new ClusterClock()
+  private clockSaved: Promise<void> = Promise.resolve()
+  private fallbackScan: NodeJS.Timeout | null = null
+  private sweepTimer: NodeJS.Timeout | null = null
   private readonly startedAt = Date.now()
   private readonly closers: Array<() => Promise<void>> = []
   private closing: Promise<void> | null = null
@@ -108,9 +121,10 @@ export class Agent {
     this.closers.push(() => this.drives.close())
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
+    this.clock = new ClusterClock(Date.now, await this.loadClockOffsets())
     this.rules = await this.loadRules()
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
-    const writer = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode })
+    const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer))
     if (process.geteuid?.() === 0 && !config.fileOwner) {
       log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
     }
@@ -123,6 +137,7 @@ export class Agent {
       mayDelete: (p) => this.deleteGuard.mayDelete(p),
       localOnly: this.localOnly,
       log: log.child({ c: 'reconcile' }),
+      now: () => this.clock.now(),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
         this.engine.conflicts++
@@ -169,7 +184,7 @@ export class Agent {
       onPath: (p, stats) => this.onLocalPath(p, stats),
       isIgnored: (p, isDir) => this.rules.isIgnored(p, isDir),
       onDirGone: (p) => this.engine.markTree(p),
-      onError: (err) => this.recordError('E_IO', `watcher: ${err.message}`)
+      onError: (err) => this.onWatcherError(err, writer)
     }, log.child({ c: 'watcher' }))
     await this.watcher.ready()
     this.closers.push(() => this.watcher.close())
@@ -215,6 +230,7 @@ export class Agent {
     this.state = 'syncing'
 
     this.startBulkModeMonitor(writer)
+    this.startStallReports()
 
     this.peers = new PeerManager({
       listen: config.listen,
@@ -243,7 +259,8 @@ export class Agent {
         onPeerGone: (s) => {
           this.haveBySession.delete(s)
         },
-        onPeerError: (_s, code) => this.metrics.error(code)
+        onPeerError: (_s, code) => this.metrics.error(code),
+        onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs)
       }
     })
     await this.peers.ready()
@@ -309,6 +326,37 @@ export class Agent {
   }
 
   /**
+   * The watcher could not watch everything: inotify's watch (or instance) limit is reached.
+   * Changes in the unwatched directories would go unseen, so a stat-only rescan runs every
+   * FALLBACK_SCAN_MS from now on (watched directories still report at once).
+   */
+  private onWatcherError(err: Error, writer: FolderWriter): void {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ENOSPC' && code !== 'EMFILE') {
+      this.recordError('E_IO', `watcher: ${err.message}`)
+      return
+    }
+    if (this.fallbackScan || this.state === 'stopping') return
+    const message =
+      `cannot watch every directory of the folder (${err.message}): changes are found by a rescan every ` +
+      `${FALLBACK_SCAN_MS / 1000} s instead. Raise the limit to get them at once: sysctl fs.inotify.max_user_watches=524288`
+    this.log.warn({ code: 'E_WATCH_LIMIT' }, message)
+    this.errors.push({ code: 'E_WATCH_LIMIT', message, at: Date.now() })
+    let scanning = false
+    this.fallbackScan = setInterval(() => {
+      if (scanning || this.state === 'stopping') return
+      scanning = true
+      this.scan(writer, false)
+        .catch((e: unknown) => this.recordError('E_IO', `fallback rescan failed: ${(e as Error).message}`))
+        .finally(() => (scanning = false))
+    }, FALLBACK_SCAN_MS)
+    this.fallbackScan.unref()
+    this.closers.push(async () => {
+      if (this.fallbackScan) clearInterval(this.fallbackScan)
+    })
+  }
+
+  /**
    * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
    * sync), the watcher is paused; once the queue drains it resumes and a stat-only rescan
    * publishes whatever was edited here meanwhile. Writes stay safe either way: the folder
@@ -334,6 +382,17 @@ export class Agent {
           .finally(() => (switching = false))
       }
     }, BULK_MODE_CHECK_MS)
+    timer.unref()
+    this.closers.push(async () => clearInterval(timer))
+  }
+
+  /** Work that should take seconds and takes minutes is logged (a hang would otherwise be silent). */
+  private startStallReports(): void {
+    const timer = setInterval(() => {
+      for (const stall of this.engine.stalled(STALL_REPORT_MS, STALL_REPORT_MS / 1000)) {
+        this.log.warn({ code: 'E_STALLED', ...stall }, stall.ms ? 'sync work has not finished for a long time' : 'a path keeps being reconciled without settling')
+      }
+    }, STALL_REPORT_MS)
     timer.unref()
     this.closers.push(async () => clearInterval(timer))
   }
@@ -367,7 +426,20 @@ export class Agent {
     }
   }
 
-  /** Compares the folder with the index; at start also removes leftover temp files. */
+  /**
+   * A temp file of ours was carried off by a directory move (or its directory vanished): a
+   * rescan removes it wherever it landed. Debounced: a moved directory can hold several.
+   */
+  private sweepTempsSoon(writer: FolderWriter): void {
+    if (this.sweepTimer || this.state === 'stopping') return
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = null
+      this.scan(writer, false).catch((err: unknown) => this.recordError('E_IO', `rescan for temp files failed: ${(err as Error).message}`))
+    }, TEMP_SWEEP_DELAY_MS)
+    this.sweepTimer.unref()
+  }
+
+  /** Compares the folder with the index and removes temp files no write of ours is using. */
   private async scan(writer: FolderWriter, atStart = true): Promise<void> {
     const seen = new Set<string>()
     let temps = 0
@@ -378,7 +450,7 @@ export class Agent {
         if (!record || !fingerprintMatches(st, record)) this.engine.mark(path)
       },
       onTempFile: (path) => {
-        if (!atStart) return // may belong to a write in progress
+        if (writer.isWriting(path)) return
         temps++
         writer.removeTemp(path).catch(() => undefined)
       },
@@ -392,6 +464,33 @@ export class Agent {
     session.sendMembers(this.drives.members())
     this.sendHave(session)
     this.engine.retryNow()
+  }
+
+  private async loadClockOffsets(): Promise<Record<string, number>> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(join(this.config.dataDir, CLOCK_FILE), 'utf8'))
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, number>
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err }, `ignoring an unreadable ${CLOCK_FILE}`)
+    }
+    return {}
+  }
+
+  private onPeerClock(session: PeerSession, clockMs: number): void {
+    const before = this.clock.offsetMs
+    const offsetMs = this.clock.observePeer(session.deviceId ?? session.address, clockMs)
+    const file = join(this.config.dataDir, CLOCK_FILE)
+    const offsets = JSON.stringify(this.clock.peerOffsets)
+    this.clockSaved = this.clockSaved
+      .then(() => writeFile(file + '.tmp', offsets, { mode: 0o600 }))
+      .then(() => rename(file + '.tmp', file))
+      .catch((err: unknown) => this.log.warn({ err }, `cannot save ${CLOCK_FILE}`))
+    if (Math.abs(offsetMs - before) < CLOCK_WARN_MS) return
+    if (Math.abs(offsetMs) >= CLOCK_WARN_MS) {
+      this.log.warn({ offsetMs, peer: session.address }, 'this device\'s clock differs from its peers\'; publish times follow the peers\' clocks')
+    } else {
+      this.log.info({ offsetMs, peer: session.address }, 'clock agrees with the peers again')
+    }
   }
 
   private broadcastMembers(): void {
@@ -552,6 +651,7 @@ export class Agent {
       role: this.config.secret.kind,
       localChanges: this.localOnly?.status() ?? null,
       heldDeletes,
+      clockOffsetMs: this.clock.offsetMs,
       errors,
       startedAt: this.startedAt
     }
@@ -565,6 +665,7 @@ export class Agent {
   private async doClose(): Promise<void> {
     this.state = 'stopping'
     if (this.haveTimer) clearTimeout(this.haveTimer)
+    if (this.sweepTimer) clearTimeout(this.sweepTimer)
     for (const close of this.closers.reverse()) {
       try {
         await close()

@@ -50,7 +50,11 @@ export class FolderWatcher {
       const path = relative(this.root, abs).split(sep).join('/')
       if (!path || path.startsWith('..')) return
       if (event === 'unlinkDir') {
-        this.settle(path, () => this.events.onDirGone(path))
+        // at once, not settled: a directory deleted (or moved away) and created again within
+        // the settle window would replace this with the `addDir`, and what the old directory
+        // held would never be looked at (a WordPress theme update does exactly that)
+        this.events.onDirGone(path)
+        this.settle(path, () => this.events.onPath(path, undefined))
       } else {
         this.settle(path, () => this.events.onPath(path, event === 'unlink' ? undefined : stats))
       }

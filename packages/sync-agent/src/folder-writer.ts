@@ -81,11 +81,30 @@ export class FolderWriter {
   /** directories known to exist (and to be real directories inside the folder): saves a mkdir per file */
   private readonly knownDirs = new Set<string>()
   private realRoot: string | null = null
+  /** names of our temp files being written now (a directory move can carry one elsewhere) */
+  private readonly writing = new Set<string>()
 
+  /** `onLostTemp`: a temp file of ours was moved away with its directory and must be swept */
   constructor(
     readonly root: string,
-    private readonly perms: WritePermissions = DEFAULT_PERMISSIONS
+    private readonly perms: WritePermissions = DEFAULT_PERMISSIONS,
+    private readonly onLostTemp: () => void = () => undefined
   ) {}
+
+  /** Is this temp file (by name) one we are writing right now? */
+  isWriting(path: string): boolean {
+    return this.writing.has(path.slice(path.lastIndexOf('/') + 1))
+  }
+
+  /** Removes our temp file; if it is gone, its directory was moved (or deleted) meanwhile. */
+  private async dropTemp(tmp: string): Promise<void> {
+    this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
+    try {
+      await unlink(tmp)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.onLostTemp()
+    }
+  }
 
   /** Owner and mode of a directory we just created (mkdir's mode is cut by the umask). */
   private async claimDir(abs: string, syncedMode: number | null): Promise<void> {
@@ -174,15 +193,24 @@ export class FolderWriter {
     if (meta.size >= CHECK_SPACE_BYTES) await this.assertSpaceFor(path, meta.size)
     await this.ensureParent(path)
     const tmp = join(dirname(this.abs(path)), tempName())
+    this.writing.add(tmp.slice(tmp.lastIndexOf(sep) + 1))
     let handle: FileHandle
     try {
       handle = await open(tmp, 'wx', 0o600)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw translateDiskError(err, path)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
+        throw translateDiskError(err, path)
+      }
       // the directory went away (deleted meanwhile): create it again
       this.knownDirs.delete(dirname(tmp))
-      await this.ensureParent(path)
-      handle = await open(tmp, 'wx', 0o600)
+      try {
+        await this.ensureParent(path)
+        handle = await open(tmp, 'wx', 0o600)
+      } catch (again) {
+        this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
+        throw translateDiskError(again, path)
+      }
     }
     const hash = createHash('sha256')
     let size = 0
@@ -208,13 +236,16 @@ export class FolderWriter {
       await this.assertUnchanged(path, expected)
       await rename(tmp, this.abs(path))
       renamed = true
+      this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
       return st
     } catch (err) {
+      // a directory moved away mid-write: the file is re-applied where it belongs now
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.knownDirs.delete(dirname(tmp))
       throw translateDiskError(err, path)
     } finally {
       if (!renamed) {
         await handle.close().catch(() => undefined)
-        await unlink(tmp).catch(() => undefined)
+        await this.dropTemp(tmp)
       }
     }
   }
@@ -236,15 +267,17 @@ export class FolderWriter {
     // a new link may stand where a directory was: forget what we knew about directories
     this.knownDirs.clear()
     const tmp = join(dirname(this.abs(path)), tempName())
+    this.writing.add(tmp.slice(tmp.lastIndexOf(sep) + 1))
     try {
       await symlink(target, tmp)
       const { owner } = this.perms
       if (owner) await lchown(tmp, owner.uid, owner.gid)
       await this.assertUnchanged(path, expected)
       await rename(tmp, this.abs(path))
+      this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
       return await lstat(this.abs(path))
     } catch (err) {
-      await unlink(tmp).catch(() => undefined)
+      await this.dropTemp(tmp)
       throw translateDiskError(err, path)
     }
   }
@@ -286,9 +319,9 @@ export class FolderWriter {
     return true
   }
 
-  /** Removes a leftover temp file found by the start-up scan. */
+  /** Removes a leftover temp file found by a scan (never one we are writing now). */
   async removeTemp(path: string): Promise<void> {
-    if (!path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX)) return
+    if (!path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX) || this.isWriting(path)) return
     await unlink(this.abs(path)).catch(() => undefined)
   }
 }

@@ -79,3 +79,19 @@ export function conflictName(path: string, ts: number, shortId: string): string 
     `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
   return `${dir}${stem}.sync-conflict-${stamp}-${shortId.slice(0, 7)}${ext}`
 }
+
+export type NameUse = 'free' | 'same' | 'taken'
+
+/**
+ * A conflict-copy name that does not replace another version: Syncthing's name is only
+ * unique to the second, and one device can lose twice on one path within a second (seen in
+ * the fault suite: the second copy replaced the first, whose content was lost). A taken name
+ * moves the stamp on by a second; a name already holding this very content is reused.
+ */
+export async function pickConflictName(path: string, ts: number, shortId: string, use: (name: string) => Promise<NameUse>): Promise<string> {
+  for (let i = 0; ; i++) {
+    const name = conflictName(path, ts + i * 1000, shortId)
+    const u = await use(name)
+    if (u !== 'taken') return name
+  }
+}

@@ -6,7 +6,8 @@ import type { Member } from './replication/member.js'
 /**
  * Our protomux channel, `sync-agent/v1`: message types and their encodings, nothing else.
  *
- *  open handshake  Hello   { version, proof }   proof = MAC(authKey, handshakeHash ‖ role)
+ *  open handshake  Hello   { version, proof, clockMs? }   proof = MAC(authKey, handshakeHash ‖ role);
+ *                                                   clockMs: the sender's wall clock (cluster-clock.ts)
  *  message 0       Members [{ deviceKey, driveKey, signature }]   the writer list, with proofs
  *  message 1       Have    [{ driveKey, length }]                 how far the sender has each drive
  *
@@ -21,6 +22,8 @@ type State = Parameters<typeof c.uint.encode>[0]
 export interface Hello {
   version: number
   proof: Buffer
+  /** the sender's wall clock, ms since the epoch (absent from agents that predate it) */
+  clockMs?: number | null
 }
 
 export interface Have {
@@ -51,13 +54,19 @@ export const helloEncoding = struct<Hello>({
   preencode(s, v) {
     c.uint.preencode(s, v.version)
     c.fixed32.preencode(s, v.proof)
+    if (v.clockMs != null) c.uint.preencode(s, v.clockMs)
   },
   encode(s, v) {
     c.uint.encode(s, v.version)
     c.fixed32.encode(s, v.proof)
+    if (v.clockMs != null) c.uint.encode(s, v.clockMs)
   },
   decode(s) {
-    return { version: c.uint.decode(s), proof: Buffer.from(c.fixed32.decode(s)) }
+    const version = c.uint.decode(s)
+    const proof = Buffer.from(c.fixed32.decode(s))
+    // an optional trailing field: older agents end the message after the proof
+    if (s.start >= s.end) return { version, proof }
+    return { version, proof, clockMs: c.uint.decode(s) }
   }
 }, 'hello')
 

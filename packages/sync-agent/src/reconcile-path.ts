@@ -3,7 +3,7 @@ import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import { decodeEntry, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
-import { conflictName, decide, type Decision, type Loser } from './merge.js'
+import { conflictName, decide, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { IndexStore, LocalRecord } from './index-store.js'
@@ -37,6 +37,8 @@ export interface ReconcileDeps {
   /** false while a mass delete holds this path's deletion */
   mayDelete(path: string): boolean
   log: Logger
+  /** publish times (the cluster's clock, see cluster-clock.ts) */
+  now(): number
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
@@ -113,7 +115,9 @@ export class PathReconciler {
     const out: Version[] = []
     await Promise.all(
       this.deps.drives.all().map(async (d) => {
-        const hinted = hints?.get(d.hex)
+        // a hint is the entry a diff saw; our own drive changes without diffs (we publish),
+        // so a hint about it can be stale: read our own entry every time
+        const hinted = d.isOwn ? undefined : hints?.get(d.hex)
         try {
           const entry = hinted !== undefined ? hinted : await this.entryOf(d, key)
           if (entry) out.push(readVersion(d.hex, d.author, entry))
@@ -152,7 +156,8 @@ export class PathReconciler {
       // deleted here: publish a tombstone unless the folder already agrees
       if (winner && winner.kind !== 'deleted') {
         const vv = this.vectorFor(record)
-        await own.put(key, { blob: null, metadata: { v: 1, vv, ts: Date.now(), kind: 'deleted', size: 0, mtime: Date.now(), mode: 0, hash: null } })
+        const ts = this.deps.now()
+        await own.put(key, { blob: null, metadata: { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null } })
       }
       index.delete(path)
       return 'done'
@@ -176,7 +181,10 @@ export class PathReconciler {
       const maybeSame = winner?.kind === 'file' && winner.size === st.size
       if (st.size <= SMALL_FILE_BYTES || maybeSame) {
         small = await readLocalFile(abs, st)
-        if (!small) return 'unsettled'
+        if (!small) {
+          this.deps.log.debug({ path, size: st.size }, 'file changed while it was read; trying again')
+          return 'unsettled'
+        }
         hash = small.hash
       }
     }
@@ -188,10 +196,13 @@ export class PathReconciler {
       return 'done'
     }
     const vv = this.vectorFor(record)
-    const meta: EntryMeta = { v: 1, vv, ts: Date.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
+    const meta: EntryMeta = { v: 1, vv, ts: this.deps.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     if (kind === 'file') {
       const stored = small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size)
-      if (!stored || !(await this.stillSame(abs, st))) return 'unsettled'
+      if (!stored || !(await this.stillSame(abs, st))) {
+        this.deps.log.debug({ path, size: st.size, stored: stored !== null }, 'file changed while it was stored; trying again')
+        return 'unsettled'
+      }
       meta.hash = stored.hash
       if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
@@ -212,7 +223,17 @@ export class PathReconciler {
       if (loser.version.drive === drives.own.hex) await this.withdraw(path, loser)
     }
     const winner = decision.winner
-    if (!winner) return 'done'
+    if (!winner) {
+      // every drive withdrew its version: conflicts were decided on views that were out of
+      // date (a peer withdrew in favour of a version whose author meanwhile withdrew it too).
+      // No version is left, so the path goes here as on every peer; each withdrawn content
+      // lives on as a conflict copy or in the version it lost to. Only what the index says we
+      // applied is removed: a local edit is published instead (the writer checks).
+      if (!st || !record) return 'done'
+      if (!(await writer.remove(path, record))) return 'dir-not-empty'
+      index.delete(path)
+      return 'done'
+    }
     if (record && winner.kind !== 'deleted' && recordIs(record, winner)) {
       if (compareVectors(record.vv, winner.vv) !== 'equal') index.set(path, { ...record, vv: winner.vv })
       return 'done'
@@ -255,6 +276,14 @@ export class PathReconciler {
     return this.reader.read(version, await drive.drive.getBlobs())
   }
 
+  /** Is `name` free for a conflict copy of `v` (nothing there, or only deletes), or does it hold `v`'s content already? */
+  private async nameUse(name: string, v: Version): Promise<NameUse> {
+    const live = (await this.gather(name)).filter((x) => x.kind !== 'deleted')
+    if (live.some((x) => sameContent(x, v))) return 'same'
+    if (live.length > 0 || (await this.deps.writer.lstatOrNull(name))) return 'taken'
+    return 'free'
+  }
+
   /**
    * We authored a version that lost: keep its content as a conflict copy (same blob, no
    * copy of the bytes) and withdraw our entry, which ends the conflict on every peer.
@@ -264,12 +293,13 @@ export class PathReconciler {
     const v = loser.version
     let copy: string | null = null
     if (loser.keepCopy) {
-      copy = conflictName(path, v.ts, drives.own.shortId)
+      let base = path
       try {
-        checkRelativePath(copy)
+        checkRelativePath(conflictName(path, v.ts, drives.own.shortId))
       } catch {
-        copy = conflictName(path.slice(0, path.lastIndexOf('/') + 1) + 'conflict', v.ts, drives.own.shortId)
+        base = path.slice(0, path.lastIndexOf('/') + 1) + 'conflict'
       }
+      copy = await pickConflictName(base, v.ts, drives.own.shortId, (name) => this.nameUse(name, v))
       const vv = advance([], drives.own.author, own.nextCounter())
       const kind: EntryKind = v.kind
       await own.put(toDriveKey(copy), {

@@ -31,6 +31,7 @@ const WORKERS = 64
 const RUNNING_BYTES = 16 * 1024 * 1024
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
+const DISK_FULL_RETRY_MS = 4_000
 const UNSETTLED_RETRY_MS = 100
 const DIR_RETRIES = 8
 /**
@@ -104,6 +105,10 @@ export class SyncEngine {
   private readonly diffing = new Map<string, Promise<void>>()
   private readonly diffAgain = new Set<string>()
   private readonly diffedTo = new Map<string, number>()
+  /** when each running path and each running diff started (to report stalls) */
+  private readonly startedAt = new Map<string, number>()
+  /** how often each path ran since the last stall report (a path that never settles) */
+  private readonly runs = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
   private readonly errorListeners: Array<(code: string) => void> = []
   private readonly roomWaiters: Array<() => void> = []
@@ -258,9 +263,11 @@ export class SyncEngine {
       })
       .finally(() => {
         this.diffing.delete(drive.hex)
+        this.startedAt.delete('drive:' + drive.hex)
         this.checkIdle()
       })
     this.diffing.set(drive.hex, run)
+    this.startedAt.set('drive:' + drive.hex, Date.now())
   }
 
   private async diffLoop(drive: MemberDrive): Promise<void> {
@@ -515,6 +522,19 @@ export class SyncEngine {
     return { byDir, bytes }
   }
 
+  /**
+   * Paths (and drive diffs, as `drive:<key>`) running for longer than `olderThanMs`, and paths
+   * that ran more than `maxRuns` times since the last call (work that never settles).
+   */
+  stalled(olderThanMs: number, maxRuns: number): Array<{ what: string; ms?: number; runs?: number }> {
+    const now = Date.now()
+    const out: Array<{ what: string; ms?: number; runs?: number }> = []
+    for (const [what, at] of this.startedAt) if (now - at > olderThanMs) out.push({ what, ms: now - at })
+    for (const [what, runs] of this.runs) if (runs > maxRuns) out.push({ what, runs })
+    this.runs.clear()
+    return out
+  }
+
   /** A path could not be synced, or a peer's entry was rejected: its error code (metrics). */
   onPathError(listener: (code: string) => void): void {
     this.errorListeners.push(listener)
@@ -551,6 +571,8 @@ export class SyncEngine {
       this.running.set(path, item)
       this.runningByClass[item.classIndex]!++
       this.runningBytes += bytes
+      this.startedAt.set(path, Date.now())
+      this.runs.set(path, (this.runs.get(path) ?? 0) + 1)
       this.workers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
@@ -558,6 +580,7 @@ export class SyncEngine {
         this.running.delete(path)
         this.runningByClass[item.classIndex]!--
         this.runningBytes -= bytes
+        this.startedAt.delete(path)
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
@@ -599,8 +622,10 @@ export class SyncEngine {
         return
       }
       item.attempts++
-      const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
       const code = isSyncError(err) ? err.code : ((err as { code?: string }).code ?? 'E_IO')
+      // a full disk gets space back at any moment: look again soon, not after a long backoff
+      const maxMs = code === 'E_DISK_FULL' ? DISK_FULL_RETRY_MS : RETRY_MAX_MS
+      const delay = Math.min(maxMs, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
       this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) ? undefined : err }, isSyncError(err) ? err.message : 'could not sync a path; will retry')
       this.lastError = { code, message: (err as Error).message, at: Date.now() }
       this.reportError(code)

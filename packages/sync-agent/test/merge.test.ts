@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { findPathProblem } from '@sync-agent/shared'
 import type { Version } from '../src/entry-format.js'
-import { conflictName, decide, type Decision } from '../src/merge.js'
+import { conflictName, decide, pickConflictName, type Decision, type NameUse } from '../src/merge.js'
 
 // devices (version-vector keys) and the drives they write, in ascending order
 const A = 'AAAAAAAAAAAAAAAA'
@@ -219,5 +219,25 @@ describe('conflictName', () => {
     expect(name).not.toBe(path)
     expect(findPathProblem(name)).toBeNull()
     expect(name.slice(0, name.lastIndexOf('/') + 1)).toBe(path.slice(0, path.lastIndexOf('/') + 1))
+  })
+})
+
+describe('pickConflictName', () => {
+  const ts = Date.UTC(2026, 10, 28, 22, 40, 43, 120)
+  // fault suite seed 101: one device lost twice on one path within a second; both copies got
+  // the same name and the second replaced the first, whose content was lost
+  it('a name taken by another version moves the stamp on by a second', async () => {
+    const taken = new Set([conflictName('t/single.php', ts, 'LRA3MLL')])
+    const name = await pickConflictName('t/single.php', ts, 'LRA3MLL', async (n): Promise<NameUse> => (taken.has(n) ? 'taken' : 'free'))
+    expect(name).toBe('t/single.sync-conflict-20261128-224044-LRA3MLL.php')
+  })
+
+  it('a name that already holds this content is reused (a retried withdrawal makes no second copy)', async () => {
+    const name = await pickConflictName('t/single.php', ts, 'LRA3MLL', async (): Promise<NameUse> => 'same')
+    expect(name).toBe('t/single.sync-conflict-20261128-224043-LRA3MLL.php')
+  })
+
+  it('a free name is the plain Syncthing name', async () => {
+    expect(await pickConflictName('a.txt', ts, 'LRA3MLLX', async (): Promise<NameUse> => 'free')).toBe(conflictName('a.txt', ts, 'LRA3MLL'))
   })
 })

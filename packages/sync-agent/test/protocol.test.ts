@@ -12,13 +12,21 @@ const have = (i: number, length: number): Have => ({ driveKey: bytes(32, i), len
 describe('hello', () => {
   it.each<[string, Hello]>([
     ['version 1', { version: 1, proof: bytes(32, 9) }],
-    ['a large version', { version: 2 ** 32, proof: bytes(32, 0) }]
+    ['a large version', { version: 2 ** 32, proof: bytes(32, 0) }],
+    ['with the sender\'s clock', { version: 1, proof: bytes(32, 9), clockMs: 1_795_900_000_123 }]
   ])('round-trips %s', (_name, hello) => {
     expect(c.decode(helloEncoding, c.encode(helloEncoding, hello))).toEqual(hello)
   })
 
   it('is a uint followed by 32 proof bytes', () => {
     expect(c.encode(helloEncoding, { version: 1, proof: bytes(32, 9) })).toHaveLength(33)
+  })
+
+  it('the clock is an optional trailing uint: a hello from an older agent has none', () => {
+    const old = c.encode(helloEncoding, { version: 1, proof: bytes(32, 9) })
+    expect(c.decode(helloEncoding, old).clockMs).toBeUndefined()
+    const now = c.encode(helloEncoding, { version: 1, proof: bytes(32, 9), clockMs: 1_795_900_000_123 })
+    expect(now.subarray(0, 33)).toEqual(old)
   })
 })
 

@@ -21,6 +21,8 @@ export interface PeerEvents {
   onPeerGone(session: PeerSession): void
   /** a connection ended with an error (E_AUTH, E_PEER_PROTOCOL, ...) */
   onPeerError?(session: PeerSession, code: string): void
+  /** an authenticated peer told us its wall clock */
+  onPeerClock(session: PeerSession, clockMs: number): void
 }
 
 const BACKOFF_MIN_MS = 200
@@ -198,6 +200,7 @@ export class PeerManager {
       onAuthenticated: (s) => this.admit(s, dialer),
       onMembers: (s, m) => this.opts.events.onMembers(s, m),
       onHave: (s, h) => this.opts.events.onHave(s, h),
+      onPeerClock: (s, clockMs) => this.opts.events.onPeerClock(s, clockMs),
       onClose: (s, error) => this.onSessionClose(s, dialer, error)
     }
     const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.authKey, hooks, this.opts.log)

@@ -23,6 +23,8 @@ export interface SessionHooks {
   onMembers(session: PeerSession, members: Member[]): void
   onHave(session: PeerSession, have: Have[]): void
   onClose(session: PeerSession, error: { code: string; message: string } | null): void
+  /** the peer's wall clock when it opened the channel (ms since the epoch) */
+  onPeerClock(session: PeerSession, clockMs: number): void
 }
 
 export class PeerSession {
@@ -89,7 +91,7 @@ export class PeerSession {
     this.haveMessage = channel.addMessage({ encoding: haveListEncoding, onmessage: (h) => {
       if (this.authenticated) this.hooks.onHave(this, h)
     } })
-    channel.open({ version: PROTOCOL_VERSION, proof: authProof(this.authKey, this.stream.handshakeHash, this.isInitiator) })
+    channel.open({ version: PROTOCOL_VERSION, proof: authProof(this.authKey, this.stream.handshakeHash, this.isInitiator), clockMs: Date.now() })
   }
 
   private onHello(hello: Hello): void {
@@ -109,6 +111,7 @@ export class PeerSession {
     }
     this.stream.setKeepAlive(KEEPALIVE_MS)
     this.stream.setTimeout(IDLE_TIMEOUT_MS)
+    if (typeof hello.clockMs === 'number') this.hooks.onPeerClock(this, hello.clockMs)
   }
 
   sendMembers(members: Member[]): void {

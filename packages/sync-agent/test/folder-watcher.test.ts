@@ -1,0 +1,47 @@
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import { FolderWatcher } from '../src/folder-watcher.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c()
+})
+
+/** Resolves once `check` is true (polled), or rejects after `timeoutMs`. */
+async function eventually(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('FolderWatcher', () => {
+  // fault suite seed 100: a theme update moved themes/t0 away and wrote it again within the
+  // settle window; the addDir replaced the pending unlinkDir, the files of the old directory
+  // were never reconciled and their deletes never published (the index still listed them)
+  it('reports a directory that is moved away and created again at once as gone', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    await mkdir(join(root, 'themes/t0'), { recursive: true })
+    await writeFile(join(root, 'themes/t0/style.css'), 'old')
+    const gone: string[] = []
+    const watcher = new FolderWatcher(root, 200, {
+      onPath: () => undefined,
+      isIgnored: (p) => p.endsWith('.tmp'),
+      onDirGone: (p) => gone.push(p),
+      onError: (err) => {
+        throw err
+      }
+    }, pino({ level: 'silent' }))
+    await watcher.ready()
+    cleanups.push(() => watcher.close())
+    await rename(join(root, 'themes/t0'), join(root, 'themes/.old-t0.tmp'))
+    await mkdir(join(root, 'themes/t0'))
+    await writeFile(join(root, 'themes/t0/style.css'), 'new')
+    await eventually(() => gone.includes('themes/t0'), 15_000, 'themes/t0 is reported gone')
+  }, 30_000)
+})

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { toDriveKey } from '@sync-agent/shared'
+import type { DriveEntry } from 'hyperdrive'
+import type { EntryMeta } from '../src/entry-format.js'
+import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
+import type { MemberDrive } from '../src/replication/drive-set.js'
+import type { Hints } from '../src/sync-engine.js'
+
+const OWN = 'AAAAAAAAAAAAAAAA'
+const PEER = 'BBBBBBBBBBBBBBBB'
+
+function entry(path: string, author: string, counter: number, hashDigit: string): DriveEntry<EntryMeta> {
+  return {
+    seq: counter,
+    key: toDriveKey(path),
+    value: {
+      executable: false,
+      linkname: null,
+      blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 },
+      metadata: { v: 1, vv: { [author]: counter }, ts: 1_000 + counter, kind: 'file', size: 3, mtime: 1, mode: 0o644, hash: hashDigit.repeat(64) }
+    }
+  } as unknown as DriveEntry<EntryMeta>
+}
+
+function drive(hex: string, author: string, isOwn: boolean, current: DriveEntry<EntryMeta> | null): MemberDrive {
+  return { hex, author, isOwn, shortId: author.slice(0, 7), member: {} as MemberDrive['member'], drive: { entry: async () => current } as unknown as MemberDrive['drive'] }
+}
+
+function reconcilerWith(drives: MemberDrive[]): PathReconciler {
+  return new PathReconciler({ drives: { all: () => drives } } as unknown as ReconcileDeps)
+}
+
+describe('PathReconciler.gather', () => {
+  it('uses a diff hint for a peer drive (saves a lookup)', async () => {
+    const peer = drive('b'.repeat(64), PEER, false, entry('f.txt', PEER, 2, '2'))
+    const hints: Hints = new Map([[peer.hex, entry('f.txt', PEER, 1, '1')]])
+    const versions = await reconcilerWith([peer]).gather('f.txt', hints)
+    expect(versions.map((v) => v.hash?.[0])).toEqual(['1'])
+  })
+
+  // seed 1 of the fault suite: the start-up diff of our own drive (from an old checkpoint
+  // after kill -9) hinted an entry we had since replaced by publishing a local edit; the
+  // stale hint made the merge pick our older version and write it over the newer file
+  it('never trusts a hint about our own drive: we publish without diffs, so it may be stale', async () => {
+    const own = drive('a'.repeat(64), OWN, true, entry('f.txt', OWN, 5, '5'))
+    const hints: Hints = new Map([[own.hex, entry('f.txt', OWN, 3, '3')]])
+    const versions = await reconcilerWith([own]).gather('f.txt', hints)
+    expect(versions.map((v) => [v.hash?.[0], v.vv[OWN]])).toEqual([['5', 5]])
+  })
+})

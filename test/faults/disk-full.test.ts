@@ -1,0 +1,61 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { newSecret } from '../helpers/cli.ts'
+import { useHarness } from '../helpers/harness.ts'
+import { waitConverged } from '../helpers/sync.ts'
+import { until } from '../helpers/until.ts'
+import { fillDisk, mountTmpfs, unmount } from './run-dirs.ts'
+
+/**
+ * A node whose disk fills up: b's folder and data dir share one small tmpfs, filled with an
+ * ignored file while a sends it files. b must log a clear E_DISK_FULL, report it in status,
+ * keep running, resume by itself once space is freed, and restart cleanly afterwards (its
+ * data dir stayed consistent).
+ */
+const DISK_BYTES = 48 * 1024 * 1024
+
+describe('disk full', () => {
+  const harness = useHarness()
+
+  it('E_DISK_FULL in the log and status, no restart needed once space is freed, a clean restart after', async () => {
+    const secret = await newSecret()
+    const disk = path.join(await harness.tmpDir(), 'disk')
+    await mountTmpfs(disk, DISK_BYTES)
+    try {
+      const a = await harness.agent({ name: 'a', secret })
+      const b = await harness.agent({ name: 'b', secret, peers: [a.address], folder: path.join(disk, 'folder'), data: path.join(disk, 'data') })
+      await fs.writeFile(path.join(a.folder, 'before.txt'), 'before the disk filled\n')
+      await a.start()
+      await b.start()
+      await waitConverged([a, b])
+
+      const filler = await fillDisk(path.join(disk, 'folder'))
+      for (let i = 0; i < 3; i++) await fs.writeFile(path.join(a.folder, `big${i}.bin`), Buffer.alloc(1024 * 1024, i + 1))
+      for (let i = 0; i < 20; i++) await fs.writeFile(path.join(a.folder, `s${i}.txt`), `small ${i}\n`)
+      const line = await b.waitForLog(/E_DISK_FULL/, { timeoutMs: 30_000 })
+      expect(line).toMatch(/no space left/)
+      await until(
+        async () => (((await b.status()).errors as Array<{ code: string }>) ?? []).some((e) => e.code === 'E_DISK_FULL'),
+        { timeoutMs: 15_000, message: 'b reports E_DISK_FULL in status' }
+      )
+      expect((await b.status()).inSync).toBe(false)
+      expect(b.isRunning).toBe(true)
+
+      await fs.rm(filler)
+      const freedAt = Date.now()
+      await waitConverged([a, b], { timeoutMs: 60_000, message: 'b resumed by itself after space was freed' })
+      // paths that hit a full disk are retried every few seconds, not after the usual backoff
+      expect(Date.now() - freedAt).toBeLessThan(20_000)
+
+      await b.restart()
+      await waitConverged([a, b], { timeoutMs: 30_000, message: 'b restarted cleanly' })
+      await fs.writeFile(path.join(a.folder, 'after.txt'), 'after the restart\n')
+      await waitConverged([a, b], { timeoutMs: 30_000 })
+      await harness.allAgents().find((x) => x.name === 'b')?.stop()
+    } finally {
+      for (const agent of harness.allAgents()) await agent.dispose()
+      await unmount(disk)
+    }
+  }, 240_000)
+})

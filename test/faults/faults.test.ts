@@ -1,0 +1,35 @@
+import fs from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import { runRound, type RoundResult } from './round.ts'
+
+/**
+ * The fault suite. Without settings it runs the CI round: one short fixed-seed round with 3
+ * nodes. `pnpm test:faults --rounds N --seed S` runs N random rounds (seeds S, S+1, …); each
+ * round's figures are appended as a JSON line to SYNC_AGENT_FAULTS_RESULTS if set.
+ */
+const rounds = Number(process.env.SYNC_AGENT_FAULTS_ROUNDS ?? '0')
+const firstSeed = Number(process.env.SYNC_AGENT_FAULTS_SEED ?? '1')
+const resultsFile = process.env.SYNC_AGENT_FAULTS_RESULTS
+
+async function record(result: RoundResult): Promise<void> {
+  console.log(`round ${JSON.stringify(result)}`)
+  if (resultsFile) await fs.appendFile(resultsFile, JSON.stringify(result) + '\n')
+}
+
+describe('convergence under faults', () => {
+  if (rounds === 0) {
+    it('CI round: 3 nodes, seed 1, partitions + kill -9 + full disk + skewed clock', async () => {
+      const result = await runRound({ seed: 1, nodes: 3, workloadMs: 12_000, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000 })
+      await record(result)
+      expect(result.ops).toBeGreaterThan(50)
+      expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(2)
+    }, 180_000)
+    return
+  }
+  for (let r = 0; r < rounds; r++) {
+    const seed = firstSeed + r
+    it(`round ${r + 1}/${rounds}, seed ${seed}`, async () => {
+      await record(await runRound({ seed }))
+    }, 600_000)
+  }
+})

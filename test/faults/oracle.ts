@@ -1,0 +1,132 @@
+import type { Tree } from '../helpers/tree.ts'
+
+/**
+ * The model of what the workload did, to judge the final folder against.
+ *
+ * Every file version a node wrote is recorded with its content hash (contents are unique per
+ * write), and so is every version a node removed *after seeing it on its own disk* (the op
+ * read it right before overwriting, deleting or moving it). A version that some node saw and
+ * then replaced or deleted on purpose may legitimately vanish; every other version must be in
+ * the final folder under its name or as a conflict copy of that name. A version that was
+ * deleted on purpose and shows up again is a resurrected delete.
+ */
+export type RemovalKind = 'delete' | 'overwrite'
+
+export interface WrittenVersion {
+  node: number
+  path: string
+  hash: string
+  size: number
+  op: string
+  atMs: number
+}
+
+export interface RemovedVersion {
+  node: number
+  path: string
+  hash: string
+  kind: RemovalKind
+  op: string
+  atMs: number
+}
+
+const CONFLICT_MARK = /\.sync-conflict-\d{8}-\d{6}-[A-Za-z0-9]{7}/g
+
+/** The path a conflict copy stands for (`a/b.sync-conflict-…-XXXXXXX.txt` → `a/b.txt`). */
+export function familyOf(path: string): string {
+  return path.replace(CONFLICT_MARK, '')
+}
+
+export function isConflictCopy(path: string): boolean {
+  return familyOf(path) !== path
+}
+
+function key(path: string, hash: string): string {
+  return `${familyOf(path)}\0${hash}`
+}
+
+export interface OracleFindings {
+  problems: string[]
+  /** versions that were overwritten on purpose and still came back as a conflict copy */
+  extraCopies: number
+  required: number
+}
+
+export class Oracle {
+  readonly writes: WrittenVersion[] = []
+  readonly removals: RemovedVersion[] = []
+  /** writes whose file was replaced under the writer while it wrote (its bytes went to an unlinked inode) */
+  readonly racedWrites: WrittenVersion[] = []
+  readonly log: string[] = []
+  private readonly startedAt = Date.now()
+
+  private stamp(): string {
+    return `+${((Date.now() - this.startedAt) / 1000).toFixed(3)}s`
+  }
+
+  note(line: string): void {
+    this.log.push(`${this.stamp()} ${line}`)
+  }
+
+  wrote(v: Omit<WrittenVersion, 'atMs'>): void {
+    this.writes.push({ ...v, atMs: Date.now() - this.startedAt })
+  }
+
+  raced(v: Omit<WrittenVersion, 'atMs'>): void {
+    this.racedWrites.push({ ...v, atMs: Date.now() - this.startedAt })
+    this.note(`n${v.node} RACED ${v.op} ${v.path}: the file was replaced by the agent while being written; ${v.hash.slice(0, 10)} not expected`)
+  }
+
+  removed(v: Omit<RemovedVersion, 'atMs'>): void {
+    this.removals.push({ ...v, atMs: Date.now() - this.startedAt })
+  }
+
+  /** Judges the final tree (with sha256 of every file). */
+  check(tree: Tree): OracleFindings {
+    const problems: string[] = []
+    const superseded = new Map<string, RemovedVersion>()
+    const deletedOnPurpose = new Map<string, RemovedVersion>()
+    for (const r of this.removals) {
+      superseded.set(key(r.path, r.hash), r)
+      if (r.kind === 'delete') deletedOnPurpose.set(key(r.path, r.hash), r)
+    }
+    const present = new Set<string>()
+    for (const [path, entry] of tree) {
+      if (entry.type !== 'file') continue
+      if (entry.sha256 === undefined) throw new Error('the oracle needs hashed trees')
+      present.add(key(path, entry.sha256))
+    }
+    const required = new Map<string, WrittenVersion>()
+    const known = new Map<string, WrittenVersion>()
+    for (const w of this.writes) {
+      const k = key(w.path, w.hash)
+      known.set(k, w)
+      if (!superseded.has(k)) required.set(k, w)
+    }
+    for (const [k, w] of required) {
+      if (!present.has(k)) {
+        problems.push(`LOST: ${w.path} ${w.hash.slice(0, 12)} (${w.size} B) written by n${w.node} (${w.op}) at +${(w.atMs / 1000).toFixed(3)}s is neither under its name nor a conflict copy`)
+      }
+    }
+    let extraCopies = 0
+    for (const [path, entry] of tree) {
+      if (entry.type !== 'file') continue
+      const k = key(path, entry.sha256 as string)
+      if (!known.has(k)) {
+        problems.push(`UNKNOWN: ${path} holds ${entry.sha256?.slice(0, 12)} (${entry.sizeBytes} B), a content no node wrote at that name`)
+        continue
+      }
+      if (required.has(k)) continue
+      const deleted = deletedOnPurpose.get(k)
+      if (deleted) {
+        problems.push(`RESURRECTED: ${path} holds ${entry.sha256?.slice(0, 12)}, which n${deleted.node} deleted on purpose (${deleted.op}) at +${(deleted.atMs / 1000).toFixed(3)}s`)
+      } else if (isConflictCopy(path)) {
+        extraCopies++
+      } else {
+        const r = superseded.get(k) as RemovedVersion
+        problems.push(`STALE: ${path} shows ${entry.sha256?.slice(0, 12)}, which n${r.node} overwrote on purpose (${r.op}) at +${(r.atMs / 1000).toFixed(3)}s`)
+      }
+    }
+    return { problems, extraCopies, required: required.size }
+  }
+}

@@ -1,0 +1,275 @@
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { Agent } from '../helpers/agent.ts'
+import { newSecret } from '../helpers/cli.ts'
+import { readTree, type Tree } from '../helpers/tree.ts'
+import { waitConverged } from '../helpers/sync.ts'
+import { ClusterNet, removeLeftoverNamespaces } from './cluster-net.ts'
+import { Oracle } from './oracle.ts'
+import { Prng } from './prng.ts'
+import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
+import { NodeWorkload } from './workload.ts'
+
+/**
+ * One round of the fault suite: N agents in their own network namespaces, a seeded workload
+ * on every node at once, faults injected meanwhile (isolate a node, split the cluster, kill -9
+ * and restart agents, fill the disk of one node), then heal, wait for quiescence and judge
+ * the result: folders identical, no version lost, no delete resurrected, no temp files.
+ *
+ * Waiting between workload ops and between faults is pacing of the random schedule (it is
+ * what makes faults land in the middle of the work), not synchronisation: every wait for the
+ * system uses a condition with a deadline.
+ */
+export interface RoundOptions {
+  seed: number
+  nodes?: number
+  workloadMs?: number
+  convergeTimeoutMs?: number
+  /** run one node with its clock off by this much (libfaketime); null = pick from the seed */
+  skewMs?: number | null
+}
+
+export interface RoundResult {
+  seed: number
+  nodes: number
+  ops: number
+  failedOps: number
+  racedWrites: number
+  faults: Record<string, number>
+  convergeMs: number
+  conflictCopies: number
+  extraCopies: number
+  files: number
+  skew: string
+}
+
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
+const DISK_BYTES = 96 * 1024 * 1024
+const PORT = 7657
+
+export class RoundFailure extends Error {}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false
+  )
+}
+
+export async function runRound(options: RoundOptions): Promise<RoundResult> {
+  const seed = options.seed
+  const rng = new Prng(seed)
+  const nodes = options.nodes ?? rng.int(3, 5)
+  const workloadMs = options.workloadMs ?? rng.int(20_000, 35_000)
+  const convergeTimeoutMs = options.convergeTimeoutMs ?? 180_000
+  const skewNode = rng.int(0, nodes - 1)
+  const skewMs = options.skewMs !== undefined && options.skewMs !== null ? options.skewMs : rng.pick([0, 2, -3, 5]) * 3_600_000
+  const fullNode = (skewNode + 1 + rng.int(0, nodes - 2)) % nodes
+  const tag = `s${seed}`
+  const runDir = runDirOf(tag)
+  const oracle = new Oracle()
+  const faults: Record<string, number> = {}
+  const count = (name: string) => (faults[name] = (faults[name] ?? 0) + 1)
+
+  await removeLeftoverNamespaces()
+  await removeLeftoverDirs()
+  await removeRunDir(runDir)
+  await fs.mkdir(runDir, { recursive: true })
+  const net = new ClusterNet(nodes, tag)
+  const agents: Agent[] = []
+  const workloads: NodeWorkload[] = []
+  let failed = true
+  const skew = skewMs === 0 ? 'none' : `n${skewNode} ${skewMs > 0 ? '+' : ''}${skewMs / 3_600_000}h`
+  oracle.note(`round seed=${seed} nodes=${nodes} workloadMs=${workloadMs} skew=${skew} fullDisk=n${fullNode}`)
+  try {
+    await net.up()
+    const secret = await newSecret()
+    let skewEnv: Record<string, string> | null = null
+    for (let i = 0; i < nodes; i++) {
+      const folder = path.join(runDir, `n${i}`)
+      if (i === fullNode) await mountTmpfs(folder, DISK_BYTES)
+      else await fs.mkdir(folder, { recursive: true })
+      const env: Record<string, string> = {
+        SYNC_AGENT_LISTEN: `${net.address(i)}:${PORT}`,
+        SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_FAULTS_LOG_LEVEL ?? 'info'
+      }
+      if (i === skewNode && skewMs !== 0) {
+        skewEnv = env
+      }
+      agents.push(
+        new Agent({
+          name: `n${i}`,
+          folder,
+          data: path.join(runDir, `n${i}.data`),
+          secret,
+          peers: Array.from({ length: nodes }, (_, j) => j)
+            .filter((j) => j !== i)
+            .map((j) => `${net.address(j)}:${PORT}`),
+          settleMs: 50,
+          env,
+          wrapper: ['ip', 'netns', 'exec', net.nodeNs[i] as string]
+        })
+      )
+      workloads.push(
+        new NodeWorkload(i, folder, new Prng(seed * 31 + i + 1), oracle, {
+          maxLargeFiles: 3,
+          largeMaxBytes: 2 * 1024 * 1024
+        })
+      )
+    }
+    const start = async (a: Agent) => {
+      await a.start({ timeoutMs: 30_000 })
+      if (a.pid) await recordPid(runDir, a.pid)
+    }
+    if (skewEnv) {
+      // hypercore-storage's device file records Date.now() beside the file's real mtime and
+      // refuses a store where they differ: the node is installed with a good clock, which
+      // then goes wrong (libfaketime fakes the clock, not the kernel's file times)
+      await start(agents[skewNode]!)
+      await agents[skewNode]!.stop()
+      Object.assign(skewEnv, {
+        LD_PRELOAD: LIBFAKETIME,
+        FAKETIME: `${skewMs > 0 ? '+' : '-'}${Math.abs(skewMs) / 1000}s`,
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        NO_FAKE_STAT: '1'
+      })
+    }
+    await Promise.all(agents.map(start))
+    await waitConverged(agents, { timeoutMs: 60_000, message: 'the empty cluster is ready' })
+    oracle.note('cluster ready; workload and faults start')
+
+    // --- workload and faults, concurrently
+    let running = true
+    const until = Date.now() + workloadMs
+    const workloadRuns = workloads.map(async (w) => {
+      const pace = new Prng(seed * 97 + w.node)
+      while (Date.now() < until) {
+        await w.step()
+        await delay(pace.int(20, 350))
+      }
+    })
+    const down = new Set<number>()
+    let fillFile: string | null = null
+    const netLane = (async () => {
+      const r = new Prng(seed * 13 + 5)
+      while (running && Date.now() < until - 2_000) {
+        await delay(r.int(500, 3_000))
+        if (!running) break
+        if (r.chance(0.5)) {
+          const i = r.int(0, nodes - 1)
+          oracle.note(`FAULT isolate n${i}`)
+          count('isolate')
+          await net.isolate(i)
+        } else {
+          const order = Array.from({ length: nodes }, (_, i) => i).sort(() => r.next() - 0.5)
+          const group = order.slice(0, r.int(1, Math.floor(nodes / 2)))
+          oracle.note(`FAULT split [${group.map((i) => 'n' + i).join(',')}] | rest`)
+          count('split')
+          await net.split(group)
+        }
+        await delay(r.int(1_500, 6_000))
+        await net.heal()
+        oracle.note('heal network')
+      }
+    })()
+    const procLane = (async () => {
+      const r = new Prng(seed * 17 + 3)
+      let fills = 0
+      while (running && Date.now() < until - 2_000) {
+        await delay(r.int(800, 4_000))
+        if (!running) break
+        if (fills < 2 && r.chance(0.3)) {
+          fills++
+          oracle.note(`FAULT disk full on n${fullNode}`)
+          count('diskFull')
+          fillFile = await fillDisk(agents[fullNode]!.folder)
+          await delay(r.int(2_000, 5_000))
+          await fs.rm(fillFile, { force: true })
+          fillFile = null
+          oracle.note(`disk freed on n${fullNode}`)
+        } else {
+          const i = r.int(0, nodes - 1)
+          oracle.note(`FAULT kill -9 n${i}`)
+          count('kill9')
+          down.add(i)
+          await agents[i]!.kill()
+          await delay(r.int(300, 4_000))
+          await start(agents[i]!)
+          down.delete(i)
+          oracle.note(`restarted n${i}`)
+        }
+      }
+    })()
+    await Promise.all(workloadRuns)
+    running = false
+    await Promise.all([netLane, procLane])
+    // --- heal everything
+    await net.heal()
+    if (fillFile) await fs.rm(fillFile, { force: true })
+    for (const i of down) await start(agents[i]!)
+    const ops = workloads.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0)
+    oracle.note(`workload done (${ops} ops); all healed; waiting for convergence`)
+    const healedAt = Date.now()
+    await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, message: 'the cluster has converged after healing' })
+    const convergeMs = Date.now() - healedAt
+    const { trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, message: 'the cluster has converged (hashed)' })
+    const tree = trees[0] as Tree
+    const findings = oracle.check(tree)
+    const problems = [...findings.problems]
+    for (const a of agents) {
+      const st = await a.status()
+      if (!st.inSync) problems.push(`${a.name} not inSync`)
+    }
+    if (problems.length > 0) throw new RoundFailure(problems.join('\n'))
+    failed = false
+    let files = 0
+    let conflictCopies = 0
+    for (const [p, e] of tree) {
+      if (e.type !== 'file') continue
+      files++
+      if (p.includes('.sync-conflict-')) conflictCopies++
+    }
+    return {
+      seed,
+      nodes,
+      ops,
+      failedOps: workloads.reduce((n, w) => n + w.failedOps, 0),
+      racedWrites: oracle.racedWrites.length,
+      faults,
+      convergeMs,
+      conflictCopies,
+      extraCopies: findings.extraCopies,
+      files,
+      skew
+    }
+  } catch (err) {
+    const logDir = path.join(os.tmpdir(), 'sync-agent-faults-logs', `seed-${seed}-${Date.now()}`)
+    await fs.mkdir(logDir, { recursive: true })
+    await fs.writeFile(path.join(logDir, 'ops.log'), oracle.log.join('\n') + '\n')
+    for (const a of agents) {
+      const status = await a.tryStatus()
+      await fs.writeFile(path.join(logDir, `${a.name}.log`), a.logs + `\n--- final status\n${JSON.stringify(status, null, 1)}\n`)
+    }
+    for (const a of agents) {
+      if (await exists(a.folder)) {
+        const tree = await readTree(a.folder).catch(() => new Map())
+        await fs.writeFile(path.join(logDir, `${a.name}.tree`), [...tree].map(([p, e]) => `${p} ${JSON.stringify(e)}`).join('\n') + '\n')
+      }
+    }
+    const message =
+      `fault round FAILED: seed=${seed} (replay: pnpm test:faults --rounds 1 --seed ${seed})\n` +
+      `${(err as Error).message}\n--- operation log (${oracle.log.length} lines; also in ${logDir}/ops.log, agent logs beside it)\n` +
+      oracle.log.join('\n')
+    await fs.writeFile(path.join(logDir, 'failure.txt'), message + '\n')
+    throw new RoundFailure(message)
+  } finally {
+    for (const a of agents) {
+      await a.stop({ timeoutMs: 10_000 }).catch(() => a.kill())
+    }
+    await net.down()
+    for (const a of agents) if (path.basename(a.folder) === `n${fullNode}`) await unmount(a.folder)
+    if (!failed || process.env.SYNC_AGENT_FAULTS_KEEP !== '1') await removeRunDir(runDir)
+  }
+}
