@@ -58,7 +58,7 @@ describe('volume attacks', () => {
     expect(peakRss, `victim peak RSS ${Math.round(peakRss / 2 ** 20)} MiB`).toBeLessThan(MAX_RSS_BYTES)
     console.log(`victim peak RSS ${Math.round(peakRss / 2 ** 20)} MiB after ${ENTRIES} entries`)
     await scene.assertUnharmed('after many entries', { maxRssBytes: MAX_RSS_BYTES })
-  })
+  }, 120_000 + ENTRIES * 4)
 
   it(`a flood of ${FLOOD_UPDATES.toLocaleString('en')} tiny updates of one file: the last one wins, memory bounded`, async () => {
     const h = await scene.hostile()
