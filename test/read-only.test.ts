@@ -37,6 +37,8 @@ describe('read-only peers', () => {
     expect([sa.role, sr.role, sb.role]).toEqual(['rw', 'ro', 'rw'])
     expect([sa.members, sr.members, sb.members]).toEqual([2, 2, 2]) // R is no writer
     expect(sb.peers.map((p) => p.deviceId)).toEqual([sr.deviceId]) // B never met A
+    expect(sa.peers.find((p) => p.deviceId === sr.deviceId)).toMatchObject({ connected: true, source: 'inbound', role: 'ro' })
+    expect(sr.peers.find((p) => p.deviceId === sa.deviceId)).toMatchObject({ connected: true, source: 'configured', role: 'rw' })
     expect((await runCli(['status', '--control', r.control])).stdout).toMatch(/role: read-only/)
 
     // local changes on R stay local

@@ -215,6 +215,8 @@ export class HostilePeer {
       destroy: () => stream.destroy()
     }
     stream.on('open', () => {
+      // like an agent: keep-alives, or the victim drops us as idle after 20 s
+      stream.setKeepAlive(5_000)
       conn.handshakeHash = Buffer.from(stream.handshakeHash)
       const mux = Protomux.from(stream)
       channel = mux.createChannel({

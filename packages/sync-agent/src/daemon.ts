@@ -1,11 +1,11 @@
 import { lstat, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import Corestore from 'corestore'
-import CoreStorage from 'hypercore-storage'
+import type Corestore from 'corestore'
 import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'
 import type { AgentConfig } from './config/load-config.js'
 import type { Logger } from './log.js'
-import { prepareDataDir } from './data-dir.js'
+import { openStore } from './open-store.js'
+import { Closers } from './closers.js'
 import { IndexStore } from './index-store.js'
 import { DriveSet } from './replication/drive-set.js'
 import { buildIgnoreRules, type IgnoreRules } from './ignore-rules.js'
@@ -35,7 +35,6 @@ import { ClusterClock } from './cluster-clock.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
-const WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
 const READINESS_CHECK_MS = 250
@@ -83,8 +82,7 @@ export class Agent {
   private fallbackScan: NodeJS.Timeout | null = null
   private sweepTimer: NodeJS.Timeout | null = null
   private readonly startedAt = Date.now()
-  private readonly closers: Array<() => Promise<void>> = []
-  private closing: Promise<void> | null = null
+  private readonly closers = new Closers()
 
   constructor(
     private readonly config: AgentConfig,
@@ -94,31 +92,24 @@ export class Agent {
   async ready(): Promise<void> {
     const { config, log } = this
     const keys = deriveFolderKeys(config.secret)
-    if (!keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret cannot run a folder agent yet')
+    if (!keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret runs a relay (BlindAgent), not a folder agent')
     this.folderId = keys.folderId
     this.metrics = new AgentMetrics(() => this.status())
-    await prepareDataDir(config.dataDir)
-
-    // RocksDB's default 64 MiB memtables cost more memory than the whole agent needs
-    this.store = new Corestore(new CoreStorage(join(config.dataDir, 'store'), { writeBufferSize: WRITE_BUFFER_BYTES }))
-    try {
-      await this.store.ready()
-    } catch (err) {
-      throw new SyncError('E_DATA_DIR', `cannot open the store in ${config.dataDir}: ${(err as Error).message} (is another agent using this data dir?)`, { cause: err })
-    }
-    this.closers.push(() => this.store.close())
-    const keyPair = await this.store.createKeyPair('sync-agent/device')
+    const opened = await openStore(config.dataDir)
+    this.store = opened.store
+    this.closers.add(() => this.store.close())
+    const keyPair = opened.keyPair
     this.deviceKey = keyPair.publicKey
 
     this.index = new IndexStore(config.dataDir, hashFor('index-at-rest', keys.contentKey), (err) =>
       this.recordError((err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'E_DISK_FULL' : 'E_IO', `index journal write failed: ${(err as Error).message}`)
     )
     await this.index.ready()
-    this.closers.push(() => this.index.close())
+    this.closers.add(() => this.index.close())
 
     this.drives = new DriveSet(this.store, keys, keyPair.publicKey, config.dataDir, log.child({ c: 'drives' }))
     await this.drives.ready()
-    this.closers.push(() => this.drives.close())
+    this.closers.add(() => this.drives.close())
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
     this.clock = new ClusterClock(Date.now, await this.loadClockOffsets())
@@ -149,7 +140,7 @@ export class Agent {
     this.classes = new PriorityClasses(config.priority)
     this.engine = new SyncEngine(this.index, this.drives, reconciler, this.classes, config.readyClasses, log.child({ c: 'engine' }))
     this.engine.ready()
-    this.closers.push(() => this.engine.close())
+    this.closers.add(() => this.engine.close())
     this.readiness = new Readiness(config.dataDir, {
       hasPeers: config.peers.length > 0,
       offlineReadyAfterS: config.offlineReadyAfterS,
@@ -158,7 +149,7 @@ export class Agent {
     await this.readiness.ready()
     const readinessTimer = setInterval(() => this.updateReadiness(), READINESS_CHECK_MS)
     readinessTimer.unref()
-    this.closers.push(async () => clearInterval(readinessTimer))
+    this.closers.add(async () => clearInterval(readinessTimer))
     this.engine.onIdle(() => this.onEngineIdle())
     this.engine.onPathError((code) => this.metrics.error(code))
     this.deleteGuard = new MassDeleteGuard({
@@ -171,7 +162,7 @@ export class Agent {
       log: log.child({ c: 'deletes' })
     })
     await this.deleteGuard.ready()
-    this.closers.push(() => this.deleteGuard.close())
+    this.closers.add(() => this.deleteGuard.close())
     this.engine.takeRemoteDeletes = (paths) => this.deleteGuard.submit(paths)
     this.drives.onAppend((d) => {
       if (d.isOwn) this.scheduleHave()
@@ -187,7 +178,7 @@ export class Agent {
       onError: (err) => this.onWatcherError(err, writer)
     }, log.child({ c: 'watcher' }))
     await this.watcher.ready()
-    this.closers.push(() => this.watcher.close())
+    this.closers.add(() => this.watcher.close())
 
     // health and readiness answer from the start (not ready while scanning)
     if (config.http) {
@@ -205,7 +196,7 @@ export class Agent {
       })
       this.http.route(['GET', 'HEAD'], URL_PREFIX, (req, res, url) => onDemand.handle(req, res, url), { prefix: true })
       await this.http.ready()
-      this.closers.push(() => (this.http as HttpServer).close())
+      this.closers.add(() => (this.http as HttpServer).close())
     }
     if (config.agentCheck) {
       this.agentCheck = new AgentCheckServer(config.agentCheck, () => {
@@ -213,7 +204,7 @@ export class Agent {
         return { ready: r.ready, reason: r.reason }
       }, log.child({ c: 'agent-check' }))
       await this.agentCheck.ready()
-      this.closers.push(() => (this.agentCheck as AgentCheckServer).close())
+      this.closers.add(() => (this.agentCheck as AgentCheckServer).close())
     }
 
     this.state = 'scanning'
@@ -223,7 +214,7 @@ export class Agent {
         this.scan(writer, false).catch((err: unknown) => this.recordError('E_IO', `periodic rescan failed: ${(err as Error).message}`))
       }, config.rescanIntervalS * 1000)
       timer.unref()
-      this.closers.push(async () => clearInterval(timer))
+      this.closers.add(async () => clearInterval(timer))
     }
     for (const d of this.drives.all()) this.engine.onDriveAppend(d)
     this.scanDone = true
@@ -264,18 +255,9 @@ export class Agent {
       }
     })
     await this.peers.ready()
-    this.closers.push(() => this.peers.close())
-    const discovery = new Discovery({
-      topic: keys.topic,
-      keyPair,
-      bootstrap: config.bootstrap,
-      publicDht: config.publicDht,
-      dhtNode: config.dhtNode,
-      bindHost: /^\d+\.\d+\.\d+\.\d+$/.test(config.listen.host) && config.listen.host !== '0.0.0.0' ? config.listen.host : null,
-      onConnection: (stream) => this.peers.attachDiscovered(stream),
-      log: log.child({ c: 'discovery' })
-    })
-    this.closers.push(() => discovery.close())
+    this.closers.add(() => this.peers.close())
+    const discovery = Discovery.fromConfig(config, keys.topic, keyPair, (stream) => this.peers.attachDiscovered(stream), log.child({ c: 'discovery' }))
+    this.closers.add(() => discovery.close())
     await discovery.ready()
 
     this.control = new ControlServer(
@@ -284,7 +266,7 @@ export class Agent {
       log.child({ c: 'control' })
     )
     await this.control.ready()
-    this.closers.push(() => this.control.close())
+    this.closers.add(() => this.control.close())
     this.checkExchanges()
     log.info({ deviceId: deviceIdOf(this.deviceKey), files: this.fileCount().files }, 'agent ready to sync')
   }
@@ -351,7 +333,7 @@ export class Agent {
         .finally(() => (scanning = false))
     }, FALLBACK_SCAN_MS)
     this.fallbackScan.unref()
-    this.closers.push(async () => {
+    this.closers.add(async () => {
       if (this.fallbackScan) clearInterval(this.fallbackScan)
     })
   }
@@ -383,7 +365,7 @@ export class Agent {
       }
     }, BULK_MODE_CHECK_MS)
     timer.unref()
-    this.closers.push(async () => clearInterval(timer))
+    this.closers.add(async () => clearInterval(timer))
   }
 
   /** Work that should take seconds and takes minutes is logged (a hang would otherwise be silent). */
@@ -394,7 +376,7 @@ export class Agent {
       }
     }, STALL_REPORT_MS)
     timer.unref()
-    this.closers.push(async () => clearInterval(timer))
+    this.closers.add(async () => clearInterval(timer))
   }
 
   /** Index entries peers have that we have not diffed yet (about one per changed path). */
@@ -658,21 +640,9 @@ export class Agent {
   }
 
   close(): Promise<void> {
-    if (!this.closing) this.closing = this.doClose()
-    return this.closing
-  }
-
-  private async doClose(): Promise<void> {
     this.state = 'stopping'
     if (this.haveTimer) clearTimeout(this.haveTimer)
     if (this.sweepTimer) clearTimeout(this.sweepTimer)
-    for (const close of this.closers.reverse()) {
-      try {
-        await close()
-      } catch (err) {
-        this.log.error({ err }, 'error while stopping')
-      }
-    }
-    this.log.info('agent stopped')
+    return this.closers.closeAll(this.log)
   }
 }

@@ -57,10 +57,10 @@ async function startCommand(args: string[]): Promise<number> {
   // loaded here, not at the top: `status` and `secret` stay fast without the Hypercore stack
   const { loadConfig } = await import('../config/load-config.js')
   const { createLogger } = await import('../log.js')
-  const { Agent } = await import('../daemon.js')
   const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
   const log = createLogger(config.logLevel)
-  const agent = new Agent(config, log)
+  // an encrypted (blind) secret runs a relay that stores and forwards without reading
+  const agent = config.secret.kind === 'en' ? new (await import('../blind-daemon.js')).BlindAgent(config, log) : new (await import('../daemon.js')).Agent(config, log)
   let stopping = false
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {

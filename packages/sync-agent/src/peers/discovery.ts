@@ -25,6 +25,19 @@ export interface DiscoveryOptions {
 }
 
 export class Discovery {
+  /** From the agent's settings; the DHT client binds to the listen host when it is a specific IPv4 address. */
+  static fromConfig(
+    config: { bootstrap: readonly HostPort[]; publicDht: boolean; dhtNode: HostPort | null; listen: HostPort },
+    topic: Buffer,
+    keyPair: KeyPair,
+    onConnection: (stream: NoiseSecretStream) => void,
+    log: Logger
+  ): Discovery {
+    const host = config.listen.host
+    const bindHost = /^\d+\.\d+\.\d+\.\d+$/.test(host) && host !== '0.0.0.0' ? host : null
+    return new Discovery({ topic, keyPair, bootstrap: config.bootstrap, publicDht: config.publicDht, dhtNode: config.dhtNode, bindHost, onConnection, log })
+  }
+
   private node: HyperDHT | null = null
   private swarm: Hyperswarm | null = null
   private joined: PeerDiscovery | null = null

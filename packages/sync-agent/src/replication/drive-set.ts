@@ -1,5 +1,3 @@
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import Hyperdrive from 'hyperdrive'
 import type Corestore from 'corestore'
 import type { RangeDownload } from 'hypercore'
@@ -7,7 +5,7 @@ import type { FolderKeys } from '@sync-agent/shared'
 import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import { vectorKeyOf, shortIdOf } from '../device-id.js'
-import { signMember, verifyMember, type Member } from './member.js'
+import { loadMembers, saveMembers, screenMembers, signMember, type Member } from './member.js'
 
 /**
  * The drives of the folder: our own writable drive and one read-only drive per other member.
@@ -24,8 +22,6 @@ export interface MemberDrive {
   member: Member
 }
 
-const MEMBERS_FILE = 'members.json'
-const MAX_MEMBERS = 256
 
 export class DriveSet {
   own!: MemberDrive
@@ -46,7 +42,7 @@ export class DriveSet {
   ) {}
 
   async ready(): Promise<void> {
-    if (!this.keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret cannot run a folder agent yet')
+    if (!this.keys.contentKey) throw new SyncError('E_SECRET', 'an encrypted (blind) secret runs a relay (BlindAgent), not a folder agent')
     const drive = new Hyperdrive(this.store.namespace('sync-agent/own'), null, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     await drive.getBlobs()
@@ -90,20 +86,9 @@ export class DriveSet {
 
   /** Adds members heard from a peer; returns how many were new and how many were forged (logged, skipped). */
   async addMembers(members: readonly Member[], from: string): Promise<{ added: number; rejected: number }> {
+    const { fresh, rejected } = screenMembers(this.keys, members, (hex) => this.byHex.has(hex), this.byHex.size, from, this.log)
     let added = 0
-    let rejected = 0
-    for (const member of members) {
-      const hex = member.driveKey.toString('hex')
-      if (this.byHex.has(hex)) continue
-      if (!verifyMember(this.keys, member)) {
-        this.log.warn({ code: 'E_PEER_PROTOCOL', peer: from, drive: hex.slice(0, 16) }, 'rejected a member without a valid writer proof')
-        rejected++
-        continue
-      }
-      if (this.byHex.size >= MAX_MEMBERS) {
-        this.log.warn({ code: 'E_PEER_PROTOCOL', peer: from }, 'member limit reached; ignoring further members')
-        break
-      }
+    for (const member of fresh) {
       if (member.deviceKey.equals(this.deviceKey)) continue // an old drive of ours: never follow it
       await this.add(member)
       added++
@@ -165,26 +150,11 @@ export class DriveSet {
   }
 
   private async loadMembers(): Promise<Member[]> {
-    let text: string
-    try {
-      text = await readFile(join(this.dataDir, MEMBERS_FILE), 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw err
-    }
-    const rows = JSON.parse(text) as Array<{ deviceKey: string; driveKey: string; signature: string }>
-    return rows
-      .map((r) => ({ deviceKey: Buffer.from(r.deviceKey, 'hex'), driveKey: Buffer.from(r.driveKey, 'hex'), signature: Buffer.from(r.signature, 'hex') }))
-      .filter((m) => verifyMember(this.keys, m) && !m.deviceKey.equals(this.deviceKey))
+    return (await loadMembers(this.dataDir, this.keys)).filter((m) => !m.deviceKey.equals(this.deviceKey))
   }
 
   private async saveMembers(): Promise<void> {
-    const rows = this.all()
-      .filter((d) => !d.isOwn)
-      .map((d) => ({ deviceKey: d.member.deviceKey.toString('hex'), driveKey: d.member.driveKey.toString('hex'), signature: d.member.signature.toString('hex') }))
-    const tmp = join(this.dataDir, MEMBERS_FILE + '.tmp')
-    await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
-    await rename(tmp, join(this.dataDir, MEMBERS_FILE))
+    await saveMembers(this.dataDir, this.all().filter((d) => !d.isOwn).map((d) => d.member))
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { sign, verify, type FolderKeys } from '@sync-agent/shared'
 
 /**
@@ -26,4 +28,61 @@ export function verifyMember(keys: FolderKeys, member: Member): boolean {
     member.driveKey.length === 32 &&
     verify(member.signature, statement(member.deviceKey, member.driveKey), keys.writerPublicKey)
   )
+}
+
+export const MAX_MEMBERS = 256
+
+/**
+ * Screens a member list heard from a peer: the new ones with a valid writer proof, up to the
+ * member limit, and how many were forged (each logged). `known` says which drives we follow.
+ */
+export function screenMembers(
+  keys: FolderKeys,
+  members: readonly Member[],
+  known: (driveHex: string) => boolean,
+  count: number,
+  from: string,
+  log: { warn(fields: object, msg: string): void }
+): { fresh: Member[]; rejected: number } {
+  const fresh: Member[] = []
+  let rejected = 0
+  for (const member of members) {
+    const hex = member.driveKey.toString('hex')
+    if (known(hex) || fresh.some((m) => m.driveKey.equals(member.driveKey))) continue
+    if (!verifyMember(keys, member)) {
+      log.warn({ code: 'E_PEER_PROTOCOL', peer: from, drive: hex.slice(0, 16) }, 'rejected a member without a valid writer proof')
+      rejected++
+      continue
+    }
+    if (count + fresh.length >= MAX_MEMBERS) {
+      log.warn({ code: 'E_PEER_PROTOCOL', peer: from }, 'member limit reached; ignoring further members')
+      break
+    }
+    fresh.push(member)
+  }
+  return { fresh, rejected }
+}
+
+const MEMBERS_FILE = 'members.json'
+
+/** The members saved in the data dir, re-verified (a tampered file adds no writer). */
+export async function loadMembers(dataDir: string, keys: FolderKeys): Promise<Member[]> {
+  let text: string
+  try {
+    text = await readFile(join(dataDir, MEMBERS_FILE), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  const rows = JSON.parse(text) as Array<{ deviceKey: string; driveKey: string; signature: string }>
+  return rows
+    .map((r) => ({ deviceKey: Buffer.from(r.deviceKey, 'hex'), driveKey: Buffer.from(r.driveKey, 'hex'), signature: Buffer.from(r.signature, 'hex') }))
+    .filter((m) => verifyMember(keys, m))
+}
+
+export async function saveMembers(dataDir: string, members: readonly Member[]): Promise<void> {
+  const rows = members.map((m) => ({ deviceKey: m.deviceKey.toString('hex'), driveKey: m.driveKey.toString('hex'), signature: m.signature.toString('hex') }))
+  const tmp = join(dataDir, MEMBERS_FILE + '.tmp')
+  await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
+  await rename(tmp, join(dataDir, MEMBERS_FILE))
 }

@@ -74,6 +74,8 @@ declare module 'hyperdrive' {
     right: DriveEntry<M> | null
   }
   export default class Hyperdrive {
+    /** the blob core key of a drive, from its index core's manifest (null for old cores) */
+    static getContentKey(manifest: unknown, key: Buffer): Buffer | null
     constructor(store: Corestore, key?: Buffer | null, opts?: { encryptionKey?: Buffer | null })
     readonly key: Buffer
     readonly discoveryKey: Buffer

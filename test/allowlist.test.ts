@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { newSecret } from '../helpers/cli.ts'
-import { useHarness } from '../helpers/harness.ts'
-import { parseRecords } from '../helpers/hostile-scene.ts'
-import { freePorts } from '../helpers/ports.ts'
-import { waitConverged } from '../helpers/sync.ts'
-import { stays, until } from '../helpers/until.ts'
+import { newSecret } from './helpers/cli.ts'
+import { useHarness } from './helpers/harness.ts'
+import { parseRecords } from './helpers/hostile-scene.ts'
+import { freePorts } from './helpers/ports.ts'
+import { waitConverged } from './helpers/sync.ts'
+import { stays, until } from './helpers/until.ts'
 
 /** SYNC_AGENT_ALLOW: on top of the secret, only listed device ids may connect. */
 describe('allow list', () => {

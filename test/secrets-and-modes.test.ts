@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { deriveEncrypted, deriveFolderKeys, deriveReadOnly, formatSecret, parseSecret } from '../../packages/shared/dist/index.js'
-import { newSecret, runCli } from '../helpers/cli.ts'
-import { writeFiles } from '../helpers/files.ts'
-import { useHarness } from '../helpers/harness.ts'
-import { waitConverged } from '../helpers/sync.ts'
+import { deriveEncrypted, deriveFolderKeys, deriveReadOnly, formatSecret, parseSecret } from '../packages/shared/dist/index.js'
+import { newSecret, runCli } from './helpers/cli.ts'
+import { writeFiles } from './helpers/files.ts'
+import { useHarness } from './helpers/harness.ts'
+import { waitConverged } from './helpers/sync.ts'
 
 /**
  * Secrets never appear in logs or status (at debug level, through a sync, a restart and a

@@ -1,0 +1,137 @@
+import type Corestore from 'corestore'
+import { deriveFolderKeys, type StatusReport } from '@sync-agent/shared'
+import type { AgentConfig } from './config/load-config.js'
+import type { Logger } from './log.js'
+import { openStore } from './open-store.js'
+import { Closers } from './closers.js'
+import { BlindRelay } from './replication/blind-relay.js'
+import { PeerManager } from './peers/peer-manager.js'
+import { Discovery } from './peers/discovery.js'
+import { ControlServer } from './control/control-server.js'
+import { deviceIdOf, shortIdOf } from './device-id.js'
+import { VERSION } from './daemon.js'
+
+/**
+ * Wiring of an encrypted (blind) peer: no folder, no index, no engine. It proves it holds a
+ * secret of the folder, learns the writers (verified), stores and serves their cores as
+ * ciphertext, and relays the member list, so read-write peers that never meet still sync
+ * through it. It cannot read names or contents and cannot write.
+ */
+const HAVE_DEBOUNCE_MS = 100
+
+export class BlindAgent {
+  private store!: Corestore
+  private relay!: BlindRelay
+  private peers!: PeerManager
+  private deviceKey!: Buffer
+  private folderId = ''
+  private haveTimer: NodeJS.Timeout | null = null
+  private readonly startedAt = Date.now()
+  private readonly closers = new Closers()
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger
+  ) {}
+
+  async ready(): Promise<void> {
+    const { config, log } = this
+    const keys = deriveFolderKeys(config.secret)
+    this.folderId = keys.folderId
+    const opened = await openStore(config.dataDir)
+    this.store = opened.store
+    this.closers.add(() => this.store.close())
+    const keyPair = opened.keyPair
+    this.deviceKey = keyPair.publicKey
+
+    this.relay = new BlindRelay(this.store, keys, config.dataDir, log.child({ c: 'relay' }))
+    await this.relay.ready()
+    this.closers.add(() => this.relay.close())
+    this.relay.onAppend(() => this.scheduleHave())
+    log.info({ deviceId: deviceIdOf(this.deviceKey), folderId: keys.folderId, role: 'en' }, 'blind relay starting (encrypted secret: stores and forwards, reads nothing)')
+
+    this.peers = new PeerManager({
+      listen: config.listen,
+      peers: config.peers,
+      keyPair,
+      authKey: keys.authKey,
+      allow: config.allow,
+      store: this.store,
+      log: log.child({ c: 'peers' }),
+      events: {
+        onPeer: (s) => {
+          s.sendMembers(this.relay.members())
+          s.sendHave(this.relay.haveList())
+        },
+        onMembers: (s, members) => {
+          this.relay
+            .addMembers(members, s.address)
+            .then(({ added, rejected }) => {
+              if (rejected > 0) s.fail('E_PEER_PROTOCOL', 'the peer sent a writer without a valid proof; dropped it')
+              if (added > 0) for (const p of this.peers.connected()) p.sendMembers(this.relay.members())
+            })
+            .catch((err: unknown) => log.error({ err }, 'adding members failed'))
+        },
+        onHave: () => undefined,
+        onPeerGone: () => undefined,
+        // a relay publishes nothing: it has no publish times to correct
+        onPeerClock: () => undefined
+      }
+    })
+    await this.peers.ready()
+    this.closers.add(() => this.peers.close())
+    const discovery = Discovery.fromConfig(config, keys.topic, keyPair, (stream) => this.peers.attachDiscovered(stream), log.child({ c: 'discovery' }))
+    this.closers.add(() => discovery.close())
+    await discovery.ready()
+
+    const control = new ControlServer(config.controlPath, { status: () => this.status(), acceptDeletes: () => ({ accepted: 0 }), revert: () => ({ reverting: 0 }) }, log.child({ c: 'control' }))
+    await control.ready()
+    this.closers.add(() => control.close())
+    log.info({ members: this.relay.members().length }, 'blind relay ready')
+  }
+
+  private scheduleHave(): void {
+    if (this.haveTimer) return
+    this.haveTimer = setTimeout(() => {
+      this.haveTimer = null
+      const have = this.relay.haveList()
+      for (const s of this.peers?.connected() ?? []) s.sendHave(have)
+    }, HAVE_DEBOUNCE_MS)
+  }
+
+  status(): StatusReport {
+    const stored = this.relay.stored()
+    return {
+      version: VERSION,
+      deviceId: deviceIdOf(this.deviceKey),
+      shortId: shortIdOf(this.deviceKey),
+      folder: this.config.folder,
+      folderId: this.folderId,
+      state: 'idle',
+      ready: true,
+      readyReason: 'encrypted relay: stores and forwards, serves no folder',
+      readyAt: this.startedAt,
+      inSync: true,
+      role: 'en',
+      files: 0,
+      bytes: stored.bytes,
+      pending: 0,
+      pendingBytes: 0,
+      pendingByDir: {},
+      classes: [],
+      peers: this.peers?.status((deviceKey) => this.relay.members().some((m) => m.deviceKey.equals(deviceKey))) ?? [],
+      members: this.relay.members().length,
+      conflicts: 0,
+      localChanges: null,
+      heldDeletes: null,
+      errors: [],
+      clockOffsetMs: 0,
+      startedAt: this.startedAt
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.haveTimer) clearTimeout(this.haveTimer)
+    return this.closers.closeAll(this.log)
+  }
+}

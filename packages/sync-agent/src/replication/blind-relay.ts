@@ -1,0 +1,112 @@
+import Hyperdrive from 'hyperdrive'
+import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
+import type { RangeDownload } from 'hypercore'
+import type { FolderKeys } from '@sync-agent/shared'
+import type { Logger } from '../log.js'
+import type { Have } from '../protocol.js'
+import { loadMembers, saveMembers, screenMembers, type Member } from './member.js'
+
+/**
+ * What an encrypted (blind) peer keeps: every member's file index core and blob core, as
+ * ciphertext. Hypercore encrypts a block before hashing it, so these cores replicate and
+ * verify without the content key; the blob core's key follows from the index core's public
+ * manifest (Hyperdrive.getContentKey). The relay never reads a block: names and contents stay
+ * unreadable here, and it cannot write (it cannot sign a member).
+ */
+interface Relayed {
+  member: Member
+  db: Hypercore
+  blobs: Hypercore | null
+}
+
+export class BlindRelay {
+  private readonly byHex = new Map<string, Relayed>()
+  private readonly downloads: RangeDownload[] = []
+  private readonly appendListeners: Array<() => void> = []
+  private closing = false
+
+  constructor(
+    private readonly store: Corestore,
+    private readonly keys: FolderKeys,
+    private readonly dataDir: string,
+    private readonly log: Logger
+  ) {}
+
+  async ready(): Promise<void> {
+    for (const m of await loadMembers(this.dataDir, this.keys)) await this.add(m)
+  }
+
+  members(): Member[] {
+    return [...this.byHex.values()].map((r) => r.member)
+  }
+
+  haveList(): Have[] {
+    return [...this.byHex.values()].map((r) => ({ driveKey: r.member.driveKey, length: r.db.length }))
+  }
+
+  onAppend(listener: () => void): void {
+    this.appendListeners.push(listener)
+  }
+
+  /** Blocks (index + blobs) held of all relayed cores, for status. */
+  stored(): { blocks: number; bytes: number } {
+    let blocks = 0
+    let bytes = 0
+    for (const r of this.byHex.values()) {
+      for (const core of [r.db, r.blobs]) {
+        if (!core) continue
+        blocks += core.contiguousLength
+        bytes += core.byteLength
+      }
+    }
+    return { blocks, bytes }
+  }
+
+  /** Same rules as DriveSet.addMembers: only writers signed with the rw secret's key. */
+  async addMembers(members: readonly Member[], from: string): Promise<{ added: number; rejected: number }> {
+    const { fresh, rejected } = screenMembers(this.keys, members, (hex) => this.byHex.has(hex), this.byHex.size, from, this.log)
+    for (const member of fresh) await this.add(member)
+    if (fresh.length > 0) await saveMembers(this.dataDir, this.members())
+    return { added: fresh.length, rejected }
+  }
+
+  private async add(member: Member): Promise<void> {
+    if (this.closing) return
+    const db = this.store.get({ key: member.driveKey })
+    await db.ready()
+    const relayed: Relayed = { member, db, blobs: null }
+    this.byHex.set(member.driveKey.toString('hex'), relayed)
+    this.downloads.push(db.download({ start: 0, end: -1 }))
+    const onAppend = () => {
+      this.openBlobs(relayed).catch((err: unknown) => this.log.warn({ err }, 'cannot open a member blob core'))
+      for (const l of this.appendListeners) l()
+    }
+    db.on('append', onAppend)
+    if (db.length > 0) onAppend()
+    this.log.info({ drive: member.driveKey.toString('hex').slice(0, 16) }, 'relaying member')
+  }
+
+  /** The blob core's key is known once the index core's manifest arrived. */
+  private async openBlobs(relayed: Relayed): Promise<void> {
+    if (relayed.blobs || this.closing) return
+    const manifest = (relayed.db as unknown as { manifest: unknown }).manifest
+    if (!manifest) return
+    const key = Hyperdrive.getContentKey(manifest, relayed.member.driveKey)
+    if (!key) return
+    const blobs = this.store.get({ key })
+    relayed.blobs = blobs
+    await blobs.ready()
+    this.downloads.push(blobs.download({ start: 0, end: -1 }))
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    for (const d of this.downloads) d.destroy()
+    for (const r of this.byHex.values()) {
+      await r.blobs?.close().catch(() => undefined)
+      await r.db.close().catch(() => undefined)
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runCli, newSecret } from './helpers/cli.ts'
+import { writeFiles } from './helpers/files.ts'
+import { useHarness } from './helpers/harness.ts'
+import { waitConverged } from './helpers/sync.ts'
+
+/**
+ * An encrypted (blind) peer between two read-write peers that never connect directly: it
+ * stores and forwards their drives as ciphertext, so they sync through it, while its data dir
+ * holds no file name or content in plain text and its folder stays untouched.
+ */
+async function filesContaining(dir: string, needle: Buffer): Promise<{ hits: string[]; scanned: number; bytes: number }> {
+  const hits: string[] = []
+  let scanned = 0
+  let bytes = 0
+  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue
+    const file = path.join(entry.parentPath, entry.name)
+    const data = await fs.readFile(file)
+    scanned++
+    bytes += data.length
+    if (data.includes(needle)) hits.push(file)
+  }
+  return { hits, scanned, bytes }
+}
+
+describe('encrypted (blind) peers', () => {
+  const harness = useHarness()
+
+  it('relay data between two read-write peers without being able to read it', async () => {
+    const secret = await newSecret()
+    const en = (await runCli(['secret', 'encrypted', secret])).stdout.trim()
+    expect(en).toMatch(/^sa1en-/)
+    const nameMarker = `NAMEMARK${randomBytes(10).toString('hex')}`
+    const contentMarker = `BODYMARK${randomBytes(10).toString('hex')}`
+    const a = await harness.agent({ name: 'a', secret })
+    const e = await harness.agent({ name: 'e', secret: en, peers: [a.address] })
+    const b = await harness.agent({ name: 'b', secret, peers: [e.address] })
+    await writeFiles(a.folder, {
+      [`notes-${nameMarker}.txt`]: `top secret ${contentMarker}\n`.repeat(200),
+      [`dir-${nameMarker}/inner.txt`]: contentMarker
+    })
+    await a.start()
+    await e.start()
+    await b.start()
+    await writeFiles(b.folder, { [`from-b-${nameMarker}.txt`]: `b says ${contentMarker}\n` })
+    const { trees } = await waitConverged([a, b], { timeoutMs: 60_000 })
+    expect(trees[1]!.has(`notes-${nameMarker}.txt`)).toBe(true)
+    expect(trees[0]!.has(`from-b-${nameMarker}.txt`)).toBe(true)
+
+    const [sa, se, sb] = await Promise.all([a.status(), e.status(), b.status()])
+    expect(se.role).toBe('en')
+    expect(se.members).toBe(2)
+    expect(se.bytes).toBeGreaterThan(200 * 30) // it stores the ciphertext of A's file
+    expect(sa.peers.filter((p) => p.connected).map((p) => p.deviceId)).toEqual([se.deviceId])
+    expect(sb.peers.filter((p) => p.connected).map((p) => p.deviceId)).toEqual([se.deviceId])
+    expect(await fs.readdir(e.folder)).toEqual([])
+
+    // E holds the data (it served B), but no name or content in plain text
+    for (const needle of [nameMarker, contentMarker]) {
+      const { hits, scanned, bytes } = await filesContaining(e.data, Buffer.from(needle))
+      expect(scanned).toBeGreaterThan(0)
+      expect(bytes).toBeGreaterThan(0)
+      expect(hits, `${needle} in plain text under E's data dir`).toEqual([])
+    }
+    // and E's log names no file
+    expect(e.logs.includes(nameMarker)).toBe(false)
+  })
+})
