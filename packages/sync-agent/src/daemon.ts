@@ -395,8 +395,13 @@ export class Agent {
 
   private onChanged(path: string, st: Stats, isNew: boolean): void {
     this.engine.mark(path)
+    // a directory replaced by another one (moved away and created again: a theme update):
+    // whatever the old one held must be looked at, whether or not the watcher said it went
+    const record = this.index.get(path)
+    const replaced = st.isDirectory() && record?.kind === 'dir' && record.ino !== st.ino
+    if (replaced) this.engine.markTree(path)
     // a new directory may have been filled before the watcher saw it: look inside once
-    if (isNew && st.isDirectory()) {
+    if ((isNew || replaced) && st.isDirectory()) {
       scanFolder(this.config.folder, this.rules, {
         onEntry: (p, s) => {
           const r = this.index.get(p)
