@@ -7,7 +7,7 @@ import type { IndexStore } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { PathReconciler } from './reconcile-path.js'
 import { PathQueue } from './priority/path-queue.js'
-import type { PriorityClasses, Rank } from './priority/priority-classes.js'
+import { BULK, FRESH, type PriorityClasses, type Rank } from './priority/priority-classes.js'
 import { BlobPrefetcher, type PrefetchCandidate } from './priority/blob-prefetcher.js'
 import { ClassProgress } from './priority/class-progress.js'
 
@@ -149,11 +149,14 @@ export class SyncEngine {
     this.prefetcher.ready()
   }
 
-  /** Marks a path to be reconciled; `urgent` puts it before everything else. */
-  mark(path: string, sizeBytes = 0, hints: Hints | null = null, urgent = false): void {
+  /**
+   * Marks a path to be reconciled; `urgent` puts it before everything else, `bulk` (part of a
+   * large diff) after the fresh changes of its class.
+   */
+  mark(path: string, sizeBytes = 0, hints: Hints | null = null, urgent = false, bulk = false): void {
     if (this.closing) return
     if (this.running.has(path)) {
-      const later = this.markedWhileRunning.get(path) ?? this.newItem(path, hints, urgent)
+      const later = this.markedWhileRunning.get(path) ?? this.newItem(path, hints, urgent, bulk)
       later.sizeBytes = Math.max(later.sizeBytes, sizeBytes)
       mergeHints(later, hints)
       if (urgent) later.classIndex = URGENT
@@ -168,27 +171,29 @@ export class SyncEngine {
     const queued = this.queue.get(path)
     let item = queued?.value
     if (!item) {
-      item = this.newItem(path, hints, urgent)
+      item = this.newItem(path, hints, urgent, bulk)
       item.attempts = retry?.item.attempts ?? 0
       if (retry) mergeHints(item, retry.item.hints)
     }
     item.sizeBytes = Math.max(item.sizeBytes, sizeBytes)
     mergeHints(item, hints)
+    // once fresh, a path stays fresh
+    const lane = bulk && item.rank.lane === BULK ? BULK : FRESH
     if (urgent) item.classIndex = URGENT
-    else if (item.classIndex !== URGENT) item.rank = this.classes.rankOf(item.classIndex - 1, path, hintedMtime(item.hints))
+    else if (item.classIndex !== URGENT) item.rank = this.classes.rankOf(item.classIndex - 1, path, hintedMtime(item.hints), lane)
     this.queue.set(path, item, item.classIndex, item.rank)
     this.pump()
     this.prefetcher.wake()
   }
 
-  private newItem(path: string, hints: Hints | null, urgent: boolean): Item {
+  private newItem(path: string, hints: Hints | null, urgent: boolean, bulk: boolean): Item {
     const configured = this.classes.classOf(path)
     return {
       sizeBytes: 0,
       attempts: 0,
       hints: null,
       classIndex: urgent ? URGENT : configured + 1,
-      rank: this.classes.rankOf(configured, path, hintedMtime(hints))
+      rank: this.classes.rankOf(configured, path, hintedMtime(hints), bulk ? BULK : FRESH)
     }
   }
 
@@ -292,7 +297,7 @@ export class SyncEngine {
       const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
       if (holding) this.largeDiffs++
       try {
-        await this.diffInto(drive, from, () => changes++, release)
+        await this.diffInto(drive, from, () => changes++, release, to - from >= DIFF_ALONE_ENTRIES)
       } finally {
         if (timer) clearTimeout(timer)
         release()
@@ -386,7 +391,7 @@ export class SyncEngine {
         continue
       }
       const size = entry.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, entry]]))
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, entry]]), false, true)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
@@ -412,7 +417,8 @@ export class SyncEngine {
   }
 
   /** Marks every path that changed in `drive` since version `from`. */
-  private async diffInto(drive: MemberDrive, from: number, counted: () => void, releaseWorkers: () => void): Promise<void> {
+  /** `bulk`: a large diff, whose paths wait behind fresh changes of their class */
+  private async diffInto(drive: MemberDrive, from: number, counted: () => void, releaseWorkers: () => void, bulk: boolean): Promise<void> {
     const listed = this.listed.get(drive.hex)
     const deletes: string[] = []
     // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
@@ -443,7 +449,7 @@ export class SyncEngine {
         continue
       }
       const size = left?.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, left]]))
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, left]]), false, bulk)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
@@ -584,7 +590,7 @@ export class SyncEngine {
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
-          this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT)
+          this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK)
         }
         this.notifySettled(path)
         for (const l of [...this.settleListeners]) l()
@@ -638,7 +644,7 @@ export class SyncEngine {
     const timer = setTimeout(() => {
       // mark() takes the attempts from the retry entry: keep it until then, so backoff grows
       clearTimeout(timer)
-      this.mark(path, item.sizeBytes, item.hints, item.classIndex === URGENT)
+      this.mark(path, item.sizeBytes, item.hints, item.classIndex === URGENT, item.rank.lane === BULK)
     }, delayMs)
     this.retries.set(path, { timer, item })
   }
@@ -648,7 +654,7 @@ export class SyncEngine {
     for (const [path, r] of [...this.retries]) {
       clearTimeout(r.timer)
       this.retries.delete(path)
-      this.mark(path, r.item.sizeBytes, r.item.hints, r.item.classIndex === URGENT)
+      this.mark(path, r.item.sizeBytes, r.item.hints, r.item.classIndex === URGENT, r.item.rank.lane === BULK)
     }
   }
 

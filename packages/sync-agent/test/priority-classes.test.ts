@@ -36,8 +36,15 @@ describe('PriorityClasses (wordpress preset)', () => {
     expect(compareRanks(newer, older)).toBeLessThan(0) // newer first despite the older mtime
     const sameMonth = classes.rankOf(u, 'uploads/2025/01/c.jpg', 2)
     expect(compareRanks(sameMonth, newer)).toBeLessThan(0)
-    expect(classes.rankOf(u, 'uploads/misc/a.jpg', 5)).toEqual({ month: 0, mtime: 5 })
-    expect(classes.rankOf(classes.classOf('themes/a'), 'themes/2025/01/a', 5)).toEqual({ month: 0, mtime: 0 })
+    expect(classes.rankOf(u, 'uploads/misc/a.jpg', 5)).toEqual({ lane: 1, month: 0, mtime: 5 })
+    expect(classes.rankOf(classes.classOf('themes/a'), 'themes/2025/01/a', 5)).toEqual({ lane: 1, month: 0, mtime: 0 })
+  })
+
+  it('puts fresh changes (local, a small diff) before a bulk transfer, whatever their month', () => {
+    const u = classes.classOf('uploads/x')
+    const bulkNewest = classes.rankOf(u, 'uploads/2026/11/a.jpg', 9e12, 0)
+    const freshOld = classes.rankOf(u, 'uploads/2019/01/b.jpg', 1, 1)
+    expect(compareRanks(freshOld, bulkNewest)).toBeLessThan(0)
   })
 
   it('says where in a file index a class lives', () => {
@@ -67,13 +74,13 @@ describe('PriorityClasses (custom)', () => {
 })
 
 describe('PathQueue', () => {
-  const noRank = { month: 0, mtime: 0 }
+  const noRank = { lane: 1, month: 0, mtime: 0 }
 
   it('gives paths of a class in rank order, then first come first served', () => {
     const q = new PathQueue<number>(3)
-    q.set('old', 1, 1, { month: 202401, mtime: 5 })
-    q.set('new', 2, 1, { month: 202412, mtime: 1 })
-    q.set('new-later', 3, 1, { month: 202412, mtime: 9 })
+    q.set('old', 1, 1, { lane: 1, month: 202401, mtime: 5 })
+    q.set('new', 2, 1, { lane: 1, month: 202412, mtime: 1 })
+    q.set('new-later', 3, 1, { lane: 1, month: 202412, mtime: 9 })
     q.set('a', 4, 2, noRank)
     q.set('b', 5, 2, noRank)
     expect(q.firstClass()).toBe(1)
@@ -108,14 +115,14 @@ describe('PathQueue', () => {
 
   it('stays bounded when paths move again and again', () => {
     const q = new PathQueue<number>(2)
-    for (let i = 0; i < 50_000; i++) q.set('p', i, i % 2, { month: 0, mtime: i })
+    for (let i = 0; i < 50_000; i++) q.set('p', i, i % 2, { lane: 1, month: 0, mtime: i })
     expect(q.size).toBe(1)
     expect(q.peekOrdered(1, 10).length + q.peekOrdered(0, 10).length).toBe(1)
   })
 
   it('lists a class in the order it will run', () => {
     const q = new PathQueue<number>(1)
-    for (let i = 0; i < 100; i++) q.set(`p${i}`, i, 0, { month: 0, mtime: (i * 37) % 100 })
+    for (let i = 0; i < 100; i++) q.set(`p${i}`, i, 0, { lane: i % 3 === 0 ? 0 : 1, month: 0, mtime: (i * 37) % 100 })
     const listed = q.peekOrdered(0, 100).map((x) => x.path)
     const run: string[] = []
     for (let next = q.shiftFrom(0); next; next = q.shiftFrom(0)) run.push(next.path)

@@ -19,13 +19,20 @@ export const OTHER_CLASS = 'other'
 
 /** Sort key inside a class: larger first. */
 export interface Rank {
+  /**
+   * 1: a local change or a peer's small change (a live site's new upload); 0: part of a bulk
+   * transfer (a fresh node, a peer back after long, a flood). Fresh ones go first, so a bulk
+   * backlog never delays a new upload.
+   */
+  lane: number
   /** yyyymm of an uploads-style `YYYY/MM/` folder in the path, 0 if none */
   month: number
   /** mtime in ms, 0 if unknown */
   mtime: number
 }
 
-const NO_RANK: Rank = { month: 0, mtime: 0 }
+export const FRESH = 1
+export const BULK = 0
 const YEAR_MONTH = /(?:^|\/)((?:19|20|21)\d\d)\/(0[1-9]|1[0-2])\//
 
 interface Compiled {
@@ -88,11 +95,11 @@ export class PriorityClasses {
     return this.classes.length - 1
   }
 
-  rankOf(classIndex: number, path: string, mtime: number | undefined): Rank {
+  rankOf(classIndex: number, path: string, mtime: number | undefined, lane = FRESH): Rank {
     const c = this.classes[classIndex]
-    if (!c || !c.newestFirst) return NO_RANK
+    if (!c || !c.newestFirst) return { lane, month: 0, mtime: 0 }
     const ym = YEAR_MONTH.exec(path)
-    return { month: ym ? Number(ym[1]) * 100 + Number(ym[2]) : 0, mtime: mtime ?? 0 }
+    return { lane, month: ym ? Number(ym[1]) * 100 + Number(ym[2]) : 0, mtime: mtime ?? 0 }
   }
 
   /**
@@ -109,6 +116,7 @@ export class PriorityClasses {
 
 /** Larger rank first; ties keep insertion order (callers add a sequence number). */
 export function compareRanks(a: Rank, b: Rank): number {
+  if (a.lane !== b.lane) return b.lane - a.lane
   if (a.month !== b.month) return b.month - a.month
   return b.mtime - a.mtime
 }
