@@ -52,6 +52,8 @@ export class SyncEngine {
   private readonly diffedTo = new Map<string, number>()
   /** when each running path and each running diff started (to report stalls) */
   private readonly startedAt = new Map<string, number>()
+  /** directories deleted on a peer but kept here (not empty): tried again when a path inside settles */
+  private readonly parkedDirs = new Set<string>()
   /** how often each path ran since the last stall report (a path that never settles) */
   private readonly runs = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
@@ -71,11 +73,15 @@ export class SyncEngine {
     private readonly log: Logger
   ) {}
 
-  /** Marks a path to be reconciled. */
-  mark(path: string, sizeBytes = 0, hints: Hints | null = null): void {
+  /**
+   * Marks a path to be reconciled. `attempts`: failures so far (a retry carries them, so its
+   * backoff grows and a directory that stays non-empty is given up on).
+   */
+  mark(path: string, sizeBytes = 0, hints: Hints | null = null, attempts = 0): void {
     if (this.closing) return
     if (this.running.has(path)) {
-      const later = this.markedWhileRunning.get(path) ?? { sizeBytes, attempts: 0, hints: null }
+      const later = this.markedWhileRunning.get(path) ?? { sizeBytes, attempts, hints: null }
+      later.attempts = Math.max(later.attempts, attempts)
       later.sizeBytes = Math.max(later.sizeBytes, sizeBytes)
       mergeHints(later, hints)
       this.markedWhileRunning.set(path, later)
@@ -88,10 +94,11 @@ export class SyncEngine {
     }
     let item = this.queue.get(path)
     if (!item) {
-      item = { sizeBytes: 0, attempts: retry?.item.attempts ?? 0, hints: null }
+      item = { sizeBytes: 0, attempts: 0, hints: null }
       if (retry) mergeHints(item, retry.item.hints)
       this.queue.set(path, item)
     }
+    item.attempts = Math.max(item.attempts, attempts, retry?.item.attempts ?? 0)
     item.sizeBytes = Math.max(item.sizeBytes, sizeBytes)
     mergeHints(item, hints)
     this.pump()
@@ -239,7 +246,7 @@ export class SyncEngine {
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
-          this.mark(path, again.sizeBytes, again.hints)
+          this.mark(path, again.sizeBytes, again.hints, again.attempts)
         }
         this.pump()
         this.checkIdle()
@@ -254,11 +261,14 @@ export class SyncEngine {
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
       else if (outcome === 'dir-not-empty') {
         // its children are usually being removed right now; a directory that keeps files
-        // we do not sync (ignored ones) stays
+        // we do not sync (ignored ones, or live ones) stays, until one of them changes
         item.attempts++
         if (item.attempts <= DIR_RETRIES) this.retry(path, item, 50 * 2 ** item.attempts)
-        else this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not synced')
-      }
+        else {
+          this.parkedDirs.add(path)
+          this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not deleted')
+        }
+      } else this.retryParkedParents(path)
     } catch (err) {
       if (this.closing) return
       if (err instanceof LocalChangeError) {
@@ -281,11 +291,19 @@ export class SyncEngine {
     }
   }
 
+  private retryParkedParents(path: string): void {
+    if (this.parkedDirs.size === 0) return
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+      const dir = path.slice(0, slash)
+      if (this.parkedDirs.delete(dir)) this.mark(dir)
+    }
+  }
+
   private retry(path: string, item: Item, delayMs: number): void {
     if (this.closing) return
     const timer = setTimeout(() => {
       this.retries.delete(path)
-      this.mark(path, item.sizeBytes, item.hints)
+      this.mark(path, item.sizeBytes, item.hints, item.attempts)
     }, delayMs)
     this.retries.set(path, { timer, item })
   }
@@ -295,7 +313,7 @@ export class SyncEngine {
     for (const [path, r] of [...this.retries]) {
       clearTimeout(r.timer)
       this.retries.delete(path)
-      this.mark(path, r.item.sizeBytes, r.item.hints)
+      this.mark(path, r.item.sizeBytes, r.item.hints, r.item.attempts)
     }
   }
 
