@@ -52,8 +52,8 @@ export class SyncEngine {
   private readonly diffedTo = new Map<string, number>()
   /** when each running path and each running diff started (to report stalls) */
   private readonly startedAt = new Map<string, number>()
-  /** directories deleted on a peer but kept here (not empty): tried again when a path inside settles */
-  private readonly parkedDirs = new Set<string>()
+  /** directories deleted on a peer but not empty here: tried again as soon as a path inside settles */
+  private readonly waitingDirs = new Set<string>()
   /** how often each path ran since the last stall report (a path that never settles) */
   private readonly runs = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
@@ -263,12 +263,13 @@ export class SyncEngine {
         // its children are usually being removed right now; a directory that keeps files
         // we do not sync (ignored ones, or live ones) stays, until one of them changes
         item.attempts++
+        this.waitingDirs.add(path)
         if (item.attempts <= DIR_RETRIES) this.retry(path, item, 50 * 2 ** item.attempts)
-        else {
-          this.parkedDirs.add(path)
-          this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not deleted')
-        }
-      } else this.retryParkedParents(path)
+        else this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not deleted')
+      } else {
+        this.waitingDirs.delete(path)
+        this.retryWaitingParents(path)
+      }
     } catch (err) {
       if (this.closing) return
       if (err instanceof LocalChangeError) {
@@ -291,11 +292,11 @@ export class SyncEngine {
     }
   }
 
-  private retryParkedParents(path: string): void {
-    if (this.parkedDirs.size === 0) return
+  private retryWaitingParents(path: string): void {
+    if (this.waitingDirs.size === 0) return
     for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
       const dir = path.slice(0, slash)
-      if (this.parkedDirs.delete(dir)) this.mark(dir)
+      if (this.waitingDirs.has(dir)) this.mark(dir)
     }
   }
 

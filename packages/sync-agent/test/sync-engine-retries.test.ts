@@ -39,7 +39,7 @@ describe('SyncEngine retries', () => {
     expect(engine.isIdle).toBe(true)
   })
 
-  it('a parked directory is tried again when a path inside it settles', async () => {
+  it('a directory left non-empty is tried again when a path inside it settles', async () => {
     vi.useFakeTimers()
     let childGone = false
     const { engine, runs } = engineWith((path) => (path === 'docs/d0' ? (childGone ? 'done' : 'dir-not-empty') : 'done'))
@@ -61,5 +61,21 @@ describe('SyncEngine retries', () => {
     // 1 s, 2 s, 4 s, 8 s, 16 s, 30 s … : 6 runs in the first minute, not 60
     expect(runs.get('f.txt')).toBeLessThanOrEqual(7)
     await engine.close()
+  })
+})
+
+describe('SyncEngine, a directory waiting for its children', () => {
+  it('is tried again as soon as a child settles, not after its backoff', async () => {
+    vi.useFakeTimers()
+    let childGone = false
+    const { engine, runs } = engineWith((path) => (path === 'd' ? (childGone ? 'done' : 'dir-not-empty') : 'done'))
+    engine.mark('d')
+    await vi.advanceTimersByTimeAsync(5_000) // runs at 0, 0.1, 0.3, 0.7, 1.5, 3.1 s; the next at 6.3 s
+    expect(runs.get('d')).toBe(6)
+    childGone = true
+    engine.mark('d/x.txt')
+    await vi.advanceTimersByTimeAsync(10)
+    expect(runs.get('d')).toBe(7)
+    expect(engine.isIdle).toBe(true)
   })
 })
