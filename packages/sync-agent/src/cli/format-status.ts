@@ -25,6 +25,9 @@ export function formatStatus(s: StatusReport): string {
       lines.push(`           ${dir.padEnd(20)} ${String(p.files).padStart(7)} files  ${formatBytes(p.bytes)}`)
     }
   }
+  if (Math.abs(s.clockOffsetMs) >= 1_000) {
+    lines.push(`clock    peers are ${(Math.abs(s.clockOffsetMs) / 1000).toFixed(0)} s ${s.clockOffsetMs > 0 ? 'ahead of' : 'behind'} this device (publish times follow them)`)
+  }
   lines.push(`peers    ${s.peers.length === 0 ? 'none configured' : ''}`)
   for (const p of s.peers) {
     const who = p.deviceId ? p.deviceId.slice(0, 7) : '-------'
