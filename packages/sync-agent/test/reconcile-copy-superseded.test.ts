@@ -1,0 +1,110 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { toDriveKey } from '@sync-agent/shared'
+import type { DriveEntry } from 'hyperdrive'
+import type { EntryMeta } from '../src/entry-format.js'
+import { FolderWriter } from '../src/folder-writer.js'
+import { IndexStore } from '../src/index-store.js'
+import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
+import type { MemberDrive } from '../src/replication/drive-set.js'
+
+const A = 'AAAAAAAAAAAAAAAA' // made the copy
+const B = 'BBBBBBBBBBBBBBBB' // deleted the version the copy keeps
+const C = 'CCCCCCCCCCCCCCCC' // us
+const COPY = 'docs/b.sync-conflict-20261128-230832-AAAAAAA.txt'
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+function meta(vv: Record<string, number>, kind: EntryMeta['kind'], of?: EntryMeta['of']): EntryMeta {
+  return { v: 1, vv, ts: 1_000, kind, size: kind === 'file' ? 3 : 0, mtime: 1, mode: 0o644, hash: kind === 'file' ? 'a'.repeat(64) : null, ...(of ? { of } : {}) }
+}
+
+function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
+  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 } : null
+  return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
+}
+
+function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, isOwn = false): MemberDrive {
+  return {
+    hex: author.toLowerCase().repeat(4),
+    author,
+    isOwn,
+    shortId: author.slice(0, 7),
+    member: {} as MemberDrive['member'],
+    drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
+  }
+}
+
+// fault suite seed 300: a device lost a conflict on a view where the delete of its version
+// had not arrived yet, and kept a copy of the version another device had deleted on purpose
+describe('a conflict copy of a version that a later delete superseded', () => {
+  it.each([
+    ['deleted it', 'deleted', 'is removed (a tombstone is published for the copy)'],
+    ['edited it', 'file', 'is removed (the edit carries that version on)']
+  ] as const)('when someone who had the version on disk %s, the copy %s', async (_what, kind) => {
+    const folder = await mkdtemp(join(tmpdir(), 'sa-copy-'))
+    const data = await mkdtemp(join(tmpdir(), 'sa-copy-data-'))
+    dirs.push(folder, data)
+    const kept = { [A]: 2 }
+    const drives = [
+      drive(A, { [toDriveKey(COPY)]: entry(COPY, meta({ [A]: 3 }, 'file', { path: 'docs/b.txt', vv: kept })) }),
+      drive(B, { [toDriveKey('docs/b.txt')]: entry('docs/b.txt', meta({ [A]: 2, [B]: 1 }, kind)) }),
+      drive(C, {}, true)
+    ]
+    const puts: Array<{ key: string; metadata: EntryMeta }> = []
+    const index = new IndexStore(data, Buffer.alloc(32, 1))
+    await index.ready()
+    const deps = {
+      writer: new FolderWriter(folder),
+      index,
+      drives: { all: () => drives, own: drives[2] },
+      own: { put: async (key: string, value: { metadata: EntryMeta }) => void puts.push({ key, metadata: value.metadata }), nextCounter: () => 7 },
+      rules: () => ({ isIgnored: () => false }),
+      log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+      now: () => 2_000,
+      onNewPath: () => undefined,
+      onConflict: () => undefined
+    } as unknown as ReconcileDeps
+    expect(await new PathReconciler(deps).reconcile(COPY)).toBe('done')
+    expect(puts).toHaveLength(1)
+    expect(puts[0]?.key).toBe(toDriveKey(COPY))
+    expect(puts[0]?.metadata).toMatchObject({ kind: 'deleted', vv: { [A]: 3, [C]: 7 } })
+    await index.close()
+  })
+
+  it('a copy of a version that was only concurrent with the others stays', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'sa-copy-'))
+    const data = await mkdtemp(join(tmpdir(), 'sa-copy-data-'))
+    dirs.push(folder, data)
+    const drives = [
+      drive(A, { [toDriveKey(COPY)]: entry(COPY, meta({ [A]: 3 }, 'file', { path: 'docs/b.txt', vv: { [A]: 2 } })) }),
+      drive(B, { [toDriveKey('docs/b.txt')]: entry('docs/b.txt', meta({ [B]: 1 }, 'file')) }),
+      drive(C, {}, true)
+    ]
+    const index = new IndexStore(data, Buffer.alloc(32, 1))
+    await index.ready()
+    let puts = 0
+    const deps = {
+      writer: { lstatOrNull: async () => null, abs: (p: string) => join(folder, p), writeFile: async () => { throw new Error('stop: would write the copy') } },
+      index,
+      drives: { all: () => drives, own: drives[2] },
+      own: { put: async () => void puts++, nextCounter: () => 7 },
+      rules: () => ({ isIgnored: () => false }),
+      log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+      now: () => 2_000,
+      onNewPath: () => undefined,
+      onConflict: () => undefined
+    } as unknown as ReconcileDeps
+    const reconciler = new PathReconciler(deps)
+    // applying the copy means fetching its blob: no drive here can serve it, which proves the
+    // reconciler went on to apply the copy instead of removing it
+    await expect(reconciler.reconcile(COPY)).rejects.toThrow()
+    expect(puts).toBe(0)
+    await index.close()
+  })
+})
