@@ -259,6 +259,7 @@ export class SyncEngine {
     try {
       const outcome = await this.reconciler.reconcile(path, item.hints)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
+      else if (outcome === 'again') this.mark(path, item.sizeBytes, item.hints) // runs once more after this run
       else if (outcome === 'dir-not-empty') {
         // its children are usually being removed right now; a directory that keeps files
         // we do not sync (ignored ones, or live ones) stays, until one of them changes

@@ -108,3 +108,34 @@ describe('a conflict copy of a version that a later delete superseded', () => {
     await index.close()
   })
 })
+
+// fault suite seed 400: n0 deleted a file while n1's concurrent append had already reached
+// n0's drives; n0 published its delete and stopped there, so the append (which wins: modify
+// beats delete) was on every disk but n0's, all of them idle and inSync
+describe('a local change published beside another drive\'s version', () => {
+  it('asks for one more merge (the other version may win)', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'sa-again-'))
+    const data = await mkdtemp(join(tmpdir(), 'sa-again-data-'))
+    dirs.push(folder, data)
+    const drives = [drive(B, { [toDriveKey('img2.png')]: entry('img2.png', meta({ [B]: 2 }, 'file')) }), drive(C, {}, true)]
+    const index = new IndexStore(data, Buffer.alloc(32, 1))
+    await index.ready()
+    // the index says the disk held B's first version; the file is gone (deleted here)
+    index.set('img2.png', { kind: 'file', size: 3, mtimeMs: 1, ino: 1, mode: 0o644, hash: 'b'.repeat(64), target: null, vv: { [B]: 1 } })
+    const puts: EntryMeta[] = []
+    const deps = {
+      writer: new FolderWriter(folder),
+      index,
+      drives: { all: () => drives, own: drives[1] },
+      own: { put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata), nextCounter: () => 4 },
+      rules: () => ({ isIgnored: () => false }),
+      log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+      now: () => 2_000,
+      onNewPath: () => undefined,
+      onConflict: () => undefined
+    } as unknown as ReconcileDeps
+    expect(await new PathReconciler(deps).reconcile('img2.png')).toBe('again')
+    expect(puts).toMatchObject([{ kind: 'deleted', vv: { [B]: 1, [C]: 4 } }])
+    await index.close()
+  })
+})
