@@ -5,6 +5,8 @@ import { newSecret } from '../helpers/cli.ts'
 import { useHarness } from '../helpers/harness.ts'
 import { waitConverged } from '../helpers/sync.ts'
 import { until } from '../helpers/until.ts'
+import { createHash } from 'node:crypto'
+import { FolderWriter } from '../../packages/sync-agent/src/folder-writer.ts'
 import { fillDisk, mountTmpfs, unmount } from './run-dirs.ts'
 
 /**
@@ -58,4 +60,27 @@ describe('disk full', () => {
       await unmount(disk)
     }
   }, 240_000)
+})
+
+// fault suite seed 501: on a filling disk a write returned short without an error; the
+// writer ignored the count, renamed a 4 KiB cut of a 10 KiB file into place and recorded it
+// as complete, so the node kept the cut file for good
+describe('the folder writer on a disk that fills up mid-file', () => {
+  const harness = useHarness()
+
+  it('never puts a cut file under its name: E_DISK_FULL, nothing there, no temp file left', async () => {
+    const disk = path.join(await harness.tmpDir(), 'small')
+    await mountTmpfs(disk, 64 * 1024)
+    try {
+      const filler = path.join(disk, 'filler.tmp')
+      await fs.writeFile(filler, Buffer.alloc(56 * 1024, 1))
+      const content = Buffer.alloc(40 * 1024, 2)
+      const writer = new FolderWriter(disk)
+      const meta = { mtimeMs: 1_000_000, mode: 0o644, size: content.length, hash: createHash('sha256').update(content).digest('hex') }
+      await expect(writer.writeFile('cut.bin', [content], meta, undefined)).rejects.toMatchObject({ code: 'E_DISK_FULL' })
+      expect((await fs.readdir(disk)).sort()).toEqual(['filler.tmp'])
+    } finally {
+      await unmount(disk)
+    }
+  })
 })
