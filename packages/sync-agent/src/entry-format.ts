@@ -1,6 +1,6 @@
 import type { BlobId } from 'hyperblobs'
 import type { DriveEntry } from 'hyperdrive'
-import { checkRelativePath, fromDriveKey, SyncError } from '@sync-agent/shared'
+import { fromDriveKey, SyncError } from '@sync-agent/shared'
 import { isVersionVector, type VersionVector } from './version-vector.js'
 
 /**
@@ -25,14 +25,10 @@ export interface EntryMeta {
   hash: string | null
   /** where the content starts in the blob's first block (small files share blocks) */
   at?: number
-  /** on a conflict copy: the version it keeps (so a delete or edit that superseded it ends the copy) */
-  of?: { path: string; vv: VersionVector }
 }
 
 /** One drive's validated entry for one path: the metadata plus where it came from. */
-export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'of'> {
-  /** on a conflict copy: the path and version vector of the version it keeps */
-  of: { path: string; vv: VersionVector } | null
+export interface Version extends Omit<EntryMeta, 'v' | 'at'> {
   /** hex key of the drive that holds this entry */
   drive: string
   /** version-vector key of that drive's device */
@@ -67,16 +63,6 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
   if (!meta || typeof meta !== 'object' || meta.v !== 1) throw bad(path, 'no sync-agent metadata')
   const { kind, vv, ts, size, mtime, mode, hash } = meta
   const at = meta.at ?? 0
-  let of: Version['of'] = null
-  if (meta.of !== undefined) {
-    const o = meta.of as { path?: unknown; vv?: unknown } | null
-    if (!o || typeof o.path !== 'string' || !isVersionVector(o.vv)) throw bad(path, 'malformed conflict origin')
-    try {
-      of = { path: checkRelativePath(o.path), vv: o.vv }
-    } catch {
-      throw bad(path, 'conflict origin with an unsafe path')
-    }
-  }
   if (!Number.isSafeInteger(at) || at < 0 || at > MAX_BLOCK_BYTES) throw bad(path, 'malformed content offset')
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
   if (!isVersionVector(vv)) throw bad(path, 'malformed version vector')
@@ -119,15 +105,13 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     hash: kind === 'file' ? (hash as string) : null,
     target,
     blob,
-    at,
-    of
+    at
   }
 }
 
-export function metaOf(version: Pick<Version, 'vv' | 'ts' | 'kind' | 'size' | 'mtime' | 'mode' | 'hash' | 'at'> & { of?: Version['of'] }): EntryMeta {
+export function metaOf(version: Pick<Version, 'vv' | 'ts' | 'kind' | 'size' | 'mtime' | 'mode' | 'hash' | 'at'>): EntryMeta {
   const meta: EntryMeta = { v: 1, vv: version.vv, ts: version.ts, kind: version.kind, size: version.size, mtime: version.mtime, mode: version.mode, hash: version.hash }
   if (version.at > 0) meta.at = version.at
-  if (version.of) meta.of = version.of
   return meta
 }
 

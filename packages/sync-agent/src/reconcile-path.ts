@@ -190,8 +190,8 @@ export class PathReconciler {
   private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision): Promise<Outcome> {
     const { writer, index, drives } = this.deps
     for (const loser of decision.losers) {
-      // a delete that lost stays: it is what tells a conflict copy of the version it deleted
-      // that this version was deleted on purpose (see `supersededCopy`)
+      // a delete that lost stays recorded (withdrawing it on an out-of-date view could leave
+      // a path with no version at all); it holds no content, so no copy is needed
       if (loser.version.drive === drives.own.hex && loser.version.kind !== 'deleted') await this.withdraw(path, loser)
     }
     const winner = decision.winner
@@ -204,16 +204,6 @@ export class PathReconciler {
       if (!st || !record) return 'done'
       if (!(await writer.remove(path, record))) return 'dir-not-empty'
       index.delete(path)
-      return 'done'
-    }
-    if (winner.of && (await this.supersededCopy(winner.of))) {
-      // a conflict copy of a version that someone had on disk and then deleted or edited:
-      // made on an out-of-date view, it would bring back what they deleted
-      const ts = this.deps.now()
-      const vv = advance([winner.vv], drives.own.author, this.deps.own.nextCounter())
-      await this.deps.own.put(toDriveKey(path), { blob: null, metadata: { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null } })
-      this.deps.log.info({ path, of: winner.of.path }, 'conflict copy of a version that was deleted or edited later: removed')
-      this.deps.onNewPath(path)
       return 'done'
     }
     if (record && winner.kind !== 'deleted' && recordIs(record, winner)) {
@@ -256,11 +246,6 @@ export class PathReconciler {
     return this.reader.read(version, await drive.drive.getBlobs())
   }
 
-  /** Does some drive hold, at the copy's original path, a version made after the one the copy keeps? */
-  private async supersededCopy(of: NonNullable<Version['of']>): Promise<boolean> {
-    return (await this.gather(of.path)).some((x) => compareVectors(x.vv, of.vv) === 'after')
-  }
-
   /** Is `name` free for a conflict copy of `v` (nothing there, or only deletes), or does it hold `v`'s content already? */
   private async nameUse(name: string, v: Version): Promise<NameUse> {
     const live = (await this.gather(name)).filter((x) => x.kind !== 'deleted')
@@ -291,7 +276,7 @@ export class PathReconciler {
         executable: (v.mode & 0o111) !== 0,
         blob: v.blob,
         linkname: v.target,
-        metadata: metaOf({ ...v, kind, vv, of: { path, vv: v.vv } })
+        metadata: metaOf({ ...v, kind, vv })
       })
     }
     await own.del(toDriveKey(path))

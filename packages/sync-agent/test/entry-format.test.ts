@@ -44,14 +44,8 @@ describe('readVersion accepts', () => {
       hash: HASH,
       target: null,
       blob: blobOf(5),
-      at: 0,
-      of: null
+      at: 0
     })
-  })
-
-  it('a conflict copy naming the version it keeps', () => {
-    const v = readVersion(DRIVE, AUTHOR, entry({ of: { path: 'uploads/b.jpg', vv: { [OTHER]: 2 } } } as Record<string, unknown>))
-    expect(v.of).toEqual({ path: 'uploads/b.jpg', vv: { [OTHER]: 2 } })
   })
 
   it('a small file packed into a shared block, with its offset', () => {
@@ -104,8 +98,6 @@ describe('readVersion rejects', () => {
     ['an empty vector', entry({ vv: {} }), /version vector/],
     ['a vector with a bad key', entry({ vv: { author: 1 } }), /version vector/],
     ['a vector that does not name the author', entry({ vv: { [OTHER]: 1 } }), /does not name its author/],
-    ['a conflict origin without a vector', entry({ of: { path: 'a.txt' } } as Record<string, unknown>), /conflict origin/],
-    ['a conflict origin with an unsafe path', entry({ of: { path: '../etc/passwd', vv: { [OTHER]: 1 } } } as Record<string, unknown>), /conflict origin with an unsafe path/],
     ['a negative content offset', entry({ at: -1 }), /content offset/],
     ['a fractional content offset', entry({ at: 0.5 }), /content offset/],
     ['a content offset beyond any block', entry({ at: 2 ** 40 }), /content offset/],
