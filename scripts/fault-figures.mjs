@@ -19,10 +19,13 @@ const ms = rounds.map((r) => r.convergeMs).sort((a, b) => a - b)
 const median = ms.length % 2 ? ms[ms.length >> 1] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2
 const seeds = rounds.map((r) => r.seed)
 const s = (x) => (x / 1000).toFixed(1)
-console.log(`| rounds (seeds) | nodes | operations (failed: full disk…) | faults injected | converged after heal: median / max s | conflict copies |`)
-console.log(`| --- | --- | --- | --- | --- | --- |`)
+const problems = {}
+for (const r of rounds) for (const [k, v] of Object.entries(r.problems ?? {})) problems[k] = (problems[k] ?? 0) + v
+const clean = rounds.filter((r) => Object.keys(r.problems ?? {}).length === 0).length
+console.log(`| rounds (seeds) | nodes | operations (failed: full disk…) | faults injected | converged after heal: median / max s | conflict copies | rounds the oracle passed | oracle findings |`)
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |`)
 console.log(
   `| ${rounds.length} (${Math.min(...seeds)}–${Math.max(...seeds)}) | ${Math.min(...rounds.map((r) => r.nodes))}–${Math.max(...rounds.map((r) => r.nodes))} ` +
     `| ${sum((r) => r.ops)} (${sum((r) => r.failedOps)}) | ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(', ')} ` +
-    `| ${s(median)} / ${s(ms[ms.length - 1])} | ${sum((r) => r.conflictCopies)} |`
+    `| ${s(median)} / ${s(ms[ms.length - 1])} | ${sum((r) => r.conflictCopies)} | ${clean} | ${Object.entries(problems).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} |`
 )
