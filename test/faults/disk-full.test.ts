@@ -5,6 +5,9 @@ import { newSecret } from '../helpers/cli.ts'
 import { useHarness } from '../helpers/harness.ts'
 import { waitConverged } from '../helpers/sync.ts'
 import { until } from '../helpers/until.ts'
+import { createHash } from 'node:crypto'
+import { FolderWriter } from '../../packages/sync-agent/src/folder-writer.ts'
+import { IndexStore } from '../../packages/sync-agent/src/index-store.ts'
 import { fillDisk, mountTmpfs, unmount } from './run-dirs.ts'
 
 /**
@@ -58,4 +61,58 @@ describe('disk full', () => {
       await unmount(disk)
     }
   }, 240_000)
+})
+
+// fault suite seed 501: on a filling disk a write returned short without an error; the
+// writer ignored the count, renamed a 4 KiB cut of a 10 KiB file into place and recorded it
+// as complete, so the node kept the cut file for good
+describe('the folder writer on a disk that fills up mid-file', () => {
+  const harness = useHarness()
+
+  it('never puts a cut file under its name: E_DISK_FULL, nothing there, no temp file left', async () => {
+    const disk = path.join(await harness.tmpDir(), 'small')
+    await mountTmpfs(disk, 64 * 1024)
+    try {
+      const filler = path.join(disk, 'filler.tmp')
+      await fs.writeFile(filler, Buffer.alloc(56 * 1024, 1))
+      const content = Buffer.alloc(40 * 1024, 2)
+      const writer = new FolderWriter(disk)
+      const meta = { mtimeMs: 1_000_000, mode: 0o644, size: content.length, hash: createHash('sha256').update(content).digest('hex') }
+      await expect(writer.writeFile('cut.bin', [content], meta, undefined)).rejects.toMatchObject({ code: 'E_DISK_FULL' })
+      expect((await fs.readdir(disk)).sort()).toEqual(['filler.tmp'])
+    } finally {
+      await unmount(disk)
+    }
+  })
+})
+
+describe('the index journal on a disk that fills up mid-frame', () => {
+  const harness = useHarness()
+
+  it('keeps only whole frames: the ops stay pending, and the index opens again with everything once space is back', async () => {
+    const disk = path.join(await harness.tmpDir(), 'small')
+    await mountTmpfs(disk, 64 * 1024)
+    try {
+      const key = Buffer.alloc(32, 3)
+      const index = new IndexStore(disk, key)
+      await index.ready()
+      const record = (i: number) => ({ kind: 'file' as const, size: i, mtimeMs: i, ino: i, mode: 0o644, hash: 'c'.repeat(64), target: null, vv: { AAAAAAAAAAAAAAAA: i } })
+      index.set('first.txt', record(1))
+      await index.flush()
+      const filler = path.join(disk, 'filler.tmp')
+      await fs.writeFile(filler, Buffer.alloc(60 * 1024, 1)).catch(() => undefined)
+      // a frame far larger than what is left
+      for (let i = 0; i < 200; i++) index.set(`dir/file-${i}-${'x'.repeat(40)}.txt`, record(i + 2))
+      await expect(index.flush()).rejects.toMatchObject({ code: 'ENOSPC' })
+      await fs.rm(filler)
+      await index.flush()
+      await index.close()
+      const again = new IndexStore(disk, key)
+      await again.ready()
+      expect(again.size).toBe(201)
+      await again.close()
+    } finally {
+      await unmount(disk)
+    }
+  })
 })

@@ -43,13 +43,18 @@ export interface RoundResult {
   extraCopies: number
   files: number
   skew: string
+  /** oracle findings by kind (LOST, RESURRECTED, STALE, UNKNOWN); empty when the round passed */
+  problems: Record<string, number>
 }
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 const DISK_BYTES = 96 * 1024 * 1024
 const PORT = 7657
 
-export class RoundFailure extends Error {}
+export class RoundFailure extends Error {
+  /** the round's figures when it got as far as converging (the oracle then found problems) */
+  result: RoundResult | null = null
+}
 
 async function exists(p: string): Promise<boolean> {
   return fs.access(p).then(
@@ -222,8 +227,6 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       const st = await a.status()
       if (!st.inSync) problems.push(`${a.name} not inSync`)
     }
-    if (problems.length > 0) throw new RoundFailure(problems.join('\n'))
-    failed = false
     let files = 0
     let conflictCopies = 0
     for (const [p, e] of tree) {
@@ -231,7 +234,12 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       files++
       if (p.includes('.sync-conflict-')) conflictCopies++
     }
-    return {
+    const kinds: Record<string, number> = {}
+    for (const line of problems) {
+      const kind = line.split(':')[0] as string
+      kinds[kind] = (kinds[kind] ?? 0) + 1
+    }
+    const result: RoundResult = {
       seed,
       nodes,
       ops,
@@ -242,8 +250,16 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       conflictCopies,
       extraCopies: findings.extraCopies,
       files,
-      skew
+      skew,
+      problems: kinds
     }
+    if (problems.length > 0) {
+      const failure = new RoundFailure(problems.join('\n'))
+      failure.result = result
+      throw failure
+    }
+    failed = false
+    return result
   } catch (err) {
     const logDir = path.join(os.tmpdir(), 'sync-agent-faults-logs', `seed-${seed}-${Date.now()}`)
     await fs.mkdir(logDir, { recursive: true })
@@ -263,7 +279,9 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       `${(err as Error).message}\n--- operation log (${oracle.log.length} lines; also in ${logDir}/ops.log, agent logs beside it)\n` +
       oracle.log.join('\n')
     await fs.writeFile(path.join(logDir, 'failure.txt'), message + '\n')
-    throw new RoundFailure(message)
+    const failure = new RoundFailure(message)
+    failure.result = err instanceof RoundFailure ? err.result : null
+    throw failure
   } finally {
     for (const a of agents) {
       await a.stop({ timeoutMs: 10_000 }).catch(() => a.kill())

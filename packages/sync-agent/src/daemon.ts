@@ -293,6 +293,11 @@ export class Agent {
     }
     // our own writes come back as events: the index already describes them (no echo)
     const record = this.index.get(path)
+    if (record?.kind === 'dir') {
+      // an event on a directory we know: it may have been moved away and created again
+      // (a theme update) faster than the watcher reports the removal; look at what it held
+      this.engine.markTree(path)
+    }
     if (stats) {
       if (!record || !fingerprintMatches(stats, record)) this.onChanged(path, stats, record === undefined)
       return

@@ -220,7 +220,7 @@ export class FolderWriter {
         hash.update(chunk)
         size += chunk.byteLength
         if (size > meta.size) break
-        await handle.write(chunk)
+        await writeAll(handle, chunk, path)
       }
       const digest = hash.digest('hex')
       if (size !== meta.size || digest !== meta.hash) {
@@ -232,6 +232,9 @@ export class FolderWriter {
       const seconds = meta.mtimeMs / 1000
       await handle.utimes(seconds, seconds)
       const st = await handle.stat()
+      if (st.size !== meta.size) {
+        throw new SyncError('E_IO', `wrote ${st.size} of ${meta.size} bytes of ${path}`, { details: { path } })
+      }
       await handle.close()
       await this.assertUnchanged(path, expected)
       await rename(tmp, this.abs(path))
@@ -323,6 +326,22 @@ export class FolderWriter {
   async removeTemp(path: string): Promise<void> {
     if (!path.slice(path.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX) || this.isWriting(path)) return
     await unlink(this.abs(path)).catch(() => undefined)
+  }
+}
+
+/**
+ * Writes all of `chunk`: a write to a filling disk can return short without an error (the
+ * next one fails with ENOSPC). Ignoring that renamed a cut file into place, with an index
+ * record that called it complete (fault suite seed 501).
+ */
+async function writeAll(handle: FileHandle, chunk: Uint8Array, path: string): Promise<void> {
+  let offset = 0
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset)
+    if (bytesWritten === 0) {
+      throw new SyncError('E_DISK_FULL', `no space left on the device while writing ${path}`, { details: { path } })
+    }
+    offset += bytesWritten
   }
 }
 

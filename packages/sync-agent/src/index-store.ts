@@ -134,7 +134,13 @@ export class IndexStore {
     box.copy(frame, 4)
     const journal = this.journal
     this.flushing = (async () => {
-      await journal.write(frame)
+      const { bytesWritten } = await journal.write(frame)
+      if (bytesWritten !== frame.length) {
+        // a filling disk takes part of a frame without an error: cut it off again, or every
+        // frame appended after it would be unreadable and the next start would refuse the index
+        await journal.truncate(this.journalBytes).catch(() => undefined)
+        throw Object.assign(new Error(`index journal: wrote ${bytesWritten} of ${frame.length} bytes (disk full?)`), { code: 'ENOSPC' })
+      }
       this.journalBytes += frame.length
     })()
     try {
@@ -226,7 +232,10 @@ export class IndexStore {
     const tmp = join(this.dir, SNAPSHOT + '.tmp')
     const handle = await openFile(tmp, 'w', 0o600)
     try {
-      await handle.write(box)
+      const { bytesWritten } = await handle.write(box)
+      if (bytesWritten !== box.length) {
+        throw Object.assign(new Error(`index snapshot: wrote ${bytesWritten} of ${box.length} bytes (disk full?)`), { code: 'ENOSPC' })
+      }
       await handle.sync()
     } finally {
       await handle.close()

@@ -22,7 +22,8 @@ import { lstat } from 'node:fs/promises'
  * held, so a concurrent remote edit becomes a conflict, never an overwrite). Otherwise the
  * merged winner of all drives is applied to the disk, and conflicts we lost are resolved.
  */
-export type Outcome = 'done' | 'unsettled' | 'dir-not-empty'
+/** `again`: we published a local change while another drive's version was there: merge once more */
+export type Outcome = 'done' | 'unsettled' | 'dir-not-empty' | 'again'
 
 const ENTRY_TIMEOUT_MS = 15_000
 
@@ -163,7 +164,7 @@ export class PathReconciler {
         await own.put(key, { blob: null, metadata: { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null } })
       }
       index.delete(path)
-      return 'done'
+      return this.afterPublish(decision)
     }
     const kind = kindOf(st) as 'file' | 'dir' | 'symlink'
     const abs = writer.abs(path)
@@ -217,13 +218,26 @@ export class PathReconciler {
       await own.put(key, { metadata: meta })
     }
     index.set(path, recordOf(st, kind, hash, target, vv))
-    return 'done'
+    return this.afterPublish(decision)
+  }
+
+  /**
+   * Our new version may be concurrent with a version another drive already had (its change
+   * arrived before we published ours): nothing else will mark the path again, so merge once
+   * more here, or a losing local delete or edit would stay on this disk only (fault suite
+   * seed 400: a delete lost to a concurrent append everywhere but on the deleting node).
+   */
+  private afterPublish(decision: Decision): Outcome {
+    const others = [decision.winner, ...decision.losers.map((l) => l.version)].some((v) => v && v.drive !== this.deps.drives.own.hex)
+    return others ? 'again' : 'done'
   }
 
   private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision): Promise<Outcome> {
     const { writer, index, drives } = this.deps
     for (const loser of decision.losers) {
-      if (loser.version.drive === drives.own.hex) await this.withdraw(path, loser)
+      // a delete that lost stays recorded (withdrawing it on an out-of-date view could leave
+      // a path with no version at all); it holds no content, so no copy is needed
+      if (loser.version.drive === drives.own.hex && loser.version.kind !== 'deleted') await this.withdraw(path, loser)
     }
     const winner = decision.winner
     if (!winner) {

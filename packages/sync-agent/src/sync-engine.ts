@@ -107,6 +107,8 @@ export class SyncEngine {
   private readonly diffedTo = new Map<string, number>()
   /** when each running path and each running diff started (to report stalls) */
   private readonly startedAt = new Map<string, number>()
+  /** directories deleted on a peer but not empty here: tried again as soon as a path inside settles */
+  private readonly waitingDirs = new Set<string>()
   /** how often each path ran since the last stall report (a path that never settles) */
   private readonly runs = new Map<string, number>()
   private readonly idleListeners: Array<() => void> = []
@@ -151,15 +153,17 @@ export class SyncEngine {
 
   /**
    * Marks a path to be reconciled; `urgent` puts it before everything else, `bulk` (part of a
-   * large diff) after the fresh changes of its class.
+   * large diff) after the fresh changes of its class. `attempts`: failures so far (a retry
+   * carries them, so its backoff grows and a directory that stays non-empty is given up on).
    */
-  mark(path: string, sizeBytes = 0, hints: Hints | null = null, urgent = false, bulk = false): void {
+  mark(path: string, sizeBytes = 0, hints: Hints | null = null, urgent = false, bulk = false, attempts = 0): void {
     if (this.closing) return
     if (this.running.has(path)) {
       const later = this.markedWhileRunning.get(path) ?? this.newItem(path, hints, urgent, bulk)
       later.sizeBytes = Math.max(later.sizeBytes, sizeBytes)
       mergeHints(later, hints)
       if (urgent) later.classIndex = URGENT
+      later.attempts = Math.max(later.attempts, attempts)
       this.markedWhileRunning.set(path, later)
       return
     }
@@ -175,6 +179,7 @@ export class SyncEngine {
       item.attempts = retry?.item.attempts ?? 0
       if (retry) mergeHints(item, retry.item.hints)
     }
+    item.attempts = Math.max(item.attempts, attempts, retry?.item.attempts ?? 0)
     item.sizeBytes = Math.max(item.sizeBytes, sizeBytes)
     mergeHints(item, hints)
     // once fresh, a path stays fresh
@@ -590,7 +595,7 @@ export class SyncEngine {
         const again = this.markedWhileRunning.get(path)
         if (again) {
           this.markedWhileRunning.delete(path)
-          this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK)
+          this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK, again.attempts)
         }
         this.notifySettled(path)
         for (const l of [...this.settleListeners]) l()
@@ -608,12 +613,17 @@ export class SyncEngine {
       const outcome = await this.reconciler.reconcile(path, item.hints)
       if (outcome === 'done' && item.hints) this.progress.applied(item.classIndex === URGENT ? this.classes.classOf(path) + 1 : item.classIndex, item.sizeBytes)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
+      else if (outcome === 'again') this.mark(path, item.sizeBytes, item.hints) // runs once more after this run
       else if (outcome === 'dir-not-empty') {
         // its children are usually being removed right now; a directory that keeps files
-        // we do not sync (ignored ones) stays
+        // we do not sync (ignored ones, or live ones) stays, until one of them changes
         item.attempts++
+        this.waitingDirs.add(path)
         if (item.attempts <= DIR_RETRIES) this.retry(path, item, 50 * 2 ** item.attempts)
-        else this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not synced')
+        else this.log.info({ path }, 'directory deleted on a peer kept here: it holds files that are not deleted')
+      } else {
+        this.waitingDirs.delete(path)
+        this.retryWaitingParents(path)
       }
     } catch (err) {
       if (this.closing) return
@@ -639,12 +649,19 @@ export class SyncEngine {
     }
   }
 
+  private retryWaitingParents(path: string): void {
+    if (this.waitingDirs.size === 0) return
+    for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
+      const dir = path.slice(0, slash)
+      if (this.waitingDirs.has(dir)) this.mark(dir)
+    }
+  }
+
   private retry(path: string, item: Item, delayMs: number): void {
     if (this.closing) return
     const timer = setTimeout(() => {
-      // mark() takes the attempts from the retry entry: keep it until then, so backoff grows
-      clearTimeout(timer)
-      this.mark(path, item.sizeBytes, item.hints, item.classIndex === URGENT, item.rank.lane === BULK)
+      this.retries.delete(path)
+      this.mark(path, item.sizeBytes, item.hints, item.classIndex === URGENT, item.rank.lane === BULK, item.attempts)
     }, delayMs)
     this.retries.set(path, { timer, item })
   }
@@ -654,7 +671,7 @@ export class SyncEngine {
     for (const [path, r] of [...this.retries]) {
       clearTimeout(r.timer)
       this.retries.delete(path)
-      this.mark(path, r.item.sizeBytes, r.item.hints, r.item.classIndex === URGENT, r.item.rank.lane === BULK)
+      this.mark(path, r.item.sizeBytes, r.item.hints, r.item.classIndex === URGENT, r.item.rank.lane === BULK, r.item.attempts)
     }
   }
 

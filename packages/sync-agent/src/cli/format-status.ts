@@ -74,6 +74,9 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
     lines.push(`           e.g. ${h.sample.slice(0, 5).join(', ')}`)
     lines.push('           run `sync-agent accept-deletes` to apply them')
   }
+  if (Math.abs(s.clockOffsetMs) >= 1_000) {
+    lines.push(`clock    peers are ${(Math.abs(s.clockOffsetMs) / 1000).toFixed(0)} s ${s.clockOffsetMs > 0 ? 'ahead of' : 'behind'} this device (publish times follow them)`)
+  }
   lines.push(`peers    ${s.peers.length === 0 ? 'none configured' : ''}`)
   for (const p of s.peers) {
     const who = p.deviceId ? p.deviceId.slice(0, 7) : '-------'

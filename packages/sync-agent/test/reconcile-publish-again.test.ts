@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { toDriveKey } from '@sync-agent/shared'
+import type { DriveEntry } from 'hyperdrive'
+import type { EntryMeta } from '../src/entry-format.js'
+import { FolderWriter } from '../src/folder-writer.js'
+import { IndexStore } from '../src/index-store.js'
+import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
+import type { MemberDrive } from '../src/replication/drive-set.js'
+
+const B = 'BBBBBBBBBBBBBBBB' // appended concurrently
+const C = 'CCCCCCCCCCCCCCCC' // us, deleting
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+function meta(vv: Record<string, number>, kind: EntryMeta['kind']): EntryMeta {
+  return { v: 1, vv, ts: 1_000, kind, size: kind === 'file' ? 3 : 0, mtime: 1, mode: 0o644, hash: kind === 'file' ? 'a'.repeat(64) : null }
+}
+
+function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
+  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 } : null
+  return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
+}
+
+function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, isOwn = false): MemberDrive {
+  return {
+    hex: author.toLowerCase().repeat(4),
+    author,
+    isOwn,
+    shortId: author.slice(0, 7),
+    member: {} as MemberDrive['member'],
+    drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
+  }
+}
+
+// fault suite seed 400: n0 deleted a file while n1's concurrent append had already reached
+// n0's drives; n0 published its delete and stopped there, so the append (which wins: modify
+// beats delete) was on every disk but n0's, all of them idle and inSync
+describe('a local change published beside another drive\'s version', () => {
+  it('asks for one more merge (the other version may win)', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'sa-again-'))
+    const data = await mkdtemp(join(tmpdir(), 'sa-again-data-'))
+    dirs.push(folder, data)
+    const drives = [drive(B, { [toDriveKey('img2.png')]: entry('img2.png', meta({ [B]: 2 }, 'file')) }), drive(C, {}, true)]
+    const index = new IndexStore(data, Buffer.alloc(32, 1))
+    await index.ready()
+    // the index says the disk held B's first version; the file is gone (deleted here)
+    index.set('img2.png', { kind: 'file', size: 3, mtimeMs: 1, ino: 1, mode: 0o644, hash: 'b'.repeat(64), target: null, vv: { [B]: 1 } })
+    const puts: EntryMeta[] = []
+    const deps = {
+      writer: new FolderWriter(folder),
+      index,
+      drives: { all: () => drives, own: drives[1] },
+      own: { put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata), nextCounter: () => 4 },
+      rules: () => ({ isIgnored: () => false }),
+      log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+      now: () => 2_000,
+      onNewPath: () => undefined,
+      onConflict: () => undefined
+    } as unknown as ReconcileDeps
+    expect(await new PathReconciler(deps).reconcile('img2.png')).toBe('again')
+    expect(puts).toMatchObject([{ kind: 'deleted', vv: { [B]: 1, [C]: 4 } }])
+    await index.close()
+  })
+})

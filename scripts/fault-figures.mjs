@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Summarises a `pnpm test:faults --results FILE` file: rounds, operations, faults, convergence.
+import { readFileSync } from 'node:fs'
+
+const file = process.argv[2]
+if (!file) {
+  console.error('usage: node scripts/fault-figures.mjs RESULTS.jsonl')
+  process.exit(2)
+}
+const rounds = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+if (rounds.length === 0) {
+  console.error(`${file}: no rounds`)
+  process.exit(1)
+}
+const sum = (f) => rounds.reduce((n, r) => n + f(r), 0)
+const faults = {}
+for (const r of rounds) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v
+const ms = rounds.map((r) => r.convergeMs).sort((a, b) => a - b)
+const median = ms.length % 2 ? ms[ms.length >> 1] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2
+const seeds = rounds.map((r) => r.seed)
+const s = (x) => (x / 1000).toFixed(1)
+const problems = {}
+for (const r of rounds) for (const [k, v] of Object.entries(r.problems ?? {})) problems[k] = (problems[k] ?? 0) + v
+const clean = rounds.filter((r) => Object.keys(r.problems ?? {}).length === 0).length
+console.log(`| rounds (seeds) | nodes | operations (failed: full disk…) | faults injected | converged after heal: median / max s | conflict copies | rounds the oracle passed | oracle findings |`)
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |`)
+console.log(
+  `| ${rounds.length} (${Math.min(...seeds)}–${Math.max(...seeds)}) | ${Math.min(...rounds.map((r) => r.nodes))}–${Math.max(...rounds.map((r) => r.nodes))} ` +
+    `| ${sum((r) => r.ops)} (${sum((r) => r.failedOps)}) | ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(', ')} ` +
+    `| ${s(median)} / ${s(ms[ms.length - 1])} | ${sum((r) => r.conflictCopies)} | ${clean} | ${Object.entries(problems).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} |`
+)
