@@ -13,7 +13,7 @@ for (const [name, v] of [['rounds', values.rounds], ['seed', values.seed]]) {
   }
 }
 console.log(`fault rounds: ${values.rounds}, first seed ${values.seed}`)
-const env = { ...process.env, SYNC_AGENT_FAULTS_ROUNDS: values.rounds, SYNC_AGENT_FAULTS_SEED: values.seed }
+const env = { ...process.env, SYNC_AGENT_FAULTS: '1', SYNC_AGENT_FAULTS_ROUNDS: values.rounds, SYNC_AGENT_FAULTS_SEED: values.seed }
 if (values.results) env.SYNC_AGENT_FAULTS_RESULTS = values.results
 const run = spawnSync('pnpm', ['exec', 'vitest', 'run', '--project', 'faults', 'test/faults/faults.test.ts'], { stdio: 'inherit', env })
 process.exit(run.status ?? 1)
