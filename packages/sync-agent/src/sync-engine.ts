@@ -237,6 +237,14 @@ export class SyncEngine {
     for (const w of list) w()
   }
 
+  /** The lowest class whose next path is a fresh change (-1: none). */
+  private firstFreshClass(): number {
+    for (let c = 1; c < this.runningByClass.length; c++) {
+      if (this.queue.peekFrom(c)?.rank.lane === FRESH) return c
+    }
+    return -1
+  }
+
   /** The lowest configured class with paths queued or running (-1: none). */
   private activeClass(): number {
     for (let c = 1; c < this.runningByClass.length; c++) {
@@ -567,8 +575,13 @@ export class SyncEngine {
   private pump(): void {
     while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
       let cls = this.queue.countIn(URGENT) > 0 ? URGENT : -1
+      if (cls === -1 && this.largeDiffs > 0) {
+        // a large diff is being read alone: only fresh changes (a few: local edits, other
+        // peers' small diffs) run beside it, so a flood or a fresh sync never holds them up
+        cls = this.firstFreshClass()
+        if (cls === -1) return
+      }
       if (cls === -1) {
-        if (this.largeDiffs > 0) return
         cls = this.activeClass()
         if (cls === -1 || this.queue.countIn(cls) === 0) return
       }
