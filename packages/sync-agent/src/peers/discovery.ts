@@ -12,6 +12,9 @@ import type { Logger } from '../log.js'
  * bootstrap node for a private cluster. Off unless configured. Connections it finds are
  * already Noise-encrypted with our device key; they go through the same secret proof as any.
  */
+/** how often to look up the topic again while discovery has found no peer */
+const LOOKUP_RETRY_MS = 5_000
+
 export interface DiscoveryOptions {
   topic: Buffer
   keyPair: KeyPair
@@ -41,6 +44,7 @@ export class Discovery {
   private node: HyperDHT | null = null
   private swarm: Hyperswarm | null = null
   private joined: PeerDiscovery | null = null
+  private lookupTimer: NodeJS.Timeout | null = null
 
   constructor(private readonly opts: DiscoveryOptions) {}
 
@@ -73,9 +77,17 @@ export class Discovery {
       .then(() => this.joined?.refresh())
       .then(() => opts.log.debug('announced on the folder topic'))
       .catch((err: unknown) => opts.log.warn({ err }, 'DHT announce failed; will retry'))
+    // a lookup made before the other peers announced finds nobody, and Hyperswarm would only
+    // look again much later: while no peer was found this way, look again every few seconds
+    this.lookupTimer = setInterval(() => {
+      if (!this.swarm || this.swarm.connections.size > 0) return
+      this.joined?.refresh({ client: true, server: true }).catch((err: unknown) => opts.log.debug({ err }, 'DHT lookup failed; will retry'))
+    }, LOOKUP_RETRY_MS)
+    this.lookupTimer.unref()
   }
 
   async close(): Promise<void> {
+    if (this.lookupTimer) clearInterval(this.lookupTimer)
     const swarm = this.swarm
     this.swarm = null
     if (swarm) await swarm.destroy().catch(() => undefined)

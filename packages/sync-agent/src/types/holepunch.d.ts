@@ -190,6 +190,7 @@ declare module 'hyperswarm' {
     constructor(opts?: { keyPair?: KeyPair; dht?: unknown; bootstrap?: Array<{ host: string; port: number }>; firewall?: (remotePublicKey: Buffer) => boolean })
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery
     flush(): Promise<void>
+    readonly connections: Set<NoiseSecretStream>
     destroy(): Promise<void>
     on(event: 'connection', listener: (conn: NoiseSecretStream, info: PeerInfo) => void): this
     on(event: string, listener: (...args: unknown[]) => void): this
