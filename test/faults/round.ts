@@ -145,7 +145,9 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     await waitConverged(agents, { timeoutMs: 60_000, message: 'the empty cluster is ready' })
     oracle.note('cluster ready; workload and faults start')
 
-    // --- workload and faults, concurrently
+    // --- workload and faults, concurrently. The delays below are the workload's pace and
+    // how long each fault lasts (seeded, part of what a round is), not waits for a condition:
+    // convergence is awaited with a deadline by the checker after the faults heal.
     let running = true
     const until = Date.now() + workloadMs
     const workloadRuns = workloads.map(async (w) => {

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { pino } from 'pino'
 import { FolderWatcher } from '../src/folder-watcher.js'
 
@@ -9,15 +9,6 @@ const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c()
 })
-
-/** Resolves once `check` is true (polled), or rejects after `timeoutMs`. */
-async function eventually(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('FolderWatcher', () => {
   // fault suite seed 100: a theme update moved themes/t0 away and wrote it again within the
@@ -45,6 +36,6 @@ describe('FolderWatcher', () => {
     await writeFile(join(root, 'themes/t0/style.css'), 'new')
     // chokidar reports the removal (unlinkDir) unless it sees the new directory first; the
     // agent then re-checks what the known directory held when it hears about it at all
-    await eventually(() => gone.includes('themes/t0') || seen.includes('themes/t0'), 15_000, 'themes/t0 is reported')
+    await vi.waitFor(() => expect(gone.includes('themes/t0') || seen.includes('themes/t0'), 'themes/t0 is reported').toBe(true), { timeout: 15_000, interval: 20 })
   }, 30_000)
 })
