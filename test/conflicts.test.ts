@@ -6,6 +6,7 @@ import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { until } from './helpers/until.ts'
+import { newSecret } from './helpers/cli.ts'
 
 /** `f.sync-conflict-YYYYMMDD-HHMMSS-<7 chars>.txt`, Syncthing's naming. */
 const CONFLICT_NAME = /^f\.sync-conflict-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-[A-Za-z0-9]{7}\.txt$/
@@ -90,6 +91,40 @@ describe('conflicts', () => {
     for (const agent of [a, b]) {
       expect(await fs.readFile(path.join(agent.folder, 'deleted-on-a.txt'), 'utf8'), agent.name).toBe('modified on B\n')
       expect(await fs.readFile(path.join(agent.folder, 'deleted-on-b.txt'), 'utf8'), agent.name).toBe('modified on A\n')
+    }
+  })
+
+  it('a conflict copy goes when a third peer had deleted that very version before it heard of the conflict', async () => {
+    // A base version everywhere; B edits it (C gets B's edit); A, offline, edits the base:
+    // A's edit wins and B keeps its version as a conflict copy. C, offline all along, had
+    // deleted B's version on purpose: that delete must not be undone by B's copy of it.
+    const secret = await newSecret()
+    const a = await harness.agent({ name: 'a', secret })
+    const b = await harness.agent({ name: 'b', secret, peers: [a.address] })
+    const c = await harness.agent({ name: 'c', secret, peers: [a.address, b.address] })
+    await writeFiles(a.folder, { 'f.txt': 'base\n' })
+    await Promise.all([a.start(), b.start(), c.start()])
+    await waitConverged([a, b, c])
+
+    await a.stop()
+    await fs.writeFile(path.join(b.folder, 'f.txt'), 'edited on B\n')
+    await waitConverged([b, c])
+    await c.stop()
+    await fs.writeFile(path.join(a.folder, 'f.txt'), 'edited on A while offline, later\n')
+    await a.start()
+    await waitConverged([a, b])
+    const copies = (await conflictSet(b.folder)).copies
+    expect([...copies.values()], 'B kept its version as a copy').toEqual(['edited on B\n'])
+
+    await fs.rm(path.join(c.folder, 'f.txt'))
+    await c.start()
+    await until(async () => {
+      for (const agent of [a, b, c]) expect((await conflictSet(agent.folder)).copies.size, agent.name).toBe(0)
+      return true
+    }, { timeoutMs: 30_000, message: 'the copy of the version C deleted is gone everywhere' })
+    await waitConverged([a, b, c])
+    for (const agent of [a, b, c]) {
+      expect(await fs.readFile(path.join(agent.folder, 'f.txt'), 'utf8'), agent.name).toBe('edited on A while offline, later\n')
     }
   })
 })

@@ -25,10 +25,12 @@ export interface EntryMeta {
   hash: string | null
   /** where the content starts in the blob's first block (small files share blocks) */
   at?: number
+  /** sha256 of the file content this version replaced or deleted on the author's disk */
+  was?: string
 }
 
 /** One drive's validated entry for one path: the metadata plus where it came from. */
-export interface Version extends Omit<EntryMeta, 'v' | 'at'> {
+export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was'> {
   /** hex key of the drive that holds this entry */
   drive: string
   /** version-vector key of that drive's device */
@@ -38,6 +40,8 @@ export interface Version extends Omit<EntryMeta, 'v' | 'at'> {
   blob: BlobId | null
   /** offset of the content in the blob's first block */
   at: number
+  /** the file content the author replaced or deleted (it saw it there), if any */
+  was: string | null
 }
 
 const MAX_FILE_BYTES = 2 ** 44 // 16 TiB: anything larger is a lie
@@ -81,6 +85,8 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
   if (!meta || typeof meta !== 'object' || meta.v !== 1) throw bad(path, 'no sync-agent metadata')
   const { kind, vv, ts, size, mtime, mode, hash } = meta
   const at = meta.at ?? 0
+  const was = meta.was ?? null
+  if (was !== null && (typeof was !== 'string' || !/^[0-9a-f]{64}$/.test(was))) throw bad(path, 'malformed replaced-content hash')
   if (!Number.isSafeInteger(at) || at < 0 || at > MAX_BLOCK_BYTES) throw bad(path, 'malformed content offset')
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
   if (!isVersionVector(vv)) throw bad(path, 'malformed version vector')
@@ -123,7 +129,8 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     hash: kind === 'file' ? (hash as string) : null,
     target,
     blob,
-    at
+    at,
+    was
   }
 }
 

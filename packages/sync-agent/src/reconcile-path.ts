@@ -78,7 +78,9 @@ export class PathReconciler {
     const kind = st ? kindOf(st) : null
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
-    const decision = decide(await this.gather(path, hints))
+    const versions = await this.gather(path, hints)
+    const decision = decide(versions)
+    await this.dropReplacedCopies(path, versions)
     const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
     const localOnly = this.deps.localOnly
     if (diskChanged && localOnly) {
@@ -91,7 +93,7 @@ export class PathReconciler {
       return outcome
     }
     localOnly?.agreed(path)
-    if (diskChanged) return this.publishLocal(path, st, record, decision)
+    if (diskChanged) return this.publishLocal(path, st, record, decision, versions)
     return this.applyWinner(path, st, record, decision)
   }
 
@@ -118,7 +120,7 @@ export class PathReconciler {
       this.deps.drives.all().map(async (d) => {
         // a hint is the entry a diff saw; our own drive changes without diffs (we publish),
         // so a hint about it can be stale: read our own entry every time
-        const hinted = d.isOwn ? undefined : hints?.get(d.hex)
+        const hinted = d.isOwn ? undefined : hints?.get(d.hex)?.entry
         try {
           const entry = hinted !== undefined ? hinted : await this.entryOf(d, key)
           if (entry) out.push(readVersion(d.hex, d.author, entry))
@@ -148,20 +150,43 @@ export class PathReconciler {
     }
   }
 
-  private vectorFor(record: LocalRecord | undefined): VersionVector {
-    return advance(record ? [record.vv] : [], this.deps.drives.own.author, this.deps.own.nextCounter())
+  /**
+   * The vector of a local change: after what the disk held (the record), or, with no record,
+   * after the deletes the folder agreed on (a file made again where it had been deleted is
+   * newer than that delete: a fresh vector would make it concurrent with every older version
+   * still held in a drive that had not caught up, bringing them back as conflicts).
+   */
+  private vectorFor(record: LocalRecord | undefined, decision: Decision): VersionVector {
+    const winner = decision.winner
+    const base = record ? [record.vv] : winner?.kind === 'deleted' ? [winner.vv, ...decision.losers.map((l) => l.version.vv)] : []
+    return advance(base, this.deps.drives.own.author, this.deps.own.nextCounter())
   }
 
-  private async publishLocal(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision): Promise<Outcome> {
+  /**
+   * The file content a local change replaced (or deleted) here: the record's, or with no
+   * record, what our own delete of the path replaced (a theme update deletes its files and
+   * writes new ones: the new version replaced what the delete did).
+   */
+  private replaced(record: LocalRecord | undefined, versions: readonly Version[]): string | undefined {
+    if (record) return record.kind === 'file' && record.hash ? record.hash : undefined
+    const mine = versions.find((v) => v.drive === this.deps.drives.own.hex)
+    return mine?.kind === 'deleted' && mine.was ? mine.was : undefined
+  }
+
+  private async publishLocal(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): Promise<Outcome> {
     const { index, own, writer, drives } = this.deps
     const winner = decision.winner
     const key = toDriveKey(path)
     if (!st) {
       // deleted here: publish a tombstone unless the folder already agrees
       if (winner && winner.kind !== 'deleted') {
-        const vv = this.vectorFor(record)
+        const vv = this.vectorFor(record, decision)
         const ts = this.deps.now()
-        await own.put(key, { blob: null, metadata: { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null } })
+        const metadata: EntryMeta = { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null }
+        // what was deleted: a conflict copy of that very content is deleted too (see dropReplacedCopies)
+        const was = this.replaced(record, versions)
+        if (was) metadata.was = was
+        await own.put(key, { blob: null, metadata })
       }
       index.delete(path)
       return this.afterPublish(decision)
@@ -182,7 +207,7 @@ export class PathReconciler {
       }
     } else if (kind === 'file') {
       // hash before storing only when the bytes may already be published (same size)
-      const maybeSame = winner?.kind === 'file' && winner.size === st.size
+      const maybeSame = versions.some((v) => v.kind === 'file' && v.size === st.size)
       if (st.size <= SMALL_FILE_BYTES || maybeSame) {
         small = await readLocalFile(abs, st)
         if (!small) {
@@ -199,8 +224,17 @@ export class PathReconciler {
       index.set(path, recordOf(st, kind, hash, target, winner.vv))
       return 'done'
     }
-    const vv = this.vectorFor(record)
+    if (kind !== 'file' || hash !== null) {
+      const held = this.heldAfterCrash(local, record, decision, versions)
+      if (held) {
+        index.set(path, recordOf(st, kind, hash, target, held.vv))
+        return 'again'
+      }
+    }
+    const vv = this.vectorFor(record, decision)
     const meta: EntryMeta = { v: 1, vv, ts: this.deps.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
+    const was = this.replaced(record, versions)
+    if (was) meta.was = was
     if (kind === 'file') {
       const stored = small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size)
       if (!stored || !(await this.stillSame(abs, st))) {
@@ -219,6 +253,30 @@ export class PathReconciler {
     }
     index.set(path, recordOf(st, kind, hash, target, vv))
     return this.afterPublish(decision)
+  }
+
+  /**
+   * The version the disk holds when a crash took the index record of writing it (the journal
+   * is flushed every 100 ms): it is that version, not a new edit, so it is recorded as such
+   * and the merge goes on from there. Publishing it anew would restart its conflict with a
+   * fresh vector: a version deleted or overwritten on purpose meanwhile would come back under
+   * its name or as a second copy (fault suite: RESURRECTED and STALE after kill -9).
+   * - a version the merge still considers (a loser) that the index had not moved past;
+   * - any version the record is strictly older than (the record lost a later write);
+   * - with no record at all, only our own drive's entry (we published it and lost the record).
+   * An edit back to older content is none of these (the index had moved past that version,
+   * or, after a delete, our own entry is the tombstone), so it is published.
+   */
+  private heldAfterCrash(local: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): Version | null {
+    const considered = new Set<Version>(decision.losers.map((l) => l.version))
+    for (const v of versions) {
+      if (v.kind === 'deleted' || !sameContent(local, v)) continue
+      const order = record ? compareVectors(record.vv, v.vv) : null
+      if (order === 'before') return v
+      if (considered.has(v) && order !== 'after' && order !== 'equal') return v
+      if (!record && v.drive === this.deps.drives.own.hex) return v
+    }
+    return null
   }
 
   /**
@@ -293,6 +351,46 @@ export class PathReconciler {
     return this.reader.read(version, await drive.drive.getBlobs())
   }
 
+  /**
+   * A conflict copy we made of a version that was then deleted or replaced on purpose at
+   * `path`: by a peer that still saw it there (it had not heard of the conflict yet), or here,
+   * between the copy and the winner's arrival. That version's vector covers ours and it names
+   * exactly the content it replaced. The copy goes too, or the delete would be undone by its
+   * own copy (fault suite: RESURRECTED copies after partitions, renames and theme updates).
+   * Only our own copies (named with our id) are withdrawn, and only when nobody edited them.
+   */
+  private async dropReplacedCopies(path: string, versions: readonly Version[]): Promise<void> {
+    const { drives, own, log } = this.deps
+    const me = drives.own
+    const replacing = versions.filter((x) => x.was !== null)
+    if (replacing.length === 0 || me.drive.version <= 1) return
+    const slash = path.lastIndexOf('/')
+    const base = path.slice(slash + 1)
+    const dot = base.lastIndexOf('.')
+    const stem = dot === -1 ? base : base.slice(0, dot)
+    const ext = dot === -1 ? '' : base.slice(dot)
+    const prefix = toDriveKey(path.slice(0, slash + 1) + stem + '.sync-conflict-')
+    const suffix = '-' + me.shortId.slice(0, 7) + ext
+    const range = { gte: prefix, lt: prefix + '\uffff' }
+    for await (const raw of me.drive.entries<Buffer>(range, { valueEncoding: 'binary' } as { wait?: boolean })) {
+      if (!raw.key.endsWith(suffix)) continue
+      let copy: Version
+      try {
+        copy = readVersion(me.hex, me.author, decodeEntry(raw))
+      } catch {
+        continue
+      }
+      if (copy.kind !== 'file') continue
+      if (!replacing.some((d) => d.was === copy.hash && compareVectors(copy.vv, d.vv) === 'before')) continue
+      // an edit of the copy on another drive is a new version: it stays (it dominates ours)
+      const others = (await this.gather(copy.path)).filter((x) => x.drive !== me.hex && x.kind !== 'deleted')
+      if (others.some((x) => compareVectors(copy.vv, x.vv) === 'before')) continue
+      await own.del(raw.key)
+      log.info({ path, copy: copy.path }, 'conflict copy withdrawn: its content was deleted or replaced on purpose where it was seen')
+      this.deps.onNewPath(copy.path)
+    }
+  }
+
   /** Is `name` free for a conflict copy of `v` (nothing there, or only deletes), or does it hold `v`'s content already? */
   private async nameUse(name: string, v: Version): Promise<NameUse> {
     const live = (await this.gather(name)).filter((x) => x.kind !== 'deleted')
@@ -304,11 +402,18 @@ export class PathReconciler {
   /**
    * We authored a version that lost: keep its content as a conflict copy (same blob, no
    * copy of the bytes) and withdraw our entry, which ends the conflict on every peer.
+   *
+   * The copy carries the loser's own version vector, so making the same copy twice (after a
+   * crash, or the same content losing again) gives the same version, which a later delete of
+   * the copy still dominates: a deleted copy never comes back (fault suite: copies deleted by
+   * a theme update reappeared with a fresh vector). A copy our drive already holds is not
+   * written again. The copy and the withdrawal go in one batch: a crash leaves both or neither.
    */
   private async withdraw(path: string, loser: Loser): Promise<void> {
     const { own, drives, log } = this.deps
     const v = loser.version
     let copy: string | null = null
+    const writes: Promise<void>[] = []
     if (loser.keepCopy) {
       let base = path
       try {
@@ -317,16 +422,21 @@ export class PathReconciler {
         base = path.slice(0, path.lastIndexOf('/') + 1) + 'conflict'
       }
       copy = await pickConflictName(base, v.ts, drives.own.shortId, (name) => this.nameUse(name, v))
-      const vv = advance([], drives.own.author, own.nextCounter())
-      const kind: EntryKind = v.kind
-      await own.put(toDriveKey(copy), {
-        executable: (v.mode & 0o111) !== 0,
-        blob: v.blob,
-        linkname: v.target,
-        metadata: metaOf({ ...v, kind, vv })
-      })
+      const mine = (await this.gather(copy)).find((x) => x.drive === drives.own.hex)
+      if (!mine || mine.kind === 'deleted' || !sameContent(mine, v)) {
+        const kind: EntryKind = v.kind
+        writes.push(
+          own.put(toDriveKey(copy), {
+            executable: (v.mode & 0o111) !== 0,
+            blob: v.blob,
+            linkname: v.target,
+            metadata: metaOf({ ...v, kind })
+          })
+        )
+      }
     }
-    await own.del(toDriveKey(path))
+    writes.push(own.del(toDriveKey(path)))
+    await Promise.all(writes)
     log.info({ path, copy, loser: drives.own.shortId }, copy ? 'conflict: kept our version as a conflict copy' : 'conflict: our version lost')
     this.deps.onConflict(path, copy)
     if (copy) this.deps.onNewPath(copy)

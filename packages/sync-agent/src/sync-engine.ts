@@ -47,8 +47,18 @@ const DIFF_ALONE_MAX_MS = 20_000
  */
 const MAX_QUEUED = 20_000
 
-/** What a diff already told us a drive holds for a path: saves a lookup in that drive. */
-export type Hints = Map<string, DriveEntry<EntryMeta> | null>
+/**
+ * What a diff already told us a drive holds for a path (saves a lookup in that drive), per
+ * drive hex. `seen` orders hints: a path re-queued with the hints of an earlier run (a retry,
+ * `again`) must not replace what a later diff saw, or the path is applied from a stale entry
+ * and nothing marks it again (fault suite seed 601: a file deleted everywhere came back on one
+ * node from a hint older than the delete).
+ */
+export interface Hint {
+  entry: DriveEntry<EntryMeta> | null
+  seen: number
+}
+export type Hints = Map<string, Hint>
 
 /** while paths keep arriving, the prefetcher re-reads a class's order at most this often */
 const PREFETCH_ORDER_MAX_AGE_MS = 250
@@ -72,7 +82,7 @@ interface Item {
 function hintedMtime(hints: Hints | null): number | undefined {
   if (!hints) return undefined
   let best: number | undefined
-  for (const entry of hints.values()) {
+  for (const { entry } of hints.values()) {
     const m = (entry?.value.metadata as { mtime?: unknown } | null | undefined)?.mtime
     if (typeof m === 'number' && Number.isFinite(m) && (best === undefined || m > best)) best = m
   }
@@ -81,15 +91,23 @@ function hintedMtime(hints: Hints | null): number | undefined {
 
 type Waiter = () => void
 
-function mergeHints(into: Item, hints: Hints | null): void {
+/** Adds `hints` to the item's, keeping for each drive the hint seen last. */
+export function mergeHints(into: { hints: Hints | null }, hints: Hints | null): void {
   if (!hints) return
   if (!into.hints) into.hints = new Map(hints)
-  else for (const [k, v] of hints) into.hints.set(k, v)
+  else {
+    for (const [k, v] of hints) {
+      const had = into.hints.get(k)
+      if (!had || had.seen <= v.seen) into.hints.set(k, v)
+    }
+  }
 }
 
 export class SyncEngine {
   private readonly queue: PathQueue<Item>
   private readonly running = new Map<string, Item>()
+  /** stamps hints in the order diffs saw them */
+  private hintsSeen = 0
   private readonly runningByClass: number[]
   private readonly progress: ClassProgress
   private readonly prefetcher: BlobPrefetcher
@@ -404,7 +422,7 @@ export class SyncEngine {
         continue
       }
       const size = entry.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, entry]]), false, true)
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]), false, true)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
@@ -462,7 +480,7 @@ export class SyncEngine {
         continue
       }
       const size = left?.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, left]]), false, bulk)
+      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]), false, bulk)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }

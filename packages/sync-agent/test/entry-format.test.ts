@@ -44,7 +44,8 @@ describe('readVersion accepts', () => {
       hash: HASH,
       target: null,
       blob: blobOf(5),
-      at: 0
+      at: 0,
+      was: null
     })
   })
 
@@ -75,7 +76,12 @@ describe('readVersion accepts', () => {
 
   it('a delete (tombstone)', () => {
     const v = readVersion(DRIVE, AUTHOR, entry({ kind: 'deleted', size: 0, mode: 0, hash: null }, { blob: null }))
-    expect(v).toMatchObject({ kind: 'deleted', hash: null, target: null, blob: null })
+    expect(v).toMatchObject({ kind: 'deleted', hash: null, target: null, blob: null, was: null })
+  })
+
+  it('a delete or an edit that names the content it replaced', () => {
+    expect(readVersion(DRIVE, AUTHOR, entry({ kind: 'deleted', size: 0, mode: 0, hash: null, was: HASH }, { blob: null })).was).toBe(HASH)
+    expect(readVersion(DRIVE, AUTHOR, entry({ was: 'cd'.repeat(32) })).was).toBe('cd'.repeat(32))
   })
 
   it('a file of exactly 2^44 bytes', () => {
@@ -125,6 +131,8 @@ describe('readVersion rejects', () => {
     ['a symlink without a target', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: null }), /symlink target/],
     ['a symlink with an empty target', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: '' }), /symlink target/],
     ['a symlink target with NUL', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: 'a\0b' }), /symlink target/],
+    ['a malformed replaced-content hash', entry({ kind: 'deleted', size: 0, mode: 0, hash: null, was: 'ab' }, { blob: null }), /replaced-content hash/],
+    ['a replaced-content hash that is not a string', entry({ was: 5 } as Record<string, unknown>), /replaced-content hash/],
     ['a symlink target over 4096 bytes', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: 'a'.repeat(4097) }), /symlink target/]
   ])('%s as E_PEER_PROTOCOL', (_name, e, message) => {
     const err = rejection(e)

@@ -1,6 +1,9 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { deriveEncrypted, deriveFolderKeys, deriveReadOnly, type ParsedSecret } from '@sync-agent/shared'
-import { signMember, verifyMember, type Member } from '../src/replication/member.js'
+import { loadMembers, saveMembers, signMember, verifyMember, type Member } from '../src/replication/member.js'
 
 const RW: ParsedSecret = { kind: 'rw', payload: Buffer.alloc(32, 5) }
 const rw = deriveFolderKeys(RW)
@@ -69,5 +72,28 @@ describe('verifyMember', () => {
     expect(verifyMember(otherFolder, foreign)).toBe(true)
     expect(verifyMember(rw, foreign)).toBe(false)
     expect(verifyMember(ro, foreign)).toBe(false)
+  })
+})
+
+describe('saveMembers', () => {
+  // fault suite: two members added at once shared the temp file; one rename failed (ENOENT)
+  // and the older list could land last
+  it('saves of one data dir at once all succeed, and the last list is the one kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sa-members-'))
+    try {
+      const lists = Array.from({ length: 8 }, (_, i) =>
+        Array.from({ length: i + 1 }, (_, j) => {
+          const m = signMember(rw, Buffer.alloc(32, j + 1), Buffer.alloc(32, j + 101))
+          if (!m) throw new Error('an rw secret must be able to sign')
+          return m
+        })
+      )
+      await Promise.all(lists.map((list) => saveMembers(dir, list)))
+      const loaded = await loadMembers(dir, rw)
+      expect(loaded.map((m) => m.deviceKey[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(await readdir(dir)).toEqual(['members.json'])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

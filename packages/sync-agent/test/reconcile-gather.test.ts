@@ -4,7 +4,7 @@ import type { DriveEntry } from 'hyperdrive'
 import type { EntryMeta } from '../src/entry-format.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
-import type { Hints } from '../src/sync-engine.js'
+import { mergeHints, type Hints } from '../src/sync-engine.js'
 
 const OWN = 'AAAAAAAAAAAAAAAA'
 const PEER = 'BBBBBBBBBBBBBBBB'
@@ -33,7 +33,7 @@ function reconcilerWith(drives: MemberDrive[]): PathReconciler {
 describe('PathReconciler.gather', () => {
   it('uses a diff hint for a peer drive (saves a lookup)', async () => {
     const peer = drive('b'.repeat(64), PEER, false, entry('f.txt', PEER, 2, '2'))
-    const hints: Hints = new Map([[peer.hex, entry('f.txt', PEER, 1, '1')]])
+    const hints: Hints = new Map([[peer.hex, { entry: entry('f.txt', PEER, 1, '1'), seen: 1 }]])
     const versions = await reconcilerWith([peer]).gather('f.txt', hints)
     expect(versions.map((v) => v.hash?.[0])).toEqual(['1'])
   })
@@ -43,8 +43,24 @@ describe('PathReconciler.gather', () => {
   // stale hint made the merge pick our older version and write it over the newer file
   it('never trusts a hint about our own drive: we publish without diffs, so it may be stale', async () => {
     const own = drive('a'.repeat(64), OWN, true, entry('f.txt', OWN, 5, '5'))
-    const hints: Hints = new Map([[own.hex, entry('f.txt', OWN, 3, '3')]])
+    const hints: Hints = new Map([[own.hex, { entry: entry('f.txt', OWN, 3, '3'), seen: 1 }]])
     const versions = await reconcilerWith([own]).gather('f.txt', hints)
     expect(versions.map((v) => [v.hash?.[0], v.vv[OWN]])).toEqual([['5', 5]])
+  })
+})
+
+describe('mergeHints', () => {
+  // fault suite seed 601: a path re-queued after its run (`again`) brought back the hints of
+  // that run over the newer one a diff had added meanwhile; the stale entry was applied
+  it('keeps, for each drive, the hint seen last, whatever order they are merged in', () => {
+    const older = { entry: entry('f.txt', PEER, 1, '1'), seen: 1 }
+    const newer = { entry: null, seen: 2 }
+    const item: { hints: Hints | null } = { hints: null }
+    mergeHints(item, new Map([['b'.repeat(64), newer]]))
+    mergeHints(item, new Map([['b'.repeat(64), older], ['c'.repeat(64), older]]))
+    expect(item.hints?.get('b'.repeat(64))).toBe(newer)
+    expect(item.hints?.get('c'.repeat(64))).toBe(older)
+    mergeHints(item, new Map([['c'.repeat(64), newer]]))
+    expect(item.hints?.get('c'.repeat(64))).toBe(newer)
   })
 })

@@ -21,7 +21,7 @@ const CANDIDATES = 2048
 const RESCAN_MS = 20
 
 export interface PrefetchCandidate {
-  hints: Map<string, DriveEntry<unknown> | null> | null
+  hints: Map<string, { entry: DriveEntry<unknown> | null }> | null
 }
 
 export interface PrefetchSource {
@@ -108,7 +108,7 @@ export class BlobPrefetcher {
     let blocks = 0
     for (const c of this.source.candidates(cls, CANDIDATES)) {
       if (!c.hints) continue
-      for (const [hex, entry] of c.hints) {
+      for (const [hex, { entry }] of c.hints) {
         const blob = blobOf(entry)
         const drive = this.drives.get(hex)
         if (!blob || !drive || drive.isOwn) continue

@@ -80,9 +80,25 @@ export async function loadMembers(dataDir: string, keys: FolderKeys): Promise<Me
     .filter((m) => verifyMember(keys, m))
 }
 
-export async function saveMembers(dataDir: string, members: readonly Member[]): Promise<void> {
+/** saves in progress per data dir: one at a time, so an older list never lands after a newer one */
+const saving = new Map<string, Promise<void>>()
+
+/**
+ * Saves the member list (temp file + rename). Saves of one data dir run one after the other
+ * (two members added at once used to share the temp file: one rename failed with ENOENT and
+ * the older list could win).
+ */
+export function saveMembers(dataDir: string, members: readonly Member[]): Promise<void> {
   const rows = members.map((m) => ({ deviceKey: m.deviceKey.toString('hex'), driveKey: m.driveKey.toString('hex'), signature: m.signature.toString('hex') }))
-  const tmp = join(dataDir, MEMBERS_FILE + '.tmp')
-  await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
-  await rename(tmp, join(dataDir, MEMBERS_FILE))
+  const write = async (): Promise<void> => {
+    const tmp = join(dataDir, MEMBERS_FILE + '.tmp')
+    await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
+    await rename(tmp, join(dataDir, MEMBERS_FILE))
+  }
+  const next = (saving.get(dataDir) ?? Promise.resolve()).catch(() => undefined).then(write)
+  saving.set(dataDir, next)
+  void next.finally(() => {
+    if (saving.get(dataDir) === next) saving.delete(dataDir)
+  }).catch(() => undefined)
+  return next
 }
