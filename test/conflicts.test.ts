@@ -127,4 +127,19 @@ describe('conflicts', () => {
       expect(await fs.readFile(path.join(agent.folder, 'f.txt'), 'utf8'), agent.name).toBe('edited on A while offline, later\n')
     }
   })
+
+  it('the same bytes written on both sides while B is stopped: no copy, and one mtime on both', async () => {
+    const [a, b] = await harness.startPair({ seedA: (folder) => writeFiles(folder, { 'keep.txt': 'k\n' }) })
+    await waitConverged([a, b])
+    await b.stop()
+    const same = 'the same upload, made on both nodes\n'
+    await fs.writeFile(path.join(a.folder, 'f.txt'), same)
+    await fs.utimes(path.join(a.folder, 'f.txt'), new Date('2026-01-02T03:04:05Z'), new Date('2026-01-02T03:04:05Z'))
+    await waitLocalSettled(a)
+    await fs.writeFile(path.join(b.folder, 'f.txt'), same)
+    await fs.utimes(path.join(b.folder, 'f.txt'), new Date('2026-05-06T07:08:09Z'), new Date('2026-05-06T07:08:09Z'))
+    await b.start()
+    await waitConverged([a, b])
+    for (const agent of [a, b]) expect((await conflictSet(agent.folder)).copies.size, agent.name).toBe(0)
+  })
 })

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
@@ -135,6 +135,19 @@ export class FolderWriter {
       return
     }
     if (!expected || !fingerprintMatches(st, expected)) throw new LocalChangeError(path)
+  }
+
+  /**
+   * Gives a file the folder's mtime when it already holds the folder's content (two peers
+   * wrote the same bytes at once: the losing one takes the winner's mtime, so every folder
+   * ends up the same). Throws LocalChangeError if the disk no longer matches `expected`.
+   */
+  async setMtime(path: string, mtimeMs: number, expected: LocalRecord): Promise<Stats> {
+    if (expected.kind !== 'file') throw new Error(`setMtime is for files, not ${expected.kind}`)
+    await this.assertUnchanged(path, expected)
+    const abs = this.abs(path)
+    await utimes(abs, mtimeMs / 1000, mtimeMs / 1000)
+    return lstat(abs)
   }
 
   /**

@@ -58,7 +58,7 @@ describe('a local change published beside another drive\'s version', () => {
       drives: { all: () => drives, own: drives[1] },
       own: { put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata), nextCounter: () => 4 },
       rules: () => ({ isIgnored: () => false }),
-      log: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+      log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
       now: () => 2_000,
       onNewPath: () => undefined,
       onConflict: () => undefined

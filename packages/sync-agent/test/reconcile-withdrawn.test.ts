@@ -23,7 +23,7 @@ async function setup(): Promise<{ folder: string; index: IndexStore; reconciler:
     index,
     drives: { all: () => [] },
     rules: () => ({ isIgnored: () => false }),
-    log: { warn: () => undefined, info: () => undefined }
+    log: { warn: () => undefined, info: () => undefined, debug: () => undefined, isLevelEnabled: () => false }
   } as unknown as ReconcileDeps
   return { folder, index, reconciler: new PathReconciler(deps) }
 }
