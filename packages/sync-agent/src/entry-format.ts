@@ -27,10 +27,16 @@ export interface EntryMeta {
   at?: number
   /** sha256 of the file content this version replaced or deleted on the author's disk */
   was?: string
+  /**
+   * A tombstone left by withdrawing a version that lost a conflict (its content lives on as a
+   * conflict copy): it carries that version's vector, so what that version had replaced stays
+   * replaced, and it is not a delete anybody asked for (the mass-delete guard ignores it).
+   */
+  withdrawn?: true
 }
 
 /** One drive's validated entry for one path: the metadata plus where it came from. */
-export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was'> {
+export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'withdrawn'> {
   /** hex key of the drive that holds this entry */
   drive: string
   /** version-vector key of that drive's device */
@@ -87,6 +93,7 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
   const at = meta.at ?? 0
   const was = meta.was ?? null
   if (was !== null && (typeof was !== 'string' || !/^[0-9a-f]{64}$/.test(was))) throw bad(path, 'malformed replaced-content hash')
+  if (meta.withdrawn !== undefined && (meta.withdrawn !== true || kind !== 'deleted')) throw bad(path, 'malformed withdrawal mark')
   if (!Number.isSafeInteger(at) || at < 0 || at > MAX_BLOCK_BYTES) throw bad(path, 'malformed content offset')
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
   if (!isVersionVector(vv)) throw bad(path, 'malformed version vector')
@@ -132,6 +139,11 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     at,
     was
   }
+}
+
+/** A remote delete somebody asked for (not a withdrawn conflict loser): what the mass-delete guard counts. */
+export function isRequestedDelete(meta: Partial<EntryMeta> | null | undefined): boolean {
+  return meta?.kind === 'deleted' && meta.withdrawn !== true
 }
 
 export function metaOf(version: Pick<Version, 'vv' | 'ts' | 'kind' | 'size' | 'mtime' | 'mode' | 'hash' | 'at'>): EntryMeta {

@@ -177,13 +177,22 @@ export class PathReconciler {
 
   /**
    * The vector of a local change: after what the disk held (the record), or, with no record,
-   * after the deletes the folder agreed on (a file made again where it had been deleted is
-   * newer than that delete: a fresh vector would make it concurrent with every older version
-   * still held in a drive that had not caught up, bringing them back as conflicts).
+   * after our own last version of the path and the deletes the folder agreed on. A file made
+   * again where it had been deleted is newer than that delete: a fresh vector would make it
+   * concurrent with every older version still held in a drive that had not caught up,
+   * bringing them back as conflicts, and would hide that it replaced what the delete removed
+   * (fault suite seed 603: a theme file deleted, then written again while another node's
+   * version won over the delete).
    */
-  private vectorFor(record: LocalRecord | undefined, decision: Decision): VersionVector {
+  private vectorFor(record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): VersionVector {
     const winner = decision.winner
-    const base = record ? [record.vv] : winner?.kind === 'deleted' ? [winner.vv, ...decision.losers.map((l) => l.version.vv)] : []
+    const base: VersionVector[] = []
+    if (record) base.push(record.vv)
+    else {
+      const mine = versions.find((v) => v.drive === this.deps.drives.own.hex)
+      if (mine) base.push(mine.vv)
+      if (winner?.kind === 'deleted') base.push(winner.vv, ...decision.losers.map((l) => l.version.vv))
+    }
     return advance(base, this.deps.drives.own.author, this.deps.own.nextCounter())
   }
 
@@ -205,7 +214,7 @@ export class PathReconciler {
     if (!st) {
       // deleted here: publish a tombstone unless the folder already agrees
       if (winner && winner.kind !== 'deleted') {
-        const vv = this.vectorFor(record, decision)
+        const vv = this.vectorFor(record, decision, versions)
         const ts = this.deps.now()
         const metadata: EntryMeta = { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null }
         // what was deleted: a conflict copy of that very content is deleted too (see dropReplacedCopies)
@@ -257,7 +266,7 @@ export class PathReconciler {
         return 'again'
       }
     }
-    const vv = this.vectorFor(record, decision)
+    const vv = this.vectorFor(record, decision, versions)
     const meta: EntryMeta = { v: 1, vv, ts: this.deps.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     const was = this.replaced(record, versions)
     if (was) meta.was = was
@@ -460,7 +469,10 @@ export class PathReconciler {
       }
       copy = await pickConflictName(base, v.ts, drives.own.shortId, (name) => this.nameUse(name, v))
       const mine = (await this.gather(copy)).find((x) => x.drive === drives.own.hex)
-      if (!mine || mine.kind === 'deleted' || !sameContent(mine, v)) {
+      // written unless our drive holds it already, or our delete of it (a delete of the copy
+      // here: putting it again would replace that delete)
+      const deletedHere = mine?.kind === 'deleted' && ['before', 'equal'].includes(compareVectors(v.vv, mine.vv))
+      if (!deletedHere && (!mine || mine.kind === 'deleted' || !sameContent(mine, v))) {
         const kind: EntryKind = v.kind
         writes.push(
           own.put(toDriveKey(copy), {
@@ -472,7 +484,11 @@ export class PathReconciler {
         )
       }
     }
-    writes.push(own.del(toDriveKey(path)))
+    // withdrawn, not removed: the entry keeps the loser's vector, so what the loser had
+    // replaced stays replaced (with the entry gone, an older version it dominated came back as
+    // a new loser and got a copy: fault suite seed 603)
+    const ts = this.deps.now()
+    writes.push(own.put(toDriveKey(path), { blob: null, metadata: { v: 1, vv: v.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, withdrawn: true } }))
     await Promise.all(writes)
     log.info({ path, copy, loser: drives.own.shortId }, copy ? 'conflict: kept our version as a conflict copy' : 'conflict: our version lost')
     this.deps.onConflict(path, copy)

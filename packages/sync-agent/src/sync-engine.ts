@@ -1,6 +1,6 @@
 import { fromDriveKey, isSyncError, topLevelDir, type PendingByDir } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import { decodeEntry, type EntryMeta } from './entry-format.js'
+import { decodeEntry, isRequestedDelete, type EntryMeta } from './entry-format.js'
 import type { DriveEntry } from 'hyperdrive'
 import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
@@ -417,7 +417,7 @@ export class SyncEngine {
         continue
       }
       listed.set(path, entry.seq)
-      if (this.takeRemoteDeletes && entry.value.metadata?.kind === 'deleted' && this.index.get(path)) {
+      if (this.takeRemoteDeletes && isRequestedDelete(entry.value.metadata) && this.index.get(path)) {
         deletes.push(path)
         continue
       }
@@ -475,7 +475,7 @@ export class SyncEngine {
       }
       // already marked by the ranged read, and unchanged since
       if (listed && left && listed.get(path) === left.seq) continue
-      if (this.takeRemoteDeletes && left?.value.metadata?.kind === 'deleted' && this.index.get(path)) {
+      if (this.takeRemoteDeletes && isRequestedDelete(left?.value.metadata) && this.index.get(path)) {
         deletes.push(path)
         continue
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { DriveEntry } from 'hyperdrive'
 import { SyncError } from '@sync-agent/shared'
-import { metaOf, readVersion, sameContent, type EntryMeta, type Version } from '../src/entry-format.js'
+import { isRequestedDelete, metaOf, readVersion, sameContent, type EntryMeta, type Version } from '../src/entry-format.js'
 
 const AUTHOR = 'AAAAAAAAAAAAAAAA'
 const OTHER = 'BBBBBBBBBBBBBBBB'
@@ -79,6 +79,14 @@ describe('readVersion accepts', () => {
     expect(v).toMatchObject({ kind: 'deleted', hash: null, target: null, blob: null, was: null })
   })
 
+  it('a withdrawn loser (a tombstone with the mark), which is not a requested delete', () => {
+    const e = entry({ kind: 'deleted', size: 0, mode: 0, hash: null, withdrawn: true } as Record<string, unknown>, { blob: null })
+    expect(readVersion(DRIVE, AUTHOR, e).kind).toBe('deleted')
+    expect(isRequestedDelete(e.value.metadata as EntryMeta)).toBe(false)
+    expect(isRequestedDelete({ ...(e.value.metadata as EntryMeta), withdrawn: undefined })).toBe(true)
+    expect(isRequestedDelete(entry().value.metadata as EntryMeta)).toBe(false)
+  })
+
   it('a delete or an edit that names the content it replaced', () => {
     expect(readVersion(DRIVE, AUTHOR, entry({ kind: 'deleted', size: 0, mode: 0, hash: null, was: HASH }, { blob: null })).was).toBe(HASH)
     expect(readVersion(DRIVE, AUTHOR, entry({ was: 'cd'.repeat(32) })).was).toBe('cd'.repeat(32))
@@ -132,6 +140,8 @@ describe('readVersion rejects', () => {
     ['a symlink with an empty target', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: '' }), /symlink target/],
     ['a symlink target with NUL', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: 'a\0b' }), /symlink target/],
     ['a malformed replaced-content hash', entry({ kind: 'deleted', size: 0, mode: 0, hash: null, was: 'ab' }, { blob: null }), /replaced-content hash/],
+    ['a withdrawal mark on a file', entry({ withdrawn: true } as Record<string, unknown>), /withdrawal mark/],
+    ['a withdrawal mark that is not true', entry({ kind: 'deleted', size: 0, mode: 0, hash: null, withdrawn: 1 } as Record<string, unknown>, { blob: null }), /withdrawal mark/],
     ['a replaced-content hash that is not a string', entry({ was: 5 } as Record<string, unknown>), /replaced-content hash/],
     ['a symlink target over 4096 bytes', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: 'a'.repeat(4097) }), /symlink target/]
   ])('%s as E_PEER_PROTOCOL', (_name, e, message) => {
