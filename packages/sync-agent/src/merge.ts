@@ -80,6 +80,15 @@ export function conflictName(path: string, ts: number, shortId: string): string 
   return `${dir}${stem}.sync-conflict-${stamp}-${shortId.slice(0, 7)}${ext}`
 }
 
+/** `a/b.sync-conflict-20260101-120000-ABCDEFG.txt` → family `a/b.txt`, short id `ABCDEFG`; null if not a copy's name. */
+export function parseConflictName(path: string): { family: string; shortId: string } | null {
+  const m = /^(.*)\.sync-conflict-\d{8}-\d{6}-([A-Za-z0-9]{7})(\.[^./]*)?$/.exec(path)
+  if (!m) return null
+  const family = (m[1] as string) + (m[3] ?? '')
+  if (family === '' || family.endsWith('/')) return null
+  return { family, shortId: m[2] as string }
+}
+
 export type NameUse = 'free' | 'same' | 'taken'
 
 /**

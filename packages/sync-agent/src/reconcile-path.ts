@@ -3,7 +3,7 @@ import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import { decodeEntry, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
-import { conflictName, decide, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
+import { conflictName, decide, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { IndexStore, LocalRecord } from './index-store.js'
@@ -102,10 +102,11 @@ export class PathReconciler {
     const kind = st ? kindOf(st) : null
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
-    const versions = await this.gather(path, hints)
-    const decision = decide(versions)
-    await this.dropReplacedCopies(path, versions)
+    let versions = await this.gather(path, hints)
     const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
+    await this.markReplacedCopies(path, versions)
+    if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
+    const decision = decide(versions)
     const localOnly = this.deps.localOnly
     if (diskChanged && localOnly) {
       if (!localOnly.isReverting(path)) {
@@ -217,7 +218,7 @@ export class PathReconciler {
         const vv = this.vectorFor(record, decision, versions)
         const ts = this.deps.now()
         const metadata: EntryMeta = { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null }
-        // what was deleted: a conflict copy of that very content is deleted too (see dropReplacedCopies)
+        // what was deleted: a conflict copy of that very content is deleted too (see markReplacedCopies)
         const was = this.replaced(record, versions)
         if (was) metadata.was = was
         await own.put(key, { blob: null, metadata })
@@ -399,14 +400,14 @@ export class PathReconciler {
   /**
    * A conflict copy we made of a version that was then deleted or replaced on purpose at
    * `path`: by a peer that still saw it there (it had not heard of the conflict yet), or here,
-   * between the copy and the winner's arrival. That version's vector covers ours and it names
-   * exactly the content it replaced. The copy goes too, or the delete would be undone by its
-   * own copy (fault suite: RESURRECTED copies after partitions, renames and theme updates).
-   * Only our own copies (named with our id) are withdrawn, and only when nobody edited them.
+   * between the copy and the winner's arrival. The copy goes too, or the delete would be
+   * undone by its own copy (fault suite: RESURRECTED copies after partitions, renames and
+   * theme updates). Here the copies are only found and marked: each is withdrawn by its own
+   * reconcile (withdrawReplacedCopy), which runs alone on its path, after any local edit of it
+   * was published (seed 609: withdrawn from here, an edit made to the copy that moment was lost).
    */
-  private async dropReplacedCopies(path: string, versions: readonly Version[]): Promise<void> {
-    const { drives, own, log } = this.deps
-    const me = drives.own
+  private async markReplacedCopies(path: string, versions: readonly Version[]): Promise<void> {
+    const me = this.deps.drives.own
     // only versions that name what they replaced, or that descend from a version of ours
     const replacing = versions.filter((x) => x.was !== null || (x.author !== me.author && me.author in x.vv))
     if (replacing.length === 0 || me.drive.version <= 1) return
@@ -414,27 +415,47 @@ export class PathReconciler {
     const base = path.slice(slash + 1)
     const dot = base.lastIndexOf('.')
     const stem = dot === -1 ? base : base.slice(0, dot)
-    const ext = dot === -1 ? '' : base.slice(dot)
     const prefix = toDriveKey(path.slice(0, slash + 1) + stem + '.sync-conflict-')
-    const suffix = '-' + me.shortId.slice(0, 7) + ext
     const range = { gte: prefix, lt: prefix + '\uffff' }
     for await (const raw of me.drive.entries<Buffer>(range, { valueEncoding: 'binary' } as { wait?: boolean })) {
-      if (!raw.key.endsWith(suffix)) continue
-      let copy: Version
-      try {
-        copy = readVersion(me.hex, me.author, decodeEntry(raw))
-      } catch {
-        continue
-      }
-      if (copy.kind !== 'file') continue
-      if (!replacing.some((d) => replacedCopy(d, copy, me.author))) continue
-      // an edit of the copy on another drive is a new version: it stays (it dominates ours)
-      const others = (await this.gather(copy.path)).filter((x) => x.drive !== me.hex && x.kind !== 'deleted')
-      if (others.some((x) => compareVectors(copy.vv, x.vv) === 'before')) continue
-      await own.del(raw.key)
-      log.info({ path, copy: copy.path }, 'conflict copy withdrawn: its content was deleted or replaced on purpose where it was seen')
-      this.deps.onNewPath(copy.path)
+      const copy = this.ownCopy(raw, path)
+      if (copy && replacing.some((d) => replacedCopy(d, copy, me.author))) this.deps.onNewPath(copy.path)
     }
+  }
+
+  /** Our drive's entry `raw`, if it is a live conflict copy of `family` named with our id. */
+  private ownCopy(raw: DriveEntry<Buffer>, family: string): Version | null {
+    const me = this.deps.drives.own
+    let copy: Version
+    try {
+      copy = readVersion(me.hex, me.author, decodeEntry(raw))
+    } catch {
+      return null
+    }
+    const parsed = parseConflictName(copy.path)
+    if (!parsed || parsed.family !== family || parsed.shortId !== me.shortId.slice(0, 7) || copy.kind !== 'file') return null
+    return copy
+  }
+
+  /**
+   * `path` is our conflict copy of a version that was deleted or replaced on purpose at the
+   * copy's family path (see markReplacedCopies): withdraw it. Runs only when the disk holds
+   * what the index says (a local edit of the copy is published instead, and stays), and not
+   * when another drive edited the copy since. Returns true when it withdrew.
+   */
+  private async withdrawReplacedCopy(path: string, versions: readonly Version[]): Promise<boolean> {
+    const me = this.deps.drives.own
+    const parsed = parseConflictName(path)
+    if (!parsed || parsed.shortId !== me.shortId.slice(0, 7)) return false
+    const mine = versions.find((v) => v.drive === me.hex)
+    if (!mine || mine.kind !== 'file') return false
+    // an edit of the copy on another drive is a new version: it stays (it dominates ours)
+    if (versions.some((x) => x.drive !== me.hex && x.kind !== 'deleted' && compareVectors(mine.vv, x.vv) === 'before')) return false
+    const family = await this.gather(parsed.family)
+    if (!family.some((d) => replacedCopy(d, mine, me.author))) return false
+    await this.deps.own.del(toDriveKey(path))
+    this.deps.log.info({ path: parsed.family, copy: path }, 'conflict copy withdrawn: its content was deleted or replaced on purpose where it was seen')
+    return true
   }
 
   /** Is `name` free for a conflict copy of `v` (nothing there, or only deletes), or does it hold `v`'s content already? */

@@ -209,6 +209,24 @@ export class SyncEngine {
     this.prefetcher.wake()
   }
 
+  /**
+   * A diff saw a newer entry for a path it hands to the mass-delete guard instead of marking:
+   * an item already queued, waiting, retrying or running for that path must not go on with
+   * an older hint (fault suite seed 607: a queued path applied a drive's older version from
+   * its hint; the guard's release marked it without hints, so nothing replaced the stale one,
+   * and the file deleted everywhere stayed on one node).
+   */
+  private supersedeHints(path: string, hints: Hints): void {
+    const queued = this.queue.get(path)?.value
+    if (queued) mergeHints(queued, hints)
+    const later = this.markedWhileRunning.get(path)
+    if (later) mergeHints(later, hints)
+    const retry = this.retries.get(path)
+    if (retry) mergeHints(retry.item, hints)
+    const running = this.running.get(path)
+    if (running) mergeHints(running, hints)
+  }
+
   private newItem(path: string, hints: Hints | null, urgent: boolean, bulk: boolean): Item {
     const configured = this.classes.classOf(path)
     return {
@@ -418,6 +436,7 @@ export class SyncEngine {
       }
       listed.set(path, entry.seq)
       if (this.takeRemoteDeletes && isRequestedDelete(entry.value.metadata) && this.index.get(path)) {
+        this.supersedeHints(path, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]))
         deletes.push(path)
         continue
       }
@@ -476,6 +495,7 @@ export class SyncEngine {
       // already marked by the ranged read, and unchanged since
       if (listed && left && listed.get(path) === left.seq) continue
       if (this.takeRemoteDeletes && isRequestedDelete(left?.value.metadata) && this.index.get(path)) {
+        this.supersedeHints(path, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]))
         deletes.push(path)
         continue
       }

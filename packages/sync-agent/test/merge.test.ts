@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { findPathProblem } from '@sync-agent/shared'
 import type { Version } from '../src/entry-format.js'
-import { conflictName, decide, pickConflictName, type Decision, type NameUse } from '../src/merge.js'
+import { conflictName, decide, parseConflictName, pickConflictName, type Decision, type NameUse } from '../src/merge.js'
 
 // devices (version-vector keys) and the drives they write, in ascending order
 const A = 'AAAAAAAAAAAAAAAA'
@@ -239,5 +239,20 @@ describe('pickConflictName', () => {
 
   it('a free name is the plain Syncthing name', async () => {
     expect(await pickConflictName('a.txt', ts, 'LRA3MLLX', async (): Promise<NameUse> => 'free')).toBe(conflictName('a.txt', ts, 'LRA3MLL'))
+  })
+})
+
+describe('parseConflictName', () => {
+  it('reads back the family path and the short id of every name conflictName makes', () => {
+    for (const path of ['uploads/a.jpg', 'notes', 'a.b.c', 'themes/t0/style.min.css', '.htaccess', 'dir/.env.local']) {
+      const name = conflictName(path, Date.UTC(2026, 0, 2, 3, 4, 5), 'ABCDEFGHIJ')
+      expect(parseConflictName(name), name).toEqual({ family: path, shortId: 'ABCDEFG' })
+    }
+  })
+
+  it('is null for names that are not conflict copies', () => {
+    for (const path of ['a.txt', 'a.sync-conflict-2026-ABCDEFG.txt', 'a.sync-conflict-20260102-030405-ABC.txt', 'dir/.sync-conflict-20260102-030405-ABCDEFG']) {
+      expect(parseConflictName(path), path).toBeNull()
+    }
   })
 })
