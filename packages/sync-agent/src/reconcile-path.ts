@@ -103,7 +103,7 @@ export class PathReconciler {
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
     let versions = await this.gather(path, hints)
-    const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
+    const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined || this.deletedBeforeRecorded(path, versions)
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
     const decision = decide(versions)
@@ -121,6 +121,22 @@ export class PathReconciler {
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ path, diskChanged, disk: kind, record: record && describeRecord(record), versions: versions.map(describeVersion), winner: decision.winner && describeVersion(decision.winner) }, 'reconcile')
     if (diskChanged) return this.publishLocal(path, st, record, decision, versions)
     return this.applyWinner(path, st, record, decision)
+  }
+
+  /**
+   * Gone from the disk, never in the index, yet our drive holds a live version of it: we
+   * published it from this disk and a kill -9 took the index record before the journal was
+   * flushed; the file has since been deleted here (fault suite seed 611: written, deleted
+   * 20 ms later, killed; the restart applied our own version back). That is a local delete.
+   * Our conflict copies are the exception: we put them in our drive before they reach the disk.
+   */
+  private deletedBeforeRecorded(path: string, versions: readonly Version[]): boolean {
+    const me = this.deps.drives.own
+    const mine = versions.find((v) => v.drive === me.hex)
+    if (!mine || mine.kind === 'deleted') return false
+    // still in play (the folder would put it on this disk), not replaced by a later version
+    if (versions.some((v) => v !== mine && ['before', 'equal'].includes(compareVectors(mine.vv, v.vv)))) return false
+    return parseConflictName(path)?.shortId !== me.shortId.slice(0, 7)
   }
 
   /** Read-only `revert`: the disk's version of the path gives way to the folder's. */

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { toDriveKey } from '@sync-agent/shared'
+import type { DriveEntry } from 'hyperdrive'
+import type { EntryMeta } from '../src/entry-format.js'
+import { FolderWriter } from '../src/folder-writer.js'
+import { IndexStore } from '../src/index-store.js'
+import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
+import type { MemberDrive } from '../src/replication/drive-set.js'
+
+const B = 'BBBBBBBBBBBBBBBB' // a peer
+const C = 'CCCCCCCCCCCCCCCC' // us
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+function meta(vv: Record<string, number>, kind: EntryMeta['kind']): EntryMeta {
+  return { v: 1, vv, ts: 1_000, kind, size: kind === 'file' ? 3 : 0, mtime: 1, mode: 0o644, hash: kind === 'file' ? 'a'.repeat(64) : null }
+}
+
+function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
+  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 } : null
+  return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
+}
+
+function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, isOwn = false): MemberDrive {
+  return {
+    hex: author.toLowerCase().repeat(4),
+    author,
+    isOwn,
+    shortId: author.slice(0, 7),
+    member: {} as MemberDrive['member'],
+    drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
+  }
+}
+
+async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore }> {
+  const folder = await mkdtemp(join(tmpdir(), 'sa-crashwin-'))
+  const data = await mkdtemp(join(tmpdir(), 'sa-crashwin-data-'))
+  dirs.push(folder, data)
+  const index = new IndexStore(data, Buffer.alloc(32, 1))
+  await index.ready()
+  const puts: EntryMeta[] = []
+  const deps = {
+    writer: new FolderWriter(folder),
+    index,
+    drives: { all: () => drives, own: drives.find((d) => d.isOwn) },
+    own: { put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata), nextCounter: () => 4 },
+    rules: () => ({ isIgnored: () => false }),
+    mayDelete: () => true,
+    log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
+    now: () => 2_000,
+    onNewPath: () => undefined,
+    onConflict: () => undefined
+  } as unknown as ReconcileDeps
+  return { reconciler: new PathReconciler(deps), puts, index }
+}
+
+// fault suite seed 611: a file written, published, deleted 20 ms later, then kill -9: the index
+// journal had not recorded the publish, so the restart found no record, no file, and our own
+// live version in our drive, and applied it back: a delete undone
+describe('our own live version, no record, no file (a kill -9 took the record of publishing it)', () => {
+  it('is a local delete: a tombstone after our version is published', async () => {
+    const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', meta({ [C]: 3 }, 'file')) }, true)
+    Object.assign(own.drive, { version: 5 })
+    const { reconciler, puts, index } = await setUp([own])
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toMatchObject([{ kind: 'deleted', vv: { [C]: 4 } }])
+    await index.close()
+  })
+
+  it('but not when a later version replaced ours (the folder already agrees it is gone)', async () => {
+    const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', meta({ [C]: 3 }, 'file')) }, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', meta({ [C]: 3, [B]: 7 }, 'deleted')) })
+    const { reconciler, puts, index } = await setUp([own, peer])
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toEqual([])
+    await index.close()
+  })
+})
