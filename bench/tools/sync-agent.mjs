@@ -56,6 +56,8 @@ export function create() {
         ...(peer ? { SYNC_AGENT_PEERS: `127.0.0.1:${peer.port}` } : {}),
         SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_LOG_LEVEL || 'warn',
         SYNC_AGENT_CONTROL: node.control,
+        // as the shipped systemd unit and image run it (docker/): fewer glibc arenas, lower RSS
+        MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2',
       },
     });
     procs.push(node.proc);
