@@ -288,10 +288,10 @@ export function encodeUint(n: number): Buffer {
   return state.buffer
 }
 
-/** Resident set size of a process in bytes, from /proc. */
-export async function rssBytes(pid: number): Promise<number> {
+/** Resident set size of a process in bytes, from /proc (`VmHWM`: its peak so far). */
+export async function rssBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): Promise<number> {
   const text = await fs.readFile(`/proc/${pid}/status`, 'utf8')
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(text)
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`)
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(text)
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
 }

@@ -132,6 +132,7 @@ export class Agent {
       localOnly: this.localOnly,
       log: log.child({ c: 'reconcile' }),
       now: () => this.clock.now(),
+      appliedVersion: (hex) => this.engine.appliedVersion(hex),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
         this.engine.conflicts++

@@ -40,6 +40,11 @@ export interface ReconcileDeps {
   log: Logger
   /** publish times (the cluster's clock, see cluster-clock.ts) */
   now(): number
+  /**
+   * how far the engine has diffed a member drive: every entry past it will be marked (and
+   * reconciled) again by the drive's diff
+   */
+  appliedVersion?(driveHex: string): number
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
@@ -136,6 +141,27 @@ export class PathReconciler {
     // our own drive before its first entry (a fresh node taking in a whole folder): nothing
     // to read, and thousands of index reads saved
     if (d.isOwn && d.drive.version <= 1) return null
+    const applied = d.isOwn ? 0 : (this.deps.appliedVersion?.(d.hex) ?? 0)
+    if (applied > 0 && applied < d.drive.version) {
+      // the engine is still catching up with this drive (a large drive arriving, a flood of
+      // entries): its newest index blocks may be minutes away, and waiting for them would hold
+      // up every path here, local edits included. Read the newest version if its blocks are
+      // here, else the version already diffed (its blocks are): any later entry for this path
+      // is marked again by the drive's diff.
+      try {
+        const raw = await d.drive.entry<Buffer>(key, { wait: false, valueEncoding: 'binary' })
+        return raw ? decodeEntry(raw) : null
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'BLOCK_NOT_AVAILABLE') throw err
+      }
+      const snapshot = d.drive.checkout(applied)
+      try {
+        const raw = await snapshot.entry<Buffer>(key, { timeout: ENTRY_TIMEOUT_MS, valueEncoding: 'binary' })
+        return raw ? decodeEntry(raw) : null
+      } finally {
+        await snapshot.close().catch(() => undefined)
+      }
+    }
     const raw = await d.drive.entry<Buffer>(key, { timeout: ENTRY_TIMEOUT_MS, valueEncoding: 'binary' })
     return raw ? decodeEntry(raw) : null
   }
