@@ -38,6 +38,12 @@ export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
+/**
+ * While the watcher is paused, local edits are found by a stat-only rescan this often: bulk
+ * mode can last minutes (a member flooding its drive with a million entries), and a site's
+ * new upload must not wait for it to end.
+ */
+export const BULK_RESCAN_MS = 15_000
 const READINESS_CHECK_MS = 250
 const STALL_REPORT_MS = 30_000
 const TEMP_SWEEP_DELAY_MS = 500
@@ -354,18 +360,29 @@ export class Agent {
   /**
    * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
    * sync), the watcher is paused; once the queue drains it resumes and a stat-only rescan
-   * publishes whatever was edited here meanwhile. Writes stay safe either way: the folder
-   * writer refuses to replace a file that differs from the index.
+   * publishes whatever was edited here meanwhile; while it lasts, a rescan every
+   * BULK_RESCAN_MS finds local edits. Writes stay safe either way: the folder writer refuses to
+   * replace a file that differs from the index.
    */
   private startBulkModeMonitor(writer: FolderWriter): void {
     let switching = false
+    let pausedAt = 0
+    let rescanning = false
     const timer = setInterval(() => {
       if (switching || this.state === 'stopping') return
       const paused = this.watcher.isPaused
+      if (paused && !rescanning && Date.now() - pausedAt >= BULK_RESCAN_MS) {
+        rescanning = true
+        pausedAt = Date.now()
+        this.scan(writer, false)
+          .catch((err: unknown) => this.recordError('E_IO', `rescan during bulk sync failed: ${(err as Error).message}`))
+          .finally(() => (rescanning = false))
+      }
       const backlog = this.engine.pendingCount + this.remoteBacklog()
       if (!paused && backlog >= BULK_MODE_PATHS) {
         switching = true
         this.log.info({ backlog }, 'bulk sync: pausing the watcher')
+        pausedAt = Date.now()
         this.watcher.pause().finally(() => (switching = false))
       } else if (paused && this.engine.isIdle) {
         switching = true
