@@ -19,6 +19,30 @@ describe('sync-agent CLI', () => {
     expect(await newSecret()).not.toBe(first.stdout.trim())
   })
 
+  it('secret readonly / encrypted derive one way only; a weaker or malformed secret is one clear line, exit 2', async () => {
+    const rw = await newSecret()
+    const ro = await runCli(['secret', 'readonly', rw])
+    expect(ro.code).toBe(0)
+    expect(ro.stdout.trim()).toMatch(/^sa1ro-[a-z2-7]+$/)
+    const fromRw = await runCli(['secret', 'encrypted', rw])
+    const fromRo = await runCli(['secret', 'encrypted', ro.stdout.trim()])
+    expect(fromRw.stdout.trim()).toMatch(/^sa1en-[a-z2-7]+$/)
+    expect(fromRo.stdout.trim()).toBe(fromRw.stdout.trim()) // the same folder, however it was reached
+    for (const [args, problem] of [
+      [['secret', 'readonly', ro.stdout.trim()], /read-only secret is made from a read-write secret, not from "ro"/],
+      [['secret', 'readonly', fromRw.stdout.trim()], /not from "en"/],
+      [['secret', 'encrypted', fromRw.stdout.trim()], /encrypted secret is made from a read-write or read-only secret/],
+      [['secret', 'readonly', rw.slice(0, -3) + (rw.endsWith('a') ? 'bbb' : 'aaa')], /checksum|wrong length/],
+      [['secret', 'readonly', 'not-a-secret'], /malformed/]
+    ] as const) {
+      const result = await runCli([...args])
+      expect(result.code, args.join(' ')).toBe(2)
+      expect(result.stdout).toBe('')
+      expect(result.stderr.trim().split('\n')).toHaveLength(1)
+      expect(result.stderr).toMatch(problem)
+    }
+  })
+
   it("`pnpm exec sync-agent` works from the repository root (the README's interface)", async () => {
     const { stdout } = await promisify(execFile)('pnpm', ['exec', 'sync-agent', 'secret', 'new'], { cwd: repoRoot })
     expect(stdout.trim()).toMatch(/^sa1rw-[a-z2-7]+$/)

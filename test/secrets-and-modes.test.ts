@@ -41,7 +41,7 @@ describe('secrets and file modes', () => {
       ['the ro secret', formatSecret(deriveReadOnly(parsed))],
       ['the en secret', formatSecret(deriveEncrypted(parsed))]
     ])
-    for (const [name, key] of [['authKey', keys.authKey], ['contentKey', keys.contentKey as Buffer], ['writer secret key', keys.writerKeyPair!.secretKey], ['seed', parsed.payload]] as const) {
+    for (const [name, key] of [['authKey', keys.authKey], ['contentKey', keys.contentKey as Buffer], ['readAuthKey', keys.readAuthKey as Buffer], ['writer secret key', keys.writerKeyPair!.secretKey], ['seed', parsed.payload]] as const) {
       forbidden.set(`${name} (hex)`, Buffer.from(key).toString('hex'))
       forbidden.set(`${name} (base64)`, Buffer.from(key).toString('base64'))
     }

@@ -11,6 +11,8 @@ import { until } from './until.ts'
 import { deriveFolderKeys, parseSecret, type FolderKeys } from '../../packages/shared/dist/index.js'
 import { authProof, helloEncoding, haveListEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION } from '../../packages/sync-agent/dist/protocol.js'
 import { signMember, type Member } from '../../packages/sync-agent/dist/replication/member.js'
+import { ownCapability } from '../../packages/sync-agent/dist/peers/capability-proof.js'
+import type { Capability } from '../../packages/sync-agent/dist/protocol.js'
 import { vectorKeyOf } from '../../packages/sync-agent/dist/device-id.js'
 
 /**
@@ -54,6 +56,8 @@ export interface ConnectOptions {
   /** replicate the Corestore over the connection (default true) */
   replicate?: boolean
   version?: number
+  /** the capability proof in the hello: 'own' (default) what our secret can prove, or any other */
+  capability?: 'own' | ((handshakeHash: Buffer) => Capability | null)
 }
 
 export interface HostileConnection {
@@ -173,7 +177,7 @@ export class HostilePeer {
 
   /** Opens a TCP + Noise connection to `address` and speaks our protocol, broken as asked. */
   connect(address: string, options: ConnectOptions = {}): HostileConnection {
-    const { proof = 'valid', replicate = true, version = PROTOCOL_VERSION } = options
+    const { proof = 'valid', replicate = true, version = PROTOCOL_VERSION, capability = 'own' } = options
     const [host, port] = splitHostPort(address)
     const socket = connect({ host, port })
     socket.on('error', () => undefined)
@@ -232,7 +236,8 @@ export class HostilePeer {
       else if (proof === 'none') sent = Buffer.alloc(32)
       else sent = proof.replay
       conn.sentProof = sent
-      channel.open({ version, proof: sent })
+      const hash = conn.handshakeHash
+      channel.open({ version, proof: sent, clockMs: Date.now(), capability: capability === 'own' ? ownCapability(this.keys, hash, true) : capability(hash) })
       if (replicate) this.store.replicate(stream)
       const members = options.members === undefined ? [this.ownMember()].filter((m): m is Member => m !== null) : options.members
       if (members && members.length > 0) membersMessage.send(members)
@@ -283,10 +288,10 @@ export function encodeUint(n: number): Buffer {
   return state.buffer
 }
 
-/** Resident set size of a process in bytes, from /proc. */
-export async function rssBytes(pid: number): Promise<number> {
+/** Resident set size of a process in bytes, from /proc (`VmHWM`: its peak so far). */
+export async function rssBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): Promise<number> {
   const text = await fs.readFile(`/proc/${pid}/status`, 'utf8')
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(text)
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`)
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(text)
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
 }

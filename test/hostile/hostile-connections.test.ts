@@ -1,10 +1,14 @@
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { deriveReadOnly, formatSecret, parseSecret } from '../../packages/shared/dist/index.js'
+import { deriveEncrypted, deriveFolderKeys, deriveReadOnly, formatSecret, parseSecret } from '../../packages/shared/dist/index.js'
+import { ownCapability } from '../../packages/sync-agent/dist/peers/capability-proof.js'
+import { CAPABILITY_READ, CAPABILITY_WRITE } from '../../packages/sync-agent/dist/protocol.js'
 import { deviceIdOf } from '../../packages/sync-agent/dist/device-id.js'
 import { MAX_UNAUTHENTICATED } from '../../packages/sync-agent/dist/peers/peer-manager.js'
-import { newSecret } from '../helpers/cli.ts'
+import type { PeerStatus } from '../../packages/shared/dist/index.js'
+import { newSecret, runCli } from '../helpers/cli.ts'
 import { useHarness } from '../helpers/harness.ts'
 import { encodeUint, openRawSocket, type HostilePeer } from '../helpers/hostile-peer.ts'
 import { MARK, startScene, type LogRecord, type Scene } from '../helpers/hostile-scene.ts'
@@ -15,12 +19,14 @@ import { stays, until } from '../helpers/until.ts'
  * replayed proof, with forged writers, with bytes that do not decode, or never finishing the
  * handshake. Each must be dropped with a clear log line while the good peer keeps syncing.
  */
+const NOT_SERVING_AFTER_S = 5
+
 describe('hostile connections', () => {
   const harness = useHarness()
   let scene: Scene
 
   beforeAll(async () => {
-    scene = await startScene(harness)
+    scene = await startScene(harness, { SYNC_AGENT_NOT_SERVING_AFTER_S: String(NOT_SERVING_AFTER_S) })
   })
 
   afterAll(async () => {
@@ -100,6 +106,31 @@ describe('hostile connections', () => {
     await scene.assertUnharmed('read-only writer')
   })
 
+  it.each<[string, 'ro' | 'en', (hash: Buffer) => { kind: 1 | 2; proof: Buffer }]>([
+    ['a read-only peer claiming write with a random signature', 'ro', () => ({ kind: CAPABILITY_WRITE, proof: randomBytes(64) })],
+    ['a read-only peer replaying a writer\'s signature from another connection', 'ro', () => ownCapability(deriveFolderKeys(parseSecret(scene.secret)), randomBytes(64), true) as { kind: 2; proof: Buffer }],
+    ['an encrypted peer claiming read with a guessed proof', 'en', () => ({ kind: CAPABILITY_READ, proof: randomBytes(32) })]
+  ])('a forged role proof is refused (E_AUTH): %s', async (name, kind, forge) => {
+    const rw = parseSecret(scene.secret)
+    const weaker = kind === 'ro' ? deriveReadOnly(rw) : deriveEncrypted(rw)
+    const h = await scene.hostile(formatSecret(weaker))
+    const conn = h.connect(scene.victim.address, { capability: forge, members: null })
+    await scene.waitRecord(fromPeer(h, 'E_AUTH', /read-write proof is not signed by the folder's writer key|read-only proof does not match the folder's read key/), `E_AUTH for ${name}`)
+    await conn.closed
+    expect((await scene.victim.status()).peers.filter((p) => p.deviceId?.startsWith(shortOf(h)) && p.connected)).toEqual([])
+    await scene.assertUnharmed(name)
+  })
+
+  it('a peer that holds the secret shows the role it proved, not more', async () => {
+    const h = await scene.hostile(formatSecret(deriveReadOnly(parseSecret(scene.secret))))
+    // it proves only the folder secret (no capability): it is seen as encrypted, however it behaves
+    const conn = h.connect(scene.victim.address, { capability: () => null, members: null })
+    await conn.opened
+    const peer = await until(async () => (await scene.victim.status()).peers.find((p) => p.connected && p.deviceId?.startsWith(shortOf(h))), { timeoutMs: 10_000, message: 'the peer is listed' })
+    expect(peer).toMatchObject({ role: 'en', roleVerified: true })
+    conn.destroy()
+  })
+
   it.each([
     ['garbage bytes as a member list', 0, Buffer.from([0xfd, 0xff, 0xff, 0xff, 0xff, 0x01])],
     ['a member list longer than the limit', 0, encodeUint(1_000_000)],
@@ -143,15 +174,37 @@ describe('hostile connections', () => {
     await scene.assertUnharmed('after the handshake flood')
   })
 
-  it('a peer claiming an absurd length of a real drive does not push the victim into bulk mode', async () => {
+  it('a peer claiming lengths it never serves: no bulk mode, and after notServingAfterS it no longer holds back inSync', async () => {
     const h = await scene.hostile()
+    // its hello already claims its own drive, which is no member
+    const claimedAt = Date.now()
     const conn = h.connect(scene.victim.address, { members: null, replicate: false })
     await conn.opened
     await until(() => conn.membersReceived.length >= 2, { timeoutMs: 10_000, message: 'the victim sent its member list' })
     const from = scene.records().length
-    conn.sendHave(conn.membersReceived.map((m) => ({ driveKey: m.driveKey, length: 2 ** 50 })))
+    // an absurd length of every real drive (the good peer's included), and a drive that is no member
+    conn.sendHave([...conn.membersReceived.map((m) => ({ driveKey: m.driveKey, length: 2 ** 50 })), { driveKey: randomBytes(32), length: 7 }])
+    const peerOfH = async () => (await scene.victim.status()).peers.find((p) => p.connected && p.deviceId?.startsWith(shortOf(h))) as unknown as PeerStatus | undefined
+    // first its claims count: the victim is not in sync with it
+    await until(async () => (await scene.victim.status()).inSync === false, { timeoutMs: 5_000, message: 'the victim is behind the claims' })
+    expect((await peerOfH())?.notServingSince).toBeNull()
     await stays(() => !scene.records().slice(from).some((r) => /bulk sync: pausing the watcher/.test(r.msg)), { durationMs: 2_000, message: 'no bulk mode' })
+    // then it is reported, once, and no longer holds the victim hostage
+    const record = await scene.waitRecord(fromPeer(h, 'E_PEER_NOT_SERVING', /claims data nobody has served for 5 s/), 'the peer reported as not serving', 30_000)
+    expect(record.level).toBe('warn')
+    expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(NOT_SERVING_AFTER_S * 1000)
+    expect((record.unserved as Array<{ member: boolean }>).map((u) => u.member).sort()).toEqual([false, true]) // the good peer's drive and the stranger (the victim's own drive is no claim on it)
+    await until(async () => (await scene.victim.status()).inSync, { timeoutMs: 15_000, message: 'the victim in sync again despite the claims' })
+    const peer = await peerOfH()
+    expect(peer?.notServingSince).toBeGreaterThanOrEqual(claimedAt)
+    expect((await runCli(['status', '--control', scene.victim.control])).stdout).toMatch(new RegExp(`${shortOf(h)} .*NOT SERVING what it claims since`))
+    // new data from the good peer still flows meanwhile
+    await scene.assertUnharmed('claims never served')
+    // claims it can back (nothing) end it: serving again
+    conn.sendHave(conn.membersReceived.map((m) => ({ driveKey: m.driveKey, length: 0 })))
+    await scene.waitRecord((r) => r.device === shortOf(h) && /serves what it claims again/.test(r.msg), 'the peer serving again')
+    expect((await peerOfH())?.notServingSince).toBeNull()
+    expect(scene.records().filter(fromPeer(h, 'E_PEER_NOT_SERVING', /./))).toHaveLength(1)
     conn.destroy()
-    await scene.assertUnharmed('absurd have')
   })
 })

@@ -39,25 +39,37 @@ describe('volume attacks', () => {
   it(`a drive of ${ENTRIES.toLocaleString('en')} entries: memory bounded, the good peer unaffected`, async () => {
     const h = await scene.hostile()
     h.connect(scene.victim.address)
-    // tombstones of paths that never existed: every one is read, diffed and reconciled
+    const startedAt = Date.now()
+    // tombstones of paths that never existed: every one is read, diffed and reconciled (by
+    // the good peer too: the compromised peer is a signed writer, relayed to it by the victim)
     await h.putMany(ENTRIES, (i) => ({
       key: `/${MARK}-many/${i % 100}/${i}`,
       value: { metadata: { v: 1, vv: h.nextVector(), ts: Date.now(), kind: 'deleted', size: 0, mtime: Date.now(), mode: 0, hash: null } }
     }), 10_000)
     await h.putFile(`${MARK}-after-many.txt`, Buffer.from('last\n'))
-    // while the victim works through them, a good peer's file still arrives; today it queues
-    // behind the flood (FIFO), so it is delayed by about the time the flood takes, not lost
-    const startedAt = Date.now()
+    const writtenMs = Date.now() - startedAt
+    // while the victim works through them, a good peer's file still arrives (fresh changes run
+    // before a large diff's paths, and lookups in the drive being caught up never wait for it)
+    const goodAt = Date.now()
     await scene.assertUnharmed('many entries', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 60_000 + ENTRIES / 20 })
-    console.log(`good peer's file arrived ${Date.now() - startedAt} ms into the flood of ${ENTRIES} entries`)
+    const goodFileMs = Date.now() - goodAt
     await until(async () => (await fs.readFile(path.join(scene.victim.folder, `${MARK}-after-many.txt`), 'utf8').catch(() => null)) === 'last\n', {
-      timeoutMs: 30_000 + ENTRIES / 100,
+      timeoutMs: 60_000 + ENTRIES,
       message: 'the hostile peer’s last (valid) file arrives'
     })
-    await until(async () => (await scene.victim.status()).pending === 0, { timeoutMs: 30_000 + ENTRIES / 50, message: 'the victim worked through every entry' })
-    expect(peakRss, `victim peak RSS ${Math.round(peakRss / 2 ** 20)} MiB`).toBeLessThan(MAX_RSS_BYTES)
-    console.log(`victim peak RSS ${Math.round(peakRss / 2 ** 20)} MiB after ${ENTRIES} entries`)
-    await scene.assertUnharmed('after many entries', { maxRssBytes: MAX_RSS_BYTES })
+    await until(async () => (await scene.victim.status()).pending === 0, { timeoutMs: 60_000 + ENTRIES, message: 'the victim worked through every entry' })
+    const doneMs = Date.now() - startedAt
+    // the kernel's high-water mark: the true peak, not only the 200 ms samples
+    const peak = { victim: await rssBytes(scene.victim.pid as number, 'VmHWM'), good: await rssBytes(scene.good.pid as number, 'VmHWM') }
+    const mib = (n: number) => Math.round(n / 2 ** 20)
+    console.log(`VOLUME ${JSON.stringify({ entries: ENTRIES, writtenS: writtenMs / 1000, goodFileMs, allAppliedS: doneMs / 1000, peakRssMiB: { victim: mib(peak.victim), good: mib(peak.good), victimSampled: mib(peakRss) } })}`)
+    // the good peer may still be working through the drive (it gets it through the victim):
+    // its watcher is paused then, and a rescan finds its new file (BULK_RESCAN_MS)
+    const afterAt = Date.now()
+    await scene.assertUnharmed('after many entries', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 60_000 })
+    console.log(`VOLUME after: the good peer's next file arrived in ${Date.now() - afterAt} ms`)
+    expect(peak.victim, `victim peak RSS ${mib(peak.victim)} MiB`).toBeLessThan(MAX_RSS_BYTES)
+    expect(peak.good, `good peer peak RSS ${mib(peak.good)} MiB`).toBeLessThan(MAX_RSS_BYTES)
   }, 120_000 + ENTRIES * 4)
 
   it(`a flood of ${FLOOD_UPDATES.toLocaleString('en')} tiny updates of one file: the last one wins, memory bounded`, async () => {

@@ -197,6 +197,12 @@ export const ConfigSchema = z.strictObject({
     .union([z.number(), z.string().regex(/^\d*\.?\d+$/, 'expected a number between 0 and 1').transform(Number)], { error: 'expected a number between 0 and 1' })
     .pipe(z.number().min(0, 'must be at least 0').max(1, 'must be at most 1'))
     .default(0.5),
+  /**
+   * a peer whose claimed drive lengths stay out of reach this long (nothing left to fetch, and
+   * still behind what it says it has) is shown as not serving; its claims stop holding back
+   * inSync and ready
+   */
+  notServingAfterS: wholeNumber(1, 24 * 3600).default(60),
   /** device ids allowed to connect (on top of the secret); empty = any holder of the secret */
   allow: z.array(z.string().regex(/^[A-Za-z2-7]{52}$/, 'expected a device id (52 base32 characters, see `sync-agent status`)')).default([]),
   ignore: z
@@ -227,6 +233,7 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_DIR_MODE: 'dirMode',
   SYNC_AGENT_MASS_DELETE_SHARE: 'massDeleteShare',
   SYNC_AGENT_ALLOW: 'allow',
+  SYNC_AGENT_NOT_SERVING_AFTER_S: 'notServingAfterS',
   SYNC_AGENT_BOOTSTRAP: 'bootstrap',
   SYNC_AGENT_PUBLIC_DHT: 'publicDht',
   SYNC_AGENT_DHT_NODE: 'dhtNode',

@@ -10,6 +10,8 @@ import { SyncError } from './errors.js'
  *
  * Derivations are one-way: rw → ro → en. Everything an agent needs is derived here:
  *   - authKey: proves over a Noise handshake that a peer holds *some* secret of this folder
+ *   - readAuthKey: proves that a peer holds the read key (a read-only or read-write secret),
+ *     so its role shows in status; only rw and ro holders can make or check that proof
  *   - topic: discovery topic (never reveals the secret)
  *   - contentKey: encrypts drives (file names and contents) at rest and in replication
  *   - writer signing key pair: only rw holders can sign a writer's drive key into the folder
@@ -30,6 +32,8 @@ export interface ParsedSecret {
 export interface FolderKeys {
   kind: SecretKind
   authKey: Buffer
+  /** null for encrypted (blind) peers: they cannot prove, nor check, that a peer can read */
+  readAuthKey: Buffer | null
   topic: Buffer
   /** null for encrypted (blind) peers */
   contentKey: Buffer | null
@@ -114,11 +118,13 @@ export function deriveFolderKeys(secret: ParsedSecret): FolderKeys {
   const en = ro.kind === 'en' ? ro : deriveEncrypted(ro)
   const blindKey = en.payload.subarray(0, SEED_BYTES)
   const writerPublicKey = Buffer.from(en.payload.subarray(SEED_BYTES))
-  const contentKey = ro.kind === 'ro' ? hashFor('content-key', ro.payload.subarray(0, SEED_BYTES)) : null
+  const readKey = ro.kind === 'ro' ? ro.payload.subarray(0, SEED_BYTES) : null
+  const contentKey = readKey ? hashFor('content-key', readKey) : null
   const topic = hashFor('discovery-topic', blindKey)
   return {
     kind: secret.kind,
     authKey: hashFor('peer-auth', blindKey),
+    readAuthKey: readKey ? hashFor('peer-read-auth', readKey) : null,
     topic,
     contentKey,
     writerPublicKey,

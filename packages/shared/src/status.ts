@@ -9,10 +9,22 @@ export interface PeerStatus {
   deviceId: string | null
   /** how we found this peer: dialled from the config, it dialled us, or found on the DHT topic */
   source: 'configured' | 'inbound' | 'dht'
-  /** rw when its device is a signed writer, ro otherwise (read-only or encrypted); null until known */
-  role: 'rw' | 'ro' | null
+  /**
+   * what the peer proved on this connection: rw (signed by the folder's writer key, or a signed
+   * member), ro (holds the read key), en (only the folder secret: encrypted, blind); null
+   * while not connected
+   */
+  role: 'rw' | 'ro' | 'en' | null
+  /** false when this agent cannot check the proof: an encrypted agent hearing a read-only proof */
+  roleVerified: boolean
   /** last error seen on this peer, e.g. E_AUTH */
   lastError: string | null
+  /**
+   * set when the peer is not serving: it claims drive lengths that stayed out of reach for
+   * `notServingAfterS` while there was nothing else to fetch (ms since epoch since when); those
+   * claims no longer hold back inSync and ready
+   */
+  notServingSince: number | null
   /** ms since epoch of the last completed exchange (all its drives caught up) */
   lastExchangeAt: number | null
 }

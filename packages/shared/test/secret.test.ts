@@ -192,6 +192,12 @@ describe('deriveFolderKeys', () => {
     expect(en.contentKey).toBeNull()
   })
 
+  it('rw and ro share the readAuthKey; en has none (it cannot prove or check that a peer reads)', () => {
+    expect(rw.readAuthKey).not.toBeNull()
+    expect(ro.readAuthKey?.equals(rw.readAuthKey as Buffer)).toBe(true)
+    expect(en.readAuthKey).toBeNull()
+  })
+
   it('only rw has the writer key pair, and it matches the shared public key', () => {
     expect(rw.writerKeyPair).not.toBeNull()
     expect(rw.writerKeyPair?.publicKey.equals(rw.writerPublicKey)).toBe(true)
@@ -204,6 +210,7 @@ describe('deriveFolderKeys', () => {
       ['authKey', rw.authKey],
       ['topic', rw.topic],
       ['contentKey', rw.contentKey as Buffer],
+      ['readAuthKey', rw.readAuthKey as Buffer],
       ['writerPublicKey', rw.writerPublicKey],
       ['writerSecretKey seed', (rw.writerKeyPair as { secretKey: Buffer }).secretKey.subarray(0, 32)]
     ]
@@ -217,7 +224,7 @@ describe('deriveFolderKeys', () => {
   it('no derived key equals or contains a secret payload', () => {
     // the secret part of each payload: rw seed, ro read key, en blind key
     const chunks = [RW.payload, deriveReadOnly(RW).payload, deriveEncrypted(RW).payload].map((p) => p.subarray(0, 32))
-    for (const key of [rw.topic, rw.authKey, rw.contentKey as Buffer]) {
+    for (const key of [rw.topic, rw.authKey, rw.contentKey as Buffer, rw.readAuthKey as Buffer]) {
       for (const chunk of chunks) {
         expect(key.equals(chunk)).toBe(false)
         expect(key.includes(chunk.subarray(0, 16))).toBe(false)

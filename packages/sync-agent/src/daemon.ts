@@ -19,6 +19,7 @@ import { scanFolder } from './folder-scanner.js'
 import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
+import { UnservedClaims } from './peers/unserved-claims.js'
 import type { Have } from './protocol.js'
 import { ControlServer } from './control/control-server.js'
 import { MassDeleteGuard } from './mass-delete-guard.js'
@@ -37,6 +38,12 @@ export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
 const BULK_MODE_PATHS = 2_000
 const BULK_MODE_CHECK_MS = 250
+/**
+ * While the watcher is paused, local edits are found by a stat-only rescan this often: bulk
+ * mode can last minutes (a member flooding its drive with a million entries), and a site's
+ * new upload must not wait for it to end.
+ */
+export const BULK_RESCAN_MS = 15_000
 const READINESS_CHECK_MS = 250
 const STALL_REPORT_MS = 30_000
 const TEMP_SWEEP_DELAY_MS = 500
@@ -75,6 +82,7 @@ export class Agent {
   private scanDone = false
   private exchanged = false
   private readonly haveBySession = new Map<PeerSession, Have[]>()
+  private claims!: UnservedClaims<PeerSession>
   private haveTimer: NodeJS.Timeout | null = null
   private readonly errors: StatusReport['errors'] = []
   private clock = new ClusterClock()
@@ -113,6 +121,7 @@ export class Agent {
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
 
     this.clock = new ClusterClock(Date.now, await this.loadClockOffsets())
+    this.claims = new UnservedClaims(config.notServingAfterS * 1000)
     this.rules = await this.loadRules()
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer))
@@ -129,6 +138,7 @@ export class Agent {
       localOnly: this.localOnly,
       log: log.child({ c: 'reconcile' }),
       now: () => this.clock.now(),
+      appliedVersion: (hex) => this.engine.appliedVersion(hex),
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {
         this.engine.conflicts++
@@ -147,7 +157,10 @@ export class Agent {
       requiredClasses: this.classes.names.slice(0, config.readyClasses)
     })
     await this.readiness.ready()
-    const readinessTimer = setInterval(() => this.updateReadiness(), READINESS_CHECK_MS)
+    const readinessTimer = setInterval(() => {
+      this.watchClaims()
+      this.updateReadiness()
+    }, READINESS_CHECK_MS)
     readinessTimer.unref()
     this.closers.add(async () => clearInterval(readinessTimer))
     this.engine.onIdle(() => this.onEngineIdle())
@@ -227,7 +240,7 @@ export class Agent {
       listen: config.listen,
       peers: config.peers,
       keyPair,
-      authKey: keys.authKey,
+      keys,
       allow: config.allow,
       store: this.store,
       log: log.child({ c: 'peers' }),
@@ -249,6 +262,7 @@ export class Agent {
         },
         onPeerGone: (s) => {
           this.haveBySession.delete(s)
+          this.claims.forget(s)
         },
         onPeerError: (_s, code) => this.metrics.error(code),
         onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs)
@@ -346,18 +360,29 @@ export class Agent {
   /**
    * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
    * sync), the watcher is paused; once the queue drains it resumes and a stat-only rescan
-   * publishes whatever was edited here meanwhile. Writes stay safe either way: the folder
-   * writer refuses to replace a file that differs from the index.
+   * publishes whatever was edited here meanwhile; while it lasts, a rescan every
+   * BULK_RESCAN_MS finds local edits. Writes stay safe either way: the folder writer refuses to
+   * replace a file that differs from the index.
    */
   private startBulkModeMonitor(writer: FolderWriter): void {
     let switching = false
+    let pausedAt = 0
+    let rescanning = false
     const timer = setInterval(() => {
       if (switching || this.state === 'stopping') return
       const paused = this.watcher.isPaused
+      if (paused && !rescanning && Date.now() - pausedAt >= BULK_RESCAN_MS) {
+        rescanning = true
+        pausedAt = Date.now()
+        this.scan(writer, false)
+          .catch((err: unknown) => this.recordError('E_IO', `rescan during bulk sync failed: ${(err as Error).message}`))
+          .finally(() => (rescanning = false))
+      }
       const backlog = this.engine.pendingCount + this.remoteBacklog()
       if (!paused && backlog >= BULK_MODE_PATHS) {
         switching = true
         this.log.info({ backlog }, 'bulk sync: pausing the watcher')
+        pausedAt = Date.now()
         this.watcher.pause().finally(() => (switching = false))
       } else if (paused && this.engine.isIdle) {
         switching = true
@@ -512,6 +537,50 @@ export class Agent {
     this.checkExchanges()
   }
 
+  /**
+   * What a peer claims, as far as it counts: all of it, unless the peer is not serving (its
+   * claims stayed out of reach, see unserved-claims.ts); then only drives we follow, up to the
+   * signed length we know.
+   */
+  private claimsOf(session: PeerSession, have: Have[]): Have[] {
+    if (!this.claims.isNotServing(session)) return have
+    const out: Have[] = []
+    for (const h of have) {
+      const drive = this.drives.get(h.driveKey.toString('hex'))
+      if (drive) out.push({ driveKey: h.driveKey, length: Math.min(h.length, drive.drive.core.length) })
+    }
+    return out
+  }
+
+  /** Judges each peer's claims while there is nothing left to fetch; logs a peer that stops (or resumes) serving them. */
+  private watchClaims(): void {
+    if (!this.peers) return
+    const idle = this.scanDone && this.engine.isIdle
+    for (const [session, have] of this.haveBySession) {
+      const change = this.claims.observe(session, idle ? !this.caughtUpWith(have) : null)
+      if (change === null) continue
+      const fields = { peer: session.address, device: session.deviceId?.slice(0, 7) ?? null }
+      if (change === 'serving-again') {
+        this.log.info(fields, 'the peer serves what it claims again')
+        continue
+      }
+      const unserved = have
+        .filter((h) => {
+          const drive = this.drives.get(h.driveKey.toString('hex'))
+          return !drive || (!drive.isOwn && this.engine.appliedVersion(drive.hex) < h.length)
+        })
+        .map((h) => {
+          const drive = this.drives.get(h.driveKey.toString('hex'))
+          return { drive: h.driveKey.toString('hex').slice(0, 16), claimed: h.length, known: drive ? drive.drive.core.length : null, member: drive !== undefined }
+        })
+      const message = `the peer claims data nobody has served for ${this.config.notServingAfterS} s; it no longer holds back inSync or ready (still fetched if it arrives)`
+      this.log.warn({ code: 'E_PEER_NOT_SERVING', ...fields, unserved: unserved.slice(0, 8) }, message)
+      this.metrics.error('E_PEER_NOT_SERVING')
+      this.errors.push({ code: 'E_PEER_NOT_SERVING', message: `${fields.device ?? fields.peer}: ${message}`, at: Date.now() })
+      if (this.errors.length > 20) this.errors.shift()
+    }
+  }
+
   /** Have we applied everything `have` lists? */
   private caughtUpWith(have: Have[]): boolean {
     for (const h of have) {
@@ -533,7 +602,7 @@ export class Agent {
     if (this.readiness.state().ready) return
     let caughtUpWith: string | null = null
     for (const [session, have] of this.haveBySession) {
-      if (this.engine.readyClassesCaughtUp(have)) {
+      if (this.engine.readyClassesCaughtUp(this.claimsOf(session, have))) {
         caughtUpWith = session.address
         break
       }
@@ -571,6 +640,7 @@ export class Agent {
     if (this.readiness) this.updateReadiness()
     if (!this.scanDone || !this.engine.isIdle || !this.peers) return
     for (const [session, have] of this.haveBySession) {
+      if (this.claims.isNotServing(session)) continue // no exchange completes with a peer that does not serve
       if (this.caughtUpWith(have)) {
         this.peers.markExchange(session)
         if (!this.exchanged) {
@@ -612,7 +682,7 @@ export class Agent {
     const connected = this.peers?.connected() ?? []
     const peersCaughtUp = connected.every((s) => {
       const have = this.haveBySession.get(s)
-      return have !== undefined && this.caughtUpWith(have)
+      return have !== undefined && this.caughtUpWith(this.claimsOf(s, have))
     })
     const heldDeletes = this.deleteGuard.status()
     const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
@@ -637,7 +707,7 @@ export class Agent {
       pendingBytes: pending.bytes,
       pendingByDir: pending.byDir,
       classes: this.classStatus(peersCaughtUp),
-      peers: this.peers?.status((deviceKey) => this.drives.isWriter(deviceKey)) ?? [],
+      peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
       role: this.config.secret.kind,

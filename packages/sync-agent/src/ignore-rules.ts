@@ -42,14 +42,31 @@ export function isInternalName(relativePath: string): boolean {
   return base.startsWith(TEMP_PREFIX)
 }
 
+/**
+ * The `ignore` matcher caches its answer for every path it was asked about, for as long as it
+ * lives: a folder (or a peer's drive) of millions of paths would keep them all (measured: the
+ * victim of a million-entry drive grew past 550 MiB). A fresh matcher after this many
+ * questions bounds the cache; rebuilding one from the patterns takes microseconds.
+ */
+export const MATCHER_RESET_CALLS = 20_000
+
 export function buildIgnoreRules(presets: readonly 'wordpress'[], patterns: readonly string[], fileText: string | null): IgnoreRules {
-  const ig: Ignore = ignore({ allowRelativePaths: false })
-  for (const preset of presets) ig.add([...PRESETS[preset]])
-  ig.add([...patterns])
-  if (fileText) ig.add(fileText)
+  const build = (): Ignore => {
+    const ig = ignore({ allowRelativePaths: false })
+    for (const preset of presets) ig.add([...PRESETS[preset]])
+    ig.add([...patterns])
+    if (fileText) ig.add(fileText)
+    return ig
+  }
+  let ig = build()
+  let calls = 0
   return {
     isIgnored(relativePath, isDir) {
       if (isInternalName(relativePath)) return true
+      if (++calls > MATCHER_RESET_CALLS) {
+        ig = build()
+        calls = 1
+      }
       return ig.ignores(isDir ? relativePath + '/' : relativePath)
     }
   }

@@ -6,8 +6,12 @@ import type { Member } from './replication/member.js'
 /**
  * Our protomux channel, `sync-agent/v1`: message types and their encodings, nothing else.
  *
- *  open handshake  Hello   { version, proof, clockMs? }   proof = MAC(authKey, handshakeHash ‖ role);
- *                                                   clockMs: the sender's wall clock (cluster-clock.ts)
+ *  open handshake  Hello   { version, proof, clockMs?, capability? }
+ *                  proof = MAC(authKey, handshakeHash ‖ side): the sender holds a secret of the folder;
+ *                  clockMs: the sender's wall clock (cluster-clock.ts);
+ *                  capability: { kind: read | write, proof }: the sender can read (a MAC with the
+ *                  read-auth key) or write (a signature by the folder's writer key), bound to this
+ *                  handshake (peers/capability-proof.ts). Absent: an encrypted (blind) peer.
  *  message 0       Members [{ deviceKey, driveKey, signature }]   the writer list, with proofs
  *  message 1       Have    [{ driveKey, length }]                 how far the sender has each drive
  *
@@ -24,6 +28,18 @@ export interface Hello {
   proof: Buffer
   /** the sender's wall clock, ms since the epoch (absent from agents that predate it) */
   clockMs?: number | null
+  /** what else the sender proves it can do (needs clockMs: the fields are positional) */
+  capability?: Capability | null
+}
+
+/** 1: the sender holds the read key (ro); 2: it holds the writer key (rw) */
+export const CAPABILITY_READ = 1
+export const CAPABILITY_WRITE = 2
+const CAPABILITY_PROOF_BYTES: Record<number, number> = { [CAPABILITY_READ]: 32, [CAPABILITY_WRITE]: 64 }
+
+export interface Capability {
+  kind: typeof CAPABILITY_READ | typeof CAPABILITY_WRITE
+  proof: Buffer
 }
 
 export interface Have {
@@ -54,19 +70,36 @@ export const helloEncoding = struct<Hello>({
   preencode(s, v) {
     c.uint.preencode(s, v.version)
     c.fixed32.preencode(s, v.proof)
-    if (v.clockMs != null) c.uint.preencode(s, v.clockMs)
+    if (v.clockMs == null) return
+    c.uint.preencode(s, v.clockMs)
+    if (!v.capability) return
+    c.uint.preencode(s, v.capability.kind)
+    c.buffer.preencode(s, v.capability.proof)
   },
   encode(s, v) {
     c.uint.encode(s, v.version)
     c.fixed32.encode(s, v.proof)
-    if (v.clockMs != null) c.uint.encode(s, v.clockMs)
+    if (v.clockMs == null) return
+    c.uint.encode(s, v.clockMs)
+    if (!v.capability) return
+    c.uint.encode(s, v.capability.kind)
+    c.buffer.encode(s, v.capability.proof)
   },
   decode(s) {
     const version = c.uint.decode(s)
     const proof = Buffer.from(c.fixed32.decode(s))
-    // an optional trailing field: older agents end the message after the proof
+    // optional trailing fields: older agents end the message after the proof or the clock
     if (s.start >= s.end) return { version, proof }
-    return { version, proof, clockMs: c.uint.decode(s) }
+    const clockMs = c.uint.decode(s)
+    if (s.start >= s.end) return { version, proof, clockMs }
+    const kind = c.uint.decode(s)
+    const capabilityProof = c.buffer.decode(s)
+    const want = CAPABILITY_PROOF_BYTES[kind]
+    if (want === undefined) throw new SyncError('E_PEER_PROTOCOL', `malformed hello: unknown capability ${kind}`)
+    if (!capabilityProof || capabilityProof.length !== want) {
+      throw new SyncError('E_PEER_PROTOCOL', `malformed hello: a capability ${kind} proof of ${capabilityProof?.length ?? 0} bytes (expected ${want})`)
+    }
+    return { version, proof, clockMs, capability: { kind: kind as Capability['kind'], proof: Buffer.from(capabilityProof) } }
   }
 }, 'hello')
 

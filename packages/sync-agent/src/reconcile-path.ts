@@ -26,6 +26,8 @@ import { lstat } from 'node:fs/promises'
 export type Outcome = 'done' | 'unsettled' | 'dir-not-empty' | 'again'
 
 const ENTRY_TIMEOUT_MS = 15_000
+/** how long a path new here waits for an index block of a drive that is still arriving */
+const ARRIVING_ENTRY_TIMEOUT_MS = 2_000
 
 export interface ReconcileDeps {
   writer: FolderWriter
@@ -40,6 +42,11 @@ export interface ReconcileDeps {
   log: Logger
   /** publish times (the cluster's clock, see cluster-clock.ts) */
   now(): number
+  /**
+   * how far the engine has diffed a member drive: every entry past it will be marked (and
+   * reconciled) again by the drive's diff
+   */
+  appliedVersion?(driveHex: string): number
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
@@ -102,7 +109,9 @@ export class PathReconciler {
     const kind = st ? kindOf(st) : null
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
-    let versions = await this.gather(path, hints)
+    // a path new here (on disk, never synced) is published whatever the others hold, so it
+    // need not wait for drives that are still arriving (see gather)
+    let versions = await this.gather(path, hints, st !== null && record === undefined)
     const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined || this.deletedBeforeRecorded(path, versions)
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
@@ -154,8 +163,16 @@ export class PathReconciler {
     return this.applyWinner(path, st, current, { winner, losers: [] })
   }
 
-  /** What every member drive says about the path, validated. */
-  async gather(path: string, hints: Hints | null = null): Promise<Version[]> {
+  /**
+   * What every member drive says about the path, validated. `skipArriving`: leave out a drive
+   * the engine is still catching up with whose index blocks for the path do not come within
+   * ARRIVING_ENTRY_TIMEOUT_MS (a huge drive arriving, a flood of entries from one member: they
+   * can be minutes away, and a local edit must not wait for them). Only for a path new here:
+   * what such a drive says about it changes nothing but the shortcut for content it already
+   * has (a copy published twice is no conflict); a version it holds that we have not diffed
+   * yet is marked again by its diff.
+   */
+  async gather(path: string, hints: Hints | null = null, skipArriving = false): Promise<Version[]> {
     const key = toDriveKey(path)
     const out: Version[] = []
     await Promise.all(
@@ -163,10 +180,15 @@ export class PathReconciler {
         // a hint is the entry a diff saw; our own drive changes without diffs (we publish),
         // so a hint about it can be stale: read our own entry every time
         const hinted = d.isOwn ? undefined : hints?.get(d.hex)?.entry
+        const arriving = skipArriving && !d.isOwn && hinted === undefined && (this.deps.appliedVersion?.(d.hex) ?? d.drive.version) < d.drive.version
         try {
-          const entry = hinted !== undefined ? hinted : await this.entryOf(d, key)
+          const entry = hinted !== undefined ? hinted : await this.entryOf(d, key, arriving ? ARRIVING_ENTRY_TIMEOUT_MS : ENTRY_TIMEOUT_MS)
           if (entry) out.push(readVersion(d.hex, d.author, entry))
         } catch (err) {
+          if (arriving && (err as { code?: string }).code === 'REQUEST_TIMEOUT') {
+            this.deps.log.debug({ path, drive: d.shortId }, 'a drive still arriving has no index here for this new path yet; not waiting for it')
+            return
+          }
           if (!isSyncError(err)) throw err
           this.deps.log.warn({ code: err.code, drive: d.shortId, ...err.details }, err.message)
         }
@@ -176,11 +198,11 @@ export class PathReconciler {
   }
 
   /** A drive's entry for `key`; a value that is not JSON is the peer's fault, not ours. */
-  private async entryOf(d: MemberDrive, key: string): Promise<DriveEntry<EntryMeta> | null> {
+  private async entryOf(d: MemberDrive, key: string, timeoutMs = ENTRY_TIMEOUT_MS): Promise<DriveEntry<EntryMeta> | null> {
     // our own drive before its first entry (a fresh node taking in a whole folder): nothing
     // to read, and thousands of index reads saved
     if (d.isOwn && d.drive.version <= 1) return null
-    const raw = await d.drive.entry<Buffer>(key, { timeout: ENTRY_TIMEOUT_MS, valueEncoding: 'binary' })
+    const raw = await d.drive.entry<Buffer>(key, { timeout: timeoutMs, valueEncoding: 'binary' })
     return raw ? decodeEntry(raw) : null
   }
 

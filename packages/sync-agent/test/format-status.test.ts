@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { ClassStatus } from '@sync-agent/shared'
-import { classFraction, formatClass, formatDuration, progressBar } from '../src/cli/format-status.js'
+import type { ClassStatus, PeerStatus } from '@sync-agent/shared'
+import { classFraction, formatClass, formatDuration, formatPeer, progressBar } from '../src/cli/format-status.js'
 
 const MiB = 1024 * 1024
 const uploads: ClassStatus = {
@@ -36,5 +36,28 @@ describe('status formatting', () => {
     expect(formatDuration(42)).toBe('42s')
     expect(formatDuration(125)).toBe('2m05s')
     expect(formatDuration(7260)).toBe('2h01m')
+  })
+
+  const peer: PeerStatus = {
+    address: '10.0.0.2:7657',
+    connected: true,
+    deviceId: 'ABCDEFGHIJKLMNOP',
+    source: 'configured',
+    role: 'rw',
+    roleVerified: true,
+    lastError: null,
+    notServingSince: null,
+    lastExchangeAt: Date.UTC(2026, 10, 29, 1, 2, 3)
+  }
+
+  it.each<[string, Partial<PeerStatus>, string]>([
+    ['a read-write peer', {}, '  connected    ABCDEFG 10.0.0.2:7657 (configured, read-write) last exchange 2026-11-29T01:02:03.000Z'],
+    ['a read-only peer found on the DHT', { role: 'ro', source: 'dht' }, '  connected    ABCDEFG 10.0.0.2:7657 (dht, read-only) last exchange 2026-11-29T01:02:03.000Z'],
+    ['an encrypted peer that dialled us', { role: 'en', source: 'inbound', lastExchangeAt: null }, '  connected    ABCDEFG 10.0.0.2:7657 (inbound, encrypted)'],
+    ['a read-only proof an encrypted agent cannot check', { role: 'ro', roleVerified: false }, '  connected    ABCDEFG 10.0.0.2:7657 (configured, read-only (unverified)) last exchange 2026-11-29T01:02:03.000Z'],
+    ['a peer not serving what it claims', { notServingSince: Date.UTC(2026, 10, 29, 1, 5, 0) }, '  connected    ABCDEFG 10.0.0.2:7657 (configured, read-write) NOT SERVING what it claims since 2026-11-29T01:05:00.000Z'],
+    ['a peer never reached', { connected: false, deviceId: null, role: null, roleVerified: false, lastError: 'ECONNREFUSED', lastExchangeAt: null }, '  disconnected ------- 10.0.0.2:7657 (configured) error ECONNREFUSED']
+  ])('one line per peer: %s', (_name, change, line) => {
+    expect(formatPeer({ ...peer, ...change })).toBe(line)
   })
 })

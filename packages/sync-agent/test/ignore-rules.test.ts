@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildIgnoreRules, isInternalName } from '../src/ignore-rules.js'
+import { buildIgnoreRules, isInternalName, MATCHER_RESET_CALLS } from '../src/ignore-rules.js'
 
 describe('the wordpress preset', () => {
   const rules = buildIgnoreRules(['wordpress'], [], null)
@@ -105,5 +105,28 @@ describe('internal names are always ignored', () => {
   ])('%s → internal %s, even if negated in .syncignore', (path, internal) => {
     expect(isInternalName(path)).toBe(internal)
     expect(rules.isIgnored(path, false)).toBe(internal)
+  })
+})
+
+describe('a long-lived matcher', () => {
+  it('answers the same before and after its cache is reset (every MATCHER_RESET_CALLS questions)', () => {
+    const rules = buildIgnoreRules(['wordpress'], ['/private/'], '!keep.log\n')
+    const questions: Array<[string, boolean, boolean]> = [
+      ['uploads/2026/11/a.jpg', false, false],
+      ['debug.log', false, true],
+      ['keep.log', false, false],
+      ['cache', true, true],
+      ['cache/page.html', false, true],
+      ['private/x.txt', false, true],
+      ['plugins/cache/x.php', false, false]
+    ]
+    const answers: boolean[] = []
+    for (let i = 0; i < MATCHER_RESET_CALLS * 2 + 10; i++) {
+      const [path, isDir, expected] = questions[i % questions.length] as [string, boolean, boolean]
+      const answer = i % 97 === 0 ? rules.isIgnored(`uploads/many/${i}.jpg`, false) : rules.isIgnored(path, isDir)
+      if (i % 97 !== 0) expect(answer, `${path} at question ${i}`).toBe(expected)
+      else answers.push(answer)
+    }
+    expect(answers.every((a) => a === false)).toBe(true)
   })
 })

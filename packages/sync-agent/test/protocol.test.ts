@@ -1,7 +1,7 @@
 import c from 'compact-encoding'
 import type { Encoding } from 'protomux'
 import { describe, expect, it } from 'vitest'
-import { authProof, haveListEncoding, helloEncoding, MAX_LIST, membersEncoding, type Have, type Hello } from '../src/protocol.js'
+import { authProof, CAPABILITY_READ, CAPABILITY_WRITE, haveListEncoding, helloEncoding, MAX_LIST, membersEncoding, type Have, type Hello } from '../src/protocol.js'
 import type { Member } from '../src/replication/member.js'
 
 const bytes = (n: number, fill: number) => Buffer.alloc(n, fill)
@@ -13,7 +13,9 @@ describe('hello', () => {
   it.each<[string, Hello]>([
     ['version 1', { version: 1, proof: bytes(32, 9) }],
     ['a large version', { version: 2 ** 32, proof: bytes(32, 0) }],
-    ['with the sender\'s clock', { version: 1, proof: bytes(32, 9), clockMs: 1_795_900_000_123 }]
+    ['with the sender\'s clock', { version: 1, proof: bytes(32, 9), clockMs: 1_795_900_000_123 }],
+    ['with a read capability', { version: 1, proof: bytes(32, 9), clockMs: 5, capability: { kind: CAPABILITY_READ, proof: bytes(32, 7) } }],
+    ['with a write capability', { version: 1, proof: bytes(32, 9), clockMs: 5, capability: { kind: CAPABILITY_WRITE, proof: bytes(64, 7) } }]
   ])('round-trips %s', (_name, hello) => {
     expect(c.decode(helloEncoding, c.encode(helloEncoding, hello))).toEqual(hello)
   })
@@ -27,6 +29,28 @@ describe('hello', () => {
     expect(c.decode(helloEncoding, old).clockMs).toBeUndefined()
     const now = c.encode(helloEncoding, { version: 1, proof: bytes(32, 9), clockMs: 1_795_900_000_123 })
     expect(now.subarray(0, 33)).toEqual(old)
+  })
+})
+
+describe('hello capability', () => {
+  const withCapability = (kind: number, proofBytes: number) => {
+    const head = c.encode(helloEncoding, { version: 1, proof: bytes(32, 9), clockMs: 5 })
+    return Buffer.concat([head, c.encode(c.uint, kind), c.encode(c.buffer, bytes(proofBytes, 1))])
+  }
+
+  it.each([
+    ['an unknown capability', withCapability(3, 32), /unknown capability 3/],
+    ['a read proof of the wrong size', withCapability(CAPABILITY_READ, 64), /capability 1 proof of 64 bytes \(expected 32\)/],
+    ['a write proof of the wrong size', withCapability(CAPABILITY_WRITE, 32), /capability 2 proof of 32 bytes \(expected 64\)/],
+    ['an empty proof', withCapability(CAPABILITY_WRITE, 0), /capability 2 proof of 0 bytes/]
+  ])('%s is a malformed hello', (_name, buf, message) => {
+    expect(() => c.decode(helloEncoding, buf)).toThrow(message)
+  })
+
+  it('a hello cut inside the capability is rejected', () => {
+    const full = withCapability(CAPABILITY_WRITE, 64)
+    const clockEnd = c.encode(helloEncoding, { version: 1, proof: bytes(32, 9), clockMs: 5 }).length
+    for (let cut = clockEnd + 1; cut < full.length; cut++) expect(() => c.decode(helloEncoding, full.subarray(0, cut)), `cut at ${cut}`).toThrow()
   })
 })
 

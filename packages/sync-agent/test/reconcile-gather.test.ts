@@ -47,6 +47,45 @@ describe('PathReconciler.gather', () => {
     const versions = await reconcilerWith([own]).gather('f.txt', hints)
     expect(versions.map((v) => [v.hash?.[0], v.vv[OWN]])).toEqual([['5', 5]])
   })
+
+  /** A peer drive at `version` whose entry lookups time out (its index blocks are not here), recording the timeouts asked for. */
+  function arrivingDrive(version: number, timeouts: number[]): MemberDrive {
+    const timeout = Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
+    return {
+      hex: 'c'.repeat(64),
+      author: PEER,
+      isOwn: false,
+      shortId: 'CCCCCCC',
+      member: {} as MemberDrive['member'],
+      drive: {
+        version,
+        entry: async (_key: string, opts: { timeout: number }) => {
+          timeouts.push(opts.timeout)
+          throw timeout
+        }
+      } as unknown as MemberDrive['drive']
+    }
+  }
+
+  function reconcilerApplied(drives: MemberDrive[], applied: number): PathReconciler {
+    return new PathReconciler({ drives: { all: () => drives }, appliedVersion: () => applied, log: { debug: () => undefined } } as unknown as ReconcileDeps)
+  }
+
+  it('a path new here does not wait long for a drive still arriving: it is left out after a short wait', async () => {
+    const timeouts: number[] = []
+    const versions = await reconcilerApplied([arrivingDrive(1_000_000, timeouts)], 10_000).gather('new.txt', null, true)
+    expect(versions).toEqual([])
+    expect(timeouts).toEqual([2_000])
+  })
+
+  it.each<[string, number, boolean]>([
+    ['a path we synced before (its drives must all be heard)', 10_000, false],
+    ['a new path, but the drive is diffed up to its length (nothing arriving)', 1_000_000, true]
+  ])('otherwise a lookup that times out is an error: %s', async (_name, applied, skipArriving) => {
+    const timeouts: number[] = []
+    await expect(reconcilerApplied([arrivingDrive(1_000_000, timeouts)], applied).gather('f.txt', null, skipArriving)).rejects.toThrow(/REQUEST_TIMEOUT/)
+    expect(timeouts).toEqual([15_000])
+  })
 })
 
 describe('mergeHints', () => {

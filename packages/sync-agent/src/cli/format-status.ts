@@ -1,4 +1,4 @@
-import type { ClassStatus, StatusReport } from '@sync-agent/shared'
+import type { ClassStatus, PeerStatus, StatusReport } from '@sync-agent/shared'
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -45,6 +45,18 @@ export function formatClass(c: ClassStatus, bars: boolean): string {
   return `  ${name} ${bar}${pct}  ${state}${rate}`
 }
 
+/** One line per peer: state, device, address, how it was found and its proven role, last exchange or error. */
+export function formatPeer(p: PeerStatus): string {
+  const who = p.deviceId ? p.deviceId.slice(0, 7) : '-------'
+  const role = p.role ? `, ${ROLE[p.role]}${p.roleVerified ? '' : ' (unverified)'}` : ''
+  const last = p.notServingSince
+    ? `NOT SERVING what it claims since ${new Date(p.notServingSince).toISOString()}`
+    : p.lastExchangeAt
+      ? `last exchange ${new Date(p.lastExchangeAt).toISOString()}`
+      : ''
+  return `  ${p.connected ? 'connected   ' : 'disconnected'} ${who} ${p.address} (${p.source}${role}) ${p.lastError && !p.connected ? `error ${p.lastError}` : last}`.trimEnd()
+}
+
 /** The human summary of `sync-agent status`; `bars`: draw progress bars (a terminal). */
 export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): string {
   const lines: string[] = []
@@ -78,11 +90,7 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
     lines.push(`clock    peers are ${(Math.abs(s.clockOffsetMs) / 1000).toFixed(0)} s ${s.clockOffsetMs > 0 ? 'ahead of' : 'behind'} this device (publish times follow them)`)
   }
   lines.push(`peers    ${s.peers.length === 0 ? 'none configured' : ''}`)
-  for (const p of s.peers) {
-    const who = p.deviceId ? p.deviceId.slice(0, 7) : '-------'
-    const last = p.lastExchangeAt ? `last exchange ${new Date(p.lastExchangeAt).toISOString()}` : ''
-    lines.push(`  ${p.connected ? 'connected   ' : 'disconnected'} ${who} ${p.address} (${p.source}) ${p.lastError && !p.connected ? `error ${p.lastError}` : last}`.trimEnd())
-  }
+  for (const p of s.peers) lines.push(formatPeer(p))
   for (const e of s.errors.slice(-5)) lines.push(`error    ${e.code} ${e.message}`)
   return lines.join('\n')
 }

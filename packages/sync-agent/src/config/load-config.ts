@@ -31,6 +31,8 @@ export interface AgentConfig {
   settleMs: number
   rescanIntervalS: number
   massDeleteShare: number
+  /** a peer whose claims stay out of reach this long is not serving (see unserved-claims.ts) */
+  notServingAfterS: number
   /** DHT discovery: bootstrap nodes, public DHT opt-in, and a bootstrap node to run here */
   bootstrap: HostPort[]
   publicDht: boolean
@@ -243,6 +245,7 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     fileMode: c.fileMode ?? null,
     dirMode: c.dirMode ?? null,
     massDeleteShare: c.massDeleteShare,
+    notServingAfterS: c.notServingAfterS,
     bootstrap: c.bootstrap,
     publicDht: c.publicDht,
     dhtNode: c.dhtNode ?? null,

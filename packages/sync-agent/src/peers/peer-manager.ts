@@ -1,7 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type Corestore from 'corestore'
 import type { KeyPair } from 'corestore'
-import { formatHostPort, SyncError, type HostPort, type PeerStatus } from '@sync-agent/shared'
+import { formatHostPort, SyncError, type FolderKeys, type HostPort, type PeerStatus } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
@@ -62,7 +62,8 @@ export class PeerManager {
       listen: HostPort | null
       peers: readonly HostPort[]
       keyPair: KeyPair
-      authKey: Buffer
+      /** the folder's keys: membership and capability proofs (peer-session.ts) */
+      keys: FolderKeys
       /** device ids allowed in (upper case); empty = anyone who proves the secret */
       allow: readonly string[]
       store: Corestore
@@ -98,8 +99,16 @@ export class PeerManager {
     if (session.remoteKey) this.exchangeAt.set(session.remoteKey.toString('hex'), Date.now())
   }
 
-  status(isWriter: (deviceKey: Buffer) => boolean = () => false): PeerStatus[] {
-    const roleOf = (session: PeerSession | undefined): PeerStatus['role'] => (session?.remoteKey ? (isWriter(session.remoteKey) ? 'rw' : 'ro') : null)
+  /**
+   * `isWriter`: is this device a signed member (a writer, so rw even if its hello said less);
+   * `notServingSince`: since when a peer's claims have been out of reach (unserved-claims.ts)
+   */
+  status({ isWriter = () => false, notServingSince = () => null }: { isWriter?: (deviceKey: Buffer) => boolean; notServingSince?: (session: PeerSession) => number | null } = {}): PeerStatus[] {
+    const roleOf = (session: PeerSession | undefined): Pick<PeerStatus, 'role' | 'roleVerified'> => {
+      if (!session?.remoteKey || session.role === null) return { role: null, roleVerified: false }
+      if (isWriter(session.remoteKey)) return { role: 'rw', roleVerified: true }
+      return { role: session.role, roleVerified: session.roleVerified }
+    }
     const out: PeerStatus[] = []
     const listed = new Set<string>()
     for (const d of this.dialers) {
@@ -111,8 +120,9 @@ export class PeerManager {
         connected: session !== undefined,
         deviceId: d.deviceId,
         source: 'configured',
-        role: roleOf(session),
+        ...roleOf(session),
         lastError: session ? null : d.lastError,
+        notServingSince: session ? notServingSince(session) : null,
         lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null
       })
     }
@@ -123,8 +133,9 @@ export class PeerManager {
         connected: true,
         deviceId: session.deviceId,
         source: this.discovered.has(session.stream) ? 'dht' : 'inbound',
-        role: roleOf(session),
+        ...roleOf(session),
         lastError: null,
+        notServingSince: notServingSince(session),
         lastExchangeAt: this.exchangeAt.get(hex) ?? null
       })
     }
@@ -203,7 +214,7 @@ export class PeerManager {
       onPeerClock: (s, clockMs) => this.opts.events.onPeerClock(s, clockMs),
       onClose: (s, error) => this.onSessionClose(s, dialer, error)
     }
-    const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.authKey, hooks, this.opts.log)
+    const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.keys, hooks, this.opts.log)
     this.sessions.add(session)
     if (dialer) dialer.session = session
   }
@@ -241,7 +252,7 @@ export class PeerManager {
       dialer.backoffMs = BACKOFF_MIN_MS
       dialer.lastError = null
     }
-    this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7), initiator: session.isInitiator }, 'peer connected')
+    this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7), initiator: session.isInitiator, role: session.role, roleVerified: session.roleVerified }, 'peer connected')
     this.opts.store.replicate(session.stream)
     this.opts.events.onPeer(session)
     return true

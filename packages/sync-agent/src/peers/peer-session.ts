@@ -2,16 +2,18 @@ import { Socket as NetSocket, type Socket } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import Protomux, { type Channel, type Message } from 'protomux'
 import type { KeyPair } from 'corestore'
-import { equalBytes, isSyncError } from '@sync-agent/shared'
+import { equalBytes, isSyncError, type FolderKeys } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import { authProof, haveListEncoding, helloEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION, type Have, type Hello } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { deviceIdOf } from '../device-id.js'
+import { checkCapability, ownCapability, type PeerRole } from './capability-proof.js'
 
 /**
  * One connection to one peer: Noise over TCP, then our channel. The peer must prove it
  * holds the folder secret (a MAC over this handshake's hash) before anything else happens;
- * only then does `onAuthenticated` hand the stream to replication.
+ * only then does `onAuthenticated` hand the stream to replication. In the same hello it
+ * proves what else it can do (read, write: capability-proof.ts), which sets its `role`.
  */
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 export const KEEPALIVE_MS = 5_000
@@ -32,6 +34,10 @@ export class PeerSession {
   remoteKey: Buffer | null = null
   deviceId: string | null = null
   authenticated = false
+  /** what the peer proved it can do (null until its hello); see capability-proof.ts */
+  role: PeerRole | null = null
+  /** false when we cannot check the proof of its role (an encrypted peer hearing a read proof) */
+  roleVerified = false
   closed = false
   private channel: Channel | null = null
   private membersMessage: Message<Member[]> | null = null
@@ -45,7 +51,7 @@ export class PeerSession {
     readonly isInitiator: boolean,
     readonly address: string,
     keyPair: KeyPair,
-    private readonly authKey: Buffer,
+    private readonly keys: FolderKeys,
     private readonly hooks: SessionHooks,
     private readonly log: Logger
   ) {
@@ -91,17 +97,27 @@ export class PeerSession {
     this.haveMessage = channel.addMessage({ encoding: haveListEncoding, onmessage: (h) => {
       if (this.authenticated) this.hooks.onHave(this, h)
     } })
-    channel.open({ version: PROTOCOL_VERSION, proof: authProof(this.authKey, this.stream.handshakeHash, this.isInitiator), clockMs: Date.now() })
+    const hash = this.stream.handshakeHash
+    channel.open({
+      version: PROTOCOL_VERSION,
+      proof: authProof(this.keys.authKey, hash, this.isInitiator),
+      clockMs: Date.now(),
+      capability: ownCapability(this.keys, hash, this.isInitiator)
+    })
   }
 
   private onHello(hello: Hello): void {
     if (hello.version !== PROTOCOL_VERSION) {
       return this.fail('E_PEER_PROTOCOL', `the peer speaks protocol version ${hello.version}, we speak ${PROTOCOL_VERSION}`)
     }
-    const expected = authProof(this.authKey, this.stream.handshakeHash, !this.isInitiator)
+    const expected = authProof(this.keys.authKey, this.stream.handshakeHash, !this.isInitiator)
     if (!equalBytes(expected, hello.proof)) {
       return this.fail('E_AUTH', 'the peer could not prove it holds the folder secret')
     }
+    const checked = checkCapability(this.keys, this.stream.handshakeHash, !this.isInitiator, hello.capability)
+    if ('error' in checked) return this.fail('E_AUTH', checked.error)
+    this.role = checked.role
+    this.roleVerified = checked.verified
     clearTimeout(this.handshakeTimer)
     this.authenticated = true
     if (!this.hooks.onAuthenticated(this)) {
