@@ -98,7 +98,10 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       else await fs.mkdir(folder, { recursive: true })
       const env: Record<string, string> = {
         SYNC_AGENT_LISTEN: `${net.address(i)}:${PORT}`,
-        SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_FAULTS_LOG_LEVEL ?? 'info'
+        SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_FAULTS_LOG_LEVEL ?? 'info',
+        // inotify misses events in a directory made and filled at once (a theme update): the
+        // periodic rescan catches them; 60 s instead of the default, within the checker's deadline
+        SYNC_AGENT_RESCAN_INTERVAL_S: '60'
       }
       if (i === skewNode && skewMs !== 0) {
         skewEnv = env

@@ -160,8 +160,11 @@ export class NodeWorkload {
       throw err
     }
     const before = await fh.readFile()
-    if (kind === 'truncate' && before.length === 0) {
-      // nothing to cut: the same content again would read as an overwritten version shown again
+    // every content starts with a unique header line (see content()): a cut keeps it, so no
+    // two versions are equal (an empty or header-cut file would match other versions, and the
+    // oracle would read it as a deleted or overwritten version shown again)
+    const keep = before.indexOf(10) + 1
+    if (kind === 'truncate' && (keep <= 0 || before.length - 1 < keep)) {
       await fh.close()
       return
     }
@@ -171,7 +174,7 @@ export class NodeWorkload {
         const extra = this.content('append').subarray(0, this.rng.int(20, 4000))
         await fh.write(extra, 0, extra.length, before.length)
       } else if (kind === 'truncate') {
-        await fh.truncate(this.rng.int(0, before.length - 1))
+        await fh.truncate(this.rng.int(keep, before.length - 1))
       } else {
         const data = this.content('rewrite')
         await fh.truncate(0)

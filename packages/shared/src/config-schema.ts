@@ -160,7 +160,7 @@ export const ConfigSchema = z.strictObject({
   /** a local change is published once the file was quiet this long */
   settleMs: wholeNumber(0, 60_000).default(50),
   /** a full stat-only rescan catches what the watcher missed; 0 turns it off */
-  rescanIntervalS: wholeNumber(0, 7 * 24 * 3600).default(3600),
+  rescanIntervalS: wholeNumber(0, 7 * 24 * 3600).default(600),
   /** owner (uid:gid) of every file and directory the agent writes into the folder; needs root */
   fileOwner: fileOwner.optional(),
   /** permission bits of files written into the folder; exec bits follow the synced file */

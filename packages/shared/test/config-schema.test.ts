@@ -64,7 +64,7 @@ describe('validateConfig', () => {
         peers: [],
         logLevel: 'info',
         settleMs: 50,
-        rescanIntervalS: 3600,
+        rescanIntervalS: 600,
         bootstrap: [],
         publicDht: false,
         massDeleteShare: 0.5,
