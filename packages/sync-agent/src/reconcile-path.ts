@@ -128,8 +128,20 @@ export class PathReconciler {
     }
     localOnly?.agreed(path)
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ path, diskChanged, disk: kind, record: record && describeRecord(record), versions: versions.map(describeVersion), winner: decision.winner && describeVersion(decision.winner) }, 'reconcile')
-    if (diskChanged) return this.publishLocal(path, st, record, decision, versions)
-    return this.applyWinner(path, st, record, decision)
+    const outcome = diskChanged ? await this.publishLocal(path, st, record, decision, versions) : await this.applyWinner(path, st, record, decision)
+    await this.durable()
+    return outcome
+  }
+
+  /**
+   * The index record of what this reconcile wrote reaches the journal now, not within the flush
+   * delay: a kill -9 just after an apply lost the record, and after the restart the file was
+   * published again as a new version that beat the newer edit it had been overwritten with
+   * (fault suite seed 700: STALE). Concurrent reconciles share a write. A failed write stays
+   * pending; the store retries and reports it.
+   */
+  private async durable(): Promise<void> {
+    await this.deps.index.flush().catch(() => undefined)
   }
 
   /**
