@@ -48,6 +48,8 @@ export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'withdrawn
   at: number
   /** the file content the author replaced or deleted (it saw it there), if any */
   was: string | null
+  /** a tombstone left by a withdrawn conflict loser, not a delete anybody asked for */
+  withdrawn: boolean
 }
 
 const MAX_FILE_BYTES = 2 ** 44 // 16 TiB: anything larger is a lie
@@ -137,7 +139,8 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     target,
     blob,
     at,
-    was
+    was,
+    withdrawn: meta.withdrawn === true
   }
 }
 

@@ -242,7 +242,11 @@ export class PathReconciler {
     else {
       const mine = versions.find((v) => v.drive === this.deps.drives.own.hex)
       if (mine) base.push(mine.vv)
-      if (winner?.kind === 'deleted') base.push(winner.vv, ...decision.losers.map((l) => l.version.vv))
+      // withdrawn losers deleted nothing: their vectors stay out (joined in, a new file here
+      // would claim to descend from the loser and so to replace its conflict copy: seed 702)
+      if (winner?.kind === 'deleted') {
+        for (const v of [winner, ...decision.losers.map((l) => l.version)]) if (!v.withdrawn) base.push(v.vv)
+      }
     }
     return advance(base, this.deps.drives.own.author, this.deps.own.nextCounter())
   }

@@ -45,7 +45,8 @@ describe('readVersion accepts', () => {
       target: null,
       blob: blobOf(5),
       at: 0,
-      was: null
+      was: null,
+      withdrawn: false
     })
   })
 

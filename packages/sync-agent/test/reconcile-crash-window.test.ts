@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -12,6 +12,7 @@ import type { MemberDrive } from '../src/replication/drive-set.js'
 
 const B = 'BBBBBBBBBBBBBBBB' // a peer
 const C = 'CCCCCCCCCCCCCCCC' // us
+const OTHER = 'DDDDDDDDDDDDDDDD' // another peer
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -38,7 +39,7 @@ function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, i
   }
 }
 
-async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore }> {
+async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string }> {
   const folder = await mkdtemp(join(tmpdir(), 'sa-crashwin-'))
   const data = await mkdtemp(join(tmpdir(), 'sa-crashwin-data-'))
   dirs.push(folder, data)
@@ -49,7 +50,11 @@ async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconcile
     writer: new FolderWriter(folder),
     index,
     drives: { all: () => drives, own: drives.find((d) => d.isOwn) },
-    own: { put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata), nextCounter: () => 4 },
+    own: {
+      put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
+      nextCounter: () => 4,
+      storeBuffer: async () => ({ blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 })
+    },
     rules: () => ({ isIgnored: () => false }),
     mayDelete: () => true,
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
@@ -57,7 +62,7 @@ async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconcile
     onNewPath: () => undefined,
     onConflict: () => undefined
   } as unknown as ReconcileDeps
-  return { reconciler: new PathReconciler(deps), puts, index }
+  return { reconciler: new PathReconciler(deps), puts, index, folder }
 }
 
 // fault suite seed 611: a file written, published, deleted 20 ms later, then kill -9: the index
@@ -80,6 +85,26 @@ describe('our own live version, no record, no file (a kill -9 took the record of
     const { reconciler, puts, index } = await setUp([own, peer])
     expect(await reconciler.reconcile('f.txt')).toBe('done')
     expect(puts).toEqual([])
+    await index.close()
+  })
+})
+
+// fault suite seed 702: a file made again where every version was deleted or withdrawn took the
+// withdrawn loser's vector into its own, so it claimed to replace the loser, whose conflict
+// copy was then withdrawn: the loser's content was lost
+describe('a file made where the folder agreed on a delete', () => {
+  it('advances from the deletes, not from a withdrawn conflict loser', async () => {
+    const own = drive(C, {}, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const tomb = { ...meta({ [B]: 9 }, 'deleted') }
+    const withdrawn = { ...meta({ [OTHER]: 4 }, 'deleted'), withdrawn: true } as EntryMeta
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', tomb) })
+    const loser = drive(OTHER, { [toDriveKey('f.txt')]: entry('f.txt', withdrawn) })
+    const { reconciler, puts, index, folder } = await setUp([own, peer, loser])
+    await writeFile(join(folder, 'f.txt'), 'new\n')
+    await reconciler.reconcile('f.txt')
+    expect(puts).toHaveLength(1)
+    expect(puts[0]?.vv).toEqual({ [B]: 9, [C]: 4 })
     await index.close()
   })
 })
