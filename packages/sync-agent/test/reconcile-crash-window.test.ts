@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toDriveKey } from '@sync-agent/shared'
-import type { DriveEntry } from 'hyperdrive'
 import type { EntryMeta } from '../src/entry-format.js'
 import { FolderWriter } from '../src/folder-writer.js'
 import { IndexStore } from '../src/index-store.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
+import { drive, entry, meta } from './helpers/fake-drives.js'
 
 const B = 'BBBBBBBBBBBBBBBB' // a peer
 const C = 'CCCCCCCCCCCCCCCC' // us
@@ -18,26 +18,6 @@ const dirs: string[] = []
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
-
-function meta(vv: Record<string, number>, kind: EntryMeta['kind']): EntryMeta {
-  return { v: 1, vv, ts: 1_000, kind, size: kind === 'file' ? 3 : 0, mtime: 1, mode: 0o644, hash: kind === 'file' ? 'a'.repeat(64) : null }
-}
-
-function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
-  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 } : null
-  return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
-}
-
-function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, isOwn = false): MemberDrive {
-  return {
-    hex: author.toLowerCase().repeat(4),
-    author,
-    isOwn,
-    shortId: author.slice(0, 7),
-    member: {} as MemberDrive['member'],
-    drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
-  }
-}
 
 async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string }> {
   const folder = await mkdtemp(join(tmpdir(), 'sa-crashwin-'))

@@ -1,0 +1,26 @@
+import { toDriveKey } from '@sync-agent/shared'
+import type { DriveEntry } from 'hyperdrive'
+import type { EntryMeta } from '../../src/entry-format.js'
+import type { MemberDrive } from '../../src/replication/drive-set.js'
+
+/** Entry metadata for reconcile tests: a 3-byte file (hash 'aaa…') or a dir/delete. */
+export function meta(vv: Record<string, number>, kind: EntryMeta['kind']): EntryMeta {
+  return { v: 1, vv, ts: 1_000, kind, size: kind === 'file' ? 3 : 0, mtime: 1, mode: 0o644, hash: kind === 'file' ? 'a'.repeat(64) : null }
+}
+
+export function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
+  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 } : null
+  return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
+}
+
+/** A member drive that answers `entry(key)` from `entries` (and nothing else). */
+export function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, isOwn = false): MemberDrive {
+  return {
+    hex: author.toLowerCase().repeat(4),
+    author,
+    isOwn,
+    shortId: author.slice(0, 7),
+    member: {} as MemberDrive['member'],
+    drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
+  }
+}
