@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process'
+import fsSync from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { writeFiles } from './helpers/files.ts'
-import { freePorts } from './helpers/ports.ts'
+import { claimPort, freePorts, portLockDir } from './helpers/ports.ts'
 import { diffTrees, readTree, sha256, tempFiles } from './helpers/tree.ts'
 import { GiveUpError, stays, until } from './helpers/until.ts'
 
@@ -81,6 +83,29 @@ describe('test helpers', () => {
   it('freePorts returns distinct bindable ports', async () => {
     const ports = await freePorts(5)
     expect(new Set(ports).size).toBe(5)
-    for (const port of ports) expect(port).toBeGreaterThan(0)
+    for (const port of ports) {
+      expect(port).toBeGreaterThan(0)
+      expect(fsSync.readFileSync(path.join(portLockDir, String(port)), 'utf8'), 'a lock names this process').toBe(String(process.pid))
+    }
+  })
+
+  it('a port locked by a live process is not claimed; one locked by a dead process is taken over', async () => {
+    const port = 31_990 + Math.floor(Math.random() * 10)
+    const lock = path.join(portLockDir, String(port))
+    const previous = fsSync.existsSync(lock) ? fsSync.readFileSync(lock, 'utf8') : null
+    try {
+      fsSync.mkdirSync(portLockDir, { recursive: true })
+      fsSync.writeFileSync(lock, '1') // pid 1 is always alive
+      expect(claimPort(port)).toBe(false)
+      const child = spawn(process.execPath, ['-e', ''])
+      const deadPid = child.pid!
+      await new Promise((resolve) => child.once('exit', resolve))
+      fsSync.writeFileSync(lock, String(deadPid))
+      expect(claimPort(port)).toBe(true)
+      expect(fsSync.readFileSync(lock, 'utf8')).toBe(String(process.pid))
+    } finally {
+      if (previous === null) fsSync.rmSync(lock, { force: true })
+      else fsSync.writeFileSync(lock, previous)
+    }
   })
 })
