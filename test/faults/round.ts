@@ -7,6 +7,7 @@ import { newSecret } from '../helpers/cli.ts'
 import { readTree, type Tree } from '../helpers/tree.ts'
 import { waitConverged } from '../helpers/sync.ts'
 import { ClusterNet, removeLeftoverNamespaces } from './cluster-net.ts'
+import { OpsClock } from './ops-clock.ts'
 import { Oracle } from './oracle.ts'
 import { Prng } from './prng.ts'
 import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
@@ -18,14 +19,15 @@ import { NodeWorkload } from './workload.ts'
  * and restart agents, fill the disk of one node), then heal, wait for quiescence and judge
  * the result: folders identical, no version lost, no delete resurrected, no temp files.
  *
- * Waiting between workload ops and between faults is pacing of the random schedule (it is
- * what makes faults land in the middle of the work), not synchronisation: every wait for the
- * system uses a condition with a deadline.
+ * Faults are scheduled in workload operations, not milliseconds (OpsClock); the only timed
+ * pause is the workload's own think time between two operations. Every wait for the system
+ * uses a condition with a deadline.
  */
 export interface RoundOptions {
   seed: number
   nodes?: number
-  workloadMs?: number
+  /** workload operations on each node (the round's length) */
+  opsPerNode?: number
   convergeTimeoutMs?: number
   /** run one node with its clock off by this much (libfaketime); null = pick from the seed */
   skewMs?: number | null
@@ -50,6 +52,8 @@ export interface RoundResult {
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 const DISK_BYTES = 96 * 1024 * 1024
 const PORT = 7657
+/** a fault lane waits at most this long for the workload to make the progress it waits for */
+const PACE_DEADLINE_MS = 60_000
 
 export class RoundFailure extends Error {
   /** the round's figures when it got as far as converging (the oracle then found problems) */
@@ -67,7 +71,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const seed = options.seed
   const rng = new Prng(seed)
   const nodes = options.nodes ?? rng.int(3, 5)
-  const workloadMs = options.workloadMs ?? rng.int(20_000, 35_000)
+  const opsPerNode = options.opsPerNode ?? rng.int(100, 175)
   const convergeTimeoutMs = options.convergeTimeoutMs ?? 180_000
   const skewNode = rng.int(0, nodes - 1)
   const skewMs = options.skewMs !== undefined && options.skewMs !== null ? options.skewMs : rng.pick([0, 2, -3, 5]) * 3_600_000
@@ -87,7 +91,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const workloads: NodeWorkload[] = []
   let failed = true
   const skew = skewMs === 0 ? 'none' : `n${skewNode} ${skewMs > 0 ? '+' : ''}${skewMs / 3_600_000}h`
-  oracle.note(`round seed=${seed} nodes=${nodes} workloadMs=${workloadMs} skew=${skew} fullDisk=n${fullNode}`)
+  oracle.note(`round seed=${seed} nodes=${nodes} opsPerNode=${opsPerNode} skew=${skew} fullDisk=n${fullNode}`)
   try {
     await net.up()
     const secret = await newSecret()
@@ -148,79 +152,80 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     await waitConverged(agents, { timeoutMs: 60_000, message: 'the empty cluster is ready' })
     oracle.note('cluster ready; workload and faults start')
 
-    // --- workload and faults, concurrently. The delays below are the workload's pace and
-    // how long each fault lasts (seeded, part of what a round is), not waits for a condition:
-    // convergence is awaited with a deadline by the checker after the faults heal.
-    let running = true
-    const until = Date.now() + workloadMs
+    // --- workload and faults, concurrently. Faults start after, and last for, a seeded number
+    // of workload operations (OpsClock), so each overlaps the same work however loaded the
+    // machine is; convergence is awaited with a deadline by the checker after the faults heal.
+    const clock = new OpsClock()
     const workloadRuns = workloads.map(async (w) => {
-      const pace = new Prng(seed * 97 + w.node)
-      while (Date.now() < until) {
+      const stagger = new Prng(seed * 97 + w.node)
+      for (let n = 0; n < opsPerNode; n++) {
         await w.step()
-        await delay(pace.int(20, 350))
+        clock.tick()
+        // the writer's think time between two operations (Jepsen's stagger): the rate of the
+        // random work, which sets how many writes race with each sync; no wait for the system
+        await delay(stagger.int(20, 350))
       }
     })
+    const allWritten = Promise.all(workloadRuns).finally(() => clock.end())
+    // operations of the whole cluster, per node of it
+    const ops = (perNode: number) => perNode * nodes
     const down = new Set<number>()
     let fillFile: string | null = null
     const netLane = (async () => {
       const r = new Prng(seed * 13 + 5)
-      while (running && Date.now() < until - 2_000) {
-        await delay(r.int(500, 3_000))
-        if (!running) break
+      while ((await clock.after(ops(r.int(3, 15)), PACE_DEADLINE_MS)) === 'ops') {
         if (r.chance(0.5)) {
           const i = r.int(0, nodes - 1)
-          oracle.note(`FAULT isolate n${i}`)
+          oracle.note(`FAULT isolate n${i} (after op ${clock.ops})`)
           count('isolate')
           await net.isolate(i)
         } else {
           const order = Array.from({ length: nodes }, (_, i) => i).sort(() => r.next() - 0.5)
           const group = order.slice(0, r.int(1, Math.floor(nodes / 2)))
-          oracle.note(`FAULT split [${group.map((i) => 'n' + i).join(',')}] | rest`)
+          oracle.note(`FAULT split [${group.map((i) => 'n' + i).join(',')}] | rest (after op ${clock.ops})`)
           count('split')
           await net.split(group)
         }
-        await delay(r.int(1_500, 6_000))
+        await clock.after(ops(r.int(8, 30)), PACE_DEADLINE_MS)
         await net.heal()
-        oracle.note('heal network')
+        oracle.note(`heal network (after op ${clock.ops})`)
       }
     })()
     const procLane = (async () => {
       const r = new Prng(seed * 17 + 3)
       let fills = 0
-      while (running && Date.now() < until - 2_000) {
-        await delay(r.int(800, 4_000))
-        if (!running) break
+      while ((await clock.after(ops(r.int(4, 20)), PACE_DEADLINE_MS)) === 'ops') {
         if (fills < 2 && r.chance(0.3)) {
           fills++
-          oracle.note(`FAULT disk full on n${fullNode}`)
+          oracle.note(`FAULT disk full on n${fullNode} (after op ${clock.ops})`)
           count('diskFull')
           fillFile = await fillDisk(agents[fullNode]!.folder)
-          await delay(r.int(2_000, 5_000))
+          await clock.after(ops(r.int(10, 25)), PACE_DEADLINE_MS)
           await fs.rm(fillFile, { force: true })
           fillFile = null
-          oracle.note(`disk freed on n${fullNode}`)
+          oracle.note(`disk freed on n${fullNode} (after op ${clock.ops})`)
         } else {
           const i = r.int(0, nodes - 1)
-          oracle.note(`FAULT kill -9 n${i}`)
+          oracle.note(`FAULT kill -9 n${i} (after op ${clock.ops})`)
           count('kill9')
           down.add(i)
           await agents[i]!.kill()
-          await delay(r.int(300, 4_000))
+          await clock.after(ops(r.int(2, 20)), PACE_DEADLINE_MS)
           await start(agents[i]!)
           down.delete(i)
-          oracle.note(`restarted n${i}`)
+          oracle.note(`restarted n${i} (after op ${clock.ops})`)
         }
       }
     })()
-    await Promise.all(workloadRuns)
-    running = false
-    await Promise.all([netLane, procLane])
+    // a lane that throws (the workload stopped moving) fails the round, after the others end
+    const lanes = await Promise.allSettled([allWritten, netLane, procLane])
+    for (const lane of lanes) if (lane.status === 'rejected') throw lane.reason
     // --- heal everything
     await net.heal()
     if (fillFile) await fs.rm(fillFile, { force: true })
     for (const i of down) await start(agents[i]!)
-    const ops = workloads.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0)
-    oracle.note(`workload done (${ops} ops); all healed; waiting for convergence`)
+    const opsDone = workloads.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0)
+    oracle.note(`workload done (${opsDone} ops); all healed; waiting for convergence`)
     const healedAt = Date.now()
     await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, message: 'the cluster has converged after healing' })
     const convergeMs = Date.now() - healedAt
@@ -247,7 +252,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const result: RoundResult = {
       seed,
       nodes,
-      ops,
+      ops: opsDone,
       failedOps: workloads.reduce((n, w) => n + w.failedOps, 0),
       racedWrites: oracle.racedWrites.length,
       faults,

@@ -23,14 +23,27 @@ export interface LocalRecord {
   vv: VersionVector
 }
 
+/**
+ * A version about to be written over a path (journaled before the file is renamed into place).
+ * A kill -9 between the rename and the journaling of the record leaves the disk holding that
+ * version with no record of it: the intent says which version it is (see `intent`).
+ */
+export interface ApplyIntent {
+  hash: string
+  size: number
+  vv: VersionVector
+}
+
 type Op =
   | ['s', string, LocalRecord]
   | ['d', string]
   | ['c', string, number]
+  | ['i', string, ApplyIntent]
 
 interface Snapshot {
   records: Array<[string, LocalRecord]>
   checkpoints: Array<[string, number]>
+  intents?: Array<[string, ApplyIntent]>
 }
 
 const SNAPSHOT = 'index.snapshot'
@@ -41,6 +54,8 @@ const FLUSH_OPS = 2_000
 export class IndexStore {
   private readonly records = new Map<string, LocalRecord>()
   private readonly checkpoints = new Map<string, number>()
+  /** intents not yet followed by a record or delete of their path */
+  private readonly intents = new Map<string, ApplyIntent>()
   /** regular files and their bytes, kept as records change (status asks often) */
   private files = 0
   private bytes = 0
@@ -88,12 +103,14 @@ export class IndexStore {
   }
 
   delete(path: string): void {
-    if (!this.drop(path)) return
+    const intended = this.intents.has(path)
+    if (!this.drop(path) && !intended) return
     this.push(['d', path])
   }
 
   private put(path: string, record: LocalRecord): void {
     this.drop(path)
+    this.intents.delete(path)
     this.records.set(path, record)
     if (record.kind === 'file') {
       this.files++
@@ -102,6 +119,7 @@ export class IndexStore {
   }
 
   private drop(path: string): boolean {
+    this.intents.delete(path)
     const old = this.records.get(path)
     if (!old) return false
     this.records.delete(path)
@@ -110,6 +128,22 @@ export class IndexStore {
       this.bytes -= old.size
     }
     return true
+  }
+
+  /**
+   * Journals that `intent`'s version is about to be written over `path`; resolves once it is
+   * in the journal (a failed write is retried by the store; the write goes ahead regardless).
+   * The next record or delete of the path supersedes it.
+   */
+  async intend(path: string, intent: ApplyIntent): Promise<void> {
+    this.intents.set(path, intent)
+    this.push(['i', path, intent])
+    await this.flush().catch(() => undefined)
+  }
+
+  /** The version last intended for `path` whose record never followed (a crash between). */
+  intent(path: string): ApplyIntent | undefined {
+    return this.intents.get(path)
   }
 
   checkpoint(drive: string): number {
@@ -195,6 +229,7 @@ export class IndexStore {
       const snapshot = JSON.parse(plain.toString('utf8')) as Snapshot
       for (const [path, record] of snapshot.records) this.put(path, record)
       for (const [drive, version] of snapshot.checkpoints) this.checkpoints.set(drive, version)
+      for (const [path, intent] of snapshot.intents ?? []) this.intents.set(path, intent)
     }
     const journal = await readIfExists(join(this.dir, JOURNAL))
     if (!journal) return
@@ -221,13 +256,14 @@ export class IndexStore {
   private replay(op: Op): void {
     if (op[0] === 's') this.put(op[1], op[2])
     else if (op[0] === 'd') this.drop(op[1])
+    else if (op[0] === 'i') this.intents.set(op[1], op[2])
     else this.checkpoints.set(op[1], op[2])
   }
 
   /** Rewrites the snapshot from memory and empties the journal. */
   async compact(): Promise<void> {
     await this.flush()
-    const snapshot: Snapshot = { records: [...this.records], checkpoints: [...this.checkpoints] }
+    const snapshot: Snapshot = { records: [...this.records], checkpoints: [...this.checkpoints], intents: [...this.intents] }
     const box = seal(this.key, Buffer.from(JSON.stringify(snapshot)))
     const tmp = join(this.dir, SNAPSHOT + '.tmp')
     const handle = await openFile(tmp, 'w', 0o600)

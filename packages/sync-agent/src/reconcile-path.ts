@@ -296,7 +296,7 @@ export class PathReconciler {
       }
     } else if (kind === 'file') {
       // hash before storing only when the bytes may already be published (same size)
-      const maybeSame = versions.some((v) => v.kind === 'file' && v.size === st.size)
+      const maybeSame = versions.some((v) => v.kind === 'file' && v.size === st.size) || this.deps.index.intent(path)?.size === st.size
       if (st.size <= SMALL_FILE_BYTES || maybeSame) {
         small = await readLocalFile(abs, st)
         if (!small) {
@@ -314,9 +314,9 @@ export class PathReconciler {
       return 'done'
     }
     if (kind !== 'file' || hash !== null) {
-      const held = this.heldAfterCrash(local, record, decision, versions)
+      const held = this.heldAfterCrash(path, local, record, decision, versions)
       if (held) {
-        this.deps.log.debug({ path, held: describeVersion(held) }, 'the disk holds a version whose record was lost: adopted')
+        this.deps.log.debug({ path, held: held.what }, 'the disk holds a version whose record was lost: adopted')
         index.set(path, recordOf(st, kind, hash, target, held.vv))
         return 'again'
       }
@@ -354,18 +354,27 @@ export class PathReconciler {
    * its name or as a second copy (fault suite: RESURRECTED and STALE after kill -9).
    * - a version the merge still considers (a loser) that the index had not moved past;
    * - any version the record is strictly older than (the record lost a later write);
-   * - with no record at all, only our own drive's entry (we published it and lost the record).
+   * - with no record at all, only our own drive's entry (we published it and lost the record);
+   * - the version this node was applying when it stopped (the index journals the intent before
+   *   the rename), which may be gone from every drive by now: deleted or replaced elsewhere
+   *   meanwhile (fault suite seed 705: published anew, the delete was undone: RESURRECTED).
    * An edit back to older content is none of these (the index had moved past that version,
    * or, after a delete, our own entry is the tombstone), so it is published.
    */
-  private heldAfterCrash(local: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): Version | null {
+  private heldAfterCrash(path: string, local: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): { vv: VersionVector; what: string } | null {
     const considered = new Set<Version>(decision.losers.map((l) => l.version))
     for (const v of versions) {
       if (v.kind === 'deleted' || !sameContent(local, v)) continue
       const order = record ? compareVectors(record.vv, v.vv) : null
-      if (order === 'before') return v
-      if (considered.has(v) && order !== 'after' && order !== 'equal') return v
-      if (!record && v.drive === this.deps.drives.own.hex) return v
+      const held = { vv: v.vv, what: describeVersion(v) }
+      if (order === 'before') return held
+      if (considered.has(v) && order !== 'after' && order !== 'equal') return held
+      if (!record && v.drive === this.deps.drives.own.hex) return held
+    }
+    const intent = this.deps.index.intent(path)
+    if (intent && local.kind === 'file' && local.hash === intent.hash) {
+      const order = record ? compareVectors(record.vv, intent.vv) : 'before'
+      if (order === 'before' || order === 'concurrent') return { vv: intent.vv, what: `intent ${intent.hash.slice(0, 8)} ${JSON.stringify(intent.vv)}` }
     }
     return null
   }
@@ -436,6 +445,9 @@ export class PathReconciler {
       }
       case 'file': {
         const chunks = await this.fetch(winner)
+        // journaled before the rename: a kill -9 between the rename and the record below
+        // would leave the disk holding this version unrecorded (see heldAfterCrash)
+        await index.intend(path, { hash: winner.hash as string, size: winner.size, vv: winner.vv })
         const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record)
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
         this.deps.onFileApplied?.(winner.size)

@@ -121,6 +121,26 @@ describe('IndexStore', () => {
     expect(again.checkpoint(DRIVE)).toBe(7)
   })
 
+  it('an apply intent survives a reopen and a compaction until a record or delete of its path follows', async () => {
+    const store = await openStore()
+    const intent = { hash: 'cd'.repeat(32), size: 4, vv: { AAAAAAAAAAAAAAAA: 2 } }
+    await store.intend('a', intent)
+    await store.intend('b', { ...intent, size: 5 })
+    await store.intend('c', { ...intent, size: 6 })
+    store.set('b', record(5))
+    store.delete('c')
+    let again = await reopen(store)
+    expect(again.intent('a')).toEqual(intent)
+    expect(again.intent('b')).toBeUndefined()
+    expect(again.intent('c')).toBeUndefined()
+    await again.compact()
+    again = await reopen(again)
+    expect(again.intent('a')).toEqual(intent)
+    again.set('a', record(4))
+    expect(again.intent('a')).toBeUndefined()
+    expect((await reopen(again)).intent('a')).toBeUndefined()
+  })
+
   it('a torn journal tail loses only the last frame, and the store keeps working', async () => {
     let store = await openStore()
     store.set('first', record(1))

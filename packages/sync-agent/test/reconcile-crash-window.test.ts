@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -19,9 +20,9 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string }> {
-  const folder = await mkdtemp(join(tmpdir(), 'sa-crashwin-'))
-  const data = await mkdtemp(join(tmpdir(), 'sa-crashwin-data-'))
+async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: string }): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string; data: string }> {
+  const folder = dirsOf?.folder ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-')))
+  const data = dirsOf?.data ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-data-')))
   dirs.push(folder, data)
   const index = new IndexStore(data, Buffer.alloc(32, 1))
   await index.ready()
@@ -42,7 +43,7 @@ async function setUp(drives: MemberDrive[]): Promise<{ reconciler: PathReconcile
     onNewPath: () => undefined,
     onConflict: () => undefined
   } as unknown as ReconcileDeps
-  return { reconciler: new PathReconciler(deps), puts, index, folder }
+  return { reconciler: new PathReconciler(deps), puts, index, folder, data }
 }
 
 // fault suite seed 611: a file written, published, deleted 20 ms later, then kill -9: the index
@@ -85,6 +86,47 @@ describe('a file made where the folder agreed on a delete', () => {
     await reconciler.reconcile('f.txt')
     expect(puts).toHaveLength(1)
     expect(puts[0]?.vv).toEqual({ [B]: 9, [C]: 4 })
+    await index.close()
+  })
+})
+
+// fault suite seed 705: a peer's version was renamed into place, kill -9 took the record before
+// the journal had it, and meanwhile that version was deleted elsewhere; after the restart the
+// bytes matched no version any drive still held, so they were published anew: RESURRECTED
+describe('a version applied just before a kill -9, deleted elsewhere before the restart', () => {
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+
+  async function crashedApply(journalIntent: boolean) {
+    const own = drive(C, {}, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const first = await setUp([own])
+    // before the crash: the record of the peer's first version, then the apply of its second
+    await writeFile(join(first.folder, 'f.txt'), 'one\n')
+    const st = await lstat(join(first.folder, 'f.txt'))
+    first.index.set('f.txt', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: 0o644, hash: sha('one\n'), target: null, vv: { [B]: 1 } })
+    await first.index.flush()
+    if (journalIntent) await first.index.intend('f.txt', { hash: sha('two\n'), size: 4, vv: { [B]: 2 } })
+    await writeFile(join(first.folder, 'f.txt'), 'two\n') // renamed into place; the record never follows
+    // the restart: the peer has deleted that second version meanwhile
+    const tomb = { ...meta({ [B]: 3 }, 'deleted'), was: sha('two\n') } as EntryMeta
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', tomb) })
+    return setUp([own, peer], { folder: first.folder, data: first.data })
+  }
+
+  it('the journaled intent names the version on disk: it is adopted, and the delete then applies', async () => {
+    const { reconciler, puts, index, folder } = await crashedApply(true)
+    expect(await reconciler.reconcile('f.txt')).toBe('again')
+    expect(index.get('f.txt')?.vv).toEqual({ [B]: 2 })
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toEqual([])
+    await expect(lstat(join(folder, 'f.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await index.close()
+  })
+
+  it('without an intent the same bytes are a local edit (a restore from a backup looks the same), published', async () => {
+    const { reconciler, puts, index } = await crashedApply(false)
+    await reconciler.reconcile('f.txt')
+    expect(puts).toMatchObject([{ kind: 'file', hash: sha('two\n') }])
     await index.close()
   })
 })
