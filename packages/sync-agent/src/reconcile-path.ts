@@ -68,6 +68,11 @@ function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | null, tar
 }
 
 /** Does the record describe the winner's content (bytes, kind, exec bit, link target)? */
+/** mtimes as the folder compares them: to the second (what every file system keeps) */
+function sameSecond(aMs: number, bMs: number): boolean {
+  return Math.floor(aMs / 1000) === Math.floor(bMs / 1000)
+}
+
 function recordIs(record: LocalRecord, winner: Version): boolean {
   return sameContent({ kind: record.kind, hash: record.hash, target: record.target, mode: record.mode }, winner)
 }
@@ -309,9 +314,21 @@ export class PathReconciler {
     const mode = st.mode & 0o777
     const local = { kind, hash, target, mode }
     if (winner && winner.kind !== 'deleted' && (kind !== 'file' || hash !== null) && sameContent(local, winner)) {
-      // the disk already holds the folder's version (after a crash, or the same edit made twice)
-      index.set(path, recordOf(st, kind, hash, target, winner.vv))
-      return 'done'
+      const held = recordOf(st, kind, hash, target, winner.vv)
+      if (kind !== 'file' || sameSecond(st.mtimeMs, winner.mtime)) {
+        // the disk already holds the folder's version (after a crash, or the same edit made twice)
+        index.set(path, held)
+        return 'done'
+      }
+      if (!record || compareVectors(record.vv, winner.vv) !== 'equal') {
+        // the same bytes under another mtime, not yet recorded as the folder's version (written
+        // here and on a peer at once, or a crash took the record): the folder's mtime
+        index.set(path, recordOf(await writer.setMtime(path, winner.mtime, held), kind, hash, target, winner.vv))
+        return 'done'
+      }
+      // a touch of the version we hold (fault suite seed 707: a rewrite cut short by a full
+      // disk left the same empty file with a new mtime): published below like any edit, or the
+      // folders would differ in that mtime forever
     }
     if (kind !== 'file' || hash !== null) {
       const held = this.heldAfterCrash(path, local, record, decision, versions)
@@ -326,7 +343,9 @@ export class PathReconciler {
     const was = this.replaced(record, versions)
     if (was) meta.was = was
     if (kind === 'file') {
-      const stored = small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size)
+      // a touch of a version in our own drive: its blob holds these very bytes already
+      const ours = winner && winner.drive === drives.own.hex && winner.kind === 'file' && hash !== null && winner.hash === hash && winner.blob ? { blob: winner.blob, at: winner.at, hash } : null
+      const stored = ours ?? (small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size))
       if (!stored || !(await this.stillSame(abs, st))) {
         this.deps.log.debug({ path, size: st.size, stored: stored !== null }, 'file changed while it was stored; trying again')
         return 'unsettled'
@@ -411,7 +430,7 @@ export class PathReconciler {
     }
     if (record && winner.kind !== 'deleted' && recordIs(record, winner)) {
       const adopting = compareVectors(record.vv, winner.vv) !== 'equal'
-      if (adopting && st && winner.kind === 'file' && winner.drive !== drives.own.hex && Math.floor(record.mtimeMs / 1000) !== Math.floor(winner.mtime / 1000)) {
+      if (adopting && st && winner.kind === 'file' && winner.drive !== drives.own.hex && !sameSecond(record.mtimeMs, winner.mtime)) {
         // the same bytes written here and on a peer at once (fault suite seed 609: two empty
         // files): the winner's mtime, or the folders differ in it forever (a later touch
         // here, made on the version already recorded, is left alone)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -20,13 +20,14 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: string }): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string; data: string }> {
+async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: string }): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string; data: string; stores: () => number }> {
   const folder = dirsOf?.folder ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-')))
   const data = dirsOf?.data ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-data-')))
   dirs.push(folder, data)
   const index = new IndexStore(data, Buffer.alloc(32, 1))
   await index.ready()
   const puts: EntryMeta[] = []
+  let stores = 0
   const deps = {
     writer: new FolderWriter(folder),
     index,
@@ -34,7 +35,7 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     own: {
       put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
       nextCounter: () => 4,
-      storeBuffer: async () => ({ blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 })
+      storeBuffer: async () => (stores++, { blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 })
     },
     rules: () => ({ isIgnored: () => false }),
     mayDelete: () => true,
@@ -43,7 +44,7 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     onNewPath: () => undefined,
     onConflict: () => undefined
   } as unknown as ReconcileDeps
-  return { reconciler: new PathReconciler(deps), puts, index, folder, data }
+  return { reconciler: new PathReconciler(deps), puts, index, folder, data, stores: () => stores }
 }
 
 // fault suite seed 611: a file written, published, deleted 20 ms later, then kill -9: the index
@@ -127,6 +128,45 @@ describe('a version applied just before a kill -9, deleted elsewhere before the 
     const { reconciler, puts, index } = await crashedApply(false)
     await reconciler.reconcile('f.txt')
     expect(puts).toMatchObject([{ kind: 'file', hash: sha('two\n') }])
+    await index.close()
+  })
+})
+
+// fault suite seed 707: a rewrite cut short by a full disk left the same (empty) bytes with a
+// new mtime; the reconcile recorded it as the version it had, so the folders differed in that
+// mtime forever
+describe('the same bytes as the folder\'s version, under another mtime', () => {
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+  const ours = (mtime: number) => ({ ...meta({ [C]: 3 }, 'file'), size: 4, mtime, hash: sha('same') })
+
+  it('a touch of the version we hold is published (its blob reused), so every peer takes the mtime', async () => {
+    const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', ours(1_000_000)) }, true)
+    Object.assign(own.drive, { version: 5 })
+    const { reconciler, puts, index, folder, stores } = await setUp([own])
+    const abs = join(folder, 'f.txt')
+    await writeFile(abs, 'same')
+    await utimes(abs, 1_000, 1_000)
+    const st = await lstat(abs)
+    index.set('f.txt', { kind: 'file', size: 4, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: sha('same'), target: null, vv: { [C]: 3 } })
+    await utimes(abs, 5_000, 5_000) // the touch
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toMatchObject([{ kind: 'file', hash: sha('same'), mtime: 5_000_000, vv: { [C]: 4 } }])
+    expect(stores()).toBe(0)
+    await index.close()
+  })
+
+  it('not yet recorded as that version (written here and there at once, or a crash): it takes the folder\'s mtime', async () => {
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', { ...ours(1_000_000), vv: { [B]: 2 } }) })
+    const own = drive(C, {}, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const { reconciler, puts, index, folder } = await setUp([own, peer])
+    const abs = join(folder, 'f.txt')
+    await writeFile(abs, 'same')
+    await utimes(abs, 5_000, 5_000)
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toEqual([])
+    expect((await lstat(abs)).mtimeMs).toBe(1_000_000)
+    expect(index.get('f.txt')).toMatchObject({ vv: { [B]: 2 }, mtimeMs: 1_000_000 })
     await index.close()
   })
 })

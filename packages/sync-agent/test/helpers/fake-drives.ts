@@ -9,7 +9,7 @@ export function meta(vv: Record<string, number>, kind: EntryMeta['kind']): Entry
 }
 
 export function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
-  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 3 } : null
+  const blob = m.kind === 'file' ? { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: m.size } : null
   return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
 }
 
