@@ -232,8 +232,8 @@ export class PathReconciler {
   }
 
   /**
-   * The vector of a local change: after what the disk held (the record), or, with no record,
-   * after our own last version of the path and the deletes the folder agreed on. A file made
+   * The vector of a local change: after our own last version of the path and what the disk
+   * held (the record), or, with no record, the deletes the folder agreed on. A file made
    * again where it had been deleted is newer than that delete: a fresh vector would make it
    * concurrent with every older version still held in a drive that had not caught up,
    * bringing them back as conflicts, and would hide that it replaced what the delete removed
@@ -243,10 +243,15 @@ export class PathReconciler {
   private vectorFor(record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): VersionVector {
     const winner = decision.winner
     const base: VersionVector[] = []
+    // our own last entry, whatever it is (live, deleted, withdrawn): a device never un-sees a
+    // version. Left out, a version made from another base (the winner our loser gave way to)
+    // no longer covered what our earlier versions had replaced, and those came back to life
+    // as conflicts (fault suite seed 803: a version another node had appended to and then
+    // deleted reappeared as a conflict copy)
+    const mine = versions.find((v) => v.drive === this.deps.drives.own.hex)
+    if (mine) base.push(mine.vv)
     if (record) base.push(record.vv)
     else {
-      const mine = versions.find((v) => v.drive === this.deps.drives.own.hex)
-      if (mine) base.push(mine.vv)
       // withdrawn losers deleted nothing: their vectors stay out (joined in, a new file here
       // would claim to descend from the loser and so to replace its conflict copy: seed 702)
       if (winner?.kind === 'deleted') {

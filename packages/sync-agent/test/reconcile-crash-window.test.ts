@@ -170,3 +170,27 @@ describe('the same bytes as the folder\'s version, under another mtime', () => {
     await index.close()
   })
 })
+
+// fault suite seed 803: our version (which had replaced B's) lost a conflict and was withdrawn;
+// we applied the winner and then edited it. The edit's vector came from the record alone, so it
+// no longer covered B's version, which our drive had stopped covering: B's old version was
+// live again, lost to the edit, and came back as a conflict copy of content deleted long ago
+describe('a local edit after our version was withdrawn', () => {
+  it('still covers what our withdrawn version had replaced', async () => {
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+    const withdrawn = { ...meta({ [B]: 3, [C]: 2 }, 'deleted'), withdrawn: true } as EntryMeta
+    const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', withdrawn) }, true)
+    Object.assign(own.drive, { version: 5 })
+    const winner = { ...meta({ [OTHER]: 2 }, 'file'), size: 2, hash: sha('w\n') }
+    const peer = drive(OTHER, { [toDriveKey('f.txt')]: entry('f.txt', winner) })
+    const { reconciler, puts, index, folder } = await setUp([own, peer])
+    const abs = join(folder, 'f.txt')
+    await writeFile(abs, 'w\n')
+    const st = await lstat(abs)
+    index.set('f.txt', { kind: 'file', size: 2, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: sha('w\n'), target: null, vv: { [OTHER]: 2 } })
+    await writeFile(abs, 'edited\n')
+    await reconciler.reconcile('f.txt')
+    expect(puts).toMatchObject([{ kind: 'file', hash: sha('edited\n'), vv: { [B]: 3, [C]: 4, [OTHER]: 2 } }])
+    await index.close()
+  })
+})
