@@ -234,7 +234,7 @@ export class FolderWriter {
    * Writes `chunks` to a temp file beside `path`, checks size and sha256 against `meta`, sets
    * mtime and mode, then renames over `path` if the disk still matches `expected`.
    */
-  async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined): Promise<Stats> {
+  async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined, rescueAs?: (attempt: number) => string): Promise<Stats> {
     if (meta.size >= CHECK_SPACE_BYTES) await this.assertSpaceFor(path, meta.size)
     await this.ensureParent(path)
     const tmp = join(dirname(this.abs(path)), tempName())
@@ -286,10 +286,23 @@ export class FolderWriter {
         throw new SyncError('E_IO', `wrote ${st.size} of ${meta.size} bytes of ${path}`, { details: { path } })
       }
       await handle.close()
-      await this.assertUnchanged(path, expected)
-      await rename(tmp, this.abs(path))
-      renamed = true
-      this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
+      // the file we replace, held open across the rename: a program that writes to it after
+      // the check below and before the rename writes to an inode the rename unlinks (fault
+      // suite seed 711: an append made then was lost); through this handle it is saved
+      const displaced = expected?.kind === 'file' ? await open(this.abs(path), 'r').catch(() => null) : null
+      try {
+        if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
+        await this.assertUnchanged(path, expected)
+        await rename(tmp, this.abs(path))
+        renamed = true
+        this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
+        if (displaced && rescueAs) {
+          const now = await displaced.stat()
+          if (!fingerprintMatches(now, expected as LocalRecord)) await this.rescue(displaced, now, rescueAs)
+        }
+      } finally {
+        await displaced?.close().catch(() => undefined)
+      }
       return st
     } catch (err) {
       // a directory moved away mid-write: the file is re-applied where it belongs now
@@ -300,6 +313,33 @@ export class FolderWriter {
         await handle.close().catch(() => undefined)
         await this.dropTemp(tmp)
       }
+    }
+  }
+
+  /**
+   * Saves what `from` (an inode just replaced, changed during the replacement) holds as a new
+   * file at the first free name `nameOf` gives, which the folder then publishes like any new
+   * file. Never overwrites.
+   */
+  private async rescue(from: FileHandle, st: Stats, nameOf: (attempt: number) => string): Promise<void> {
+    const bytes = Buffer.alloc(st.size)
+    const { bytesRead } = await from.read(bytes, 0, st.size, 0)
+    for (let attempt = 0; ; attempt++) {
+      const path = nameOf(attempt)
+      let out: FileHandle
+      try {
+        out = await open(this.abs(path), 'wx', st.mode & 0o777)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 9) continue
+        throw translateDiskError(err, path)
+      }
+      try {
+        await writeAll(out, bytes.subarray(0, bytesRead), path)
+        await out.utimes(st.atime, st.mtime)
+      } finally {
+        await out.close()
+      }
+      return
     }
   }
 

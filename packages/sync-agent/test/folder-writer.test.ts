@@ -78,3 +78,46 @@ describe.runIf(isRoot)('FolderWriter with fileOwner / fileMode / dirMode (as roo
     expect(mode(join(root, 'x/y.txt'))).toBe(0o640)
   })
 })
+
+// fault suite seed 711: a program appended to the file after the writer's check and before its
+// rename; the append went to the inode the rename unlinked and was lost
+describe('an edit that lands on the replaced file during the replacement', () => {
+  async function racedReplace(rescue: boolean): Promise<void> {
+    const { open, readFile, writeFile } = await import('node:fs/promises')
+    const abs = join(root, 'f.txt')
+    await writeFile(abs, 'old\n')
+    const st = lstatSync(abs)
+    const record = { kind: 'file' as const, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
+    const user = await open(abs, 'r+') // a program holding the file open, as the workload does
+    class RacedWriter extends FolderWriter {
+      override async assertUnchanged(...args: Parameters<FolderWriter['assertUnchanged']>): Promise<void> {
+        await super.assertUnchanged(...args)
+        await user.write('old\nappended\n', 0) // after the check, before the rename
+      }
+    }
+    const writer = new RacedWriter(root)
+    await writer.writeFile('f.txt', [Buffer.from('new\n')], metaOf('new\n', 0o644), record, rescue ? (n) => `f.sync-conflict-${n}.txt` : undefined)
+    await user.close()
+    expect(await readFile(abs, 'utf8')).toBe('new\n')
+  }
+
+  it('is saved under the name the caller gives (the engine: a conflict copy), and the new version is in place', async () => {
+    const { readFile } = await import('node:fs/promises')
+    await racedReplace(true)
+    expect(await readFile(join(root, 'f.sync-conflict-0.txt'), 'utf8')).toBe('old\nappended\n')
+  })
+
+  it('without a name for it the edit is gone (what happened before)', async () => {
+    const { readdir } = await import('node:fs/promises')
+    await racedReplace(false)
+    expect(await readdir(root)).toEqual(['f.txt'])
+  })
+
+  it('a name already taken is not overwritten: the next one is used', async () => {
+    const { writeFile, readFile } = await import('node:fs/promises')
+    await writeFile(join(root, 'f.sync-conflict-0.txt'), 'someone else\n')
+    await racedReplace(true)
+    expect(await readFile(join(root, 'f.sync-conflict-0.txt'), 'utf8')).toBe('someone else\n')
+    expect(await readFile(join(root, 'f.sync-conflict-1.txt'), 'utf8')).toBe('old\nappended\n')
+  })
+})
