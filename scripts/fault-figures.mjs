@@ -22,10 +22,10 @@ const s = (x) => (x / 1000).toFixed(1)
 const problems = {}
 for (const r of rounds) for (const [k, v] of Object.entries(r.problems ?? {})) problems[k] = (problems[k] ?? 0) + v
 const clean = rounds.filter((r) => Object.keys(r.problems ?? {}).length === 0).length
-console.log(`| rounds (seeds) | nodes | operations (failed: full disk…) | faults injected | converged after heal: median / max s | conflict copies | rounds the oracle passed | oracle findings |`)
-console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |`)
+console.log(`| rounds (seeds) | nodes | operations (failed: full disk…) | faults injected | mass deletes held, accepted by the operator | converged after heal: median / max s | conflict copies | rounds the oracle passed | oracle findings |`)
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
 console.log(
   `| ${rounds.length} (${Math.min(...seeds)}–${Math.max(...seeds)}) | ${Math.min(...rounds.map((r) => r.nodes))}–${Math.max(...rounds.map((r) => r.nodes))} ` +
     `| ${sum((r) => r.ops)} (${sum((r) => r.failedOps)}) | ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(', ')} ` +
-    `| ${s(median)} / ${s(ms[ms.length - 1])} | ${sum((r) => r.conflictCopies)} | ${clean} | ${Object.entries(problems).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} |`
+    `| ${sum((r) => r.acceptedHolds ?? 0)} | ${s(median)} / ${s(ms[ms.length - 1])} | ${sum((r) => r.conflictCopies)} | ${clean} | ${Object.entries(problems).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} |`
 )

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Agent } from '../helpers/agent.ts'
-import { newSecret } from '../helpers/cli.ts'
+import { newSecret, runCli } from '../helpers/cli.ts'
 import { readTree, type Tree } from '../helpers/tree.ts'
 import { waitConverged } from '../helpers/sync.ts'
 import { ClusterNet, removeLeftoverNamespaces } from './cluster-net.ts'
@@ -41,6 +41,8 @@ export interface RoundResult {
   racedWrites: number
   faults: Record<string, number>
   convergeMs: number
+  /** mass deletes held by a node's guard that the operator accepted (`accept-deletes`) */
+  acceptedHolds: number
   conflictCopies: number
   extraCopies: number
   files: number
@@ -156,6 +158,24 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     // of workload operations (OpsClock), so each overlaps the same work however loaded the
     // machine is; convergence is awaited with a deadline by the checker after the faults heal.
     const clock = new OpsClock()
+    // the operator: a mass delete held by a node's guard (a theme update while the folder is
+    // still small can delete more than half of it) is accepted as a person would, noted in
+    // the log and counted in the figures; held deletes are otherwise left alone
+    let operating = true
+    let acceptedHolds = 0
+    const operator = (async () => {
+      while (operating) {
+        for (const a of agents) {
+          const held = (await a.tryStatus())?.heldDeletes
+          if (!held || held.count === 0) continue
+          oracle.note(`OPERATOR accept-deletes on ${a.name}: ${held.count} held (the folder had ${held.folderPaths} paths)`)
+          const done = await runCli(['accept-deletes', '--control', a.control]).catch((err: Error) => ({ code: -1, stderr: err.message }))
+          if (done.code === 0) acceptedHolds++
+          else oracle.note(`OPERATOR accept-deletes on ${a.name} failed: ${done.stderr.trim()}`)
+        }
+        await delay(1_000) // how often the operator looks; never a wait for the system
+      }
+    })()
     const workloadRuns = workloads.map(async (w) => {
       const stagger = new Prng(seed * 97 + w.node)
       for (let n = 0; n < opsPerNode; n++) {
@@ -227,9 +247,16 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const opsDone = workloads.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0)
     oracle.note(`workload done (${opsDone} ops); all healed; waiting for convergence`)
     const healedAt = Date.now()
-    await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, message: 'the cluster has converged after healing' })
-    const convergeMs = Date.now() - healedAt
-    const { trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, message: 'the cluster has converged (hashed)' })
+    let trees: Tree[]
+    let convergeMs: number
+    try {
+      await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, message: 'the cluster has converged after healing' })
+      convergeMs = Date.now() - healedAt
+      ;({ trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, message: 'the cluster has converged (hashed)' }))
+    } finally {
+      operating = false
+      await operator
+    }
     const tree = trees[0] as Tree
     const findings = oracle.check(tree)
     const problems = [...findings.problems]
@@ -257,6 +284,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       racedWrites: oracle.racedWrites.length,
       faults,
       convergeMs,
+      acceptedHolds,
       conflictCopies,
       extraCopies: findings.extraCopies,
       files,

@@ -19,6 +19,8 @@ export interface AgentStatus {
   files: number
   deviceId: string
   pending: number
+  /** a mass delete held by the guard (see `sync-agent accept-deletes`) */
+  heldDeletes?: { count: number; folderPaths: number; sample: string[] } | null
   [key: string]: unknown
 }
 
