@@ -47,6 +47,8 @@ export const BULK_RESCAN_MS = 15_000
 const READINESS_CHECK_MS = 250
 const STALL_REPORT_MS = 30_000
 const TEMP_SWEEP_DELAY_MS = 500
+/** a new directory is looked into again this long after the first look (see onChanged) */
+const DIR_LOOK_AGAIN_MS = 2_000
 /** a clock this far off the cluster's is worth a warning */
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
@@ -89,6 +91,8 @@ export class Agent {
   private clockSaved: Promise<void> = Promise.resolve()
   private fallbackScan: NodeJS.Timeout | null = null
   private sweepTimer: NodeJS.Timeout | null = null
+  /** second looks into new directories (see onChanged) */
+  private readonly dirLooks = new Set<NodeJS.Timeout>()
   private readonly startedAt = Date.now()
   private readonly closers = new Closers()
 
@@ -430,17 +434,35 @@ export class Agent {
     const record = this.index.get(path)
     const replaced = st.isDirectory() && record?.kind === 'dir' && record.ino !== st.ino
     if (replaced) this.engine.markTree(path)
-    // a new directory may have been filled before the watcher saw it: look inside once
+    // a new directory may have been filled before the watcher saw it: look inside now, and
+    // once more a little later. chokidar reads a new directory before it watches it, so a file
+    // made between the two has no event; under load that gap outlasted the first look (fault
+    // suite seeds 608/609: theme files written into a new directory were published only by
+    // the periodic rescan, while every node said inSync)
     if ((isNew || replaced) && st.isDirectory()) {
-      scanFolder(this.config.folder, this.rules, {
-        onEntry: (p, s) => {
-          const r = this.index.get(p)
-          if (!r || !fingerprintMatches(s, r)) this.engine.mark(p)
-        },
-        onTempFile: () => undefined,
-        onUnsyncable: () => undefined
-      }, path).catch((err: unknown) => this.recordError('E_IO', `scan of ${path} failed: ${(err as Error).message}`))
+      this.lookInside(path)
+      const again = setTimeout(() => {
+        this.dirLooks.delete(again)
+        this.lookInside(path)
+      }, DIR_LOOK_AGAIN_MS)
+      again.unref()
+      this.dirLooks.add(again)
     }
+  }
+
+  private lookInside(dir: string): void {
+    if (this.state === 'stopping') return
+    scanFolder(this.config.folder, this.rules, {
+      onEntry: (p, s) => {
+        const r = this.index.get(p)
+        if (!r || !fingerprintMatches(s, r)) this.engine.mark(p)
+      },
+      onTempFile: () => undefined,
+      onUnsyncable: () => undefined
+    }, dir).catch((err: unknown) => {
+      // gone again meanwhile (moved or deleted): its own events cover that
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.recordError('E_IO', `scan of ${dir} failed: ${(err as Error).message}`)
+    })
   }
 
   /**
@@ -723,6 +745,8 @@ export class Agent {
     this.state = 'stopping'
     if (this.haveTimer) clearTimeout(this.haveTimer)
     if (this.sweepTimer) clearTimeout(this.sweepTimer)
+    for (const t of this.dirLooks) clearTimeout(t)
+    this.dirLooks.clear()
     return this.closers.closeAll(this.log)
   }
 }
