@@ -14,7 +14,12 @@ import type { EntryMeta } from './entry-format.js'
  * at once. Blob ids are assigned when a file is queued; appends happen in queue order, so
  * they stay exact. Large files are streamed straight into the blob core between flushes.
  */
-type Op = { kind: 'put'; key: string; value: Partial<DriveEntryValue<EntryMeta>> } | { kind: 'del'; key: string }
+/**
+ * Entries are only ever put, never deleted: a peer diffs our drive from where it left off, and
+ * a key put and then removed since then is no net change, so it would never hear of the removal
+ * (deletes and withdrawals are tombstones).
+ */
+type Op = { kind: 'put'; key: string; value: Partial<DriveEntryValue<EntryMeta>> }
 
 export const BLOCK_BYTES = 1024 * 1024
 /** small files share blocks of up to this size: far fewer blocks to sign, send and verify */
@@ -127,10 +132,6 @@ export class OwnDriveWriter {
     return this.enqueue({ kind: 'put', key, value })
   }
 
-  del(key: string): Promise<void> {
-    return this.enqueue({ kind: 'del', key })
-  }
-
   private enqueue(op: Op): Promise<void> {
     return new Promise((resolve, reject) => {
       this.ops.push({ op, resolve, reject })
@@ -163,10 +164,7 @@ export class OwnDriveWriter {
         if (blocks.length > 0) await this.blobs.core.append(blocks)
         if (items.length > 0) {
           const batch = this.drive.batch()
-          for (const { op } of items) {
-            if (op.kind === 'put') await batch.putEntry(op.key, op.value)
-            else await batch.del(op.key)
-          }
+          for (const { op } of items) await batch.putEntry(op.key, op.value)
           await batch.flush()
         }
         for (const item of items) item.resolve()

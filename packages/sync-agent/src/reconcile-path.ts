@@ -549,7 +549,13 @@ export class PathReconciler {
     if (versions.some((x) => x.drive !== me.hex && x.kind !== 'deleted' && compareVectors(mine.vv, x.vv) === 'before')) return false
     const family = await this.gather(parsed.family)
     if (!family.some((d) => replacedCopy(d, mine, me.author))) return false
-    await this.deps.own.del(toDriveKey(path))
+    // a withdrawn tombstone, not a removed entry: a peer that applied the copy and whose diff
+    // of our drive starts before the copy was put sees no net change if the key is simply
+    // gone, and keeps the copy forever (fault suite seed 810: a kill -9 on a full disk). The
+    // tombstone keeps the copy's vector, so the same loser withdrawn again (after a crash)
+    // does not put the copy back (see withdraw)
+    const ts = this.deps.now()
+    await this.deps.own.put(toDriveKey(path), { blob: null, metadata: { v: 1, vv: mine.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, was: mine.hash as string, withdrawn: true } })
     this.deps.log.info({ path: parsed.family, copy: path }, 'conflict copy withdrawn: its content was deleted or replaced on purpose where it was seen')
     return true
   }

@@ -194,3 +194,27 @@ describe('a local edit after our version was withdrawn', () => {
     await index.close()
   })
 })
+
+// fault suite seed 810: the copy was withdrawn by removing its entry; a peer that had applied
+// it, and whose diff of our drive started before the copy was put, saw no net change and kept
+// the copy forever
+describe('withdrawing our conflict copy whose content was deleted on purpose', () => {
+  it('puts a withdrawn tombstone with the copy\'s vector (a removed key is no change to a late diff)', async () => {
+    const { conflictName } = await import('../src/merge.js')
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+    const copyPath = conflictName('f.txt', 1_000, C)
+    const copyMeta = { ...meta({ [C]: 3 }, 'file'), size: 5, hash: sha('copy\n') }
+    const own = drive(C, { [toDriveKey(copyPath)]: entry(copyPath, copyMeta) }, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const deleted = { ...meta({ [C]: 3, [B]: 5 }, 'deleted'), was: sha('copy\n') } as EntryMeta
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', deleted) })
+    const { reconciler, puts, index, folder } = await setUp([own, peer])
+    const abs = join(folder, copyPath)
+    await writeFile(abs, 'copy\n')
+    const st = await lstat(abs)
+    index.set(copyPath, { kind: 'file', size: 5, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: sha('copy\n'), target: null, vv: { [C]: 3 } })
+    await reconciler.reconcile(copyPath)
+    expect(puts).toMatchObject([{ kind: 'deleted', withdrawn: true, vv: { [C]: 3 }, was: sha('copy\n') }])
+    await index.close()
+  })
+})
