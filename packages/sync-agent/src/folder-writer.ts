@@ -59,6 +59,7 @@ export function tempName(): string {
 
 /** Files at least this large are checked against the free space before they are written. */
 const CHECK_SPACE_BYTES = 16 * 1024 * 1024
+const RESCUE_CHUNK_BYTES = 1024 * 1024
 
 /**
  * Is `target` of a link at `linkPath` (relative to the root) inside the folder? Absolute
@@ -322,8 +323,6 @@ export class FolderWriter {
    * file. Never overwrites.
    */
   private async rescue(from: FileHandle, st: Stats, nameOf: (attempt: number) => string): Promise<void> {
-    const bytes = Buffer.alloc(st.size)
-    const { bytesRead } = await from.read(bytes, 0, st.size, 0)
     for (let attempt = 0; ; attempt++) {
       const path = nameOf(attempt)
       let out: FileHandle
@@ -334,7 +333,13 @@ export class FolderWriter {
         throw translateDiskError(err, path)
       }
       try {
-        await writeAll(out, bytes.subarray(0, bytesRead), path)
+        const chunk = Buffer.alloc(Math.min(RESCUE_CHUNK_BYTES, Math.max(1, st.size)))
+        for (let at = 0; ; ) {
+          const { bytesRead } = await from.read(chunk, 0, chunk.length, at)
+          if (bytesRead === 0) break
+          await writeAll(out, chunk.subarray(0, bytesRead), path)
+          at += bytesRead
+        }
         await out.utimes(st.atime, st.mtime)
       } finally {
         await out.close()

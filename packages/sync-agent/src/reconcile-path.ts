@@ -67,12 +67,12 @@ function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | null, tar
   return { kind, size: kind === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash, target, vv }
 }
 
-/** Does the record describe the winner's content (bytes, kind, exec bit, link target)? */
 /** mtimes as the folder compares them: to the second (what every file system keeps) */
 function sameSecond(aMs: number, bMs: number): boolean {
   return Math.floor(aMs / 1000) === Math.floor(bMs / 1000)
 }
 
+/** Does the record describe the winner's content (bytes, kind, exec bit, link target)? */
 function recordIs(record: LocalRecord, winner: Version): boolean {
   return sameContent({ kind: record.kind, hash: record.hash, target: record.target, mode: record.mode }, winner)
 }
