@@ -27,6 +27,17 @@ export interface FileMeta {
   hash: string
 }
 
+/** What the caller of `writeFile` does around the rename that puts the file in place. */
+export interface ReplaceHooks {
+  /** awaited just before the rename (the engine: the apply's intent reaches the journal) */
+  beforeRename?: () => Promise<void>
+  /**
+   * Names for saving an edit that landed on the replaced file between the last check and the
+   * rename (it went to the inode the rename unlinked); without it such an edit is gone.
+   */
+  rescueAs?: (attempt: number) => string
+}
+
 export function fingerprintMatches(st: Stats, record: LocalRecord): boolean {
   const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : null
   if (kind !== record.kind) return false
@@ -235,7 +246,8 @@ export class FolderWriter {
    * Writes `chunks` to a temp file beside `path`, checks size and sha256 against `meta`, sets
    * mtime and mode, then renames over `path` if the disk still matches `expected`.
    */
-  async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined, rescueAs?: (attempt: number) => string): Promise<Stats> {
+  async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined, hooks: ReplaceHooks = {}): Promise<Stats> {
+    const { beforeRename, rescueAs } = hooks
     if (meta.size >= CHECK_SPACE_BYTES) await this.assertSpaceFor(path, meta.size)
     await this.ensureParent(path)
     const tmp = join(dirname(this.abs(path)), tempName())
@@ -294,6 +306,7 @@ export class FolderWriter {
       try {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
         await this.assertUnchanged(path, expected)
+        await beforeRename?.()
         await rename(tmp, this.abs(path))
         renamed = true
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))

@@ -65,6 +65,8 @@ export class IndexStore {
   private snapshotBytes = 0
   private flushTimer: NodeJS.Timeout | null = null
   private flushing: Promise<void> | null = null
+  /** a flush about to start: callers meanwhile join it (see flush) */
+  private gathering: Promise<void> | null = null
   private closed = false
 
   constructor(
@@ -131,14 +133,13 @@ export class IndexStore {
   }
 
   /**
-   * Journals that `intent`'s version is about to be written over `path`; resolves once it is
-   * in the journal (a failed write is retried by the store; the write goes ahead regardless).
-   * The next record or delete of the path supersedes it.
+   * Notes that `intent`'s version is about to be written over `path`. It reaches the journal
+   * with the next flush, which the caller awaits before the rename (so the intents of files
+   * written at once share a journal write). The next record or delete of the path supersedes it.
    */
-  async intend(path: string, intent: ApplyIntent): Promise<void> {
+  intend(path: string, intent: ApplyIntent): void {
     this.intents.set(path, intent)
     this.push(['i', path, intent])
-    await this.flush().catch(() => undefined)
   }
 
   /** The version last intended for `path` whose record never followed (a crash between). */
@@ -156,8 +157,17 @@ export class IndexStore {
     this.push(['c', drive, version])
   }
 
-  /** Writes every pending change to the journal. */
+  /**
+   * Writes every pending change to the journal. A group commit: the write waits one turn of the
+   * event loop, so the changes of reconciles finishing at once share one journal write.
+   */
   async flush(): Promise<void> {
+    while (this.flushing) await this.flushing
+    if (this.pending.length === 0 || !this.journal) return
+    if (!this.gathering) {
+      this.gathering = new Promise<void>((resolve) => setImmediate(resolve)).finally(() => (this.gathering = null))
+    }
+    await this.gathering
     while (this.flushing) await this.flushing
     if (this.pending.length === 0 || !this.journal) return
     const ops = this.pending

@@ -471,14 +471,15 @@ export class PathReconciler {
         const chunks = await this.fetch(winner)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
-        await index.intend(path, { hash: winner.hash as string, size: winner.size, vv: winner.vv })
+        index.intend(path, { hash: winner.hash as string, size: winner.size, vv: winner.vv })
+        const beforeRename = () => index.flush().catch(() => undefined)
         // an edit that lands on the replaced file during the rename is kept as a conflict copy
         const rescueAs = (attempt: number) => {
           const name = conflictName(path, this.deps.now() + attempt * 1000, drives.own.shortId)
           this.deps.log.warn({ path, copy: name }, 'the file was edited while a peer\'s version replaced it: the edit is kept as a conflict copy')
           return name
         }
-        const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record, rescueAs)
+        const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record, { beforeRename, rescueAs })
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
         this.deps.onFileApplied?.(winner.size)
         return 'done'

@@ -96,7 +96,7 @@ describe('an edit that lands on the replaced file during the replacement', () =>
       }
     }
     const writer = new RacedWriter(root)
-    await writer.writeFile('f.txt', [Buffer.from('new\n')], metaOf('new\n', 0o644), record, rescue ? (n) => `f.sync-conflict-${n}.txt` : undefined)
+    await writer.writeFile('f.txt', [Buffer.from('new\n')], metaOf('new\n', 0o644), record, rescue ? { rescueAs: (n) => `f.sync-conflict-${n}.txt` } : {})
     await user.close()
     expect(await readFile(abs, 'utf8')).toBe('new\n')
   }
@@ -119,5 +119,23 @@ describe('an edit that lands on the replaced file during the replacement', () =>
     await racedReplace(true)
     expect(await readFile(join(root, 'f.sync-conflict-0.txt'), 'utf8')).toBe('someone else\n')
     expect(await readFile(join(root, 'f.sync-conflict-1.txt'), 'utf8')).toBe('old\nappended\n')
+  })
+})
+
+describe('writeFile hooks', () => {
+  it('awaits beforeRename before the new file takes the name (the engine journals its intent there)', async () => {
+    const { readFile, writeFile } = await import('node:fs/promises')
+    const abs = join(root, 'f.txt')
+    await writeFile(abs, 'old\n')
+    const st = lstatSync(abs)
+    const record = { kind: 'file' as const, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
+    const seen: string[] = []
+    const beforeRename = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20)) // a slow journal write
+      seen.push(await readFile(abs, 'utf8'))
+    }
+    await new FolderWriter(root).writeFile('f.txt', [Buffer.from('new\n')], metaOf('new\n', 0o644), record, { beforeRename })
+    expect(seen).toEqual(['old\n'])
+    expect(await readFile(abs, 'utf8')).toBe('new\n')
   })
 })

@@ -124,9 +124,9 @@ describe('IndexStore', () => {
   it('an apply intent survives a reopen and a compaction until a record or delete of its path follows', async () => {
     const store = await openStore()
     const intent = { hash: 'cd'.repeat(32), size: 4, vv: { AAAAAAAAAAAAAAAA: 2 } }
-    await store.intend('a', intent)
-    await store.intend('b', { ...intent, size: 5 })
-    await store.intend('c', { ...intent, size: 6 })
+    store.intend('a', intent)
+    store.intend('b', { ...intent, size: 5 })
+    store.intend('c', { ...intent, size: 6 })
     store.set('b', record(5))
     store.delete('c')
     let again = await reopen(store)

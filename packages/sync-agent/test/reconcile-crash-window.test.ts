@@ -106,7 +106,10 @@ describe('a version applied just before a kill -9, deleted elsewhere before the 
     const st = await lstat(join(first.folder, 'f.txt'))
     first.index.set('f.txt', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: 0o644, hash: sha('one\n'), target: null, vv: { [B]: 1 } })
     await first.index.flush()
-    if (journalIntent) await first.index.intend('f.txt', { hash: sha('two\n'), size: 4, vv: { [B]: 2 } })
+    if (journalIntent) {
+      first.index.intend('f.txt', { hash: sha('two\n'), size: 4, vv: { [B]: 2 } })
+      await first.index.flush() // what the writer awaits before its rename
+    }
     await writeFile(join(first.folder, 'f.txt'), 'two\n') // renamed into place; the record never follows
     // the restart: the peer has deleted that second version meanwhile
     const tomb = { ...meta({ [B]: 3 }, 'deleted'), was: sha('two\n') } as EntryMeta
