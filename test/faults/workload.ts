@@ -132,7 +132,7 @@ export class NodeWorkload {
       if (errCode(err) === 'EEXIST') return this.modify('rewrite', p)
       throw err
     }
-    await this.writeThrough(fh, p, 'create', async () => {
+    await this.writeThrough(fh, p, 'create', null, async () => {
       await fh.write(data, 0, data.length, 0)
     })
   }
@@ -168,8 +168,13 @@ export class NodeWorkload {
       await fh.close()
       return
     }
-    this.oracle.removed({ node: this.node, path: p, hash: sha(before), kind: 'overwrite', op: kind })
-    await this.writeThrough(fh, p, kind, async () => {
+    // what was overwritten; a write that changed nothing (a full disk took all of it) replaced
+    // nothing: the same bytes are still the version seen there, not an overwritten one
+    const was = sha(before)
+    const overwrote = (now: string) => {
+      if (now !== was) this.oracle.removed({ node: this.node, path: p, hash: was, kind: 'overwrite', op: kind })
+    }
+    await this.writeThrough(fh, p, kind, overwrote, async () => {
       if (kind === 'append') {
         const extra = this.content('append').subarray(0, this.rng.int(20, 4000))
         await fh.write(extra, 0, extra.length, before.length)
@@ -188,7 +193,7 @@ export class NodeWorkload {
    * failed write: a full disk leaves a partial version that is real). If the agent replaced
    * the path while we wrote, our bytes went to an unlinked inode: recorded as raced.
    */
-  private async writeThrough(fh: fs.FileHandle, p: string, op: string, write: () => Promise<void>): Promise<void> {
+  private async writeThrough(fh: fs.FileHandle, p: string, op: string, onResult: ((hash: string) => void) | null, write: () => Promise<void>): Promise<void> {
     let failure: unknown = null
     try {
       await write()
@@ -202,6 +207,7 @@ export class NodeWorkload {
       const hash = sha(whole)
       const now = await fs.lstat(this.abs(p)).catch(() => null)
       const v = { node: this.node, path: p, hash, size: st.size, op }
+      onResult?.(hash)
       if (!now || now.ino !== st.ino) this.oracle.raced(v)
       else this.oracle.wrote(v)
       this.note(`${op} ${p} → ${hash.slice(0, 10)} ${st.size} B${failure ? ` (write failed: ${errCode(failure)})` : ''}`)
@@ -307,7 +313,7 @@ export class NodeWorkload {
         throw err
       }
       const data = this.content(`theme ${name}`)
-      await this.writeThrough(fh, p, 'theme write', async () => {
+      await this.writeThrough(fh, p, 'theme write', null, async () => {
         await fh.write(data, 0, data.length, 0)
       })
     }

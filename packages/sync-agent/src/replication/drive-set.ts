@@ -49,7 +49,9 @@ export class DriveSet {
     // a read-only peer cannot sign its drive: it stays out of the member list (and stays empty)
     const member = signMember(this.keys, this.deviceKey, drive.key)
     this.own = this.track(drive, member ?? { deviceKey: this.deviceKey, driveKey: drive.key, signature: Buffer.alloc(64) }, true, member !== null)
-    for (const saved of await this.loadMembers()) await this.add(saved)
+    const saved = await this.loadMembers()
+    for (const member of saved) await this.add(member)
+    this.log.debug({ members: saved.length }, 'saved members loaded')
   }
 
   /** Is this device a signed writer of the folder? */
