@@ -46,6 +46,8 @@ const BULK_MODE_CHECK_MS = 250
 export const BULK_RESCAN_MS = 15_000
 const READINESS_CHECK_MS = 250
 const STALL_REPORT_MS = 30_000
+/** how often memory use is logged at debug level (to see what grows with a large backlog) */
+const MEMORY_LOG_MS = 5_000
 const TEMP_SWEEP_DELAY_MS = 500
 /** a new directory is looked into again this long after the first look (see onChanged) */
 const DIR_LOOK_AGAIN_MS = 2_000
@@ -239,6 +241,7 @@ export class Agent {
 
     this.startBulkModeMonitor(writer)
     this.startStallReports()
+    this.startMemoryLog()
 
     this.peers = new PeerManager({
       listen: config.listen,
@@ -409,6 +412,19 @@ export class Agent {
         this.log.warn({ code: 'E_STALLED', ...stall }, stall.ms ? 'sync work has not finished for a long time' : 'a path keeps being reconciled without settling')
       }
     }, STALL_REPORT_MS)
+    timer.unref()
+    this.closers.add(async () => clearInterval(timer))
+  }
+
+  /** At debug level: the process's memory and the engine's backlog every MEMORY_LOG_MS. */
+  private startMemoryLog(): void {
+    if (!this.log.isLevelEnabled('debug')) return
+    const mib = (n: number) => Math.round(n / 2 ** 20)
+    const timer = setInterval(() => {
+      const m = process.memoryUsage()
+      const memory = { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) }
+      this.log.debug({ ...memory, pending: this.engine.pendingCount, indexPaths: this.index.size }, 'memory')
+    }, MEMORY_LOG_MS)
     timer.unref()
     this.closers.add(async () => clearInterval(timer))
   }

@@ -43,9 +43,11 @@ const DIFF_ALONE_ENTRIES = 1_000
 const DIFF_ALONE_MAX_MS = 20_000
 /**
  * A diff stops marking paths while this many wait, until the workers bring it below half:
- * memory stays bounded whatever a drive holds (a peer can publish millions of entries).
+ * memory stays bounded whatever a drive holds (a peer can publish millions of entries). Each
+ * queued path holds the decoded entry its diff saw (~1.5 KiB of heap with its hint and rank):
+ * 20,000 of them added 30 MiB to the heap whenever a flood's diff outran the workers.
  */
-const MAX_QUEUED = 20_000
+const MAX_QUEUED = 10_000
 
 /**
  * What a diff already told us a drive holds for a path (saves a lookup in that drive), per

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { compareRanks, PriorityClasses } from '../src/priority/priority-classes.js'
 import { PathQueue } from '../src/priority/path-queue.js'
@@ -118,6 +120,26 @@ describe('PathQueue', () => {
     for (let i = 0; i < 50_000; i++) q.set('p', i, i % 2, { lane: 1, month: 0, mtime: i })
     expect(q.size).toBe(1)
     expect(q.peekOrdered(1, 10).length + q.peekOrdered(0, 10).length).toBe(1)
+  })
+
+  it('lets go of the paths it handed out, even while its order is not read again', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const q = new PathQueue<{ n: number }>(1)
+    const refs: Array<WeakRef<{ n: number }>> = []
+    for (let i = 0; i < 5_000; i++) {
+      const value = { n: i }
+      refs.push(new WeakRef(value))
+      q.set(`p${i}`, value, 0, { lane: 1, month: 0, mtime: -i })
+    }
+    expect(q.peekOrdered(0, 10, 60_000)[0]?.path).toBe('p0')
+    for (let i = 0; i < 3_000; i++) q.shiftFrom(0)
+    // the order read 3,000 paths ago is still fresh enough (maxAgeMs): it is reused, not rebuilt
+    expect(q.peekOrdered(0, 2, 60_000).map((x) => x.path)).toEqual(['p3000', 'p3001'])
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+    expect(refs.slice(0, 3_000).filter((r) => r.deref() !== undefined).length).toBe(0)
+    expect(refs[3_000]?.deref()).toEqual({ n: 3_000 })
   })
 
   it('lists a class in the order it will run', () => {

@@ -56,6 +56,7 @@ async function startCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usage(`start: unexpected argument ${JSON.stringify(positionals[0])}`)
   // loaded here, not at the top: `status` and `secret` stay fast without the Hypercore stack
   const { loadConfig } = await import('../config/load-config.js')
+  ;(await import('../heap-growth.js')).limitHeapGrowth()
   const { createLogger } = await import('../log.js')
   const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
   const log = createLogger(config.logLevel)

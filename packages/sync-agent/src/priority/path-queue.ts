@@ -192,6 +192,11 @@ export class PathQueue<T> {
     }
     const live = (q: Queued<T>) => this.byPath.get(q.path) === q
     while (snap.start < snap.list.length && !live(snap.list[snap.start] as Queued<T>)) snap.start++
+    // the paths already taken would stay referenced (with their entries) until the next read
+    if (snap.start >= 1024 && snap.start * 2 >= snap.list.length) {
+      snap.list = snap.list.slice(snap.start)
+      snap.start = 0
+    }
     const out: Array<Queued<T>> = []
     for (let i = snap.start; i < snap.list.length && out.length < limit; i++) {
       const q = snap.list[i] as Queued<T>

@@ -103,7 +103,16 @@ declare module 'hyperdrive' {
 
 declare module 'hypercore-storage' {
   export default class CoreStorage {
-    constructor(directory: string, opts?: { writeBufferSize?: number })
+    constructor(directory: string, opts?: { writeBufferSize?: number; treeCache?: { maxSize: number } })
+  }
+}
+
+declare module 'rache' {
+  /** A size-bounded cache; `sub()` caches share their parent's bound (hyperbee's node caches). */
+  export default class Rache {
+    constructor(opts?: { maxSize?: number })
+    readonly globalSize: number
+    sub(): Rache
   }
 }
 
@@ -116,6 +125,8 @@ declare module 'corestore' {
   }
   export default class Corestore {
     constructor(storage: string | import('hypercore-storage').default, opts?: Record<string, unknown>)
+    /** the node cache every Hyperbee of this store shares (`globalCache` option) */
+    readonly globalCache: import('rache').default | null
     ready(): Promise<void>
     close(): Promise<void>
     namespace(name: string): Corestore
