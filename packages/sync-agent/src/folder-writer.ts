@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, link, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { lstatSync, type Stats } from 'node:fs'
 import { dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
@@ -71,6 +71,8 @@ export function tempName(): string {
 /** Files at least this large are checked against the free space before they are written. */
 const CHECK_SPACE_BYTES = 16 * 1024 * 1024
 const RESCUE_CHUNK_BYTES = 1024 * 1024
+/** link(2) errors of file systems that have no hard links (FAT, some FUSE and network mounts) */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'])
 
 /**
  * Is `target` of a link at `linkPath` (relative to the root) inside the folder? Absolute
@@ -307,8 +309,27 @@ export class FolderWriter {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
         await this.assertUnchanged(path, expected)
         await beforeRename?.()
-        await rename(tmp, this.abs(path))
-        renamed = true
+        if (expected === undefined) {
+          // nothing may be there: placed with a hard link, which fails where a rename would
+          // replace a file a program made after the check (fault suite seed 841: a file created
+          // that instant was overwritten by the peer's version and lost)
+          let linked = true
+          try {
+            await link(tmp, this.abs(path))
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code
+            if (code === 'EEXIST') throw new LocalChangeError(path)
+            // a file system without hard links: the rename, and its small window, it is
+            if (!code || !NO_HARD_LINKS.has(code)) throw err
+            linked = false
+            await rename(tmp, this.abs(path))
+          }
+          renamed = true
+          if (linked) await unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
+        } else {
+          await rename(tmp, this.abs(path))
+          renamed = true
+        }
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
         if (displaced && rescueAs) {
           const now = await displaced.stat()

@@ -139,3 +139,21 @@ describe('writeFile hooks', () => {
     expect(await readFile(abs, 'utf8')).toBe('new\n')
   })
 })
+
+// fault suite seed 841: a file a program made between the writer's check and the placement of
+// a peer's new file was replaced by it and lost
+describe('a new file placed where a program has just made one', () => {
+  it('does not replace it: the writer reports a local change, and both files are intact', async () => {
+    const { readFile, writeFile, readdir } = await import('node:fs/promises')
+    const abs = join(root, 'new.txt')
+    class RacedWriter extends FolderWriter {
+      override async assertUnchanged(...args: Parameters<FolderWriter['assertUnchanged']>): Promise<void> {
+        await super.assertUnchanged(...args)
+        await writeFile(abs, 'made by a program\n') // after the check, before the placement
+      }
+    }
+    await expect(new RacedWriter(root).writeFile('new.txt', [Buffer.from('peer\n')], metaOf('peer\n', 0o644), undefined)).rejects.toThrow(/local change at new.txt/)
+    expect(await readFile(abs, 'utf8')).toBe('made by a program\n')
+    expect(await readdir(root)).toEqual(['new.txt']) // no temp file left behind
+  })
+})
