@@ -82,7 +82,10 @@ export function conflictName(path: string, ts: number, shortId: string): string 
 
 /** `a/b.sync-conflict-20260101-120000-ABCDEFG.txt` → family `a/b.txt`, short id `ABCDEFG`; null if not a copy's name. */
 export function parseConflictName(path: string): { family: string; shortId: string } | null {
-  const m = /^(.*)\.sync-conflict-\d{8}-\d{6}-([A-Za-z0-9]{7})(\.[^./]*)?$/.exec(path)
+  // the shortest prefix: a copy of a copy of a file with no extension has the older marker as
+  // its extension (`notes.sync-conflict-NEW-ID.sync-conflict-OLD-ID0`), and its family is the
+  // first copy (fault suite seed 843: the newer copy was taken for a copy of `notes` by ID0)
+  const m = /^(.*?)\.sync-conflict-\d{8}-\d{6}-([A-Za-z0-9]{7})(\.[^./]*)?$/.exec(path)
   if (!m) return null
   const family = (m[1] as string) + (m[3] ?? '')
   if (family === '' || family.endsWith('/')) return null

@@ -250,6 +250,17 @@ describe('parseConflictName', () => {
     }
   })
 
+  // fault suite seed 843: a copy of a copy of a file with no extension was read as a copy of the
+  // original by the first copy's device, so its maker took its own fresh copy for a local delete
+  it('reads a copy of a copy as a copy of the first copy, by the device that made it', () => {
+    for (const path of ['uploads/notes', 'uploads/a.jpg', 'a.b.c', '.htaccess']) {
+      const first = conflictName(path, Date.UTC(2026, 0, 2, 3, 4, 5), 'FIRSTID')
+      const second = conflictName(first, Date.UTC(2026, 0, 2, 3, 4, 9), 'SECONDX')
+      expect(parseConflictName(second), second).toEqual({ family: first, shortId: 'SECONDX' })
+      expect(parseConflictName(first), first).toEqual({ family: path, shortId: 'FIRSTID' })
+    }
+  })
+
   it('is null for names that are not conflict copies', () => {
     for (const path of ['a.txt', 'a.sync-conflict-2026-ABCDEFG.txt', 'a.sync-conflict-20260102-030405-ABC.txt', 'dir/.sync-conflict-20260102-030405-ABCDEFG']) {
       expect(parseConflictName(path), path).toBeNull()
