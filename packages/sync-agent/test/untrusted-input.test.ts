@@ -113,4 +113,18 @@ describe('MassDeleteGuard', () => {
     expect(again.mayDelete('f3')).toBe(false)
     await again.close()
   })
+
+  // fault suite seed 844: the engine's checkpoint moved past the entries these deletes came from
+  // while they were only pooled in memory; a kill -9 then lost them for good
+  it('a pooled delete is on disk when submit returns (a kill -9 right after it keeps it)', async () => {
+    const first = await guard(0.5, 100)
+    first.g.submit(['gone.txt']) // never closed: the process dies here
+    const released: string[][] = []
+    const again = new MassDeleteGuard({ share: 0.5, dataDir: first.dir, folderPaths: () => 100, release: (p) => released.push(p), log: createLogger('silent') })
+    await again.ready()
+    await settled(released, again)
+    expect(released.flat()).toEqual(['gone.txt'])
+    await again.close()
+    await first.g.close()
+  })
 })
