@@ -277,8 +277,12 @@ export class PathReconciler {
     const winner = decision.winner
     const key = toDriveKey(path)
     if (!st) {
-      // deleted here: publish a tombstone unless the folder already agrees
-      if (winner && winner.kind !== 'deleted') {
+      // deleted here: publish a tombstone unless the folder already agrees. A withdrawn loser's
+      // tombstone is no agreement: the content we held lives on in its author's conflict copy,
+      // which goes only once a delete names that content (fault suite seed 827: a directory
+      // moved away with the loser's bytes in it, and the copy stayed)
+      const withdrawnOnly = winner?.kind === 'deleted' && winner.withdrawn && record?.kind === 'file' && record.hash !== null
+      if (winner && (winner.kind !== 'deleted' || withdrawnOnly)) {
         const vv = this.vectorFor(record, decision, versions)
         const ts = this.deps.now()
         const metadata: EntryMeta = { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null }

@@ -221,3 +221,21 @@ describe('withdrawing our conflict copy whose content was deleted on purpose', (
     await index.close()
   })
 })
+
+// fault suite seed 827: a node held a version whose author had just withdrawn it (it lost a
+// conflict and lives on as the author's copy); a directory move deleted it here, but the folder
+// "already agreed" (a withdrawn tombstone), so no delete was published and the copy stayed
+describe('a local delete where the only remaining version is a withdrawn loser', () => {
+  it('is published, naming the content it deleted, so the loser\'s conflict copy can go', async () => {
+    const own = drive(C, {}, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const withdrawn = { ...meta({ [B]: 2 }, 'deleted'), withdrawn: true } as EntryMeta
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', withdrawn) })
+    const { reconciler, puts, index } = await setUp([own, peer])
+    index.set('f.txt', { kind: 'file', size: 3, mtimeMs: 1, ino: 1, mode: 0o644, hash: 'a'.repeat(64), target: null, vv: { [B]: 2 } })
+    await reconciler.reconcile('f.txt') // the file is gone from the disk
+    expect(puts).toMatchObject([{ kind: 'deleted', vv: { [B]: 2, [C]: 4 }, was: 'a'.repeat(64) }])
+    expect(puts[0]?.withdrawn).toBeUndefined()
+    await index.close()
+  })
+})
