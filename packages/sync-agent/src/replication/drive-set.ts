@@ -156,7 +156,9 @@ export class DriveSet {
   }
 
   private async saveMembers(): Promise<void> {
-    await saveMembers(this.dataDir, this.all().filter((d) => !d.isOwn).map((d) => d.member))
+    const members = this.all().filter((d) => !d.isOwn).map((d) => d.member)
+    await saveMembers(this.dataDir, members)
+    this.log.debug({ members: members.length }, 'members saved')
   }
 
   async close(): Promise<void> {
