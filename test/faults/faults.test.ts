@@ -31,7 +31,7 @@ async function recorded(run: Promise<RoundResult>): Promise<RoundResult> {
 describe('convergence under faults', () => {
   if (rounds === 0) {
     it('CI round: 3 nodes, seed 1, partitions + kill -9 + full disk + skewed clock', async () => {
-      const result = await recorded(runRound({ seed: 1, nodes: 3, opsPerNode: 60, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000 }))
+      const result = await recorded(runRound({ seed: 1, nodes: 3, opsPerNode: 60, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000, logLevel: 'debug' }))
       expect(result.ops).toBeGreaterThan(50)
       expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(2)
     }, 180_000)

@@ -31,6 +31,8 @@ export interface RoundOptions {
   convergeTimeoutMs?: number
   /** run one node with its clock off by this much (libfaketime); null = pick from the seed */
   skewMs?: number | null
+  /** the agents' log level (kept, and written out, only when the round fails) */
+  logLevel?: string
 }
 
 export interface RoundResult {
@@ -104,7 +106,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       else await fs.mkdir(folder, { recursive: true })
       const env: Record<string, string> = {
         SYNC_AGENT_LISTEN: `${net.address(i)}:${PORT}`,
-        SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_FAULTS_LOG_LEVEL ?? 'info',
+        SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_FAULTS_LOG_LEVEL ?? options.logLevel ?? 'info',
         // inotify misses events in a directory made and filled at once (a theme update): the
         // periodic rescan catches them; 60 s instead of the default, within the checker's deadline
         SYNC_AGENT_RESCAN_INTERVAL_S: '60'
