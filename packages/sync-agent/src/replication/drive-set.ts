@@ -26,6 +26,8 @@ export interface MemberDrive {
 export class DriveSet {
   own!: MemberDrive
   private readonly byHex = new Map<string, MemberDrive>()
+  /** verified members whose drives are being opened (see addMembers) */
+  private readonly opening = new Map<string, Member>()
   private readonly downloads: RangeDownload[] = []
   /** drives whose whole blob store is being kept here */
   private readonly fullCopies = new Set<string>()
@@ -88,15 +90,23 @@ export class DriveSet {
 
   /** Adds members heard from a peer; returns how many were new and how many were forged (logged, skipped). */
   async addMembers(members: readonly Member[], from: string): Promise<{ added: number; rejected: number }> {
-    const { fresh, rejected } = screenMembers(this.keys, members, (hex) => this.byHex.has(hex), this.byHex.size, from, this.log)
-    let added = 0
-    for (const member of fresh) {
-      if (member.deviceKey.equals(this.deviceKey)) continue // an old drive of ours: never follow it
-      await this.add(member)
-      added++
+    const known = (hex: string) => this.byHex.has(hex) || this.opening.has(hex)
+    const { fresh, rejected } = screenMembers(this.keys, members, known, this.byHex.size + this.opening.size, from, this.log)
+    // an old drive of ours: never follow it
+    const joining = fresh.filter((m) => !m.deviceKey.equals(this.deviceKey))
+    if (joining.length === 0) return { added: 0, rejected }
+    // saved before their drives open, and each drive opened once: the list is what a restart
+    // starts from, and it used to be saved only after every drive had opened; with the same
+    // member heard from several peers at once that save never came (fault suite seeds 825, 830,
+    // 912, 950: a restarted node saw no peer's versions and lost a delete made while it was down)
+    for (const m of joining) this.opening.set(m.driveKey.toString('hex'), m)
+    try {
+      await this.saveMembers()
+      for (const m of joining) await this.add(m)
+    } finally {
+      for (const m of joining) this.opening.delete(m.driveKey.toString('hex'))
     }
-    if (added > 0) await this.saveMembers()
-    return { added, rejected }
+    return { added: joining.length, rejected }
   }
 
   private async add(member: Member): Promise<void> {
@@ -156,7 +166,7 @@ export class DriveSet {
   }
 
   private async saveMembers(): Promise<void> {
-    const members = this.all().filter((d) => !d.isOwn).map((d) => d.member)
+    const members = [...this.all().filter((d) => !d.isOwn).map((d) => d.member), ...this.opening.values()]
     await saveMembers(this.dataDir, members)
     this.log.debug({ members: members.length }, 'members saved')
   }
