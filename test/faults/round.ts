@@ -160,24 +160,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     // of workload operations (OpsClock), so each overlaps the same work however loaded the
     // machine is; convergence is awaited with a deadline by the checker after the faults heal.
     const clock = new OpsClock()
-    // the operator: a mass delete held by a node's guard (a theme update while the folder is
-    // still small can delete more than half of it) is accepted as a person would, noted in
-    // the log and counted in the figures; held deletes are otherwise left alone
-    let operating = true
-    let acceptedHolds = 0
-    const operator = (async () => {
-      while (operating) {
-        for (const a of agents) {
-          const held = (await a.tryStatus())?.heldDeletes
-          if (!held || held.count === 0) continue
-          oracle.note(`OPERATOR accept-deletes on ${a.name}: ${held.count} held (the folder had ${held.folderPaths} paths)`)
-          const done = await runCli(['accept-deletes', '--control', a.control]).catch((err: Error) => ({ code: -1, stderr: err.message }))
-          if (done.code === 0) acceptedHolds++
-          else oracle.note(`OPERATOR accept-deletes on ${a.name} failed: ${done.stderr.trim()}`)
-        }
-        await delay(1_000) // how often the operator looks; never a wait for the system
-      }
-    })()
+    // operations of the whole cluster, per node of it
+    const ops = (perNode: number) => perNode * nodes
     const workloadRuns = workloads.map(async (w) => {
       const stagger = new Prng(seed * 97 + w.node)
       for (let n = 0; n < opsPerNode; n++) {
@@ -189,8 +173,24 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       }
     })
     const allWritten = Promise.all(workloadRuns).finally(() => clock.end())
-    // operations of the whole cluster, per node of it
-    const ops = (perNode: number) => perNode * nodes
+    // the operator: a mass delete held by a node's guard (a theme update while the folder is
+    // still small can delete more than half of it) is accepted as a person would, noted in the
+    // log and counted in the figures. It looks every few operations while the workload runs,
+    // then before every convergence check; held deletes are otherwise left alone.
+    let acceptedHolds = 0
+    const acceptHeld = async (): Promise<void> => {
+      for (const a of agents) {
+        const held = (await a.tryStatus())?.heldDeletes
+        if (!held || held.count === 0) continue
+        oracle.note(`OPERATOR accept-deletes on ${a.name}: ${held.count} held (the folder had ${held.folderPaths} paths)`)
+        const done = await runCli(['accept-deletes', '--control', a.control]).catch((err: Error) => ({ code: -1, stderr: err.message }))
+        if (done.code === 0) acceptedHolds++
+        else oracle.note(`OPERATOR accept-deletes on ${a.name} failed: ${done.stderr.trim()}`)
+      }
+    }
+    const operator = (async () => {
+      while ((await clock.after(ops(5), PACE_DEADLINE_MS)) === 'ops') await acceptHeld()
+    })()
     const down = new Set<number>()
     let fillFile: string | null = null
     const netLane = (async () => {
@@ -240,7 +240,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       }
     })()
     // a lane that throws (the workload stopped moving) fails the round, after the others end
-    const lanes = await Promise.allSettled([allWritten, netLane, procLane])
+    const lanes = await Promise.allSettled([allWritten, netLane, procLane, operator])
     for (const lane of lanes) if (lane.status === 'rejected') throw lane.reason
     // --- heal everything
     await net.heal()
@@ -249,16 +249,9 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const opsDone = workloads.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0)
     oracle.note(`workload done (${opsDone} ops); all healed; waiting for convergence`)
     const healedAt = Date.now()
-    let trees: Tree[]
-    let convergeMs: number
-    try {
-      await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, message: 'the cluster has converged after healing' })
-      convergeMs = Date.now() - healedAt
-      ;({ trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, message: 'the cluster has converged (hashed)' }))
-    } finally {
-      operating = false
-      await operator
-    }
+    await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, beforeCheck: acceptHeld, message: 'the cluster has converged after healing' })
+    const convergeMs = Date.now() - healedAt
+    const { trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, beforeCheck: acceptHeld, message: 'the cluster has converged (hashed)' })
     const tree = trees[0] as Tree
     const findings = oracle.check(tree)
     const problems = [...findings.problems]

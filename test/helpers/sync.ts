@@ -10,6 +10,8 @@ export interface ConvergeOptions {
   /** Paths left out of the tree comparison (e.g. an ignored file that exists on one side only). */
   ignore?: DiffOptions['ignore']
   message?: string
+  /** Run before every check (the fault suite's operator accepts held deletes here). */
+  beforeCheck?: () => Promise<void>
 }
 
 export interface Converged {
@@ -31,6 +33,7 @@ export async function waitConverged(agents: Agent[], options: ConvergeOptions = 
   const names = agents.map((agent) => agent.name).join(', ')
   return until(
     async () => {
+      await options.beforeCheck?.()
       const [statuses, trees] = await Promise.all([
         Promise.all(agents.map((agent) => agent.status())),
         Promise.all(agents.map((agent) => readTree(agent.folder, { hash })))

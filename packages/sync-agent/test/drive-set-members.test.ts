@@ -1,26 +1,22 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
 import { createLogger } from '../src/log.js'
+import { useTempDirs } from './helpers/temp-dirs.js'
 import { openStore } from '../src/open-store.js'
 import { DriveSet } from '../src/replication/drive-set.js'
 import { signMember } from '../src/replication/member.js'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = useTempDirs('drive-set-')
 
 // fault suite seeds 825, 830, 912, 950: the member list was saved only once every drive heard
 // of had opened, and the same members heard from several peers at once were opened twice;
 // the save never came, and a restarted node started with no member drives at all
 describe('DriveSet members', () => {
   it('each is opened once when several peers name it at once, and all are saved', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drive-set-'))
-    dirs.push(dir)
+    const dir = tempDir()
     const keys = deriveFolderKeys(parseSecret(newSecret()))
     const { store, keyPair } = await openStore(dir)
     const set = new DriveSet(store, keys, keyPair.publicKey, dir, createLogger('silent'))

@@ -130,8 +130,8 @@ describe('writeFile hooks', () => {
     const st = lstatSync(abs)
     const record = { kind: 'file' as const, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
     const seen: string[] = []
+    // an awaited read stands for the journal write: the rename must wait for it
     const beforeRename = async () => {
-      await new Promise((resolve) => setTimeout(resolve, 20)) // a slow journal write
       seen.push(await readFile(abs, 'utf8'))
     }
     await new FolderWriter(root).writeFile('f.txt', [Buffer.from('new\n')], metaOf('new\n', 0o644), record, { beforeRename })

@@ -1,19 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Hyperdrive from 'hyperdrive'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { INDEX_NODE_CACHE, openStore } from '../src/open-store.js'
+import { useTempDirs } from './helpers/temp-dirs.js'
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-})
+const tempDir = useTempDirs('open-store-')
 
 describe('openStore', () => {
   it('bounds the index nodes kept in memory across a drive and its checkouts', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'open-store-'))
-    dirs.push(dir)
+    const dir = tempDir()
     const { store } = await openStore(dir)
     const drive = new Hyperdrive(store.namespace('t'))
     try {
