@@ -175,14 +175,12 @@ export class Agent {
       share: config.massDeleteShare,
       dataDir: config.dataDir,
       folderPaths: () => this.index.size,
-      release: (paths) => {
-        for (const p of paths) this.engine.mark(p)
-      },
+      release: (paths) => this.engine.deletesReleased(paths),
       log: log.child({ c: 'deletes' })
     })
     await this.deleteGuard.ready()
     this.closers.add(() => this.deleteGuard.close())
-    this.engine.takeRemoteDeletes = (paths) => this.deleteGuard.submit(paths)
+    this.engine.deleteGate = this.deleteGuard
     this.drives.onAppend((d) => {
       if (d.isOwn) this.scheduleHave()
       else this.engine.onDriveAppend(d)

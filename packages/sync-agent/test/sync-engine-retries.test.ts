@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { pino } from 'pino'
 import type { IndexStore } from '../src/index-store.js'
 import type { Outcome, PathReconciler } from '../src/reconcile-path.js'
-import type { DriveSet } from '../src/replication/drive-set.js'
+import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
 import { SyncEngine } from '../src/sync-engine.js'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
 
@@ -80,3 +80,57 @@ describe('SyncEngine, a directory waiting for its children', () => {
     expect(engine.isIdle).toBe(true)
   })
 })
+
+// fault suite seed 967 and CI seed 1: the engine went idle while a remote delete sat in the
+// mass-delete guard's pool, and moved the drive's checkpoint past the entry it came from; the
+// pool was then let through into the in-memory queue, a kill -9 came before the queue drained,
+// and after the restart nothing brought the delete back: the file stayed on that node, inSync
+describe('SyncEngine checkpoints and the delete gate', () => {
+  it('a drive checkpoint does not move past deletes the gate still holds, and moves once they are applied', async () => {
+    const tombstone = { kind: 'deleted', v: 1, vv: { PEER: 2 }, ts: 1, size: 0, mtime: 0, mode: 0o644, hash: '' }
+    const drive = {
+      hex: 'aa',
+      shortId: 'PEER',
+      isOwn: false,
+      drive: {
+        version: 2,
+        async *diff() {
+          yield { left: { seq: 1, key: '/gone.txt', value: Buffer.from(JSON.stringify({ metadata: tombstone })) }, right: null }
+        }
+      }
+    } as unknown as MemberDrive
+    const checkpoints: Array<[string, number]> = []
+    const index = {
+      entries: () => [][Symbol.iterator](),
+      checkpoint: () => 0,
+      setCheckpoint: (hex: string, v: number) => checkpoints.push([hex, v]),
+      get: (path: string) => (path === 'gone.txt' ? { kind: 'file' } : undefined)
+    } as unknown as IndexStore
+    const drives = { all: () => [drive], keepFullCopy: () => undefined } as unknown as DriveSet
+    const applied: string[] = []
+    const reconciler = { reconcile: async (path: string) => (applied.push(path), 'done' as Outcome) } as unknown as PathReconciler
+    const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, pino({ level: 'silent' }))
+    const pool: string[] = []
+    engine.deleteGate = { submit: (paths) => pool.push(...paths), get waitingCount() { return pool.length } }
+    let idle = 0
+    engine.onIdle(() => idle++)
+
+    engine.onDriveAppend(drive)
+    await until(() => idle > 0 && pool.length === 1)
+    expect(engine.isIdle).toBe(true)
+    expect(checkpoints).toEqual([]) // the delete is only in the pool: a restart must diff it again
+
+    engine.deletesReleased(pool.splice(0))
+    await until(() => applied.includes('gone.txt') && engine.isIdle)
+    expect(checkpoints).toContainEqual(['aa', 2])
+    await engine.close()
+  })
+})
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
