@@ -4,7 +4,8 @@ import type Corestore from 'corestore'
 import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'
 import type { AgentConfig } from './config/load-config.js'
 import type { Logger } from './log.js'
-import { openStore } from './open-store.js'
+import { openStore, storageCounters } from './open-store.js'
+import { recoverPlacements } from './recover-placements.js'
 import { Closers } from './closers.js'
 import { IndexStore } from './index-store.js'
 import { DriveSet } from './replication/drive-set.js'
@@ -120,6 +121,8 @@ export class Agent {
     )
     await this.index.ready()
     this.closers.add(() => this.index.close())
+    // before the start-up scan sweeps temp files: they tell whether an interrupted apply placed its version
+    await recoverPlacements(this.index, config.folder, log.child({ c: 'recovery' }))
 
     this.drives = new DriveSet(this.store, keys, keyPair.publicKey, config.dataDir, log.child({ c: 'drives' }))
     await this.drives.ready()
@@ -421,7 +424,7 @@ export class Agent {
     const timer = setInterval(() => {
       const m = process.memoryUsage()
       const memory = { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) }
-      this.log.debug({ ...memory, pending: this.engine.pendingCount, indexPaths: this.index.size }, 'memory')
+      this.log.debug({ ...memory, pending: this.engine.pendingCount, indexPaths: this.index.size, storage: storageCounters(this.store) }, 'memory')
     }, MEMORY_LOG_MS)
     timer.unref()
     this.closers.add(async () => clearInterval(timer))

@@ -29,8 +29,12 @@ export interface FileMeta {
 
 /** What the caller of `writeFile` does around the rename that puts the file in place. */
 export interface ReplaceHooks {
-  /** awaited just before the rename (the engine: the apply's intent reaches the journal) */
-  beforeRename?: () => Promise<void>
+  /**
+   * Awaited just before the rename, with the temp file's name (in the path's directory) and
+   * its stat, which the rename keeps (the engine: the apply's intent, with them, reaches the
+   * journal).
+   */
+  beforeRename?: (placing: { tmp: string; st: Stats }) => Promise<void>
   /**
    * Names for saving an edit that landed on the replaced file between the last check and the
    * rename (it went to the inode the rename unlinked); without it such an edit is gone.
@@ -308,7 +312,7 @@ export class FolderWriter {
       try {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
         await this.assertUnchanged(path, expected)
-        await beforeRename?.()
+        await beforeRename?.({ tmp: tmp.slice(tmp.lastIndexOf(sep) + 1), st })
         if (expected === undefined) {
           // nothing may be there: placed with a hard link, which fails where a rename would
           // replace a file a program made after the check (fault suite seed 841: a file created

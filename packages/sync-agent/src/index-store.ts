@@ -32,6 +32,13 @@ export interface ApplyIntent {
   hash: string
   size: number
   vv: VersionVector
+  /**
+   * Set just before the rename: the temp file holding the verified content (its name in the
+   * path's directory) and its fingerprint, which the rename keeps. After a crash this tells
+   * "placed" (the fingerprint is at the path, or neither it nor the temp file is left: placed,
+   * then changed there) from "not placed" (the temp file is still there). See `recoverPlacements`.
+   */
+  placing?: { tmp: string; ino: number; size: number; mtimeMs: number; mode: number }
 }
 
 type Op =
@@ -145,6 +152,11 @@ export class IndexStore {
   /** The version last intended for `path` whose record never followed (a crash between). */
   intent(path: string): ApplyIntent | undefined {
     return this.intents.get(path)
+  }
+
+  /** Every intent not followed by a record or delete (read at start, before temp files go). */
+  pendingIntents(): IterableIterator<[string, ApplyIntent]> {
+    return this.intents.entries()
   }
 
   checkpoint(drive: string): number {

@@ -26,3 +26,15 @@ export async function openStore(dataDir: string): Promise<{ store: Corestore; ke
   }
   return { store, keyPair: await store.createKeyPair('sync-agent/device') }
 }
+
+/**
+ * RocksDB's operation counters (gets, read batches, puts, write batches) for the debug memory
+ * log, or null where the storage does not expose them (they are rocksdb-native internals).
+ */
+export function storageCounters(store: Corestore): Record<string, number> | null {
+  const stats = (store as unknown as { storage?: { db?: { _state?: { stats?: Record<string, unknown> } } } }).storage?.db?._state?.stats
+  if (!stats) return null
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(stats)) if (typeof v === 'number') out[k] = v
+  return out
+}

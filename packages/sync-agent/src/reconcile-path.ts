@@ -475,8 +475,12 @@ export class PathReconciler {
         const chunks = await this.fetch(winner)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
-        index.intend(path, { hash: winner.hash as string, size: winner.size, vv: winner.vv })
-        const beforeRename = () => index.flush().catch(() => undefined)
+        const intent = { hash: winner.hash as string, size: winner.size, vv: winner.vv }
+        index.intend(path, intent)
+        const beforeRename = ({ tmp, st }: { tmp: string; st: Stats }) => {
+          index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+          return index.flush().catch(() => undefined)
+        }
         // an edit that lands on the replaced file during the rename is kept as a conflict copy
         const rescueAs = (attempt: number) => {
           const name = conflictName(path, this.deps.now() + attempt * 1000, drives.own.shortId)

@@ -7,6 +7,8 @@ import { toDriveKey } from '@sync-agent/shared'
 import type { EntryMeta } from '../src/entry-format.js'
 import { FolderWriter } from '../src/folder-writer.js'
 import { IndexStore } from '../src/index-store.js'
+import { createLogger } from '../src/log.js'
+import { recoverPlacements } from '../src/recover-placements.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
 import { drive, entry, meta } from './helpers/fake-drives.js'
@@ -237,5 +239,53 @@ describe('a local delete where the only remaining version is a withdrawn loser',
     expect(puts).toMatchObject([{ kind: 'deleted', vv: { [B]: 2, [C]: 4 }, was: 'a'.repeat(64) }])
     expect(puts[0]?.withdrawn).toBeUndefined()
     await index.close()
+  })
+})
+
+// fault suite seed 904: a peer's version was placed, a theme update removed it at once, and the
+// node was killed before the record of the apply was journaled; after the restart there was no
+// file, no record, and an intent that could not tell "placed, then deleted" from "never
+// placed", so the version was applied again (RESURRECTED)
+describe('a peer version placed, deleted there at once, and a kill -9 before its record', () => {
+  async function placedThenDeleted() {
+    const bytes = Buffer.from('<?php // v2')
+    const hash = createHash('sha256').update(bytes).digest('hex')
+    const version = { ...meta({ [B]: 7 }, 'file'), size: bytes.length, hash }
+    const { index, folder, data } = await setUp([])
+    const intent = { hash, size: bytes.length, vv: version.vv }
+    index.intend('functions.php', intent)
+    await new FolderWriter(folder).writeFile('functions.php', [bytes], { mtimeMs: 1_000, mode: 0o644, size: bytes.length, hash }, undefined, {
+      beforeRename: async ({ tmp, st }) => {
+        index.intend('functions.php', { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+        await index.flush()
+      }
+    })
+    await rm(join(folder, 'functions.php')) // the program's delete; then kill -9 (no record)
+    const own = drive(C, {}, true)
+    Object.assign(own.drive, { version: 3 })
+    const peer = drive(B, { [toDriveKey('functions.php')]: entry('functions.php', version) })
+    return { restart: () => setUp([own, peer], { folder, data }), folder, crashed: index }
+  }
+
+  it('is settled at start as a local delete of that version, published on top of it', async () => {
+    const { restart, crashed } = await placedThenDeleted()
+    const { reconciler, puts, index, folder } = await restart()
+    await recoverPlacements(index, folder, createLogger('silent'))
+    expect(await reconciler.reconcile('functions.php')).toBe('again') // published; looked at once more
+    expect(puts).toMatchObject([{ kind: 'deleted', vv: { [B]: 7, [C]: 4 } }])
+    await expect(lstat(join(folder, 'functions.php'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await index.close()
+    await crashed.close()
+  })
+
+  it('(without the settling, the restart cannot tell and fetches the version again)', async () => {
+    const { restart, crashed } = await placedThenDeleted()
+    const { reconciler, puts, index } = await restart()
+    // the version's content is not served in this test: the apply fails when it fetches it,
+    // which shows it would be applied again
+    await expect(reconciler.reconcile('functions.php')).rejects.toThrow()
+    expect(puts).toEqual([])
+    await index.close()
+    await crashed.close()
   })
 })

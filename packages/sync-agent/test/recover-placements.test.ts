@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto'
+import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { TEMP_PREFIX } from '@sync-agent/shared'
+import { FolderWriter } from '../src/folder-writer.js'
+import { IndexStore } from '../src/index-store.js'
+import { createLogger } from '../src/log.js'
+import { recoverPlacements } from '../src/recover-placements.js'
+import { useTempDirs } from './helpers/temp-dirs.js'
+
+const KEY = Buffer.alloc(32, 7)
+const VV = { PEERPEERPEERPEER: 3 }
+const tempDir = useTempDirs('sa-recover-')
+const log = createLogger('silent')
+
+/** A node's folder and data dir; `crash()` opens the index again as a restarted process would. */
+async function node() {
+  const folder = tempDir()
+  const data = tempDir()
+  const index = new IndexStore(data, KEY)
+  await index.ready()
+  const restarted = async () => {
+    const again = new IndexStore(data, KEY)
+    await again.ready()
+    return again
+  }
+  return { folder, index, restarted }
+}
+
+/** Applies `bytes` at `path` as the reconciler does: the intent, with the temp file, journaled before the rename. */
+async function apply(folder: string, index: IndexStore, path: string, bytes: Buffer): Promise<void> {
+  const hash = createHash('sha256').update(bytes).digest('hex')
+  const intent = { hash, size: bytes.length, vv: VV }
+  index.intend(path, intent)
+  await new FolderWriter(folder).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
+    beforeRename: async ({ tmp, st }) => {
+      index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+      await index.flush()
+    }
+  })
+  // the kill -9 comes here: the record of the apply is never journaled
+}
+
+describe('recoverPlacements (an apply interrupted between its rename and its record)', () => {
+  // fault suite seed 904: the version was placed, a theme update removed it at once, and the
+  // node was killed before the record was journaled; after the restart the version was
+  // applied again over the delete (RESURRECTED)
+  it('a version placed and then deleted by a program is recorded, so the delete is seen as a local change', async () => {
+    const { folder, index, restarted } = await node()
+    await apply(folder, index, 'themes/t1/functions.php', Buffer.from('<?php // v2'))
+    rmSync(join(folder, 'themes/t1/functions.php'))
+
+    const after = await restarted()
+    const outcomes = await recoverPlacements(after, folder, log)
+    expect(outcomes.get('themes/t1/functions.php')).toBe('placed-then-changed')
+    expect(after.get('themes/t1/functions.php')?.vv).toEqual(VV)
+    expect(after.intent('themes/t1/functions.php')).toBeUndefined()
+    await after.close()
+    await index.close()
+  })
+
+  it('a version found in place is recorded as applied, without reading it again', async () => {
+    const { folder, index, restarted } = await node()
+    await apply(folder, index, 'uploads/a.jpg', Buffer.alloc(5000, 1))
+
+    const after = await restarted()
+    expect((await recoverPlacements(after, folder, log)).get('uploads/a.jpg')).toBe('placed')
+    const st = lstatSync(join(folder, 'uploads/a.jpg'))
+    expect(after.get('uploads/a.jpg')).toMatchObject({ kind: 'file', size: 5000, ino: st.ino, mtimeMs: st.mtimeMs, vv: VV })
+    await after.close()
+    await index.close()
+  })
+
+  it('a temp file still there means the rename never happened: nothing is recorded', async () => {
+    const { folder, index, restarted } = await node()
+    mkdirSync(join(folder, 'uploads'))
+    const tmp = TEMP_PREFIX + 'c0ffee000000'
+    writeFileSync(join(folder, 'uploads', tmp), 'new')
+    const st = lstatSync(join(folder, 'uploads', tmp))
+    index.intend('uploads/b.txt', { hash: 'ab'.repeat(32), size: 3, vv: VV, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+    await index.flush()
+
+    const after = await restarted()
+    expect((await recoverPlacements(after, folder, log)).get('uploads/b.txt')).toBe('not-placed')
+    expect(after.get('uploads/b.txt')).toBeUndefined()
+    expect(readdirSync(join(folder, 'uploads'))).toEqual([tmp]) // the start-up scan sweeps it
+    await after.close()
+    await index.close()
+  })
+
+  it('an intent journaled before the content was complete (no temp file named) is left to the reconcile', async () => {
+    const { folder, index, restarted } = await node()
+    index.intend('docs/x.txt', { hash: 'cd'.repeat(32), size: 9, vv: VV })
+    await index.flush()
+    const after = await restarted()
+    expect((await recoverPlacements(after, folder, log)).size).toBe(0)
+    expect(after.intent('docs/x.txt')).toBeDefined()
+    await after.close()
+    await index.close()
+  })
+})
