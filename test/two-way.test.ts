@@ -125,6 +125,28 @@ describe('two-way sync between running agents', () => {
     expect(statuses.map((s) => s.inSync)).toEqual([true, true])
   })
 
+  it('a synced symlink changed or deleted on B is changed or deleted on A', async () => {
+    // the links of the previous test arrived on B from A; B's records of them are the ones a
+    // peer's change is compared with (a link's size once made every recorded link look edited
+    // locally, so A's delete was undone by B re-publishing the link)
+    await fs.symlink('../docs', fileOf(b, 'links/to-docs.new'))
+    await fs.rename(fileOf(b, 'links/to-docs.new'), fileOf(b, 'links/to-docs'))
+    await fs.unlink(fileOf(b, 'links/to-target'))
+    await fs.writeFile(fileOf(b, 'links/marker.txt'), 'after the link changes\n')
+    const [treeA] = await converge()
+    expect(treeA.has('links/marker.txt')).toBe(true)
+    expect(treeA.has('links/to-target')).toBe(false)
+    expect(treeA.get('links/to-docs')).toEqual({ type: 'symlink', target: '../docs' })
+  })
+
+  it('a synced symlink deleted on the side that made it is deleted on the other', async () => {
+    await fs.unlink(fileOf(a, 'links/to-docs'))
+    await fs.writeFile(fileOf(a, 'links/marker2.txt'), 'after the delete\n')
+    const [, treeB] = await converge()
+    expect(treeB.has('links/marker2.txt')).toBe(true)
+    expect(treeB.has('links/to-docs')).toBe(false)
+  })
+
   it('a file created with the exec bit has it on the other side', async () => {
     await writeFiles(a.folder, { 'bin/run.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o755 } })
     const [, treeB] = await converge()

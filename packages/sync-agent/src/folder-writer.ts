@@ -46,6 +46,10 @@ export function fingerprintMatches(st: Stats, record: LocalRecord): boolean {
   const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : null
   if (kind !== record.kind) return false
   if (kind === 'dir') return true
+  // a link's size is its target's length, which records do not keep (a new target is a new
+  // link: another inode). Compared, every recorded link looked changed, and a peer's delete of
+  // one was taken for a local edit and undone
+  if (kind === 'symlink') return st.mtimeMs === record.mtimeMs && st.ino === record.ino
   return st.size === record.size && st.mtimeMs === record.mtimeMs && st.ino === record.ino && (st.mode & 0o777) === record.mode
 }
 

@@ -29,8 +29,13 @@ export interface LocalRecord {
  * version with no record of it: the intent says which version it is (see `intent`).
  */
 export interface ApplyIntent {
+  /** absent in journals written before symlinks and directories had intents: a file */
+  kind?: 'file' | 'symlink' | 'dir'
+  /** a file's content hash ('' for the other kinds) */
   hash: string
   size: number
+  /** a symlink's target */
+  target?: string
   vv: VersionVector
   /**
    * Set just before the rename: the temp file holding the verified content (its name in the

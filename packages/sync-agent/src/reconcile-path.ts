@@ -6,7 +6,7 @@ import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
-import type { IndexStore, LocalRecord } from './index-store.js'
+import type { ApplyIntent, IndexStore, LocalRecord } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { DriveEntry } from 'hyperdrive'
 import type { OwnDriveWriter } from './own-drive-writer.js'
@@ -65,6 +65,15 @@ function kindOf(st: Stats): 'file' | 'dir' | 'symlink' | null {
 
 function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | null, target: string | null, vv: VersionVector): LocalRecord {
   return { kind, size: kind === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash, target, vv }
+}
+
+/** Is what the disk holds the version an interrupted apply was writing? */
+function intentIs(intent: ApplyIntent, local: Pick<Version, 'kind' | 'hash' | 'target'>): boolean {
+  const kind = intent.kind ?? 'file'
+  if (kind !== local.kind) return false
+  if (kind === 'file') return local.hash === intent.hash
+  if (kind === 'symlink') return local.target === intent.target
+  return true // a directory: no content to tell it by
 }
 
 /** mtimes as the folder compares them: to the second (what every file system keeps) */
@@ -400,9 +409,9 @@ export class PathReconciler {
       if (!record && v.drive === this.deps.drives.own.hex) return held
     }
     const intent = this.deps.index.intent(path)
-    if (intent && local.kind === 'file' && local.hash === intent.hash) {
+    if (intent && intentIs(intent, local)) {
       const order = record ? compareVectors(record.vv, intent.vv) : 'before'
-      if (order === 'before' || order === 'concurrent') return { vv: intent.vv, what: `intent ${intent.hash.slice(0, 8)} ${JSON.stringify(intent.vv)}` }
+      if (order === 'before' || order === 'concurrent') return { vv: intent.vv, what: `intent ${intent.kind ?? 'file'} ${intent.hash.slice(0, 8)} ${JSON.stringify(intent.vv)}` }
     }
     return null
   }
@@ -462,11 +471,17 @@ export class PathReconciler {
         return 'done'
       }
       case 'dir': {
+        // journaled first, as for files: a kill -9 before the record must not make the
+        // directory a new local one (published anew, it would undo a delete made meanwhile)
+        index.intend(path, { kind: 'dir', hash: '', size: 0, vv: winner.vv })
+        await index.flush().catch(() => undefined)
         const after = await writer.makeDir(path, winner.mode || 0o755)
         index.set(path, recordOf(after, 'dir', null, null, winner.vv))
         return 'done'
       }
       case 'symlink': {
+        index.intend(path, { kind: 'symlink', hash: '', size: 0, target: winner.target as string, vv: winner.vv })
+        await index.flush().catch(() => undefined)
         const after = await writer.writeSymlink(path, winner.target as string, record)
         index.set(path, recordOf(after, 'symlink', null, winner.target, winner.vv))
         return 'done'
@@ -475,7 +490,7 @@ export class PathReconciler {
         const chunks = await this.fetch(winner)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
-        const intent = { hash: winner.hash as string, size: winner.size, vv: winner.vv }
+        const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
         index.intend(path, intent)
         const beforeRename = ({ tmp, st }: { tmp: string; st: Stats }) => {
           index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { lstat, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -133,6 +133,23 @@ describe('a version applied just before a kill -9, deleted elsewhere before the 
     const { reconciler, puts, index } = await crashedApply(false)
     await reconciler.reconcile('f.txt')
     expect(puts).toMatchObject([{ kind: 'file', hash: sha('two\n') }])
+    await index.close()
+  })
+
+  it('a symlink applied the same way: its intent names the target, it is adopted, and the delete applies', async () => {
+    const own = drive(C, {}, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const first = await setUp([own])
+    first.index.intend('current', { kind: 'symlink', hash: '', size: 0, target: 'themes/t2', vv: { [B]: 2 } })
+    await first.index.flush()
+    await symlink('themes/t2', join(first.folder, 'current')) // in place; the record never follows
+    const peer = drive(B, { [toDriveKey('current')]: entry('current', meta({ [B]: 3 }, 'deleted')) })
+    const { reconciler, puts, index, folder } = await setUp([own, peer], { folder: first.folder, data: first.data })
+    expect(await reconciler.reconcile('current')).toBe('again')
+    expect(index.get('current')).toMatchObject({ kind: 'symlink', vv: { [B]: 2 } })
+    expect(await reconciler.reconcile('current')).toBe('done')
+    expect(puts).toEqual([])
+    await expect(lstat(join(folder, 'current'))).rejects.toMatchObject({ code: 'ENOENT' })
     await index.close()
   })
 })
