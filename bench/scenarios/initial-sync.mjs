@@ -43,7 +43,8 @@ export default {
       const readyAt = tool.readyAt?.() ?? null;
 
       // the pair is in sync and still running: new uploads and a 1% change
-      const follow = {
+      // (a baseline that only does the initial sync, like the hypercore floor, has none)
+      const follow = tool.initialSyncOnly ? {} : {
         ...(await propagation(tool, corpus.dir, dirB, { runs: propagationRuns, timeoutS: 60 })),
         ...(await incremental(tool, corpus, corpus.dir, dirB, { timeoutS: syncTimeoutS })),
       };

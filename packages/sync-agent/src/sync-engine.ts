@@ -1,6 +1,7 @@
 import { fromDriveKey, isSyncError, topLevelDir, type PendingByDir } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import { decodeEntry, isRequestedDelete, type EntryMeta } from './entry-format.js'
+import type Hyperdrive from 'hyperdrive'
 import type { DriveEntry } from 'hyperdrive'
 import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
@@ -158,6 +159,14 @@ export class SyncEngine {
    * queue drained, and the file deleted everywhere stayed on the restarted node, inSync).
    */
   deleteGate: RemoteDeleteGate | null = null
+  /**
+   * Our own drive's length when this run began. What this run publishes is recorded in the
+   * index as it is published; only what an earlier run published may lack its record (a kill
+   * -9 between the two), so the start-up diff of our own drive stops here. Diffed to its end,
+   * a fresh node reconciled its whole folder a second time right after the start-up scan had
+   * published it (the benchmark's peer A spent the whole initial sync of B doing that).
+   */
+  private ownRecordedFrom: number | null = null
   /** the last path failure, for status */
   lastError: { code: string; message: string; at: number } | null = null
 
@@ -181,6 +190,7 @@ export class SyncEngine {
 
   ready(): void {
     this.prefetcher.ready()
+    this.ownRecordedFrom = this.drives.own?.drive.version ?? null
   }
 
   /**
@@ -342,8 +352,12 @@ export class SyncEngine {
     do {
       this.diffAgain.delete(drive.hex)
       const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
-      const to = drive.drive.version
-      if (to <= from) continue
+      const upTo = drive.isOwn ? this.ownRecordedFrom : null
+      const to = upTo !== null ? Math.min(upTo, drive.drive.version) : drive.drive.version
+      if (to <= from) {
+        if (upTo !== null) this.diffedTo.set(drive.hex, Math.max(from, drive.drive.version))
+        continue
+      }
       if (from === 0 && to >= READY_FIRST_MIN_ENTRIES) await this.readyClassesFirst(drive, to)
       if (this.closing) return
       const startedAt = Date.now()
@@ -360,13 +374,14 @@ export class SyncEngine {
       const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
       if (holding) this.largeDiffs++
       try {
-        await this.diffInto(drive, from, () => changes++, release, to - from >= DIFF_ALONE_ENTRIES)
+        await this.diffInto(drive, from, upTo !== null ? to : null, () => changes++, release, to - from >= DIFF_ALONE_ENTRIES)
       } finally {
         if (timer) clearTimeout(timer)
         release()
       }
       if (this.closing) return
-      this.diffedTo.set(drive.hex, to)
+      // our own drive: what this run published after `to` is recorded already
+      this.diffedTo.set(drive.hex, upTo !== null ? Math.max(to, drive.drive.version) : to)
       this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
       this.listed.delete(drive.hex)
       this.log.debug({ drive: drive.shortId, from, to, changes, ms: Date.now() - startedAt }, 'drive diffed')
@@ -482,11 +497,21 @@ export class SyncEngine {
 
   /** Marks every path that changed in `drive` since version `from`. */
   /** `bulk`: a large diff, whose paths wait behind fresh changes of their class */
-  private async diffInto(drive: MemberDrive, from: number, counted: () => void, releaseWorkers: () => void, bulk: boolean): Promise<void> {
+  private async diffInto(drive: MemberDrive, from: number, upTo: number | null, counted: () => void, releaseWorkers: () => void, bulk: boolean): Promise<void> {
+    // `upTo`: diff the drive as it was at that length, not as it is now
+    const source = upTo !== null ? drive.drive.checkout(upTo) : drive.drive
+    try {
+      await this.diffFrom(drive, source, from, counted, releaseWorkers, bulk)
+    } finally {
+      if (source !== drive.drive) await source.close().catch(() => undefined)
+    }
+  }
+
+  private async diffFrom(drive: MemberDrive, source: Hyperdrive, from: number, counted: () => void, releaseWorkers: () => void, bulk: boolean): Promise<void> {
     const listed = this.listed.get(drive.hex)
     const deletes: string[] = []
     // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
-    for await (const item of drive.drive.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
+    for await (const item of source.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
       if (this.closing) return
       if (this.queue.size >= MAX_QUEUED) {
@@ -750,7 +775,8 @@ export class SyncEngine {
     if (!this.isIdle || this.closing) return
     const deletesWaiting = (this.deleteGate?.waitingCount ?? 0) > 0
     for (const d of this.drives.all()) {
-      const applied = this.diffedTo.get(d.hex)
+      // our own drive: everything we published is recorded once no reconcile runs
+      const applied = d.isOwn && this.diffedTo.has(d.hex) ? d.drive.version : this.diffedTo.get(d.hex)
       if (applied !== undefined && !deletesWaiting) this.index.setCheckpoint(d.hex, applied)
       // every class is applied: now keep a full copy to serve others
       this.drives.keepFullCopy(d)
