@@ -4,6 +4,7 @@ import { writeFiles, writeManySmallFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
 import { fileCount, readTree } from './helpers/tree.ts'
+import { until } from './helpers/until.ts'
 
 const SMALL_FILES = 3_000
 const MiB = 1024 * 1024
@@ -37,6 +38,17 @@ describe('initial sync', () => {
     expect(sa.peers.some((p) => p.connected && p.deviceId === sb.deviceId)).toBe(true)
     // B's tree is A's, read once more with full hashes after the agents report in sync
     expect(await readTree(b.folder)).toEqual(await readTree(a.folder))
+  })
+
+  // the watcher is paused while thousands of paths wait (bulk mode) and resumes before the last
+  // ones are applied: an upload made on the fresh node meanwhile must still reach the other
+  it('a file written on a fresh B while it is still receiving the initial sync reaches A', async () => {
+    const [a, b] = await harness.startPair({ seedA: async (folder) => void (await writeManySmallFiles(folder, 2_400)) }) // bulk mode starts at 2,000
+    await until(() => b.stdout.includes('bulk sync: pausing the watcher'), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })
+    await writeFiles(b.folder, { 'uploads/made-on-b-during-sync.txt': 'uploaded on B while it synced\n' })
+    const { trees } = await waitConverged([a, b], { timeoutMs: 90_000, intervalMs: 1_000 })
+    expect(trees[0]!.get('uploads/made-on-b-during-sync.txt')).toMatchObject({ type: 'file' })
+    expect(b.stdout).toContain('bulk sync done: watching again')
   })
 
   it('two empty folders: both become ready and inSync', async () => {

@@ -50,6 +50,8 @@ async function seed() {
     const st = fs.statSync(abs);
     const { blob, at } = await writer.storeBuffer(fs.readFileSync(abs));
     puts.push(writer.put('/' + rel, { executable: false, linkname: null, blob, metadata: { at, size: st.size, mtime: st.mtimeMs, mode: st.mode & 0o777 } }));
+    // let the writer flush now and then, or the whole corpus waits in memory
+    if (puts.length >= 256) await Promise.all(puts.splice(0));
   }
   await Promise.all(puts);
   const server = net.createServer((socket) => {

@@ -38,6 +38,13 @@ import { ClusterClock } from './cluster-clock.js'
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
 const BULK_MODE_PATHS = 2_000
+/**
+ * Watching starts again once the backlog is this small, not when it is empty: chokidar reads
+ * the whole tree when it starts (seconds for 10,000 files), and that read is better spent
+ * while the last files arrive than after them (the echo of those last writes costs an index
+ * look-up each).
+ */
+const BULK_RESUME_PATHS = 250
 const BULK_MODE_CHECK_MS = 250
 /**
  * While the watcher is paused, local edits are found by a stat-only rescan this often: bulk
@@ -367,7 +374,7 @@ export class Agent {
 
   /**
    * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
-   * sync), the watcher is paused; once the queue drains it resumes and a stat-only rescan
+   * sync), the watcher is paused; once the queue has nearly drained it resumes and a stat-only rescan
    * publishes whatever was edited here meanwhile; while it lasts, a rescan every
    * BULK_RESCAN_MS finds local edits. Writes stay safe either way: the folder writer refuses to
    * replace a file that differs from the index.
@@ -392,7 +399,7 @@ export class Agent {
         this.log.info({ backlog }, 'bulk sync: pausing the watcher')
         pausedAt = Date.now()
         this.watcher.pause().finally(() => (switching = false))
-      } else if (paused && this.engine.isIdle) {
+      } else if (paused && backlog < BULK_RESUME_PATHS && !this.engine.isDiffing) {
         switching = true
         this.watcher
           .resume()
