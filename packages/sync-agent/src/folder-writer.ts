@@ -72,8 +72,13 @@ export function fileModeFor(synced: number, fileMode: number | null): number {
   return (fileMode & 0o666) | exec
 }
 
+/** per process: random (another process, or this one before a restart, never collides), then counted */
+const TEMP_PROCESS = randomBytes(4).toString('hex')
+let tempCounter = 0
+
 export function tempName(): string {
-  return TEMP_PREFIX + randomBytes(6).toString('hex')
+  // a fresh random name for each of thousands of files cost more than the rest of naming them
+  return `${TEMP_PREFIX}${TEMP_PROCESS}-${(tempCounter++).toString(36)}`
 }
 
 /** Files at least this large are checked against the free space before they are written. */
