@@ -93,8 +93,14 @@ export class AgentMetrics {
     labelled('sync_agent_info', 'Constant 1, labelled with the version, device and folder id', ['version', 'device', 'folder_id'], (g, s) => {
       g.set({ version: s.version, device: s.deviceId, folder_id: s.folderId }, 1)
     })
-    collectDefaultMetrics({ register: this.registry })
   }
+
+  /**
+   * Node's default metrics (process, heap, event loop, GC) start with the first scrape: their
+   * GC observer runs JS on every collection, which a node busy with a bulk sync does thousands
+   * of times, for an endpoint nobody may ever read.
+   */
+  private defaultsStarted = false
 
   /** A file from a peer's version was written into the folder. */
   fileIn(sizeBytes: number): void {
@@ -121,6 +127,10 @@ export class AgentMetrics {
 
   /** The Prometheus text exposition of everything above, from a fresh status snapshot. */
   async render(): Promise<{ contentType: string; body: string }> {
+    if (!this.defaultsStarted) {
+      this.defaultsStarted = true
+      collectDefaultMetrics({ register: this.registry })
+    }
     this.snapshot = this.status()
     return { contentType: this.registry.contentType, body: await this.registry.metrics() }
   }
