@@ -22,11 +22,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const requireAgent = createRequire(path.join(REPO, 'packages', 'sync-agent', 'package.json'));
 const Corestore = requireAgent('corestore');
+const CoreStorage = requireAgent('hypercore-storage');
+const Rache = requireAgent('rache');
 const Hyperdrive = requireAgent('hyperdrive');
 const NoiseSecretStream = requireAgent('@hyperswarm/secret-stream');
 const { OwnDriveWriter } = await import(pathToFileURL(path.join(REPO, 'packages', 'sync-agent', 'dist', 'own-drive-writer.js')).href);
 
 const WRITERS = 64;
+// the storage settings sync-agent uses (packages/sync-agent/src/open-store.ts), so memory compares
+const WRITE_BUFFER_BYTES = 8 * 1024 * 1024;
+const INDEX_NODE_CACHE = 4096;
+const openStore = (dir) => new Corestore(new CoreStorage(dir, { writeBufferSize: WRITE_BUFFER_BYTES }), { globalCache: new Rache({ maxSize: INDEX_NODE_CACHE }) });
 const [mode, folder, storeDir, ...rest] = process.argv.slice(2);
 
 function walk(dir, rel = '', out = []) {
@@ -39,7 +45,7 @@ function walk(dir, rel = '', out = []) {
 }
 
 async function seed() {
-  const store = new Corestore(storeDir);
+  const store = openStore(storeDir);
   const encryptionKey = randomBytes(32);
   const drive = new Hyperdrive(store, { encryptionKey });
   await drive.ready();
@@ -64,7 +70,7 @@ async function seed() {
 }
 
 async function fetch([port, key, encryptionKey]) {
-  const store = new Corestore(storeDir);
+  const store = openStore(storeDir);
   const socket = net.connect(Number(port), '127.0.0.1');
   const stream = new NoiseSecretStream(true, socket);
   stream.on('error', () => {});

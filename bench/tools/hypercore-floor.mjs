@@ -1,5 +1,6 @@
 // hypercore floor: not a sync tool but the bound of the stack sync-agent is built on. Peer A
-// imports the corpus into an encrypted Hyperdrive with sync-agent's block layout and serves it
+// imports the corpus into an encrypted Hyperdrive with sync-agent's block layout and storage
+// settings and serves it
 // over TCP + Noise; fresh peer B replicates it and writes every file with 64 writers, with
 // nothing else (no merge, version vectors, temp files, crash safety, watcher or priorities).
 // See hypercore-floor-peer.mjs. Initial sync only: it has no way to follow later changes.
