@@ -569,9 +569,22 @@ export class PathReconciler {
     const stem = dot === -1 ? base : base.slice(0, dot)
     const prefix = toDriveKey(path.slice(0, slash + 1) + stem + '.sync-conflict-')
     const range = { gte: prefix, lt: prefix + '\uffff' }
+    const copies: Version[] = []
     for await (const raw of me.drive.entries<Buffer>(range, { valueEncoding: 'binary' } as { wait?: boolean })) {
       const copy = this.ownCopy(raw, path)
-      if (copy && replacing.some((d) => replacedCopy(d, copy, me.author))) this.deps.onNewPath(copy.path)
+      if (copy && replacing.some((d) => replacedCopy(d, copy, me.author))) copies.push(copy)
+    }
+    for (const copy of copies) {
+      // withdrawn now, while a version here still names its content. Left to the copy's own
+      // reconcile, a later version of ours here (which names only what it replaced) could be
+      // published first, and nothing named the copy's content any more: it stayed for good
+      // (fault suite seed 1011: a delete naming the copy, then a kill -9, then another delete)
+      const { index, writer } = this.deps
+      const record = index.get(copy.path)
+      const st = await writer.lstatOrNull(copy.path)
+      const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
+      if (!diskChanged) await this.withdrawReplacedCopy(copy.path, await this.gather(copy.path), versions)
+      this.deps.onNewPath(copy.path)
     }
   }
 
@@ -595,7 +608,7 @@ export class PathReconciler {
    * what the index says (a local edit of the copy is published instead, and stays), and not
    * when another drive edited the copy since. Returns true when it withdrew.
    */
-  private async withdrawReplacedCopy(path: string, versions: readonly Version[]): Promise<boolean> {
+  private async withdrawReplacedCopy(path: string, versions: readonly Version[], familyVersions: readonly Version[] | null = null): Promise<boolean> {
     const me = this.deps.drives.own
     const parsed = parseConflictName(path)
     if (!parsed || parsed.shortId !== me.shortId.slice(0, 7)) return false
@@ -603,7 +616,7 @@ export class PathReconciler {
     if (!mine || mine.kind !== 'file') return false
     // an edit of the copy on another drive is a new version: it stays (it dominates ours)
     if (versions.some((x) => x.drive !== me.hex && x.kind !== 'deleted' && compareVectors(mine.vv, x.vv) === 'before')) return false
-    const family = await this.gather(parsed.family)
+    const family = familyVersions ?? (await this.gather(parsed.family))
     if (!family.some((d) => replacedCopy(d, mine, me.author))) return false
     // a withdrawn tombstone, not a removed entry: a peer that applied the copy and whose diff
     // of our drive starts before the copy was put sees no net change if the key is simply

@@ -306,3 +306,28 @@ describe('a peer version placed, deleted there at once, and a kill -9 before its
     await crashed.close()
   })
 })
+
+// fault suite seed 1011: our delete at the family path named our conflict copy's content, and
+// the copy was marked for withdrawal by its own later reconcile; a kill -9 came first, and after
+// the restart another delete of ours at the family path (naming other content) was published
+// before the copy's reconcile ran: nothing named the copy's content any more, and it stayed
+describe('a conflict copy whose content our later version at the family path names', () => {
+  it('is withdrawn by the reconcile of the family path itself, while that version names it', async () => {
+    const H = 'c7'.repeat(32)
+    const copyName = 'f.sync-conflict-20261129-072437-CCCCCCC.txt'
+    const copyEntry = entry(copyName, { ...meta({ [B]: 10, [C]: 8 }, 'file'), hash: H })
+    const familyDelete = entry('f.txt', { ...meta({ [B]: 10, [C]: 47 }, 'deleted'), was: H } as EntryMeta)
+    const entries = { [toDriveKey('f.txt')]: familyDelete, [toDriveKey(copyName)]: copyEntry }
+    const own = drive(C, entries, true)
+    Object.assign(own.drive, {
+      version: 50,
+      async *entries(range: { gte: string; lt: string }) {
+        for (const [k, e] of Object.entries(entries)) if (k >= range.gte && k < range.lt) yield { ...e, value: Buffer.from(JSON.stringify(e.value)) }
+      }
+    })
+    const { reconciler, puts, index } = await setUp([own])
+    await reconciler.reconcile('f.txt')
+    expect(puts).toMatchObject([{ kind: 'deleted', withdrawn: true, was: H, vv: { [B]: 10, [C]: 8 } }])
+    await index.close()
+  })
+})
