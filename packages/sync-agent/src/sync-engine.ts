@@ -42,7 +42,8 @@ const DIR_RETRIES = 8
 const DIFF_ALONE_ENTRIES = 1_000
 const DIFF_ALONE_MAX_MS = 20_000
 /**
- * A diff stops marking paths while this many wait, until the workers bring it below half:
+ * A diff (and the ranged listing of a fresh drive's ready classes) stops marking paths while
+ * this many wait, until the workers bring it below half:
  * memory stays bounded whatever a drive holds (a peer can publish millions of entries). Each
  * queued path holds the decoded entry its diff saw (~1.5 KiB of heap with its hint and rank):
  * 20,000 of them added 30 MiB to the heap whenever a flood's diff outran the workers.
@@ -71,6 +72,16 @@ const INDEX_DOWNLOAD_MAX_MS = 30_000
 /** below this, a fresh drive is diffed whole at once: reading it by ranges gains nothing */
 const READY_FIRST_MIN_ENTRIES = 256
 export const URGENT = 0
+
+/**
+ * What the ranged listing of a fresh drive marked: every entry of the snapshot at version `to`
+ * whose key lies in the listed ranges. Kept as ranges, not as a set of paths: a drive can hold
+ * millions of entries there (a compromised peer's), and the full diff only asks "listed?".
+ */
+interface Listed {
+  to: number
+  covers(key: string): boolean
+}
 
 interface Item {
   sizeBytes: number
@@ -115,8 +126,8 @@ export class SyncEngine {
   private readonly prefetcher: BlobPrefetcher
   /** per drive: the version up to which every path of the ready classes is marked or applied */
   private readonly readyKnownTo = new Map<string, number>()
-  /** per drive: paths (and entry seq) a ranged read already marked, so the full diff skips them */
-  private readonly listed = new Map<string, Map<string, number>>()
+  /** per drive: what a ranged read already marked, so the full diff skips it */
+  private readonly listed = new Map<string, Listed>()
   private readonly settledWaiters = new Map<string, Waiter[]>()
   /** called whenever a worker finishes a path */
   private readonly settleListeners = new Set<() => void>()
@@ -381,20 +392,22 @@ export class SyncEngine {
     await this.downloadIndex(drive, to)
     const downloadedMs = Date.now() - startedAt
     const snapshot = drive.drive.checkout(to)
-    const listed = new Map<string, number>()
+    const isRootFile = (key: string) => key.lastIndexOf('/') === 0
+    const prefixes = ranges.flatMap((r) => r.prefixes.map((p) => '/' + p))
+    const rootFiles = ranges.some((r) => r.rootFiles)
+    let paths = 0
     try {
       await snapshot.ready()
-      for (const r of ranges) {
-        for (const prefix of r.prefixes) await this.markListing(drive, snapshot.list<Buffer>('/' + prefix.slice(0, -1), { valueEncoding: 'binary' }), listed, null)
-        if (r.rootFiles) await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary' }), listed, (key) => key.lastIndexOf('/') === 0)
-        if (this.closing) return
-      }
+      // in key order, as the ranges are read: a drive's entries there are only ever listed once
+      for (const prefix of prefixes) paths += await this.markListing(drive, snapshot.list<Buffer>(prefix.slice(0, -1), { valueEncoding: 'binary' }), null)
+      if (rootFiles) paths += await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary' }), isRootFile)
+      if (this.closing) return
     } finally {
       await snapshot.close().catch(() => undefined)
     }
-    this.listed.set(drive.hex, listed)
+    this.listed.set(drive.hex, { to, covers: (key) => (rootFiles && isRootFile(key)) || prefixes.some((p) => key.startsWith(p)) })
     this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
-    this.log.info({ drive: drive.shortId, paths: listed.size, downloadMs: downloadedMs, ms: Date.now() - startedAt }, 'read the index of the classes needed for ready')
+    this.log.info({ drive: drive.shortId, paths, downloadMs: downloadedMs, ms: Date.now() - startedAt }, 'read the index of the classes needed for ready')
     // let the workers apply them before the full diff takes the bandwidth
     const deadline = Date.now() + READY_CLASSES_FIRST_MAX_MS
     while (!this.closing && this.readyClassesBusy() && Date.now() < deadline) {
@@ -417,15 +430,21 @@ export class SyncEngine {
   }
 
   /**
-   * Marks the paths of a ranged read of an index. Entries are decoded one by one (a peer's
-   * undecodable entry is skipped, not fatal), and deletes of paths we hold go through the
-   * mass-delete guard, as in a diff.
+   * Marks the paths of a ranged read of an index; returns how many. Entries are decoded one by
+   * one (a peer's undecodable entry is skipped, not fatal), deletes of paths we hold go through
+   * the mass-delete guard, and the listing waits while the queue is full, as a diff does.
    */
-  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, listed: Map<string, number>, keep: ((key: string) => boolean) | null): Promise<void> {
+  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, keep: ((key: string) => boolean) | null): Promise<number> {
     const deletes: string[] = []
+    let marked = 0
     for await (const raw of stream) {
-      if (this.closing) return
+      if (this.closing) return marked
       if (keep && !keep(raw.key)) continue
+      if (this.queue.size >= MAX_QUEUED) {
+        this.log.debug({ drive: drive.shortId, marked, queued: this.queue.size }, 'listing paused: the queue is full')
+        await this.roomInQueue()
+        if (this.closing) return marked
+      }
       let path: string
       let entry: DriveEntry<EntryMeta>
       try {
@@ -436,7 +455,7 @@ export class SyncEngine {
         this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
-      listed.set(path, entry.seq)
+      marked++
       if (this.takeRemoteDeletes && isRequestedDelete(entry.value.metadata) && this.index.get(path)) {
         this.supersedeHints(path, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]))
         deletes.push(path)
@@ -446,6 +465,12 @@ export class SyncEngine {
       this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]), false, true)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
+    return marked
+  }
+
+  /** Resolves once the workers brought the queue below half of MAX_QUEUED (or on close). */
+  private roomInQueue(): Promise<void> {
+    return new Promise<void>((resolve) => this.roomWaiters.push(resolve))
   }
 
 
@@ -479,7 +504,7 @@ export class SyncEngine {
       if (this.closing) return
       if (this.queue.size >= MAX_QUEUED) {
         releaseWorkers()
-        await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+        await this.roomInQueue()
         if (this.closing) return
       }
       const key = item.left?.key ?? item.right?.key
@@ -494,8 +519,9 @@ export class SyncEngine {
         this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
-      // already marked by the ranged read, and unchanged since
-      if (listed && left && listed.get(path) === left.seq) continue
+      // already marked by the ranged read, and unchanged since (an entry older than the
+      // listed snapshot is the very entry the snapshot held for its key)
+      if (listed && left && left.seq < listed.to && listed.covers(key)) continue
       if (this.takeRemoteDeletes && isRequestedDelete(left?.value.metadata) && this.index.get(path)) {
         this.supersedeHints(path, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]))
         deletes.push(path)
