@@ -29,6 +29,17 @@ const WORKERS = 64
  * rather than all at once.
  */
 const RUNNING_BYTES = 16 * 1024 * 1024
+/**
+ * Workers kept for fresh changes (local edits, other peers' small diffs): the paths of a large
+ * diff or listing take the others. Contents a peer never serves hold a worker for the whole
+ * fetch timeout (FETCH_TIMEOUT_MS), and a compromised peer can publish thousands of them.
+ */
+const FRESH_WORKERS = 8
+/**
+ * A path running this long (its content is slow to come, or never comes: a peer that withholds
+ * it) stops holding the later classes back; they start beside it.
+ */
+const HOLD_MAX_MS = 10_000
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
 const DISK_FULL_RETRY_MS = 4_000
@@ -146,6 +157,10 @@ export class SyncEngine {
   private readonly errorListeners: Array<(code: string) => void> = []
   private readonly roomWaiters: Array<() => void> = []
   private workers = 0
+  /** workers on paths of the bulk lane */
+  private bulkWorkers = 0
+  /** wakes pump when a running path stops holding its class (HOLD_MAX_MS) */
+  private holdTimer: NodeJS.Timeout | null = null
   private runningBytes = 0
   /** large diffs in progress: the workers wait for them */
   private largeDiffs = 0
@@ -294,12 +309,38 @@ export class SyncEngine {
     return -1
   }
 
-  /** The lowest configured class with paths queued or running (-1: none). */
+  /**
+   * The lowest configured class with paths queued, or running for less than HOLD_MAX_MS
+   * (-1: none).
+   */
   private activeClass(): number {
+    const now = Date.now()
     for (let c = 1; c < this.runningByClass.length; c++) {
-      if ((this.runningByClass[c] as number) > 0 || this.queue.countIn(c) > 0) return c
+      if (this.queue.countIn(c) > 0 || this.heldSince(c, now) !== null) return c
     }
     return -1
+  }
+
+  /** When the youngest running path of class `c` started, if one started less than HOLD_MAX_MS ago. */
+  private heldSince(c: number, now: number): number | null {
+    if ((this.runningByClass[c] as number) === 0) return null
+    let youngest: number | null = null
+    for (const [path, item] of this.running) {
+      const at = this.startedAt.get(path)
+      if (item.classIndex === c && at !== undefined && now - at < HOLD_MAX_MS && (youngest === null || at > youngest)) youngest = at
+    }
+    return youngest
+  }
+
+  /** Pumps again once class `c`'s running paths stop holding the later classes. */
+  private pumpWhenReleased(c: number): void {
+    const since = this.heldSince(c, Date.now())
+    if (since === null || this.holdTimer) return
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null
+      this.pump()
+      this.prefetcher.wake()
+    }, since + HOLD_MAX_MS - Date.now() + 1)
   }
 
   private candidates(cls: number, limit: number): PrefetchCandidate[] {
@@ -437,11 +478,13 @@ export class SyncEngine {
   private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, keep: ((key: string) => boolean) | null): Promise<number> {
     const deletes: string[] = []
     let marked = 0
+    let pauses = 0
     for await (const raw of stream) {
       if (this.closing) return marked
       if (keep && !keep(raw.key)) continue
       if (this.queue.size >= MAX_QUEUED) {
-        this.log.debug({ drive: drive.shortId, marked, queued: this.queue.size }, 'listing paused: the queue is full')
+        // once at info (a drive that large is news), then at debug
+        this.log[pauses++ === 0 ? 'info' : 'debug']({ drive: drive.shortId, marked, queued: this.queue.size }, 'listing paused: the queue is full')
         await this.roomInQueue()
         if (this.closing) return marked
       }
@@ -635,8 +678,9 @@ export class SyncEngine {
 
   /**
    * Starts workers: urgent paths always; otherwise only paths of the lowest class that has
-   * work, so a class is applied before the next one starts. While a large diff runs alone,
-   * only urgent paths run.
+   * work, so a class is applied before the next one starts (a path running for longer than
+   * HOLD_MAX_MS no longer counts as work of its class). While a large diff runs alone, only
+   * fresh changes run; bulk paths never take the workers kept for fresh ones.
    */
   private pump(): void {
     while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
@@ -649,10 +693,13 @@ export class SyncEngine {
       }
       if (cls === -1) {
         cls = this.activeClass()
-        if (cls === -1 || this.queue.countIn(cls) === 0) return
+        if (cls === -1) return
+        if (this.queue.countIn(cls) === 0) return this.pumpWhenReleased(cls)
       }
       const head = this.queue.peekFrom(cls)
       if (!head) return
+      const bulk = cls !== URGENT && head.value.rank.lane === BULK
+      if (bulk && this.bulkWorkers >= WORKERS - FRESH_WORKERS) return
       const bytes = head.value.hints ? head.value.sizeBytes : 0
       if (cls !== URGENT && bytes > 0 && this.runningBytes > 0 && this.runningBytes + bytes > RUNNING_BYTES) return
       const next = this.queue.shiftFrom(cls)
@@ -664,9 +711,11 @@ export class SyncEngine {
       this.startedAt.set(path, Date.now())
       this.runs.set(path, (this.runs.get(path) ?? 0) + 1)
       this.workers++
+      if (bulk) this.bulkWorkers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
         this.workers--
+        if (bulk) this.bulkWorkers--
         this.running.delete(path)
         this.runningByClass[item.classIndex]!--
         this.runningBytes -= bytes
@@ -767,6 +816,7 @@ export class SyncEngine {
 
   async close(): Promise<void> {
     this.closing = true
+    if (this.holdTimer) clearTimeout(this.holdTimer)
     for (const r of this.retries.values()) clearTimeout(r.timer)
     this.retries.clear()
     this.queue.clear()
