@@ -169,6 +169,16 @@ export class HostilePeer {
     }
   }
 
+  /**
+   * Stops serving every content we published: the bytes are cleared from our blob core (the
+   * signed core still covers them, so our entries stay valid), as a peer that withholds them
+   * or lost them. Peers that fetched them before can still serve them.
+   */
+  async withholdContents(): Promise<void> {
+    const blobs = await this.drive.getBlobs()
+    await blobs.core.clear(0, blobs.core.length)
+  }
+
   /** A good file, written the way an agent would. */
   async putFile(relPath: string, content: Buffer): Promise<void> {
     const blob = await this.putBlob(content)

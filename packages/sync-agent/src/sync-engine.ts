@@ -54,8 +54,10 @@ const DIFF_ALONE_ENTRIES = 1_000
 const DIFF_ALONE_MAX_MS = 20_000
 /**
  * A diff (and the ranged listing of a fresh drive's ready classes) stops marking paths while
- * this many wait, until the workers bring it below half:
- * memory stays bounded whatever a drive holds (a peer can publish millions of entries). Each
+ * this many wait and its drive has its share of them (MAX_QUEUED over the drives with paths
+ * queued), until the workers bring the queue below half: memory stays bounded (at most twice
+ * this) whatever a drive holds (a peer can publish millions of entries), and a drive whose
+ * paths never drain (contents a peer withholds) cannot keep the others' changes out. Each
  * queued path holds the decoded entry its diff saw (~1.5 KiB of heap with its hint and rank):
  * 20,000 of them added 30 MiB to the heap whenever a flood's diff outran the workers.
  */
@@ -95,6 +97,8 @@ interface Listed {
 }
 
 interface Item {
+  /** the drive whose diff or listing queued it (counted in `queuedBy` while queued) */
+  source: string | null
   sizeBytes: number
   attempts: number
   hints: Hints | null
@@ -156,6 +160,8 @@ export class SyncEngine {
   private readonly idleListeners: Array<() => void> = []
   private readonly errorListeners: Array<(code: string) => void> = []
   private readonly roomWaiters: Array<() => void> = []
+  /** per drive: queued paths its diffs and listings put there */
+  private readonly queuedBy = new Map<string, number>()
   private workers = 0
   /** workers on paths of the bulk lane */
   private bulkWorkers = 0
@@ -258,6 +264,7 @@ export class SyncEngine {
   private newItem(path: string, hints: Hints | null, urgent: boolean, bulk: boolean): Item {
     const configured = this.classes.classOf(path)
     return {
+      source: null,
       sizeBytes: 0,
       attempts: 0,
       hints: null,
@@ -482,10 +489,10 @@ export class SyncEngine {
     for await (const raw of stream) {
       if (this.closing) return marked
       if (keep && !keep(raw.key)) continue
-      if (this.queue.size >= MAX_QUEUED) {
+      if (this.queueFullFor(drive.hex)) {
         // once at info (a drive that large is news), then at debug
         this.log[pauses++ === 0 ? 'info' : 'debug']({ drive: drive.shortId, marked, queued: this.queue.size }, 'listing paused: the queue is full')
-        await this.roomInQueue()
+        await this.roomFor(drive.hex)
         if (this.closing) return marked
       }
       let path: string
@@ -504,16 +511,41 @@ export class SyncEngine {
         deletes.push(path)
         continue
       }
-      const size = entry.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]), false, true)
+      this.markFrom(drive.hex, path, entry, true)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
     return marked
   }
 
-  /** Resolves once the workers brought the queue below half of MAX_QUEUED (or on close). */
-  private roomInQueue(): Promise<void> {
-    return new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+  /** Marks a path a diff or listing of drive `hex` found in it, counted against the drive's share of the queue. */
+  private markFrom(hex: string, path: string, entry: DriveEntry<EntryMeta> | null, bulk: boolean): void {
+    const size = entry?.value.metadata?.size
+    const wasQueued = this.queue.has(path)
+    this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[hex, { entry, seen: ++this.hintsSeen }]]), false, bulk)
+    const item = wasQueued ? undefined : this.queue.get(path)?.value
+    if (!item) return
+    item.source = hex
+    this.queuedBy.set(hex, (this.queuedBy.get(hex) ?? 0) + 1)
+  }
+
+  /** A path leaves the queue: its drive's share is freed. */
+  private unqueued(item: Item): void {
+    if (item.source === null) return
+    const left = (this.queuedBy.get(item.source) ?? 1) - 1
+    if (left > 0) this.queuedBy.set(item.source, left)
+    else this.queuedBy.delete(item.source)
+    item.source = null
+  }
+
+  /** Must drive `hex`'s diff or listing wait before it marks more? (See MAX_QUEUED.) */
+  private queueFullFor(hex: string): boolean {
+    if (this.queue.size < MAX_QUEUED) return false
+    return (this.queuedBy.get(hex) ?? 0) >= MAX_QUEUED / Math.max(1, this.queuedBy.size)
+  }
+
+  /** Resolves once drive `hex` may mark again (or on close). */
+  private async roomFor(hex: string): Promise<void> {
+    while (this.queueFullFor(hex) && !this.closing) await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
   }
 
 
@@ -545,9 +577,9 @@ export class SyncEngine {
     for await (const item of drive.drive.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
       if (this.closing) return
-      if (this.queue.size >= MAX_QUEUED) {
+      if (this.queueFullFor(drive.hex)) {
         releaseWorkers()
-        await this.roomInQueue()
+        await this.roomFor(drive.hex)
         if (this.closing) return
       }
       const key = item.left?.key ?? item.right?.key
@@ -570,8 +602,7 @@ export class SyncEngine {
         deletes.push(path)
         continue
       }
-      const size = left?.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]), false, bulk)
+      this.markFrom(drive.hex, path, left, bulk)
     }
     if (deletes.length > 0 && !this.closing) this.takeRemoteDeletes?.(deletes)
   }
@@ -705,6 +736,7 @@ export class SyncEngine {
       const next = this.queue.shiftFrom(cls)
       if (!next) return
       const { path, value: item } = next
+      this.unqueued(item)
       this.running.set(path, item)
       this.runningByClass[item.classIndex]!++
       this.runningBytes += bytes
@@ -770,8 +802,12 @@ export class SyncEngine {
       // a full disk gets space back at any moment: look again soon, not after a long backoff
       const maxMs = code === 'E_DISK_FULL' ? DISK_FULL_RETRY_MS : RETRY_MAX_MS
       const delay = Math.min(maxMs, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
-      this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) ? undefined : err }, isSyncError(err) ? err.message : 'could not sync a path; will retry')
-      this.lastError = { code, message: (err as Error).message, at: Date.now() }
+      // Hypercore's: no connected peer served a block in time (slow, gone, or withholding it);
+      // common and self-explaining, so without its stack
+      const unserved = code === 'REQUEST_TIMEOUT'
+      const message = isSyncError(err) ? err.message : unserved ? 'no connected peer served this path’s content in time; will retry' : 'could not sync a path; will retry'
+      this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) || unserved ? undefined : err }, message)
+      this.lastError = { code, message: unserved ? `${message}: ${path}` : (err as Error).message, at: Date.now() }
       this.reportError(code)
       this.retry(path, item, delay)
     }
@@ -820,6 +856,7 @@ export class SyncEngine {
     for (const r of this.retries.values()) clearTimeout(r.timer)
     this.retries.clear()
     this.queue.clear()
+    this.queuedBy.clear()
     await this.prefetcher.close()
     for (const l of [...this.settleListeners]) l()
     for (const wake of this.roomWaiters.splice(0)) wake()
