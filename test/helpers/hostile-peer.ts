@@ -305,3 +305,15 @@ export async function rssBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'):
   if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
 }
+
+/** CPU time (user + system) a process used so far, in ms, from /proc/<pid>/stat. */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may hold spaces) in parentheses; utime and stime are 14 and 15
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return (ticks * 1000) / CLOCK_TICKS_PER_S
+}
+
+/** USER_HZ: clock ticks per second in /proc (100 on every Linux build we run on) */
+const CLOCK_TICKS_PER_S = 100
