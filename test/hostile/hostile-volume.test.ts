@@ -160,6 +160,8 @@ describe('a fresh drive with a huge critical class', () => {
         message: "the good peer's theme file reaches the victim during the listing"
       })
       goodFileMs = Date.now() - goodAt
+      // and one of a later class (the critical backlog that never drains does not hold it)
+      await scene.assertUnharmed('withheld listing', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 30_000 })
     } finally {
       clearInterval(sampler)
     }

@@ -710,8 +710,9 @@ export class SyncEngine {
   /**
    * Starts workers: urgent paths always; otherwise only paths of the lowest class that has
    * work, so a class is applied before the next one starts (a path running for longer than
-   * HOLD_MAX_MS no longer counts as work of its class). While a large diff runs alone, only
-   * fresh changes run; bulk paths never take the workers kept for fresh ones.
+   * HOLD_MAX_MS no longer counts as work of its class, and fresh changes of later classes may
+   * use the workers kept for them while that class has only bulk paths queued). While a large
+   * diff runs alone, only fresh changes run; bulk paths never take the workers kept for fresh ones.
    */
   private pump(): void {
     while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
@@ -725,6 +726,13 @@ export class SyncEngine {
       if (cls === -1) {
         cls = this.activeClass()
         if (cls === -1) return
+        // the class being applied has only a backlog queued (a fresh sync, a flood, or contents
+        // that never come): a fresh change of a later class (a live site's new upload) takes
+        // one of the workers kept for fresh changes instead of waiting for all of it
+        if (this.queue.peekFrom(cls)?.rank.lane === BULK && this.workers - this.bulkWorkers < FRESH_WORKERS) {
+          const fresh = this.firstFreshClass()
+          if (fresh !== -1) cls = fresh
+        }
         if (this.queue.countIn(cls) === 0) return this.pumpWhenReleased(cls)
       }
       const head = this.queue.peekFrom(cls)

@@ -24,6 +24,19 @@ describe('SyncEngine workers, with contents that never come', () => {
     expect(runs.get('themes/good/style.css')).toBe(1)
   })
 
+  it('a backlog of the critical class that never drains does not hold a later class\'s fresh changes, which use only the workers kept for them', async () => {
+    vi.useFakeTimers()
+    const { engine, runs } = engineWith((path) => (path.startsWith('themes/withheld/') || path.startsWith('uploads/2026/11/') ? never() : 'done'))
+    for (let i = 0; i < 200; i++) engine.mark(`themes/withheld/${i}.php`, 0, null, false, true)
+    await vi.advanceTimersByTimeAsync(100)
+    for (let i = 0; i < 20; i++) engine.mark(`uploads/2026/11/${i}.jpg`)
+    engine.mark('good.txt')
+    await vi.advanceTimersByTimeAsync(100)
+    const uploads = [...runs.keys()].filter((p) => p.startsWith('uploads/')).length
+    expect(uploads).toBeGreaterThan(0)
+    expect(uploads).toBeLessThanOrEqual(8)
+  })
+
   it('a critical path running for long stops holding the later classes back', async () => {
     vi.useFakeTimers()
     const { engine, runs } = engineWith((path) => (path === 'themes/withheld.php' ? never() : 'done'))
