@@ -810,10 +810,10 @@ export class SyncEngine {
       // a full disk gets space back at any moment: look again soon, not after a long backoff
       const maxMs = code === 'E_DISK_FULL' ? DISK_FULL_RETRY_MS : RETRY_MAX_MS
       const delay = Math.min(maxMs, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
-      // Hypercore's: no connected peer served a block in time (slow, gone, or withholding it);
-      // common and self-explaining, so without its stack
+      // Hypercore's: no connected peer served a block (of an index or a content) in time: slow,
+      // gone, or withholding it; common and self-explaining, so without its stack
       const unserved = code === 'REQUEST_TIMEOUT'
-      const message = isSyncError(err) ? err.message : unserved ? 'no connected peer served this path’s content in time; will retry' : 'could not sync a path; will retry'
+      const message = isSyncError(err) ? err.message : unserved ? 'no connected peer served this path’s data in time; will retry' : 'could not sync a path; will retry'
       this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) || unserved ? undefined : err }, message)
       this.lastError = { code, message: unserved ? `${message}: ${path}` : (err as Error).message, at: Date.now() }
       this.reportError(code)
