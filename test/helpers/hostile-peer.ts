@@ -169,6 +169,16 @@ export class HostilePeer {
     }
   }
 
+  /**
+   * Stops serving every content we published: the bytes are cleared from our blob core (the
+   * signed core still covers them, so our entries stay valid), as a peer that withholds them
+   * or lost them. Peers that fetched them before can still serve them.
+   */
+  async withholdContents(): Promise<void> {
+    const blobs = await this.drive.getBlobs()
+    await blobs.core.clear(0, blobs.core.length)
+  }
+
   /** A good file, written the way an agent would. */
   async putFile(relPath: string, content: Buffer): Promise<void> {
     const blob = await this.putBlob(content)
@@ -295,3 +305,15 @@ export async function rssBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'):
   if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
 }
+
+/** CPU time (user + system) a process used so far, in ms, from /proc/<pid>/stat. */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may hold spaces) in parentheses; utime and stime are 14 and 15
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return (ticks * 1000) / CLOCK_TICKS_PER_S
+}
+
+/** USER_HZ: clock ticks per second in /proc (100 on every Linux build we run on) */
+const CLOCK_TICKS_PER_S = 100

@@ -3,12 +3,14 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { useHarness } from '../helpers/harness.ts'
 import { rssBytes } from '../helpers/hostile-peer.ts'
-import { MARK, startScene, type Scene } from '../helpers/hostile-scene.ts'
+import { findMarked, MARK, startScene, type Scene } from '../helpers/hostile-scene.ts'
 import { until } from '../helpers/until.ts'
+import { getStatus } from '../../packages/sync-agent/dist/control/control-client.js'
 
 /**
  * Volume attacks from a compromised read-write peer: a drive with a huge number of entries,
- * and a flood of tiny updates. The victim's memory must stay bounded (RSS sampled from /proc
+ * a flood of tiny updates, and a fresh drive with a huge critical class whose contents are
+ * withheld. The victim's memory must stay bounded (RSS sampled from /proc
  * all along), it must keep answering and keep syncing with the good peer, and it must end
  * with the peer's last word. The entry count defaults to 10,000 so `pnpm test` stays quick;
  * SYNC_AGENT_IT_HOSTILE_ENTRIES=1000000 runs the full million (~22 minutes on a loaded 2-core
@@ -17,6 +19,17 @@ import { until } from '../helpers/until.ts'
 const ENTRIES = Number(process.env.SYNC_AGENT_IT_HOSTILE_ENTRIES ?? 10_000)
 const FLOOD_UPDATES = 1_000
 const MAX_RSS_BYTES = 450 * 1024 * 1024
+/**
+ * Files under themes/ in a drive the victim first sees whole (so it reads them with the ranged
+ * listing of the critical class). 40,000 by default: four times the queue's bound, and an index
+ * the victim downloads within its 30 s window, so the listing reads it at disk speed (beyond
+ * that it reads the rest block by block from the peer, ~100 entries/s here: the bound is still
+ * reached, minutes later). SYNC_AGENT_IT_HOSTILE_LISTING_ENTRIES=1000000 for the million.
+ */
+const LISTING_ENTRIES = Number(process.env.SYNC_AGENT_IT_HOSTILE_LISTING_ENTRIES ?? 40_000)
+/** the engine's bound on queued paths (MAX_QUEUED in sync-engine.ts) */
+const MAX_QUEUED = 10_000
+const mib = (n: number) => Math.round(n / 2 ** 20)
 
 describe('volume attacks', () => {
   const harness = useHarness()
@@ -61,7 +74,6 @@ describe('volume attacks', () => {
     const doneMs = Date.now() - startedAt
     // the kernel's high-water mark: the true peak, not only the 200 ms samples
     const peak = { victim: await rssBytes(scene.victim.pid as number, 'VmHWM'), good: await rssBytes(scene.good.pid as number, 'VmHWM') }
-    const mib = (n: number) => Math.round(n / 2 ** 20)
     console.log(`VOLUME ${JSON.stringify({ entries: ENTRIES, writtenS: writtenMs / 1000, goodFileMs, allAppliedS: doneMs / 1000, peakRssMiB: { victim: mib(peak.victim), good: mib(peak.good), victimSampled: mib(peakRss) } })}`)
     // the good peer may still be working through the drive (it gets it through the victim):
     // its watcher is paused then, and a rescan finds its new file (BULK_RESCAN_MS)
@@ -87,4 +99,81 @@ describe('volume attacks', () => {
     expect(peakRss, `victim peak RSS ${Math.round(peakRss / 2 ** 20)} MiB`).toBeLessThan(MAX_RSS_BYTES)
     await scene.assertUnharmed('update flood', { maxRssBytes: MAX_RSS_BYTES })
   })
+})
+
+describe('a fresh drive with a huge critical class', () => {
+  const harness = useHarness()
+  let scene: Scene
+
+  beforeAll(async () => {
+    scene = await startScene(harness)
+  })
+
+  afterAll(async () => {
+    await scene?.close()
+  })
+
+  it(`${LISTING_ENTRIES.toLocaleString('en')} files under themes/ whose content is withheld, read by the ranged listing: memory bounded, a good peer's theme arrives`, async () => {
+    const h = await scene.hostile()
+    const builtAt = Date.now()
+    // written before the victim hears of the drive: its first look is the ranged listing of
+    // the critical class (themes/…), which had no bound: every entry there went into the
+    // queue. Each a file whose content the peer never serves, so the workers drain nothing
+    // and only the queue's bound stops the listing (and the other peers' changes must still
+    // get in). Keys in order (a batch of sorted keys is the cheapest
+    // way to grow a Hyperbee); one blob for all, cleared once written
+    const content = Buffer.from('<?php // never served\n')
+    const blob = await h.putBlob(content)
+    const meta = h.fileMeta(content)
+    await h.putMany(LISTING_ENTRIES, (i) => ({ key: `/themes/${MARK}-listing/${String(i).padStart(8, '0')}.php`, value: { blob, metadata: { ...meta, vv: h.nextVector() } } }), 20_000)
+    await h.withholdContents()
+    const builtS = (Date.now() - builtAt) / 1000
+    // the victim's pending paths, sampled all along over its control socket (a CLI process
+    // per sample would cost more CPU than the victim's work)
+    let peakPending = 0
+    let asking = false
+    const sampler = setInterval(() => {
+      if (asking) return
+      asking = true
+      getStatus(scene.victim.control)
+        .then((s) => (peakPending = Math.max(peakPending, s.pending)), () => undefined)
+        .finally(() => (asking = false))
+    }, 250)
+    const startedAt = Date.now()
+    let goodFileMs = 0
+    let listedMs = 0
+    try {
+      h.connect(scene.victim.address)
+      // the listing pauses at the queue's bound (or, unbounded, reads the whole range)
+      await until(() => peakPending > 2 * MAX_QUEUED || scene.records().some((r) => r.msg === 'listing paused: the queue is full' || r.msg === 'read the index of the classes needed for ready'), {
+        timeoutMs: 120_000,
+        message: 'the victim lists the hostile drive’s themes/'
+      })
+      listedMs = Date.now() - startedAt
+      // a good peer's new theme file (a fresh change of the same class) still arrives: the
+      // workers kept for fresh changes take it while the others wait for withheld contents
+      const goodAt = Date.now()
+      await fs.mkdir(path.join(scene.good.folder, 'themes', 'good-theme'), { recursive: true })
+      await fs.writeFile(path.join(scene.good.folder, 'themes', 'good-theme', 'style.css'), 'body {}\n')
+      await until(async () => (await fs.readFile(path.join(scene.victim.folder, 'themes', 'good-theme', 'style.css'), 'utf8').catch(() => null)) === 'body {}\n', {
+        timeoutMs: 30_000,
+        message: "the good peer's theme file reaches the victim during the listing"
+      })
+      goodFileMs = Date.now() - goodAt
+      // and one of a later class (the critical backlog that never drains does not hold it)
+      await scene.assertUnharmed('withheld listing', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 30_000 })
+    } finally {
+      clearInterval(sampler)
+    }
+    const status = await getStatus(scene.victim.control)
+    peakPending = Math.max(peakPending, status.pending)
+    const peak = { victim: await rssBytes(scene.victim.pid as number, 'VmHWM'), good: await rssBytes(scene.good.pid as number, 'VmHWM') }
+    console.log(`LISTING ${JSON.stringify({ entries: LISTING_ENTRIES, builtS, listedMs, goodFileMs, peakPending, pendingThemes: status.pendingByDir.themes?.files, peakRssMiB: { victim: mib(peak.victim), good: mib(peak.good) } })}`)
+    expect(peakPending, 'victim pending paths at most').toBeLessThan(MAX_QUEUED + 1_000)
+    // the withheld files are shown as pending, not dropped
+    expect(status.pendingByDir.themes?.files).toBeGreaterThan(MAX_QUEUED / 2)
+    expect(peak.victim, `victim peak RSS ${mib(peak.victim)} MiB`).toBeLessThan(MAX_RSS_BYTES)
+    expect(peak.good, `good peer peak RSS ${mib(peak.good)} MiB`).toBeLessThan(MAX_RSS_BYTES)
+    expect(await findMarked(scene.root, [scene.victim.folder, scene.good.folder])).toEqual([])
+  }, 240_000 + LISTING_ENTRIES / 5)
 })

@@ -30,6 +30,17 @@ const WORKERS = 64
  * rather than all at once.
  */
 const RUNNING_BYTES = 16 * 1024 * 1024
+/**
+ * Workers kept for fresh changes (local edits, other peers' small diffs): the paths of a large
+ * diff or listing take the others. Contents a peer never serves hold a worker for the whole
+ * fetch timeout (FETCH_TIMEOUT_MS), and a compromised peer can publish thousands of them.
+ */
+const FRESH_WORKERS = 8
+/**
+ * A path running this long (its content is slow to come, or never comes: a peer that withholds
+ * it) stops holding the later classes back; they start beside it.
+ */
+const HOLD_MAX_MS = 10_000
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
 const DISK_FULL_RETRY_MS = 4_000
@@ -43,8 +54,11 @@ const DIR_RETRIES = 8
 const DIFF_ALONE_ENTRIES = 1_000
 const DIFF_ALONE_MAX_MS = 20_000
 /**
- * A diff stops marking paths while this many wait, until the workers bring it below half:
- * memory stays bounded whatever a drive holds (a peer can publish millions of entries). Each
+ * A diff (and the ranged listing of a fresh drive's ready classes) stops marking paths while
+ * this many wait and its drive has its share of them (MAX_QUEUED over the drives with paths
+ * queued), until the workers bring the queue below half: memory stays bounded (at most twice
+ * this) whatever a drive holds (a peer can publish millions of entries), and a drive whose
+ * paths never drain (contents a peer withholds) cannot keep the others' changes out. Each
  * queued path holds the decoded entry its diff saw (~1.5 KiB of heap with its hint and rank):
  * 20,000 of them added 30 MiB to the heap whenever a flood's diff outran the workers.
  */
@@ -73,7 +87,19 @@ const INDEX_DOWNLOAD_MAX_MS = 30_000
 const READY_FIRST_MIN_ENTRIES = 256
 export const URGENT = 0
 
+/**
+ * What the ranged listing of a fresh drive marked: every entry of the snapshot at version `to`
+ * whose key lies in the listed ranges. Kept as ranges, not as a set of paths: a drive can hold
+ * millions of entries there (a compromised peer's), and the full diff only asks "listed?".
+ */
+interface Listed {
+  to: number
+  covers(key: string): boolean
+}
+
 interface Item {
+  /** the drive whose diff or listing queued it (counted in `queuedBy` while queued) */
+  source: string | null
   sizeBytes: number
   attempts: number
   hints: Hints | null
@@ -123,8 +149,8 @@ export class SyncEngine {
   private readonly prefetcher: BlobPrefetcher
   /** per drive: the version up to which every path of the ready classes is marked or applied */
   private readonly readyKnownTo = new Map<string, number>()
-  /** per drive: paths (and entry seq) a ranged read already marked, so the full diff skips them */
-  private readonly listed = new Map<string, Map<string, number>>()
+  /** per drive: what a ranged read already marked, so the full diff skips it */
+  private readonly listed = new Map<string, Listed>()
   private readonly settledWaiters = new Map<string, Waiter[]>()
   /** called whenever a worker finishes a path */
   private readonly settleListeners = new Set<() => void>()
@@ -142,7 +168,13 @@ export class SyncEngine {
   private readonly idleListeners: Array<() => void> = []
   private readonly errorListeners: Array<(code: string) => void> = []
   private readonly roomWaiters: Array<() => void> = []
+  /** per drive: queued paths its diffs and listings put there */
+  private readonly queuedBy = new Map<string, number>()
   private workers = 0
+  /** workers on paths of the bulk lane */
+  private bulkWorkers = 0
+  /** wakes pump when a running path stops holding its class (HOLD_MAX_MS) */
+  private holdTimer: NodeJS.Timeout | null = null
   private runningBytes = 0
   /** large diffs in progress: the workers wait for them */
   private largeDiffs = 0
@@ -254,6 +286,7 @@ export class SyncEngine {
   private newItem(path: string, hints: Hints | null, urgent: boolean, bulk: boolean): Item {
     const configured = this.classes.classOf(path)
     return {
+      source: null,
       sizeBytes: 0,
       attempts: 0,
       hints: null,
@@ -305,12 +338,38 @@ export class SyncEngine {
     return -1
   }
 
-  /** The lowest configured class with paths queued or running (-1: none). */
+  /**
+   * The lowest configured class with paths queued, or running for less than HOLD_MAX_MS
+   * (-1: none).
+   */
   private activeClass(): number {
+    const now = Date.now()
     for (let c = 1; c < this.runningByClass.length; c++) {
-      if ((this.runningByClass[c] as number) > 0 || this.queue.countIn(c) > 0) return c
+      if (this.queue.countIn(c) > 0 || this.heldSince(c, now) !== null) return c
     }
     return -1
+  }
+
+  /** When the youngest running path of class `c` started, if one started less than HOLD_MAX_MS ago. */
+  private heldSince(c: number, now: number): number | null {
+    if ((this.runningByClass[c] as number) === 0) return null
+    let youngest: number | null = null
+    for (const [path, item] of this.running) {
+      const at = this.startedAt.get(path)
+      if (item.classIndex === c && at !== undefined && now - at < HOLD_MAX_MS && (youngest === null || at > youngest)) youngest = at
+    }
+    return youngest
+  }
+
+  /** Pumps again once class `c`'s running paths stop holding the later classes. */
+  private pumpWhenReleased(c: number): void {
+    const since = this.heldSince(c, Date.now())
+    if (since === null || this.holdTimer) return
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null
+      this.pump()
+      this.prefetcher.wake()
+    }, since + HOLD_MAX_MS - Date.now() + 1)
   }
 
   private candidates(cls: number, limit: number): PrefetchCandidate[] {
@@ -408,20 +467,22 @@ export class SyncEngine {
     await this.downloadIndex(drive, to)
     const downloadedMs = Date.now() - startedAt
     const snapshot = drive.drive.checkout(to)
-    const listed = new Map<string, number>()
+    const isRootFile = (key: string) => key.lastIndexOf('/') === 0
+    const prefixes = ranges.flatMap((r) => r.prefixes.map((p) => '/' + p))
+    const rootFiles = ranges.some((r) => r.rootFiles)
+    let paths = 0
     try {
       await snapshot.ready()
-      for (const r of ranges) {
-        for (const prefix of r.prefixes) await this.markListing(drive, snapshot.list<Buffer>('/' + prefix.slice(0, -1), { valueEncoding: 'binary' }), listed, null)
-        if (r.rootFiles) await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary' }), listed, (key) => key.lastIndexOf('/') === 0)
-        if (this.closing) return
-      }
+      // in key order, as the ranges are read: a drive's entries there are only ever listed once
+      for (const prefix of prefixes) paths += await this.markListing(drive, snapshot.list<Buffer>(prefix.slice(0, -1), { valueEncoding: 'binary' }), null)
+      if (rootFiles) paths += await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary' }), isRootFile)
+      if (this.closing) return
     } finally {
       await snapshot.close().catch(() => undefined)
     }
-    this.listed.set(drive.hex, listed)
+    this.listed.set(drive.hex, { to, covers: (key) => (rootFiles && isRootFile(key)) || prefixes.some((p) => key.startsWith(p)) })
     this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
-    this.log.info({ drive: drive.shortId, paths: listed.size, downloadMs: downloadedMs, ms: Date.now() - startedAt }, 'read the index of the classes needed for ready')
+    this.log.info({ drive: drive.shortId, paths, downloadMs: downloadedMs, ms: Date.now() - startedAt }, 'read the index of the classes needed for ready')
     // let the workers apply them before the full diff takes the bandwidth
     const deadline = Date.now() + READY_CLASSES_FIRST_MAX_MS
     while (!this.closing && this.readyClassesBusy() && Date.now() < deadline) {
@@ -444,15 +505,23 @@ export class SyncEngine {
   }
 
   /**
-   * Marks the paths of a ranged read of an index. Entries are decoded one by one (a peer's
-   * undecodable entry is skipped, not fatal), and deletes of paths we hold go through the
-   * mass-delete guard, as in a diff.
+   * Marks the paths of a ranged read of an index; returns how many. Entries are decoded one by
+   * one (a peer's undecodable entry is skipped, not fatal), deletes of paths we hold go through
+   * the mass-delete guard, and the listing waits while the queue is full, as a diff does.
    */
-  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, listed: Map<string, number>, keep: ((key: string) => boolean) | null): Promise<void> {
+  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, keep: ((key: string) => boolean) | null): Promise<number> {
     const deletes: string[] = []
+    let marked = 0
+    let pauses = 0
     for await (const raw of stream) {
-      if (this.closing) return
+      if (this.closing) return marked
       if (keep && !keep(raw.key)) continue
+      if (this.queueFullFor(drive.hex)) {
+        // once at info (a drive that large is news), then at debug
+        this.log[pauses++ === 0 ? 'info' : 'debug']({ drive: drive.shortId, marked, queued: this.queue.size }, 'listing paused: the queue is full')
+        await this.roomFor(drive.hex)
+        if (this.closing) return marked
+      }
       let path: string
       let entry: DriveEntry<EntryMeta>
       try {
@@ -463,16 +532,47 @@ export class SyncEngine {
         this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
-      listed.set(path, entry.seq)
+      marked++
       if (this.deleteGate && isRequestedDelete(entry.value.metadata) && this.index.get(path)) {
         this.supersedeHints(path, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]))
         deletes.push(path)
         continue
       }
-      const size = entry.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry, seen: ++this.hintsSeen }]]), false, true)
+      this.markFrom(drive.hex, path, entry, true)
     }
     if (deletes.length > 0 && !this.closing) this.deleteGate?.submit(deletes)
+    return marked
+  }
+
+  /** Marks a path a diff or listing of drive `hex` found in it, counted against the drive's share of the queue. */
+  private markFrom(hex: string, path: string, entry: DriveEntry<EntryMeta> | null, bulk: boolean): void {
+    const size = entry?.value.metadata?.size
+    const wasQueued = this.queue.has(path)
+    this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[hex, { entry, seen: ++this.hintsSeen }]]), false, bulk)
+    const item = wasQueued ? undefined : this.queue.get(path)?.value
+    if (!item) return
+    item.source = hex
+    this.queuedBy.set(hex, (this.queuedBy.get(hex) ?? 0) + 1)
+  }
+
+  /** A path leaves the queue: its drive's share is freed. */
+  private unqueued(item: Item): void {
+    if (item.source === null) return
+    const left = (this.queuedBy.get(item.source) ?? 1) - 1
+    if (left > 0) this.queuedBy.set(item.source, left)
+    else this.queuedBy.delete(item.source)
+    item.source = null
+  }
+
+  /** Must drive `hex`'s diff or listing wait before it marks more? (See MAX_QUEUED.) */
+  private queueFullFor(hex: string): boolean {
+    if (this.queue.size < MAX_QUEUED) return false
+    return (this.queuedBy.get(hex) ?? 0) >= MAX_QUEUED / Math.max(1, this.queuedBy.size)
+  }
+
+  /** Resolves once drive `hex` may mark again (or on close). */
+  private async roomFor(hex: string): Promise<void> {
+    while (this.queueFullFor(hex) && !this.closing) await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
   }
 
 
@@ -514,9 +614,9 @@ export class SyncEngine {
     for await (const item of source.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
       counted()
       if (this.closing) return
-      if (this.queue.size >= MAX_QUEUED) {
+      if (this.queueFullFor(drive.hex)) {
         releaseWorkers()
-        await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+        await this.roomFor(drive.hex)
         if (this.closing) return
       }
       const key = item.left?.key ?? item.right?.key
@@ -531,15 +631,15 @@ export class SyncEngine {
         this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
-      // already marked by the ranged read, and unchanged since
-      if (listed && left && listed.get(path) === left.seq) continue
+      // already marked by the ranged read, and unchanged since (an entry older than the
+      // listed snapshot is the very entry the snapshot held for its key)
+      if (listed && left && left.seq < listed.to && listed.covers(key)) continue
       if (this.deleteGate && isRequestedDelete(left?.value.metadata) && this.index.get(path)) {
         this.supersedeHints(path, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]))
         deletes.push(path)
         continue
       }
-      const size = left?.value.metadata?.size
-      this.mark(path, typeof size === 'number' && size > 0 ? size : 0, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]), false, bulk)
+      this.markFrom(drive.hex, path, left, bulk)
     }
     if (deletes.length > 0 && !this.closing) this.deleteGate?.submit(deletes)
   }
@@ -646,8 +746,10 @@ export class SyncEngine {
 
   /**
    * Starts workers: urgent paths always; otherwise only paths of the lowest class that has
-   * work, so a class is applied before the next one starts. While a large diff runs alone,
-   * only urgent paths run.
+   * work, so a class is applied before the next one starts (a path running for longer than
+   * HOLD_MAX_MS no longer counts as work of its class, and fresh changes of later classes may
+   * use the workers kept for them while that class has only bulk paths queued). While a large
+   * diff runs alone, only fresh changes run; bulk paths never take the workers kept for fresh ones.
    */
   private pump(): void {
     while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
@@ -660,24 +762,37 @@ export class SyncEngine {
       }
       if (cls === -1) {
         cls = this.activeClass()
-        if (cls === -1 || this.queue.countIn(cls) === 0) return
+        if (cls === -1) return
+        // the class being applied has only a backlog queued (a fresh sync, a flood, or contents
+        // that never come): a fresh change of a later class (a live site's new upload) takes
+        // one of the workers kept for fresh changes instead of waiting for all of it
+        if (this.queue.peekFrom(cls)?.rank.lane === BULK && this.workers - this.bulkWorkers < FRESH_WORKERS) {
+          const fresh = this.firstFreshClass()
+          if (fresh !== -1) cls = fresh
+        }
+        if (this.queue.countIn(cls) === 0) return this.pumpWhenReleased(cls)
       }
       const head = this.queue.peekFrom(cls)
       if (!head) return
+      const bulk = cls !== URGENT && head.value.rank.lane === BULK
+      if (bulk && this.bulkWorkers >= WORKERS - FRESH_WORKERS) return
       const bytes = head.value.hints ? head.value.sizeBytes : 0
       if (cls !== URGENT && bytes > 0 && this.runningBytes > 0 && this.runningBytes + bytes > RUNNING_BYTES) return
       const next = this.queue.shiftFrom(cls)
       if (!next) return
       const { path, value: item } = next
+      this.unqueued(item)
       this.running.set(path, item)
       this.runningByClass[item.classIndex]!++
       this.runningBytes += bytes
       this.startedAt.set(path, Date.now())
       this.runs.set(path, (this.runs.get(path) ?? 0) + 1)
       this.workers++
+      if (bulk) this.bulkWorkers++
       const task: Promise<void> = this.work(path, item).finally(() => {
         this.inflight.delete(task)
         this.workers--
+        if (bulk) this.bulkWorkers--
         this.running.delete(path)
         this.runningByClass[item.classIndex]!--
         this.runningBytes -= bytes
@@ -732,8 +847,12 @@ export class SyncEngine {
       // a full disk gets space back at any moment: look again soon, not after a long backoff
       const maxMs = code === 'E_DISK_FULL' ? DISK_FULL_RETRY_MS : RETRY_MAX_MS
       const delay = Math.min(maxMs, RETRY_MIN_MS * 2 ** Math.min(item.attempts, 10))
-      this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) ? undefined : err }, isSyncError(err) ? err.message : 'could not sync a path; will retry')
-      this.lastError = { code, message: (err as Error).message, at: Date.now() }
+      // Hypercore's: no connected peer served a block (of an index or a content) in time: slow,
+      // gone, or withholding it; common and self-explaining, so without its stack
+      const unserved = code === 'REQUEST_TIMEOUT'
+      const message = isSyncError(err) ? err.message : unserved ? 'no connected peer served this path’s data in time; will retry' : 'could not sync a path; will retry'
+      this.log.warn({ code, path, attempts: item.attempts, retryMs: delay, err: isSyncError(err) || unserved ? undefined : err }, message)
+      this.lastError = { code, message: unserved ? `${message}: ${path}` : (err as Error).message, at: Date.now() }
       this.reportError(code)
       this.retry(path, item, delay)
     }
@@ -786,9 +905,11 @@ export class SyncEngine {
 
   async close(): Promise<void> {
     this.closing = true
+    if (this.holdTimer) clearTimeout(this.holdTimer)
     for (const r of this.retries.values()) clearTimeout(r.timer)
     this.retries.clear()
     this.queue.clear()
+    this.queuedBy.clear()
     await this.prefetcher.close()
     for (const l of [...this.settleListeners]) l()
     for (const wake of this.roomWaiters.splice(0)) wake()

@@ -5,27 +5,11 @@ import type { Outcome, PathReconciler } from '../src/reconcile-path.js'
 import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
 import { SyncEngine } from '../src/sync-engine.js'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
+import { engineWith } from './helpers/engine.js'
 
 afterEach(() => {
   vi.useRealTimers()
 })
-
-/** An engine whose reconciler answers from `outcome(path, run)`; counts runs per path. */
-function engineWith(outcome: (path: string, run: number) => Outcome | Error): { engine: SyncEngine; runs: Map<string, number> } {
-  const runs = new Map<string, number>()
-  const reconciler = {
-    reconcile: async (path: string) => {
-      const n = (runs.get(path) ?? 0) + 1
-      runs.set(path, n)
-      const o = outcome(path, n)
-      if (o instanceof Error) throw o
-      return o
-    }
-  } as unknown as PathReconciler
-  const index = { entries: () => [][Symbol.iterator](), checkpoint: () => 0, setCheckpoint: () => undefined } as unknown as IndexStore
-  const drives = { all: () => [] } as unknown as DriveSet
-  return { engine: new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, pino({ level: 'silent' })), runs }
-}
 
 // fault suite seed 200: a retry re-marked its path with a fresh item, so `attempts` went back
 // to 0 on every retry: a directory that stayed non-empty was tried every ~100 ms forever (the

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Agent } from '../helpers/agent.ts'
+import { useHarness } from '../helpers/harness.ts'
+import { cpuMs, rssBytes } from '../helpers/hostile-peer.ts'
+import { MARK, startScene, type Scene } from '../helpers/hostile-scene.ts'
+import { until } from '../helpers/until.ts'
+
+/**
+ * A compromised read-write peer publishes valid, signed entries (a theme file and an upload)
+ * and never serves their contents: it cleared them from its blob core after a keeper, a good
+ * read-write peer, had synced them. The victim must not hang, crash or spin (it retries with a
+ * backoff), must show the files as pending, must keep applying the good peer's changes, and
+ * must get the files as soon as a peer that has them (the keeper, back online) connects.
+ */
+const THEME = `themes/${MARK}-theme/style.css`
+const UPLOAD = `uploads/2026/11/${MARK}-photo.jpg`
+const MAX_RSS_BYTES = 450 * 1024 * 1024
+/** the victim's CPU use while it waits for the withheld contents: well below a busy loop */
+const MAX_CPU_SHARE = 0.2
+
+async function read(agent: Agent, rel: string): Promise<Buffer | null> {
+  return fs.readFile(path.join(agent.folder, rel)).catch(() => null)
+}
+
+describe('a signed writer that withholds its contents', () => {
+  const harness = useHarness()
+  let scene: Scene
+  let keeper: Agent
+
+  beforeAll(async () => {
+    scene = await startScene(harness)
+    // outside the scene's root: its copies of the files are legitimate, not an escape
+    const keeperRoot = await harness.tmpDir()
+    keeper = await harness.agent({ name: 'keeper', secret: scene.secret, folder: path.join(keeperRoot, 'keeper'), data: path.join(keeperRoot, 'keeper.data') })
+    await keeper.start()
+  })
+
+  afterAll(async () => {
+    await scene?.close()
+  })
+
+  it('the victim waits without spinning, shows the files pending, keeps syncing, and gets them from a peer that has them', async () => {
+    const h = await scene.hostile()
+    const theme = Buffer.from('body { color: red }\n')
+    const photo = randomBytes(200 * 1024) // several blocks
+    await h.putFile(THEME, theme)
+    await h.putFile(UPLOAD, photo)
+    // the keeper syncs them while the peer still serves them, then goes offline
+    const toKeeper = h.connect(keeper.address)
+    await until(async () => (await read(keeper, THEME))?.equals(theme) && (await read(keeper, UPLOAD))?.equals(photo), { timeoutMs: 30_000, message: 'the keeper has both files' })
+    toKeeper.destroy()
+    await keeper.stop()
+    await h.withholdContents()
+    const blobs = await h.drive.getBlobs()
+    expect(await blobs.core.has(0), 'the hostile peer no longer holds its contents').toBe(false)
+
+    h.connect(scene.victim.address)
+    const victimPid = scene.victim.pid as number
+    // shown as pending (by top-level directory), not dropped
+    await until(async () => {
+      const s = await scene.victim.status()
+      const byDir = s.pendingByDir as Record<string, { files: number }>
+      return byDir.themes?.files === 1 && byDir.uploads?.files === 1
+    }, { timeoutMs: 20_000, message: 'the victim lists the withheld files as pending' })
+    const cpuAt = { ms: await cpuMs(victimPid), wall: Date.now() }
+    // meanwhile the good peer's changes arrive, a theme file included (the withheld theme file
+    // holds neither the workers nor the later classes)
+    await scene.assertUnharmed('withheld contents', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 30_000 })
+    await fs.mkdir(path.join(scene.good.folder, 'themes', 'good'), { recursive: true })
+    await fs.writeFile(path.join(scene.good.folder, 'themes', 'good', 'style.css'), 'good\n')
+    await until(async () => (await read(scene.victim, 'themes/good/style.css'))?.toString() === 'good\n', { timeoutMs: 30_000, message: "the good peer's theme file reaches the victim" })
+    // the fetch times out and is retried with a backoff, logged once per attempt
+    const failed = await scene.waitRecord((r) => r.code === 'REQUEST_TIMEOUT' && r.path === THEME, 'that the theme file\'s content did not come', 60_000)
+    expect(failed).toMatchObject({ level: 'warn', attempts: 1, retryMs: expect.any(Number) })
+    const cpu = { ms: (await cpuMs(victimPid)) - cpuAt.ms, wallMs: Date.now() - cpuAt.wall }
+    const status = await scene.victim.status()
+    expect(status.pending, 'the withheld files are still pending').toBeGreaterThanOrEqual(2)
+    expect(await read(scene.victim, THEME)).toBeNull()
+    expect(await read(scene.victim, UPLOAD)).toBeNull()
+    const rss = await rssBytes(victimPid, 'VmHWM')
+    console.log(`WITHHELD ${JSON.stringify({ cpuMs: cpu.ms, wallMs: cpu.wallMs, cpuShare: Math.round((cpu.ms / cpu.wallMs) * 1000) / 1000, peakRssMiB: Math.round(rss / 2 ** 20), pending: status.pending, errors: (status.errors as Array<{ code: string }>).map((e) => e.code) })}`)
+    expect(cpu.ms / cpu.wallMs, `victim CPU ${cpu.ms} ms over ${cpu.wallMs} ms`).toBeLessThan(MAX_CPU_SHARE)
+    expect(rss).toBeLessThan(MAX_RSS_BYTES)
+
+    // the keeper comes back and connects to the victim: it has the contents, so they arrive
+    const backAt = Date.now()
+    keeper.peers = [scene.victim.address]
+    await keeper.start()
+    await until(async () => (await read(scene.victim, THEME))?.equals(theme) && (await read(scene.victim, UPLOAD))?.equals(photo), {
+      timeoutMs: 30_000,
+      message: 'the withheld files reach the victim from the keeper'
+    })
+    console.log(`WITHHELD the files arrived ${Date.now() - backAt} ms after the keeper started again`)
+    await until(async () => {
+      const byDir = (await scene.victim.status()).pendingByDir as Record<string, unknown>
+      return byDir.themes === undefined && byDir.uploads === undefined
+    }, { timeoutMs: 20_000, message: 'nothing of them is pending any more' })
+    await scene.assertUnharmed('contents from the keeper', { maxRssBytes: MAX_RSS_BYTES })
+  })
+})
