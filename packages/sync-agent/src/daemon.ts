@@ -519,8 +519,18 @@ export class Agent {
       },
       onUnsyncable: (path, problem) => this.log.warn({ code: 'E_PATH_UNSAFE', path, problem }, 'cannot sync this name; skipped')
     })
-    for (const [path] of this.index.entries()) if (!seen.has(path)) this.engine.mark(path)
-    this.log.info({ files: seen.size, changed: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
+    // in the index, not seen: gone, unless it was placed after the walk passed its directory
+    // (a scan during a bulk sync otherwise marked every file applied while it walked: 2,500
+    // needless reconciles in a fresh node's initial sync of 8,000 files)
+    let gone = 0
+    for (const [path, record] of this.index.entries()) {
+      if (seen.has(path)) continue
+      const st = await writer.lstatOrNull(path)
+      if (st && fingerprintMatches(st, record)) continue
+      this.engine.mark(path)
+      gone++
+    }
+    this.log.info({ files: seen.size, gone, pending: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
   }
 
   private onPeer(session: PeerSession): void {
