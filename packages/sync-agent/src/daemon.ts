@@ -10,7 +10,7 @@ import { Closers } from './closers.js'
 import { IndexStore } from './index-store.js'
 import { DriveSet } from './replication/drive-set.js'
 import { buildIgnoreRules, type IgnoreRules } from './ignore-rules.js'
-import { FolderWriter, fingerprintMatches } from './folder-writer.js'
+import { FolderWriter, differsFromRecord } from './folder-writer.js'
 import type { Stats } from 'node:fs'
 import { PathReconciler } from './reconcile-path.js'
 import { SyncEngine } from './sync-engine.js'
@@ -328,12 +328,12 @@ export class Agent {
       this.engine.markTree(path)
     }
     if (stats) {
-      if (!record || !fingerprintMatches(stats, record)) this.onChanged(path, stats, record === undefined)
+      if (differsFromRecord(stats, record)) this.onChanged(path, stats, record === undefined)
       return
     }
     lstat(join(this.config.folder, path)).then(
       (st) => {
-        if (!record || !fingerprintMatches(st, record)) this.onChanged(path, st, record === undefined)
+        if (differsFromRecord(st, record)) this.onChanged(path, st, record === undefined)
       },
       () => {
         if (record) this.engine.mark(path)
@@ -479,7 +479,7 @@ export class Agent {
     scanFolder(this.config.folder, this.rules, {
       onEntry: (p, s) => {
         const r = this.index.get(p)
-        if (!r || !fingerprintMatches(s, r)) this.engine.mark(p)
+        if (differsFromRecord(s, r)) this.engine.mark(p)
       },
       onTempFile: () => undefined,
       onUnsyncable: () => undefined
@@ -510,7 +510,7 @@ export class Agent {
       onEntry: (path, st) => {
         seen.add(path)
         const record = this.index.get(path)
-        if (!record || !fingerprintMatches(st, record)) this.engine.mark(path)
+        if (differsFromRecord(st, record)) this.engine.mark(path)
       },
       onTempFile: (path) => {
         if (writer.isWriting(path)) return
@@ -526,7 +526,7 @@ export class Agent {
     for (const [path, record] of this.index.entries()) {
       if (seen.has(path)) continue
       const st = await writer.lstatOrNull(path)
-      if (st && fingerprintMatches(st, record)) continue
+      if (!differsFromRecord(st, record)) continue
       this.engine.mark(path)
       gone++
     }

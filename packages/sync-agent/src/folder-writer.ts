@@ -53,6 +53,21 @@ export function fingerprintMatches(st: Stats, record: LocalRecord): boolean {
   return st.size === record.size && st.mtimeMs === record.mtimeMs && st.ino === record.ino && (st.mode & 0o777) === record.mode
 }
 
+/** The lstat of an absolute path, or null if nothing is there (a parent that is a file included). */
+export function lstatAt(abs: string): Stats | null {
+  try {
+    return lstatSync(abs, { throwIfNoEntry: false }) ?? null
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null
+    throw err
+  }
+}
+
+/** Does the disk (`st`, null: nothing there) differ from what the index recorded of the path? */
+export function differsFromRecord(st: Stats | null, record: LocalRecord | undefined): boolean {
+  return st ? !record || !fingerprintMatches(st, record) : record !== undefined
+}
+
 /** What the writer applies to what it creates; null leaves the default (process owner, synced mode). */
 export interface WritePermissions {
   owner: FileOwner | null
@@ -154,12 +169,7 @@ export class FolderWriter {
    * writes twice before it exists (measured on the 2-core bench machine).
    */
   async lstatOrNull(path: string): Promise<Stats | null> {
-    try {
-      return lstatSync(this.abs(path), { throwIfNoEntry: false }) ?? null
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null
-      throw err
-    }
+    return lstatAt(this.abs(path))
   }
 
   /** Throws LocalChangeError unless the disk at `path` matches `expected` (or is absent when expected is undefined). */

@@ -5,7 +5,7 @@ import { decodeEntry, metaOf, readVersion, sameContent, type EntryKind, type Ent
 import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
-import { fingerprintMatches, linkStaysInside, type FolderWriter } from './folder-writer.js'
+import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { ApplyIntent, IndexStore, LocalRecord } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { DriveEntry } from 'hyperdrive'
@@ -127,7 +127,7 @@ export class PathReconciler {
     // a path new here (on disk, never synced) is published whatever the others hold, so it
     // need not wait for drives that are still arriving (see gather)
     let versions = await this.gather(path, hints, st !== null && record === undefined)
-    const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined || this.deletedBeforeRecorded(path, versions)
+    const diskChanged = differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions))
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
     const decision = decide(versions)
@@ -582,8 +582,7 @@ export class PathReconciler {
       const { index, writer } = this.deps
       const record = index.get(copy.path)
       const st = await writer.lstatOrNull(copy.path)
-      const diskChanged = st ? !record || !fingerprintMatches(st, record) : record !== undefined
-      if (!diskChanged) await this.withdrawReplacedCopy(copy.path, await this.gather(copy.path), versions)
+      if (!differsFromRecord(st, record)) await this.withdrawReplacedCopy(copy.path, await this.gather(copy.path), versions)
       this.deps.onNewPath(copy.path)
     }
   }

@@ -1,6 +1,6 @@
-import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Stats } from 'node:fs'
+import { lstatAt } from './folder-writer.js'
 import type { ApplyIntent, IndexStore } from './index-store.js'
 import type { Logger } from './log.js'
 
@@ -30,11 +30,11 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
     const placing = intent.placing
     if (!placing) continue
     const abs = join(folder, path)
-    const atPath = await lstatOrNull(abs)
+    const atPath = lstatAt(abs)
     let outcome: PlacementOutcome
     if (atPath && matches(atPath, placing)) outcome = 'placed'
     else {
-      const temp = await lstatOrNull(join(dirname(abs), placing.tmp))
+      const temp = lstatAt(join(dirname(abs), placing.tmp))
       outcome = temp && matches(temp, placing) ? 'not-placed' : 'placed-then-changed'
     }
     if (outcome !== 'not-placed') index.set(path, recordOf(intent, placing))
@@ -51,13 +51,4 @@ function matches(st: Stats, placing: NonNullable<ApplyIntent['placing']>): boole
 
 function recordOf(intent: ApplyIntent, placing: NonNullable<ApplyIntent['placing']>) {
   return { kind: 'file' as const, size: placing.size, mtimeMs: placing.mtimeMs, ino: placing.ino, mode: placing.mode, hash: intent.hash, target: null, vv: intent.vv }
-}
-
-async function lstatOrNull(abs: string): Promise<Stats | null> {
-  try {
-    return await lstat(abs)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null
-    throw err
-  }
 }

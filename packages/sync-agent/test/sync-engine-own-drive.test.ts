@@ -5,6 +5,7 @@ import type { Outcome, PathReconciler } from '../src/reconcile-path.js'
 import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
 import { SyncEngine } from '../src/sync-engine.js'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
+import { until } from './helpers/until.js'
 
 const file = (seq: number, path: string) => ({
   left: { seq, key: '/' + path, value: Buffer.from(JSON.stringify({ metadata: { v: 1, kind: 'file', vv: { ME: seq }, ts: 1, size: 1, mtime: 0, mode: 0o644, hash: 'a'.repeat(64) } })) },
@@ -58,8 +59,7 @@ describe('SyncEngine, our own drive at start', () => {
 
     state.version = 10 // the start-up scan published 7 files
     engine.onDriveAppend(drive)
-    const deadline = Date.now() + 5_000
-    while (idle === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
+    await until(() => idle > 0, 'the engine is idle')
 
     expect(state.diffedUpTo).toEqual([3])
     expect(reconciled.sort()).toEqual(['old/a.txt', 'old/b.txt'])

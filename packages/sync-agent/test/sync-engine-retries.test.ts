@@ -6,6 +6,7 @@ import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
 import { SyncEngine } from '../src/sync-engine.js'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
 import { engineWith } from './helpers/engine.js'
+import { until } from './helpers/until.js'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -100,21 +101,13 @@ describe('SyncEngine checkpoints and the delete gate', () => {
     engine.onIdle(() => idle++)
 
     engine.onDriveAppend(drive)
-    await until(() => idle > 0 && pool.length === 1)
+    await until(() => idle > 0 && pool.length === 1, 'the engine is idle with the delete in the gate')
     expect(engine.isIdle).toBe(true)
     expect(checkpoints).toEqual([]) // the delete is only in the pool: a restart must diff it again
 
     engine.deletesReleased(pool.splice(0))
-    await until(() => applied.includes('gone.txt') && engine.isIdle)
+    await until(() => applied.includes('gone.txt') && engine.isIdle, 'the released delete is applied')
     expect(checkpoints).toContainEqual(['aa', 2])
     await engine.close()
   })
 })
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
