@@ -6,6 +6,8 @@ import { runCli, newSecret } from './helpers/cli.ts'
 import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
+import { freePorts } from './helpers/ports.ts'
+import { scrape } from './helpers/metrics.ts'
 
 /**
  * An encrypted (blind) peer between two read-write peers that never connect directly: it
@@ -38,7 +40,8 @@ describe('encrypted (blind) peers', () => {
     const contentMarker = `BODYMARK${randomBytes(10).toString('hex')}`
     const a = await harness.agent({ name: 'a', secret })
     const e = await harness.agent({ name: 'e', secret: en, peers: [a.address] })
-    const b = await harness.agent({ name: 'b', secret, peers: [e.address] })
+    const [httpB] = (await freePorts(1)) as [number]
+    const b = await harness.agent({ name: 'b', secret, peers: [e.address], env: { SYNC_AGENT_HTTP: `127.0.0.1:${httpB}` } })
     await writeFiles(a.folder, {
       [`notes-${nameMarker}.txt`]: `top secret ${contentMarker}\n`.repeat(200),
       [`dir-${nameMarker}/inner.txt`]: contentMarker
@@ -50,6 +53,10 @@ describe('encrypted (blind) peers', () => {
     const { trees } = await waitConverged([a, b], { timeoutMs: 60_000 })
     expect(trees[1]!.has(`notes-${nameMarker}.txt`)).toBe(true)
     expect(trees[0]!.has(`from-b-${nameMarker}.txt`)).toBe(true)
+    // no peer with a folder is connected to B: A's contents came as Hypercore blocks, through E
+    const metricsB = await scrape(httpB)
+    expect(metricsB.get('sync_agent_bytes_in_by_source_total{source="hypercore"}')).toBeGreaterThan(200 * 30)
+    expect(metricsB.get('sync_agent_bytes_in_by_source_total{source="peer-folder"}')).toBe(0)
 
     const [sa, se, sb] = await Promise.all([a.status(), e.status(), b.status()])
     expect(se.role).toBe('en')

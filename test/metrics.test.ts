@@ -5,23 +5,9 @@ import type { Agent } from './helpers/agent.ts'
 import { newSecret } from './helpers/cli.ts'
 import { useHarness } from './helpers/harness.ts'
 import { freePorts } from './helpers/ports.ts'
+import { scrape } from './helpers/metrics.ts'
 import { waitConverged } from './helpers/sync.ts'
 import { until } from './helpers/until.ts'
-
-/** GET /metrics → samples by `name{labels}` (Prometheus text format). */
-async function scrape(port: number): Promise<Map<string, number>> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`)
-  expect(res.status).toBe(200)
-  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
-  const out = new Map<string, number>()
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const m = /^(\S+?(?:\{[^}]*\})?) (\S+)$/.exec(line)
-    if (!m) throw new Error(`not a sample line: ${line}`)
-    out.set(m[1] as string, Number(m[2]))
-  }
-  return out
-}
 
 describe('GET /metrics with two real agents', () => {
   const harness = useHarness()
@@ -61,6 +47,9 @@ describe('GET /metrics with two real agents', () => {
     expect(after.a.get('sync_agent_bytes_total{direction="out"}')).toBeGreaterThanOrEqual(5000)
     expect(after.b.get('sync_agent_files_total{direction="in"}')).toBeGreaterThanOrEqual(1)
     expect(after.b.get('sync_agent_bytes_total{direction="in"}')).toBeGreaterThanOrEqual(5000)
+    // read from A's folder over our channel, not from A's Hypercore blocks (content/)
+    expect(after.b.get('sync_agent_bytes_in_by_source_total{source="peer-folder"}')).toBe(after.b.get('sync_agent_bytes_total{direction="in"}'))
+    expect(after.b.get('sync_agent_bytes_in_by_source_total{source="hypercore"}')).toBe(0)
     // no echo: B published nothing, A received nothing
     expect(after.b.get('sync_agent_files_total{direction="out"}')).toBe(0)
     expect(after.a.get('sync_agent_files_total{direction="in"}')).toBe(0)

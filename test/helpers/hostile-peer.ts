@@ -9,7 +9,10 @@ import { until } from './until.ts'
 // the project's own modules (compiled: run `pnpm build` first), so the hostile peer speaks
 // exactly our protocol and only the parts it chooses to break are wrong
 import { deriveFolderKeys, parseSecret, type FolderKeys } from '../../packages/shared/dist/index.js'
-import { authProof, helloEncoding, haveListEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION } from '../../packages/sync-agent/dist/protocol.js'
+import {
+  authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, FEATURE_CONTENT, helloEncoding, haveListEncoding, membersEncoding,
+  PROTOCOL, PROTOCOL_VERSION, type ContentRequest
+} from '../../packages/sync-agent/dist/protocol.js'
 import { signMember, type Member } from '../../packages/sync-agent/dist/replication/member.js'
 import { ownCapability } from '../../packages/sync-agent/dist/peers/capability-proof.js'
 import type { Capability } from '../../packages/sync-agent/dist/protocol.js'
@@ -58,6 +61,17 @@ export interface ConnectOptions {
   version?: number
   /** the capability proof in the hello: 'own' (default) what our secret can prove, or any other */
   capability?: 'own' | ((handshakeHash: Buffer) => Capability | null)
+  /**
+   * Announce that we serve file contents, and answer each content request the victim sends
+   * with this (forged bytes, silence, ...); absent: we announce nothing and are never asked.
+   */
+  content?: (request: ContentRequest, reply: ContentReply) => void
+}
+
+export interface ContentReply {
+  /** sends bytes in data messages of at most 256 KiB */
+  data(bytes: Buffer): void
+  end(status: number): void
 }
 
 export interface HostileConnection {
@@ -240,6 +254,19 @@ export class HostilePeer {
       })
       membersMessage = channel.addMessage({ encoding: membersEncoding, onmessage: (m: Member[]) => (conn.membersReceived = m) })
       haveMessage = channel.addMessage({ encoding: haveListEncoding })
+      const answer = options.content
+      if (answer) {
+        let dataMessage: any = null
+        let endMessage: any = null
+        channel.addMessage({ encoding: contentRequestEncoding, onmessage: (r: ContentRequest) => answer(r, {
+          data: (bytes) => {
+            for (let at = 0; at < bytes.length; at += 256 * 1024) dataMessage.send({ id: r.id, data: bytes.subarray(at, at + 256 * 1024) })
+          },
+          end: (status) => endMessage.send({ id: r.id, status })
+        }) })
+        dataMessage = channel.addMessage({ encoding: contentDataEncoding })
+        endMessage = channel.addMessage({ encoding: contentEndEncoding })
+      }
       let sent: Buffer
       if (proof === 'valid') sent = authProof(this.keys.authKey, conn.handshakeHash, true)
       else if (proof === 'random') sent = randomBytes(32)
@@ -247,7 +274,13 @@ export class HostilePeer {
       else sent = proof.replay
       conn.sentProof = sent
       const hash = conn.handshakeHash
-      channel.open({ version, proof: sent, clockMs: Date.now(), capability: capability === 'own' ? ownCapability(this.keys, hash, true) : capability(hash) })
+      channel.open({
+        version,
+        proof: sent,
+        clockMs: Date.now(),
+        capability: capability === 'own' ? ownCapability(this.keys, hash, true) : capability(hash),
+        features: answer ? FEATURE_CONTENT : 0
+      })
       if (replicate) this.store.replicate(stream)
       const members = options.members === undefined ? [this.ownMember()].filter((m): m is Member => m !== null) : options.members
       if (members && members.length > 0) membersMessage.send(members)

@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import type { Agent } from './agent.ts'
 import { newSecret } from './cli.ts'
-import type { Harness } from './harness.ts'
+import { useHarness, type Harness } from './harness.ts'
 import { HostilePeer, rssBytes } from './hostile-peer.ts'
 import { until } from './until.ts'
 
@@ -123,4 +123,17 @@ export async function startScene(harness: Harness, env: Record<string, string> =
     }
   }
   return scene
+}
+
+/** A scene for the tests of one describe block: started before them, closed after. */
+export function useScene(env: Record<string, string> = {}): () => Scene {
+  const harness = useHarness()
+  let scene: Scene | null = null
+  beforeAll(async () => {
+    scene = await startScene(harness, env)
+  })
+  afterAll(async () => {
+    await scene?.close()
+  })
+  return () => scene as Scene
 }

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'E_IO' // any other file-system failure
   | 'E_NO_AGENT' // the CLI found no running agent at the control socket
   | 'E_TIMEOUT' // a wait ran out of time
+  | 'E_CONTENT_TRANSFER' // a file's bytes from a peer's folder did not arrive whole and true: read again elsewhere
 
 export class SyncError extends Error {
   readonly code: ErrorCode

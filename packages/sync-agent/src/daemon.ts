@@ -21,7 +21,9 @@ import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
 import { UnservedClaims } from './peers/unserved-claims.js'
-import type { Have } from './protocol.js'
+import { FEATURE_CONTENT, type Have } from './protocol.js'
+import { ContentFetcher } from './content/content-fetcher.js'
+import { ContentServer } from './content/content-server.js'
 import { ControlServer } from './control/control-server.js'
 import { MassDeleteGuard } from './mass-delete-guard.js'
 import { LocalDivergence } from './local-divergence.js'
@@ -105,6 +107,7 @@ export class Agent {
   private readonly dirLooks = new Set<NodeJS.Timeout>()
   private readonly startedAt = Date.now()
   private readonly closers = new Closers()
+  private contentFetcher!: ContentFetcher
 
   constructor(
     private readonly config: AgentConfig,
@@ -144,8 +147,23 @@ export class Agent {
     if (process.geteuid?.() === 0 && !config.fileOwner) {
       log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
     }
+    this.contentFetcher = new ContentFetcher({ sources: () => this.contentSources(), log: log.child({ c: 'content' }) })
+    this.closers.add(async () => this.contentFetcher.close())
+    const contentServer = new ContentServer({
+      localFile: async (path, hashHex) => {
+        const record = this.index.get(path)
+        if (record?.kind !== 'file' || record.hash !== hashHex) return null
+        const st = await writer.lstatOrNull(path)
+        if (!st || differsFromRecord(st, record)) return null
+        return { abs: writer.abs(path), size: st.size }
+      },
+      mayRead: (s) => this.mayReadContents(s),
+      log: log.child({ c: 'content' })
+    })
+    this.closers.add(async () => contentServer.close())
     const reconciler = new PathReconciler({
       writer,
+      content: this.contentFetcher,
       index: this.index,
       drives: this.drives,
       own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
@@ -160,11 +178,13 @@ export class Agent {
         this.engine.conflicts++
         this.metrics.conflict()
       },
-      onFileApplied: (sizeBytes) => this.metrics.fileIn(sizeBytes),
+      onFileApplied: (sizeBytes, source) => this.metrics.fileIn(sizeBytes, source),
       onFilePublished: (sizeBytes) => this.metrics.fileOut(sizeBytes)
     })
     this.classes = new PriorityClasses(config.priority)
     this.engine = new SyncEngine(this.index, this.drives, reconciler, this.classes, config.readyClasses, log.child({ c: 'engine' }))
+    // contents come from peers' folders while one serves them: no Hypercore blocks ahead of the workers
+    this.engine.contentFromPeers = () => this.contentFetcher.available()
     this.engine.ready()
     this.closers.add(() => this.engine.close())
     this.readiness = new Readiness(config.dataDir, {
@@ -280,8 +300,16 @@ export class Agent {
           this.claims.forget(s)
         },
         onPeerError: (_s, code) => this.metrics.error(code),
-        onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs)
-      }
+        onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs),
+        onContentRequest: (s, r) => contentServer.onRequest(s, r),
+        onContentData: (s, d) => this.contentFetcher.onData(s, d),
+        onContentEnd: (s, e) => this.contentFetcher.onEnd(s, e),
+        onSessionClosed: (s) => {
+          contentServer.onSessionGone(s)
+          this.contentFetcher.onSessionGone(s)
+        }
+      },
+      features: FEATURE_CONTENT
     })
     await this.peers.ready()
     this.closers.add(() => this.peers.close())
@@ -531,6 +559,17 @@ export class Agent {
       gone++
     }
     this.log.info({ files: seen.size, gone, pending: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
+  }
+
+  /** connected peers that serve file contents from their folders */
+  private contentSources(): PeerSession[] {
+    return this.peers ? this.peers.connected().filter((s) => (s.features & FEATURE_CONTENT) !== 0) : []
+  }
+
+  /** a signed writer, or a peer that proved it holds the read key: never an encrypted relay */
+  private mayReadContents(session: PeerSession): boolean {
+    if (session.remoteKey && this.drives.isWriter(session.remoteKey)) return true
+    return (session.role === 'rw' || session.role === 'ro') && session.roleVerified
   }
 
   private onPeer(session: PeerSession): void {

@@ -14,6 +14,12 @@ import type { Member } from './replication/member.js'
  *                  handshake (peers/capability-proof.ts). Absent: an encrypted (blind) peer.
  *  message 0       Members [{ deviceKey, driveKey, signature }]   the writer list, with proofs
  *  message 1       Have    [{ driveKey, length }]                 how far the sender has each drive
+ *  message 2       ContentRequest { id, path, hash, offset, length }  bytes of a file the sender
+ *                  wants, named by the sha256 its signed entry gives (content/content-server.ts)
+ *  message 3       ContentData    { id, data }                        some of those bytes, in order
+ *  message 4       ContentEnd     { id, status }                      the answer is complete, or
+ *                  why there is none (not here, busy, refused)
+ *  features (hello, after capability): FEATURE_CONTENT = the sender answers content requests
  *
  * Decoding is strict and bounded: a malformed message destroys the connection.
  */
@@ -30,7 +36,12 @@ export interface Hello {
   clockMs?: number | null
   /** what else the sender proves it can do (needs clockMs: the fields are positional) */
   capability?: Capability | null
+  /** FEATURE_* bits (needs capability: the fields are positional) */
+  features?: number
 }
+
+/** the sender serves file contents from its folder (messages 2–4) */
+export const FEATURE_CONTENT = 1
 
 /** 1: the sender holds the read key (ro); 2: it holds the writer key (rw) */
 export const CAPABILITY_READ = 1
@@ -75,6 +86,7 @@ export const helloEncoding = struct<Hello>({
     if (!v.capability) return
     c.uint.preencode(s, v.capability.kind)
     c.buffer.preencode(s, v.capability.proof)
+    if (v.features) c.uint.preencode(s, v.features)
   },
   encode(s, v) {
     c.uint.encode(s, v.version)
@@ -84,6 +96,7 @@ export const helloEncoding = struct<Hello>({
     if (!v.capability) return
     c.uint.encode(s, v.capability.kind)
     c.buffer.encode(s, v.capability.proof)
+    if (v.features) c.uint.encode(s, v.features)
   },
   decode(s) {
     const version = c.uint.decode(s)
@@ -99,7 +112,10 @@ export const helloEncoding = struct<Hello>({
     if (!capabilityProof || capabilityProof.length !== want) {
       throw new SyncError('E_PEER_PROTOCOL', `malformed hello: a capability ${kind} proof of ${capabilityProof?.length ?? 0} bytes (expected ${want})`)
     }
-    return { version, proof, clockMs, capability: { kind: kind as Capability['kind'], proof: Buffer.from(capabilityProof) } }
+    const capability = { kind: kind as Capability['kind'], proof: Buffer.from(capabilityProof) }
+    if (s.start >= s.end) return { version, proof, clockMs, capability }
+    // later fields (from newer agents) are ignored
+    return { version, proof, clockMs, capability, features: c.uint.decode(s) }
   }
 }, 'hello')
 
@@ -158,6 +174,105 @@ function boundedList<T>(item: { preencode(s: State, v: T): void; encode(s: State
 }
 
 export const membersEncoding = boundedList(memberEncoding, 'member list')
+
+/** the most one content request may ask for, and one data message may carry */
+export const MAX_CONTENT_WINDOW = 4 * 1024 * 1024
+export const MAX_CONTENT_CHUNK = 1024 * 1024
+const MAX_CONTENT_PATH_BYTES = 4096
+
+export interface ContentRequest {
+  id: number
+  /** folder-relative path */
+  path: string
+  /** sha256 of the whole file, as the version's signed entry names it */
+  hash: Buffer
+  offset: number
+  length: number
+}
+
+export interface ContentData {
+  id: number
+  data: Buffer
+}
+
+/** the bytes asked for were all sent */
+export const CONTENT_DONE = 0
+/** no file with that content at that path here (changed, deleted, never had it) */
+export const CONTENT_NOT_HERE = 1
+/** too many requests of this peer waiting: ask again later or elsewhere */
+export const CONTENT_BUSY = 2
+/** this peer may not read contents (an encrypted peer) */
+export const CONTENT_REFUSED = 3
+
+export interface ContentEnd {
+  id: number
+  status: number
+}
+
+export const contentRequestEncoding = struct<ContentRequest>({
+  preencode(s, v) {
+    c.uint.preencode(s, v.id)
+    c.string.preencode(s, v.path)
+    c.fixed32.preencode(s, v.hash)
+    c.uint.preencode(s, v.offset)
+    c.uint.preencode(s, v.length)
+  },
+  encode(s, v) {
+    c.uint.encode(s, v.id)
+    c.string.encode(s, v.path)
+    c.fixed32.encode(s, v.hash)
+    c.uint.encode(s, v.offset)
+    c.uint.encode(s, v.length)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const path = c.string.decode(s)
+    if (Buffer.byteLength(path) > MAX_CONTENT_PATH_BYTES) throw new SyncError('E_PEER_PROTOCOL', `malformed content request: a path of ${Buffer.byteLength(path)} bytes`)
+    const hash = Buffer.from(c.fixed32.decode(s))
+    const offset = c.uint.decode(s)
+    const length = c.uint.decode(s)
+    if (length === 0 || length > MAX_CONTENT_WINDOW) throw new SyncError('E_PEER_PROTOCOL', `malformed content request: ${length} bytes asked for at once (1 to ${MAX_CONTENT_WINDOW})`)
+    if (!Number.isSafeInteger(offset + length)) throw new SyncError('E_PEER_PROTOCOL', 'malformed content request: offset out of range')
+    return { id, path, hash, offset, length }
+  }
+}, 'content request')
+
+export const contentDataEncoding = struct<ContentData>({
+  preencode(s, v) {
+    c.uint.preencode(s, v.id)
+    c.buffer.preencode(s, v.data)
+  },
+  encode(s, v) {
+    c.uint.encode(s, v.id)
+    c.buffer.encode(s, v.data)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const data = c.buffer.decode(s)
+    if (!data || data.length === 0 || data.length > MAX_CONTENT_CHUNK) {
+      throw new SyncError('E_PEER_PROTOCOL', `malformed content data: a chunk of ${data?.length ?? 0} bytes (1 to ${MAX_CONTENT_CHUNK})`)
+    }
+    // no copy: a view of the message (which holds little else)
+    return { id, data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
+  }
+}, 'content data')
+
+export const contentEndEncoding = struct<ContentEnd>({
+  preencode(s, v) {
+    c.uint.preencode(s, v.id)
+    c.uint.preencode(s, v.status)
+  },
+  encode(s, v) {
+    c.uint.encode(s, v.id)
+    c.uint.encode(s, v.status)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const status = c.uint.decode(s)
+    if (status > CONTENT_REFUSED) throw new SyncError('E_PEER_PROTOCOL', `malformed content end: unknown status ${status}`)
+    return { id, status }
+  }
+}, 'content end')
 export const haveListEncoding = boundedList(haveItemEncoding, 'have list')
 
 /** Proof that the sender holds the folder's auth key, bound to this Noise handshake and role. */

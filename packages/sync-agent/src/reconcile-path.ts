@@ -30,8 +30,18 @@ const ENTRY_TIMEOUT_MS = 3_000
 /** how long a path new here waits for an index block of a drive that is still arriving */
 const ARRIVING_ENTRY_TIMEOUT_MS = 2_000
 
+export type ContentOrigin = 'peer-folder' | 'hypercore'
+
+/** where a version's bytes come from before Hypercore (content/content-fetcher.ts) */
+export interface ContentSource {
+  /** null: no connected peer has them */
+  open(version: Version): Promise<AsyncIterable<Uint8Array> | null>
+}
+
 export interface ReconcileDeps {
   writer: FolderWriter
+  /** peers' folders, tried first; absent: Hypercore only */
+  content?: ContentSource
   index: IndexStore
   drives: DriveSet
   own: OwnDriveWriter
@@ -51,8 +61,8 @@ export interface ReconcileDeps {
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
-  /** a file was written into the folder from a peer's version (metrics) */
-  onFileApplied?(sizeBytes: number): void
+  /** a file was written into the folder from a peer's version, its bytes read from a peer's folder or Hypercore blocks (metrics) */
+  onFileApplied?(sizeBytes: number, source: ContentOrigin): void
   /** a local file change was published to our drive (metrics) */
   onFilePublished?(sizeBytes: number): void
 }
@@ -519,7 +529,7 @@ export class PathReconciler {
         return 'done'
       }
       case 'file': {
-        const chunks = await this.fetch(winner)
+        const { chunks, origin } = await this.fetch(winner)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
@@ -536,17 +546,19 @@ export class PathReconciler {
         }
         const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record, { beforeRename, rescueAs })
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
-        this.deps.onFileApplied?.(winner.size)
+        this.deps.onFileApplied?.(winner.size, origin)
         return 'done'
       }
     }
   }
 
-  private async fetch(version: Version): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
-    if (version.size === 0 || !version.blob) return []
+  private async fetch(version: Version): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
+    if (version.size === 0 || !version.blob) return { chunks: [], origin: 'hypercore' }
+    const fromPeer = await this.deps.content?.open(version)
+    if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)
-    return this.reader.read(version, await drive.drive.getBlobs())
+    return { chunks: await this.reader.read(version, await drive.drive.getBlobs()), origin: 'hypercore' }
   }
 
   /**

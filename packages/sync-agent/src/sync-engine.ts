@@ -199,6 +199,8 @@ export class SyncEngine {
    * published it (the benchmark's peer A spent the whole initial sync of B doing that).
    */
   private ownRecordedFrom: number | null = null
+  /** true while peers serve contents from their folders: then nothing is prefetched from Hypercore */
+  contentFromPeers: (() => boolean) | null = null
   /** the last path failure, for status */
   lastError: { code: string; message: string; at: number } | null = null
 
@@ -215,7 +217,7 @@ export class SyncEngine {
     this.runningByClass = new Array<number>(classes.count + 1).fill(0)
     this.progress = new ClassProgress(classes.count + 1)
     this.prefetcher = new BlobPrefetcher(drives, {
-      activeClass: () => this.activeClass(),
+      activeClass: () => (this.contentFromPeers?.() ? -1 : this.activeClass()),
       candidates: (cls, limit) => this.candidates(cls, limit)
     }, log.child({ c: 'prefetch' }))
   }

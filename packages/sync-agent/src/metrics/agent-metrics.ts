@@ -18,6 +18,7 @@ export class AgentMetrics {
   private snapshot: StatusReport | null = null
   private readonly files: Counter<'direction'>
   private readonly bytes: Counter<'direction'>
+  private readonly bytesBySource: Counter<'source'>
   private readonly conflicts: Counter
   private readonly errors: Counter<'code'>
 
@@ -36,6 +37,13 @@ export class AgentMetrics {
       labelNames: ['direction'],
       registers
     })
+    this.bytesBySource = new Counter({
+      name: 'sync_agent_bytes_in_by_source_total',
+      help: 'Bytes of files written from peers, by where they were read: a peer\'s folder (source="peer-folder") or Hypercore blocks (source="hypercore")',
+      labelNames: ['source'],
+      registers
+    })
+    for (const source of ['peer-folder', 'hypercore']) this.bytesBySource.inc({ source }, 0)
     this.conflicts = new Counter({ name: 'sync_agent_conflicts_total', help: 'Conflicts resolved here (concurrent versions of one path)', registers })
     this.errors = new Counter({ name: 'sync_agent_errors_total', help: 'Problems by error code (E_IO, E_AUTH, E_PEER_PROTOCOL, ...)', labelNames: ['code'], registers })
     for (const direction of ['in', 'out'] as const) {
@@ -103,8 +111,9 @@ export class AgentMetrics {
   private defaultsStarted = false
 
   /** A file from a peer's version was written into the folder. */
-  fileIn(sizeBytes: number): void {
+  fileIn(sizeBytes: number, source: 'peer-folder' | 'hypercore' = 'hypercore'): void {
     this.count('in', sizeBytes)
+    if (sizeBytes > 0) this.bytesBySource.inc({ source }, sizeBytes)
   }
 
   /** A local file change was published to our drive. */

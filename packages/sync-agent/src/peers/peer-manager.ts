@@ -3,7 +3,7 @@ import type Corestore from 'corestore'
 import type { KeyPair } from 'corestore'
 import { formatHostPort, SyncError, type FolderKeys, type HostPort, type PeerStatus } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
-import type { Have } from '../protocol.js'
+import type { ContentData, ContentEnd, ContentRequest, Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { PeerSession, type SessionHooks } from './peer-session.js'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
@@ -23,6 +23,12 @@ export interface PeerEvents {
   onPeerError?(session: PeerSession, code: string): void
   /** an authenticated peer told us its wall clock */
   onPeerClock(session: PeerSession, clockMs: number): void
+  /** content transfer (content/); absent: we serve none and ask for none */
+  onContentRequest?(session: PeerSession, request: ContentRequest): void
+  onContentData?(session: PeerSession, data: ContentData): void
+  onContentEnd?(session: PeerSession, end: ContentEnd): void
+  /** any session closed (a duplicate too), authenticated or not */
+  onSessionClosed?(session: PeerSession): void
 }
 
 const BACKOFF_MIN_MS = 200
@@ -69,6 +75,8 @@ export class PeerManager {
       store: Corestore
       log: Logger
       events: PeerEvents
+      /** FEATURE_* bits announced in our hello */
+      features?: number
     }
   ) {
     this.dialers = opts.peers.map((target) => ({
@@ -212,9 +220,12 @@ export class PeerManager {
       onMembers: (s, m) => this.opts.events.onMembers(s, m),
       onHave: (s, h) => this.opts.events.onHave(s, h),
       onPeerClock: (s, clockMs) => this.opts.events.onPeerClock(s, clockMs),
+      onContentRequest: (s, r) => this.opts.events.onContentRequest?.(s, r),
+      onContentData: (s, d) => this.opts.events.onContentData?.(s, d),
+      onContentEnd: (s, e) => this.opts.events.onContentEnd?.(s, e),
       onClose: (s, error) => this.onSessionClose(s, dialer, error)
     }
-    const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.keys, hooks, this.opts.log)
+    const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.keys, hooks, this.opts.log, this.opts.features ?? 0)
     this.sessions.add(session)
     if (dialer) dialer.session = session
   }
@@ -260,6 +271,7 @@ export class PeerManager {
 
   private onSessionClose(session: PeerSession, dialer: Dialer | null, error: { code: string; message: string } | null): void {
     this.sessions.delete(session)
+    this.opts.events.onSessionClosed?.(session)
     if (error && !this.closing) this.opts.events.onPeerError?.(session, error.code)
     const hex = session.remoteKey?.toString('hex')
     const wasActive = hex !== undefined && this.byDevice.get(hex) === session

@@ -4,7 +4,10 @@ import Protomux, { type Channel, type Message } from 'protomux'
 import type { KeyPair } from 'corestore'
 import { equalBytes, isSyncError, type FolderKeys } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
-import { authProof, haveListEncoding, helloEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION, type Have, type Hello } from '../protocol.js'
+import {
+  authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, haveListEncoding, helloEncoding, membersEncoding,
+  PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have, type Hello
+} from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { deviceIdOf } from '../device-id.js'
 import { checkCapability, ownCapability, type PeerRole } from './capability-proof.js'
@@ -27,6 +30,10 @@ export interface SessionHooks {
   onClose(session: PeerSession, error: { code: string; message: string } | null): void
   /** the peer's wall clock when it opened the channel (ms since the epoch) */
   onPeerClock(session: PeerSession, clockMs: number): void
+  /** content transfer (content/): requests from the peer, and answers to ours */
+  onContentRequest?(session: PeerSession, request: ContentRequest): void
+  onContentData?(session: PeerSession, data: ContentData): void
+  onContentEnd?(session: PeerSession, end: ContentEnd): void
 }
 
 export class PeerSession {
@@ -38,10 +45,16 @@ export class PeerSession {
   role: PeerRole | null = null
   /** false when we cannot check the proof of its role (an encrypted peer hearing a read proof) */
   roleVerified = false
+  /** FEATURE_* bits the peer announced in its hello */
+  features = 0
   closed = false
   private channel: Channel | null = null
   private membersMessage: Message<Member[]> | null = null
   private haveMessage: Message<Have[]> | null = null
+  private contentRequestMessage: Message<ContentRequest> | null = null
+  private contentDataMessage: Message<ContentData> | null = null
+  private contentEndMessage: Message<ContentEnd> | null = null
+  private drainWaiters: Array<() => void> = []
   private failure: { code: string; message: string } | null = null
   private readonly handshakeTimer: NodeJS.Timeout
 
@@ -53,7 +66,9 @@ export class PeerSession {
     keyPair: KeyPair,
     private readonly keys: FolderKeys,
     private readonly hooks: SessionHooks,
-    private readonly log: Logger
+    private readonly log: Logger,
+    /** FEATURE_* bits we announce */
+    private readonly ownFeatures = 0
   ) {
     if (transport instanceof NetSocket) {
       transport.setNoDelay(true)
@@ -87,7 +102,8 @@ export class PeerSession {
       onopen: (hello) => this.onHello(hello),
       onclose: () => {
         if (!this.closed) this.fail('E_PEER_PROTOCOL', 'the peer closed the sync channel')
-      }
+      },
+      ondrain: () => this.drained()
     })
     if (!channel) return this.fail('E_PEER_PROTOCOL', 'duplicate sync channel')
     this.channel = channel
@@ -97,12 +113,24 @@ export class PeerSession {
     this.haveMessage = channel.addMessage({ encoding: haveListEncoding, onmessage: (h) => {
       if (this.authenticated) this.hooks.onHave(this, h)
     } })
+    // the content messages are only handled once the peer proved the secret; a request is
+    // answered (or refused) by the hook's owner, which checks the peer's role
+    this.contentRequestMessage = channel.addMessage({ encoding: contentRequestEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onContentRequest?.(this, m)
+    } })
+    this.contentDataMessage = channel.addMessage({ encoding: contentDataEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onContentData?.(this, m)
+    } })
+    this.contentEndMessage = channel.addMessage({ encoding: contentEndEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onContentEnd?.(this, m)
+    } })
     const hash = this.stream.handshakeHash
     channel.open({
       version: PROTOCOL_VERSION,
       proof: authProof(this.keys.authKey, hash, this.isInitiator),
       clockMs: Date.now(),
-      capability: ownCapability(this.keys, hash, this.isInitiator)
+      capability: ownCapability(this.keys, hash, this.isInitiator),
+      features: this.ownFeatures
     })
   }
 
@@ -118,6 +146,7 @@ export class PeerSession {
     if ('error' in checked) return this.fail('E_AUTH', checked.error)
     this.role = checked.role
     this.roleVerified = checked.verified
+    this.features = hello.features ?? 0
     clearTimeout(this.handshakeTimer)
     this.authenticated = true
     if (!this.hooks.onAuthenticated(this)) {
@@ -138,6 +167,31 @@ export class PeerSession {
     if (this.authenticated && !this.closed) this.haveMessage?.send(have)
   }
 
+  /** Returns false when the stream's buffer is full: wait for `whenDrained()` before sending more. */
+  sendContentRequest(request: ContentRequest): boolean {
+    return this.authenticated && !this.closed ? (this.contentRequestMessage?.send(request) ?? false) : false
+  }
+
+  sendContentData(data: ContentData): boolean {
+    return this.authenticated && !this.closed ? (this.contentDataMessage?.send(data) ?? false) : false
+  }
+
+  sendContentEnd(end: ContentEnd): void {
+    if (this.authenticated && !this.closed) this.contentEndMessage?.send(end)
+  }
+
+  /** Resolves when the stream has room again (at once if it has), or when the session closes. */
+  whenDrained(): Promise<void> {
+    if (this.closed || this.channel === null || this.channel.drained) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  private drained(): void {
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of waiters) w()
+  }
+
   fail(code: string, message: string): void {
     if (this.closed) return
     this.failure = { code, message }
@@ -154,6 +208,7 @@ export class PeerSession {
     this.closed = true
     clearTimeout(this.handshakeTimer)
     this.channel = null
+    this.drained()
     this.hooks.onClose(this, this.failure)
   }
 }

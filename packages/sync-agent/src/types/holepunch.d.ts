@@ -167,6 +167,8 @@ declare module 'protomux' {
   export interface Channel {
     readonly opened: boolean
     readonly closed: boolean
+    /** false while the stream's write buffer is full (shared by every channel on it) */
+    readonly drained: boolean
     open(handshake?: unknown): void
     close(): void
     addMessage<T>(opts: { encoding: Encoding<T>; onmessage: (value: T) => void | Promise<void> }): Message<T>
@@ -181,6 +183,8 @@ declare module 'protomux' {
       onopen?: (handshake: H) => void | Promise<void>
       onclose?: () => void
       ondestroy?: () => void
+      /** the stream has room again */
+      ondrain?: () => void
     }): Channel | null
   }
 }
