@@ -5,6 +5,10 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
 import { formatBytes } from './cli/format-status.js'
+import { synchronousOps, threadPoolOps, type WritableFile } from './file-ops.js'
+
+/** files up to this size, whose bytes are all in memory, are placed with synchronous calls (file-ops.ts) */
+export const SYNC_WRITE_BYTES = 256 * 1024
 
 /**
  * The only code that writes into the synced folder. Every file lands by temp file + rename
@@ -25,6 +29,11 @@ export interface FileMeta {
   mode: number
   size: number
   hash: string
+  /**
+   * the chunks' source checks them against `hash` and fails before their end if they differ
+   * (content-fetcher.ts): the writer then checks only the size (a file hashed once)
+   */
+  hashChecked?: boolean
 }
 
 /** What the caller of `writeFile` does around the rename that puts the file in place. */
@@ -273,15 +282,16 @@ export class FolderWriter {
    */
   async writeFile(path: string, chunks: AsyncIterable<Uint8Array> | Uint8Array[], meta: FileMeta, expected: LocalRecord | undefined, hooks: ReplaceHooks = {}): Promise<Stats> {
     const { beforeRename, rescueAs } = hooks
+    const ops = Array.isArray(chunks) && meta.size <= SYNC_WRITE_BYTES ? synchronousOps : threadPoolOps
     if (meta.size >= CHECK_SPACE_BYTES) await this.assertSpaceFor(path, meta.size)
     await this.ensureParent(path)
     const tmp = join(dirname(this.abs(path)), tempName())
     this.writing.add(tmp.slice(tmp.lastIndexOf(sep) + 1))
     // created with its final mode: a chmod only when the umask cut it (checked on the stat below)
     const mode = fileModeFor(meta.mode, this.perms.fileMode)
-    let handle: FileHandle
+    let handle: WritableFile
     try {
-      handle = await open(tmp, 'wx', mode)
+      handle = await ops.open(tmp, 'wx', mode)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
@@ -291,7 +301,7 @@ export class FolderWriter {
       this.knownDirs.delete(dirname(tmp))
       try {
         await this.ensureParent(path)
-        handle = await open(tmp, 'wx', mode)
+        handle = await ops.open(tmp, 'wx', mode)
       } catch (again) {
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
         throw translateDiskError(again, path)
@@ -301,14 +311,14 @@ export class FolderWriter {
     let size = 0
     let renamed = false
     try {
+      const checked = meta.hashChecked === true
       for await (const chunk of chunks) {
-        hash.update(chunk)
+        if (!checked) hash.update(chunk)
         size += chunk.byteLength
         if (size > meta.size) break
         await writeAll(handle, chunk, path)
       }
-      const digest = hash.digest('hex')
-      if (size !== meta.size || digest !== meta.hash) {
+      if (size !== meta.size || (!checked && hash.digest('hex') !== meta.hash)) {
         throw new SyncError('E_PEER_PROTOCOL', `content of ${path} does not match its entry (size ${size} vs ${meta.size})`, { details: { path } })
       }
       const { owner } = this.perms
@@ -327,7 +337,7 @@ export class FolderWriter {
       // the file we replace, held open across the rename: a program that writes to it after
       // the check below and before the rename writes to an inode the rename unlinks (fault
       // suite seed 711: an append made then was lost); through this handle it is saved
-      const displaced = expected?.kind === 'file' ? await open(this.abs(path), 'r').catch(() => null) : null
+      const displaced = expected?.kind === 'file' ? await ops.open(this.abs(path), 'r').catch(() => null) : null
       try {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
         await this.assertUnchanged(path, expected)
@@ -338,19 +348,19 @@ export class FolderWriter {
           // that instant was overwritten by the peer's version and lost)
           let linked = true
           try {
-            await link(tmp, this.abs(path))
+            await ops.link(tmp, this.abs(path))
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code
             if (code === 'EEXIST') throw new LocalChangeError(path)
             // a file system without hard links: the rename, and its small window, it is
             if (!code || !NO_HARD_LINKS.has(code)) throw err
             linked = false
-            await rename(tmp, this.abs(path))
+            await ops.rename(tmp, this.abs(path))
           }
           renamed = true
-          if (linked) await unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
+          if (linked) await ops.unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
         } else {
-          await rename(tmp, this.abs(path))
+          await ops.rename(tmp, this.abs(path))
           renamed = true
         }
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
@@ -379,7 +389,7 @@ export class FolderWriter {
    * file at the first free name `nameOf` gives, which the folder then publishes like any new
    * file. Never overwrites.
    */
-  private async rescue(from: FileHandle, st: Stats, nameOf: (attempt: number) => string): Promise<void> {
+  private async rescue(from: WritableFile, st: Stats, nameOf: (attempt: number) => string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const path = nameOf(attempt)
       let out: FileHandle
@@ -489,7 +499,7 @@ export class FolderWriter {
  * next one fails with ENOSPC). Ignoring that renamed a cut file into place, with an index
  * record that called it complete (fault suite seed 501).
  */
-async function writeAll(handle: FileHandle, chunk: Uint8Array, path: string): Promise<void> {
+async function writeAll(handle: WritableFile, chunk: Uint8Array, path: string): Promise<void> {
   let offset = 0
   while (offset < chunk.byteLength) {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset)

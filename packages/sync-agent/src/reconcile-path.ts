@@ -34,8 +34,8 @@ export type ContentOrigin = 'peer-folder' | 'hypercore'
 
 /** where a version's bytes come from before Hypercore (content/content-fetcher.ts) */
 export interface ContentSource {
-  /** null: no connected peer has them */
-  open(version: Version): Promise<AsyncIterable<Uint8Array> | null>
+  /** null: no connected peer has them; an array: small, whole and checked */
+  open(version: Version): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
 }
 
 export interface ReconcileDeps {
@@ -544,7 +544,8 @@ export class PathReconciler {
           this.deps.log.warn({ path, copy: name }, 'the file was edited while a peer\'s version replaced it: the edit is kept as a conflict copy')
           return name
         }
-        const after = await writer.writeFile(path, chunks, { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string }, record, { beforeRename, rescueAs })
+        const meta = { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string, hashChecked: origin === 'peer-folder' }
+        const after = await writer.writeFile(path, chunks, meta, record, { beforeRename, rescueAs })
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
         this.deps.onFileApplied?.(winner.size, origin)
         return 'done'

@@ -23,6 +23,12 @@ export const WINDOW_BYTES = 2 * 1024 * 1024
 export const RESPONSE_TIMEOUT_MS = 15_000
 export const MISS_TTL_MS = 10 * 60_000
 const MAX_PEERS_ASKED = 2
+/**
+ * files up to this size are received whole and checked before `open` returns them (as an
+ * array: the writer places such files with synchronous calls), so a bad answer for one of
+ * them falls through to the next peer or to Hypercore at once
+ */
+export const BUFFERED_BYTES = 256 * 1024
 
 export interface FetchableVersion {
   path: string
@@ -144,13 +150,24 @@ export class ContentFetcher {
    * The version's bytes from a peer, or null when no connected peer has them. Resolves once
    * a peer started answering; the bytes then stream (and are checked) as they are read.
    */
-  async open(version: FetchableVersion): Promise<AsyncIterable<Uint8Array> | null> {
+  async open(version: FetchableVersion): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
     if (!version.hash || version.size <= 0) return null
     const hash = Buffer.from(version.hash, 'hex')
     for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
       const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size))
       await first.answered()
-      if (first.chunks.length > 0) return this.read(session, version, hash, first)
+      if (first.chunks.length > 0) {
+        const stream = this.read(session, version, hash, first)
+        if (version.size > BUFFERED_BYTES) return stream
+        const parts: Uint8Array[] = []
+        try {
+          for await (const chunk of stream) parts.push(chunk)
+          return parts
+        } catch {
+          // logged and remembered by read(): try the next peer
+          continue
+        }
+      }
       this.forget(first)
       if (first.status === CONTENT_REFUSED || first.error) this.unusable.add(session)
       else this.miss(session, version.hash)
