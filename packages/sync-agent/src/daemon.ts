@@ -155,7 +155,7 @@ export class Agent {
         if (record?.kind !== 'file' || record.hash !== hashHex) return null
         const st = await writer.lstatOrNull(path)
         if (!st || differsFromRecord(st, record)) return null
-        return { abs: writer.abs(path), size: st.size }
+        return { abs: writer.abs(path), size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }
       },
       mayRead: (s) => this.mayReadContents(s),
       log: log.child({ c: 'content' })

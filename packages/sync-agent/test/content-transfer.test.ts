@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { statSync, writeFileSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -7,7 +7,7 @@ import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
 import { createLogger } from '../src/log.js'
 import { PeerSession, type SessionHooks } from '../src/peers/peer-session.js'
-import { ContentFetcher, MISS_TTL_MS, WINDOW_BYTES } from '../src/content/content-fetcher.js'
+import { ContentFetcher, MAX_MISMATCHES, MISS_TTL_MS, WINDOW_BYTES } from '../src/content/content-fetcher.js'
 import { ContentServer, MAX_QUEUED, type ServableFile } from '../src/content/content-server.js'
 import { FEATURE_CONTENT, type ContentRequest } from '../src/protocol.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
@@ -60,7 +60,8 @@ async function connectPair(opts: {
   for (const [path, bytes] of Object.entries(opts.files ?? {})) {
     const abs = join(dir, path.replaceAll('/', '_'))
     writeFileSync(abs, bytes)
-    held.set(path, { abs, size: bytes.length, hash: sha(bytes) })
+    const st = statSync(abs)
+    held.set(path, { abs, size: bytes.length, hash: sha(bytes), mtimeMs: st.mtimeMs, ino: st.ino })
   }
   const server = new ContentServer({
     localFile: async (path, hashHex) => {
@@ -145,7 +146,7 @@ describe('content transfer from a peer\'s folder', () => {
     expect(await fetcher.open(versionOf('a.txt', bytes))).not.toBeNull()
   })
 
-  it('a peer that sends other bytes than the hash names: the read fails before its end, and that peer is not asked again', async () => {
+  it('a peer that sends other bytes than the hash names: the read fails before its end, and that peer is not asked for it again', async () => {
     const wanted = randomBytes(WINDOW_BYTES + 100)
     const forged = Buffer.from(wanted)
     forged[forged.length - 1] ^= 0xff
@@ -163,8 +164,7 @@ describe('content transfer from a peer\'s folder', () => {
     expect(await fetcher.open(versionOf('x.bin', wanted))).toBeNull()
   })
 
-  it('a small file with other bytes than the hash names: open returns null (Hypercore next), nothing is handed on', async () => {
-    const wanted = randomBytes(10_000)
+  it('small files with other bytes than their hashes name: open returns null (Hypercore next); after a few the peer is not asked at all', async () => {
     const asked: ContentRequest[] = []
     const { fetcher } = await connectPair({
       onRequest: (s, r) => {
@@ -173,10 +173,25 @@ describe('content transfer from a peer\'s folder', () => {
         s.sendContentEnd({ id: r.id, status: 0 })
       }
     })
-    expect(await fetcher.open(versionOf('x.bin', wanted))).toBeNull()
-    expect(fetcher.counters.mismatches).toBe(1)
-    expect(await fetcher.open(versionOf('y.bin', randomBytes(10)))).toBeNull()
-    expect(asked.map((r) => r.path)).toEqual(['x.bin'])
+    for (let i = 0; i < MAX_MISMATCHES + 2; i++) expect(await fetcher.open(versionOf(`f${i}.bin`, randomBytes(10_000)))).toBeNull()
+    expect(fetcher.counters.mismatches).toBe(MAX_MISMATCHES)
+    expect(asked.map((r) => r.path)).toEqual(Array.from({ length: MAX_MISMATCHES }, (_, i) => `f${i}.bin`))
+    expect(fetcher.available()).toBe(false)
+  })
+
+  it('a file changed on the serving side while it was read is not vouched for: the fetch fails, the peer stays usable', async () => {
+    const first = randomBytes(300 * 1024)
+    const { fetcher, server } = await connectPair({ files: { 'a.bin': first } })
+    // the serving side's check saw the recorded fingerprint, then the file changed (same size)
+    const realLocal = (server as unknown as { deps: { localFile: (p: string, h: string) => Promise<ServableFile | null> } }).deps
+    const original = realLocal.localFile
+    realLocal.localFile = async (p, h) => {
+      const f = await original(p, h)
+      return f ? { ...f, mtimeMs: f.mtimeMs - 1000 } : null
+    }
+    const it = await fetcher.open(versionOf('a.bin', first))
+    await expect(collect(it as AsyncIterable<Uint8Array>)).rejects.toThrow(/stopped sending/)
+    expect(fetcher.available()).toBe(true)
   })
 
   it('a peer that sends more bytes than asked for fails the read (memory stays bounded by the window)', async () => {

@@ -24,6 +24,12 @@ export const RESPONSE_TIMEOUT_MS = 15_000
 export const MISS_TTL_MS = 10 * 60_000
 const MAX_PEERS_ASKED = 2
 /**
+ * a peer whose bytes did not match this many times is not asked again on that connection (a
+ * good peer's file can change between its check and its read, rarely; a forging one is cut
+ * off after wasting that many transfers)
+ */
+export const MAX_MISMATCHES = 3
+/**
  * files up to this size are received whole and checked before `open` returns them (as an
  * array: the writer places such files with synchronous calls), so a bad answer for one of
  * them falls through to the next peer or to Hypercore at once
@@ -126,8 +132,9 @@ export class ContentFetcher {
   private readonly windows = new Map<number, Window>()
   /** `deviceId:hash` → until when that peer is not asked for that content */
   private readonly misses = new Map<string, number>()
-  /** sessions not asked again: they refused, stalled or sent other bytes */
+  /** sessions not asked again: they refused, stalled, overflowed or kept sending other bytes */
   private readonly unusable = new WeakSet<PeerSession>()
+  private readonly mismatchesOf = new WeakMap<PeerSession, number>()
   readonly counters: FetchCounters = { files: 0, bytes: 0, notFound: 0, mismatches: 0 }
 
   constructor(
@@ -272,7 +279,10 @@ export class ContentFetcher {
         ahead = null
       }
       if (total !== version.size || digest.digest('hex') !== version.hash) {
-        this.unusable.add(session)
+        this.miss(session, version.hash as string)
+        const strikes = (this.mismatchesOf.get(session) ?? 0) + 1
+        this.mismatchesOf.set(session, strikes)
+        if (strikes >= MAX_MISMATCHES) this.unusable.add(session)
         this.counters.mismatches++
         this.deps.log.warn({ code: 'E_PEER_PROTOCOL', path: version.path, peer: session.deviceId?.slice(0, 7) }, 'a peer sent content that does not match the version\'s hash; reading it from another source')
         throw new SyncError('E_CONTENT_TRANSFER', `content of ${version.path} from peer ${session.deviceId?.slice(0, 7)} does not match its entry`, { details: { path: version.path } })

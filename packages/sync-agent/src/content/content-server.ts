@@ -28,6 +28,9 @@ export const MAX_QUEUED = 256
 export interface ServableFile {
   abs: string
   size: number
+  /** the recorded fingerprint: a file that no longer has it after the read was changed meanwhile */
+  mtimeMs: number
+  ino: number
 }
 
 export interface ContentServerDeps {
@@ -131,9 +134,12 @@ export class ContentServer {
         at += bytesRead
         if (!session.sendContentData({ id, data: bytesRead === want ? buf : buf.subarray(0, bytesRead) })) await session.whenDrained()
       }
+      // written to while we read it: what we sent may mix two versions, so it is not vouched for
+      const after = await handle.stat()
+      const unchanged = after.size === file.size && after.mtimeMs === file.mtimeMs && after.ino === file.ino
       this.served.requests++
       this.served.bytes += at - request.offset
-      session.sendContentEnd({ id, status: at === end ? CONTENT_DONE : CONTENT_NOT_HERE })
+      session.sendContentEnd({ id, status: at === end && unchanged ? CONTENT_DONE : CONTENT_NOT_HERE })
     } finally {
       await handle.close()
     }
