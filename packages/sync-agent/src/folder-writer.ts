@@ -108,6 +108,7 @@ export function tempName(): string {
 /** Files at least this large are checked against the free space before they are written. */
 const CHECK_SPACE_BYTES = 16 * 1024 * 1024
 const RESCUE_CHUNK_BYTES = 1024 * 1024
+const RESCUE_MIN_CHUNK_BYTES = 64 * 1024
 /** link(2) errors of file systems that have no hard links (FAT, some FUSE and network mounts) */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'])
 
@@ -400,7 +401,10 @@ export class FolderWriter {
         throw translateDiskError(err, path)
       }
       try {
-        const chunk = Buffer.alloc(Math.min(RESCUE_CHUNK_BYTES, Math.max(1, st.size)))
+        // not sized by `st`: the file may still be growing (a program that truncated it and is
+        // writing it again: sized 0, the copy crawled along a byte per read for seconds, and
+        // its writes mixed with a program's later writes to the copy; fault suite seed 1101)
+        const chunk = Buffer.alloc(Math.min(RESCUE_CHUNK_BYTES, Math.max(RESCUE_MIN_CHUNK_BYTES, st.size)))
         for (let at = 0; ; ) {
           const { bytesRead } = await from.read(chunk, 0, chunk.length, at)
           if (bytesRead === 0) break
