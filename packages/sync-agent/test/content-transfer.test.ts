@@ -192,6 +192,18 @@ describe('content transfer from a peer\'s folder', () => {
     const it = await fetcher.open(versionOf('a.bin', first))
     await expect(collect(it as AsyncIterable<Uint8Array>)).rejects.toThrow(/stopped sending/)
     expect(fetcher.available()).toBe(true)
+    // a small file (read in one go) the same way: not here, nothing handed on
+    const small = randomBytes(5000)
+    const second = await connectPair({ files: { 'b.bin': small } })
+    const deps = (second.server as unknown as { deps: { localFile: (p: string, h: string) => Promise<ServableFile | null> } }).deps
+    const real = deps.localFile
+    deps.localFile = async (p, h) => {
+      const f = await real(p, h)
+      return f ? { ...f, ino: f.ino + 1 } : null
+    }
+    expect(await second.fetcher.open(versionOf('b.bin', small))).toBeNull()
+    expect(second.fetcher.available()).toBe(true)
+    expect(second.server.served.requests).toBe(0)
   })
 
   it('a peer that sends more bytes than asked for fails the read (memory stays bounded by the window)', async () => {
