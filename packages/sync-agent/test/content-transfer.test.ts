@@ -252,6 +252,22 @@ describe('content transfer from a peer\'s folder', () => {
     await expect(reading).rejects.toThrow(/went away/)
   })
 
+  it('a busy answer is not remembered: the next open asks that peer again', async () => {
+    const bytes = randomBytes(2000)
+    let busy = true
+    const { fetcher } = await connectPair({
+      onRequest: (s, r) => {
+        if (busy) return s.sendContentEnd({ id: r.id, status: 2 })
+        sendBytes(s, r.id, bytes)
+        s.sendContentEnd({ id: r.id, status: 0 })
+      }
+    })
+    expect(await fetcher.open(versionOf('a.txt', bytes))).toBeNull()
+    busy = false
+    const again = await fetcher.open(versionOf('a.txt', bytes))
+    expect(Buffer.concat((again as Uint8Array[]).map((c) => Buffer.from(c))).equals(bytes)).toBe(true)
+  })
+
   it('a peer that does not answer: open gives up after the response timeout and asks it nothing more', async () => {
     const bytes = randomBytes(100)
     const asked: ContentRequest[] = []

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
-import { CONTENT_DONE, CONTENT_REFUSED, MAX_CONTENT_WINDOW, type ContentData, type ContentEnd } from '../protocol.js'
+import { CONTENT_BUSY, CONTENT_DONE, CONTENT_REFUSED, MAX_CONTENT_WINDOW, type ContentData, type ContentEnd } from '../protocol.js'
 
 /**
  * Fetches a version's bytes from a connected peer's folder (content-server.ts) instead of its
@@ -177,7 +177,8 @@ export class ContentFetcher {
       }
       this.forget(first)
       if (first.status === CONTENT_REFUSED || first.error) this.unusable.add(session)
-      else this.miss(session, version.hash)
+      // busy: its queue is full now, it may well have the content (not remembered)
+      else if (first.status !== CONTENT_BUSY) this.miss(session, version.hash)
     }
     this.counters.notFound++
     return null
