@@ -8,6 +8,8 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
           environment: 'node',
+          // most of a unit file's time is importing the Hypercore stack (CPU): both cores
+          maxWorkers: 2,
           sequence: { groupOrder: 0 }
         }
       },
@@ -20,7 +22,7 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 60_000,
           // Each test file spawns its own agents; two cores, so keep file parallelism low.
-          maxWorkers: 2,
+          maxWorkers: 3,
           fileParallelism: true,
           // after the unit tests, not beside them
           sequence: { groupOrder: 1 }

@@ -16,7 +16,9 @@ describe('sync-agent CLI', () => {
     expect(first.code).toBe(0)
     expect(first.stdout.trimEnd().split('\n')).toHaveLength(1)
     expect(first.stdout.trim()).toMatch(/^sa1\S+$/)
-    expect(await newSecret()).not.toBe(first.stdout.trim())
+    const second = await runCli(['secret', 'new'])
+    expect(second.stdout.trim()).toMatch(/^sa1\S+$/)
+    expect(second.stdout.trim()).not.toBe(first.stdout.trim())
   })
 
   it('secret readonly / encrypted derive one way only; a weaker or malformed secret is one clear line, exit 2', async () => {
@@ -84,6 +86,10 @@ describe('sync-agent CLI', () => {
     const human = await runCli(['status', '--control', agent.control])
     expect(human.code, human.stderr).toBe(0)
     expect(human.stdout.trim()).not.toBe('')
+    // the CLI's JSON is the report the helpers read over the control socket
+    const json = await runCli(['status', '--json', '--control', agent.control])
+    expect(json.code, json.stderr).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({ ready: true, files: 1, deviceId: status.deviceId, peers: [] })
     const startedStop = Date.now()
     const exit = await agent.stop({ timeoutMs: 10_000 })
     expect(exit).toEqual({ code: 0, signal: null })
