@@ -191,7 +191,7 @@ export class Agent {
     exitedEarly.catch(() => undefined) // only matters while racing below
     await Promise.race([
       exitedEarly,
-      until(() => this.tryStatus(), { timeoutMs, intervalMs: 150, message: `agent ${this.name} answers status` })
+      until(() => this.tryStatus(), { timeoutMs, intervalMs: 50, message: `agent ${this.name} answers status` })
     ])
   }
 
