@@ -21,7 +21,9 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 60_000,
-          // Each test file spawns its own agents; two cores, so keep file parallelism low.
+          // Each test file spawns its own agents; two cores, so keep file parallelism low. Three:
+          // most files wait on their agents (start-up, reconnects, timers) as long as they compute;
+          // four missed a deadline (hostile-volume, 10,000 entries) on a loaded machine.
           maxWorkers: 3,
           fileParallelism: true,
           // after the unit tests, not beside them
