@@ -7,6 +7,22 @@ import { useHarness } from './helpers/harness.ts'
 import { repoRoot } from './helpers/paths.ts'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import type { Agent, AgentStatus } from './helpers/agent.ts'
+import { until } from './helpers/until.ts'
+
+/**
+ * The status once the agent is ready and has indexed `files` files: a node with no peers is
+ * ready at the end of its start-up scan, and the files the scan found are counted a moment later.
+ */
+function readyWithFiles(agent: Agent, files: number): Promise<AgentStatus> {
+  return until(
+    async () => {
+      const status = await agent.status()
+      return status.ready && status.files === files ? status : undefined
+    },
+    { timeoutMs: 30_000, message: `agent ${agent.name} is ready with ${files} file(s) indexed` }
+  )
+}
 
 describe('sync-agent CLI', () => {
   const harness = useHarness()
@@ -16,7 +32,9 @@ describe('sync-agent CLI', () => {
     expect(first.code).toBe(0)
     expect(first.stdout.trimEnd().split('\n')).toHaveLength(1)
     expect(first.stdout.trim()).toMatch(/^sa1\S+$/)
-    expect(await newSecret()).not.toBe(first.stdout.trim())
+    const second = await runCli(['secret', 'new'])
+    expect(second.stdout.trim()).toMatch(/^sa1\S+$/)
+    expect(second.stdout.trim()).not.toBe(first.stdout.trim())
   })
 
   it('secret readonly / encrypted derive one way only; a weaker or malformed secret is one clear line, exit 2', async () => {
@@ -77,13 +95,16 @@ describe('sync-agent CLI', () => {
     const agent = await harness.agent({ name: 'g', secret: await newSecret() })
     await fs.writeFile(path.join(agent.folder, 'hello.txt'), 'hello\n')
     await agent.start()
-    const status = await agent.waitReady()
-    expect(status.files).toBe(1)
+    const status = await readyWithFiles(agent, 1)
     expect(typeof status.deviceId).toBe('string')
     expect(status.deviceId).not.toBe('')
     const human = await runCli(['status', '--control', agent.control])
     expect(human.code, human.stderr).toBe(0)
     expect(human.stdout.trim()).not.toBe('')
+    // the CLI's JSON is the report the helpers read over the control socket
+    const json = await runCli(['status', '--json', '--control', agent.control])
+    expect(json.code, json.stderr).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({ ready: true, files: 1, deviceId: status.deviceId, peers: [] })
     const startedStop = Date.now()
     const exit = await agent.stop({ timeoutMs: 10_000 })
     expect(exit).toEqual({ code: 0, signal: null })
@@ -132,8 +153,7 @@ describe('sync-agent CLI', () => {
     // logLevel comes from the agent helper's env (info) and must override the file's 'fatal'
     const agent = await harness.agent({ name: 'y', folder, data, configFile })
     await agent.start()
-    const status = await agent.waitReady()
-    expect(status.files).toBe(1)
+    await readyWithFiles(agent, 1)
     expect(await exists(path.join(data, 'control.sock'))).toBe(true)
     await agent.stop()
     expect(agent.stdout).toMatch(/"level":(30|"info")/)

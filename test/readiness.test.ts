@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { newSecret } from './helpers/cli.ts'
@@ -29,10 +29,10 @@ async function readyz(port: number): Promise<{ status: number; body: ReadyJson }
   return { status: res.status, body: (await res.json()) as ReadyJson }
 }
 
-/** A with the corpus, fully indexed; then a fresh B that dials A. Both serve HTTP. */
-async function seededPair(harness: Harness): Promise<{ a: Agent; b: Agent; corpus: WpCorpus; bHttp: number }> {
+/** A with the corpus, fully indexed; both tests take a fresh B from it (A is only a source). */
+async function seededA(harness: Harness): Promise<{ a: Agent; corpus: WpCorpus; secret: string }> {
   const secret = await newSecret()
-  const [aHttp, bHttp] = (await freePorts(2)) as [number, number]
+  const [aHttp] = (await freePorts(1)) as [number]
   const a = await harness.agent({ name: 'a', secret, env: { SYNC_AGENT_HTTP: String(aHttp) } })
   const corpus = await writeWpCorpus(a.folder)
   const total = corpus.critical.length + corpus.uploads.length + corpus.other.length
@@ -44,9 +44,15 @@ async function seededPair(harness: Harness): Promise<{ a: Agent; b: Agent; corpu
     },
     { timeoutMs: 90_000, intervalMs: 500, message: `A has indexed its ${total} files` }
   )
+  return { a, corpus, secret }
+}
+
+/** A fresh B (empty folder and data dir) that dials A and serves HTTP. */
+async function freshB(harness: Harness, a: Agent, secret: string): Promise<{ b: Agent; bHttp: number }> {
+  const [bHttp] = (await freePorts(1)) as [number]
   const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_HTTP: String(bHttp) } })
   await b.start()
-  return { a, b, corpus, bHttp }
+  return { b, bHttp }
 }
 
 async function presentUploads(b: Agent, corpus: WpCorpus): Promise<WpCorpus['uploads']> {
@@ -56,9 +62,15 @@ async function presentUploads(b: Agent, corpus: WpCorpus): Promise<WpCorpus['upl
 
 describe('themes first: readiness of a fresh node', () => {
   const harness = useHarness()
+  // A and its corpus (~150 MiB) are made once for the file: each test starts its own fresh B
+  let seeded: { a: Agent; corpus: WpCorpus; secret: string }
+  beforeAll(async () => {
+    seeded = await seededA(harness)
+  }, 120_000)
 
   it('B is ready only once every critical file is on disk, well before the uploads finish, and fetches the newest uploads first', async () => {
-    const { a, b, corpus, bHttp } = await seededPair(harness)
+    const { a, corpus, secret } = seeded
+    const { b, bHttp } = await freshB(harness, a, secret)
     const aTree = await readTree(a.folder)
 
     // before ready, /readyz says 503 with the progress
@@ -108,7 +120,8 @@ describe('themes first: readiness of a fresh node', () => {
   })
 
   it('serves an upload that is not synced yet on demand, and refuses what it must not serve', async () => {
-    const { a, b, corpus, bHttp } = await seededPair(harness)
+    const { a, corpus, secret } = seeded
+    const { b, bHttp } = await freshB(harness, a, secret)
     await until(async () => (await readyz(bHttp)).status === 200, { timeoutMs: 120_000, intervalMs: 50, message: 'B is ready' })
     // the oldest upload comes last in the uploads class: ask for it now
     const oldest = corpus.uploads[0]!

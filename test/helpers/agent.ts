@@ -1,9 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { cleanEnv, runCli } from './cli.ts'
+import { pathToFileURL } from 'node:url'
+import { cleanEnv } from './cli.ts'
 import { binPath } from './paths.ts'
 import { GiveUpError, until } from './until.ts'
+
+type ControlClient = typeof import('../../packages/sync-agent/dist/control/control-client.js')
+let controlClient: Promise<ControlClient> | undefined
+/** The control client of the build the agents run (next to `binPath`, so SYNC_AGENT_IT_BIN holds). */
+function loadControlClient(): Promise<ControlClient> {
+  controlClient ??= import(pathToFileURL(path.join(path.dirname(binPath), '..', 'dist', 'control', 'control-client.js')).href) as Promise<ControlClient>
+  return controlClient
+}
 
 export interface PeerStatus {
   address: string
@@ -182,7 +191,7 @@ export class Agent {
     exitedEarly.catch(() => undefined) // only matters while racing below
     await Promise.race([
       exitedEarly,
-      until(() => this.tryStatus(), { timeoutMs, intervalMs: 150, message: `agent ${this.name} answers status` })
+      until(() => this.tryStatus(), { timeoutMs, intervalMs: 50, message: `agent ${this.name} answers status` })
     ])
   }
 
@@ -226,8 +235,11 @@ export class Agent {
   }
 
   /**
-   * `sync-agent status --json --control <socket>`; throws if the command fails, and throws a
-   * GiveUpError (which ends any `until`) if this agent's process has exited.
+   * The agent's status report over its control socket: the object `sync-agent status --json
+   * --control <socket>` prints, read with the CLI's own client in this process (spawning the
+   * CLI for every poll cost ~0.35 s of CPU each, a large share of the suite on 2 cores; the
+   * CLI's printing is tested in cli.test.ts). Throws if the agent does not answer, and throws
+   * a GiveUpError (which ends any `until`) if this agent's process has exited.
    */
   async status(): Promise<AgentStatus> {
     if (this.child !== undefined && this.lastExit !== undefined) {
@@ -235,14 +247,11 @@ export class Agent {
         `agent ${this.name} is not running (exited code=${this.lastExit.code} signal=${this.lastExit.signal}${this.isExitExpected ? '' : ', not stopped by the test'}); last log lines:\n${this.tail(15)}`
       )
     }
-    const result = await runCli(['status', '--json', '--control', this.control], { timeoutMs: 15_000 })
-    if (result.code !== 0) {
-      throw new Error(`status of ${this.name} failed (code ${result.code}): ${result.stderr.trim()}`)
-    }
     try {
-      return JSON.parse(result.stdout) as AgentStatus
-    } catch {
-      throw new Error(`status of ${this.name} printed no JSON object: ${JSON.stringify(result.stdout)}`)
+      const { getStatus } = await loadControlClient()
+      return (await getStatus(this.control, 15_000)) as unknown as AgentStatus
+    } catch (error) {
+      throw new Error(`status of ${this.name} failed: ${(error as Error).message}`)
     }
   }
 

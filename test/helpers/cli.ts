@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { binPath } from './paths.ts'
+import { newSecret as makeSecret } from '../../packages/shared/dist/index.js'
 
 export interface CliResult {
   code: number | null
@@ -56,13 +57,12 @@ export function runCli(args: string[], { env = {}, timeoutMs = 20_000, cwd }: Ru
   })
 }
 
-/** A fresh folder secret from `sync-agent secret new`. */
+/**
+ * A fresh folder secret, made by the function `sync-agent secret new` prints (in this
+ * process: a CLI process per test cost ~0.4 s of CPU each; cli.test.ts runs the command).
+ */
 export async function newSecret(): Promise<string> {
-  const result = await runCli(['secret', 'new'])
-  const lines = result.stdout.split('\n').filter((line) => line.trim() !== '')
-  const secret = lines[0]?.trim()
-  if (result.code !== 0 || lines.length !== 1 || secret === undefined || !secret.startsWith('sa1')) {
-    throw new Error(`sync-agent secret new: unexpected result ${JSON.stringify(result)}`)
-  }
+  const secret = makeSecret()
+  if (!secret.startsWith('sa1')) throw new Error(`newSecret: unexpected secret ${JSON.stringify(secret)}`)
   return secret
 }

@@ -47,9 +47,10 @@ describe('mass delete hold', () => {
     expect(held.share).toBe(0.5)
     expect(held.folderPaths).toBe(28)
     expect(held.sample.length).toBeGreaterThan(0)
-    const record = parseRecords(b.stdout).find((r) => r.code === 'E_MASS_DELETE')
-    expect(record?.level).toBe('warn')
-    expect(record?.msg).toMatch(/holding the deletes until `sync-agent accept-deletes`/)
+    // the status can answer before the log line has come through B's stdout pipe
+    const record = await until(() => parseRecords(b.stdout).find((r) => r.code === 'E_MASS_DELETE'), { timeoutMs: 5_000, message: 'B logs E_MASS_DELETE' })
+    expect(record.level).toBe('warn')
+    expect(record.msg).toMatch(/holding the deletes until `sync-agent accept-deletes`/)
     // the files stay, B says it is not in sync, and the human status says what to do
     await stays(async () => (await fs.readdir(b.folder)).filter((n) => n.startsWith('f')).length === 28, { durationMs: 1_500, message: "B keeps the files" })
     expect((await b.status()).inSync).toBe(false)
