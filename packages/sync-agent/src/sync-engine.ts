@@ -623,6 +623,9 @@ export class SyncEngine {
       }
       const key = item.left?.key ?? item.right?.key
       if (!key) continue
+      // already marked by the ranged read, and unchanged since (an entry older than the
+      // listed snapshot is the very entry the snapshot held for its key): not even decoded
+      if (listed && item.left && item.left.seq < listed.to && listed.covers(key)) continue
       let path: string
       let left: DriveEntry<EntryMeta> | null = null
       try {
@@ -633,9 +636,6 @@ export class SyncEngine {
         this.log.warn({ code: err.code, drive: drive.shortId, ...err.details }, err.message)
         continue
       }
-      // already marked by the ranged read, and unchanged since (an entry older than the
-      // listed snapshot is the very entry the snapshot held for its key)
-      if (listed && left && left.seq < listed.to && listed.covers(key)) continue
       if (this.deleteGate && isRequestedDelete(left?.value.metadata) && this.index.get(path)) {
         this.supersedeHints(path, new Map([[drive.hex, { entry: left, seen: ++this.hintsSeen }]]))
         deletes.push(path)
