@@ -8,15 +8,29 @@
 // figure is the time of one more run, as a cron job or deploy hook would do it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BenchError, now, waitFor } from '../lib/util.mjs';
 
 const PROPAGATION_BYTES = 100 * 1024;
 
+/** size and sha256 of a file, read in chunks (a file may be larger than a Buffer can hold) */
+function contentOf(file) {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  const fd = fs.openSync(file, 'r');
+  let size = 0;
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, size)) > 0; size += n) hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { size, hash: hash.digest('hex') };
+}
+
 function sameBytes(file, expected) {
   try {
-    if (fs.statSync(file).size !== expected.length) return false;
-    return fs.readFileSync(file).equals(expected);
+    if (fs.statSync(file).size !== expected.size) return false;
+    return contentOf(file).hash === expected.hash;
   } catch {
     return false;
   }
@@ -32,10 +46,11 @@ export async function propagation(tool, dirA, dirB, { runs, timeoutS }) {
   for (let i = 0; i < runs; i++) {
     const rel = path.join('uploads', 'bench-propagation', `upload-${i}.jpg`);
     const bytes = randomBytes(PROPAGATION_BYTES);
+    const want = { size: bytes.length, hash: createHash('sha256').update(bytes).digest('hex') };
     const t0 = now();
     fs.writeFileSync(path.join(dirA, rel), bytes);
     if (tool.resync) await tool.resync({ deadline: t0 + timeoutS });
-    await waitFor(`${tool.name}: new upload ${rel} on B`, () => sameBytes(path.join(dirB, rel), bytes), { deadline: t0 + timeoutS, interval: 2 });
+    await waitFor(`${tool.name}: new upload ${rel} on B`, () => sameBytes(path.join(dirB, rel), want), { deadline: t0 + timeoutS, interval: 2 });
     times.push((now() - t0) * 1000);
   }
   const sorted = [...times].sort((x, y) => x - y);
@@ -53,7 +68,7 @@ export async function incremental(tool, corpus, dirA, dirB, { timeoutS }) {
     const abs = path.join(dirA, rel);
     fs.appendFileSync(abs, randomBytes(1024));
   }
-  for (const rel of changed) expected.set(rel, fs.readFileSync(path.join(dirA, rel)));
+  for (const rel of changed) expected.set(rel, contentOf(path.join(dirA, rel)));
   if (tool.resync) await tool.resync({ deadline: t0 + timeoutS });
   let pending = [...changed];
   await waitFor(`${tool.name}: ${changed.length} changed files on B`, () => {

@@ -54,7 +54,8 @@ async function seed() {
   for (const rel of walk(folder)) {
     const abs = path.join(folder, rel);
     const st = fs.statSync(abs);
-    const { blob, at } = await writer.storeBuffer(fs.readFileSync(abs));
+    // a file too large for one Buffer is streamed, as the agent does
+    const { blob, at } = st.size > 256 * 1024 * 1024 ? await writer.storeFile(abs, st.size) : await writer.storeBuffer(fs.readFileSync(abs));
     puts.push(writer.put('/' + rel, { executable: false, linkname: null, blob, metadata: { at, size: st.size, mtime: st.mtimeMs, mode: st.mode & 0o777 } }));
     // let the writer flush now and then, or the whole corpus waits in memory
     if (puts.length >= 256) await Promise.all(puts.splice(0));
