@@ -174,6 +174,7 @@ function boundedList<T>(item: { preencode(s: State, v: T): void; encode(s: State
 }
 
 export const membersEncoding = boundedList(memberEncoding, 'member list')
+export const haveListEncoding = boundedList(haveItemEncoding, 'have list')
 
 /** the most one content request may ask for, and one data message may carry */
 export const MAX_CONTENT_WINDOW = 4 * 1024 * 1024
@@ -209,71 +210,69 @@ export interface ContentEnd {
   status: number
 }
 
-export const contentRequestEncoding = struct<ContentRequest>({
-  preencode(s, v) {
-    c.uint.preencode(s, v.id)
-    c.string.preencode(s, v.path)
-    c.fixed32.preencode(s, v.hash)
-    c.uint.preencode(s, v.offset)
-    c.uint.preencode(s, v.length)
-  },
-  encode(s, v) {
-    c.uint.encode(s, v.id)
-    c.string.encode(s, v.path)
-    c.fixed32.encode(s, v.hash)
-    c.uint.encode(s, v.offset)
-    c.uint.encode(s, v.length)
-  },
-  decode(s) {
-    const id = c.uint.decode(s)
-    const path = c.string.decode(s)
-    if (Buffer.byteLength(path) > MAX_CONTENT_PATH_BYTES) throw new SyncError('E_PEER_PROTOCOL', `malformed content request: a path of ${Buffer.byteLength(path)} bytes`)
-    const hash = Buffer.from(c.fixed32.decode(s))
-    const offset = c.uint.decode(s)
-    const length = c.uint.decode(s)
-    if (length === 0 || length > MAX_CONTENT_WINDOW) throw new SyncError('E_PEER_PROTOCOL', `malformed content request: ${length} bytes asked for at once (1 to ${MAX_CONTENT_WINDOW})`)
-    if (!Number.isSafeInteger(offset + length)) throw new SyncError('E_PEER_PROTOCOL', 'malformed content request: offset out of range')
-    return { id, path, hash, offset, length }
-  }
-}, 'content request')
+/** one compact-encoding codec (c.uint, c.string, ...) */
+interface FieldCodec {
+  preencode(s: State, v: unknown): void
+  encode(s: State, v: unknown): void
+  decode(s: State): unknown
+}
 
-export const contentDataEncoding = struct<ContentData>({
-  preencode(s, v) {
-    c.uint.preencode(s, v.id)
-    c.buffer.preencode(s, v.data)
-  },
-  encode(s, v) {
-    c.uint.encode(s, v.id)
-    c.buffer.encode(s, v.data)
-  },
-  decode(s) {
-    const id = c.uint.decode(s)
-    const data = c.buffer.decode(s)
-    if (!data || data.length === 0 || data.length > MAX_CONTENT_CHUNK) {
-      throw new SyncError('E_PEER_PROTOCOL', `malformed content data: a chunk of ${data?.length ?? 0} bytes (1 to ${MAX_CONTENT_CHUNK})`)
+/**
+ * A message of fields in a fixed order: encoded as laid out, decoded and then handed to
+ * `check`, which validates (throwing SyncError) and returns the value.
+ */
+function fields<T>(layout: ReadonlyArray<readonly [keyof T & string, FieldCodec]>, check: (v: T) => T, name: string): Encoding<T> {
+  return struct<T>({
+    preencode(s, v) {
+      for (const [key, codec] of layout) codec.preencode(s, v[key])
+    },
+    encode(s, v) {
+      for (const [key, codec] of layout) codec.encode(s, v[key])
+    },
+    decode(s) {
+      const v: Record<string, unknown> = {}
+      for (const [key, codec] of layout) v[key] = codec.decode(s)
+      return check(v as T)
     }
-    // no copy: a view of the message (which holds little else)
-    return { id, data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
-  }
-}, 'content data')
+  }, name)
+}
 
-export const contentEndEncoding = struct<ContentEnd>({
-  preencode(s, v) {
-    c.uint.preencode(s, v.id)
-    c.uint.preencode(s, v.status)
+function asBuffer(bytes: Uint8Array): Buffer {
+  // no copy: a view of the message (which holds little else)
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+export const contentRequestEncoding = fields<ContentRequest>(
+  [['id', c.uint], ['path', c.string], ['hash', c.fixed32], ['offset', c.uint], ['length', c.uint]],
+  (v) => {
+    const pathBytes = Buffer.byteLength(v.path)
+    if (pathBytes > MAX_CONTENT_PATH_BYTES) throw new SyncError('E_PEER_PROTOCOL', `malformed content request: a path of ${pathBytes} bytes`)
+    if (v.length === 0 || v.length > MAX_CONTENT_WINDOW) throw new SyncError('E_PEER_PROTOCOL', `malformed content request: ${v.length} bytes asked for at once (1 to ${MAX_CONTENT_WINDOW})`)
+    if (!Number.isSafeInteger(v.offset + v.length)) throw new SyncError('E_PEER_PROTOCOL', 'malformed content request: offset out of range')
+    return { ...v, hash: asBuffer(v.hash) }
   },
-  encode(s, v) {
-    c.uint.encode(s, v.id)
-    c.uint.encode(s, v.status)
+  'content request'
+)
+
+export const contentDataEncoding = fields<ContentData>(
+  [['id', c.uint], ['data', c.buffer]],
+  (v) => {
+    const size = v.data?.length ?? 0
+    if (size === 0 || size > MAX_CONTENT_CHUNK) throw new SyncError('E_PEER_PROTOCOL', `malformed content data: a chunk of ${size} bytes (1 to ${MAX_CONTENT_CHUNK})`)
+    return { id: v.id, data: asBuffer(v.data) }
   },
-  decode(s) {
-    const id = c.uint.decode(s)
-    const status = c.uint.decode(s)
-    if (status > CONTENT_REFUSED) throw new SyncError('E_PEER_PROTOCOL', `malformed content end: unknown status ${status}`)
-    return { id, status }
-  }
-}, 'content end')
-export const haveListEncoding = boundedList(haveItemEncoding, 'have list')
+  'content data'
+)
+
+export const contentEndEncoding = fields<ContentEnd>(
+  [['id', c.uint], ['status', c.uint]],
+  (v) => {
+    if (v.status > CONTENT_REFUSED) throw new SyncError('E_PEER_PROTOCOL', `malformed content end: unknown status ${v.status}`)
+    return v
+  },
+  'content end'
+)
+
 
 /** Proof that the sender holds the folder's auth key, bound to this Noise handshake and role. */
 export function authProof(authKey: Buffer, handshakeHash: Buffer, isInitiator: boolean): Buffer {

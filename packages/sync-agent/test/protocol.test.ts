@@ -1,7 +1,10 @@
 import c from 'compact-encoding'
 import type { Encoding } from 'protomux'
 import { describe, expect, it } from 'vitest'
-import { authProof, CAPABILITY_READ, CAPABILITY_WRITE, haveListEncoding, helloEncoding, MAX_LIST, membersEncoding, type Have, type Hello } from '../src/protocol.js'
+import {
+  authProof, CAPABILITY_READ, CAPABILITY_WRITE, contentDataEncoding, contentEndEncoding, contentRequestEncoding, FEATURE_CONTENT, haveListEncoding,
+  helloEncoding, MAX_CONTENT_CHUNK, MAX_CONTENT_WINDOW, MAX_LIST, membersEncoding, type Have, type Hello
+} from '../src/protocol.js'
 import type { Member } from '../src/replication/member.js'
 
 const bytes = (n: number, fill: number) => Buffer.alloc(n, fill)
@@ -123,5 +126,31 @@ describe('authProof', () => {
 
   it('does not reveal the auth key', () => {
     expect(authProof(authKey, hash, true).includes(authKey.subarray(0, 8))).toBe(false)
+  })
+})
+
+describe('content messages', () => {
+  const request = { id: 7, path: 'uploads/2026/11/a b.jpg', hash: bytes(32, 3), offset: 2 * 1024 * 1024, length: 1000 }
+
+  it('round-trip: a request, a chunk of data, an end; features ride at the end of the hello', () => {
+    expect(c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, request))).toEqual(request)
+    const data = { id: 7, data: bytes(1000, 5) }
+    expect(c.decode(contentDataEncoding, c.encode(contentDataEncoding, data))).toEqual(data)
+    expect(c.decode(contentEndEncoding, c.encode(contentEndEncoding, { id: 7, status: 1 }))).toEqual({ id: 7, status: 1 })
+    const hello: Hello = { version: 1, proof: bytes(32, 9), clockMs: 5, capability: { kind: CAPABILITY_READ, proof: bytes(32, 7) }, features: FEATURE_CONTENT }
+    expect(c.decode(helloEncoding, c.encode(helloEncoding, hello))).toEqual(hello)
+  })
+
+  it.each<[string, () => unknown]>([
+    ['a request for nothing', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, { ...request, length: 0 }))],
+    ['a request for more than a window', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, { ...request, length: MAX_CONTENT_WINDOW + 1 }))],
+    ['a request past any file', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, { ...request, offset: Number.MAX_SAFE_INTEGER }))],
+    ['a path of 5,000 bytes', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, { ...request, path: 'x'.repeat(5000) }))],
+    ['an empty chunk', () => c.decode(contentDataEncoding, c.encode(contentDataEncoding, { id: 1, data: Buffer.alloc(0) }))],
+    ['a chunk over the limit', () => c.decode(contentDataEncoding, c.encode(contentDataEncoding, { id: 1, data: Buffer.alloc(MAX_CONTENT_CHUNK + 1) }))],
+    ['an unknown end status', () => c.decode(contentEndEncoding, c.encode(contentEndEncoding, { id: 1, status: 9 }))],
+    ['a truncated request', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, request).subarray(0, 20))]
+  ])('refuses %s as E_PEER_PROTOCOL', (_name, decode) => {
+    expect(decode).toThrow(expect.objectContaining({ code: 'E_PEER_PROTOCOL' }))
   })
 })

@@ -121,9 +121,8 @@ class Window {
   }
 }
 
+/** what went wrong, for tests and logs (bytes fetched are counted by source in the metrics) */
 export interface FetchCounters {
-  files: number
-  bytes: number
   /** asked, and no peer had it (read from Hypercore instead) */
   notFound: number
   /** a peer sent bytes that were not the version's */
@@ -138,7 +137,7 @@ export class ContentFetcher {
   /** sessions not asked again: they refused, stalled, overflowed or kept sending other bytes */
   private readonly unusable = new WeakSet<PeerSession>()
   private readonly mismatchesOf = new WeakMap<PeerSession, number>()
-  readonly counters: FetchCounters = { files: 0, bytes: 0, notFound: 0, mismatches: 0 }
+  readonly counters: FetchCounters = { notFound: 0, mismatches: 0 }
 
   constructor(
     private readonly deps: {
@@ -292,8 +291,6 @@ export class ContentFetcher {
         this.deps.log.warn({ code: 'E_PEER_PROTOCOL', path: version.path, peer: session.deviceId?.slice(0, 7) }, 'a peer sent content that does not match the version\'s hash; reading it from another source')
         throw new SyncError('E_CONTENT_TRANSFER', `content of ${version.path} from peer ${session.deviceId?.slice(0, 7)} does not match its entry`, { details: { path: version.path } })
       }
-      this.counters.files++
-      this.counters.bytes += total
     } finally {
       for (const w of windows) this.forget(w)
     }
