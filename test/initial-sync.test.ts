@@ -38,6 +38,10 @@ describe('initial sync', () => {
     expect(sa.peers.some((p) => p.connected && p.deviceId === sb.deviceId)).toBe(true)
     // B's tree is A's, read once more with full hashes after the agents report in sync
     expect(await readTree(b.folder)).toEqual(await readTree(a.folder))
+    // B read A's index as one snapshot of raw blocks checked against A's signed tree, and
+    // stored them (replication/index-block-fetcher.ts), instead of block by block
+    const snapshot = b.stdout.split('\n').find((l) => l.includes('read the index as a verified snapshot'))
+    expect(snapshot && JSON.parse(snapshot)).toMatchObject({ stored: true, entries: expect.any(Number) })
   })
 
   // the watcher is paused while thousands of paths wait (bulk mode) and resumes before the last

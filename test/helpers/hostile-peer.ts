@@ -10,8 +10,9 @@ import { until } from './until.ts'
 // exactly our protocol and only the parts it chooses to break are wrong
 import { deriveFolderKeys, parseSecret, type FolderKeys } from '../../packages/shared/dist/index.js'
 import {
-  authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, FEATURE_CONTENT, helloEncoding, haveListEncoding, membersEncoding,
-  PROTOCOL, PROTOCOL_VERSION, type ContentRequest
+  authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, FEATURE_CONTENT, FEATURE_INDEX, helloEncoding, haveListEncoding,
+  indexBlocksEncoding, indexRequestEncoding, membersEncoding,
+  PROTOCOL, PROTOCOL_VERSION, type ContentRequest, type IndexRequest
 } from '../../packages/sync-agent/dist/protocol.js'
 import { signMember, type Member } from '../../packages/sync-agent/dist/replication/member.js'
 import { ownCapability } from '../../packages/sync-agent/dist/peers/capability-proof.js'
@@ -66,6 +67,11 @@ export interface ConnectOptions {
    * with this (forged bytes, silence, ...); absent: we announce nothing and are never asked.
    */
   content?: (request: ContentRequest, reply: ContentReply) => void
+  /**
+   * Announce that we serve index blocks, and answer each index request with this (forged
+   * blocks, silence, ...); absent: we announce nothing and are never asked.
+   */
+  index?: (request: IndexRequest, reply: (status: number, blocks: Buffer[]) => void) => void
 }
 
 export interface ContentReply {
@@ -254,19 +260,22 @@ export class HostilePeer {
       })
       membersMessage = channel.addMessage({ encoding: membersEncoding, onmessage: (m: Member[]) => (conn.membersReceived = m) })
       haveMessage = channel.addMessage({ encoding: haveListEncoding })
+      // messages are numbered in the order they are added: the content ones come before the index ones
       const answer = options.content
-      if (answer) {
-        let dataMessage: any = null
-        let endMessage: any = null
-        channel.addMessage({ encoding: contentRequestEncoding, onmessage: (r: ContentRequest) => answer(r, {
-          data: (bytes) => {
-            for (let at = 0; at < bytes.length; at += 256 * 1024) dataMessage.send({ id: r.id, data: bytes.subarray(at, at + 256 * 1024) })
-          },
-          end: (status) => endMessage.send({ id: r.id, status })
-        }) })
-        dataMessage = channel.addMessage({ encoding: contentDataEncoding })
-        endMessage = channel.addMessage({ encoding: contentEndEncoding })
-      }
+      let dataMessage: any = null
+      let endMessage: any = null
+      channel.addMessage({ encoding: contentRequestEncoding, onmessage: (r: ContentRequest) => answer?.(r, {
+        data: (bytes) => {
+          for (let at = 0; at < bytes.length; at += 256 * 1024) dataMessage.send({ id: r.id, data: bytes.subarray(at, at + 256 * 1024) })
+        },
+        end: (status) => endMessage.send({ id: r.id, status })
+      }) })
+      dataMessage = channel.addMessage({ encoding: contentDataEncoding })
+      endMessage = channel.addMessage({ encoding: contentEndEncoding })
+      const index = options.index
+      let blocksMessage: any = null
+      channel.addMessage({ encoding: indexRequestEncoding, onmessage: (r: IndexRequest) => index?.(r, (status, blocks) => blocksMessage.send({ id: r.id, status, blocks })) })
+      blocksMessage = channel.addMessage({ encoding: indexBlocksEncoding })
       let sent: Buffer
       if (proof === 'valid') sent = authProof(this.keys.authKey, conn.handshakeHash, true)
       else if (proof === 'random') sent = randomBytes(32)
@@ -279,7 +288,7 @@ export class HostilePeer {
         proof: sent,
         clockMs: Date.now(),
         capability: capability === 'own' ? ownCapability(this.keys, hash, true) : capability(hash),
-        features: answer ? FEATURE_CONTENT : 0
+        features: (answer ? FEATURE_CONTENT : 0) | (index ? FEATURE_INDEX : 0)
       })
       if (replicate) this.store.replicate(stream)
       const members = options.members === undefined ? [this.ownMember()].filter((m): m is Member => m !== null) : options.members

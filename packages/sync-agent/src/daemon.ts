@@ -21,7 +21,9 @@ import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
 import { UnservedClaims } from './peers/unserved-claims.js'
-import { FEATURE_CONTENT, type Have } from './protocol.js'
+import { FEATURE_CONTENT, FEATURE_INDEX, type Have } from './protocol.js'
+import { IndexBlockFetcher } from './replication/index-block-fetcher.js'
+import { IndexBlockServer } from './replication/index-block-server.js'
 import { ContentFetcher } from './content/content-fetcher.js'
 import { ContentServer } from './content/content-server.js'
 import { ControlServer } from './control/control-server.js'
@@ -135,6 +137,8 @@ export class Agent {
     await recoverPlacements(this.index, config.folder, log.child({ c: 'recovery' }))
 
     this.drives = new DriveSet(this.store, keys, keyPair.publicKey, config.dataDir, log.child({ c: 'drives' }))
+    // fresh member drives: their index comes as a verified snapshot from a peer (the engine)
+    this.drives.snapshotsFirst = true
     await this.drives.ready()
     this.closers.add(() => this.drives.close())
     log.info({ deviceId: deviceIdOf(this.deviceKey), folder: config.folder, folderId: keys.folderId }, 'agent starting')
@@ -161,6 +165,14 @@ export class Agent {
       log: log.child({ c: 'content' })
     })
     this.closers.add(async () => contentServer.close())
+    const indexFetcher = new IndexBlockFetcher({ sources: () => this.peersWith(FEATURE_INDEX), log: log.child({ c: 'index' }) })
+    this.closers.add(async () => indexFetcher.close())
+    const indexServer = new IndexBlockServer({
+      core: (key) => this.drives.get(key.toString('hex'))?.drive.core ?? null,
+      mayRead: (s) => this.mayReadContents(s),
+      log: log.child({ c: 'index' })
+    })
+    this.closers.add(async () => indexServer.close())
     const reconciler = new PathReconciler({
       writer,
       content: this.contentFetcher,
@@ -185,6 +197,7 @@ export class Agent {
     this.engine = new SyncEngine(this.index, this.drives, reconciler, this.classes, config.readyClasses, log.child({ c: 'engine' }))
     // contents come from peers' folders while one serves them: no Hypercore blocks ahead of the workers
     this.engine.contentFromPeers = () => this.contentFetcher.available()
+    this.engine.indexSnapshot = (d, length) => indexFetcher.snapshot({ core: d.drive.core, author: d.author, shortId: d.shortId }, length)
     this.engine.ready()
     this.closers.add(() => this.engine.close())
     this.readiness = new Readiness(config.dataDir, {
@@ -304,12 +317,16 @@ export class Agent {
         onContentRequest: (s, r) => contentServer.onRequest(s, r),
         onContentData: (s, d) => this.contentFetcher.onData(s, d),
         onContentEnd: (s, e) => this.contentFetcher.onEnd(s, e),
+        onIndexRequest: (s, r) => indexServer.onRequest(s, r),
+        onIndexBlocks: (s, a) => indexFetcher.onBlocks(s, a),
         onSessionClosed: (s) => {
           contentServer.onSessionGone(s)
           this.contentFetcher.onSessionGone(s)
+          indexServer.onSessionGone(s)
+          indexFetcher.onSessionGone(s)
         }
       },
-      features: FEATURE_CONTENT
+      features: FEATURE_CONTENT | FEATURE_INDEX
     })
     await this.peers.ready()
     this.closers.add(() => this.peers.close())
@@ -563,7 +580,12 @@ export class Agent {
 
   /** connected peers that serve file contents from their folders */
   private contentSources(): PeerSession[] {
-    return this.peers ? this.peers.connected().filter((s) => (s.features & FEATURE_CONTENT) !== 0) : []
+    return this.peersWith(FEATURE_CONTENT)
+  }
+
+  /** connected peers that announced a FEATURE_* */
+  private peersWith(feature: number): PeerSession[] {
+    return this.peers ? this.peers.connected().filter((s) => (s.features & feature) !== 0) : []
   }
 
   /** a signed writer, or a peer that proved it holds the read key: never an encrypted relay */

@@ -19,7 +19,12 @@ import type { Member } from './replication/member.js'
  *  message 3       ContentData    { id, data }                        some of those bytes, in order
  *  message 4       ContentEnd     { id, status }                      the answer is complete, or
  *                  why there is none (not here, busy, refused)
- *  features (hello, after capability): FEATURE_CONTENT = the sender answers content requests
+ *  message 5       IndexRequest   { id, driveKey, start, end }       raw blocks start..end-1 of a
+ *                  member drive's index (replication/index-block-server.ts)
+ *  message 6       IndexBlocks    { id, status, blocks }              some of them, from `start` on
+ *                  (fewer than asked when they would not fit one message), or why there are none
+ *  features (hello, after capability): FEATURE_CONTENT = the sender answers content requests;
+ *                  FEATURE_INDEX = it answers index requests
  *
  * Decoding is strict and bounded: a malformed message destroys the connection.
  */
@@ -42,6 +47,8 @@ export interface Hello {
 
 /** the sender serves file contents from its folder (messages 2–4) */
 export const FEATURE_CONTENT = 1
+/** the sender serves raw index blocks of the drives it holds (messages 5–6) */
+export const FEATURE_INDEX = 2
 
 /** 1: the sender holds the read key (ro); 2: it holds the writer key (rw) */
 export const CAPABILITY_READ = 1
@@ -273,6 +280,72 @@ export const contentEndEncoding = fields<ContentEnd>(
   'content end'
 )
 
+/** the most blocks one index request may ask for */
+export const MAX_INDEX_BLOCKS = 4096
+/** the most bytes of blocks one answer may carry (and one block may be) */
+export const MAX_INDEX_ANSWER_BYTES = 4 * 1024 * 1024
+
+export interface IndexRequest {
+  id: number
+  driveKey: Buffer
+  /** blocks start..end-1 */
+  start: number
+  end: number
+}
+
+/** status: CONTENT_DONE (blocks from the request's start on), _NOT_HERE, _BUSY or _REFUSED */
+export interface IndexBlocks {
+  id: number
+  status: number
+  blocks: Buffer[]
+}
+
+export const indexRequestEncoding = fields<IndexRequest>(
+  [['id', c.uint], ['driveKey', c.fixed32], ['start', c.uint], ['end', c.uint]],
+  (v) => {
+    if (v.end <= v.start || v.end - v.start > MAX_INDEX_BLOCKS) throw new SyncError('E_PEER_PROTOCOL', `malformed index request: blocks ${v.start} to ${v.end} (1 to ${MAX_INDEX_BLOCKS} at once)`)
+    if (!Number.isSafeInteger(v.end)) throw new SyncError('E_PEER_PROTOCOL', 'malformed index request: block out of range')
+    return { ...v, driveKey: asBuffer(v.driveKey) }
+  },
+  'index request'
+)
+
+const blockListCodec: FieldCodec = {
+  preencode(s, v) {
+    const blocks = v as Buffer[]
+    c.uint.preencode(s, blocks.length)
+    for (const b of blocks) c.buffer.preencode(s, b)
+  },
+  encode(s, v) {
+    const blocks = v as Buffer[]
+    c.uint.encode(s, blocks.length)
+    for (const b of blocks) c.buffer.encode(s, b)
+  },
+  decode(s) {
+    const n = c.uint.decode(s)
+    if (n > MAX_INDEX_BLOCKS) throw new SyncError('E_PEER_PROTOCOL', `malformed index blocks: ${n} blocks (at most ${MAX_INDEX_BLOCKS})`)
+    const out: Buffer[] = []
+    let bytes = 0
+    for (let i = 0; i < n; i++) {
+      const b = c.buffer.decode(s)
+      if (!b || b.length === 0) throw new SyncError('E_PEER_PROTOCOL', 'malformed index blocks: an empty block')
+      bytes += b.length
+      if (bytes > MAX_INDEX_ANSWER_BYTES) throw new SyncError('E_PEER_PROTOCOL', `malformed index blocks: more than ${MAX_INDEX_ANSWER_BYTES} bytes`)
+      out.push(asBuffer(b))
+    }
+    return out
+  }
+}
+
+export const indexBlocksEncoding = fields<IndexBlocks>(
+  [['id', c.uint], ['status', c.uint], ['blocks', blockListCodec]],
+  (v) => {
+    if (v.status > CONTENT_REFUSED) throw new SyncError('E_PEER_PROTOCOL', `malformed index blocks: unknown status ${v.status}`)
+    if ((v.status === CONTENT_DONE) !== (v.blocks.length > 0)) throw new SyncError('E_PEER_PROTOCOL', `malformed index blocks: status ${v.status} with ${v.blocks.length} blocks`)
+    return v
+  },
+  'index blocks'
+)
 
 /** Proof that the sender holds the folder's auth key, bound to this Noise handshake and role. */
 export function authProof(authKey: Buffer, handshakeHash: Buffer, isInitiator: boolean): Buffer {

@@ -6,6 +6,7 @@ import type { DriveEntry } from 'hyperdrive'
 import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
+import type { IndexSnapshot } from './replication/index-block-fetcher.js'
 import type { PathReconciler } from './reconcile-path.js'
 import { PathQueue } from './priority/path-queue.js'
 import { BULK, FRESH, type PriorityClasses, type Rank } from './priority/priority-classes.js'
@@ -96,6 +97,9 @@ interface Listed {
   to: number
   covers(key: string): boolean
 }
+
+/** an entry as read with `valueEncoding: 'binary'` (or from a snapshot), not decoded yet */
+type RawEntry = Parameters<typeof decodeEntry>[0]
 
 interface Item {
   /** the drive whose diff or listing queued it (counted in `queuedBy` while queued) */
@@ -199,6 +203,8 @@ export class SyncEngine {
    * published it (the benchmark's peer A spent the whole initial sync of B doing that).
    */
   private ownRecordedFrom: number | null = null
+  /** a fresh member drive's index as a verified snapshot from a peer, or null (daemon.ts) */
+  indexSnapshot: ((drive: MemberDrive, length: number) => Promise<IndexSnapshot | null>) | null = null
   /** true while peers serve contents from their folders: then nothing is prefetched from Hypercore */
   contentFromPeers: (() => boolean) | null = null
   /** the last path failure, for status */
@@ -419,6 +425,14 @@ export class SyncEngine {
         if (upTo !== null) this.diffedTo.set(drive.hex, Math.max(from, drive.drive.version))
         continue
       }
+      if (from === 0 && to >= READY_FIRST_MIN_ENTRIES && !drive.isOwn && (await this.fromSnapshot(drive, to))) {
+        if (this.closing) return
+        this.diffedTo.set(drive.hex, to)
+        this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
+        continue
+      }
+      // read through Hypercore: the whole index is fetched and followed
+      this.drives.followIndex(drive)
       if (from === 0 && to >= READY_FIRST_MIN_ENTRIES) await this.readyClassesFirst(drive, to)
       if (this.closing) return
       const startedAt = Date.now()
@@ -486,9 +500,74 @@ export class SyncEngine {
     this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
     this.log.info({ drive: drive.shortId, paths, downloadMs: downloadedMs, ms: Date.now() - startedAt }, 'read the index of the classes needed for ready')
     // let the workers apply them before the full diff takes the bandwidth
+    await this.readyClassesApplied()
+  }
+
+  /** Waits (bounded) until the classes needed for ready are applied. */
+  private async readyClassesApplied(): Promise<void> {
     const deadline = Date.now() + READY_CLASSES_FIRST_MAX_MS
     while (!this.closing && this.readyClassesBusy() && Date.now() < deadline) {
       await new Promise<void>((resolve) => this.onNextSettle(resolve, 500))
+    }
+  }
+
+  /**
+   * A fresh drive's whole index as a verified snapshot from a peer (replication/index-block-
+   * fetcher.ts) instead of Hypercore's block-by-block replication: the classes needed for ready
+   * are marked and applied first, then the rest, as a diff from nothing would mark them.
+   * Returns false (nothing marked) when no peer could give one.
+   */
+  private async fromSnapshot(drive: MemberDrive, to: number): Promise<boolean> {
+    const startedAt = Date.now()
+    const snapshot = this.indexSnapshot ? await this.indexSnapshot(drive, to) : null
+    if (!snapshot || this.closing) return false
+    const { entries, stored } = snapshot
+    const readMs = Date.now() - startedAt
+    // stored: following the index from here costs nothing; if not, Hypercore fetches it all
+    // again, which is left for when every class is applied (checkIdle)
+    if (stored) this.drives.followIndex(drive)
+    const first: typeof entries = []
+    const rest: typeof entries = []
+    for (const e of entries) (this.inReadyClass(e.key) ? first : rest).push(e)
+    let paths = await this.markHeld(drive, first)
+    this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
+    this.log.info({ drive: drive.shortId, entries: entries.length, stored, paths, readMs, ms: Date.now() - startedAt }, 'read the index as a verified snapshot; the classes needed for ready go first')
+    await this.readyClassesApplied()
+    if (this.closing) return true
+    paths += await this.markHeld(drive, rest)
+    this.log.debug({ drive: drive.shortId, paths, ms: Date.now() - startedAt }, 'snapshot marked')
+    return true
+  }
+
+  /**
+   * Marks entries with the workers held, as a large diff does: the whole list is queued (and
+   * ordered: newest uploads first) before any of it is applied. Released at once when the
+   * queue is full (the workers make room), and after DIFF_ALONE_MAX_MS whatever happens.
+   */
+  private async markHeld(drive: MemberDrive, entries: readonly RawEntry[]): Promise<number> {
+    let holding = true
+    const release = () => {
+      if (!holding) return
+      holding = false
+      this.largeDiffs--
+      this.pump()
+    }
+    this.largeDiffs++
+    const timer = setTimeout(release, DIFF_ALONE_MAX_MS)
+    try {
+      return await this.markListing(drive, entries, null, release)
+    } finally {
+      clearTimeout(timer)
+      release()
+    }
+  }
+
+  /** Is a drive key's path in one of the classes needed for ready? (Bad keys are sorted out by markListing.) */
+  private inReadyClass(key: string): boolean {
+    try {
+      return this.classes.classOf(fromDriveKey(key)) < this.readyClasses
+    } catch {
+      return false
     }
   }
 
@@ -511,7 +590,7 @@ export class SyncEngine {
    * one (a peer's undecodable entry is skipped, not fatal), deletes of paths we hold go through
    * the mass-delete guard, and the listing waits while the queue is full, as a diff does.
    */
-  private async markListing(drive: MemberDrive, stream: AsyncIterable<DriveEntry<Buffer>>, keep: ((key: string) => boolean) | null): Promise<number> {
+  private async markListing(drive: MemberDrive, stream: AsyncIterable<RawEntry> | Iterable<RawEntry>, keep: ((key: string) => boolean) | null, releaseWorkers?: () => void): Promise<number> {
     const deletes: string[] = []
     let marked = 0
     let pauses = 0
@@ -521,6 +600,7 @@ export class SyncEngine {
       if (this.queueFullFor(drive.hex)) {
         // once at info (a drive that large is news), then at debug
         this.log[pauses++ === 0 ? 'info' : 'debug']({ drive: drive.shortId, marked, queued: this.queue.size }, 'listing paused: the queue is full')
+        releaseWorkers?.()
         await this.roomFor(drive.hex)
         if (this.closing) return marked
       }
@@ -899,7 +979,9 @@ export class SyncEngine {
       // our own drive: everything we published is recorded once no reconcile runs
       const applied = d.isOwn && this.diffedTo.has(d.hex) ? d.drive.version : this.diffedTo.get(d.hex)
       if (applied !== undefined && !deletesWaiting) this.index.setCheckpoint(d.hex, applied)
-      // every class is applied: now keep a full copy to serve others
+      // every class is applied: now fetch and follow the whole index (a snapshot's drive), and
+      // keep a full copy of the contents to serve others (read-only nodes)
+      this.drives.followIndex(d)
       this.drives.keepFullCopy(d)
     }
     for (const l of this.idleListeners) l()

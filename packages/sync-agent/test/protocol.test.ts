@@ -3,7 +3,8 @@ import type { Encoding } from 'protomux'
 import { describe, expect, it } from 'vitest'
 import {
   authProof, CAPABILITY_READ, CAPABILITY_WRITE, contentDataEncoding, contentEndEncoding, contentRequestEncoding, FEATURE_CONTENT, haveListEncoding,
-  helloEncoding, MAX_CONTENT_CHUNK, MAX_CONTENT_WINDOW, MAX_LIST, membersEncoding, type Have, type Hello
+  FEATURE_INDEX, helloEncoding, indexBlocksEncoding, indexRequestEncoding, MAX_CONTENT_CHUNK, MAX_CONTENT_WINDOW, MAX_INDEX_ANSWER_BYTES,
+  MAX_INDEX_BLOCKS, MAX_LIST, membersEncoding, type Have, type Hello
 } from '../src/protocol.js'
 import type { Member } from '../src/replication/member.js'
 
@@ -150,6 +151,35 @@ describe('content messages', () => {
     ['a chunk over the limit', () => c.decode(contentDataEncoding, c.encode(contentDataEncoding, { id: 1, data: Buffer.alloc(MAX_CONTENT_CHUNK + 1) }))],
     ['an unknown end status', () => c.decode(contentEndEncoding, c.encode(contentEndEncoding, { id: 1, status: 9 }))],
     ['a truncated request', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, request).subarray(0, 20))]
+  ])('refuses %s as E_PEER_PROTOCOL', (_name, decode) => {
+    expect(decode).toThrow(expect.objectContaining({ code: 'E_PEER_PROTOCOL' }))
+  })
+})
+
+describe('index messages', () => {
+  const request = { id: 3, driveKey: bytes(32, 4), start: 4096, end: 8192 }
+  const answer = { id: 3, status: 0, blocks: [bytes(300, 1), bytes(1, 2)] }
+  const blocks = (n: number, size: number) => Array.from({ length: n }, (_, i) => bytes(size, i))
+
+  it('round-trip: a request and its blocks; an answer without blocks says why', () => {
+    expect(c.decode(indexRequestEncoding, c.encode(indexRequestEncoding, request))).toEqual(request)
+    expect(c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, answer))).toEqual(answer)
+    const none = { id: 3, status: 1, blocks: [] }
+    expect(c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, none))).toEqual(none)
+    expect(c.decode(helloEncoding, c.encode(helloEncoding, { version: 1, proof: bytes(32, 9), clockMs: 5, capability: { kind: CAPABILITY_READ, proof: bytes(32, 7) }, features: FEATURE_CONTENT | FEATURE_INDEX })).features).toBe(3)
+  })
+
+  it.each<[string, () => unknown]>([
+    ['a request for no block', () => c.decode(indexRequestEncoding, c.encode(indexRequestEncoding, { ...request, end: request.start }))],
+    ['a backwards request', () => c.decode(indexRequestEncoding, c.encode(indexRequestEncoding, { ...request, end: 1 }))],
+    ['a request for more blocks than allowed', () => c.decode(indexRequestEncoding, c.encode(indexRequestEncoding, { ...request, end: request.start + MAX_INDEX_BLOCKS + 1 }))],
+    ['a truncated request', () => c.decode(indexRequestEncoding, c.encode(indexRequestEncoding, request).subarray(0, 10))],
+    ['more blocks than allowed', () => c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, { ...answer, blocks: blocks(MAX_INDEX_BLOCKS + 1, 1) }))],
+    ['more bytes than allowed', () => c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, { ...answer, blocks: blocks(5, MAX_INDEX_ANSWER_BYTES / 4) }))],
+    ['an empty block', () => c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, { ...answer, blocks: [bytes(5, 1), Buffer.alloc(0)] }))],
+    ['done without blocks', () => c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, { ...answer, blocks: [] }))],
+    ['blocks with a refusal', () => c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, { ...answer, status: 3 }))],
+    ['an unknown status', () => c.decode(indexBlocksEncoding, c.encode(indexBlocksEncoding, { id: 1, status: 9, blocks: [] }))]
   ])('refuses %s as E_PEER_PROTOCOL', (_name, decode) => {
     expect(decode).toThrow(expect.objectContaining({ code: 'E_PEER_PROTOCOL' }))
   })

@@ -68,7 +68,7 @@ describe('SyncEngine, the ranged listing of a fresh drive', () => {
       }
     } as unknown as PathReconciler
     const index = { entries: () => [][Symbol.iterator](), checkpoint: () => 0, setCheckpoint: () => undefined, get: () => undefined } as unknown as IndexStore
-    const drives = { all: () => [member, other], get: (hex: string) => [member, other].find((d) => d.hex === hex), keepFullCopy: () => undefined } as unknown as DriveSet
+    const drives = { all: () => [member, other], get: (hex: string) => [member, other].find((d) => d.hex === hex), keepFullCopy: () => undefined, followIndex: () => undefined } as unknown as DriveSet
     const { log, records } = capturedLogger()
     const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, log)
     engine.ready()

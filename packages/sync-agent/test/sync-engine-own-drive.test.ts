@@ -49,7 +49,7 @@ describe('SyncEngine, our own drive at start', () => {
       setCheckpoint: (hex: string, v: number) => checkpoints.set(hex, v),
       get: () => undefined
     } as unknown as IndexStore
-    const drives = { all: () => [drive], own: drive, keepFullCopy: () => undefined } as unknown as DriveSet
+    const drives = { all: () => [drive], own: drive, keepFullCopy: () => undefined, followIndex: () => undefined } as unknown as DriveSet
     const reconciled: string[] = []
     const reconciler = { reconcile: async (path: string) => (reconciled.push(path), 'done' as Outcome) } as unknown as PathReconciler
     const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, pino({ level: 'silent' }))

@@ -91,7 +91,7 @@ describe('SyncEngine checkpoints and the delete gate', () => {
       setCheckpoint: (hex: string, v: number) => checkpoints.push([hex, v]),
       get: (path: string) => (path === 'gone.txt' ? { kind: 'file' } : undefined)
     } as unknown as IndexStore
-    const drives = { all: () => [drive], keepFullCopy: () => undefined } as unknown as DriveSet
+    const drives = { all: () => [drive], keepFullCopy: () => undefined, followIndex: () => undefined } as unknown as DriveSet
     const applied: string[] = []
     const reconciler = { reconcile: async (path: string) => (applied.push(path), 'done' as Outcome) } as unknown as PathReconciler
     const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, pino({ level: 'silent' }))

@@ -3,7 +3,7 @@ import type Corestore from 'corestore'
 import type { KeyPair } from 'corestore'
 import { formatHostPort, SyncError, type FolderKeys, type HostPort, type PeerStatus } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
-import type { ContentData, ContentEnd, ContentRequest, Have } from '../protocol.js'
+import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { PeerSession, type SessionHooks } from './peer-session.js'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
@@ -14,7 +14,13 @@ import type NoiseSecretStream from '@hyperswarm/secret-stream'
  * (both sides drop the same duplicate: the one whose initiator has the larger key) and
  * hands authenticated streams to Corestore replication.
  */
-export interface PeerEvents {
+/**
+ * content transfer (content/) and index transfer (replication/index-block-*.ts), handed
+ * through as they are; absent: we serve none and ask for none
+ */
+type TransferHooks = Pick<SessionHooks, 'onContentRequest' | 'onContentData' | 'onContentEnd' | 'onIndexRequest' | 'onIndexBlocks'>
+
+export interface PeerEvents extends TransferHooks {
   onPeer(session: PeerSession): void
   onMembers(session: PeerSession, members: Member[]): void
   onHave(session: PeerSession, have: Have[]): void
@@ -23,10 +29,6 @@ export interface PeerEvents {
   onPeerError?(session: PeerSession, code: string): void
   /** an authenticated peer told us its wall clock */
   onPeerClock(session: PeerSession, clockMs: number): void
-  /** content transfer (content/); absent: we serve none and ask for none */
-  onContentRequest?(session: PeerSession, request: ContentRequest): void
-  onContentData?(session: PeerSession, data: ContentData): void
-  onContentEnd?(session: PeerSession, end: ContentEnd): void
   /** any session closed (a duplicate too), authenticated or not */
   onSessionClosed?(session: PeerSession): void
 }
@@ -215,14 +217,13 @@ export class PeerManager {
   }
 
   private startSession(socket: Socket | NoiseSecretStream, isInitiator: boolean, address: string, dialer: Dialer | null): void {
+    const { onContentRequest, onContentData, onContentEnd, onIndexRequest, onIndexBlocks } = this.opts.events
     const hooks: SessionHooks = {
+      onContentRequest, onContentData, onContentEnd, onIndexRequest, onIndexBlocks,
       onAuthenticated: (s) => this.admit(s, dialer),
       onMembers: (s, m) => this.opts.events.onMembers(s, m),
       onHave: (s, h) => this.opts.events.onHave(s, h),
       onPeerClock: (s, clockMs) => this.opts.events.onPeerClock(s, clockMs),
-      onContentRequest: (s, r) => this.opts.events.onContentRequest?.(s, r),
-      onContentData: (s, d) => this.opts.events.onContentData?.(s, d),
-      onContentEnd: (s, e) => this.opts.events.onContentEnd?.(s, e),
       onClose: (s, error) => this.onSessionClose(s, dialer, error)
     }
     const session = new PeerSession(socket, isInitiator, address, this.opts.keyPair, this.opts.keys, hooks, this.opts.log, this.opts.features ?? 0)

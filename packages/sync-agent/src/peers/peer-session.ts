@@ -5,8 +5,9 @@ import type { KeyPair } from 'corestore'
 import { equalBytes, isSyncError, type FolderKeys } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import {
-  authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, haveListEncoding, helloEncoding, membersEncoding,
-  PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have, type Hello
+  authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, haveListEncoding, helloEncoding, indexBlocksEncoding,
+  indexRequestEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have,
+  type Hello, type IndexBlocks, type IndexRequest
 } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { deviceIdOf } from '../device-id.js'
@@ -34,6 +35,9 @@ export interface SessionHooks {
   onContentRequest?(session: PeerSession, request: ContentRequest): void
   onContentData?(session: PeerSession, data: ContentData): void
   onContentEnd?(session: PeerSession, end: ContentEnd): void
+  /** index transfer (replication/index-block-*.ts): requests from the peer, and answers to ours */
+  onIndexRequest?(session: PeerSession, request: IndexRequest): void
+  onIndexBlocks?(session: PeerSession, answer: IndexBlocks): void
 }
 
 export class PeerSession {
@@ -54,6 +58,8 @@ export class PeerSession {
   private contentRequestMessage: Message<ContentRequest> | null = null
   private contentDataMessage: Message<ContentData> | null = null
   private contentEndMessage: Message<ContentEnd> | null = null
+  private indexRequestMessage: Message<IndexRequest> | null = null
+  private indexBlocksMessage: Message<IndexBlocks> | null = null
   private drainWaiters: Array<() => void> = []
   private failure: { code: string; message: string } | null = null
   private readonly handshakeTimer: NodeJS.Timeout
@@ -124,6 +130,12 @@ export class PeerSession {
     this.contentEndMessage = channel.addMessage({ encoding: contentEndEncoding, onmessage: (m) => {
       if (this.authenticated) this.hooks.onContentEnd?.(this, m)
     } })
+    this.indexRequestMessage = channel.addMessage({ encoding: indexRequestEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onIndexRequest?.(this, m)
+    } })
+    this.indexBlocksMessage = channel.addMessage({ encoding: indexBlocksEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onIndexBlocks?.(this, m)
+    } })
     const hash = this.stream.handshakeHash
     channel.open({
       version: PROTOCOL_VERSION,
@@ -178,6 +190,14 @@ export class PeerSession {
 
   sendContentEnd(end: ContentEnd): void {
     if (this.authenticated && !this.closed) this.contentEndMessage?.send(end)
+  }
+
+  sendIndexRequest(request: IndexRequest): void {
+    if (this.authenticated && !this.closed) this.indexRequestMessage?.send(request)
+  }
+
+  sendIndexBlocks(answer: IndexBlocks): void {
+    if (this.authenticated && !this.closed) this.indexBlocksMessage?.send(answer)
   }
 
   /** Resolves when the stream has room again (at once if it has), or when the session closes. */

@@ -29,11 +29,15 @@ export class DriveSet {
   /** verified members whose drives are being opened (see addMembers) */
   private readonly opening = new Map<string, Member>()
   private readonly downloads: RangeDownload[] = []
+  /** drives whose whole index is being fetched and kept up to date */
+  private readonly followed = new Set<string>()
   /** drives whose whole blob store is being kept here */
   private readonly fullCopies = new Set<string>()
   private readonly appendListeners: Array<(drive: MemberDrive) => void> = []
   private readonly memberListeners: Array<(drive: MemberDrive) => void> = []
   private closing = false
+  /** a fresh member drive's index is read as a snapshot first (the engine calls followIndex after) */
+  snapshotsFirst = false
 
   constructor(
     private readonly store: Corestore,
@@ -114,12 +118,24 @@ export class DriveSet {
     const drive = new Hyperdrive(this.store.session(), member.driveKey, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     const tracked = this.track(drive, member, false)
-    // fetch the whole file index eagerly and keep following it (contents: see BlobPrefetcher)
-    this.downloads.push(drive.core.download({ start: 0, end: -1 }))
+    // an index we hold part of already is followed from now on; a fresh one is first read as a
+    // verified snapshot by the engine, which follows it afterwards (followIndex)
+    if (drive.core.length > 0 || !this.snapshotsFirst) this.followIndex(tracked)
     drive.core.on('append', () => this.emitAppend(tracked))
     this.log.info({ drive: tracked.hex.slice(0, 16), device: tracked.shortId }, 'member added')
     for (const l of this.memberListeners) l(tracked)
     if (drive.core.length > 0) this.emitAppend(tracked)
+  }
+
+  /**
+   * Fetches a member drive's whole file index and keeps following it, so its entries are read
+   * here without a round trip, whether or not its author is connected (contents: see
+   * BlobPrefetcher). Hypercore learns of new lengths by itself (eager upgrades) meanwhile.
+   */
+  followIndex(drive: MemberDrive): void {
+    if (drive.isOwn || this.followed.has(drive.hex) || this.closing) return
+    this.followed.add(drive.hex)
+    this.downloads.push(drive.drive.core.download({ start: 0, end: -1 }))
   }
 
   /**

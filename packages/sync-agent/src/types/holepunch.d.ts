@@ -25,7 +25,10 @@ declare module 'hypercore' {
     update(opts?: { wait?: boolean }): Promise<boolean>
     download(range?: { start?: number; end?: number; linear?: boolean; blocks?: number[] }): RangeDownload
     has(start: number, end?: number): Promise<boolean>
-    get(index: number, opts?: { wait?: boolean; timeout?: number }): Promise<Buffer | null>
+    /** raw: the block as stored (encrypted, padded), not decoded */
+    get(index: number, opts?: { wait?: boolean; timeout?: number; raw?: boolean }): Promise<Buffer | null>
+    /** the Merkle tree's root hash at `length` (what the writer signs) */
+    treeHash(length?: number): Promise<Buffer>
     clear(start: number, end?: number): Promise<unknown>
     append(blocks: Buffer | Buffer[]): Promise<{ length: number; byteLength: number }>
   }
@@ -98,6 +101,37 @@ declare module 'hyperdrive' {
     entries<M = unknown>(range?: unknown, opts?: { wait?: boolean; timeout?: number }): AsyncIterable<DriveEntry<M>>
     checkout(version: number): Hyperdrive
     update(opts?: { wait?: boolean }): Promise<boolean>
+  }
+}
+
+declare module 'hypercore/lib/bit-interlude.js' {
+  /** Hypercore's pending bitfield changes, written into a storage batch by `flush` */
+  export default class BitInterlude {
+    setRange(start: number, end: number, value: boolean): void
+    flush(tx: unknown, bitfield: unknown): Array<{ start: number; end: number; value: boolean }>
+  }
+}
+
+declare module 'hypercore-crypto' {
+  interface Node {
+    index: number
+    size: number
+    hash: Buffer
+  }
+  const crypto: {
+    /** leaf hash of a block */
+    data(block: Uint8Array): Buffer
+    parent(a: Node, b: Node): Buffer
+    /** root hash of a tree from its full roots */
+    tree(roots: Node[]): Buffer
+  }
+  export default crypto
+}
+
+declare module 'hyperbee/lib/messages.js' {
+  /** one Hyperbee block: a key, its new value (null: deleted) and the tree index */
+  export const Node: {
+    decode(buf: Uint8Array): { index: Uint8Array; key: Uint8Array | null; value: Uint8Array | null }
   }
 }
 

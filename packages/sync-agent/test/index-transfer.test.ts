@@ -1,0 +1,219 @@
+import { pipeline } from 'node:stream'
+import { afterEach, describe, expect, it } from 'vitest'
+import Corestore from 'corestore'
+import Hyperdrive from 'hyperdrive'
+import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
+import { createLogger } from '../src/log.js'
+import type { PeerSession } from '../src/peers/peer-session.js'
+import { IndexBlockFetcher } from '../src/replication/index-block-fetcher.js'
+import { IndexBlockServer } from '../src/replication/index-block-server.js'
+import { entriesOf, TreeHasher } from '../src/replication/index-snapshot.js'
+import { CONTENT_DONE, FEATURE_INDEX, type IndexRequest } from '../src/protocol.js'
+import { sessionPair } from './helpers/session-pair.js'
+import { useTempDirs } from './helpers/temp-dirs.js'
+
+/**
+ * A member drive's index as one verified snapshot: the tree hash recomputed from raw blocks is
+ * the one Hypercore signs, the entries decoded from them are what the drive lists, and over
+ * real sessions (TCP on loopback + Noise + our channel) a peer that sends other blocks, no
+ * blocks or nothing at all gives no snapshot (the caller reads through Hypercore instead).
+ */
+const log = createLogger('silent')
+const keys = deriveFolderKeys(parseSecret(newSecret()))
+const tempDir = useTempDirs('sa-index-')
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+function metaOf(i: number): object {
+  return { v: 1, vv: { W: i + 1 }, ts: 1, kind: 'deleted', size: 0, mtime: 1, mode: 0, hash: null }
+}
+
+/** A writer's encrypted drive with `n` entries, one key written twice and one deleted. */
+async function writerDrive(n: number): Promise<Hyperdrive> {
+  const store = new Corestore(tempDir())
+  const drive = new Hyperdrive(store.namespace('w'), null, { encryptionKey: keys.contentKey as Buffer })
+  await drive.ready()
+  cleanups.push(() => store.close())
+  const batch = drive.batch()
+  for (let i = 0; i < n; i++) await batch.putEntry(`/themes/t/${String(i).padStart(5, '0')} é.php`, { metadata: metaOf(i) })
+  await batch.flush()
+  await drive.putEntry('/themes/t/00001 é.php', { metadata: metaOf(1000) })
+  await drive.putEntry('/gone.txt', { metadata: metaOf(1) })
+  await drive.del('/gone.txt')
+  return drive
+}
+
+const storeOf = new WeakMap<Hyperdrive, Corestore>()
+
+/** The same drive opened in a second store and replicated until it knows the writer's length (the signed upgrade). */
+async function readerOf(writer: Hyperdrive, dir = tempDir()): Promise<Hyperdrive> {
+  const store = new Corestore(dir)
+  const drive = new Hyperdrive(store.session(), writer.key, { encryptionKey: keys.contentKey as Buffer })
+  await drive.ready()
+  const a = (writer.corestore as Corestore).replicate(true)
+  const b = store.replicate(false)
+  pipeline(a, b, a, () => undefined)
+  cleanups.push(async () => {
+    a.destroy()
+    b.destroy()
+    await store.close()
+  })
+  while (drive.core.length < writer.core.length) await drive.core.update({ wait: true })
+  storeOf.set(drive, store)
+  return drive
+}
+
+async function listed(drive: Hyperdrive): Promise<Array<{ seq: number; key: string; value: string }>> {
+  const out = []
+  for await (const e of drive.list<Buffer>('/', { valueEncoding: 'binary' } as never)) out.push({ seq: e.seq, key: e.key, value: Buffer.from(e.value as unknown as Buffer).toString() })
+  return out
+}
+
+/** Fetcher (reader side) and server (writer side) over a real session pair. */
+async function connect(writer: Hyperdrive, opts: { mayRead?: boolean; onRequest?: (s: PeerSession, r: IndexRequest) => void; responseTimeoutMs?: number } = {}) {
+  const server = new IndexBlockServer({ core: (key) => (key.equals(writer.key) ? writer.core : null), mayRead: () => opts.mayRead ?? true, log })
+  let client!: PeerSession
+  const fetcher = new IndexBlockFetcher({ sources: () => (client.features & FEATURE_INDEX ? [client] : []), log, responseTimeoutMs: opts.responseTimeoutMs ?? 10_000 })
+  const pair = await sessionPair({
+    keys,
+    log,
+    client: { onClose: (s) => fetcher.onSessionGone(s), onIndexBlocks: (s, a) => fetcher.onBlocks(s, a) },
+    served: { onClose: (s) => server.onSessionGone(s), onIndexRequest: (s, r) => (opts.onRequest ? opts.onRequest(s, r) : server.onRequest(s, r)) },
+    servedFeatures: FEATURE_INDEX
+  })
+  client = pair.client
+  cleanups.push(() => {
+    pair.close()
+    server.close()
+    fetcher.close()
+  })
+  return { fetcher, server, client, served: pair.served }
+}
+
+describe('index snapshot from raw blocks', () => {
+  it('recomputes the tree hash Hypercore signs, at every length', async () => {
+    const writer = await writerDrive(40)
+    const hasher = new TreeHasher()
+    for (let i = 0; i < writer.core.length; i++) {
+      hasher.add((await writer.core.get(i, { raw: true })) as Buffer)
+      expect(hasher.hash().equals(await writer.core.treeHash(i + 1)), `length ${i + 1}`).toBe(true)
+    }
+  })
+
+  it('decodes the entries the drive lists: the last write of each key, deletes gone', async () => {
+    const writer = await writerDrive(300)
+    const reader = await readerOf(writer)
+    const { fetcher } = await connect(writer)
+    const snapshot = await fetcher.snapshot({ core: reader.core, author: 'W', shortId: 'W' }, reader.core.length)
+    expect(snapshot).not.toBeNull()
+    const got = (snapshot?.entries ?? []).map((e) => ({ seq: e.seq, key: e.key, value: e.value.toString() }))
+    expect(got).toEqual(await listed(writer))
+    expect(got.length).toBe(300)
+    expect(got.some((e) => e.key === '/gone.txt')).toBe(false)
+    expect(JSON.parse(got[1]?.value as string).metadata.vv).toEqual({ W: 1001 })
+    expect(fetcher.counters).toEqual({ snapshots: 1, mismatches: 0 })
+  })
+
+  it('stores the verified blocks in the reader\'s core: read there with no peer, and after a restart', async () => {
+    const writer = await writerDrive(2000)
+    const dir = tempDir()
+    const reader = await readerOf(writer, dir)
+    const length = reader.core.length
+    expect(reader.core.contiguousLength).toBeLessThan(length)
+    const { fetcher } = await connect(writer)
+    const snapshot = await fetcher.snapshot({ core: reader.core, author: 'W', shortId: 'W' }, length)
+    expect(snapshot?.stored).toBe(true)
+    expect(reader.core.contiguousLength).toBe(length)
+    expect(await reader.core.has(0, length)).toBe(true)
+    // no peer from here on: every entry and block is read from the reader's own storage
+    const expected = await listed(writer)
+    await writer.close()
+    expect(await listed(reader)).toEqual(expected)
+    for (const i of [0, 1, 977, length - 1]) expect(await reader.core.get(i, { wait: false, raw: true })).not.toBeNull()
+    // and passed on: a third node replicating from the reader alone gets them, with valid proofs
+    const third = await readerOf(reader)
+    expect(await listed(third)).toEqual(expected)
+    const hash = await reader.core.treeHash(length)
+    const key = reader.key
+    await storeOf.get(reader)?.close()
+    const store = new Corestore(dir)
+    cleanups.push(() => store.close())
+    const reopened = new Hyperdrive(store.session(), key, { encryptionKey: keys.contentKey as Buffer })
+    await reopened.ready()
+    expect(reopened.core.contiguousLength).toBe(length)
+    expect((await reopened.core.treeHash(length)).equals(hash)).toBe(true)
+    expect(await listed(reopened)).toEqual(expected)
+  })
+
+  it('asks for large indexes in several requests, and continues an answer cut short', async () => {
+    const writer = await writerDrive(9000)
+    const reader = await readerOf(writer)
+    const asked: IndexRequest[] = []
+    let server: IndexBlockServer | null = null
+    const pair = await connect(writer, {
+      onRequest: (s, r) => {
+        asked.push(r)
+        // the first answer holds only 10 blocks, as if the rest would not fit one message
+        if (asked.length === 1) {
+          void writer.core.get(r.start, { raw: true }).then(async () => {
+            const blocks = []
+            for (let i = r.start; i < r.start + 10; i++) blocks.push((await writer.core.get(i, { raw: true })) as Buffer)
+            s.sendIndexBlocks({ id: r.id, status: CONTENT_DONE, blocks })
+          })
+          return
+        }
+        server?.onRequest(s, r)
+      }
+    })
+    server = pair.server
+    const snapshot = await pair.fetcher.snapshot({ core: reader.core, author: 'W', shortId: 'W' }, reader.core.length)
+    expect(snapshot?.entries.length).toBe(9000)
+    expect(asked.length).toBeGreaterThanOrEqual(4)
+    expect(asked[0]).toMatchObject({ start: 0 })
+    expect(asked.some((r) => r.start === 10)).toBe(true)
+  })
+
+  it('a peer that sends other blocks: no snapshot, and it is not asked again', async () => {
+    const writer = await writerDrive(50)
+    const reader = await readerOf(writer)
+    let requests = 0
+    const { fetcher } = await connect(writer, {
+      onRequest: (s, r) => {
+        requests++
+        void (async () => {
+          const blocks = []
+          for (let i = r.start; i < r.end; i++) blocks.push(Buffer.from((await writer.core.get(i, { raw: true })) as Buffer))
+          ;(blocks[7] as Buffer)[3] ^= 1 // one bit of one block
+          s.sendIndexBlocks({ id: r.id, status: CONTENT_DONE, blocks })
+        })()
+      }
+    })
+    const drive = { core: reader.core, author: 'W', shortId: 'W' }
+    expect(await fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    expect(fetcher.counters.mismatches).toBe(1)
+    expect(await fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    expect(requests).toBe(1)
+  })
+
+  it('a peer that does not answer, refuses, or does not hold the drive: no snapshot', async () => {
+    const writer = await writerDrive(50)
+    const reader = await readerOf(writer)
+    const drive = { core: reader.core, author: 'W', shortId: 'W' }
+    const silent = await connect(writer, { onRequest: () => undefined, responseTimeoutMs: 300 })
+    expect(await silent.fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    const refusing = await connect(writer, { mayRead: false })
+    expect(await refusing.fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    expect(refusing.server.served.requests).toBe(0)
+    const other = await writerDrive(5)
+    const stranger = await connect(other)
+    expect(await stranger.fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    // a length the writer never signed (beyond what we know) is not even asked for
+    expect(await stranger.fetcher.snapshot(drive, reader.core.length + 5)).toBeNull()
+  })
+
+  it('refuses blocks that are not Hyperbee nodes even when they hash right (the writer\'s own doing)', () => {
+    expect(() => entriesOf([Buffer.from('header'), Buffer.from([0xff, 0xff, 0xff])])).toThrow(/not a Hyperbee node/)
+  })
+})
