@@ -22,6 +22,8 @@ import { checkCapability, ownCapability, type PeerRole } from './capability-proo
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 export const KEEPALIVE_MS = 5_000
 export const IDLE_TIMEOUT_MS = 20_000
+/** content data messages up to this size are batched with the turn's other small messages */
+const BATCHED_BYTES = 64 * 1024
 
 export interface SessionHooks {
   /** return false to refuse (duplicate, self); the session then closes */
@@ -61,6 +63,8 @@ export class PeerSession {
   private indexRequestMessage: Message<IndexRequest> | null = null
   private indexBlocksMessage: Message<IndexBlocks> | null = null
   private drainWaiters: Array<() => void> = []
+  /** corked until the end of this event-loop turn (batchTurn) */
+  private batching = false
   private failure: { code: string; message: string } | null = null
   private readonly handshakeTimer: NodeJS.Timeout
 
@@ -181,19 +185,42 @@ export class PeerSession {
 
   /** Returns false when the stream's buffer is full: wait for `whenDrained()` before sending more. */
   sendContentRequest(request: ContentRequest): boolean {
-    return this.authenticated && !this.closed ? (this.contentRequestMessage?.send(request) ?? false) : false
+    if (!this.authenticated || this.closed) return false
+    this.batchTurn()
+    return this.contentRequestMessage?.send(request) ?? false
   }
 
   sendContentData(data: ContentData): boolean {
-    return this.authenticated && !this.closed ? (this.contentDataMessage?.send(data) ?? false) : false
+    if (!this.authenticated || this.closed) return false
+    if (data.data.length <= BATCHED_BYTES) this.batchTurn()
+    return this.contentDataMessage?.send(data) ?? false
   }
 
   sendContentEnd(end: ContentEnd): void {
-    if (this.authenticated && !this.closed) this.contentEndMessage?.send(end)
+    if (!this.authenticated || this.closed) return
+    this.batchTurn()
+    this.contentEndMessage?.send(end)
   }
 
   sendIndexRequest(request: IndexRequest): void {
     if (this.authenticated && !this.closed) this.indexRequestMessage?.send(request)
+  }
+
+  /**
+   * Small messages sent during this turn of the event loop leave together, in one frame: one
+   * encryption and one write instead of one each. A fresh node asks for thousands of small
+   * files, a few each turn, and each answer is two messages; one write apiece made socket
+   * writes ~8% of its main thread and as much of the serving peer's.
+   */
+  private batchTurn(): void {
+    const channel = this.channel
+    if (this.batching || !channel) return
+    this.batching = true
+    channel.cork()
+    setImmediate(() => {
+      this.batching = false
+      if (!this.closed) channel.uncork()
+    })
   }
 
   sendIndexBlocks(answer: IndexBlocks): void {

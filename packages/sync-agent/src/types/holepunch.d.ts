@@ -205,6 +205,9 @@ declare module 'protomux' {
     readonly drained: boolean
     open(handshake?: unknown): void
     close(): void
+    /** messages sent until uncork() leave in one batch frame (counts: every cork needs its uncork) */
+    cork(): void
+    uncork(): void
     addMessage<T>(opts: { encoding: Encoding<T>; onmessage: (value: T) => void | Promise<void> }): Message<T>
   }
   export default class Protomux {
