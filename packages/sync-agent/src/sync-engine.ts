@@ -518,8 +518,10 @@ export class SyncEngine {
    * Returns false (nothing marked) when no peer could give one.
    */
   private async fromSnapshot(drive: MemberDrive, to: number): Promise<boolean> {
+    // all of it here already (a restart during the first sync): read where it is
+    if (!this.indexSnapshot || drive.drive.core.contiguousLength >= to) return false
     const startedAt = Date.now()
-    const snapshot = this.indexSnapshot ? await this.indexSnapshot(drive, to) : null
+    const snapshot = await this.indexSnapshot(drive, to)
     if (!snapshot || this.closing) return false
     const { entries, stored } = snapshot
     const readMs = Date.now() - startedAt
