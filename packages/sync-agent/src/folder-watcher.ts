@@ -8,6 +8,13 @@ import type { Logger } from './log.js'
  * chokidar → settled local change events. Every event (re)starts a per-path timer; a path is
  * handed on once it was quiet for `settleMs`, so a file still being written is not published
  * half-way (the publisher also re-checks its size and mtime after reading it).
+ *
+ * chokidar watches directories only: a file is never watched by itself. On Linux a
+ * directory's inotify watch reports every change of the entries in it (created, written,
+ * chmod-ed, deleted, moved), and chokidar passes them on as raw events with the entry's name.
+ * Watching every file as chokidar does by default took one inotify watch per file: two agents
+ * on one host with 100,000 files each ran out of the default limit (fs.inotify.max_user_watches)
+ * and fell back to rescans, and the watchers' state was a large part of the agent's memory.
  */
 export interface WatcherEvents {
   /** `stats` as chokidar saw them (absent for removals and raw events: look yourself) */
@@ -41,6 +48,8 @@ export class FolderWatcher {
       atomic: false,
       ignored: (abs: string, stats?: Stats) => {
         if (abs.slice(abs.lastIndexOf(sep) + 1).startsWith(TEMP_PREFIX)) return true
+        // files and links are reported by their directory's watch (raw events below)
+        if (stats !== undefined && !stats.isDirectory()) return true
         const path = relative(this.root, abs).split(sep).join('/')
         return path !== '' && !path.startsWith('..') && stats !== undefined && this.events.isIgnored(path, stats.isDirectory())
       }
@@ -59,15 +68,20 @@ export class FolderWatcher {
         this.settle(path, () => this.events.onPath(path, event === 'unlink' ? undefined : stats))
       }
     })
-    // chokidar reports a file change only when its mtime moved; the raw inotify events also
-    // carry mode changes (chmod): they are checked against the index by the receiver
+    // every change of a file (created, written, chmod-ed, deleted, moved) comes as a raw event
+    // of its directory's watch, with its name; the receiver looks at the path itself. Each one
+    // restarts the path's settle timer: a file still being written keeps it waiting
     watcher.on('raw', (_event: string, name: string, details: unknown) => {
       const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
       if (!watched || !name || name.startsWith(TEMP_PREFIX)) return
-      const abs = basename(watched) === name ? watched : join(watched, name)
-      const path = relative(this.root, abs).split(sep).join('/')
-      if (!path || path.startsWith('..') || this.timers.has(path)) return
-      this.settle(path, () => this.events.onPath(path, undefined))
+      // an event of the directory itself names it too: a file named like its directory
+      // (themes/x/x) cannot be told from it, so both are looked at
+      const candidates = basename(watched) === name ? [watched, join(watched, name)] : [join(watched, name)]
+      for (const abs of candidates) {
+        const path = relative(this.root, abs).split(sep).join('/')
+        if (!path || path.startsWith('..')) continue
+        this.settle(path, () => this.events.onPath(path, undefined))
+      }
     })
     watcher.on('error', (err: unknown) => this.events.onError(err as Error))
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()))

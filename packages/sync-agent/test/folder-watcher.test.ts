@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -38,4 +39,65 @@ describe('FolderWatcher', () => {
     // agent then re-checks what the known directory held when it hears about it at all
     await vi.waitFor(() => expect(gone.includes('themes/t0') || seen.includes('themes/t0'), 'themes/t0 is reported').toBe(true), { timeout: 15_000, interval: 20 })
   }, 30_000)
+
+  // files are not watched one by one (one inotify watch each: 100,000 files ran out of the
+  // limit and filled the memory); their directory's watch reports every change of them
+  it('reports every change of a file through its directory, with one inotify watch per directory only', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    await mkdir(join(root, 'uploads/x'), { recursive: true })
+    for (let i = 0; i < 50; i++) await writeFile(join(root, `uploads/x/f${i}.jpg`), 'old')
+    await writeFile(join(root, 'uploads/x/x'), 'named like its directory')
+    const seen = new Map<string, number>()
+    const watcher = new FolderWatcher(root, 100, {
+      onPath: (p) => seen.set(p, (seen.get(p) ?? 0) + 1),
+      isIgnored: () => false,
+      onDirGone: () => undefined,
+      onError: (err) => {
+        throw err
+      }
+    }, pino({ level: 'silent' }))
+    await watcher.ready()
+    cleanups.push(() => watcher.close())
+    // the root and uploads/, uploads/x: three inotify watches, not 54
+    expect(inotifyWatches()).toBeLessThanOrEqual(3)
+    const reported = (p: string) => vi.waitFor(() => expect(seen.has(p), `${p} is reported`).toBe(true), { timeout: 5_000, interval: 20 })
+    await appendFile(join(root, 'uploads/x/f1.jpg'), ' and more')
+    await reported('uploads/x/f1.jpg')
+    await chmod(join(root, 'uploads/x/f2.jpg'), 0o755)
+    await reported('uploads/x/f2.jpg')
+    await unlink(join(root, 'uploads/x/f3.jpg'))
+    await reported('uploads/x/f3.jpg')
+    await writeFile(join(root, 'uploads/x/new.jpg'), 'new')
+    await reported('uploads/x/new.jpg')
+    await rename(join(root, 'uploads/x/f4.jpg'), join(root, 'uploads/x/moved.jpg'))
+    await reported('uploads/x/f4.jpg')
+    await reported('uploads/x/moved.jpg')
+    await appendFile(join(root, 'uploads/x/x'), '!')
+    await reported('uploads/x/x')
+    expect(seen.has('uploads/x/f5.jpg')).toBe(false)
+  }, 30_000)
 })
+
+/** inotify watches this process holds (from /proc/self/fdinfo of its inotify descriptors). */
+function inotifyWatches(): number {
+  let count = 0
+  for (const fd of readdirSafe('/proc/self/fd')) {
+    let info: string
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+    } catch {
+      continue
+    }
+    count += info.split('\n').filter((l) => l.startsWith('inotify wd:')).length
+  }
+  return count
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
