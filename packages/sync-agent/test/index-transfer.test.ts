@@ -197,6 +197,24 @@ describe('index snapshot from raw blocks', () => {
     expect(requests).toBe(1)
   })
 
+  it('a peer that sends more bytes than the index holds is cut off at once, before its lie fills the memory', async () => {
+    const writer = await writerDrive(50)
+    const reader = await readerOf(writer)
+    let requests = 0
+    const { fetcher } = await connect(writer, {
+      onRequest: (s, r) => {
+        requests++
+        // one big block per answer: "cut short", so a naive fetcher would ask for the rest forever
+        s.sendIndexBlocks({ id: r.id, status: CONTENT_DONE, blocks: [Buffer.alloc(1024 * 1024, 7)] })
+      }
+    })
+    const drive = { core: reader.core, author: 'W', shortId: 'W' }
+    expect(await fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    expect(requests).toBe(1)
+    expect(await fetcher.snapshot(drive, reader.core.length)).toBeNull()
+    expect(requests).toBe(1)
+  })
+
   it('a peer that does not answer, refuses, or does not hold the drive: no snapshot', async () => {
     const writer = await writerDrive(50)
     const reader = await readerOf(writer)

@@ -21,8 +21,11 @@ import { storeVerifiedBlocks } from './store-verified-blocks.js'
  */
 export const WINDOWS_IN_FLIGHT = 2
 export const INDEX_RESPONSE_TIMEOUT_MS = 15_000
-/** larger indexes are left to Hypercore's replication (their snapshot would be held in memory) */
+/** larger indexes are left to Hypercore's replication (their snapshot is held in memory) */
 export const MAX_SNAPSHOT_BLOCKS = 250_000
+export const MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024
+/** what Hypercore's encryption adds to each stored block (8 bytes today), with room to spare */
+const PADDING_SLACK = 64
 const MAX_PEERS_ASKED = 2
 
 interface Pending {
@@ -70,6 +73,10 @@ export class IndexBlockFetcher {
    */
   async snapshot(drive: SnapshotDrive, length: number): Promise<IndexSnapshot | null> {
     if (length < 2 || length > MAX_SNAPSHOT_BLOCKS || length > drive.core.length) return null
+    // the blocks of a matching answer add up to the core's signed byte length (plus padding):
+    // a peer that sends more is lying, and is cut off before it fills the memory
+    const maxBytes = drive.core.byteLength + length * PADDING_SLACK
+    if (maxBytes > MAX_SNAPSHOT_BYTES) return null
     const sources = this.candidates(drive)
     if (sources.length === 0) return null
     let signed: Buffer
@@ -86,7 +93,7 @@ export class IndexBlockFetcher {
       const startedAt = Date.now()
       let blocks: Buffer[]
       try {
-        blocks = await this.download(session, drive.core.key, length)
+        blocks = await this.download(session, drive.core.key, length, maxBytes)
       } catch (err) {
         this.deps.log.info({ drive: drive.shortId, peer: session.deviceId?.slice(0, 7), err: (err as Error).message }, 'index snapshot from a peer failed')
         continue
@@ -152,15 +159,21 @@ export class IndexBlockFetcher {
   }
 
   /** Blocks 0..length-1 from one peer, a few requests in flight. */
-  private async download(session: PeerSession, driveKey: Buffer, length: number): Promise<Buffer[]> {
+  private async download(session: PeerSession, driveKey: Buffer, length: number, maxBytes: number): Promise<Buffer[]> {
     const blocks: Buffer[] = new Array<Buffer>(length)
     let asked = 0
     let received = 0
+    let bytes = 0
     const inFlight = new Set<Promise<void>>()
     const ask = (start: number, end: number): void => {
       const run = this.request(session, driveKey, start, end).then((answer) => {
         if (answer.status !== CONTENT_DONE) throw new SyncError('E_PEER_PROTOCOL', `the peer has no blocks ${start}–${end - 1} (status ${answer.status})`)
         if (answer.blocks.length > end - start) throw new SyncError('E_PEER_PROTOCOL', `the peer sent ${answer.blocks.length} blocks for ${end - start} asked`)
+        for (const b of answer.blocks) bytes += b.length
+        if (bytes > maxBytes) {
+          this.unusable.add(session)
+          throw new SyncError('E_PEER_PROTOCOL', `the peer sent more than the index's ${maxBytes} bytes`)
+        }
         answer.blocks.forEach((b, i) => (blocks[start + i] = b))
         received += answer.blocks.length
         // an answer cut short (it would not fit one message): ask for the rest
