@@ -333,7 +333,13 @@ export class PathReconciler {
       // which goes only once a delete names that content (fault suite seed 827: a directory
       // moved away with the loser's bytes in it, and the copy stayed)
       const withdrawnOnly = winner?.kind === 'deleted' && winner.withdrawn && record?.kind === 'file' && record.hash !== null
-      if (winner && (winner.kind !== 'deleted' || withdrawnOnly)) {
+      // nor is a delete of other content: the disk held a version (ours, which lost a conflict
+      // and lives on as our conflict copy) that the winner had not replaced here yet, and the
+      // others deleted the winner. Our delete names what it deleted, so that copy goes too
+      // (fault suite seed 1159: the copy outlived a delete made on the disk that showed it)
+      const otherContent = winner?.kind === 'deleted' && record?.kind === 'file' && record.hash !== null &&
+        !versions.some((v) => v.kind === 'deleted' && !v.withdrawn && v.was === record.hash)
+      if (winner && (winner.kind !== 'deleted' || withdrawnOnly || otherContent)) {
         const vv = this.vectorFor(record, decision, versions)
         const ts = this.deps.now()
         const metadata: EntryMeta = { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null }

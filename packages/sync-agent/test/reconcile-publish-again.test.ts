@@ -4,11 +4,9 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toDriveKey } from '@sync-agent/shared'
 import type { EntryMeta } from '../src/entry-format.js'
-import { FolderWriter } from '../src/folder-writer.js'
 import { IndexStore } from '../src/index-store.js'
-import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
-import type { MemberDrive } from '../src/replication/drive-set.js'
-import { drive, entry, meta } from './helpers/fake-drives.js'
+import { PathReconciler } from '../src/reconcile-path.js'
+import { drive, entry, meta, publishingDeps } from './helpers/fake-drives.js'
 
 const B = 'BBBBBBBBBBBBBBBB' // appended concurrently
 const C = 'CCCCCCCCCCCCCCCC' // us, deleting
@@ -32,17 +30,7 @@ describe('a local change published beside another drive\'s version', () => {
     // the index says the disk held B's first version; the file is gone (deleted here)
     index.set('img2.png', { kind: 'file', size: 3, mtimeMs: 1, ino: 1, mode: 0o644, hash: 'b'.repeat(64), target: null, vv: { [B]: 1 } })
     const puts: EntryMeta[] = []
-    const deps = {
-      writer: new FolderWriter(folder),
-      index,
-      drives: { all: () => drives, own: drives[1] },
-      own: { put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata), nextCounter: () => 4 },
-      rules: () => ({ isIgnored: () => false }),
-      log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
-      now: () => 2_000,
-      onNewPath: () => undefined,
-      onConflict: () => undefined
-    } as unknown as ReconcileDeps
+    const deps = publishingDeps({ folder, index, drives, own: drives[1]!, puts, nextCounter: 4 })
     expect(await new PathReconciler(deps).reconcile('img2.png')).toBe('again')
     expect(puts).toMatchObject([{ kind: 'deleted', vv: { [B]: 1, [C]: 4 } }])
     await index.close()

@@ -2,6 +2,9 @@ import { toDriveKey } from '@sync-agent/shared'
 import type { DriveEntry } from 'hyperdrive'
 import type { EntryMeta } from '../../src/entry-format.js'
 import type { MemberDrive } from '../../src/replication/drive-set.js'
+import { FolderWriter } from '../../src/folder-writer.js'
+import type { IndexStore } from '../../src/index-store.js'
+import type { ReconcileDeps } from '../../src/reconcile-path.js'
 
 /** Entry metadata for reconcile tests: a 3-byte file (hash 'aaa…') or a dir/delete. */
 export function meta(vv: Record<string, number>, kind: EntryMeta['kind']): EntryMeta {
@@ -23,4 +26,22 @@ export function drive(author: string, entries: Record<string, DriveEntry<EntryMe
     member: {} as MemberDrive['member'],
     drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
   }
+}
+
+/**
+ * What a PathReconciler needs to publish into fake drives: `drives` (our own one among them,
+ * `own`), a real folder writer and index, and every entry we put collected in `puts`.
+ */
+export function publishingDeps(opts: { folder: string; index: IndexStore; drives: MemberDrive[]; own: MemberDrive; puts: EntryMeta[]; nextCounter: number }): ReconcileDeps {
+  return {
+    writer: new FolderWriter(opts.folder),
+    index: opts.index,
+    drives: { all: () => opts.drives, own: opts.own },
+    own: { put: async (_key: string, value: { metadata: EntryMeta }) => void opts.puts.push(value.metadata), nextCounter: () => opts.nextCounter },
+    rules: () => ({ isIgnored: () => false }),
+    log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
+    now: () => 2_000,
+    onNewPath: () => undefined,
+    onConflict: () => undefined
+  } as unknown as ReconcileDeps
 }
