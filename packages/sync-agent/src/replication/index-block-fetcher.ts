@@ -30,7 +30,6 @@ const MAX_PEERS_ASKED = 2
 
 interface Pending {
   session: PeerSession
-  start: number
   resolve(answer: IndexBlocks): void
   reject(err: Error): void
   timer: NodeJS.Timeout
@@ -205,7 +204,7 @@ export class IndexBlockFetcher {
         reject(new SyncError('E_TIMEOUT', `peer ${session.deviceId?.slice(0, 7) ?? session.address} did not answer an index request for ${timeoutMs / 1000} s`))
       }, timeoutMs)
       timer.unref()
-      this.pending.set(id, { session, start, resolve, reject, timer })
+      this.pending.set(id, { session, resolve, reject, timer })
       session.sendIndexRequest({ id, driveKey, start, end })
     })
   }
