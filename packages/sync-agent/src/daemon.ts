@@ -16,6 +16,7 @@ import { PathReconciler } from './reconcile-path.js'
 import { SyncEngine } from './sync-engine.js'
 import { OwnDriveWriter } from './own-drive-writer.js'
 import { FolderWatcher } from './folder-watcher.js'
+import { LocalChanges } from './local-changes.js'
 import { scanFolder } from './folder-scanner.js'
 import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
@@ -61,8 +62,6 @@ const STALL_REPORT_MS = 30_000
 /** how often memory use is logged at debug level (to see what grows with a large backlog) */
 const MEMORY_LOG_MS = 5_000
 const TEMP_SWEEP_DELAY_MS = 500
-/** a new directory is looked into again this long after the first look (see onChanged) */
-const DIR_LOOK_AGAIN_MS = 2_000
 /** a clock this far off the cluster's is worth a warning */
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
@@ -105,8 +104,7 @@ export class Agent {
   private clockSaved: Promise<void> = Promise.resolve()
   private fallbackScan: NodeJS.Timeout | null = null
   private sweepTimer: NodeJS.Timeout | null = null
-  /** second looks into new directories (see onChanged) */
-  private readonly dirLooks = new Set<NodeJS.Timeout>()
+  private localChanges!: LocalChanges
   private readonly startedAt = Date.now()
   private readonly closers = new Closers()
   private contentFetcher!: ContentFetcher
@@ -230,11 +228,18 @@ export class Agent {
     })
     this.drives.onMember(() => this.broadcastMembers())
 
+    this.localChanges = new LocalChanges({
+      root: config.folder,
+      index: this.index,
+      engine: this.engine,
+      rules: () => this.rules,
+      onError: (message) => this.recordError('E_IO', message)
+    })
     // watch first, then scan, so nothing that changes during the scan is missed
     this.watcher = new FolderWatcher(config.folder, config.settleMs, {
-      onPath: (p, stats) => this.onLocalPath(p, stats),
+      onPath: (p, stats, addedDir) => this.onLocalPath(p, stats, addedDir),
       isIgnored: (p, isDir) => this.rules.isIgnored(p, isDir),
-      onDirGone: (p) => this.engine.markTree(p),
+      onDirGone: (p) => this.localChanges.onDirGone(p),
       onError: (err) => this.onWatcherError(err, writer)
     }, log.child({ c: 'watcher' }))
     await this.watcher.ready()
@@ -355,7 +360,7 @@ export class Agent {
     return buildIgnoreRules(this.config.ignore.presets, this.config.ignore.patterns, text)
   }
 
-  private onLocalPath(path: string, stats: Stats | undefined): void {
+  private onLocalPath(path: string, stats: Stats | undefined, addedDir: boolean): void {
     if (path === IGNORE_FILE) {
       this.loadRules()
         .then((rules) => {
@@ -365,25 +370,7 @@ export class Agent {
         .catch((err: unknown) => this.recordError('E_IO', `cannot read ${IGNORE_FILE}: ${(err as Error).message}`))
       return
     }
-    // our own writes come back as events: the index already describes them (no echo)
-    const record = this.index.get(path)
-    if (record?.kind === 'dir') {
-      // an event on a directory we know: it may have been moved away and created again
-      // (a theme update) faster than the watcher reports the removal; look at what it held
-      this.engine.markTree(path)
-    }
-    if (stats) {
-      if (differsFromRecord(stats, record)) this.onChanged(path, stats, record === undefined)
-      return
-    }
-    lstat(join(this.config.folder, path)).then(
-      (st) => {
-        if (differsFromRecord(st, record)) this.onChanged(path, st, record === undefined)
-      },
-      () => {
-        if (record) this.engine.mark(path)
-      }
-    )
+    this.localChanges.onSettled(path, stats, addedDir)
   }
 
   /**
@@ -494,44 +481,6 @@ export class Agent {
       }
     }
     return backlog
-  }
-
-  private onChanged(path: string, st: Stats, isNew: boolean): void {
-    this.engine.mark(path)
-    // a directory replaced by another one (moved away and created again: a theme update):
-    // whatever the old one held must be looked at, whether or not the watcher said it went
-    const record = this.index.get(path)
-    const replaced = st.isDirectory() && record?.kind === 'dir' && record.ino !== st.ino
-    if (replaced) this.engine.markTree(path)
-    // a new directory may have been filled before the watcher saw it: look inside now, and
-    // once more a little later. chokidar reads a new directory before it watches it, so a file
-    // made between the two has no event; under load that gap outlasted the first look (fault
-    // suite seeds 608/609: theme files written into a new directory were published only by
-    // the periodic rescan, while every node said inSync)
-    if ((isNew || replaced) && st.isDirectory()) {
-      this.lookInside(path)
-      const again = setTimeout(() => {
-        this.dirLooks.delete(again)
-        this.lookInside(path)
-      }, DIR_LOOK_AGAIN_MS)
-      again.unref()
-      this.dirLooks.add(again)
-    }
-  }
-
-  private lookInside(dir: string): void {
-    if (this.state === 'stopping') return
-    scanFolder(this.config.folder, this.rules, {
-      onEntry: (p, s) => {
-        const r = this.index.get(p)
-        if (differsFromRecord(s, r)) this.engine.mark(p)
-      },
-      onTempFile: () => undefined,
-      onUnsyncable: () => undefined
-    }, dir).catch((err: unknown) => {
-      // gone again meanwhile (moved or deleted): its own events cover that
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.recordError('E_IO', `scan of ${dir} failed: ${(err as Error).message}`)
-    })
   }
 
   /**
@@ -840,8 +789,7 @@ export class Agent {
     this.state = 'stopping'
     if (this.haveTimer) clearTimeout(this.haveTimer)
     if (this.sweepTimer) clearTimeout(this.sweepTimer)
-    for (const t of this.dirLooks) clearTimeout(t)
-    this.dirLooks.clear()
+    this.localChanges?.close()
     return this.closers.closeAll(this.log)
   }
 }

@@ -17,8 +17,12 @@ import type { Logger } from './log.js'
  * and fell back to rescans, and the watchers' state was a large part of the agent's memory.
  */
 export interface WatcherEvents {
-  /** `stats` as chokidar saw them (absent for removals and raw events: look yourself) */
-  onPath(path: string, stats: Stats | undefined): void
+  /**
+   * A path's events settled. `stats` as chokidar saw them (absent for removals and raw
+   * events: look yourself); `addedDir`: one of the events was chokidar's `addDir` (a later raw
+   * event of the same path does not hide it)
+   */
+  onPath(path: string, stats: Stats | undefined, addedDir: boolean): void
   /** skip a path (ignored), so chokidar does not even watch it */
   isIgnored(path: string, isDir: boolean): boolean
   onDirGone(path: string): void
@@ -28,6 +32,8 @@ export interface WatcherEvents {
 export class FolderWatcher {
   private watcher: FSWatcher | null = null
   private readonly timers = new Map<string, NodeJS.Timeout>()
+  /** paths chokidar reported as added directories whose events have not settled yet */
+  private readonly addedDirs = new Set<string>()
 
   constructor(
     private readonly root: string,
@@ -63,9 +69,11 @@ export class FolderWatcher {
         // the settle window would replace this with the `addDir`, and what the old directory
         // held would never be looked at (a WordPress theme update does exactly that)
         this.events.onDirGone(path)
-        this.settle(path, () => this.events.onPath(path, undefined))
+        this.addedDirs.delete(path)
+        this.settle(path, undefined)
       } else {
-        this.settle(path, () => this.events.onPath(path, event === 'unlink' ? undefined : stats))
+        if (event === 'addDir') this.addedDirs.add(path)
+        this.settle(path, event === 'unlink' ? undefined : stats)
       }
     })
     // every change of a file (created, written, chmod-ed, deleted, moved) comes as a raw event
@@ -80,7 +88,7 @@ export class FolderWatcher {
       for (const abs of candidates) {
         const path = relative(this.root, abs).split(sep).join('/')
         if (!path || path.startsWith('..')) continue
-        this.settle(path, () => this.events.onPath(path, undefined))
+        this.settle(path, undefined)
       }
     })
     watcher.on('error', (err: unknown) => this.events.onError(err as Error))
@@ -88,14 +96,15 @@ export class FolderWatcher {
     this.log.debug({ root: this.root }, 'watching')
   }
 
-  private settle(path: string, fire: () => void): void {
+  /** (Re)starts a path's settle timer; the last event's stats are handed on. */
+  private settle(path: string, stats: Stats | undefined): void {
     const existing = this.timers.get(path)
     if (existing) clearTimeout(existing)
     this.timers.set(
       path,
       setTimeout(() => {
         this.timers.delete(path)
-        fire()
+        this.events.onPath(path, stats, this.addedDirs.delete(path))
       }, this.settleMs)
     )
   }
@@ -121,6 +130,7 @@ export class FolderWatcher {
   async close(): Promise<void> {
     for (const t of this.timers.values()) clearTimeout(t)
     this.timers.clear()
+    this.addedDirs.clear()
     await this.watcher?.close()
     this.watcher = null
   }

@@ -4,12 +4,28 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { pino } from 'pino'
-import { FolderWatcher } from '../src/folder-watcher.js'
+import { FolderWatcher, type WatcherEvents } from '../src/folder-watcher.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c()
 })
+
+/** A watcher on `root` (torn down after the test); only onPath (and onDirGone) matter here. */
+async function watching(root: string, settleMs: number, onPath: WatcherEvents['onPath'], extra: Partial<WatcherEvents> = {}): Promise<FolderWatcher> {
+  const watcher = new FolderWatcher(root, settleMs, {
+    onPath,
+    isIgnored: () => false,
+    onDirGone: () => undefined,
+    onError: (err) => {
+      throw err
+    },
+    ...extra
+  }, pino({ level: 'silent' }))
+  await watcher.ready()
+  cleanups.push(() => watcher.close())
+  return watcher
+}
 
 describe('FolderWatcher', () => {
   // fault suite seed 100: a theme update moved themes/t0 away and wrote it again within the
@@ -22,16 +38,7 @@ describe('FolderWatcher', () => {
     await writeFile(join(root, 'themes/t0/style.css'), 'old')
     const gone: string[] = []
     const seen: string[] = []
-    const watcher = new FolderWatcher(root, 200, {
-      onPath: (p) => seen.push(p),
-      isIgnored: (p) => p.endsWith('.tmp'),
-      onDirGone: (p) => gone.push(p),
-      onError: (err) => {
-        throw err
-      }
-    }, pino({ level: 'silent' }))
-    await watcher.ready()
-    cleanups.push(() => watcher.close())
+    await watching(root, 200, (p) => seen.push(p), { isIgnored: (p) => p.endsWith('.tmp'), onDirGone: (p) => gone.push(p) })
     await rename(join(root, 'themes/t0'), join(root, 'themes/.old-t0.tmp'))
     await mkdir(join(root, 'themes/t0'))
     await writeFile(join(root, 'themes/t0/style.css'), 'new')
@@ -49,16 +56,7 @@ describe('FolderWatcher', () => {
     for (let i = 0; i < 50; i++) await writeFile(join(root, `uploads/x/f${i}.jpg`), 'old')
     await writeFile(join(root, 'uploads/x/x'), 'named like its directory')
     const seen = new Map<string, number>()
-    const watcher = new FolderWatcher(root, 100, {
-      onPath: (p) => seen.set(p, (seen.get(p) ?? 0) + 1),
-      isIgnored: () => false,
-      onDirGone: () => undefined,
-      onError: (err) => {
-        throw err
-      }
-    }, pino({ level: 'silent' }))
-    await watcher.ready()
-    cleanups.push(() => watcher.close())
+    await watching(root, 100, (p) => seen.set(p, (seen.get(p) ?? 0) + 1))
     // the root and uploads/, uploads/x: three inotify watches, not 54
     expect(inotifyWatches()).toBeLessThanOrEqual(3)
     const reported = (p: string) => vi.waitFor(() => expect(seen.has(p), `${p} is reported`).toBe(true), { timeout: 5_000, interval: 20 })
@@ -76,6 +74,33 @@ describe('FolderWatcher', () => {
     await appendFile(join(root, 'uploads/x/x'), '!')
     await reported('uploads/x/x')
     expect(seen.has('uploads/x/f5.jpg')).toBe(false)
+  }, 30_000)
+})
+
+
+describe('FolderWatcher: added directories', () => {
+  // the agent looks inside every directory chokidar reports as added (its files may predate
+  // its watch); a later event of the same path within the settle window must not hide that
+  it('says a settled path was an added directory, even when a later event of it came', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    const settled: Array<{ path: string; addedDir: boolean }> = []
+    await watching(root, 300, (path, _stats, addedDir) => settled.push({ path, addedDir }))
+    await mkdir(join(root, 'themes'))
+    await writeFile(join(root, 'themes/style.css'), 'x')
+    await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('themes'), { timeout: 5_000, interval: 20 })
+    expect(settled.find((s) => s.path === 'themes')?.addedDir).toBe(true)
+    // (style.css, written before chokidar watched themes/, usually has no event at all: why
+    // the agent looks inside added directories; see local-changes.test.ts)
+    await appendFile(join(root, 'themes/style.css'), 'y')
+    await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('themes/style.css'), { timeout: 5_000, interval: 20 })
+    expect(settled.find((s) => s.path === 'themes/style.css')?.addedDir).toBe(false)
+    // a directory made, then chmod-ed at once (a raw event of the same path, no stats)
+    settled.length = 0
+    await mkdir(join(root, 'plugins'))
+    await chmod(join(root, 'plugins'), 0o700)
+    await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('plugins'), { timeout: 5_000, interval: 20 })
+    expect(settled.filter((s) => s.path === 'plugins')).toEqual([{ path: 'plugins', addedDir: true }])
   }, 30_000)
 })
 

@@ -1,0 +1,121 @@
+import { lstat, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { buildIgnoreRules } from '../src/ignore-rules.js'
+import { LocalChanges } from '../src/local-changes.js'
+import type { LocalRecord } from '../src/index-store.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c()
+})
+
+function recordOf(st: Awaited<ReturnType<typeof lstat>>, kind: LocalRecord['kind']): LocalRecord {
+  return { kind, size: Number(st.size), mtimeMs: Number(st.mtimeMs), ino: Number(st.ino), mode: Number(st.mode) & 0o777, hash: kind === 'file' ? 'h' : null, target: null, vv: {} }
+}
+
+/** A folder, an index (path → record) and an engine that only records what it was asked to look at. */
+async function scene(lookAgainMs = 60_000) {
+  const root = await mkdtemp(join(tmpdir(), 'sa-local-'))
+  cleanups.push(() => rm(root, { recursive: true, force: true }))
+  const index = new Map<string, LocalRecord>()
+  const marked: string[] = []
+  const trees: string[] = []
+  const errors: string[] = []
+  const changes = new LocalChanges({
+    root,
+    index,
+    engine: { mark: (p) => marked.push(p), markTree: (d) => trees.push(d) },
+    rules: () => buildIgnoreRules([], [], null),
+    onError: (m) => errors.push(m),
+    lookAgainMs
+  })
+  cleanups.push(() => changes.close())
+  /** records what is on disk now, as the engine would after applying or publishing it */
+  const record = async (rel: string, kind: LocalRecord['kind']) => index.set(rel, recordOf(await lstat(join(root, rel)), kind))
+  return { root, index, marked, trees, errors, changes, record }
+}
+
+describe('LocalChanges', () => {
+  // theme-update test, ~1 full-suite run in 4: themes/t0 was moved away and created again; the
+  // removal's markTree had the engine reconcile themes/t0, which recorded the new directory;
+  // when its addDir settled the index matched, nothing looked inside, and style.css (written
+  // before chokidar watched the new directory) was never published
+  it('looks inside a directory chokidar reports as added even when the index already holds it', async () => {
+    const s = await scene()
+    await mkdir(join(s.root, 'themes/t0'), { recursive: true })
+    await s.record('themes', 'dir')
+    await s.record('themes/t0', 'dir') // the new directory, recorded before its event settled
+    await writeFile(join(s.root, 'themes/t0/style.css'), 'v2 css')
+
+    // without chokidar's word: only what the index knew under it is looked at
+    s.changes.onSettled('themes/t0', await lstat(join(s.root, 'themes/t0')), false)
+    expect(s.trees).toEqual(['themes/t0'])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(s.marked).not.toContain('themes/t0/style.css')
+
+    s.changes.onSettled('themes/t0', await lstat(join(s.root, 'themes/t0')), true)
+    await vi.waitFor(() => expect(s.marked).toContain('themes/t0/style.css'), { timeout: 5_000, interval: 10 })
+    expect(s.marked).not.toContain('themes/t0') // the directory itself is as recorded
+    expect(s.errors).toEqual([])
+  })
+
+  it('looks inside a new directory now and once more later, for files written between the two', async () => {
+    const s = await scene(50)
+    await mkdir(join(s.root, 'uploads/2026/11'), { recursive: true })
+    await s.record('uploads', 'dir')
+    await writeFile(join(s.root, 'uploads/2026/11/a.jpg'), 'a')
+    s.changes.onSettled('uploads/2026', undefined, false) // no record: new
+    await vi.waitFor(() => expect(s.marked).toEqual(expect.arrayContaining(['uploads/2026', 'uploads/2026/11', 'uploads/2026/11/a.jpg'])), { timeout: 5_000, interval: 5 })
+    await writeFile(join(s.root, 'uploads/2026/11/b.jpg'), 'b')
+    await vi.waitFor(() => expect(s.marked).toContain('uploads/2026/11/b.jpg'), { timeout: 5_000, interval: 5 })
+  })
+
+  it('marks the old tree and looks inside a directory replaced by another one', async () => {
+    const s = await scene()
+    await mkdir(join(s.root, 'themes/t0'), { recursive: true })
+    await writeFile(join(s.root, 'themes/t0/old.php'), 'old')
+    await s.record('themes/t0', 'dir')
+    await s.record('themes/t0/old.php', 'file')
+    const away = await mkdtemp(join(tmpdir(), 'sa-away-'))
+    cleanups.push(() => rm(away, { recursive: true, force: true }))
+    await rename(join(s.root, 'themes/t0'), join(away, 't0'))
+    await mkdir(join(s.root, 'themes/t0'))
+    await writeFile(join(s.root, 'themes/t0/new.php'), 'new')
+    s.changes.onSettled('themes/t0', undefined, false)
+    await vi.waitFor(() => expect(s.marked).toContain('themes/t0/new.php'), { timeout: 5_000, interval: 5 })
+    expect(s.trees).toContain('themes/t0')
+  })
+
+  it('marks a changed or removed file, and leaves an unchanged one (our own write coming back)', async () => {
+    const s = await scene()
+    await writeFile(join(s.root, 'same.txt'), 'same')
+    await writeFile(join(s.root, 'edited.txt'), 'v1')
+    await writeFile(join(s.root, 'gone.txt'), 'x')
+    for (const p of ['same.txt', 'edited.txt', 'gone.txt']) await s.record(p, 'file')
+    await writeFile(join(s.root, 'edited.txt'), 'v2 longer')
+    await rm(join(s.root, 'gone.txt'))
+    for (const p of ['same.txt', 'edited.txt', 'gone.txt', 'never-known.txt']) s.changes.onSettled(p, undefined, false)
+    await vi.waitFor(() => expect(s.marked.sort()).toEqual(['edited.txt', 'gone.txt']), { timeout: 5_000, interval: 5 })
+    // nothing more comes later
+    s.changes.onSettled('same.txt', await lstat(join(s.root, 'same.txt')), false)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(s.marked.sort()).toEqual(['edited.txt', 'gone.txt'])
+  })
+
+  it('close cancels the second looks, and a closed instance marks nothing', async () => {
+    const s = await scene()
+    await mkdir(join(s.root, 'd'))
+    s.changes.onSettled('d', await lstat(join(s.root, 'd')), true)
+    expect((s.changes as unknown as { looksAgain: Map<string, unknown> }).looksAgain.size).toBe(1)
+    s.changes.close()
+    expect((s.changes as unknown as { looksAgain: Map<string, unknown> }).looksAgain.size).toBe(0)
+    const before = [...s.marked]
+    await writeFile(join(s.root, 'd/late.txt'), 'late')
+    s.changes.onSettled('d/late.txt', await lstat(join(s.root, 'd/late.txt')), false) // stats given: decided at once
+    s.changes.onDirGone('d')
+    expect(s.marked).toEqual(before)
+    expect(s.trees).toEqual([])
+  })
+})
