@@ -17,6 +17,7 @@ import { SyncEngine } from './sync-engine.js'
 import { OwnDriveWriter } from './own-drive-writer.js'
 import { FolderWatcher } from './folder-watcher.js'
 import { LocalChanges } from './local-changes.js'
+import { WatchRenewal } from './watch-renewal.js'
 import { scanFolder } from './folder-scanner.js'
 import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
@@ -105,6 +106,7 @@ export class Agent {
   private fallbackScan: NodeJS.Timeout | null = null
   private sweepTimer: NodeJS.Timeout | null = null
   private localChanges!: LocalChanges
+  private watchRenewal!: WatchRenewal
   private readonly startedAt = Date.now()
   private readonly closers = new Closers()
   private contentFetcher!: ContentFetcher
@@ -228,12 +230,20 @@ export class Agent {
     })
     this.drives.onMember(() => this.broadcastMembers())
 
+    this.watchRenewal = new WatchRenewal({
+      restart: () => this.watcher.restart(),
+      rescan: () => this.scan(writer, false),
+      onError: (err) => this.recordError('E_IO', `cannot watch the folder afresh: ${err.message}`),
+      log: log.child({ c: 'watcher' })
+    })
+    this.closers.add(async () => this.watchRenewal.close())
     this.localChanges = new LocalChanges({
       root: config.folder,
       index: this.index,
       engine: this.engine,
       rules: () => this.rules,
-      onError: (message) => this.recordError('E_IO', message)
+      onError: (message) => this.recordError('E_IO', message),
+      onStaleWatch: (dir) => this.watchRenewal.request(dir)
     })
     // watch first, then scan, so nothing that changes during the scan is missed
     this.watcher = new FolderWatcher(config.folder, config.settleMs, {
@@ -751,7 +761,7 @@ export class Agent {
       return have !== undefined && this.caughtUpWith(this.claimsOf(s, have))
     })
     const heldDeletes = this.deleteGuard.status()
-    const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
+    const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && !this.watchRenewal.busy && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
     const readiness = this.currentReadiness()
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]

@@ -15,6 +15,11 @@ export interface LocalChangesDeps {
   engine: { mark(path: string): void; markTree(dir: string): void }
   rules(): IgnoreRules
   onError(message: string): void
+  /**
+   * A directory was replaced in place and chokidar did not report it as added: its watch may
+   * still be the old directory's (see FolderWatcher.restart)
+   */
+  onStaleWatch(dir: string): void
   lookAgainMs?: number
 }
 
@@ -64,7 +69,10 @@ export class LocalChanges {
     if (!st.isDirectory()) return
     // a directory replaced by another one (moved away and created again: a theme update)
     const replaced = record?.kind === 'dir' && record.ino !== st.ino
-    if (replaced) this.deps.engine.markTree(path)
+    if (replaced) {
+      this.deps.engine.markTree(path)
+      if (!addedDir) this.deps.onStaleWatch(path)
+    }
     // A new directory may have been filled before the watcher saw it: look inside now, and once
     // more a little later. chokidar reads a new directory before it watches it, so a file made
     // between the two has no event; under load that gap outlasted the first look (fault suite

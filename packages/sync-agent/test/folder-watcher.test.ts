@@ -1,5 +1,5 @@
 import { appendFile, chmod, mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -101,6 +101,47 @@ describe('FolderWatcher: added directories', () => {
     await chmod(join(root, 'plugins'), 0o700)
     await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('plugins'), { timeout: 5_000, interval: 20 })
     expect(settled.filter((s) => s.path === 'plugins')).toEqual([{ path: 'plugins', addedDir: true }])
+  }, 30_000)
+})
+
+describe('FolderWatcher.restart', () => {
+  // chokidar compares a directory's entries by name: moved away and created again in one tick,
+  // the directory keeps the old one's watch, and nothing written in the new one is reported
+  it('a directory replaced in one tick is unwatched until the watcher restarts; then its changes are reported', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    await mkdir(join(root, 'themes/t1/parts'), { recursive: true })
+    const seen = new Set<string>()
+    const watcher = await watching(root, 50, (p) => seen.add(p))
+    renameSync(join(root, 'themes/t1'), join(root, 'themes/.old-t1.tmp'))
+    mkdirSync(join(root, 'themes/t1/parts'), { recursive: true })
+    await vi.waitFor(() => expect(seen.has('themes/t1')).toBe(true), { timeout: 5_000, interval: 20 })
+    // a write that is reported proves the watcher is live; the one in the new t1 is not
+    await writeFile(join(root, 'themes/t1/before.php'), 'x')
+    await writeFile(join(root, 'themes/probe.txt'), 'x')
+    await vi.waitFor(() => expect(seen.has('themes/probe.txt')).toBe(true), { timeout: 5_000, interval: 20 })
+    expect(seen.has('themes/t1/before.php')).toBe(false)
+
+    expect(await watcher.restart()).toBe(true)
+    await writeFile(join(root, 'themes/t1/after.php'), 'x')
+    await writeFile(join(root, 'themes/t1/parts/after.php'), 'x')
+    await vi.waitFor(() => expect(seen.has('themes/t1/after.php') && seen.has('themes/t1/parts/after.php')).toBe(true), { timeout: 5_000, interval: 20 })
+  }, 30_000)
+
+  it('pause, resume and restart run in call order and leave one watch per directory', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    await mkdir(join(root, 'a/b'), { recursive: true })
+    const watcher = await watching(root, 50, () => undefined)
+    const watches = inotifyWatches()
+    await Promise.all([watcher.restart(), watcher.pause(), watcher.resume(), watcher.restart(), watcher.restart()])
+    expect(watcher.isPaused).toBe(false)
+    expect(inotifyWatches()).toBe(watches)
+    await watcher.pause()
+    expect(await watcher.restart()).toBe(false) // paused: nothing to renew
+    expect(watcher.isPaused).toBe(true)
+    await watcher.resume()
+    expect(inotifyWatches()).toBe(watches)
   }, 30_000)
 })
 

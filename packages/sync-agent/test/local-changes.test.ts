@@ -23,18 +23,20 @@ async function scene(lookAgainMs = 60_000) {
   const marked: string[] = []
   const trees: string[] = []
   const errors: string[] = []
+  const stale: string[] = []
   const changes = new LocalChanges({
     root,
     index,
     engine: { mark: (p) => marked.push(p), markTree: (d) => trees.push(d) },
     rules: () => buildIgnoreRules([], [], null),
     onError: (m) => errors.push(m),
+    onStaleWatch: (d) => stale.push(d),
     lookAgainMs
   })
   cleanups.push(() => changes.close())
   /** records what is on disk now, as the engine would after applying or publishing it */
   const record = async (rel: string, kind: LocalRecord['kind']) => index.set(rel, recordOf(await lstat(join(root, rel)), kind))
-  return { root, index, marked, trees, errors, changes, record }
+  return { root, index, marked, trees, errors, stale, changes, record }
 }
 
 describe('LocalChanges', () => {
@@ -86,6 +88,24 @@ describe('LocalChanges', () => {
     s.changes.onSettled('themes/t0', undefined, false)
     await vi.waitFor(() => expect(s.marked).toContain('themes/t0/new.php'), { timeout: 5_000, interval: 5 })
     expect(s.trees).toContain('themes/t0')
+    // chokidar did not say it was added: its watch may be the old directory's
+    expect(s.stale).toEqual(['themes/t0'])
+  })
+
+  it('asks for a fresh watch only for a replaced directory chokidar did not report as added', async () => {
+    const s = await scene()
+    await mkdir(join(s.root, 'a'))
+    await mkdir(join(s.root, 'b'))
+    await s.record('a', 'dir')
+    s.index.set('b', { ...s.index.get('a')!, ino: -1 }) // b: recorded with another inode
+    s.changes.onSettled('a', await lstat(join(s.root, 'a')), false) // same directory
+    s.changes.onSettled('b', await lstat(join(s.root, 'b')), true) // replaced, and chokidar saw it come
+    s.changes.onSettled('new', undefined, false)
+    await mkdir(join(s.root, 'new'))
+    s.changes.onSettled('new', await lstat(join(s.root, 'new')), false) // new, not replaced
+    expect(s.stale).toEqual([])
+    s.changes.onSettled('b', await lstat(join(s.root, 'b')), false)
+    expect(s.stale).toEqual(['b'])
   })
 
   it('marks a changed or removed file, and leaves an unchanged one (our own write coming back)', async () => {
