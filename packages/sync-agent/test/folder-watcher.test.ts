@@ -1,4 +1,4 @@
-import { appendFile, chmod, mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -142,6 +142,51 @@ describe('FolderWatcher.restart', () => {
     expect(watcher.isPaused).toBe(true)
     await watcher.resume()
     expect(inotifyWatches()).toBe(watches)
+  }, 30_000)
+})
+
+describe('FolderWatcher: directories listed without an lstat per file', () => {
+  // chokidar lists a directory again after every change in it, with an lstat of every entry;
+  // the watcher lists directories by their dirent type instead (16 s of a receiving node's main
+  // thread at 100,000 files). On a chokidar without the internal it overrides, this fails: the
+  // agent still works, slower, and someone should look
+  it('is in effect on this chokidar, and subdirectories are still found, dropped and replaced', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    const outside = await mkdtemp(join(tmpdir(), 'sa-outside-'))
+    cleanups.push(() => rm(outside, { recursive: true, force: true }))
+    await mkdir(join(root, 'uploads/2026'), { recursive: true })
+    for (let i = 0; i < 20; i++) await writeFile(join(root, `uploads/2026/f${i}.jpg`), 'x')
+    const settled: Array<{ path: string; addedDir: boolean }> = []
+    const gone: string[] = []
+    const watcher = await watching(root, 50, (path, _stats, addedDir) => settled.push({ path, addedDir }), { onDirGone: (p) => gone.push(p) })
+    expect(watcher.listsDirectoriesOnly).toBe(true)
+    // root, uploads, uploads/2026: the files are not watched
+    expect(inotifyWatches()).toBe(3)
+    const added = (p: string) => vi.waitFor(() => expect(settled.some((s) => s.path === p && s.addedDir), `${p} reported as added`).toBe(true), { timeout: 5_000, interval: 20 })
+    await mkdir(join(root, 'uploads/2026/11/deep'), { recursive: true })
+    await added('uploads/2026/11')
+    await added('uploads/2026/11/deep')
+    await vi.waitFor(() => expect(inotifyWatches()).toBe(5), { timeout: 5_000, interval: 20 })
+    await writeFile(join(root, 'uploads/2026/11/deep/new.jpg'), 'x')
+    await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('uploads/2026/11/deep/new.jpg'), { timeout: 5_000, interval: 20 })
+    // a directory removed, and a file put where a directory was
+    await rm(join(root, 'uploads/2026/11'), { recursive: true })
+    await vi.waitFor(() => expect(gone).toContain('uploads/2026/11'), { timeout: 5_000, interval: 20 })
+    await mkdir(join(root, 'uploads/x'))
+    await added('uploads/x')
+    await rm(join(root, 'uploads/x'), { recursive: true })
+    await writeFile(join(root, 'uploads/x'), 'a file now')
+    await vi.waitFor(() => expect(gone).toContain('uploads/x'), { timeout: 5_000, interval: 20 })
+    // a link to a directory outside is not followed, so not watched
+    await symlink(outside, join(root, 'uploads/linked'))
+    await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('uploads/linked'), { timeout: 5_000, interval: 20 })
+    expect(settled.find((s) => s.path === 'uploads/linked')?.addedDir).toBe(false)
+    await writeFile(join(outside, 'elsewhere.txt'), 'x')
+    await writeFile(join(root, 'uploads/probe.txt'), 'x')
+    await vi.waitFor(() => expect(settled.map((s) => s.path)).toContain('uploads/probe.txt'), { timeout: 5_000, interval: 20 })
+    expect(settled.map((s) => s.path).filter((p) => p.includes('elsewhere'))).toEqual([])
+    await vi.waitFor(() => expect(inotifyWatches()).toBe(3), { timeout: 5_000, interval: 20 })
   }, 30_000)
 })
 
