@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { pino } from 'pino'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
 import { createLogger } from '../src/log.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
@@ -29,6 +30,56 @@ describe('DriveSet members', () => {
       const onDisk = JSON.parse(readFileSync(join(dir, 'members.json'), 'utf8')) as Array<{ driveKey: string }>
       expect(onDisk.map((m) => m.driveKey).sort()).toEqual(members.map((m) => m.driveKey.toString('hex')).sort())
     } finally {
+      await set.close()
+      await store.close()
+    }
+  })
+
+  // fault suite seeds 1101, 1181, 1195: after a kill -9 one saved member drive's open never
+  // settled; with nothing else pending the node exited (code 13) before it started
+  it('a saved member drive whose open does not settle is logged and joins later; start goes on', async () => {
+    const dir = tempDir()
+    const keys = deriveFolderKeys(parseSecret(newSecret()))
+    const members = [1, 2, 3].map(() => signMember(keys, randomBytes(32), randomBytes(32))!)
+    {
+      const { store, keyPair } = await openStore(dir)
+      const first = new DriveSet(store, keys, keyPair.publicKey, dir, createLogger('silent'))
+      await first.ready()
+      await first.addMembers(members, 'peer')
+      await first.close()
+      await store.close()
+    }
+    const { store, keyPair } = await openStore(dir)
+    const lines: string[] = []
+    const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) })
+    const set = new DriveSet(store, keys, keyPair.publicKey, dir, log)
+    set.memberOpenWaitMs = 200
+    // the second member's open waits until the test lets it go (the edge: Hypercore's open)
+    const stuck = members[1]!.driveKey
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const internal = set as unknown as { add(m: (typeof members)[number]): Promise<void> }
+    const add = internal.add.bind(set)
+    internal.add = async (m) => {
+      if (m.driveKey.equals(stuck)) await gate
+      return add(m)
+    }
+    try {
+      await set.ready()
+      const open = () => set.all().filter((d) => !d.isOwn).map((d) => d.hex)
+      expect(open().sort()).toEqual([members[0]!, members[2]!].map((m) => m.driveKey.toString('hex')).sort())
+      expect(lines.some((l) => l.includes('E_STALLED') && l.includes(stuck.toString('hex').slice(0, 16)))).toBe(true)
+      // heard of again from a peer meanwhile: not opened twice
+      expect(await set.addMembers(members, 'peer')).toEqual({ added: 0, rejected: 0 })
+      release()
+      await vi.waitFor(() => expect(open()).toContain(stuck.toString('hex')), { timeout: 5_000, interval: 10 })
+      expect(open()).toHaveLength(3)
+      expect(lines.some((l) => l.includes('slow to open joined'))).toBe(true)
+      // still saved throughout
+      const onDisk = JSON.parse(readFileSync(join(dir, 'members.json'), 'utf8')) as Array<{ driveKey: string }>
+      expect(onDisk).toHaveLength(3)
+    } finally {
+      release()
       await set.close()
       await store.close()
     }

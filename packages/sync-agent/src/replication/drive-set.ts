@@ -22,6 +22,8 @@ export interface MemberDrive {
   member: Member
 }
 
+/** see DriveSet.openSaved */
+const MEMBER_OPEN_WAIT_MS = 15_000
 
 export class DriveSet {
   own!: MemberDrive
@@ -38,6 +40,8 @@ export class DriveSet {
   private closing = false
   /** a fresh member drive's index is read as a snapshot first (the engine calls followIndex after) */
   snapshotsFirst = false
+  /** how long start waits for a saved member drive to open (see openSaved) */
+  memberOpenWaitMs = MEMBER_OPEN_WAIT_MS
 
   constructor(
     private readonly store: Corestore,
@@ -56,8 +60,37 @@ export class DriveSet {
     const member = signMember(this.keys, this.deviceKey, drive.key)
     this.own = this.track(drive, member ?? { deviceKey: this.deviceKey, driveKey: drive.key, signature: Buffer.alloc(64) }, true, member !== null)
     const saved = await this.loadMembers()
-    for (const member of saved) await this.add(member)
+    for (const member of saved) await this.openSaved(member)
     this.log.debug({ members: saved.length }, 'saved members loaded')
+  }
+
+  /**
+   * Opens a member drive known from an earlier run, waiting at most `memberOpenWaitMs`: one
+   * whose open does not settle must not keep the agent from starting (twice in the fault suite,
+   * seeds 1101 and 1181/1195, a node restarted after kill -9 opened one member drive and the
+   * next one's open never settled; with nothing else pending yet, node exited with code 13
+   * and no log line). It is logged, the agent starts without it, and it joins when it opens.
+   */
+  private async openSaved(member: Member): Promise<void> {
+    const hex = member.driveKey.toString('hex')
+    this.opening.set(hex, member)
+    this.log.debug({ drive: hex.slice(0, 16) }, 'opening a member drive')
+    const startedAt = Date.now()
+    const opened = this.add(member).finally(() => this.opening.delete(hex))
+    let timer: NodeJS.Timeout | null = null
+    // a timer that keeps the process alive while it waits (the open alone may not)
+    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), this.memberOpenWaitMs)))
+    const outcome = await Promise.race([opened.then(() => 'opened' as const), stalled]).finally(() => {
+      if (timer) clearTimeout(timer)
+    })
+    if (outcome === 'opened') return
+    this.log.error({ code: 'E_STALLED', drive: hex.slice(0, 16), waitedMs: this.memberOpenWaitMs }, 'a member drive did not open in time: starting without it; it joins once it opens')
+    opened.then(
+      () => this.log.info({ drive: hex.slice(0, 16), ms: Date.now() - startedAt }, 'a member drive that was slow to open joined'),
+      (err: unknown) => {
+        if (!this.closing) this.log.error({ code: 'E_STALLED', drive: hex.slice(0, 16), err }, 'a member drive could not be opened')
+      }
+    )
   }
 
   /** Is this device a signed writer of the folder? */
