@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { Agent } from './helpers/agent.ts'
 import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged, waitLocalSettled } from './helpers/sync.ts'

@@ -6,7 +6,6 @@ import { exists, writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { sha256 } from './helpers/tree.ts'
-import { until } from './helpers/until.ts'
 
 
 /** Proves sync flows again after restarts: a new file on A must reach B. */

@@ -1,4 +1,4 @@
-import { lstat, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Corestore from 'corestore'
 import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'

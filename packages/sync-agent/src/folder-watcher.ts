@@ -33,6 +33,7 @@ export class FolderWatcher {
   private watcher: FSWatcher | null = null
   private readonly timers = new Map<string, NodeJS.Timeout>()
   private lifecycle: Promise<void> = Promise.resolve()
+  private paused = false
   /** chokidar lists directories without an lstat per entry (see listDirectoriesOnly) */
   listsDirectoriesOnly = false
   /** paths chokidar reported as added directories whose events have not settled yet */
@@ -117,8 +118,9 @@ export class FolderWatcher {
     )
   }
 
+  /** paused by `pause()` (bulk mode), until `resume()`; a restart is not a pause */
   get isPaused(): boolean {
-    return this.watcher === null
+    return this.paused
   }
 
   /**
@@ -126,6 +128,7 @@ export class FolderWatcher {
    * makes chokidar re-read its directory; a rescan after `resume()` finds what changed meanwhile.
    */
   pause(): Promise<void> {
+    this.paused = true
     return this.serially(async () => {
       const watcher = this.watcher
       this.watcher = null
@@ -134,8 +137,9 @@ export class FolderWatcher {
   }
 
   resume(): Promise<void> {
+    this.paused = false
     return this.serially(async () => {
-      if (!this.watcher) await this.start()
+      if (!this.watcher && !this.paused) await this.start()
     })
   }
 
@@ -150,7 +154,7 @@ export class FolderWatcher {
    */
   restart(): Promise<boolean> {
     return this.serially(async () => {
-      if (!this.watcher) return false
+      if (this.paused || !this.watcher) return false
       const old = this.watcher
       this.watcher = null
       await old.close()

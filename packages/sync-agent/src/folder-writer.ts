@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, link, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { lstatSync, type Stats } from 'node:fs'
 import { dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
