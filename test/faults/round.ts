@@ -51,7 +51,14 @@ export interface RoundResult {
   skew: string
   /** oracle findings by kind (LOST, RESURRECTED, STALE, UNKNOWN); empty when the round passed */
   problems: Record<string, number>
+  /**
+   * member drives an agent started without because their open did not settle in time
+   * (E_STALLED, see DriveSet.openSaved); such a round keeps its logs and data dirs
+   */
+  stalledOpens: number
 }
+
+const STALLED_OPEN = 'a member drive did not open in time'
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 const DISK_BYTES = 96 * 1024 * 1024
@@ -284,7 +291,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       extraCopies: findings.extraCopies,
       files,
       skew,
-      problems: kinds
+      problems: kinds,
+      stalledOpens: agents.reduce((n, a) => n + a.logs.split(STALLED_OPEN).length - 1, 0)
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))
@@ -292,6 +300,14 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       throw failure
     }
     failed = false
+    // not a failure (the agent started without the drive, which joined later), but not
+    // explained yet: keep what it takes to look at it
+    if (result.stalledOpens > 0) {
+      const keepDir = path.join(os.tmpdir(), 'sync-agent-faults-logs', `stalled-open-seed-${seed}-${Date.now()}`)
+      await fs.mkdir(keepDir, { recursive: true })
+      for (const a of agents) await fs.writeFile(path.join(keepDir, `${a.name}.log`), a.logs)
+      await fs.cp(runDir, path.join(keepDir, 'run'), { recursive: true }).catch(() => undefined)
+    }
     return result
   } catch (err) {
     const logDir = path.join(os.tmpdir(), 'sync-agent-faults-logs', `seed-${seed}-${Date.now()}`)
