@@ -306,7 +306,10 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       const keepDir = path.join(os.tmpdir(), 'sync-agent-faults-logs', `stalled-open-seed-${seed}-${Date.now()}`)
       await fs.mkdir(keepDir, { recursive: true })
       for (const a of agents) await fs.writeFile(path.join(keepDir, `${a.name}.log`), a.logs)
-      await fs.cp(runDir, path.join(keepDir, 'run'), { recursive: true }).catch(() => undefined)
+      // (not the control sockets: fs.cp stops at the first one)
+      await fs
+        .cp(runDir, path.join(keepDir, 'run'), { recursive: true, filter: async (src) => !(await fs.lstat(src)).isSocket() })
+        .catch((err: Error) => fs.writeFile(path.join(keepDir, 'copy-failed.txt'), err.message))
     }
     return result
   } catch (err) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { pino } from 'pino'
@@ -84,4 +84,61 @@ describe('DriveSet members', () => {
       await store.close()
     }
   })
+
+  // fault suite seeds 1101, 1181, 1195, 1250: a member saved while it was both open and still
+  // counted as opening was saved twice; after a kill -9 the restart opened its drive twice and
+  // the second open never settled (node exited with code 13, before the watchdog)
+  it('a member list that names a drive twice opens it once, and a save never doubles a member', async () => {
+    const keys = deriveFolderKeys(parseSecret(newSecret()))
+    const log = createLogger('silent')
+    // a writer with a few entries, replicated into the victim's store (its blocks are local)
+    const writerDir = tempDir()
+    const { store: writerStore, keyPair: writerKeys } = await openStore(writerDir)
+    const writer = new DriveSet(writerStore, keys, writerKeys.publicKey, writerDir, log)
+    await writer.ready()
+    for (let i = 0; i < 20; i++) await writer.own.drive.put(`/f${i}`, Buffer.from(`file ${i}`))
+    const member = signMember(keys, writerKeys.publicKey, writer.own.drive.key)!
+    const dir = tempDir()
+    {
+      const { store, keyPair } = await openStore(dir)
+      const victim = new DriveSet(store, keys, keyPair.publicKey, dir, log)
+      await victim.ready()
+      await victim.addMembers([member], 'writer')
+      const a = writerStore.replicate(true)
+      const b = store.replicate(false)
+      a.pipe(b).pipe(a)
+      const copy = victim.get(member.driveKey.toString('hex'))!.drive.core
+      await copy.download({ start: 0, end: writer.own.drive.core.length }).done()
+      a.destroy()
+      b.destroy()
+      // and a second member, saved while the first still counts as opening
+      const other = signMember(keys, randomBytes(32), randomBytes(32))!
+      const internal = victim as unknown as { opening: Map<string, typeof member> }
+      internal.opening.set(member.driveKey.toString('hex'), member)
+      await victim.addMembers([other], 'peer')
+      const saved = JSON.parse(readFileSync(join(dir, 'members.json'), 'utf8')) as Array<{ driveKey: string }>
+      expect(saved.map((m) => m.driveKey).sort()).toEqual([member, other].map((m) => m.driveKey.toString('hex')).sort())
+      await victim.close()
+      await store.close()
+    }
+    await writer.close()
+    await writerStore.close()
+    // a list written by an older version, with the drive twice
+    const file = join(dir, 'members.json')
+    const rows = JSON.parse(readFileSync(file, 'utf8')) as unknown[]
+    writeFileSync(file, JSON.stringify([...rows, rows.find((r) => (r as { driveKey: string }).driveKey === member.driveKey.toString('hex'))]))
+    const { store, keyPair } = await openStore(dir)
+    const lines: string[] = []
+    const restarted = new DriveSet(store, keys, keyPair.publicKey, dir, pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }))
+    restarted.memberOpenWaitMs = 3_000
+    try {
+      await restarted.ready()
+      expect(lines.filter((l) => l.includes('E_STALLED'))).toEqual([])
+      expect(restarted.all().filter((d) => !d.isOwn)).toHaveLength(2)
+      expect(restarted.get(member.driveKey.toString('hex'))!.drive.core.length).toBe(21)
+    } finally {
+      await restarted.close()
+      await store.close()
+    }
+  }, 30_000)
 })

@@ -65,11 +65,12 @@ export class DriveSet {
   }
 
   /**
-   * Opens a member drive known from an earlier run, waiting at most `memberOpenWaitMs`: one
-   * whose open does not settle must not keep the agent from starting (twice in the fault suite,
-   * seeds 1101 and 1181/1195, a node restarted after kill -9 opened one member drive and the
-   * next one's open never settled; with nothing else pending yet, node exited with code 13
-   * and no log line). It is logged, the agent starts without it, and it joins when it opens.
+   * Opens a member drive known from an earlier run, waiting at most `memberOpenWaitMs`. A drive
+   * whose open does not settle must not keep the agent from starting: a member list that held a
+   * drive twice had it opened twice, the second open never settled, and with nothing else
+   * pending node exited (code 13, no log line; fault suite seeds 1101, 1181, 1195). That cause
+   * is fixed (onePerDrive, and `add` skips an open drive); should another open hang, it is
+   * logged, the agent starts without it, and it joins once it opens.
    */
   private async openSaved(member: Member): Promise<void> {
     const hex = member.driveKey.toString('hex')
@@ -147,7 +148,8 @@ export class DriveSet {
   }
 
   private async add(member: Member): Promise<void> {
-    if (this.closing) return
+    // never a second Hyperdrive on an open member drive: its open does not finish (onePerDrive)
+    if (this.closing || this.byHex.has(member.driveKey.toString('hex'))) return
     const drive = new Hyperdrive(this.store.session(), member.driveKey, { encryptionKey: this.keys.contentKey })
     await drive.ready()
     const tracked = this.track(drive, member, false)

@@ -75,9 +75,27 @@ export async function loadMembers(dataDir: string, keys: FolderKeys): Promise<Me
     throw err
   }
   const rows = JSON.parse(text) as Array<{ deviceKey: string; driveKey: string; signature: string }>
-  return rows
-    .map((r) => ({ deviceKey: Buffer.from(r.deviceKey, 'hex'), driveKey: Buffer.from(r.driveKey, 'hex'), signature: Buffer.from(r.signature, 'hex') }))
-    .filter((m) => verifyMember(keys, m))
+  return onePerDrive(
+    rows
+      .map((r) => ({ deviceKey: Buffer.from(r.deviceKey, 'hex'), driveKey: Buffer.from(r.driveKey, 'hex'), signature: Buffer.from(r.signature, 'hex') }))
+      .filter((m) => verifyMember(keys, m))
+  )
+}
+
+/**
+ * The first of each drive key. A list saved while a member was both open and still counted as
+ * opening held it twice, and a drive opened twice in one Corestore never finished its second
+ * open: after a kill -9 the restart hung there and node exited (code 13; fault suite seeds
+ * 1101, 1181, 1195, 1250). Lists on disk may still hold such duplicates.
+ */
+export function onePerDrive(members: readonly Member[]): Member[] {
+  const seen = new Set<string>()
+  return members.filter((m) => {
+    const hex = m.driveKey.toString('hex')
+    if (seen.has(hex)) return false
+    seen.add(hex)
+    return true
+  })
 }
 
 /** saves in progress per data dir: one at a time, so an older list never lands after a newer one */
@@ -89,7 +107,7 @@ const saving = new Map<string, Promise<void>>()
  * the older list could win).
  */
 export function saveMembers(dataDir: string, members: readonly Member[]): Promise<void> {
-  const rows = members.map((m) => ({ deviceKey: m.deviceKey.toString('hex'), driveKey: m.driveKey.toString('hex'), signature: m.signature.toString('hex') }))
+  const rows = onePerDrive(members).map((m) => ({ deviceKey: m.deviceKey.toString('hex'), driveKey: m.driveKey.toString('hex'), signature: m.signature.toString('hex') }))
   const write = async (): Promise<void> => {
     const tmp = join(dataDir, MEMBERS_FILE + '.tmp')
     await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
