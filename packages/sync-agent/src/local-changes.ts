@@ -67,12 +67,10 @@ export class LocalChanges {
     if (this.closed) return
     if (differsFromRecord(st, record)) this.deps.engine.mark(path)
     if (!st.isDirectory()) return
-    // a directory replaced by another one (moved away and created again: a theme update)
+    // a directory replaced by another one (moved away and created again: a theme update);
+    // what the old one held was marked in onSettled (every known directory's tree is)
     const replaced = record?.kind === 'dir' && record.ino !== st.ino
-    if (replaced) {
-      this.deps.engine.markTree(path)
-      if (!addedDir) this.deps.onStaleWatch(path)
-    }
+    if (replaced && !addedDir) this.deps.onStaleWatch(path)
     // A new directory may have been filled before the watcher saw it: look inside now, and once
     // more a little later. chokidar reads a new directory before it watches it, so a file made
     // between the two has no event; under load that gap outlasted the first look (fault suite
