@@ -25,6 +25,10 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
     shortId: 'DEVICEA',
     folder: '/srv/wp-content',
     folderId: 'abcd1234',
+    role: 'rw',
+    localChanges: null,
+    heldDeletes: null,
+    clockOffsetMs: 0,
     state: 'syncing',
     ready: false,
     readyReason: 'waiting for a peer',
@@ -37,8 +41,8 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
     pendingByDir: {},
     classes: [classStatus('themes', 3, 600), classStatus('uploads', 1, 100), classStatus('other', 0, 0)],
     peers: [
-      { address: '10.0.0.2:7657', connected: true, deviceId: 'DEVICEB', source: 'configured', lastError: null, lastExchangeAt: 1_700_000_000_500 },
-      { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', lastError: 'ECONNREFUSED', lastExchangeAt: null }
+      { address: '10.0.0.2:7657', connected: true, deviceId: 'DEVICEB', source: 'configured', role: 'rw', roleVerified: true, notServingSince: null, lastError: null, lastExchangeAt: 1_700_000_000_500 },
+      { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', role: null, roleVerified: false, notServingSince: null, lastError: 'ECONNREFUSED', lastExchangeAt: null }
     ],
     members: 2,
     conflicts: 0,

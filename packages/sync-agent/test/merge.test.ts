@@ -27,6 +27,9 @@ function version(author: string, vv: Record<string, number>, ts: number, over: P
     hash: kind === 'file' ? HASH1 : null,
     target: kind === 'symlink' ? 'target' : null,
     blob: null,
+    at: 0,
+    was: null,
+    withdrawn: false,
     ...over
   }
 }

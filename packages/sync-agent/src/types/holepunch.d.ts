@@ -85,6 +85,7 @@ declare module 'hyperdrive' {
     readonly version: number
     readonly writable: boolean
     readonly core: Hypercore
+    readonly corestore: Corestore
     blobs: Hyperblobs | null
     readonly db: { core: Hypercore; version: number }
     ready(): Promise<void>
@@ -92,6 +93,7 @@ declare module 'hyperdrive' {
     getBlobs(): Promise<Hyperblobs>
     entry<M = unknown>(path: string, opts?: { wait?: boolean; timeout?: number; valueEncoding?: 'binary' | 'json' }): Promise<DriveEntry<M> | null>
     putEntry<M = unknown>(path: string, value: Partial<DriveEntryValue<M>>): Promise<void>
+    put(path: string, data: Uint8Array, opts?: { executable?: boolean; metadata?: unknown }): Promise<void>
     del(path: string): Promise<void>
     batch(): Hyperdrive
     flush(): Promise<void>
@@ -167,7 +169,8 @@ declare module 'corestore' {
     session(): Corestore
     get(opts: { key?: Buffer; name?: string; encryptionKey?: Buffer }): Hypercore
     createKeyPair(name: string): Promise<KeyPair>
-    replicate(stream: Duplex): Duplex
+    /** a stream to replicate over: an existing connection, or a new one (`true`: initiator) */
+    replicate(stream: Duplex | boolean): Duplex
   }
 }
 
@@ -181,6 +184,7 @@ declare module '@hyperswarm/secret-stream' {
     readonly remotePublicKey: Buffer
     readonly handshakeHash: Buffer
     readonly rawStream: Duplex
+    static keyPair(seed?: Buffer): KeyPair
     opened: Promise<boolean>
     userData: unknown
     setKeepAlive(ms: number): void
