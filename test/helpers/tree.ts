@@ -18,6 +18,8 @@ export interface ReadTreeOptions {
 }
 
 export const TEMP_PREFIX = '.syncagent-tmp-'
+/** the agent's staging directory at the root of its folder (its temp files are written there) */
+export const STAGING_DIR = `${TEMP_PREFIX}staging`
 
 const SMALL_FILE_BYTES = 1024 * 1024
 
@@ -32,9 +34,11 @@ export function sha256(data: string | Buffer): string {
 }
 
 /**
- * Walks `root` and describes everything in it, excluding nothing: regular files (size,
- * sha256, exec bits = mode & 0o111, mtime in whole seconds), directories, symlinks (their
- * target, not followed) and anything else. Entries that vanish during the walk are skipped.
+ * Walks `root` and describes everything in it: regular files (size, sha256, exec bits =
+ * mode & 0o111, mtime in whole seconds), directories, symlinks (their target, not followed)
+ * and anything else. Entries that vanish during the walk are skipped. The agent's staging
+ * directory at the root is not an entry (every agent has one, like Syncthing's `.stfolder`),
+ * but what it holds is: temp files, which `tempFiles` reports.
  */
 export async function readTree(root: string, { hash = true }: ReadTreeOptions = {}): Promise<Tree> {
   const entries: [string, TreeEntry][] = []
@@ -53,7 +57,7 @@ export async function readTree(root: string, { hash = true }: ReadTreeOptions = 
       try {
         stat = await fs.lstat(abs)
         if (stat.isDirectory()) {
-          entries.push([relPath, { type: 'dir' }])
+          if (relPath !== STAGING_DIR) entries.push([relPath, { type: 'dir' }])
           await walk(abs, relPath)
         } else if (stat.isSymbolicLink()) {
           entries.push([relPath, { type: 'symlink', target: await fs.readlink(abs) }])

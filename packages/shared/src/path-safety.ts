@@ -7,6 +7,11 @@ import { SyncError } from './errors.js'
  * it touches the disk; a remote peer is untrusted input.
  */
 export const TEMP_PREFIX = '.syncagent-tmp-'
+/**
+ * The directory at the folder's root where the agent writes files before it renames them into
+ * place (ignored, never synced: it carries the temp prefix)
+ */
+export const STAGING_DIR = `${TEMP_PREFIX}staging`
 export const IGNORE_FILE = '.syncignore'
 export const MAX_PATH_BYTES = 4096
 export const MAX_SEGMENT_BYTES = 255

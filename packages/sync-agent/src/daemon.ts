@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Corestore from 'corestore'
-import { deriveFolderKeys, hashFor, IGNORE_FILE, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'
+import { deriveFolderKeys, hashFor, IGNORE_FILE, STAGING_DIR, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'
 import type { AgentConfig } from './config/load-config.js'
 import type { Logger } from './log.js'
 import { openStore, storageCounters } from './open-store.js'
@@ -148,6 +148,9 @@ export class Agent {
     this.rules = await this.loadRules()
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer))
+    // after recoverPlacements, which reads what an earlier run left there
+    const noStaging = await writer.prepareStaging()
+    if (noStaging) log.warn({ reason: noStaging }, 'no staging directory: temp files are written beside their files')
     if (process.geteuid?.() === 0 && !config.fileOwner) {
       log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
     }
@@ -517,7 +520,8 @@ export class Agent {
         if (differsFromRecord(st, record)) this.engine.mark(path)
       },
       onTempFile: (path) => {
-        if (writer.isWriting(path)) return
+        // the staging directory is emptied at start (prepareStaging)
+        if (path === STAGING_DIR || writer.isWriting(path)) return
         temps++
         writer.removeTemp(path).catch(() => undefined)
       },

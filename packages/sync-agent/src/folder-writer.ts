@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, lstat, mkdir, open, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, lstat, mkdir, open, readdir, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { lstatSync, type Stats } from 'node:fs'
 import { dirname, join, posix, relative, resolve, sep } from 'node:path'
-import { SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
+import { STAGING_DIR, SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
 import { formatBytes } from './cli/format-status.js'
 import { synchronousOps, threadPoolOps, type WritableFile } from './file-ops.js'
@@ -11,8 +11,13 @@ import { synchronousOps, threadPoolOps, type WritableFile } from './file-ops.js'
 export const SYNC_WRITE_BYTES = 256 * 1024
 
 /**
- * The only code that writes into the synced folder. Every file lands by temp file + rename
- * in its own directory, so no file ever shows under its final name with partial content.
+ * The only code that writes into the synced folder. Every file lands by temp file + rename,
+ * so no file ever shows under its final name with partial content. The temp files are written
+ * in the staging directory at the folder's root (`STAGING_DIR`), out of reach of what programs
+ * do to the folder's directories: after a kill -9, a temp file still there proves its rename
+ * never happened, even when a program deleted the file's directory meanwhile (a theme update;
+ * see recoverPlacements). Directories on another file system than the staging directory (a
+ * mount inside the folder) get their temp files beside the file, as before.
  * Before replacing or removing anything it checks that the disk still holds what the index
  * says (else a local edit not yet published would be lost) and throws E_LOCAL_CHANGED.
  * Everything it creates gets the configured owner and modes (`fileOwner`, `fileMode`,
@@ -137,6 +142,10 @@ export class FolderWriter {
   private readonly writing = new Set<string>()
   /** directories being checked or created now, shared by the files written into them */
   private readonly ensuring = new Map<string, Promise<void>>()
+  /** the device of the staging directory (the root's; null: temp files go beside their file) */
+  private stagingDev: number | null = null
+  /** per directory (absolute): is it on the staging directory's file system? */
+  private readonly stagingReaches = new Map<string, boolean>()
 
   /** `onLostTemp`: a temp file of ours was moved away with its directory and must be swept */
   constructor(
@@ -144,6 +153,63 @@ export class FolderWriter {
     private readonly perms: WritePermissions = DEFAULT_PERMISSIONS,
     private readonly onLostTemp: () => void = () => undefined
   ) {}
+
+  /**
+   * Empties the staging directory of what an earlier run left (call it after
+   * recoverPlacements, which reads those leftovers); the directory itself is made with the
+   * first temp file. Returns why temp files must go beside their files instead (for the log),
+   * or null.
+   */
+  async prepareStaging(): Promise<string | null> {
+    const dir = this.abs(STAGING_DIR)
+    try {
+      const st = lstatAt(dir)
+      if (st && !st.isDirectory()) return `${STAGING_DIR} is not a directory`
+      if (st) {
+        for (const name of await readdir(dir)) {
+          if (!this.writing.has(name)) await unlink(join(dir, name)).catch(() => undefined)
+        }
+      }
+      this.stagingDev = (await lstat(this.root)).dev
+      this.stagingReaches.clear()
+      return null
+    } catch (err) {
+      this.stagingDev = null
+      return `cannot use ${STAGING_DIR}: ${(err as Error).message}`
+    }
+  }
+
+  /** Makes the staging directory (again, if it was deleted), with the configured owner. */
+  private async makeStaging(): Promise<void> {
+    const dir = this.abs(STAGING_DIR)
+    try {
+      await mkdir(dir, { mode: 0o700 })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return
+      throw err
+    }
+    if (this.perms.owner) await chown(dir, this.perms.owner.uid, this.perms.owner.gid)
+  }
+
+  /** A new temp file's absolute path: in the staging directory when a rename from there can reach `path`. */
+  private tempFor(path: string): string {
+    const parent = dirname(this.abs(path))
+    if (this.stagingDev !== null) {
+      let reaches = this.stagingReaches.get(parent)
+      if (reaches === undefined) {
+        reaches = lstatAt(parent)?.dev === this.stagingDev
+        this.stagingReaches.set(parent, reaches)
+      }
+      if (reaches) return join(this.root, STAGING_DIR, tempName())
+    }
+    return join(parent, tempName())
+  }
+
+  /** How the journal names a temp file: relative to the root if staged, else its name beside the file (see recoverPlacements). */
+  private journalName(tmp: string): string {
+    const staged = join(this.root, STAGING_DIR) + sep
+    return tmp.startsWith(staged) ? `${STAGING_DIR}/${tmp.slice(staged.length)}` : tmp.slice(tmp.lastIndexOf(sep) + 1)
+  }
 
   /** Is this temp file (by name) one we are writing right now? */
   isWriting(path: string): boolean {
@@ -286,7 +352,7 @@ export class FolderWriter {
     const ops = Array.isArray(chunks) && meta.size <= SYNC_WRITE_BYTES ? synchronousOps : threadPoolOps
     if (meta.size >= CHECK_SPACE_BYTES) await this.assertSpaceFor(path, meta.size)
     await this.ensureParent(path)
-    const tmp = join(dirname(this.abs(path)), tempName())
+    const tmp = this.tempFor(path)
     this.writing.add(tmp.slice(tmp.lastIndexOf(sep) + 1))
     // created with its final mode: a chmod only when the umask cut it (checked on the stat below)
     const mode = fileModeFor(meta.mode, this.perms.fileMode)
@@ -298,10 +364,12 @@ export class FolderWriter {
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
         throw translateDiskError(err, path)
       }
-      // the directory went away (deleted meanwhile): create it again
-      this.knownDirs.delete(dirname(tmp))
+      // the directory went away (deleted meanwhile), or the staging directory is not made yet:
+      // create it
+      this.knownDirs.delete(dirname(this.abs(path)))
       try {
         await this.ensureParent(path)
+        if (dirname(tmp) === this.abs(STAGING_DIR)) await this.makeStaging()
         handle = await ops.open(tmp, 'wx', mode)
       } catch (again) {
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
@@ -342,7 +410,7 @@ export class FolderWriter {
       try {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
         await this.assertUnchanged(path, expected)
-        await beforeRename?.({ tmp: tmp.slice(tmp.lastIndexOf(sep) + 1), st })
+        await beforeRename?.({ tmp: this.journalName(tmp), st })
         if (expected === undefined) {
           // nothing may be there: placed with a hard link, which fails where a rename would
           // replace a file a program made after the check (fault suite seed 841: a file created
@@ -375,7 +443,10 @@ export class FolderWriter {
       return st
     } catch (err) {
       // a directory moved away mid-write: the file is re-applied where it belongs now
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.knownDirs.delete(dirname(tmp))
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') this.knownDirs.delete(dirname(this.abs(path)))
+      // a mount inside the folder appeared: its files get their temp files beside them
+      if (code === 'EXDEV') this.stagingReaches.set(dirname(this.abs(path)), false)
       throw translateDiskError(err, path)
     } finally {
       if (!renamed) {

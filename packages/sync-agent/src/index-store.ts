@@ -38,8 +38,8 @@ export interface ApplyIntent {
   target?: string
   vv: VersionVector
   /**
-   * Set just before the rename: the temp file holding the verified content (its name in the
-   * path's directory) and its fingerprint, which the rename keeps. After a crash this tells
+   * Set just before the rename: the temp file holding the verified content (`STAGING_DIR/name`
+   * when staged, else its name in the path's directory) and its fingerprint, which the rename keeps. After a crash this tells
    * "placed" (the fingerprint is at the path, or neither it nor the temp file is left: placed,
    * then changed there) from "not placed" (the temp file is still there). See `recoverPlacements`.
    */

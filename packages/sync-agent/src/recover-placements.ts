@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path'
 import type { Stats } from 'node:fs'
+import { STAGING_DIR } from '@sync-agent/shared'
 import { lstatAt } from './folder-writer.js'
 import type { ApplyIntent, IndexStore } from './index-store.js'
 import type { Logger } from './log.js'
@@ -21,6 +22,13 @@ export type PlacementOutcome = 'placed' | 'placed-then-changed' | 'not-placed'
  *   version had never arrived and it was applied again over the program's delete (fault suite
  *   seed 904: a theme file placed, removed by a theme update at once, came back: RESURRECTED).
  *
+ * A temp file beside its file can be deleted by a program too (a theme update removes the
+ * whole directory), and "neither" then also fits a rename that never happened: the program
+ * deleted the old version, and taking it for a delete of the new one deleted a peer's version
+ * nobody here had seen (fault suite seed 2107: a kill -9 during the journal's flush before
+ * the rename). So temp files are written in the staging directory (FolderWriter), which
+ * programs leave alone: there a temp file missing means renamed, one present means not.
+ *
  * Intents without a temp file (the crash came before the content was complete) are left to
  * the reconcile (see `heldAfterCrash`).
  */
@@ -32,8 +40,14 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
     const abs = join(folder, path)
     const atPath = lstatAt(abs)
     let outcome: PlacementOutcome
+    const staged = placing.tmp.startsWith(`${STAGING_DIR}/`)
     if (atPath && matches(atPath, placing)) outcome = 'placed'
-    else {
+    else if (staged) {
+      // nothing but our rename takes a file out of the staging directory (a crash between a
+      // hard link into place and the unlink leaves it there too: then the path matched above,
+      // unless a program deleted it since, and the version is applied again: nothing is lost)
+      outcome = lstatAt(join(folder, placing.tmp)) ? 'not-placed' : 'placed-then-changed'
+    } else {
       const temp = lstatAt(join(dirname(abs), placing.tmp))
       outcome = temp && matches(temp, placing) ? 'not-placed' : 'placed-then-changed'
     }

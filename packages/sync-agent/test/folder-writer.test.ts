@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { lstatSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -155,5 +156,76 @@ describe('a new file placed where a program has just made one', () => {
     await expect(new RacedWriter(root).writeFile('new.txt', [Buffer.from('peer\n')], metaOf('peer\n', 0o644), undefined)).rejects.toThrow(/local change at new.txt/)
     expect(await readFile(abs, 'utf8')).toBe('made by a program\n')
     expect(await readdir(root)).toEqual(['new.txt']) // no temp file left behind
+  })
+})
+
+describe('the staging directory (temp files out of the folder\'s directories)', () => {
+  const STAGING = '.syncagent-tmp-staging'
+  const journaled = async (writer: FolderWriter, path: string, content: string) => {
+    let tmp = ''
+    await writer.writeFile(path, [Buffer.from(content)], metaOf(content, 0o644), undefined, {
+      beforeRename: async (placing) => {
+        tmp = placing.tmp
+        // nothing beside the file: the directory holds no temp file at any time
+        expect(readdirSync(join(root, path, '..')).filter((n) => n.startsWith('.syncagent-tmp-') && n !== STAGING)).toEqual([])
+      }
+    })
+    return tmp
+  }
+
+  it('is made with the first file, emptied of an earlier run\'s leftovers at start, and never synced by name', async () => {
+    const writer = new FolderWriter(root)
+    expect(await writer.prepareStaging()).toBeNull()
+    expect(existsSync(join(root, STAGING))).toBe(false) // an agent that writes nothing leaves the folder as it was
+    const tmp = await journaled(writer, 'themes/t1/style.css', 'v2 css')
+    expect(tmp).toMatch(/^\.syncagent-tmp-staging\/\.syncagent-tmp-[0-9a-f]+-[0-9a-z]+$/)
+    expect(readFileSync(join(root, 'themes/t1/style.css'), 'utf8')).toBe('v2 css')
+    expect(existsSync(join(root, tmp))).toBe(false) // renamed into place
+    expect(mode(join(root, STAGING)) & 0o777).toBe(0o700)
+    // a kill -9 left one behind: the next start removes it
+    writeFileSync(join(root, STAGING, '.syncagent-tmp-deadbeef-0'), 'partial')
+    expect(await new FolderWriter(root).prepareStaging()).toBeNull()
+    expect(readdirSync(join(root, STAGING))).toEqual([])
+  })
+
+  it('deleted while the agent runs, it is made again', async () => {
+    const writer = new FolderWriter(root)
+    await writer.prepareStaging()
+    await journaled(writer, 'a.txt', 'one')
+    rmSync(join(root, STAGING), { recursive: true })
+    expect(await journaled(writer, 'b.txt', 'two')).toMatch(/^\.syncagent-tmp-staging\//)
+    expect(readFileSync(join(root, 'b.txt'), 'utf8')).toBe('two')
+  })
+
+  it('a file in its place: temp files go beside their files, and the reason is given', async () => {
+    writeFileSync(join(root, STAGING), 'not a directory')
+    const writer = new FolderWriter(root)
+    expect(await writer.prepareStaging()).toMatch(/is not a directory/)
+    let tmp = ''
+    await writer.writeFile('u/a.txt', [Buffer.from('x')], metaOf('x', 0o644), undefined, { beforeRename: async (p) => void (tmp = p.tmp) })
+    expect(tmp).toMatch(/^\.syncagent-tmp-[0-9a-f]+-[0-9a-z]+$/) // its name in u/
+    expect(readFileSync(join(root, STAGING), 'utf8')).toBe('not a directory')
+  })
+
+  // a rename cannot cross file systems: a directory mounted inside the folder keeps its temp files
+  describe.runIf(isRoot)('a file system mounted inside the folder (as root)', () => {
+    let mounted: string | null = null
+    afterEach(() => {
+      if (mounted) execFileSync('umount', [mounted])
+      mounted = null
+    })
+
+    it('its files are written with temp files beside them', async () => {
+      mkdirSync(join(root, 'uploads'))
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', join(root, 'uploads')])
+      mounted = join(root, 'uploads')
+      const writer = new FolderWriter(root)
+      await writer.prepareStaging()
+      let tmp = ''
+      await writer.writeFile('uploads/2026/a.jpg', [Buffer.from('jpeg')], metaOf('jpeg', 0o644), undefined, { beforeRename: async (p) => void (tmp = p.tmp) })
+      expect(tmp).toMatch(/^\.syncagent-tmp-[0-9a-f]+-[0-9a-z]+$/)
+      expect(readFileSync(join(root, 'uploads/2026/a.jpg'), 'utf8')).toBe('jpeg')
+      expect(await journaled(writer, 'themes/style.css', 'css')).toMatch(/^\.syncagent-tmp-staging\//)
+    })
   })
 })

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { TEMP_PREFIX } from '@sync-agent/shared'
+import { STAGING_DIR, TEMP_PREFIX } from '@sync-agent/shared'
 import { FolderWriter } from '../src/folder-writer.js'
 import { IndexStore } from '../src/index-store.js'
 import { createLogger } from '../src/log.js'
 import { recoverPlacements } from '../src/recover-placements.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
+import { until } from './helpers/until.js'
 
 const KEY = Buffer.alloc(32, 7)
 const VV = { PEERPEERPEERPEER: 3 }
@@ -87,6 +88,76 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     expect(readdirSync(join(folder, 'uploads'))).toEqual([tmp]) // the start-up scan sweeps it
     await after.close()
     await index.close()
+  })
+
+  describe('with temp files in the staging directory', () => {
+    /** A writer as the agent runs it: temp files staged at the folder's root. */
+    async function stagedWriter(folder: string): Promise<FolderWriter> {
+      const writer = new FolderWriter(folder)
+      expect(await writer.prepareStaging()).toBeNull()
+      return writer
+    }
+
+    // fault suite seed 2107: the kill -9 came after the intent with its temp file reached the
+    // journal and before the rename; a theme update then removed the theme's directory, the
+    // old version and the temp file with it. "Neither left" was read as "placed, then deleted",
+    // and the program's delete of the old version went out as a delete of the peer's new one,
+    // which nobody here had seen
+    it('a rename that never happened is told from a placement, even after a program removed the directory', async () => {
+      const { folder, index, restarted } = await node()
+      mkdirSync(join(folder, 'themes/t1'), { recursive: true })
+      writeFileSync(join(folder, 'themes/t1/screenshot.png'), 'old version')
+      const old = lstatSync(join(folder, 'themes/t1/screenshot.png'))
+      const oldRecord = { kind: 'file' as const, size: old.size, mtimeMs: old.mtimeMs, ino: old.ino, mode: old.mode & 0o777, hash: 'aa'.repeat(32), target: null, vv: { HEREHEREHEREHERE: 1 } }
+      index.set('themes/t1/screenshot.png', oldRecord)
+      const bytes = Buffer.from('the peer\'s version')
+      const hash = createHash('sha256').update(bytes).digest('hex')
+      const intent = { hash, size: bytes.length, vv: VV }
+      index.intend('themes/t1/screenshot.png', intent)
+      let killed!: () => void
+      const write = (await stagedWriter(folder)).writeFile('themes/t1/screenshot.png', [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, oldRecord, {
+        beforeRename: async ({ tmp, st }) => {
+          index.intend('themes/t1/screenshot.png', { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+          await index.flush()
+          await new Promise<void>((_, reject) => (killed = () => reject(new Error('killed')))) // the kill -9: no rename
+        }
+      })
+      await until(() => index.intent('themes/t1/screenshot.png')?.placing !== undefined, 'the intent with its temp file is journaled')
+      rmSync(join(folder, 'themes/t1'), { recursive: true }) // the theme update, while the agent is down
+
+      const after = await restarted()
+      expect((await recoverPlacements(after, folder, log)).get('themes/t1/screenshot.png')).toBe('not-placed')
+      // the old version stays recorded: the start-up scan publishes its delete, not the new one's
+      expect(after.get('themes/t1/screenshot.png')).toMatchObject({ hash: 'aa'.repeat(32), ino: old.ino })
+      killed()
+      await expect(write).rejects.toThrow('killed')
+      await after.close()
+      await index.close()
+    })
+
+    it('a version placed and then deleted with its directory is still recorded as placed (seed 904)', async () => {
+      const { folder, index, restarted } = await node()
+      const bytes = Buffer.from('<?php // v2')
+      const hash = createHash('sha256').update(bytes).digest('hex')
+      const intent = { hash, size: bytes.length, vv: VV }
+      index.intend('themes/t1/functions.php', intent)
+      let tmp = ''
+      await (await stagedWriter(folder)).writeFile('themes/t1/functions.php', [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
+        beforeRename: async ({ tmp: name, st }) => {
+          tmp = name
+          index.intend('themes/t1/functions.php', { ...intent, placing: { tmp: name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+          await index.flush()
+        }
+      })
+      expect(tmp.startsWith(`${STAGING_DIR}/`)).toBe(true)
+      rmSync(join(folder, 'themes/t1'), { recursive: true })
+
+      const after = await restarted()
+      expect((await recoverPlacements(after, folder, log)).get('themes/t1/functions.php')).toBe('placed-then-changed')
+      expect(after.get('themes/t1/functions.php')).toMatchObject({ hash, vv: VV })
+      await after.close()
+      await index.close()
+    })
   })
 
   it('an intent journaled before the content was complete (no temp file named) is left to the reconcile', async () => {
