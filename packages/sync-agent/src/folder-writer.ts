@@ -50,6 +50,13 @@ export interface ReplaceHooks {
    */
   beforeRename?: (placing: { tmp: string; st: Stats }) => Promise<void>
   /**
+   * Called when `beforeRename` was awaited and the rename then did not happen (a local change
+   * found, an error): the caller takes its journal entry back. The temp file is removed only
+   * when it resolves true (else the journal may still name it, and a temp file gone would read
+   * as renamed after a crash: it stays until the next start).
+   */
+  abandoned?: () => Promise<boolean>
+  /**
    * Names for saving an edit that landed on the replaced file between the last check and the
    * rename (it went to the inode the rename unlinked); without it such an edit is gone.
    */
@@ -379,6 +386,7 @@ export class FolderWriter {
     const hash = createHash('sha256')
     let size = 0
     let renamed = false
+    let journaled = false
     try {
       const checked = meta.hashChecked === true
       for await (const chunk of chunks) {
@@ -403,6 +411,15 @@ export class FolderWriter {
         throw new SyncError('E_IO', `wrote ${st.size} of ${meta.size} bytes of ${path}`, { details: { path } })
       }
       await handle.close()
+      // journaled before the checks, so that they come right before the rename: with the
+      // journal's flush between them, a program that replaced the file meanwhile (a theme
+      // update: directory moved away, new version written) had its new file overwritten by
+      // the rename (fault suite seeds 3001, 3002, 3101, once temp files no longer moved away
+      // with their directory and made that rename fail)
+      if (beforeRename) {
+        journaled = true
+        await beforeRename({ tmp: this.journalName(tmp), st })
+      }
       // the file we replace, held open across the rename: a program that writes to it after
       // the check below and before the rename writes to an inode the rename unlinks (fault
       // suite seed 711: an append made then was lost); through this handle it is saved
@@ -410,7 +427,6 @@ export class FolderWriter {
       try {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
         await this.assertUnchanged(path, expected)
-        await beforeRename?.({ tmp: this.journalName(tmp), st })
         if (expected === undefined) {
           // nothing may be there: placed with a hard link, which fails where a rename would
           // replace a file a program made after the check (fault suite seed 841: a file created
@@ -451,7 +467,10 @@ export class FolderWriter {
     } finally {
       if (!renamed) {
         await handle.close().catch(() => undefined)
-        await this.dropTemp(tmp)
+        // the journal names this temp file: it goes only once the journal no longer does (a
+        // temp file gone reads as "renamed" after a crash)
+        if (!journaled || (await (hooks.abandoned?.() ?? Promise.resolve(true)))) await this.dropTemp(tmp)
+        else this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
       }
     }
   }

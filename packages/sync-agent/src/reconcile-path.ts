@@ -544,6 +544,15 @@ export class PathReconciler {
           index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
           return index.flush().catch(() => undefined)
         }
+        // not placed after all (a local change found right before the rename): the journal
+        // no longer names the temp file, which then goes
+        const abandoned = () => {
+          index.intend(path, intent)
+          return index.flush().then(
+            () => true,
+            () => false
+          )
+        }
         // an edit that lands on the replaced file during the rename is kept as a conflict copy
         const rescueAs = (attempt: number) => {
           const name = conflictName(path, this.deps.now() + attempt * 1000, drives.own.shortId)
@@ -551,7 +560,7 @@ export class PathReconciler {
           return name
         }
         const meta = { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string, hashChecked: origin === 'peer-folder' }
-        const after = await writer.writeFile(path, chunks, meta, record, { beforeRename, rescueAs })
+        const after = await writer.writeFile(path, chunks, meta, record, { beforeRename, abandoned, rescueAs })
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
         this.deps.onFileApplied?.(winner.size, origin)
         return 'done'

@@ -139,6 +139,60 @@ describe('writeFile hooks', () => {
     expect(seen).toEqual(['old\n'])
     expect(await readFile(abs, 'utf8')).toBe('new\n')
   })
+
+  // fault suite seeds 3001, 3002, 3101: the check that the disk still holds the recorded file
+  // came before the journal write; a theme update during that write (directory moved away,
+  // new version written) then had its new file overwritten by the rename
+  it.each([
+    ['a replaced file', true],
+    ['a new file', false]
+  ])('%s: the disk is checked after beforeRename; a program\'s file written meanwhile is kept, and the journal entry taken back', async (_, recorded) => {
+    const { readFile, writeFile, rename } = await import('node:fs/promises')
+    mkdirSync(join(root, 'themes/t1'), { recursive: true })
+    const abs = join(root, 'themes/t1/functions.php')
+    let record
+    if (recorded) {
+      await writeFile(abs, '<?php // v1')
+      const st = lstatSync(abs)
+      record = { kind: 'file' as const, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
+    }
+    const writer = new FolderWriter(root)
+    await writer.prepareStaging()
+    const calls: string[] = []
+    let staged = ''
+    const write = writer.writeFile('themes/t1/functions.php', [Buffer.from('peer')], metaOf('peer', 0o644), record, {
+      beforeRename: async ({ tmp }) => {
+        staged = tmp
+        calls.push('beforeRename')
+        // the theme update, while the journal is written
+        await rename(join(root, 'themes/t1'), join(root, 'old-t1'))
+        mkdirSync(join(root, 'themes/t1'))
+        await writeFile(abs, '<?php // v2 by the program')
+      },
+      abandoned: async () => {
+        calls.push(`abandoned (temp file there: ${existsSync(join(root, staged))})`)
+        return true
+      }
+    })
+    await expect(write).rejects.toThrow(/local change/)
+    expect(await readFile(abs, 'utf8')).toBe('<?php // v2 by the program')
+    expect(calls).toEqual(['beforeRename', 'abandoned (temp file there: true)'])
+    expect(existsSync(join(root, staged))).toBe(false)
+  })
+
+  it('a journal entry that could not be taken back keeps its temp file (a crash must not read it as renamed)', async () => {
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(join(root, 'a.txt'), 'a program made it first')
+    const writer = new FolderWriter(root)
+    await writer.prepareStaging()
+    let staged = ''
+    const write = writer.writeFile('a.txt', [Buffer.from('peer')], metaOf('peer', 0o644), undefined, {
+      beforeRename: async ({ tmp }) => void (staged = tmp),
+      abandoned: async () => false // the journal write failed (a full disk)
+    })
+    await expect(write).rejects.toThrow(/local change/)
+    expect(existsSync(join(root, staged))).toBe(true)
+  })
 })
 
 // fault suite seed 841: a file a program made between the writer's check and the placement of
