@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, lstat, mkdir, open, readdir, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, link, lstat, mkdir, open, readdir, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { lstatSync, type Stats } from 'node:fs'
 import { dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { STAGING_DIR, SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
@@ -560,8 +560,12 @@ export class FolderWriter {
     return after
   }
 
-  /** Removes a file or link (if unchanged) or an empty directory. Returns false when a directory still has content. */
-  async remove(path: string, expected: LocalRecord | undefined): Promise<boolean> {
+  /**
+   * Removes a file or link (if unchanged) or an empty directory. Returns false when a directory
+   * still has content. `rescueAs` names a place for an edit found on the file after it was
+   * moved out (when a program made a new file at its path meanwhile).
+   */
+  async remove(path: string, expected: LocalRecord | undefined, rescueAs?: (attempt: number) => string): Promise<boolean> {
     await this.assertNoLinkAbove(path)
     const st = await this.lstatOrNull(path)
     if (!st) return true
@@ -577,8 +581,62 @@ export class FolderWriter {
       }
     }
     if (!expected || !fingerprintMatches(st, expected)) throw new LocalChangeError(path)
-    await unlink(this.abs(path))
-    return true
+    // moved out of the folder first, then checked again: an edit that landed between the check
+    // above and the move is seen, and the file goes back (fault suite seed 4020: an append made
+    // as a peer's delete was applied was unlinked with the file, after the program had checked
+    // that its write was in place: LOST). A write after the move reaches a file no longer in
+    // the folder, as with a rename over it.
+    const aside = this.tempFor(path)
+    const name = aside.slice(aside.lastIndexOf(sep) + 1)
+    this.writing.add(name)
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await rename(this.abs(path), aside)
+          break
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          if (code !== 'ENOENT' || attempt > 0) {
+            if (!lstatAt(this.abs(path))) return true // deleted meanwhile
+            // a mount inside the folder appeared: its files are moved aside beside them
+            if (code === 'EXDEV') this.stagingReaches.set(dirname(this.abs(path)), false)
+            throw translateDiskError(err, path)
+          }
+          if (!lstatAt(this.abs(path))) return true
+          await this.makeStaging() // not made yet, or deleted
+        }
+      }
+      const moved = lstatAt(aside)
+      if (moved && !fingerprintMatches(moved, expected)) {
+        await this.putBack(aside, path, rescueAs)
+        throw new LocalChangeError(path)
+      }
+      await unlink(aside).catch(() => undefined)
+      return true
+    } finally {
+      this.writing.delete(name)
+    }
+  }
+
+  /** Puts a file moved out by `remove` back at `path`, or, if a new file took the path, under a rescue name. */
+  private async putBack(aside: string, path: string, rescueAs: ((attempt: number) => string) | undefined): Promise<void> {
+    const names = [path, ...(rescueAs ? Array.from({ length: 10 }, (_, i) => rescueAs(i)) : [])]
+    for (const name of names) {
+      try {
+        await link(aside, this.abs(name)) // never over a file made meanwhile
+        await unlink(aside).catch(() => undefined)
+        return
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'EEXIST') continue
+        if (code && NO_HARD_LINKS.has(code)) {
+          await rename(aside, this.abs(name))
+          return
+        }
+        throw translateDiskError(err, path)
+      }
+    }
+    throw new SyncError('E_IO', `an edit of ${path} made while it was deleted could not be put back: it is in ${aside}`, { details: { path } })
   }
 
   /** Removes a leftover temp file found by a scan (never one we are writing now). */

@@ -193,7 +193,7 @@ export class PathReconciler {
     const current = st && kind ? recordOf(st, kind, null, kind === 'symlink' ? await readLink(writer.abs(path)) : null, {}) : undefined
     const winner = decision.winner
     if (!winner || winner.kind === 'deleted') {
-      if (st && !(await writer.remove(path, current))) return 'dir-not-empty'
+      if (st && !(await writer.remove(path, current, this.rescueNames(path, 'deleted')))) return 'dir-not-empty'
       index.delete(path)
       return 'done'
     }
@@ -490,7 +490,7 @@ export class PathReconciler {
       // lives on as a conflict copy or in the version it lost to. Only what the index says we
       // applied is removed: a local edit is published instead (the writer checks).
       if (!st || !record) return 'done'
-      if (!(await writer.remove(path, record))) return 'dir-not-empty'
+      if (!(await writer.remove(path, record, this.rescueNames(path, 'deleted')))) return 'dir-not-empty'
       index.delete(path)
       return 'done'
     }
@@ -514,7 +514,7 @@ export class PathReconciler {
           return 'done'
         }
         if (!this.deps.mayDelete(path)) return 'done' // held: applied after `accept-deletes`
-        if (!(await writer.remove(path, record))) return 'dir-not-empty'
+        if (!(await writer.remove(path, record, this.rescueNames(path, 'deleted')))) return 'dir-not-empty'
         index.delete(path)
         return 'done'
       }
@@ -554,17 +554,22 @@ export class PathReconciler {
           )
         }
         // an edit that lands on the replaced file during the rename is kept as a conflict copy
-        const rescueAs = (attempt: number) => {
-          const name = conflictName(path, this.deps.now() + attempt * 1000, drives.own.shortId)
-          this.deps.log.warn({ path, copy: name }, 'the file was edited while a peer\'s version replaced it: the edit is kept as a conflict copy')
-          return name
-        }
+        const rescueAs = this.rescueNames(path, 'replaced')
         const meta = { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string, hashChecked: origin === 'peer-folder' }
         const after = await writer.writeFile(path, chunks, meta, record, { beforeRename, abandoned, rescueAs })
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
         this.deps.onFileApplied?.(winner.size, origin)
         return 'done'
       }
+    }
+  }
+
+  /** Conflict-copy names for an edit that landed on a file while a peer's version replaced or deleted it. */
+  private rescueNames(path: string, how: 'replaced' | 'deleted'): (attempt: number) => string {
+    return (attempt) => {
+      const name = conflictName(path, this.deps.now() + attempt * 1000, this.deps.drives.own.shortId)
+      this.deps.log.warn({ path, copy: name }, `the file was edited while a peer's version ${how} it: the edit is kept as a conflict copy`)
+      return name
     }
   }
 

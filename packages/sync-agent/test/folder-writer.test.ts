@@ -283,3 +283,46 @@ describe('the staging directory (temp files out of the folder\'s directories)', 
     })
   })
 })
+
+// fault suite seed 4020: a program appended to a file as a peer's delete of it was applied; the
+// writer had checked the file, the append landed, the program saw its write in place, and the
+// unlink then took it (LOST)
+describe('a file edited while a peer\'s delete of it is applied', () => {
+  const recordOf = (abs: string) => {
+    const st = lstatSync(abs)
+    return { kind: 'file' as const, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
+  }
+
+  it('after the writer\'s check: the file stays, with the edit, and the writer reports a local change', async () => {
+    const { open, readFile } = await import('node:fs/promises')
+    const abs = join(root, 'd.css')
+    writeFileSync(abs, 'body {}\n')
+    const record = recordOf(abs)
+    const user = await open(abs, 'r+') // a program holding the file open, as the workload does
+    class RacedWriter extends FolderWriter {
+      override async lstatOrNull(path: string) {
+        const st = await super.lstatOrNull(path)
+        if (path === 'd.css') await user.write('p {}\n', 8) // after the check, before the delete
+        return st
+      }
+    }
+    const writer = new RacedWriter(root)
+    await writer.prepareStaging()
+    await expect(writer.remove('d.css', record, (n) => `d.sync-conflict-${n}.css`)).rejects.toThrow(/local change at d.css/)
+    await user.close()
+    expect(await readFile(abs, 'utf8')).toBe('body {}\np {}\n')
+    expect(lstatSync(abs).ino).toBe(record.ino)
+    expect(readdirSync(join(root, '.syncagent-tmp-staging'))).toEqual([])
+  })
+
+  it('unchanged: it is deleted, and nothing is left in the staging directory', async () => {
+    const abs = join(root, 'a/b.txt')
+    mkdirSync(join(root, 'a'))
+    writeFileSync(abs, 'x')
+    const writer = new FolderWriter(root)
+    await writer.prepareStaging()
+    expect(await writer.remove('a/b.txt', recordOf(abs))).toBe(true)
+    expect(existsSync(abs)).toBe(false)
+    expect(readdirSync(join(root, '.syncagent-tmp-staging'))).toEqual([])
+  })
+})
