@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { Tree } from '../helpers/tree.ts'
 import { Oracle } from './oracle.ts'
 
@@ -35,5 +35,28 @@ describe('Oracle', () => {
     expect(oracle.check(new Map([['a.txt', file('h1')]])).problems).toEqual([expect.stringMatching(/^LOST: a.txt h2/), expect.stringMatching(/^STALE: a.txt/)])
     const withCopy = oracle.check(new Map([['a.txt', file('h2')], ['a.sync-conflict-20261129-071128-RBTKZ2J.txt', file('h1')]]))
     expect(withCopy).toMatchObject({ problems: [], extraCopies: 1 })
+  })
+
+  // fault suite seed 5009: on a full disk, creates leave empty files, all with the same hash
+  it('the same content written again at a name after it was deleted there is a new version (empty files)', () => {
+    const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+    const at = (ms: number) => vi.setSystemTime(1_800_000_000_000 + ms)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      at(0)
+      const model = new Oracle()
+      at(1_000)
+      model.wrote({ node: 2, path: 'docs/d0/a.txt', hash: EMPTY, size: 0, op: 'create' })
+      at(2_000)
+      model.removed({ node: 2, path: 'docs/d0/a.txt', hash: EMPTY, kind: 'delete', op: 'dir move' })
+      // deleted, and nothing written again: back is RESURRECTED
+      expect(model.check(new Map([['docs/d0/a.txt', file(EMPTY)]])).problems).toEqual([expect.stringMatching(/^RESURRECTED/)])
+      at(3_000)
+      model.wrote({ node: 2, path: 'docs/d0/a.txt', hash: EMPTY, size: 0, op: 'create' })
+      expect(model.check(new Map([['docs/d0/a.txt', file(EMPTY)]])).problems).toEqual([])
+      expect(model.check(new Map()).problems).toEqual([expect.stringMatching(/^LOST: docs\/d0\/a.txt/)])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -4,7 +4,8 @@ import type { Tree } from '../helpers/tree.ts'
  * The model of what the workload did, to judge the final folder against.
  *
  * Every file version a node wrote is recorded with its content hash (contents are unique per
- * write), and so is every version a node removed *after seeing it on its own disk* (the op
+ * write, but for empty files: a write that failed on a full disk leaves one), and so is every
+ * version a node removed *after seeing it on its own disk* (the op
  * read it right before overwriting, deleting or moving it). A version that some node saw and
  * then replaced or deleted on purpose may legitimately vanish; every other version must be in
  * the final folder under its name or as a conflict copy of that name. A version that was
@@ -93,8 +94,14 @@ export class Oracle {
     const deletedOnPurpose = new Map<string, RemovedVersion>()
     const supersededAtName = new Map<string, RemovedVersion>()
     const deletedAtName = new Map<string, RemovedVersion>()
+    // a removal speaks for the versions written before it: the same content written at the
+    // same name later (an empty file, again) is a new version (fault suite seed 5009: empty
+    // files left by writes that failed on the full disk, deleted, and made again)
+    const lastWriteAt = new Map<string, number>()
+    for (const w of this.writes) lastWriteAt.set(key(w.path, w.hash), Math.max(w.atMs, lastWriteAt.get(key(w.path, w.hash)) ?? -1))
     for (const r of this.removals) {
       const k = key(r.path, r.hash)
+      if (r.atMs < (lastWriteAt.get(k) ?? -1)) continue
       superseded.set(k, r)
       if (r.kind === 'delete') deletedOnPurpose.set(k, r)
       if (isConflictCopy(r.path)) continue
