@@ -59,4 +59,17 @@ describe('Oracle', () => {
       vi.useRealTimers()
     }
   })
+
+  it('a copy the deleting node had beside the file and left there is not resurrected by that delete', () => {
+    const oracle = new Oracle()
+    oracle.wrote({ node: 3, path: 'd/a.txt', hash: 'h1', size: 3, op: 'create' })
+    oracle.wrote({ node: 3, path: COPY, hash: 'h1', size: 3, op: 'dir move' })
+    oracle.removed({ node: 4, path: 'd/a.txt', hash: 'h1', kind: 'delete', op: 'rename', copiesBeside: [COPY] })
+    expect(oracle.check(new Map([[COPY, file('h1')]]))).toMatchObject({ problems: [], extraCopies: 1 })
+    // not beside it when the file was deleted: the copy outlived the delete
+    const unseen = new Oracle()
+    unseen.wrote({ node: 3, path: 'd/a.txt', hash: 'h1', size: 3, op: 'create' })
+    unseen.removed({ node: 4, path: 'd/a.txt', hash: 'h1', kind: 'delete', op: 'rename', copiesBeside: [] })
+    expect(unseen.check(new Map([[COPY, file('h1')]])).problems).toEqual([expect.stringMatching(/^RESURRECTED/)])
+  })
 })

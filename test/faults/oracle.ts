@@ -29,6 +29,11 @@ export interface RemovedVersion {
   kind: RemovalKind
   op: string
   atMs: number
+  /**
+   * conflict copies of the path that were beside it when it was deleted: the node saw them and
+   * left them, so one of them holding the deleted content is not brought back by anybody
+   */
+  copiesBeside?: string[]
 }
 
 const CONFLICT_MARK = /\.sync-conflict-\d{8}-\d{6}-[A-Za-z0-9]{7}/g
@@ -138,7 +143,11 @@ export class Oracle {
       const copy = isConflictCopy(path)
       if (!copy && !supersededAtName.has(k)) continue // only copies of it were removed
       const deleted = (copy ? deletedOnPurpose : deletedAtName).get(k)
-      if (deleted) {
+      // a copy the deleting node had beside the file and left there (seeds 4022, 5304: the
+      // copy's own node moved it along with its directory, the other node then renamed the
+      // file away and left the copy beside it)
+      const leftOnPurpose = copy && deleted?.copiesBeside?.includes(path) === true
+      if (deleted && !leftOnPurpose) {
         problems.push(`RESURRECTED: ${path} holds ${entry.sha256?.slice(0, 12)}, which n${deleted.node} deleted on purpose (${deleted.op}) at +${(deleted.atMs / 1000).toFixed(3)}s`)
       } else if (copy) {
         extraCopies++

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { TEMP_PREFIX } from '../helpers/tree.ts'
-import type { Oracle } from './oracle.ts'
+import { familyOf, isConflictCopy, type Oracle } from './oracle.ts'
 import type { Prng } from './prng.ts'
 
 /**
@@ -217,9 +217,20 @@ export class NodeWorkload {
     if (failure) throw failure
   }
 
+  /**
+   * The conflict copies of `p` beside it now: a person deleting or renaming `p` sees them and
+   * leaves them (the oracle does not count them as resurrected by that removal).
+   */
+  private async copiesBeside(p: string): Promise<string[]> {
+    const dir = path.posix.dirname(p)
+    const names = await fs.readdir(this.abs(dir)).catch(() => [] as string[])
+    return names.map((n) => `${dir}/${n}`).filter((q) => isConflictCopy(q) && familyOf(q) === p)
+  }
+
   /** Moves `p` aside to an ignored name (atomic), records what it held, removes it. */
   private async removeFile(p: string, op: string): Promise<void> {
     const aside = path.join(path.dirname(this.abs(p)), `.del-n${this.node}-${this.seq++}.tmp`)
+    const copiesBeside = await this.copiesBeside(p)
     try {
       await fs.rename(this.abs(p), aside)
     } catch (err) {
@@ -228,8 +239,8 @@ export class NodeWorkload {
     }
     const data = await fs.readFile(aside)
     await fs.unlink(aside)
-    this.oracle.removed({ node: this.node, path: p, hash: sha(data), kind: 'delete', op })
-    this.note(`${op} ${p} (held ${sha(data).slice(0, 10)})`)
+    this.oracle.removed({ node: this.node, path: p, hash: sha(data), kind: 'delete', op, copiesBeside })
+    this.note(`${op} ${p} (held ${sha(data).slice(0, 10)})${copiesBeside.length ? ` beside ${copiesBeside.join(', ')}` : ''}`)
   }
 
   private async delete(): Promise<void> {
@@ -242,6 +253,7 @@ export class NodeWorkload {
     if (!from) return
     const to = `${this.rng.pick(DIRS)}/r${this.node}x${this.seq++}-${path.basename(from)}`
     await fs.mkdir(path.dirname(this.abs(to)), { recursive: true })
+    const copiesBeside = await this.copiesBeside(from)
     try {
       await fs.rename(this.abs(from), this.abs(to))
     } catch (err) {
@@ -250,9 +262,9 @@ export class NodeWorkload {
     }
     const data = await fs.readFile(this.abs(to))
     const hash = sha(data)
-    this.oracle.removed({ node: this.node, path: from, hash, kind: 'delete', op: `rename to ${to}` })
+    this.oracle.removed({ node: this.node, path: from, hash, kind: 'delete', op: `rename to ${to}`, copiesBeside })
     this.oracle.wrote({ node: this.node, path: to, hash, size: data.length, op: `rename from ${from}` })
-    this.note(`rename ${from} → ${to} (${hash.slice(0, 10)})`)
+    this.note(`rename ${from} → ${to} (${hash.slice(0, 10)})${copiesBeside.length ? ` beside ${copiesBeside.join(', ')}` : ''}`)
   }
 
   /** Moves a docs/plugins directory to a new name: every file in it is deleted there and written here. */
