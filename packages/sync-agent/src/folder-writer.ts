@@ -595,14 +595,16 @@ export class FolderWriter {
           await rename(this.abs(path), aside)
           break
         } catch (err) {
+          // deleted by a program meanwhile: a local delete of what it held, which the engine
+          // publishes (naming that content, so a conflict copy of it goes too: fault suite
+          // seed 5500, where taking it for our own delete left the copy for good)
+          if (!lstatAt(this.abs(path))) throw new LocalChangeError(path)
           const code = (err as NodeJS.ErrnoException).code
           if (code !== 'ENOENT' || attempt > 0) {
-            if (!lstatAt(this.abs(path))) return true // deleted meanwhile
             // a mount inside the folder appeared: its files are moved aside beside them
             if (code === 'EXDEV') this.stagingReaches.set(dirname(this.abs(path)), false)
             throw translateDiskError(err, path)
           }
-          if (!lstatAt(this.abs(path))) return true
           await this.makeStaging() // not made yet, or deleted
         }
       }

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs'
 import type Hyperdrive from 'hyperdrive'
 import type Hyperblobs from 'hyperblobs'
 import type { BlobId } from 'hyperblobs'
-import type { DriveEntryValue } from 'hyperdrive'
+import type { DriveEntry, DriveEntryValue } from 'hyperdrive'
 import type { EntryMeta } from './entry-format.js'
 
 /**
@@ -19,7 +19,13 @@ import type { EntryMeta } from './entry-format.js'
  * a key put and then removed since then is no net change, so it would never hear of the removal
  * (deletes and withdrawals are tombstones).
  */
-type Op = { kind: 'put'; key: string; value: Partial<DriveEntryValue<EntryMeta>> }
+type Op = {
+  kind: 'put'
+  key: string
+  value: Partial<DriveEntryValue<EntryMeta>>
+  /** put only if our entry at `key` is still the one this accepts, read in the flush's turn */
+  onlyIf?: (current: DriveEntry<Buffer> | null) => boolean
+}
 
 export const BLOCK_BYTES = 1024 * 1024
 /** small files share blocks of up to this size: far fewer blocks to sign, send and verify */
@@ -32,7 +38,7 @@ export interface StoredBlob {
 }
 
 export class OwnDriveWriter {
-  private ops: Array<{ op: Op; resolve: () => void; reject: (err: unknown) => void }> = []
+  private ops: Array<{ op: Op; resolve: (put: boolean) => void; reject: (err: unknown) => void }> = []
   private blocks: Buffer[] = []
   /** the shared block being filled with small files; its index is `nextBlock` */
   private pack: Buffer[] = []
@@ -129,10 +135,19 @@ export class OwnDriveWriter {
   }
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
-    return this.enqueue({ kind: 'put', key, value })
+    return this.enqueue({ kind: 'put', key, value }).then(() => undefined)
   }
 
-  private enqueue(op: Op): Promise<void> {
+  /**
+   * Puts `value` only if our entry at `key`, read when the flush writes it (after every put
+   * queued before it), is one `onlyIf` accepts. Resolves whether it was put. For a write
+   * decided on an entry read earlier, which a put made meanwhile must win over.
+   */
+  putIf(key: string, value: Partial<DriveEntryValue<EntryMeta>>, onlyIf: (current: DriveEntry<Buffer> | null) => boolean): Promise<boolean> {
+    return this.enqueue({ kind: 'put', key, value, onlyIf })
+  }
+
+  private enqueue(op: Op): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.ops.push({ op, resolve, reject })
       void this.drain()
@@ -162,12 +177,18 @@ export class OwnDriveWriter {
       this.blocks = []
       try {
         if (blocks.length > 0) await this.blobs.core.append(blocks)
+        const done: boolean[] = []
         if (items.length > 0) {
           const batch = this.drive.batch()
-          for (const { op } of items) await batch.putEntry(op.key, op.value)
+          for (const { op } of items) {
+            // read through the batch: a put queued before this one in the same flush counts
+            const put = !op.onlyIf || op.onlyIf(await batch.entry<Buffer>(op.key, { valueEncoding: 'binary' }))
+            if (put) await batch.putEntry(op.key, op.value)
+            done.push(put)
+          }
           await batch.flush()
         }
-        for (const item of items) item.resolve()
+        items.forEach((item, i) => item.resolve(done[i] as boolean))
       } catch (err) {
         // every blob id handed out since the last good flush is void: fail all queued
         // entries (their paths are retried and store again) and restart at the core's end

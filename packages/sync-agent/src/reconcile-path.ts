@@ -112,6 +112,16 @@ export function replacedCopy(d: Pick<Version, 'vv' | 'was' | 'author'>, copy: Pi
   return d.author !== me && d.vv[me] !== undefined && d.vv[me] === copy.vv[me]
 }
 
+/** Is our drive's raw entry `raw` still version `v` (kind, content, vector)? */
+function sameEntry(raw: DriveEntry<Buffer>, v: Version): boolean {
+  try {
+    const now = readVersion(v.drive, v.author, decodeEntry(raw))
+    return now.kind === v.kind && now.hash === v.hash && compareVectors(now.vv, v.vv) === 'equal'
+  } catch {
+    return false
+  }
+}
+
 /** For debug logs: who, which vector, what. */
 function describeVersion(v: Version): string {
   return `${v.author.slice(0, 7)}:${v.kind}:${v.hash?.slice(0, 8) ?? ''}:${JSON.stringify(v.vv)}${v.was ? ':was=' + v.was.slice(0, 8) : ''}`
@@ -656,7 +666,19 @@ export class PathReconciler {
     // tombstone keeps the copy's vector, so the same loser withdrawn again (after a crash)
     // does not put the copy back (see withdraw)
     const ts = this.deps.now()
-    await this.deps.own.put(toDriveKey(path), { blob: null, metadata: { v: 1, vv: mine.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, was: mine.hash as string, withdrawn: true } })
+    // only over the entry this was decided on: the family's reconcile withdraws copies outside
+    // the copy path's own turn, and an edit of the copy published meanwhile must stay (fault
+    // suite seed 5310: the tombstone, with the copy's old vector, replaced our newer entry
+    // holding a program's rewrite of the copy: LOST)
+    const withdrawn = await this.deps.own.putIf(
+      toDriveKey(path),
+      { blob: null, metadata: { v: 1, vv: mine.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, was: mine.hash as string, withdrawn: true } },
+      (current) => current !== null && sameEntry(current, mine)
+    )
+    if (!withdrawn) {
+      this.deps.log.debug({ path }, 'conflict copy changed before its withdrawal: kept')
+      return false
+    }
     this.deps.log.info({ path: parsed.family, copy: path }, 'conflict copy withdrawn: its content was deleted or replaced on purpose where it was seen')
     return true
   }

@@ -315,6 +315,25 @@ describe('a file edited while a peer\'s delete of it is applied', () => {
     expect(readdirSync(join(root, '.syncagent-tmp-staging'))).toEqual([])
   })
 
+  // fault suite seed 5500: taken for our own delete, the program's delete was never published
+  // (naming the content it removed), and a conflict copy of that content stayed for good
+  it('deleted by a program after the writer\'s check: reported as a local change, not as done', async () => {
+    const abs = join(root, 'index.php')
+    writeFileSync(abs, '<?php // loser')
+    const record = recordOf(abs)
+    class RacedWriter extends FolderWriter {
+      override async lstatOrNull(path: string) {
+        const st = await super.lstatOrNull(path)
+        if (path === 'index.php') rmSync(abs) // the program's delete, at the same moment
+        return st
+      }
+    }
+    const writer = new RacedWriter(root)
+    await writer.prepareStaging()
+    await expect(writer.remove('index.php', record)).rejects.toThrow(/local change at index.php/)
+    expect(existsSync(abs)).toBe(false)
+  })
+
   it('unchanged: it is deleted, and nothing is left in the staging directory', async () => {
     const abs = join(root, 'a/b.txt')
     mkdirSync(join(root, 'a'))
