@@ -36,6 +36,12 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     drives: { all: () => drives, own: drives.find((d) => d.isOwn) },
     own: {
       put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
+      // our drive's entries do not change here: the condition sees the one the test set up
+      putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
+        if (!onlyIf(await drives.find((d) => d.isOwn)?.drive.entry(key))) return false
+        puts.push(value.metadata)
+        return true
+      },
       nextCounter: () => 4,
       storeBuffer: async () => (stores++, { blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 })
     },

@@ -37,7 +37,15 @@ export function publishingDeps(opts: { folder: string; index: IndexStore; drives
     writer: new FolderWriter(opts.folder),
     index: opts.index,
     drives: { all: () => opts.drives, own: opts.own },
-    own: { put: async (_key: string, value: { metadata: EntryMeta }) => void opts.puts.push(value.metadata), nextCounter: () => opts.nextCounter },
+    own: {
+      put: async (_key: string, value: { metadata: EntryMeta }) => void opts.puts.push(value.metadata),
+      putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
+        if (!onlyIf(await opts.own.drive.entry(key))) return false
+        opts.puts.push(value.metadata)
+        return true
+      },
+      nextCounter: () => opts.nextCounter
+    },
     rules: () => ({ isIgnored: () => false }),
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
     now: () => 2_000,
