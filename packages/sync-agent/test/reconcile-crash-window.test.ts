@@ -11,7 +11,7 @@ import { createLogger } from '../src/log.js'
 import { recoverPlacements } from '../src/recover-placements.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
-import { drive, entry, meta } from './helpers/fake-drives.js'
+import { collectingPuts, drive, entry, meta } from './helpers/fake-drives.js'
 
 const B = 'BBBBBBBBBBBBBBBB' // a peer
 const C = 'CCCCCCCCCCCCCCCC' // us
@@ -35,13 +35,7 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     index,
     drives: { all: () => drives, own: drives.find((d) => d.isOwn) },
     own: {
-      put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
-      // our drive's entries do not change here: the condition sees the one the test set up
-      putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
-        if (!onlyIf(await drives.find((d) => d.isOwn)?.drive.entry(key))) return false
-        puts.push(value.metadata)
-        return true
-      },
+      ...collectingPuts(drives.find((d) => d.isOwn) as MemberDrive, puts),
       nextCounter: () => 4,
       storeBuffer: async () => (stores++, { blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 })
     },

@@ -29,6 +29,21 @@ export function drive(author: string, entries: Record<string, DriveEntry<EntryMe
 }
 
 /**
+ * `put` and `putIf` of an OwnDriveWriter that collect what is put into `puts`. The fake drive's
+ * entries do not change: `putIf`'s condition sees the entry the test set up in `own`.
+ */
+export function collectingPuts(own: MemberDrive, puts: EntryMeta[]) {
+  return {
+    put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
+    putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
+      if (!onlyIf(await own.drive.entry(key))) return false
+      puts.push(value.metadata)
+      return true
+    }
+  }
+}
+
+/**
  * What a PathReconciler needs to publish into fake drives: `drives` (our own one among them,
  * `own`), a real folder writer and index, and every entry we put collected in `puts`.
  */
@@ -37,15 +52,7 @@ export function publishingDeps(opts: { folder: string; index: IndexStore; drives
     writer: new FolderWriter(opts.folder),
     index: opts.index,
     drives: { all: () => opts.drives, own: opts.own },
-    own: {
-      put: async (_key: string, value: { metadata: EntryMeta }) => void opts.puts.push(value.metadata),
-      putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
-        if (!onlyIf(await opts.own.drive.entry(key))) return false
-        opts.puts.push(value.metadata)
-        return true
-      },
-      nextCounter: () => opts.nextCounter
-    },
+    own: { ...collectingPuts(opts.own, opts.puts), nextCounter: () => opts.nextCounter },
     rules: () => ({ isIgnored: () => false }),
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
     now: () => 2_000,
