@@ -28,6 +28,14 @@ export interface EntryMeta {
   /** sha256 of the file content this version replaced or deleted on the author's disk */
   was?: string
   /**
+   * Older contents the author replaced or deleted at this path (newest first, at most
+   * MAX_REPLACED_HISTORY): what its earlier entries' `was` named. A drive keeps one entry per
+   * path, so without this the evidence that a content was replaced on purpose went with the
+   * entry that named it (fault suite seed 4129: a conflict copy outlived a replacement of its
+   * content that a later edit had overwritten in the replacer's drive).
+   */
+  replaced?: string[]
+  /**
    * A tombstone left by withdrawing a version that lost a conflict (its content lives on as a
    * conflict copy): it carries that version's vector, so what that version had replaced stays
    * replaced, and it is not a delete anybody asked for (the mass-delete guard ignores it).
@@ -36,7 +44,7 @@ export interface EntryMeta {
 }
 
 /** One drive's validated entry for one path: the metadata plus where it came from. */
-export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'withdrawn'> {
+export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'replaced' | 'withdrawn'> {
   /** hex key of the drive that holds this entry */
   drive: string
   /** version-vector key of that drive's device */
@@ -48,10 +56,15 @@ export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'withdrawn
   at: number
   /** the file content the author replaced or deleted (it saw it there), if any */
   was: string | null
+  /** older contents the author replaced or deleted here, newest first (see EntryMeta.replaced) */
+  replaced: readonly string[]
   /** a tombstone left by a withdrawn conflict loser, not a delete anybody asked for */
   withdrawn: boolean
 }
 
+/** How many older replaced contents an entry carries (EntryMeta.replaced); longer lists are rejected. */
+export const MAX_REPLACED_HISTORY = 8
+const HASH_HEX = /^[0-9a-f]{64}$/
 const MAX_FILE_BYTES = 2 ** 44 // 16 TiB: anything larger is a lie
 const MAX_LINK_BYTES = 4096
 const MAX_BLOCK_BYTES = 8 * 1024 * 1024
@@ -94,7 +107,11 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
   const { kind, vv, ts, size, mtime, mode, hash } = meta
   const at = meta.at ?? 0
   const was = meta.was ?? null
-  if (was !== null && (typeof was !== 'string' || !/^[0-9a-f]{64}$/.test(was))) throw bad(path, 'malformed replaced-content hash')
+  if (was !== null && (typeof was !== 'string' || !HASH_HEX.test(was))) throw bad(path, 'malformed replaced-content hash')
+  const replaced = meta.replaced ?? []
+  if (!Array.isArray(replaced) || replaced.length > MAX_REPLACED_HISTORY || !replaced.every((h) => typeof h === 'string' && HASH_HEX.test(h))) {
+    throw bad(path, `malformed replaced-content history (at most ${MAX_REPLACED_HISTORY} sha256 hashes)`)
+  }
   if (meta.withdrawn !== undefined && (meta.withdrawn !== true || kind !== 'deleted')) throw bad(path, 'malformed withdrawal mark')
   if (!Number.isSafeInteger(at) || at < 0 || at > MAX_BLOCK_BYTES) throw bad(path, 'malformed content offset')
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
@@ -107,7 +124,7 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
   let target: string | null = null
   let blob: BlobId | null = null
   if (kind === 'file') {
-    if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw bad(path, 'malformed hash')
+    if (typeof hash !== 'string' || !HASH_HEX.test(hash)) throw bad(path, 'malformed hash')
     if (size === 0) {
       if (entry.value.blob !== null && !isBlobId(entry.value.blob)) throw bad(path, 'malformed blob reference')
       blob = entry.value.blob as BlobId | null
@@ -140,6 +157,7 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     blob,
     at,
     was,
+    replaced: replaced as string[],
     withdrawn: meta.withdrawn === true
   }
 }

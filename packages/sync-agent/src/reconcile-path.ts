@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs'
 import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
-import { decodeEntry, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
+import { decodeEntry, MAX_REPLACED_HISTORY, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
@@ -106,10 +106,25 @@ function recordIs(record: LocalRecord, winner: Version): boolean {
  * path, has a higher one; a peer's version with exactly that counter saw ours on its disk,
  * through any number of its own edits since: a theme updated twice before the copy was known.)
  */
-export function replacedCopy(d: Pick<Version, 'vv' | 'was' | 'author'>, copy: Pick<Version, 'vv' | 'hash'>, me: string): boolean {
+export function replacedCopy(d: Pick<Version, 'vv' | 'was' | 'author'> & { replaced?: readonly string[] }, copy: Pick<Version, 'vv' | 'hash'>, me: string): boolean {
   if (compareVectors(copy.vv, d.vv) !== 'before') return false
   if (d.was !== null && d.was === copy.hash) return true
+  // replaced by an earlier entry of that drive, since overwritten by a later one there
+  if (copy.hash !== null && d.replaced?.includes(copy.hash)) return true
   return d.author !== me && d.vv[me] !== undefined && d.vv[me] === copy.vv[me]
+}
+
+/**
+ * What a new entry of ours at a path carries as `replaced`: what our previous entry there
+ * (`prev`) replaced, newest first, without `was` (the new entry names that itself). A withdrawn
+ * tombstone's own `was` is the withdrawn content, kept as a copy, not replaced: left out.
+ */
+export function replacedHistory(prev: Pick<Version, 'was' | 'replaced' | 'withdrawn'> | undefined, was: string | null | undefined): string[] {
+  if (!prev) return []
+  const older = prev.withdrawn ? prev.replaced : [prev.was, ...prev.replaced]
+  const out: string[] = []
+  for (const h of older) if (h !== null && h !== was && !out.includes(h) && out.length < MAX_REPLACED_HISTORY) out.push(h)
+  return out
 }
 
 /** Is our drive's raw entry `raw` still version `v` (kind, content, vector)? */
@@ -124,7 +139,8 @@ function sameEntry(raw: DriveEntry<Buffer>, v: Version): boolean {
 
 /** For debug logs: who, which vector, what. */
 function describeVersion(v: Version): string {
-  return `${v.author.slice(0, 7)}:${v.kind}:${v.hash?.slice(0, 8) ?? ''}:${JSON.stringify(v.vv)}${v.was ? ':was=' + v.was.slice(0, 8) : ''}`
+  const replaced = v.replaced.length > 0 ? ':replaced=' + v.replaced.map((h) => h.slice(0, 8)).join(',') : ''
+  return `${v.author.slice(0, 7)}:${v.kind}:${v.hash?.slice(0, 8) ?? ''}:${JSON.stringify(v.vv)}${v.was ? ':was=' + v.was.slice(0, 8) : ''}${replaced}${v.withdrawn ? ':withdrawn' : ''}`
 }
 
 function describeRecord(r: LocalRecord): string {
@@ -333,6 +349,12 @@ export class PathReconciler {
     return mine?.kind === 'deleted' && mine.was ? mine.was : undefined
   }
 
+  /** A new entry of ours at a path keeps what our previous one there named as replaced (see EntryMeta.replaced). */
+  private carryReplaced(meta: EntryMeta, versions: readonly Version[]): void {
+    const replaced = replacedHistory(versions.find((v) => v.drive === this.deps.drives.own.hex), meta.was)
+    if (replaced.length > 0) meta.replaced = replaced
+  }
+
   private async publishLocal(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): Promise<Outcome> {
     const { index, own, writer, drives } = this.deps
     const winner = decision.winner
@@ -356,6 +378,7 @@ export class PathReconciler {
         // what was deleted: a conflict copy of that very content is deleted too (see markReplacedCopies)
         const was = this.replaced(record, versions)
         if (was) metadata.was = was
+        this.carryReplaced(metadata, versions)
         await own.put(key, { blob: null, metadata })
       }
       index.delete(path)
@@ -418,6 +441,7 @@ export class PathReconciler {
     const meta: EntryMeta = { v: 1, vv, ts: this.deps.now(), kind, size: kind === 'file' ? st.size : 0, mtime: st.mtimeMs, mode, hash: null }
     const was = this.replaced(record, versions)
     if (was) meta.was = was
+    this.carryReplaced(meta, versions)
     if (kind === 'file') {
       // a touch of a version in our own drive: its blob holds these very bytes already
       const ours = winner && winner.drive === drives.own.hex && winner.kind === 'file' && hash !== null && winner.hash === hash && winner.blob ? { blob: winner.blob, at: winner.at, hash } : null
@@ -604,7 +628,7 @@ export class PathReconciler {
   private async markReplacedCopies(path: string, versions: readonly Version[]): Promise<void> {
     const me = this.deps.drives.own
     // only versions that name what they replaced, or that descend from a version of ours
-    const replacing = versions.filter((x) => x.was !== null || (x.author !== me.author && me.author in x.vv))
+    const replacing = versions.filter((x) => x.was !== null || x.replaced.length > 0 || (x.author !== me.author && me.author in x.vv))
     if (replacing.length === 0 || me.drive.version <= 1) return
     const slash = path.lastIndexOf('/')
     const base = path.slice(slash + 1)
@@ -734,7 +758,11 @@ export class PathReconciler {
     // replaced stays replaced (with the entry gone, an older version it dominated came back as
     // a new loser and got a copy: fault suite seed 603)
     const ts = this.deps.now()
-    writes.push(own.put(toDriveKey(path), { blob: null, metadata: { v: 1, vv: v.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, withdrawn: true } }))
+    const tombstone: EntryMeta = { v: 1, vv: v.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, withdrawn: true }
+    // and what it had replaced stays named (seed 4129: a copy of content the loser replaced)
+    const replaced = replacedHistory(v, null)
+    if (replaced.length > 0) tombstone.replaced = replaced
+    writes.push(own.put(toDriveKey(path), { blob: null, metadata: tombstone }))
     await Promise.all(writes)
     log.info({ path, copy, loser: drives.own.shortId }, copy ? 'conflict: kept our version as a conflict copy' : 'conflict: our version lost')
     this.deps.onConflict(path, copy)

@@ -46,6 +46,7 @@ describe('readVersion accepts', () => {
       blob: blobOf(5),
       at: 0,
       was: null,
+      replaced: [],
       withdrawn: false
     })
   })
@@ -91,6 +92,11 @@ describe('readVersion accepts', () => {
   it('a delete or an edit that names the content it replaced', () => {
     expect(readVersion(DRIVE, AUTHOR, entry({ kind: 'deleted', size: 0, mode: 0, hash: null, was: HASH }, { blob: null })).was).toBe(HASH)
     expect(readVersion(DRIVE, AUTHOR, entry({ was: 'cd'.repeat(32) })).was).toBe('cd'.repeat(32))
+  })
+
+  it('an entry that carries the older contents its author replaced there (up to 8)', () => {
+    const eight = Array.from({ length: 8 }, (_, i) => String(i).repeat(64))
+    expect(readVersion(DRIVE, AUTHOR, entry({ was: HASH, replaced: eight })).replaced).toEqual(eight)
   })
 
   it('a file of exactly 2^44 bytes', () => {
@@ -144,6 +150,9 @@ describe('readVersion rejects', () => {
     ['a withdrawal mark on a file', entry({ withdrawn: true } as Record<string, unknown>), /withdrawal mark/],
     ['a withdrawal mark that is not true', entry({ kind: 'deleted', size: 0, mode: 0, hash: null, withdrawn: 1 } as Record<string, unknown>, { blob: null }), /withdrawal mark/],
     ['a replaced-content hash that is not a string', entry({ was: 5 } as Record<string, unknown>), /replaced-content hash/],
+    ['a replaced-content history that is not a list', entry({ replaced: HASH } as Record<string, unknown>), /replaced-content history/],
+    ['a replaced-content history over 8 hashes', entry({ replaced: Array.from({ length: 9 }, () => HASH) }), /replaced-content history/],
+    ['a malformed hash in the replaced-content history', entry({ replaced: [HASH, 'AB'.repeat(32)] }), /replaced-content history/],
     ['a symlink target over 4096 bytes', entry({ kind: 'symlink', size: 0, hash: null }, { blob: null, linkname: 'a'.repeat(4097) }), /symlink target/]
   ])('%s as E_PEER_PROTOCOL', (_name, e, message) => {
     const err = rejection(e)

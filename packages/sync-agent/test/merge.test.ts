@@ -29,6 +29,7 @@ function version(author: string, vv: Record<string, number>, ts: number, over: P
     blob: null,
     at: 0,
     was: null,
+    replaced: [],
     withdrawn: false,
     ...over
   }

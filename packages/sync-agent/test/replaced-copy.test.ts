@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { replacedCopy } from '../src/reconcile-path.js'
+import { replacedCopy, replacedHistory } from '../src/reconcile-path.js'
 
 const ME = 'AAAAAAAAAAAAAAAA'
 const PEER = 'BBBBBBBBBBBBBBBB'
@@ -30,5 +30,34 @@ describe('replacedCopy', () => {
     // the winner {PEER: 4, ME: 3}; we edit it after the copy: {ME: 9, PEER: 4}, which dominates the copy's vector
     expect(replacedCopy({ author: ME, was: ELSE, vv: { [ME]: 9, [PEER]: 4 } }, copy, ME)).toBe(false)
     expect(replacedCopy({ author: OTHER, was: ELSE, vv: { [ME]: 9, [PEER]: 4, [OTHER]: 1 } }, copy, ME)).toBe(false)
+  })
+
+  // fault suite seed 4129: the peer replaced our version (its entry named it), then edited the
+  // path again after seeing a later version of ours; only the history names our content now
+  it('a peer whose entry that replaced our version was since overwritten by a later edit there', () => {
+    const later = { author: PEER, was: ELSE, vv: { [ME]: 6, [PEER]: 9 } }
+    expect(replacedCopy(later, copy, ME)).toBe(false)
+    expect(replacedCopy({ ...later, replaced: [ELSE, HASH] }, copy, ME)).toBe(true)
+    // still only a version that came after ours
+    expect(replacedCopy({ ...later, vv: { [ME]: 4, [PEER]: 9 }, replaced: [HASH] }, copy, ME)).toBe(false)
+  })
+})
+
+describe('replacedHistory', () => {
+  const h = (c: string) => c.repeat(64)
+  it('carries what our previous entry replaced, newest first, without what the new one names itself', () => {
+    expect(replacedHistory(undefined, h('1'))).toEqual([])
+    expect(replacedHistory({ was: h('2'), replaced: [h('3')], withdrawn: false }, h('1'))).toEqual([h('2'), h('3')])
+    expect(replacedHistory({ was: h('2'), replaced: [h('3')], withdrawn: false }, h('3'))).toEqual([h('2')])
+    expect(replacedHistory({ was: null, replaced: [], withdrawn: false }, null)).toEqual([])
+  })
+
+  it("a withdrawn tombstone's own content was not replaced (it lives on as a copy): only its history", () => {
+    expect(replacedHistory({ was: h('2'), replaced: [h('3')], withdrawn: true }, h('1'))).toEqual([h('3')])
+  })
+
+  it('is bounded', () => {
+    const long = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map(h)
+    expect(replacedHistory({ was: h('0'), replaced: long.slice(0, 8), withdrawn: false }, null)).toEqual([h('0'), ...long.slice(0, 7)])
   })
 })
