@@ -8,9 +8,15 @@ import { sameContent, type Version } from './entry-format.js'
  * 2. Among the remaining, concurrent versions: an existing file beats a delete ("modify
  *    beats delete"), then the later publish time, then the larger author id, then the
  *    larger drive key. Every peer that sees the same versions picks the same winner.
+ *    A touch (a version whose content is the one it replaced: a new mtime, mode or the same
+ *    bytes written again) does not win over a concurrent version that replaced or deleted
+ *    that very content on purpose (its `was` or `replaced` names it): it brings nothing the
+ *    other had not seen, and letting it win undid a delete (fault suite seed 10513: a write
+ *    that failed on a full disk still set the file's mtime).
  * 3. Every other concurrent version is a loser. A loser whose content differs from the
  *    winner's must be kept as a conflict copy; its author (and only its author) publishes
- *    that copy and withdraws its entry, which ends the conflict everywhere.
+ *    that copy and withdraws its entry, which ends the conflict everywhere. A touch that lost
+ *    as above is not kept: its content was replaced or deleted on purpose.
  */
 export interface Loser {
   version: Version
@@ -48,14 +54,27 @@ export function decide(versions: readonly Version[]): Decision {
     if (!dominated) maximal.push(v)
   }
   if (maximal.length === 0) return { winner: null, losers: [] }
-  let winner = maximal[0] as Version
-  for (const v of maximal) if (rank(v, winner) > 0) winner = v
+  let spent = new Set(maximal.filter((v) => isTouch(v) && maximal.some((w) => w !== v && names(w, v.hash as string))))
+  // touches that all name each other's content (no other version left): the plain order decides
+  if (spent.size === maximal.length) spent = new Set()
+  let winner = maximal.find((v) => !spent.has(v)) as Version
+  for (const v of maximal) if (!spent.has(v) && rank(v, winner) > 0) winner = v
   const losers: Loser[] = []
   for (const v of maximal) {
     if (v === winner) continue
-    losers.push({ version: v, keepCopy: v.kind !== 'deleted' && v.kind !== 'dir' && !sameContent(v, winner) })
+    losers.push({ version: v, keepCopy: v.kind !== 'deleted' && v.kind !== 'dir' && !spent.has(v) && !sameContent(v, winner) })
   }
   return { winner, losers }
+}
+
+/** A file version whose content is the one it replaced (see decide). */
+function isTouch(v: Version): boolean {
+  return v.kind === 'file' && v.hash !== null && v.was === v.hash
+}
+
+/** Does `w` name `hash` as content it replaced or deleted (itself, or its author earlier at the path)? */
+function names(w: Version, hash: string): boolean {
+  return (w.was === hash && !isTouch(w) && !w.withdrawn) || w.replaced.includes(hash)
 }
 
 function pad(n: number): string {

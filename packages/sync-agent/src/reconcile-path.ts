@@ -400,7 +400,7 @@ export class PathReconciler {
       }
     } else if (kind === 'file') {
       // hash before storing only when the bytes may already be published (same size)
-      const maybeSame = versions.some((v) => v.kind === 'file' && v.size === st.size) || this.deps.index.intent(path)?.size === st.size
+      const maybeSame = versions.some((v) => v.kind === 'file' && v.size === st.size) || this.deps.index.intent(path)?.size === st.size || record?.size === st.size
       if (st.size <= SMALL_FILE_BYTES || maybeSame) {
         small = await readLocalFile(abs, st)
         if (!small) {
@@ -428,6 +428,17 @@ export class PathReconciler {
       // a touch of the version we hold (fault suite seed 707: a rewrite cut short by a full
       // disk left the same empty file with a new mtime): published below like any edit, or the
       // folders would differ in that mtime forever
+    }
+    if (kind === 'file' && record?.kind === 'file' && hash !== null && hash === record.hash && (record.mode & 0o111) === (mode & 0o111) &&
+      winner && compareVectors(record.vv, winner.vv) === 'before') {
+      // the bytes we last applied or published, touched (a new mtime), while the folder has
+      // moved past them: no new content, so no new version. Published, it was concurrent with
+      // the newer versions and undid them (fault suite seed 10509: a write that failed on the
+      // full disk set the mtime of a file a peer had rewritten; the old bytes came back). The
+      // folder's version is applied next
+      this.deps.log.debug({ path, hash: hash.slice(0, 8) }, 'a touch of a version the folder has moved past: not published')
+      index.set(path, recordOf(st, kind, hash, target, record.vv))
+      return 'again'
     }
     if (kind !== 'file' || hash !== null) {
       const held = this.heldAfterCrash(path, local, record, decision, versions)

@@ -144,6 +144,46 @@ const cases: Case[] = [
     winner: `${A}:symlink`,
     losers: [[`${B}:symlink`, false]]
   },
+  // fault suite seed 10513: a write that failed on a full disk set the mtime of a file another
+  // node deleted meanwhile; the touch was published and, as a modify, undid the delete
+  {
+    name: 'a touch (same content as it replaced) loses to a concurrent delete of that content, and is not kept',
+    versions: [version(A, { [A]: 2 }, 99, { was: HASH1 }), version(B, { [A]: 1, [B]: 1 }, 10, { kind: 'deleted', was: HASH1 })],
+    winner: `${B}:deleted`,
+    losers: [[`${A}:file`, false]]
+  },
+  {
+    name: 'but a real edit still beats that delete (modify beats delete)',
+    versions: [version(A, { [A]: 2 }, 10, { hash: HASH2, was: HASH1 }), version(B, { [A]: 1, [B]: 1 }, 99, { kind: 'deleted', was: HASH1 })],
+    winner: `${A}:file`,
+    losers: [[`${B}:deleted`, false]]
+  },
+  {
+    name: 'and a touch still beats a delete of other content',
+    versions: [version(A, { [A]: 2 }, 10, { was: HASH1 }), version(B, { [A]: 1, [B]: 1 }, 99, { kind: 'deleted', was: HASH2 })],
+    winner: `${A}:file`,
+    losers: [[`${B}:deleted`, false]]
+  },
+  // fault suite seed 10509: a touch of a version B had already replaced on purpose (B's entry
+  // since replaced again, naming it in its history)
+  {
+    name: 'a touch loses to a concurrent version whose author replaced that content earlier (replaced history)',
+    versions: [version(A, { [A]: 2 }, 99, { was: HASH1 }), version(B, { [A]: 1, [B]: 3 }, 10, { hash: HASH2, was: '3'.repeat(64), replaced: [HASH1] })],
+    winner: `${B}:file`,
+    losers: [[`${A}:file`, false]]
+  },
+  {
+    name: 'a withdrawn tombstone names no deleted content: the touch wins over it',
+    versions: [version(A, { [A]: 2 }, 10, { was: HASH1 }), version(B, { [A]: 1, [B]: 1 }, 99, { kind: 'deleted', was: HASH1, withdrawn: true })],
+    winner: `${A}:file`,
+    losers: [[`${B}:deleted`, false]]
+  },
+  {
+    name: 'two touches of the same content: the plain order decides, nothing kept twice',
+    versions: [version(A, { [A]: 2 }, 10, { was: HASH1 }), version(B, { [A]: 1, [B]: 1 }, 20, { was: HASH1 })],
+    winner: `${B}:file`,
+    losers: [[`${A}:file`, false]]
+  },
   {
     name: 'symlinks to different targets: copy',
     versions: [version(A, { [A]: 1 }, 20, { kind: 'symlink' }), version(B, { [B]: 1 }, 10, { kind: 'symlink', target: 'other' })],

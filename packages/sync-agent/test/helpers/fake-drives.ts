@@ -56,6 +56,7 @@ export function publishingDeps(opts: { folder: string; index: IndexStore; drives
     rules: () => ({ isIgnored: () => false }),
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
     now: () => 2_000,
+    mayDelete: () => true,
     onNewPath: () => undefined,
     onConflict: () => undefined
   } as unknown as ReconcileDeps
