@@ -11,6 +11,7 @@ import { OpsClock } from './ops-clock.ts'
 import { Oracle } from './oracle.ts'
 import { Prng } from './prng.ts'
 import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
+import { describeStuckAgent } from './stuck-agent.ts'
 import { NodeWorkload } from './workload.ts'
 
 /**
@@ -316,9 +317,13 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const logDir = path.join(os.tmpdir(), 'sync-agent-faults-logs', `seed-${seed}-${Date.now()}`)
     await fs.mkdir(logDir, { recursive: true })
     await fs.writeFile(path.join(logDir, 'ops.log'), oracle.log.join('\n') + '\n')
-    for (const a of agents) {
+    for (const [i, a] of agents.entries()) {
       const status = await a.tryStatus()
       await fs.writeFile(path.join(logDir, `${a.name}.log`), a.logs + `\n--- final status\n${JSON.stringify(status, null, 1)}\n`)
+      // running but not answering: what it is doing (its kernel state and JavaScript stack)
+      if (status === undefined && a.pid && a.isRunning) {
+        await fs.writeFile(path.join(logDir, `${a.name}.stuck`), await describeStuckAgent(a.pid, net.nodeNs[i] ?? null))
+      }
     }
     for (const a of agents) {
       if (await exists(a.folder)) {

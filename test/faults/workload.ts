@@ -132,7 +132,7 @@ export class NodeWorkload {
       if (errCode(err) === 'EEXIST') return this.modify('rewrite', p)
       throw err
     }
-    await this.writeThrough(fh, p, 'create', null, async () => {
+    await this.writeThrough(fh, p, 'create', null, null, async () => {
       await fh.write(data, 0, data.length, 0)
     })
   }
@@ -174,7 +174,7 @@ export class NodeWorkload {
     const overwrote = (now: string) => {
       if (now !== was) this.oracle.removed({ node: this.node, path: p, hash: was, kind: 'overwrite', op: kind })
     }
-    await this.writeThrough(fh, p, kind, overwrote, async () => {
+    await this.writeThrough(fh, p, kind, overwrote, was, async () => {
       if (kind === 'append') {
         const extra = this.content('append').subarray(0, this.rng.int(20, 4000))
         await fh.write(extra, 0, extra.length, before.length)
@@ -191,9 +191,13 @@ export class NodeWorkload {
   /**
    * Runs `write` on the open file, then records what the file holds afterwards (also after a
    * failed write: a full disk leaves a partial version that is real). If the agent replaced
-   * the path while we wrote, our bytes went to an unlinked inode: recorded as raced.
+   * the path while we wrote, our bytes went to an unlinked inode: recorded as raced. A write
+   * that left the bytes as they were (`before`: a full disk took all of it) wrote no version:
+   * the file holds the version written earlier, and a removal made meanwhile elsewhere still
+   * counts against it (fault suite seed 11013: a failed append after a peer's delete of the
+   * same empty file, whose only trace was a new mtime, was judged a new version, LOST).
    */
-  private async writeThrough(fh: fs.FileHandle, p: string, op: string, onResult: ((hash: string) => void) | null, write: () => Promise<void>): Promise<void> {
+  private async writeThrough(fh: fs.FileHandle, p: string, op: string, onResult: ((hash: string) => void) | null, before: string | null, write: () => Promise<void>): Promise<void> {
     let failure: unknown = null
     try {
       await write()
@@ -208,9 +212,12 @@ export class NodeWorkload {
       const now = await fs.lstat(this.abs(p)).catch(() => null)
       const v = { node: this.node, path: p, hash, size: st.size, op }
       onResult?.(hash)
-      if (!now || now.ino !== st.ino) this.oracle.raced(v)
+      const unchanged = hash === before
+      if (unchanged) {
+        // nothing written: no version (see above)
+      } else if (!now || now.ino !== st.ino) this.oracle.raced(v)
       else this.oracle.wrote(v)
-      this.note(`${op} ${p} → ${hash.slice(0, 10)} ${st.size} B${failure ? ` (write failed: ${errCode(failure)})` : ''}`)
+      this.note(`${op} ${p} → ${hash.slice(0, 10)} ${st.size} B${failure ? ` (write failed: ${errCode(failure)})` : ''}${unchanged ? ' (bytes unchanged: no new version)' : ''}`)
     } finally {
       await fh.close()
     }
@@ -325,7 +332,7 @@ export class NodeWorkload {
         throw err
       }
       const data = this.content(`theme ${name}`)
-      await this.writeThrough(fh, p, 'theme write', null, async () => {
+      await this.writeThrough(fh, p, 'theme write', null, null, async () => {
         await fh.write(data, 0, data.length, 0)
       })
     }

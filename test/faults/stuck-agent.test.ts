@@ -1,0 +1,20 @@
+import { spawn } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { describeStuckAgent } from './stuck-agent.ts'
+import { until } from '../helpers/until.ts'
+
+describe('describeStuckAgent', () => {
+  it('names the function a process with a blocked event loop is spinning in', async () => {
+    const child = spawn(process.execPath, ['-e', 'function spinForever() { for (;;) {} } setTimeout(spinForever, 10); process.stdout.write("up\\n")'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    try {
+      let up = ''
+      child.stdout.on('data', (c: Buffer) => (up += c.toString()))
+      await until(async () => up.includes('up'), { timeoutMs: 10_000, message: 'the child started' })
+      const text = await describeStuckAgent(child.pid as number, null)
+      expect(text).toMatch(/State:\s+R/)
+      expect(text).toMatch(/#0 spinForever/)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  }, 30_000)
+})
