@@ -41,10 +41,17 @@ export interface EntryMeta {
    * replaced, and it is not a delete anybody asked for (the mass-delete guard ignores it).
    */
   withdrawn?: true
+  /**
+   * A conflict copy this device made of its own losing version (published before the copy
+   * reaches the disk), not a file a program gave a conflict-copy name (moved, renamed): only
+   * such a copy, missing from the disk with no record, is not a local delete (fault suite seed
+   * 12510: a copy moved with its directory and deleted while the agent was down came back).
+   */
+  copy?: true
 }
 
 /** One drive's validated entry for one path: the metadata plus where it came from. */
-export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'replaced' | 'withdrawn'> {
+export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'replaced' | 'withdrawn' | 'copy'> {
   /** hex key of the drive that holds this entry */
   drive: string
   /** version-vector key of that drive's device */
@@ -60,6 +67,8 @@ export interface Version extends Omit<EntryMeta, 'v' | 'at' | 'was' | 'replaced'
   replaced: readonly string[]
   /** a tombstone left by a withdrawn conflict loser, not a delete anybody asked for */
   withdrawn: boolean
+  /** a conflict copy its author made (see EntryMeta.copy) */
+  copy: boolean
 }
 
 /** How many older replaced contents an entry carries (EntryMeta.replaced); longer lists are rejected. */
@@ -113,6 +122,7 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     throw bad(path, `malformed replaced-content history (at most ${MAX_REPLACED_HISTORY} sha256 hashes)`)
   }
   if (meta.withdrawn !== undefined && (meta.withdrawn !== true || kind !== 'deleted')) throw bad(path, 'malformed withdrawal mark')
+  if (meta.copy !== undefined && (meta.copy !== true || kind === 'deleted' || kind === 'dir')) throw bad(path, 'malformed conflict-copy mark')
   if (!Number.isSafeInteger(at) || at < 0 || at > MAX_BLOCK_BYTES) throw bad(path, 'malformed content offset')
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink' && kind !== 'deleted') throw bad(path, 'unknown kind')
   if (!isVersionVector(vv)) throw bad(path, 'malformed version vector')
@@ -158,7 +168,8 @@ export function readVersion(drive: string, author: string, entry: DriveEntry<unk
     at,
     was,
     replaced: replaced as string[],
-    withdrawn: meta.withdrawn === true
+    withdrawn: meta.withdrawn === true,
+    copy: meta.copy === true
   }
 }
 

@@ -201,6 +201,7 @@ export class PathReconciler {
    * flushed; the file has since been deleted here (fault suite seed 611: written, deleted
    * 20 ms later, killed; the restart applied our own version back). That is a local delete.
    * Our conflict copies are the exception: we put them in our drive before they reach the disk.
+   * Known by their mark, not their name: a file a program moved keeps its copy name (seed 12510).
    */
   private deletedBeforeRecorded(path: string, versions: readonly Version[]): boolean {
     const me = this.deps.drives.own
@@ -208,7 +209,7 @@ export class PathReconciler {
     if (!mine || mine.kind === 'deleted') return false
     // still in play (the folder would put it on this disk), not replaced by a later version
     if (versions.some((v) => v !== mine && ['before', 'equal'].includes(compareVectors(mine.vv, v.vv)))) return false
-    return parseConflictName(path)?.shortId !== me.shortId.slice(0, 7)
+    return !mine.copy
   }
 
   /** Read-only `revert`: the disk's version of the path gives way to the folder's. */
@@ -499,7 +500,10 @@ export class PathReconciler {
       const held = { vv: v.vv, what: describeVersion(v) }
       if (order === 'before') return held
       if (considered.has(v) && order !== 'after' && order !== 'equal') return held
-      if (!record && v.drive === this.deps.drives.own.hex) return held
+      // (only while it is still in play: one a later version replaced was deleted or replaced
+      // here too, and these bytes are a new file with the same content: an empty file, a
+      // plugin installed again. Adopted, the later delete removed it: fault suite seed 12008)
+      if (!record && v.drive === this.deps.drives.own.hex && !versions.some((w) => compareVectors(v.vv, w.vv) === 'before')) return held
     }
     const intent = this.deps.index.intent(path)
     if (intent && intentIs(intent, local)) {
@@ -760,7 +764,7 @@ export class PathReconciler {
             executable: (v.mode & 0o111) !== 0,
             blob: v.blob,
             linkname: v.target,
-            metadata: metaOf({ ...v, kind })
+            metadata: { ...metaOf({ ...v, kind }), copy: true }
           })
         )
       }

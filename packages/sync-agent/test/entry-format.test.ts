@@ -47,7 +47,8 @@ describe('readVersion accepts', () => {
       at: 0,
       was: null,
       replaced: [],
-      withdrawn: false
+      withdrawn: false,
+      copy: false
     })
   })
 
@@ -92,6 +93,11 @@ describe('readVersion accepts', () => {
   it('a delete or an edit that names the content it replaced', () => {
     expect(readVersion(DRIVE, AUTHOR, entry({ kind: 'deleted', size: 0, mode: 0, hash: null, was: HASH }, { blob: null })).was).toBe(HASH)
     expect(readVersion(DRIVE, AUTHOR, entry({ was: 'cd'.repeat(32) })).was).toBe('cd'.repeat(32))
+  })
+
+  it('a conflict copy its author made carries the mark', () => {
+    expect(readVersion(DRIVE, AUTHOR, entry({ copy: true })).copy).toBe(true)
+    expect(readVersion(DRIVE, AUTHOR, entry()).copy).toBe(false)
   })
 
   it('an entry that carries the older contents its author replaced there (up to 8)', () => {
@@ -150,6 +156,8 @@ describe('readVersion rejects', () => {
     ['a withdrawal mark on a file', entry({ withdrawn: true } as Record<string, unknown>), /withdrawal mark/],
     ['a withdrawal mark that is not true', entry({ kind: 'deleted', size: 0, mode: 0, hash: null, withdrawn: 1 } as Record<string, unknown>, { blob: null }), /withdrawal mark/],
     ['a replaced-content hash that is not a string', entry({ was: 5 } as Record<string, unknown>), /replaced-content hash/],
+    ['a conflict-copy mark that is not true', entry({ copy: 1 } as Record<string, unknown>), /conflict-copy mark/],
+    ['a conflict-copy mark on a delete', entry({ kind: 'deleted', size: 0, mode: 0, hash: null, copy: true } as Record<string, unknown>, { blob: null }), /conflict-copy mark/],
     ['a replaced-content history that is not a list', entry({ replaced: HASH } as Record<string, unknown>), /replaced-content history/],
     ['a replaced-content history over 8 hashes', entry({ replaced: Array.from({ length: 9 }, () => HASH) }), /replaced-content history/],
     ['a malformed hash in the replaced-content history', entry({ replaced: [HASH, 'AB'.repeat(32)] }), /replaced-content history/],

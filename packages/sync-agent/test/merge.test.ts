@@ -31,6 +31,7 @@ function version(author: string, vv: Record<string, number>, ts: number, over: P
     was: null,
     replaced: [],
     withdrawn: false,
+    copy: false,
     ...over
   }
 }

@@ -73,6 +73,64 @@ describe('our own live version, no record, no file (a kill -9 took the record of
   })
 })
 
+// fault suite seed 12510: our conflict copy, moved with its directory by a program, was
+// published under its new path (which keeps the copy name) and a kill -9 took the record; the
+// program deleted it while the agent was down. The name made the restart take it for a copy
+// of ours not yet on the disk, and it wrote it back: RESURRECTED
+describe('a file with our conflict-copy name, no record, no file', () => {
+  const path = 'm/a.sync-conflict-20261129-211557-CCCCCCC.txt'
+  it('that a program named so (no copy mark) is a local delete', async () => {
+    const own = drive(C, { [toDriveKey(path)]: entry(path, meta({ [C]: 3 }, 'file')) }, true)
+    Object.assign(own.drive, { version: 5 })
+    const { reconciler, puts, index } = await setUp([own])
+    expect(await reconciler.reconcile(path)).toBe('done')
+    expect(puts).toMatchObject([{ kind: 'deleted', vv: { [C]: 4 } }])
+    await index.close()
+  })
+
+  it('that we made (marked) is written to the disk, not deleted', async () => {
+    const own = drive(C, { [toDriveKey(path)]: entry(path, { ...meta({ [C]: 3 }, 'file'), copy: true }) }, true)
+    Object.assign(own.drive, { version: 5 })
+    const { reconciler, puts, index } = await setUp([own])
+    // applying it reads the blob (not in this fake): what matters is that nothing is published
+    await reconciler.reconcile(path).catch(() => undefined)
+    expect(puts).toEqual([])
+    await index.close()
+  })
+})
+
+// fault suite seed 12008: our version of a file was deleted by a peer, and we applied that
+// delete (no record, no file); a program then made the file again with the same bytes (an
+// empty file; a plugin installed again). Taken for our old version whose record a crash had
+// lost, it was adopted, and the delete removed it again: LOST
+describe('a new file whose bytes equal our own version that a later delete replaced', () => {
+  it('is published as a new version, not adopted as the deleted one', async () => {
+    const bytes = 'same'
+    const hash = createHash('sha256').update(bytes).digest('hex')
+    const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [C]: 3 }, 'file'), size: 4, hash }) }, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [C]: 3, [B]: 7 }, 'deleted'), was: hash }) })
+    const { reconciler, puts, index, folder } = await setUp([own, peer])
+    await writeFile(join(folder, 'f.txt'), bytes)
+    await reconciler.reconcile('f.txt')
+    expect(puts).toMatchObject([{ kind: 'file', hash, vv: { [C]: 4, [B]: 7 } }])
+    await index.close()
+  })
+
+  it('while our version is still in play, the same bytes are adopted as it (its record lost in a crash)', async () => {
+    const bytes = 'same'
+    const hash = createHash('sha256').update(bytes).digest('hex')
+    const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [C]: 3 }, 'file'), size: 4, hash }) }, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const { reconciler, puts, index, folder } = await setUp([own])
+    await writeFile(join(folder, 'f.txt'), bytes)
+    await reconciler.reconcile('f.txt')
+    expect(puts).toEqual([])
+    expect(index.get('f.txt')?.vv).toEqual({ [C]: 3 })
+    await index.close()
+  })
+})
+
 // fault suite seed 702: a file made again where every version was deleted or withdrawn took the
 // withdrawn loser's vector into its own, so it claimed to replace the loser, whose conflict
 // copy was then withdrawn: the loser's content was lost

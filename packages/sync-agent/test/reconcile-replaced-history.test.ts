@@ -58,6 +58,8 @@ describe('the contents an entry replaced outlive it in the next entry of that dr
     await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 4 })).reconcile('style.css')
     // the copy (the loser's own metadata) and the withdrawn tombstone
     expect(puts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'deleted', withdrawn: true, vv: { [A]: 3 }, replaced: [X] })]))
+    // the copy carries our version's own vector and the mark of a copy we made (seed 12510)
+    expect(puts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'file', hash: Y, vv: { [A]: 3 }, copy: true })]))
     await index.close()
   })
 
