@@ -334,6 +334,21 @@ describe('a file edited while a peer\'s delete of it is applied', () => {
     expect(existsSync(abs)).toBe(false)
   })
 
+  // fault suite seed 13558: a program moved the file's directory between the reconcile's look
+  // and the writer's; "already gone" was taken for done, the record dropped, and no delete
+  // naming the content went out: a conflict copy of that content stayed for good
+  it('already gone when the writer looks (a program moved or deleted it): a local change, not done', async () => {
+    const abs = join(root, 'moved.php')
+    writeFileSync(abs, '<?php // ours')
+    const record = recordOf(abs)
+    rmSync(abs)
+    const writer = new FolderWriter(root)
+    await writer.prepareStaging()
+    await expect(writer.remove('moved.php', record)).rejects.toThrow(/local change at moved.php/)
+    // nothing recorded there: nothing to report
+    expect(await writer.remove('moved.php', undefined)).toBe(true)
+  })
+
   it('unchanged: it is deleted, and nothing is left in the staging directory', async () => {
     const abs = join(root, 'a/b.txt')
     mkdirSync(join(root, 'a'))
