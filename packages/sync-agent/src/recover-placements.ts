@@ -29,8 +29,8 @@ export type PlacementOutcome = 'placed' | 'placed-then-changed' | 'not-placed'
  * the rename). So temp files are written in the staging directory (FolderWriter), which
  * programs leave alone: there a temp file missing means renamed, one present means not.
  *
- * Intents without a temp file (the crash came before the content was complete) are left to
- * the reconcile (see `heldAfterCrash`).
+ * Intents without a temp file (the crash came before the content was complete, or the rename
+ * never happened and its temp file is swept now) are left to the reconcile (see `heldAfterCrash`).
  */
 export async function recoverPlacements(index: IndexStore, folder: string, log: Logger): Promise<Map<string, PlacementOutcome>> {
   const outcomes = new Map<string, PlacementOutcome>()
@@ -52,6 +52,11 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
       outcome = temp && matches(temp, placing) ? 'not-placed' : 'placed-then-changed'
     }
     if (outcome !== 'not-placed') index.set(path, recordOf(intent, placing))
+    // the temp file is swept next: the intent no longer names it. Named still, a second crash
+    // before the path was applied again read "temp file gone" as "renamed", and the version
+    // nobody had placed was recorded; the start-up scan took its absence for a local delete
+    // (fault suite seed 16007: a conflict copy deleted on every node, LOST)
+    else index.intend(path, withoutPlacing(intent))
     outcomes.set(path, outcome)
     log.info({ path, outcome }, 'settled an apply interrupted by a crash')
   }
@@ -61,6 +66,11 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
 
 function matches(st: Stats, placing: NonNullable<ApplyIntent['placing']>): boolean {
   return st.isFile() && st.ino === placing.ino && st.size === placing.size && st.mtimeMs === placing.mtimeMs && (st.mode & 0o777) === placing.mode
+}
+
+function withoutPlacing(intent: ApplyIntent): ApplyIntent {
+  const { placing: _, ...rest } = intent
+  return rest
 }
 
 function recordOf(intent: ApplyIntent, placing: NonNullable<ApplyIntent['placing']>) {

@@ -135,6 +135,48 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       await index.close()
     })
 
+    // fault suite seed 16007: killed before the rename of a conflict copy; the restart found the
+    // temp file ("not placed") and swept it, and was killed again before it applied the copy.
+    // The next restart read the same intent, found no temp file and took it for "placed, then
+    // deleted": the copy was recorded, the scan saw it missing and published its delete (LOST)
+    it('a rename that never happened stays "not placed" through a second crash before the apply', async () => {
+      const { folder, index, restarted } = await node()
+      const path = 'uploads/2026/02/img2.sync-conflict-20261129-232519-XHZPBNS.png'
+      const bytes = Buffer.from('the conflict copy')
+      const hash = createHash('sha256').update(bytes).digest('hex')
+      const intent = { hash, size: bytes.length, vv: VV }
+      index.intend(path, intent)
+      let killed!: () => void
+      const write = (await stagedWriter(folder)).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
+        beforeRename: async ({ tmp, st }) => {
+          index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+          await index.flush()
+          await new Promise<void>((_, reject) => (killed = () => reject(new Error('killed')))) // the kill -9: no rename
+        }
+      })
+      await until(() => index.intent(path)?.placing !== undefined, 'the intent with its temp file is journaled')
+
+      // first restart: recovery, then the staging directory is emptied as the agent does at start
+      const first = await restarted()
+      expect((await recoverPlacements(first, folder, log)).get(path)).toBe('not-placed')
+      expect(await stagedWriter(folder)).toBeInstanceOf(FolderWriter)
+      expect(readdirSync(join(folder, STAGING_DIR))).toEqual([])
+      // the intent stays for the reconcile, without the temp file it no longer has
+      expect(first.intent(path)).toMatchObject({ hash, size: bytes.length, vv: VV })
+      expect(first.intent(path)?.placing).toBeUndefined()
+      await first.close()
+
+      // killed again before the path was applied: the next restart must not record the copy
+      const second = await restarted()
+      expect((await recoverPlacements(second, folder, log)).has(path)).toBe(false)
+      expect(second.get(path)).toBeUndefined()
+      expect(second.intent(path)).toMatchObject({ hash, vv: VV })
+      killed()
+      await expect(write).rejects.toThrow('killed')
+      await second.close()
+      await index.close()
+    })
+
     it('a version placed and then deleted with its directory is still recorded as placed (seed 904)', async () => {
       const { folder, index, restarted } = await node()
       const bytes = Buffer.from('<?php // v2')
