@@ -628,8 +628,11 @@ export class FolderWriter {
 
   /** Puts a file moved out by `remove` back at `path`, or, if a new file took the path, under a rescue name. */
   private async putBack(aside: string, path: string, rescueAs: ((attempt: number) => string) | undefined): Promise<void> {
-    const names = [path, ...(rescueAs ? Array.from({ length: 10 }, (_, i) => rescueAs(i)) : [])]
-    for (const name of names) {
+    // rescue names one at a time, only once the one before is taken: naming one logs that the
+    // edit is kept under it (named all at once, ten such warnings went out for an edit that
+    // went back under its own name: fault suite seed 17032)
+    for (let attempt = -1; attempt < (rescueAs ? 10 : 0); attempt++) {
+      const name = attempt < 0 || !rescueAs ? path : rescueAs(attempt)
       try {
         await link(aside, this.abs(name)) // never over a file made meanwhile
         await unlink(aside).catch(() => undefined)
