@@ -16,10 +16,11 @@ import * as rsync from './tools/rsync.mjs';
 import * as syncthing from './tools/syncthing.mjs';
 import * as syncAgent from './tools/sync-agent.mjs';
 import * as hypercoreFloor from './tools/hypercore-floor.mjs';
+import * as noiseFloor from './tools/noise-floor.mjs';
 import initialSync from './scenarios/initial-sync.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const TOOLS = { rsync: rsync.create, syncthing: syncthing.create, 'sync-agent': syncAgent.create, 'hypercore-floor': hypercoreFloor.create };
+const TOOLS = { rsync: rsync.create, syncthing: syncthing.create, 'sync-agent': syncAgent.create, 'hypercore-floor': hypercoreFloor.create, 'noise-floor': noiseFloor.create };
 const SCENARIOS = [initialSync];
 const QUICK = { smallFiles: 600, uploadsMb: 20 };
 const PROPAGATION_RUNS = { full: 20, quick: 3 };

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { walkFiles } from '../lib/floor-tool.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const requireAgent = createRequire(path.join(REPO, 'packages', 'sync-agent', 'package.json'));
@@ -35,14 +36,6 @@ const INDEX_NODE_CACHE = 4096;
 const openStore = (dir) => new Corestore(new CoreStorage(dir, { writeBufferSize: WRITE_BUFFER_BYTES }), { globalCache: new Rache({ maxSize: INDEX_NODE_CACHE }) });
 const [mode, folder, storeDir, ...rest] = process.argv.slice(2);
 
-function walk(dir, rel = '', out = []) {
-  for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
-    const r = rel ? `${rel}/${d.name}` : d.name;
-    if (d.isDirectory()) walk(path.join(dir, d.name), r, out);
-    else if (d.isFile()) out.push(r);
-  }
-  return out;
-}
 
 async function seed() {
   const store = openStore(storeDir);
@@ -51,7 +44,7 @@ async function seed() {
   await drive.ready();
   const writer = new OwnDriveWriter(drive, await drive.getBlobs());
   const puts = [];
-  for (const rel of walk(folder)) {
+  for (const rel of walkFiles(folder)) {
     const abs = path.join(folder, rel);
     const st = fs.statSync(abs);
     // a file too large for one Buffer is streamed, as the agent does
