@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// Summarises a `pnpm test:faults --results FILE` file: rounds, operations, faults, convergence.
+// Summarises `pnpm test:faults --results FILE` files: rounds, operations, faults, convergence.
 import { readFileSync } from 'node:fs'
 
-const file = process.argv[2]
-if (!file) {
-  console.error('usage: node scripts/fault-figures.mjs RESULTS.jsonl')
+// several files (one per runner) make one row
+const files = process.argv.slice(2)
+if (files.length === 0) {
+  console.error('usage: node scripts/fault-figures.mjs RESULTS.jsonl [MORE.jsonl ...]')
   process.exit(2)
 }
-const rounds = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+const rounds = files.flatMap((file) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
 if (rounds.length === 0) {
-  console.error(`${file}: no rounds`)
+  console.error(`${files.join(', ')}: no rounds`)
   process.exit(1)
 }
 const sum = (f) => rounds.reduce((n, r) => n + f(r), 0)
