@@ -7,8 +7,8 @@
 // starts), then, to the first peer that connects, sends the whole folder over TCP + Noise
 // (@hyperswarm/secret-stream, the transport sync-agent uses) as one stream: for each file a
 // header (path, size, mtime, mode, sha256) and its bytes, read from the folder as it goes,
-// packed into messages of up to MESSAGE_BYTES. The critical class first (themes, plugins,
-// mu-plugins, languages, root *.php), then the rest.
+// packed into messages of up to MESSAGE_BYTES. In sync-agent's class order (its `wordpress`
+// preset: themes, plugins, mu-plugins, languages and root *.php first, then uploads, then the rest).
 // fetch: receives that stream and places every file as a sync tool that is safe must, on one
 // thread with synchronous calls (the cheapest form on Node): the bytes hashed as they
 // arrive and checked against the sha256, written to a temp file in a staging directory,
@@ -23,16 +23,19 @@ import net from 'node:net';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { walkFiles } from '../lib/floor-tool.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const requireAgent = createRequire(path.join(REPO, 'packages', 'sync-agent', 'package.json'));
 const NoiseSecretStream = requireAgent('@hyperswarm/secret-stream');
+// sync-agent's own classes (its `wordpress` preset), so both send the same files first
+const { PriorityClasses } = await import(pathToFileURL(path.join(REPO, 'packages', 'sync-agent', 'dist', 'priority', 'priority-classes.js')).href);
+const classes = new PriorityClasses('wordpress');
+const isCritical = (rel) => classes.classOf(rel) === 0;
 
 export const STAGING = '.noise-floor-staging';
 const MESSAGE_BYTES = 256 * 1024;
-const CRITICAL = /^(themes|plugins|mu-plugins|languages)\/|^[^/]+\.php$/;
 const [mode, folder, ...rest] = process.argv.slice(2);
 
 
@@ -58,7 +61,7 @@ async function seed() {
     files.push({ rel, abs, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777, hash: createHash('sha256').update(fs.readFileSync(abs)).digest() });
     bytes += st.size;
   }
-  files.sort((a, b) => Number(CRITICAL.test(b.rel)) - Number(CRITICAL.test(a.rel)));
+  files.sort((a, b) => classes.classOf(a.rel) - classes.classOf(b.rel));
   const server = net.createServer((socket) => {
     const stream = new NoiseSecretStream(false, socket);
     stream.on('error', () => {});
@@ -143,7 +146,7 @@ function fetch([port, count]) {
     fs.renameSync(f.tmp, abs);
     files++;
     bytes += f.size;
-    if (criticalMs === null && !CRITICAL.test(f.rel)) criticalMs = performance.now() - started;
+    if (criticalMs === null && !isCritical(f.rel)) criticalMs = performance.now() - started;
   };
   /** bytes of a header that starts at `at` in `buf`, or -1 if it is not all there */
   const headerLength = (buf, at) => {

@@ -11,6 +11,7 @@ import { createFloorTool } from '../lib/floor-tool.mjs';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PEER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'noise-floor-peer.mjs');
 const SECRET_STREAM = path.join(REPO, 'node_modules', '.pnpm', 'node_modules', '@hyperswarm', 'secret-stream', 'package.json');
+const DIST = path.join(REPO, 'packages', 'sync-agent', 'dist', 'priority', 'priority-classes.js');
 
 export function create() {
   return createFloorTool({
@@ -19,7 +20,9 @@ export function create() {
     seedArgs: (dirA) => ['seed', dirA],
     fetchArgs: (dirB, tmp, seed, corpus) => ['fetch', dirB, String(seed.port), String(corpus.files)],
     async check() {
-      return fs.existsSync(SECRET_STREAM) ? null : 'missing: @hyperswarm/secret-stream (run pnpm install)';
+      if (!fs.existsSync(SECRET_STREAM)) return 'missing: @hyperswarm/secret-stream (run pnpm install)';
+      if (!fs.existsSync(DIST)) return `missing: ${path.relative(REPO, DIST)} (run pnpm build)`;
+      return null;
     },
     version() {
       try { return JSON.parse(fs.readFileSync(SECRET_STREAM, 'utf8')).version; } catch { return null; }
