@@ -129,6 +129,12 @@ export function create() {
 
     async stop() {
       await Promise.all(procs.map((p) => stopChild(p, 5000)));
+      // e.g. BENCH_KEEP_LOGS=/tmp/logs with BENCH_AGENT_NODE_ARGS=--trace-gc: the agents' output is kept there
+      const keep = process.env.BENCH_KEEP_LOGS;
+      if (keep && A && B) {
+        fs.mkdirSync(keep, { recursive: true });
+        for (const node of [A, B]) if (fs.existsSync(node.log)) fs.copyFileSync(node.log, path.join(keep, `${node.name.toLowerCase()}.log`));
+      }
       await rmrf(tmp);
     },
   };

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'chokidar'
 import type { Dirent, Stats } from 'node:fs'
-import { basename, join, relative, sep } from 'node:path'
+import { readdir } from 'node:fs/promises'
+import { basename, join, relative, resolve, sep } from 'node:path'
 import { TEMP_PREFIX } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 
@@ -38,6 +39,8 @@ export class FolderWatcher {
   listsDirectoriesOnly = false
   /** paths chokidar reported as added directories whose events have not settled yet */
   private readonly addedDirs = new Set<string>()
+  /** subdirectories found unwatched in a new directory and handed to chokidar (for logs and tests) */
+  missedDirsWatched = 0
 
   constructor(
     private readonly root: string,
@@ -113,8 +116,43 @@ export class FolderWatcher {
       path,
       setTimeout(() => {
         this.timers.delete(path)
-        this.events.onPath(path, stats, this.addedDirs.delete(path))
+        const addedDir = this.addedDirs.delete(path)
+        if (addedDir) this.watchMissedSubdirs(path)
+        this.events.onPath(path, stats, addedDir)
       }, this.settleMs)
+    )
+  }
+
+  /**
+   * chokidar reads a new directory, then watches it: a subdirectory made in between (`mkdir -p
+   * a/b` racing that read) is in neither, so it is never watched, and files written into it
+   * later have no event until something else changes in its parent (chokidar then reads the
+   * parent again) or the periodic rescan (10 min) comes. Seen as a flaky unit test in CI
+   * (session 11). So once a new directory's events settle (its watch is made by then), each
+   * subdirectory on disk that chokidar does not list is handed to it. What such a directory
+   * already holds is found by LocalChanges' look into the new directory, not here: chokidar
+   * adds it without events. Reads chokidar's record of a directory's entries (`_watched`, an
+   * internal, on this instance only); without it nothing is done (the rescan stays the net).
+   */
+  private watchMissedSubdirs(path: string): void {
+    const watcher = this.watcher
+    if (!watcher) return
+    const abs = join(this.root, path)
+    readdir(abs, { withFileTypes: true }).then(
+      (entries) => {
+        if (this.watcher !== watcher) return // paused or restarted: a fresh watch reads everything
+        const known = knownEntries(watcher, abs)
+        if (!known) return
+        for (const entry of entries) {
+          if (!entry.isDirectory() || entry.name.startsWith(TEMP_PREFIX) || known.has(entry.name)) continue
+          const sub = `${path}/${entry.name}`
+          if (this.events.isIgnored(sub, true)) continue
+          this.missedDirsWatched++
+          this.log.debug({ path: sub }, 'a directory made while chokidar read its new parent was not watched: watching it')
+          watcher.add(join(abs, entry.name))
+        }
+      },
+      () => undefined // gone again: its removal has its own events
     )
   }
 
@@ -183,6 +221,17 @@ export class FolderWatcher {
       await watcher?.close()
     })
   }
+}
+
+/**
+ * The entries chokidar recorded for directory `abs` (it records each subdirectory it watches
+ * there), or null when it has no record or this chokidar keeps none where we look.
+ */
+function knownEntries(watcher: FSWatcher, abs: string): { has(name: string): boolean | undefined } | null {
+  const watched = (watcher as unknown as { _watched?: unknown })._watched
+  if (!(watched instanceof Map)) return null
+  const entry = watched.get(resolve(abs)) as { has?: unknown } | undefined
+  return entry && typeof entry.has === 'function' ? (entry as { has(name: string): boolean | undefined }) : null
 }
 
 /** what chokidar's listing hands its filters: readdirp entries (`dirent` when not stat-ed) */

@@ -1,16 +1,88 @@
-import { setFlagsFromString } from 'node:v8'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
 
 /**
  * How far V8 lets the JS heap grow past what survived its last full collection before it
- * collects again, in percent. V8's default grows it up to 4× while allocation is fast (the diff
- * of a flood of entries): 40 MiB live became 160 MiB of heap, most of it garbage, and the peak
- * RSS of a node flooded with a million entries crossed 450 MiB. This only makes full
- * collections come sooner; it caps nothing, so a folder whose index needs a large heap still
- * gets it. V8 reads the flag at every collection, so setting it at run time takes effect
- * (measured in a churn script: peak heap 260 → 175 MiB, CPU time equal within the noise).
+ * collects again (`--heap-growing-percent`), chosen after every full collection from what
+ * survived it.
+ *
+ * Why not V8's default: it grows the heap up to 4× while allocation is fast (the diff of a
+ * flood of entries): 40 MiB live became 160 MiB of heap, most of it garbage, and the peak RSS
+ * of a node flooded with a million entries crossed 450 MiB. A fixed 30% (sessions 7–11)
+ * fixed that, but on a small heap it made V8 collect all the time: 30% of 24 MiB is less than
+ * the new space V8 keeps in reserve, so incremental marking started again as soon as a
+ * collection ended. A fresh peer's initial sync (24 MiB live) ran 38 full collections on B
+ * and 105 on A (which serves the files) in 1.3 s, and took 5.1–6.9 s against 3.9–4.7 s
+ * without the flag (`BENCH_AGENT_NODE_ARGS=--trace-gc`, 2026-11-30).
+ *
+ * So the heap may grow by MIN_GROWTH_BYTES or GROWTH_PERCENT of what is live, whichever is
+ * more (and at most MAX_PERCENT): a small heap is collected as rarely as V8 would, a large one
+ * grows by 30% at most. This caps nothing: a folder whose index needs a large heap gets it.
+ * V8 reads the flag at every collection, so setting it at run time takes effect from the next
+ * one.
  */
-export const HEAP_GROWING_PERCENT = 30
+export const GROWTH_PERCENT = 30
+export const MIN_GROWTH_BYTES = 48 * 1024 * 1024
+export const MAX_PERCENT = 300
 
-export function limitHeapGrowth(): void {
-  if (HEAP_GROWING_PERCENT > 0) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
+/** The growing percent for a heap with `liveBytes` live after a full collection. */
+export function growthPercentFor(liveBytes: number): number {
+  if (!(liveBytes > 0)) return MAX_PERCENT
+  const percent = Math.ceil((MIN_GROWTH_BYTES / liveBytes) * 100)
+  return Math.min(MAX_PERCENT, Math.max(GROWTH_PERCENT, percent))
+}
+
+export interface HeapGrowthDeps {
+  setFlags(flags: string): void
+  /** bytes of JS heap in use now (read right after a full collection: what survived it) */
+  heapUsed(): number
+}
+
+const realDeps: HeapGrowthDeps = {
+  setFlags: setFlagsFromString,
+  heapUsed: () => getHeapStatistics().used_heap_size
+}
+
+/**
+ * Sets the growing percent at start (for the heap there is then) and again after each full
+ * collection. One per process; `close()` stops observing (the last percent stays set).
+ */
+export class HeapGrowthTuner {
+  private observer: PerformanceObserver | null = null
+  private current = -1
+  /** how many times the percent was changed (for tests and logs) */
+  changes = 0
+
+  constructor(private readonly deps: HeapGrowthDeps = realDeps) {}
+
+  get percent(): number {
+    return this.current
+  }
+
+  ready(): void {
+    if (this.observer) return
+    this.apply()
+    this.observer = new PerformanceObserver((list) => {
+      if (list.getEntries().some(isFullCollection)) this.apply()
+    })
+    this.observer.observe({ entryTypes: ['gc'] })
+  }
+
+  close(): void {
+    this.observer?.disconnect()
+    this.observer = null
+  }
+
+  private apply(): void {
+    const percent = growthPercentFor(this.deps.heapUsed())
+    if (percent === this.current) return
+    this.current = percent
+    this.changes++
+    this.deps.setFlags(`--heap-growing-percent=${percent}`)
+  }
+}
+
+function isFullCollection(entry: PerformanceEntry): boolean {
+  const detail = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail
+  return detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR
 }

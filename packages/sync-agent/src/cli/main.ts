@@ -56,7 +56,8 @@ async function startCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usage(`start: unexpected argument ${JSON.stringify(positionals[0])}`)
   // loaded here, not at the top: `status` and `secret` stay fast without the Hypercore stack
   const { loadConfig } = await import('../config/load-config.js')
-  ;(await import('../heap-growth.js')).limitHeapGrowth()
+  const heapGrowth = new (await import('../heap-growth.js')).HeapGrowthTuner()
+  heapGrowth.ready()
   const { createLogger } = await import('../log.js')
   const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
   const log = createLogger(config.logLevel)
@@ -83,10 +84,12 @@ async function startCommand(args: string[]): Promise<number> {
     await agent.ready()
   } catch (err) {
     await agent.close()
+    heapGrowth.close()
     log.flush()
     throw err
   }
   const code = await stopped
+  heapGrowth.close()
   log.flush()
   return code
 }
