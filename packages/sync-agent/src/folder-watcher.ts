@@ -128,11 +128,13 @@ export class FolderWatcher {
    * a/b` racing that read) is in neither, so it is never watched, and files written into it
    * later have no event until something else changes in its parent (chokidar then reads the
    * parent again) or the periodic rescan (10 min) comes. Seen as a flaky unit test in CI
-   * (session 11). So once a new directory's events settle (its watch is made by then), each
-   * subdirectory on disk that chokidar does not list is handed to it. What such a directory
-   * already holds is found by LocalChanges' look into the new directory, not here: chokidar
-   * adds it without events. Reads chokidar's record of a directory's entries (`_watched`, an
-   * internal, on this instance only); without it nothing is done (the rescan stays the net).
+   * (session 11). So once a new directory's events settle, each subdirectory on disk that
+   * chokidar does not list is handed to it, and reported as an added directory (chokidar adds
+   * it without events), so what it holds is looked at. chokidar may still be reading the new
+   * directory then (under load): the subdirectory is then added twice, which costs a second
+   * listener on the same watch handle, nothing more. Reads chokidar's record of a directory's
+   * entries (`_watched`, an internal, on this instance only); without it nothing is done (the
+   * rescan stays the net).
    */
   private watchMissedSubdirs(path: string): void {
     const watcher = this.watcher
@@ -150,6 +152,11 @@ export class FolderWatcher {
           this.missedDirsWatched++
           this.log.debug({ path: sub }, 'a directory made while chokidar read its new parent was not watched: watching it')
           watcher.add(join(abs, entry.name))
+          // reported as added, as chokidar would have: the receiver looks inside it once it
+          // settles (its watch made by then) and again later, and its own subdirectories are
+          // checked here the same way
+          this.addedDirs.add(sub)
+          this.settle(sub, undefined)
         }
       },
       () => undefined // gone again: its removal has its own events

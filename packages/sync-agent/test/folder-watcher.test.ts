@@ -203,7 +203,11 @@ describe('FolderWatcher: a subdirectory made while chokidar read its new parent'
     const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
     cleanups.push(() => rm(root, { recursive: true, force: true }))
     const settled: string[] = []
-    const watcher = await watching(root, 50, (path) => settled.push(path))
+    const added: string[] = []
+    const watcher = await watching(root, 50, (path, _stats, addedDir) => {
+      settled.push(path)
+      if (addedDir) added.push(path)
+    })
     const chokidar = (watcher as unknown as { watcher: { _readdirp: (dir: string, options: unknown) => NodeJS.EventEmitter } }).watcher
     const list = chokidar._readdirp
     let raced = false
@@ -221,7 +225,9 @@ describe('FolderWatcher: a subdirectory made while chokidar read its new parent'
     await vi.waitFor(() => expect(settled).toContain('new'), { timeout: 5_000, interval: 20 })
     expect(raced).toBe(true)
     expect(watcher.missedDirsWatched).toBe(1)
+    // reported as added, as chokidar would have (the agent looks inside it), and watched:
     // root, new and new/sub
+    await vi.waitFor(() => expect(added).toEqual(['new', 'new/sub']), { timeout: 5_000, interval: 20 })
     await vi.waitFor(() => expect(inotifyWatches()).toBe(3), { timeout: 5_000, interval: 20 })
     await writeFile(join(root, 'new/sub/later.jpg'), 'x')
     await vi.waitFor(() => expect(settled).toContain('new/sub/later.jpg'), { timeout: 5_000, interval: 20 })
