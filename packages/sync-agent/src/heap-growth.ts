@@ -23,7 +23,16 @@ import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf
  */
 export const GROWTH_PERCENT = 30
 export const MIN_GROWTH_BYTES = 48 * 1024 * 1024
-export const MAX_PERCENT = 300
+/**
+ * V8 applies the percent at a collection; we learn of a collection only afterwards, so a
+ * percent set for a small heap can still be in force at the next one, when the heap may be
+ * large (a fresh node's index of 100,000 files): the heap then may grow that much. With 300%
+ * the heap of such a node reached 465 MiB with ~80 MiB live (peak RSS 765 MiB, 496 with a
+ * flat 30%). The percent is also re-read from the heap's size every POLL_MS, which keeps it
+ * close, and is never more than 200%.
+ */
+export const MAX_PERCENT = 200
+export const POLL_MS = 250
 
 /** The growing percent for a heap with `liveBytes` live after a full collection. */
 export function growthPercentFor(liveBytes: number): number {
@@ -34,21 +43,28 @@ export function growthPercentFor(liveBytes: number): number {
 
 export interface HeapGrowthDeps {
   setFlags(flags: string): void
-  /** bytes of JS heap in use now (read right after a full collection: what survived it) */
+  /**
+   * bytes of JS heap in use now: right after a full collection, what survived it; between
+   * collections more (garbage too), so the percent chosen is smaller, never larger
+   */
   heapUsed(): number
+  /** how often the heap's size is read between collections (0: only after them) */
+  pollMs: number
 }
 
 const realDeps: HeapGrowthDeps = {
   setFlags: setFlagsFromString,
-  heapUsed: () => getHeapStatistics().used_heap_size
+  heapUsed: () => getHeapStatistics().used_heap_size,
+  pollMs: POLL_MS
 }
 
 /**
- * Sets the growing percent at start (for the heap there is then) and again after each full
- * collection. One per process; `close()` stops observing (the last percent stays set).
+ * Sets the growing percent at start (for the heap there is then), after each full collection
+ * and every `pollMs`. One per process; `close()` stops (the last percent stays set).
  */
 export class HeapGrowthTuner {
   private observer: PerformanceObserver | null = null
+  private poll: NodeJS.Timeout | null = null
   private current = -1
   /** how many times the percent was changed (for tests and logs) */
   changes = 0
@@ -66,11 +82,17 @@ export class HeapGrowthTuner {
       if (list.getEntries().some(isFullCollection)) this.apply()
     })
     this.observer.observe({ entryTypes: ['gc'] })
+    if (this.deps.pollMs > 0) {
+      this.poll = setInterval(() => this.apply(), this.deps.pollMs)
+      this.poll.unref()
+    }
   }
 
   close(): void {
     this.observer?.disconnect()
     this.observer = null
+    if (this.poll) clearInterval(this.poll)
+    this.poll = null
   }
 
   private apply(): void {

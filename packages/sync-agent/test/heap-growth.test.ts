@@ -8,8 +8,9 @@ const MiB = 1024 * 1024
 
 describe('growthPercentFor', () => {
   it('lets a small heap grow by MIN_GROWTH_BYTES, never more than MAX_PERCENT', () => {
-    expect(growthPercentFor(24 * MiB)).toBe(200)
-    expect(growthPercentFor(24 * MiB) / 100 * 24 * MiB).toBeGreaterThanOrEqual(MIN_GROWTH_BYTES)
+    expect(growthPercentFor(32 * MiB)).toBe(150)
+    expect(growthPercentFor(32 * MiB) / 100 * 32 * MiB).toBeGreaterThanOrEqual(MIN_GROWTH_BYTES)
+    expect(growthPercentFor(24 * MiB)).toBe(MAX_PERCENT)
     expect(growthPercentFor(10 * MiB)).toBe(MAX_PERCENT)
     expect(growthPercentFor(0)).toBe(MAX_PERCENT)
     expect(growthPercentFor(Number.NaN)).toBe(MAX_PERCENT)
@@ -23,30 +24,47 @@ describe('growthPercentFor', () => {
   })
 })
 
+/** A started tuner whose heap size the test sets (`heap.used`), and the flags it set. */
+function tunerFor(pollMs: number): { tuner: HeapGrowthTuner; flags: string[]; heap: { used: number } } {
+  const flags: string[] = []
+  const heap = { used: 24 * MiB }
+  const tuner = new HeapGrowthTuner({ setFlags: (f) => flags.push(f), heapUsed: () => heap.used, pollMs })
+  tuner.ready()
+  return { tuner, flags, heap }
+}
+
 describe('HeapGrowthTuner', () => {
   it('sets the percent at start and again after a full collection, only when it changes', async () => {
-    const flags: string[] = []
-    let used = 24 * MiB
-    const tuner = new HeapGrowthTuner({ setFlags: (f) => flags.push(f), heapUsed: () => used })
-    tuner.ready()
+    const { tuner, flags, heap } = tunerFor(0)
     try {
-      expect(flags).toEqual(['--heap-growing-percent=200'])
+      expect(flags).toEqual([`--heap-growing-percent=${MAX_PERCENT}`])
       // a real full collection (V8's gc() exposed to a fresh context)
       setFlagsFromString('--expose-gc')
       const gc = runInNewContext('gc') as () => void
-      used = 500 * MiB
+      heap.used = 500 * MiB
       gc()
       await until(() => flags.length === 2, 'the tuner saw the full collection', 10_000)
       expect(flags[1]).toBe(`--heap-growing-percent=${GROWTH_PERCENT}`)
       gc()
-      used = 490 * MiB
+      heap.used = 490 * MiB
       gc()
       // same percent: not set again (a change would be seen by the next observer callback)
-      used = 24 * MiB
+      heap.used = 24 * MiB
       gc()
       await until(() => flags.length === 3, 'back to the small-heap percent', 10_000)
-      expect(flags).toEqual(['--heap-growing-percent=200', `--heap-growing-percent=${GROWTH_PERCENT}`, '--heap-growing-percent=200'])
+      expect(flags).toEqual([`--heap-growing-percent=${MAX_PERCENT}`, `--heap-growing-percent=${GROWTH_PERCENT}`, `--heap-growing-percent=${MAX_PERCENT}`])
       expect(tuner.changes).toBe(3)
+    } finally {
+      tuner.close()
+    }
+  })
+
+  it('reads the heap between collections too, so a percent set for a small heap does not outlive it', async () => {
+    const { tuner, flags, heap } = tunerFor(10)
+    try {
+      heap.used = 400 * MiB
+      await until(() => flags.length === 2, 'the poll saw the larger heap', 10_000)
+      expect(flags).toEqual([`--heap-growing-percent=${MAX_PERCENT}`, `--heap-growing-percent=${GROWTH_PERCENT}`])
     } finally {
       tuner.close()
     }
