@@ -53,7 +53,7 @@ describe('Oracle', () => {
   })
 
   // fault suite seed 5009: on a full disk, creates leave empty files, all with the same hash
-  it('the same content written again at a name after it was deleted there is a new version (empty files)', () => {
+  it('the same content written again at a name after it was deleted there is a new version (empty files), allowed to vanish', () => {
     const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
     const at = (ms: number) => vi.setSystemTime(1_800_000_000_000 + ms)
     vi.useFakeTimers({ toFake: ['Date'] })
@@ -62,6 +62,7 @@ describe('Oracle', () => {
       const model = new Oracle()
       at(1_000)
       model.wrote({ node: 2, path: 'docs/d0/a.txt', hash: EMPTY, size: 0, op: 'create' })
+      expect(model.check(new Map()).problems).toEqual([expect.stringMatching(/^LOST: docs\/d0\/a.txt/)])
       at(2_000)
       model.removed({ node: 2, path: 'docs/d0/a.txt', hash: EMPTY, kind: 'delete', op: 'dir move' })
       // deleted, and nothing written again: back is RESURRECTED
@@ -69,7 +70,9 @@ describe('Oracle', () => {
       at(3_000)
       model.wrote({ node: 2, path: 'docs/d0/a.txt', hash: EMPTY, size: 0, op: 'create' })
       expect(model.check(new Map([['docs/d0/a.txt', file(EMPTY)]])).problems).toEqual([])
-      expect(model.check(new Map()).problems).toEqual([expect.stringMatching(/^LOST: docs\/d0\/a.txt/)])
+      // made again where it was removed before: allowed, not required (the agent names contents
+      // by hash, and withdraws a losing copy of content replaced there on purpose: seed 19512)
+      expect(model.check(new Map()).problems).toEqual([])
     } finally {
       vi.useRealTimers()
     }
