@@ -108,9 +108,19 @@ export class Oracle {
     // files left by writes that failed on the full disk, deleted, and made again)
     const lastWriteAt = new Map<string, number>()
     for (const w of this.writes) lastWriteAt.set(key(w.path, w.hash), Math.max(w.atMs, lastWriteAt.get(key(w.path, w.hash)) ?? -1))
+    // the same content written again at a name where a node had deleted or overwritten it
+    // before: the agent names contents by hash (`was`, `replaced`), so when that new version
+    // loses a conflict, its copy is withdrawn as content replaced on purpose (README, seed
+    // 4129's known imprecision). The workload writes unique bytes, so this is an empty file
+    // again (a write that failed on the full disk): allowed to vanish, nothing in it is lost
+    // (fault suite seed 19512)
+    const writtenAgain = new Set<string>()
     for (const r of this.removals) {
       const k = key(r.path, r.hash)
-      if (r.atMs < (lastWriteAt.get(k) ?? -1)) continue
+      if (r.atMs < (lastWriteAt.get(k) ?? -1)) {
+        writtenAgain.add(k)
+        continue
+      }
       superseded.set(k, r)
       if (r.kind === 'delete') deletedOnPurpose.set(k, r)
       if (isConflictCopy(r.path)) continue
@@ -123,21 +133,12 @@ export class Oracle {
       if (entry.sha256 === undefined) throw new Error('the oracle needs hashed trees')
       present.add(key(path, entry.sha256))
     }
-    // the same content written again at a name where a node had deleted or overwritten it
-    // before: the agent names contents by hash (`was`, `replaced`), so when that new version
-    // loses a conflict, its copy is withdrawn as content replaced on purpose (README, seed
-    // 4129's known imprecision). The workload writes unique bytes, so this is an empty file
-    // again (a write that failed on the full disk): allowed to vanish, nothing in it is lost
-    // (fault suite seed 19512)
-    const firstRemovalAt = new Map<string, number>()
-    for (const r of this.removals) firstRemovalAt.set(key(r.path, r.hash), Math.min(r.atMs, firstRemovalAt.get(key(r.path, r.hash)) ?? Infinity))
     const required = new Map<string, WrittenVersion>()
     const known = new Map<string, WrittenVersion>()
     for (const w of this.writes) {
       const k = key(w.path, w.hash)
       known.set(k, w)
-      // one content at one name: judged by its last write (the earlier ones look the same)
-      if (superseded.has(k) || (firstRemovalAt.get(k) ?? Infinity) < (lastWriteAt.get(k) as number)) continue
+      if (superseded.has(k) || writtenAgain.has(k)) continue
       required.set(k, w)
     }
     // a raced write may be kept (the agent found the edit and put the file back, or saved it

@@ -71,10 +71,6 @@ export class HeapGrowthTuner {
 
   constructor(private readonly deps: HeapGrowthDeps = realDeps) {}
 
-  get percent(): number {
-    return this.current
-  }
-
   ready(): void {
     if (this.observer) return
     this.apply()
