@@ -98,7 +98,7 @@ export function decodeEntry(raw: { seq: number; key: string; value: unknown }): 
   let value: unknown = raw.value
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
     try {
-      value = JSON.parse(Buffer.from(value).toString('utf8'))
+      value = JSON.parse((Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString('utf8'))
     } catch {
       throw bad(raw.key, 'the entry value cannot be decoded (not JSON)')
     }

@@ -2,12 +2,13 @@ import { pipeline } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
+import hypercoreCrypto from 'hypercore-crypto'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
 import { createLogger } from '../src/log.js'
 import type { PeerSession } from '../src/peers/peer-session.js'
 import { IndexBlockFetcher } from '../src/replication/index-block-fetcher.js'
 import { IndexBlockServer } from '../src/replication/index-block-server.js'
-import { entriesOf, TreeHasher } from '../src/replication/index-snapshot.js'
+import { entriesOf, TreeHasher, TreeNodeSet } from '../src/replication/index-snapshot.js'
 import { CONTENT_DONE, FEATURE_INDEX, type IndexRequest } from '../src/protocol.js'
 import { sessionPair } from './helpers/session-pair.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
@@ -72,10 +73,10 @@ async function listed(drive: Hyperdrive): Promise<Array<{ seq: number; key: stri
 }
 
 /** Fetcher (reader side) and server (writer side) over a real session pair. */
-async function connect(writer: Hyperdrive, opts: { mayRead?: boolean; onRequest?: (s: PeerSession, r: IndexRequest) => void; responseTimeoutMs?: number } = {}) {
+async function connect(writer: Hyperdrive, opts: { mayRead?: boolean; onRequest?: (s: PeerSession, r: IndexRequest) => void; responseTimeoutMs?: number; storeChunkBlocks?: number } = {}) {
   const server = new IndexBlockServer({ core: (key) => (key.equals(writer.key) ? writer.core : null), mayRead: () => opts.mayRead ?? true, log })
   let client!: PeerSession
-  const fetcher = new IndexBlockFetcher({ sources: () => (client.features & FEATURE_INDEX ? [client] : []), log, responseTimeoutMs: opts.responseTimeoutMs ?? 10_000 })
+  const fetcher = new IndexBlockFetcher({ sources: () => (client.features & FEATURE_INDEX ? [client] : []), log, responseTimeoutMs: opts.responseTimeoutMs ?? 10_000, storeChunkBlocks: opts.storeChunkBlocks })
   const pair = await sessionPair({
     keys,
     log,
@@ -102,6 +103,31 @@ describe('index snapshot from raw blocks', () => {
     }
   })
 
+  it('keeps every node of the tree, packed by flat index', async () => {
+    const writer = await writerDrive(40)
+    const n = writer.core.length
+    const nodes = new TreeNodeSet(n)
+    const hasher = new TreeHasher(nodes)
+    const blocks: Buffer[] = []
+    for (let i = 0; i < n; i++) hasher.add((blocks[i] = (await writer.core.get(i, { raw: true })) as Buffer))
+    // a tree of n leaves has 2n - (number of its roots) nodes; the roots are the 1 bits of n
+    expect(nodes.count).toBe(2 * n - n.toString(2).replaceAll('0', '').length)
+    const all = [...nodes.between(0, 2 * n)]
+    expect(all.length).toBe(nodes.count)
+    expect(all.map((x) => x.index)).toEqual([...all.map((x) => x.index)].sort((a, b) => a - b))
+    for (let i = 0; i < n; i++) {
+      const leaf = all.find((x) => x.index === 2 * i)
+      expect(leaf?.size).toBe(blocks[i]?.byteLength)
+      expect(leaf?.hash.equals(hypercoreCrypto.data(blocks[i] as Buffer))).toBe(true)
+    }
+    // a parent's size is its two children's
+    const byIndex = new Map(all.map((x) => [x.index, x]))
+    expect(byIndex.get(1)?.size).toBe((blocks[0]?.byteLength ?? 0) + (blocks[1]?.byteLength ?? 0))
+    expect([...nodes.between(2 * n - 2, 2 * n)].map((x) => x.index)).toEqual([2 * n - 2])
+    expect(() => nodes.set({ index: 2 * n, size: 1, hash: Buffer.alloc(32) })).toThrow(RangeError)
+    expect(() => nodes.set({ index: 0, size: 1, hash: Buffer.alloc(16) })).toThrow(RangeError)
+  })
+
   it('decodes the entries the drive lists: the last write of each key, deletes gone', async () => {
     const writer = await writerDrive(300)
     const reader = await readerOf(writer)
@@ -116,13 +142,14 @@ describe('index snapshot from raw blocks', () => {
     expect(fetcher.counters).toEqual({ snapshots: 1, mismatches: 0 })
   })
 
-  it('stores the verified blocks in the reader\'s core: read there with no peer, and after a restart', async () => {
+  it('stores the verified blocks in the reader\'s core, in several writes: read there with no peer, and after a restart', async () => {
     const writer = await writerDrive(2000)
     const dir = tempDir()
     const reader = await readerOf(writer, dir)
     const length = reader.core.length
     expect(reader.core.contiguousLength).toBeLessThan(length)
-    const { fetcher } = await connect(writer)
+    // 7 writes of blocks and tree nodes (the last one short), then the bitfield
+    const { fetcher } = await connect(writer, { storeChunkBlocks: 300 })
     const snapshot = await fetcher.snapshot({ core: reader.core, author: 'W', shortId: 'W' }, length)
     expect(snapshot?.stored).toBe(true)
     expect(reader.core.contiguousLength).toBe(length)

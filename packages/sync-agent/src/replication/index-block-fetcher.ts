@@ -3,7 +3,7 @@ import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { CONTENT_DONE, MAX_INDEX_BLOCKS, type IndexBlocks } from '../protocol.js'
-import { entriesOf, TreeHasher, type SnapshotEntry, type TreeNode } from './index-snapshot.js'
+import { entriesOf, TreeHasher, TreeNodeSet, type SnapshotEntry } from './index-snapshot.js'
 import { storeVerifiedBlocks } from './store-verified-blocks.js'
 
 /**
@@ -62,6 +62,8 @@ export class IndexBlockFetcher {
       sources(): PeerSession[]
       log: Logger
       responseTimeoutMs?: number
+      /** blocks per storage write (store-verified-blocks.ts; tests make it small) */
+      storeChunkBlocks?: number
     }
   ) {}
 
@@ -91,37 +93,39 @@ export class IndexBlockFetcher {
     for (const session of sources.slice(0, MAX_PEERS_ASKED)) {
       const startedAt = Date.now()
       let blocks: Buffer[]
+      let hasher: TreeHasher | null = new TreeHasher(new TreeNodeSet(length))
       try {
-        blocks = await this.download(session, drive.core.key, length, maxBytes)
+        blocks = await this.download(session, drive.core.key, length, maxBytes, hasher)
       } catch (err) {
         this.deps.log.info({ drive: drive.shortId, peer: session.deviceId?.slice(0, 7), err: (err as Error).message }, 'index snapshot from a peer failed')
         continue
       }
-      const hasher = new TreeHasher([])
-      for (const b of blocks) hasher.add(b)
-      if (!hasher.hash().equals(signed)) {
+      // hashed as they came (download): the same check, made once for the whole answer
+      if (hasher.length !== length || !hasher.hash().equals(signed)) {
         this.unusable.add(session)
         this.counters.mismatches++
         this.deps.log.warn({ code: 'E_PEER_PROTOCOL', drive: drive.shortId, peer: session.deviceId?.slice(0, 7), length }, 'index blocks from a peer do not match the drive\'s signed tree; not using them')
         continue
       }
-      const plain: Buffer[] = []
-      for (let i = 0; i < blocks.length; i++) plain.push(await decrypt(drive.core, i, blocks[i] as Buffer))
+      // stored first, so the blocks can then be decrypted where they are (no second copy) and
+      // the tree's nodes let go before the entries are decoded
+      let stored = false
+      try {
+        stored = await storeVerifiedBlocks(drive.core, blocks, hasher.nodes as TreeNodeSet, this.deps.storeChunkBlocks)
+      } catch (err) {
+        this.deps.log.warn({ err, drive: drive.shortId }, 'storing a verified index snapshot failed; Hypercore fetches the blocks instead')
+      }
+      hasher = null
       let entries: SnapshotEntry[]
       try {
-        entries = entriesOf(plain)
+        for (let i = 0; i < blocks.length; i++) blocks[i] = await decryptInPlace(drive.core, i, blocks[i] as Buffer)
+        entries = entriesOf(blocks)
       } catch (err) {
         // signed by the writer, yet not an index we can read: Hypercore's path decodes it entry by entry
         this.deps.log.warn({ code: 'E_PEER_PROTOCOL', drive: drive.shortId, err: (err as Error).message }, 'a drive\'s index could not be read as a snapshot; reading it through Hypercore')
         return null
       }
       this.counters.snapshots++
-      let stored = false
-      try {
-        stored = await storeVerifiedBlocks(drive.core, blocks, hasher.nodes as TreeNode[])
-      } catch (err) {
-        this.deps.log.warn({ err, drive: drive.shortId }, 'storing a verified index snapshot failed; Hypercore fetches the blocks instead')
-      }
       this.deps.log.debug({ drive: drive.shortId, peer: session.deviceId?.slice(0, 7), blocks: length, entries: entries.length, stored, ms: Date.now() - startedAt }, 'index snapshot verified')
       return { entries, stored }
     }
@@ -157,8 +161,8 @@ export class IndexBlockFetcher {
     return usable.sort((a, b) => Number(b.deviceId?.startsWith(drive.author)) - Number(a.deviceId?.startsWith(drive.author)))
   }
 
-  /** Blocks 0..length-1 from one peer, a few requests in flight. */
-  private async download(session: PeerSession, driveKey: Buffer, length: number, maxBytes: number): Promise<Buffer[]> {
+  /** Blocks 0..length-1 from one peer, a few requests in flight, added to `hasher` in order as they come. */
+  private async download(session: PeerSession, driveKey: Buffer, length: number, maxBytes: number, hasher: TreeHasher): Promise<Buffer[]> {
     const blocks: Buffer[] = new Array<Buffer>(length)
     let asked = 0
     let received = 0
@@ -175,6 +179,8 @@ export class IndexBlockFetcher {
         }
         answer.blocks.forEach((b, i) => (blocks[start + i] = b))
         received += answer.blocks.length
+        // hashed while the next answer is on its way
+        while (hasher.length < length && blocks[hasher.length]) hasher.add(blocks[hasher.length] as Buffer)
         // an answer cut short (it would not fit one message): ask for the rest
         if (start + answer.blocks.length < end) ask(start + answer.blocks.length, end)
       })
@@ -217,14 +223,13 @@ export class IndexBlockFetcher {
   }
 }
 
-/** A stored block decrypted and unpadded as Hypercore's own `get` does (on a copy: the answer stays as it came). */
-async function decrypt(core: Hypercore, index: number, block: Buffer): Promise<Buffer> {
+/** A stored block decrypted and unpadded as Hypercore's own `get` does, in place (once it is stored, nothing needs its ciphertext). */
+async function decryptInPlace(core: Hypercore, index: number, block: Buffer): Promise<Buffer> {
   const inner = core as unknown as { encryption: BlockEncryption | null; core: unknown }
   const encryption = inner.encryption
   if (!encryption) return block
-  const copy = Buffer.from(block)
-  await encryption.decrypt(index, copy, inner.core)
-  return copy.subarray(encryption.padding(inner.core, index))
+  await encryption.decrypt(index, block, inner.core)
+  return block.subarray(encryption.padding(inner.core, index))
 }
 
 interface BlockEncryption {
