@@ -9,6 +9,7 @@ import type { PeerSession } from '../src/peers/peer-session.js'
 import { IndexBlockFetcher } from '../src/replication/index-block-fetcher.js'
 import { IndexBlockServer } from '../src/replication/index-block-server.js'
 import { entriesOf, TreeHasher, TreeNodeSet } from '../src/replication/index-snapshot.js'
+import { storeVerifiedBlocks } from '../src/replication/store-verified-blocks.js'
 import { CONTENT_DONE, FEATURE_INDEX, type IndexRequest } from '../src/protocol.js'
 import { sessionPair } from './helpers/session-pair.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
@@ -173,6 +174,48 @@ describe('index snapshot from raw blocks', () => {
     expect((await reopened.core.treeHash(length)).equals(hash)).toBe(true)
     expect(await listed(reopened)).toEqual(expected)
   }, 30_000) // 2,000 entries written, replicated twice and reopened: 4.4 s and over 5 s beside two fault runners
+
+  it('a stop between two of its writes leaves the blocks stored so far unmarked: after a restart Hypercore fetches them as usual', async () => {
+    const writer = await writerDrive(2000)
+    const dir = tempDir()
+    const reader = await readerOf(writer, dir)
+    const length = reader.core.length
+    const nodes = new TreeNodeSet(length)
+    const hasher = new TreeHasher(nodes)
+    const blocks: Buffer[] = []
+    for (let i = 0; i < length; i++) hasher.add((blocks[i] = (await writer.core.get(i, { raw: true })) as Buffer))
+    expect(hasher.hash().equals(await reader.core.treeHash(length))).toBe(true)
+    // the third write (blocks 600-899) never happens, as if the process died there
+    const state = (reader.core as unknown as { core: { state: { flush(): Promise<boolean>; _clearActiveBatch(): void } } }).core.state
+    const flush = state.flush.bind(state)
+    let writes = 0
+    state.flush = async () => {
+      if (++writes === 3) {
+        state._clearActiveBatch()
+        throw new Error('stopped here')
+      }
+      return flush()
+    }
+    await expect(storeVerifiedBlocks(reader.core, blocks, nodes, 300)).rejects.toThrow('stopped here')
+    state.flush = flush
+    expect(writes).toBe(3)
+    // written, yet not marked: no reader sees them
+    for (const i of [100, 599]) expect(await reader.core.has(i)).toBe(false)
+    expect(reader.core.contiguousLength).toBeLessThan(300)
+    const expected = await listed(writer)
+    await storeOf.get(reader)?.close()
+    // restarted, it replicates the drive from the writer as if the snapshot had never been
+    const again = await readerOf(writer, dir)
+    expect(again.core.contiguousLength).toBeLessThan(300)
+    expect(await listed(again)).toEqual(expected)
+    await again.core.download({ start: 0, end: length }).done()
+    expect(again.core.contiguousLength).toBe(length)
+    for (const i of [100, 599, 1500]) expect((await again.core.get(i, { wait: false, raw: true }))?.equals(blocks[i] as Buffer)).toBe(true)
+    // and serves it on with valid proofs
+    const third = await readerOf(again)
+    await writer.close()
+    expect(await listed(third)).toEqual(expected)
+  }, 30_000)
 
   it('asks for large indexes in several requests, and continues an answer cut short', async () => {
     const writer = await writerDrive(9000)
