@@ -80,8 +80,7 @@ export class IndexBlockServer {
   private async read(request: IndexRequest): Promise<Buffer[]> {
     const core = this.deps.core(request.driveKey)
     if (!core || core.contiguousLength < request.end) return []
-    const gets: Array<Promise<Buffer | null>> = []
-    for (let i = request.start; i < request.end; i++) gets.push(core.get(i, { raw: true, wait: false }) as Promise<Buffer | null>)
+    const gets = readBlocks(core, request.start, request.end)
     const out: Buffer[] = []
     let bytes = 0
     for (const block of await Promise.all(gets)) {
@@ -97,4 +96,30 @@ export class IndexBlockServer {
     this.closed = true
     this.queues.clear()
   }
+}
+
+interface StorageRead {
+  getBlock(index: number): Promise<Buffer | null>
+  tryFlush(): void
+}
+
+/**
+ * Blocks start..end-1 as stored (raw), all of them held here. One storage read for all of
+ * them, as Hypercore reads a range it sends (`core.state.storage.read()`, an internal of
+ * hypercore 11): a `get` each costs a read of its own, 4,096 of them 71 ms against ~10 ms.
+ * Where the internal is not there, a `get` each.
+ */
+function readBlocks(core: Hypercore, start: number, end: number): Array<Promise<Buffer | null>> {
+  const storage = (core as unknown as { state?: { storage?: { read?: () => StorageRead } } }).state?.storage
+  const gets: Array<Promise<Buffer | null>> = []
+  if (typeof storage?.read === 'function') {
+    const rx = storage.read()
+    if (typeof rx?.getBlock === 'function' && typeof rx.tryFlush === 'function') {
+      for (let i = start; i < end; i++) gets.push(rx.getBlock(i))
+      rx.tryFlush()
+      return gets
+    }
+  }
+  for (let i = start; i < end; i++) gets.push(core.get(i, { raw: true, wait: false }) as Promise<Buffer | null>)
+  return gets
 }
