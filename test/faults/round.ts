@@ -57,9 +57,12 @@ export interface RoundResult {
    * (E_STALLED, see DriveSet.openSaved); such a round keeps its logs and data dirs
    */
   stalledOpens: number
+  /** member drives read as one verified index snapshot (a fresh view of a drive of 256 entries or more), all agents together */
+  indexSnapshots: number
 }
 
 const STALLED_OPEN = 'a member drive did not open in time'
+const INDEX_SNAPSHOT = 'read the index as a verified snapshot'
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 const DISK_BYTES = 96 * 1024 * 1024
@@ -293,7 +296,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       files,
       skew,
       problems: kinds,
-      stalledOpens: agents.reduce((n, a) => n + a.logs.split(STALLED_OPEN).length - 1, 0)
+      stalledOpens: agents.reduce((n, a) => n + a.logs.split(STALLED_OPEN).length - 1, 0),
+      indexSnapshots: agents.reduce((n, a) => n + a.logs.split(INDEX_SNAPSHOT).length - 1, 0)
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))
