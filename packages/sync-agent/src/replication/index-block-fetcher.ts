@@ -100,8 +100,9 @@ export class IndexBlockFetcher {
         this.deps.log.info({ drive: drive.shortId, peer: session.deviceId?.slice(0, 7), err: (err as Error).message }, 'index snapshot from a peer failed')
         continue
       }
-      // hashed as they came (download): the same check, made once for the whole answer
-      if (hasher.length !== length || !hasher.hash().equals(signed)) {
+      // hashed as they came (download): the same check, made once for all of them (a block
+      // missing or out of order gives another root)
+      if (!hasher.hash().equals(signed)) {
         this.unusable.add(session)
         this.counters.mismatches++
         this.deps.log.warn({ code: 'E_PEER_PROTOCOL', drive: drive.shortId, peer: session.deviceId?.slice(0, 7), length }, 'index blocks from a peer do not match the drive\'s signed tree; not using them')

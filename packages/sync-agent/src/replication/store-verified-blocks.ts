@@ -22,7 +22,7 @@ import type { TreeNode, TreeNodeSet } from './index-snapshot.js'
  * crash in between leaves blocks and nodes that are right but unmarked: Hypercore fetches
  * those blocks again and writes them over.
  */
-export const STORE_CHUNK_BLOCKS = 4096
+const STORE_CHUNK_BLOCKS = 4096
 
 interface CoreInternals {
   state: {
