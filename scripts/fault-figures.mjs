@@ -30,3 +30,21 @@ console.log(
     `| ${sum((r) => r.ops)} (${sum((r) => r.failedOps)}) | ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(', ')} ` +
     `| ${sum((r) => r.acceptedHolds ?? 0)} | ${s(median)} / ${s(ms[ms.length - 1])} | ${sum((r) => r.conflictCopies)} | ${clean} | ${Object.entries(problems).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} |`
 )
+// the rebuild phase (rounds since session 14): a node wiped and started fresh
+const rebuilt = rounds.filter((r) => r.rebuild && r.rebuild !== 'none')
+if (rebuilt.length > 0) {
+  const byFault = {}
+  for (const r of rebuilt) {
+    const fault = r.rebuild.split(' ')[1]
+    byFault[fault] = (byFault[fault] ?? 0) + 1
+  }
+  const rms = rebuilt.map((r) => r.rebuildConvergeMs).sort((a, b) => a - b)
+  const rmedian = rms.length % 2 ? rms[rms.length >> 1] : (rms[rms.length / 2 - 1] + rms[rms.length / 2]) / 2
+  console.log('')
+  console.log(`| rounds with a rebuild | fault while it caught up | rebuilt nodes that read an index snapshot | snapshots read | rebuilt node caught up: median / max s |`)
+  console.log(`| --- | --- | --- | --- | --- |`)
+  console.log(
+    `| ${rebuilt.length} | ${Object.entries(byFault).map(([k, v]) => `${k} ${v}`).join(', ')} | ${rebuilt.filter((r) => r.rebuildSnapshots > 0).length} ` +
+      `| ${sum((r) => r.rebuildSnapshots ?? 0)} | ${s(rmedian)} / ${s(rms[rms.length - 1])} |`
+  )
+}

@@ -30,11 +30,16 @@ async function recorded(run: Promise<RoundResult>): Promise<RoundResult> {
 
 describe('convergence under faults', () => {
   if (rounds === 0) {
-    it('CI round: 3 nodes, seed 1, partitions + kill -9 + full disk + skewed clock', async () => {
-      const result = await recorded(runRound({ seed: 1, nodes: 3, opsPerNode: 60, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000, logLevel: 'debug' }))
+    it('CI round: 3 nodes, seed 1, partitions + kill -9 + full disk + skewed clock, then a node rebuilt and killed while it reads a snapshot', async () => {
+      const result = await recorded(
+        runRound({ seed: 1, nodes: 3, opsPerNode: 60, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000, logLevel: 'debug', rebuild: 'always', rebuildFault: 'kill' })
+      )
       expect(result.ops).toBeGreaterThan(50)
       expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(2)
-    }, 180_000)
+      // the rebuilt node caught up through the index snapshot path (a fresh node's usual one)
+      expect(result.faults.rebuildKill).toBe(1)
+      expect(result.rebuildSnapshots).toBeGreaterThanOrEqual(1)
+    }, 240_000)
     return
   }
   for (let r = 0; r < rounds; r++) {

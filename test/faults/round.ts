@@ -6,6 +6,7 @@ import { Agent } from '../helpers/agent.ts'
 import { newSecret, runCli } from '../helpers/cli.ts'
 import { readTree, type Tree } from '../helpers/tree.ts'
 import { waitConverged } from '../helpers/sync.ts'
+import { until } from '../helpers/until.ts'
 import { ClusterNet, removeLeftoverNamespaces } from './cluster-net.ts'
 import { OpsClock } from './ops-clock.ts'
 import { Oracle } from './oracle.ts'
@@ -34,7 +35,23 @@ export interface RoundOptions {
   skewMs?: number | null
   /** the agents' log level (kept, and written out, only when the round fails) */
   logLevel?: string
+  /**
+   * After the round has converged and passed the oracle, rebuild one node as a fresh one (see
+   * `rebuildPhase`): 'seeded' (the default) in most rounds, picked from the seed; 'always';
+   * 'never'. The fault of the rebuild ('none', 'kill', 'isolate', 'sourceKill') comes from the
+   * seed unless given.
+   */
+  rebuild?: 'seeded' | 'always' | 'never'
+  rebuildFault?: RebuildFault
 }
+
+/**
+ * What happens while a rebuilt node catches up: nothing; it is killed (kill -9) and started
+ * again; it is cut off from the cluster for a while; or the node that wrote the bulk (whose
+ * index the fresh node reads as a snapshot) is killed and started again.
+ */
+export type RebuildFault = 'none' | 'kill' | 'isolate' | 'sourceKill'
+const REBUILD_FAULTS: RebuildFault[] = ['none', 'kill', 'isolate', 'sourceKill']
 
 export interface RoundResult {
   seed: number
@@ -59,6 +76,12 @@ export interface RoundResult {
   stalledOpens: number
   /** member drives read as one verified index snapshot (a fresh view of a drive of 256 entries or more), all agents together */
   indexSnapshots: number
+  /** the rebuild phase: `n2 kill after 140 files (bulk 400 by n0)`, or 'none' */
+  rebuild: string
+  /** index snapshots the rebuilt node read after its rebuild (its starts after a fault too) */
+  rebuildSnapshots: number
+  /** how long the rebuilt node took to converge with the cluster again (0 without a rebuild) */
+  rebuildConvergeMs: number
 }
 
 const STALLED_OPEN = 'a member drive did not open in time'
@@ -82,6 +105,42 @@ async function exists(p: string): Promise<boolean> {
   )
 }
 
+interface RebuildPlan {
+  /** the node rebuilt */
+  node: number
+  /** the node that writes the bulk */
+  source: number
+  bulkFiles: number
+  fault: RebuildFault
+  /** the fault hits once the rebuilt node has this many files (or has caught up) */
+  afterFiles: number
+  /** operations each other node does while it catches up */
+  opsDuring: number
+}
+
+/**
+ * The round's rebuild phase, from its own random stream (the main phase's draws are as
+ * before). Neither the full-disk node (its folder is a small tmpfs) nor the skewed one (its
+ * store must be made with a good clock, see below) is rebuilt.
+ */
+function planRebuild(seed: number, nodes: number, notRebuilt: number[], options: RoundOptions): RebuildPlan | null {
+  const r = new Prng(seed * 19 + 7)
+  const wanted = options.rebuild === 'always' || (options.rebuild !== 'never' && r.chance(0.7))
+  const all = Array.from({ length: nodes }, (_, i) => i)
+  const eligible = all.filter((i) => !notRebuilt.includes(i))
+  if (!wanted || eligible.length === 0) return null
+  const node = r.pick(eligible)
+  const bulkFiles = r.int(300, 600)
+  return {
+    node,
+    source: r.pick(all.filter((i) => i !== node)),
+    bulkFiles,
+    fault: options.rebuildFault ?? r.pick(REBUILD_FAULTS),
+    afterFiles: r.int(1, Math.floor(bulkFiles / 2)),
+    opsDuring: r.int(5, 15)
+  }
+}
+
 export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const seed = options.seed
   const rng = new Prng(seed)
@@ -91,6 +150,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const skewNode = rng.int(0, nodes - 1)
   const skewMs = options.skewMs !== undefined && options.skewMs !== null ? options.skewMs : rng.pick([0, 2, -3, 5]) * 3_600_000
   const fullNode = (skewNode + 1 + rng.int(0, nodes - 2)) % nodes
+  const rebuildPlan = planRebuild(seed, nodes, skewMs !== 0 ? [fullNode, skewNode] : [fullNode], options)
   const tag = `s${seed}`
   const runDir = runDirOf(tag)
   const oracle = new Oracle()
@@ -253,6 +313,101 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     // a lane that throws (the workload stopped moving) fails the round, after the others end
     const lanes = await Promise.allSettled([allWritten, netLane, procLane, operator])
     for (const lane of lanes) if (lane.status === 'rejected') throw lane.reason
+    /** The folders once converged (hashed), judged by the oracle; every agent must be inSync. */
+    const judge = async (message: string) => {
+      const { trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, beforeCheck: acceptHeld, message })
+      const tree = trees[0] as Tree
+      const findings = oracle.check(tree)
+      const problems = [...findings.problems]
+      for (const a of agents) {
+        const st = await a.status()
+        if (!st.inSync) problems.push(`${a.name} not inSync`)
+      }
+      let files = 0
+      let conflictCopies = 0
+      for (const [p, e] of tree) {
+        if (e.type !== 'file') continue
+        files++
+        if (p.includes('.sync-conflict-')) conflictCopies++
+      }
+      return { problems, extraCopies: findings.extraCopies, files, conflictCopies }
+    }
+    /**
+     * A node's container is rebuilt: a bulk of files is written on another node (so that
+     * node's drive is large enough to be read as one verified index snapshot) and has reached
+     * every node; then the rebuilt node is killed, its folder and data dir wiped, and it starts
+     * again as a fresh node (a new device key, an empty folder) while the other nodes keep
+     * working. At a seeded point of its catching up, the plan's fault hits (see RebuildFault).
+     * Nothing is lost by the wipe: everything it held had reached the others first.
+     */
+    const rebuildPhase = async (plan: RebuildPlan): Promise<Pick<RoundResult, 'rebuild' | 'rebuildSnapshots' | 'rebuildConvergeMs'>> => {
+      const target = agents[plan.node] as Agent
+      const source = agents[plan.source] as Agent
+      const label = `n${plan.node} ${plan.fault}${plan.fault === 'none' ? '' : ` after ${plan.afterFiles} files`} (bulk ${plan.bulkFiles} by n${plan.source})`
+      oracle.note(`REBUILD phase: ${label}`)
+      await (workloads[plan.source] as NodeWorkload).bulk(plan.bulkFiles)
+      await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, beforeCheck: acceptHeld, message: 'the bulk has reached every node' })
+      count('rebuild')
+      oracle.note(`FAULT rebuild n${plan.node}: kill -9, folder and data dir wiped, started as a fresh node`)
+      await target.kill()
+      for (const name of await fs.readdir(target.folder)) await fs.rm(path.join(target.folder, name), { recursive: true, force: true })
+      await fs.rm(target.data, { recursive: true, force: true })
+      const logFrom = target.logs.length
+      const startedAt = Date.now()
+      await start(target)
+      // the other nodes keep working while it catches up
+      const during = new OpsClock()
+      const others = workloads.filter((w) => w.node !== plan.node)
+      const working = Promise.all(
+        others.map(async (w) => {
+          const stagger = new Prng(seed * 53 + w.node)
+          for (let n = 0; n < plan.opsDuring; n++) {
+            await w.step()
+            during.tick()
+            await delay(stagger.int(20, 350)) // think time, as above
+          }
+        })
+      ).finally(() => during.end())
+      if (plan.fault !== 'none') {
+        await until(
+          async () => {
+            const st = await target.tryStatus()
+            return st !== undefined && (st.files >= plan.afterFiles || (st.ready && st.inSync))
+          },
+          { timeoutMs: 120_000, intervalMs: 50, message: `the rebuilt n${plan.node} has ${plan.afterFiles} files` }
+        )
+        const hold = () => during.after(others.length * 2, PACE_DEADLINE_MS)
+        if (plan.fault === 'kill') {
+          oracle.note(`FAULT kill -9 the rebuilt n${plan.node} while it catches up`)
+          count('rebuildKill')
+          await target.kill()
+          await hold()
+          await start(target)
+          oracle.note(`restarted n${plan.node}`)
+        } else if (plan.fault === 'isolate') {
+          oracle.note(`FAULT isolate the rebuilt n${plan.node} while it catches up`)
+          count('rebuildIsolate')
+          await net.isolate(plan.node)
+          await hold()
+          await net.heal()
+          oracle.note('heal network')
+        } else {
+          oracle.note(`FAULT kill -9 n${plan.source}, the bulk's author, while n${plan.node} catches up`)
+          count('rebuildSourceKill')
+          await source.kill()
+          await hold()
+          await start(source)
+          oracle.note(`restarted n${plan.source}`)
+        }
+      }
+      await working
+      await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, beforeCheck: acceptHeld, message: `the rebuilt n${plan.node} has caught up` })
+      return {
+        rebuild: label,
+        rebuildSnapshots: target.logs.slice(logFrom).split(INDEX_SNAPSHOT).length - 1,
+        rebuildConvergeMs: Date.now() - startedAt
+      }
+    }
     // --- heal everything
     await net.heal()
     if (fillFile) await fs.rm(fillFile, { force: true })
@@ -262,21 +417,13 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const healedAt = Date.now()
     await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: false, beforeCheck: acceptHeld, message: 'the cluster has converged after healing' })
     const convergeMs = Date.now() - healedAt
-    const { trees } = await waitConverged(agents, { timeoutMs: 30_000, intervalMs: 1_000, hash: true, beforeCheck: acceptHeld, message: 'the cluster has converged (hashed)' })
-    const tree = trees[0] as Tree
-    const findings = oracle.check(tree)
-    const problems = [...findings.problems]
-    for (const a of agents) {
-      const st = await a.status()
-      if (!st.inSync) problems.push(`${a.name} not inSync`)
+    let judged = await judge('the cluster has converged (hashed)')
+    let rebuilt: Pick<RoundResult, 'rebuild' | 'rebuildSnapshots' | 'rebuildConvergeMs'> = { rebuild: 'none', rebuildSnapshots: 0, rebuildConvergeMs: 0 }
+    if (judged.problems.length === 0 && rebuildPlan) {
+      rebuilt = await rebuildPhase(rebuildPlan)
+      judged = await judge('the cluster has converged again after the rebuild (hashed)')
     }
-    let files = 0
-    let conflictCopies = 0
-    for (const [p, e] of tree) {
-      if (e.type !== 'file') continue
-      files++
-      if (p.includes('.sync-conflict-')) conflictCopies++
-    }
+    const problems = judged.problems
     const kinds: Record<string, number> = {}
     for (const line of problems) {
       const kind = line.split(':')[0] as string
@@ -285,19 +432,20 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const result: RoundResult = {
       seed,
       nodes,
-      ops: opsDone,
+      ops: workloads.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0),
       failedOps: workloads.reduce((n, w) => n + w.failedOps, 0),
       racedWrites: oracle.racedWrites.length,
       faults,
       convergeMs,
       acceptedHolds,
-      conflictCopies,
-      extraCopies: findings.extraCopies,
-      files,
+      conflictCopies: judged.conflictCopies,
+      extraCopies: judged.extraCopies,
+      files: judged.files,
       skew,
       problems: kinds,
       stalledOpens: agents.reduce((n, a) => n + a.logs.split(STALLED_OPEN).length - 1, 0),
-      indexSnapshots: agents.reduce((n, a) => n + a.logs.split(INDEX_SNAPSHOT).length - 1, 0)
+      indexSnapshots: agents.reduce((n, a) => n + a.logs.split(INDEX_SNAPSHOT).length - 1, 0),
+      ...rebuilt
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))
@@ -305,6 +453,11 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       throw failure
     }
     failed = false
+    if (process.env.SYNC_AGENT_FAULTS_DUMP) {
+      await fs.mkdir(process.env.SYNC_AGENT_FAULTS_DUMP, { recursive: true })
+      for (const a of agents) await fs.writeFile(path.join(process.env.SYNC_AGENT_FAULTS_DUMP, `${seed}-${a.name}.log`), a.logs)
+      await fs.writeFile(path.join(process.env.SYNC_AGENT_FAULTS_DUMP, `${seed}-ops.log`), oracle.log.join('\n') + '\n')
+    }
     // not a failure (the agent started without the drive, which joined later), but not
     // explained yet: keep what it takes to look at it
     if (result.stalledOpens > 0) {

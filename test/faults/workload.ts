@@ -55,6 +55,8 @@ export class NodeWorkload {
   private largeFiles = 0
   readonly counts: Record<string, number> = {}
   failedOps = 0
+  /** files written by `bulk` (not counted as operations) */
+  bulkFiles = 0
 
   constructor(
     readonly node: number,
@@ -114,6 +116,24 @@ export class NodeWorkload {
       this.failedOps++
       this.note(`${op} failed: ${errCode(err)} ${(err as Error).message.slice(0, 160)}`)
     }
+  }
+
+  /**
+   * Writes `count` new small files at once, under a directory of their own (a site's bulk
+   * import): enough entries in this node's drive for a fresh node to read its index as one
+   * verified snapshot. Each is recorded as written; later ops may change or delete them.
+   */
+  async bulk(count: number, dirs = 12): Promise<void> {
+    const base = `uploads/bulk-n${this.node}-${++this.seq}`
+    for (let i = 0; i < count; i++) {
+      const p = `${base}/d${i % dirs}/f${i}.bin`
+      const data = Buffer.concat([Buffer.from(`n${this.node}#${this.seq} bulk ${i}\n`), this.rng.bytes(this.rng.int(1, 6_000))])
+      await fs.mkdir(path.dirname(this.abs(p)), { recursive: true })
+      await fs.writeFile(this.abs(p), data, { flag: 'wx' })
+      this.oracle.wrote({ node: this.node, path: p, hash: sha(data), size: data.length, op: 'bulk' })
+    }
+    this.bulkFiles += count
+    this.note(`bulk: ${count} files under ${base}`)
   }
 
   private async pickExisting(): Promise<string | null> {

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'E_NO_AGENT' // the CLI found no running agent at the control socket
   | 'E_TIMEOUT' // a wait ran out of time
   | 'E_CONTENT_TRANSFER' // a file's bytes from a peer's folder did not arrive whole and true: read again elsewhere
+  | 'E_NO_PEER' // a path's bytes are not here and no peer is connected to fetch them from (it waits for one)
 
 export class SyncError extends Error {
   readonly code: ErrorCode

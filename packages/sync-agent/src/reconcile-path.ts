@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs'
-import { checkRelativePath, isSyncError, toDriveKey } from '@sync-agent/shared'
+import { checkRelativePath, isSyncError, SyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import { decodeEntry, MAX_REPLACED_HISTORY, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
@@ -58,6 +58,12 @@ export interface ReconcileDeps {
    * reconciled) again by the drive's diff
    */
   appliedVersion?(driveHex: string): number
+  /**
+   * Is any peer connected (one serving contents or Hypercore blocks)? Without one, a version
+   * whose blocks are not here waits for a peer instead of for Hypercore (see fetch). Absent:
+   * always asked of Hypercore.
+   */
+  peerConnected?(): boolean
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
   onConflict(path: string, copy: string | null): void
@@ -137,6 +143,20 @@ function sameEntry(raw: DriveEntry<Buffer>, v: Version): boolean {
   }
 }
 
+/**
+ * A hint is the entry a diff saw, as of the length it diffed; meanwhile a reconcile that read
+ * the drive at its latest length may have put a newer version of it on the disk. A winner
+ * older than the version the record says the disk holds comes from such a stale hint: the
+ * drives are then read again (fault suite, rebuild phase: a kill -9 of a node catching up;
+ * after the restart a ranged read's hint, older than the version applied a moment before,
+ * chose a version that version had replaced, whose bytes no peer held any more: the path
+ * waited twice for 30 s, and would have gone back a version had they come).
+ */
+function staleHint(versions: readonly Version[], record: LocalRecord): boolean {
+  const winner = decide(versions).winner
+  return winner !== null && compareVectors(winner.vv, record.vv) === 'before'
+}
+
 /** For debug logs: who, which vector, what. */
 function describeVersion(v: Version): string {
   const replaced = v.replaced.length > 0 ? ':replaced=' + v.replaced.map((h) => h.slice(0, 8)).join(',') : ''
@@ -163,6 +183,7 @@ export class PathReconciler {
     // a path new here (on disk, never synced) is published whatever the others hold, so it
     // need not wait for drives that are still arriving (see gather)
     let versions = await this.gather(path, hints, st !== null && record === undefined)
+    if (hints && record && staleHint(versions, record)) versions = await this.gather(path, null, false)
     const diskChanged = differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions))
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
@@ -628,7 +649,17 @@ export class PathReconciler {
     if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)
-    return { chunks: await this.reader.read(version, await drive.drive.getBlobs()), origin: 'hypercore' }
+    const blobs = await drive.drive.getBlobs()
+    // With no peer connected, Hypercore can only wait (FETCH_TIMEOUT_MS) for one that has the
+    // blocks, and one that connects meanwhile may not: it has the file in its folder, not the
+    // blocks of a drive whose author is gone (a rebuilt node's old drive). Seen in the fault
+    // suite's rebuild phase: after a kill -9 the paths reconciled before the peers were back
+    // waited 30 s each. Unless the blocks are here, the path waits for a peer instead: it is
+    // retried as soon as one connects (SyncEngine.retryNow).
+    if (this.deps.peerConnected && !this.deps.peerConnected() && !(await blobs.core.has(version.blob.blockOffset, version.blob.blockOffset + version.blob.blockLength))) {
+      throw new SyncError('E_NO_PEER', `no peer is connected to fetch ${version.path} from`, { details: { path: version.path } })
+    }
+    return { chunks: await this.reader.read(version, blobs), origin: 'hypercore' }
   }
 
   /**

@@ -44,6 +44,8 @@ const FRESH_WORKERS = 8
 const HOLD_MAX_MS = 10_000
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 30_000
+/** a path that waits for a peer to fetch it from is also tried again this often (a peer's connect retries it at once) */
+export const NO_PEER_RETRY_MS = 5_000
 const DISK_FULL_RETRY_MS = 4_000
 const UNSETTLED_RETRY_MS = 100
 const DIR_RETRIES = 8
@@ -928,6 +930,12 @@ export class SyncEngine {
       if (isSyncError(err) && (err.code === 'E_PATH_UNSAFE' || err.code === 'E_PEER_PROTOCOL')) {
         this.log.warn({ code: err.code, ...err.details, path }, err.message)
         this.reportError(err.code)
+        return
+      }
+      if (isSyncError(err) && err.code === 'E_NO_PEER') {
+        // not an error: it waits for a peer, and is tried again as soon as one connects (retryNow)
+        this.log.debug({ path }, err.message)
+        this.retry(path, item, NO_PEER_RETRY_MS)
         return
       }
       item.attempts++

@@ -3,7 +3,8 @@ import { pino } from 'pino'
 import type { IndexStore } from '../src/index-store.js'
 import type { Outcome, PathReconciler } from '../src/reconcile-path.js'
 import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
-import { SyncEngine } from '../src/sync-engine.js'
+import { NO_PEER_RETRY_MS, SyncEngine } from '../src/sync-engine.js'
+import { SyncError } from '@sync-agent/shared'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
 import { engineWith } from './helpers/engine.js'
 import { until } from './helpers/until.js'
@@ -47,6 +48,35 @@ describe('SyncEngine retries', () => {
     // 1 s, 2 s, 4 s, 8 s, 16 s, 30 s … : 6 runs in the first minute, not 60
     expect(runs.get('f.txt')).toBeLessThanOrEqual(7)
     await engine.close()
+  })
+})
+
+// fault suite, rebuild phase: a path whose bytes no connected peer can give waits for a peer
+describe('SyncEngine, a path waiting for a peer (E_NO_PEER)', () => {
+  const noPeer = () => new SyncError('E_NO_PEER', 'no peer is connected to fetch f.txt from')
+
+  it('is tried again every NO_PEER_RETRY_MS, without a growing backoff, and is not an error', async () => {
+    vi.useFakeTimers()
+    const { engine, runs } = engineWith(noPeer)
+    engine.mark('f.txt')
+    await vi.advanceTimersByTimeAsync(NO_PEER_RETRY_MS * 6 + 100)
+    expect(runs.get('f.txt')).toBe(7)
+    expect(engine.lastError).toBeNull()
+    await engine.close()
+  })
+
+  it('is tried again at once when a peer connects (retryNow)', async () => {
+    vi.useFakeTimers()
+    let peer = false
+    const { engine, runs } = engineWith(() => (peer ? 'done' : noPeer()))
+    engine.mark('f.txt')
+    await vi.advanceTimersByTimeAsync(10)
+    expect(runs.get('f.txt')).toBe(1)
+    peer = true
+    engine.retryNow()
+    await vi.advanceTimersByTimeAsync(10)
+    expect(runs.get('f.txt')).toBe(2)
+    expect(engine.isIdle).toBe(true)
   })
 })
 
