@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'E_TIMEOUT' // a wait ran out of time
   | 'E_CONTENT_TRANSFER' // a file's bytes from a peer's folder did not arrive whole and true: read again elsewhere
   | 'E_NO_PEER' // a path's bytes are not here and no peer is connected to fetch them from (it waits for one)
+  | 'E_SUPERSEDED' // a newer entry for a path arrived while its older winner's bytes were awaited (it runs again)
 
 export class SyncError extends Error {
   readonly code: ErrorCode

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js'
+// The CLI as one bundle (scripts/bundle.mjs): a start loads it in ~0.2 s of CPU instead of
+// ~0.4 s for the ~550 modules it is made of. NODE_OPTIONS=--enable-source-maps makes stack
+// traces name the TypeScript sources (the maps are beside the bundle; off by default, as
+// reading them costs every start ~25 ms).
+import { main } from '../dist/bundle/main.js'
 
 const code = await main(process.argv.slice(2))
 process.exitCode = code

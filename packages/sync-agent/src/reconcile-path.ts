@@ -157,6 +157,30 @@ function staleHint(versions: readonly Version[], record: LocalRecord): boolean {
   return winner !== null && compareVectors(winner.vv, record.vv) === 'before'
 }
 
+/** `pending`, unless `signal` aborts first: then E_SUPERSEDED (what `pending` does later is ignored). */
+function unlessSuperseded<T>(pending: Promise<T>, signal: AbortSignal | undefined, path: string): Promise<T> {
+  if (!signal) return pending
+  const superseded = () => new SyncError('E_SUPERSEDED', `a newer entry for ${path} arrived while its bytes were awaited`, { details: { path } })
+  if (signal.aborted) {
+    pending.catch(() => undefined)
+    return Promise.reject(superseded())
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(superseded())
+    signal.addEventListener('abort', onAbort, { once: true })
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      }
+    )
+  })
+}
+
 /** For debug logs: who, which vector, what. */
 function describeVersion(v: Version): string {
   const replaced = v.replaced.length > 0 ? ':replaced=' + v.replaced.map((h) => h.slice(0, 8)).join(',') : ''
@@ -173,7 +197,11 @@ export class PathReconciler {
 
   constructor(private readonly deps: ReconcileDeps) {}
 
-  async reconcile(path: string, hints: Hints | null = null): Promise<Outcome> {
+  /**
+   * `signal`: aborted by the engine when a newer entry for the path arrives meanwhile; a wait
+   * for the winner's bytes from Hypercore then ends with E_SUPERSEDED (see fetch).
+   */
+  async reconcile(path: string, hints: Hints | null = null, signal?: AbortSignal): Promise<Outcome> {
     const { writer, index } = this.deps
     const record = index.get(path)
     const st = await writer.lstatOrNull(path)
@@ -200,7 +228,7 @@ export class PathReconciler {
     }
     localOnly?.agreed(path)
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ path, diskChanged, disk: kind, record: record && describeRecord(record), versions: versions.map(describeVersion), winner: decision.winner && describeVersion(decision.winner) }, 'reconcile')
-    const outcome = diskChanged ? await this.publishLocal(path, st, record, decision, versions) : await this.applyWinner(path, st, record, decision)
+    const outcome = diskChanged ? await this.publishLocal(path, st, record, decision, versions) : await this.applyWinner(path, st, record, decision, signal)
     await this.durable()
     return outcome
   }
@@ -545,7 +573,7 @@ export class PathReconciler {
     return others ? 'again' : 'done'
   }
 
-  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision): Promise<Outcome> {
+  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, signal?: AbortSignal): Promise<Outcome> {
     const { writer, index, drives } = this.deps
     for (const loser of decision.losers) {
       // a delete that lost stays recorded (withdrawing it on an out-of-date view could leave
@@ -605,7 +633,7 @@ export class PathReconciler {
         return 'done'
       }
       case 'file': {
-        const { chunks, origin } = await this.fetch(winner)
+        const { chunks, origin } = await this.fetch(winner, signal)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
@@ -643,7 +671,7 @@ export class PathReconciler {
     }
   }
 
-  private async fetch(version: Version): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
+  private async fetch(version: Version, signal?: AbortSignal): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
     if (version.size === 0 || !version.blob) return { chunks: [], origin: 'hypercore' }
     const fromPeer = await this.deps.content?.open(version)
     if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }
@@ -659,7 +687,11 @@ export class PathReconciler {
     if (this.deps.peerConnected && !this.deps.peerConnected() && !(await blobs.core.has(version.blob.blockOffset, version.blob.blockOffset + version.blob.blockLength))) {
       throw new SyncError('E_NO_PEER', `no peer is connected to fetch ${version.path} from`, { details: { path: version.path } })
     }
-    return { chunks: await this.reader.read(version, blobs), origin: 'hypercore' }
+    // Blocks no connected peer has are waited for up to FETCH_TIMEOUT_MS: a version whose
+    // author is gone, replaced on the peers' disks since (fault suite, rebuild phase: a fresh
+    // node chose it from a drive it had not caught up with; the path waited 30 s while the
+    // newer entry had long arrived). A newer entry for the path ends the wait.
+    return { chunks: await unlessSuperseded(this.reader.read(version, blobs), signal, version.path), origin: 'hypercore' }
   }
 
   /**

@@ -161,6 +161,8 @@ export class SyncEngine {
   /** called whenever a worker finishes a path */
   private readonly settleListeners = new Set<() => void>()
   private readonly markedWhileRunning = new Map<string, Item>()
+  /** per running path: aborted when a newer entry for it arrives (ends a wait for old bytes) */
+  private readonly supersede = new Map<string, AbortController>()
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; item: Item }>()
   private readonly diffing = new Map<string, Promise<void>>()
   private readonly diffAgain = new Set<string>()
@@ -249,6 +251,7 @@ export class SyncEngine {
       if (urgent) later.classIndex = URGENT
       later.attempts = Math.max(later.attempts, attempts)
       this.markedWhileRunning.set(path, later)
+      if (hints) this.supersede.get(path)?.abort()
       return
     }
     const retry = this.retries.get(path)
@@ -904,8 +907,10 @@ export class SyncEngine {
   }
 
   private async work(path: string, item: Item): Promise<void> {
+    const supersede = new AbortController()
+    this.supersede.set(path, supersede)
     try {
-      const outcome = await this.reconciler.reconcile(path, item.hints)
+      const outcome = await this.reconciler.reconcile(path, item.hints, supersede.signal)
       if (outcome === 'done' && item.hints) this.progress.applied(item.classIndex === URGENT ? this.classes.classOf(path) + 1 : item.classIndex, item.sizeBytes)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
       else if (outcome === 'again') this.mark(path, item.sizeBytes, item.hints) // runs once more after this run
@@ -932,6 +937,11 @@ export class SyncEngine {
         this.reportError(err.code)
         return
       }
+      if (isSyncError(err) && err.code === 'E_SUPERSEDED') {
+        // a newer entry arrived (markedWhileRunning): the path runs again with it at once
+        this.log.debug({ path }, err.message)
+        return
+      }
       if (isSyncError(err) && err.code === 'E_NO_PEER') {
         // not an error: it waits for a peer, and is tried again as soon as one connects (retryNow)
         this.log.debug({ path }, err.message)
@@ -951,6 +961,8 @@ export class SyncEngine {
       this.lastError = { code, message: unserved ? `${message}: ${path}` : (err as Error).message, at: Date.now() }
       this.reportError(code)
       this.retry(path, item, delay)
+    } finally {
+      this.supersede.delete(path)
     }
   }
 

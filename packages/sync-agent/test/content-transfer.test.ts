@@ -7,7 +7,7 @@ import { createLogger } from '../src/log.js'
 import { PeerSession, type SessionHooks } from '../src/peers/peer-session.js'
 import { ContentFetcher, MAX_MISMATCHES, MISS_TTL_MS, WINDOW_BYTES } from '../src/content/content-fetcher.js'
 import { ContentServer, MAX_QUEUED, type ServableFile } from '../src/content/content-server.js'
-import { FEATURE_CONTENT, type ContentRequest } from '../src/protocol.js'
+import { CONTENT_NOT_HERE, FEATURE_CONTENT, type ContentRequest } from '../src/protocol.js'
 import { sessionPair } from './helpers/session-pair.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 import { until } from './helpers/until.js'
@@ -265,6 +265,30 @@ describe('content transfer from a peer\'s folder', () => {
     expect(await fetcher.open(versionOf('b.txt', randomBytes(10)))).toBeNull()
     expect(asked.map((r) => r.path)).toEqual(['a.txt'])
     expect(fetcher.available()).toBe(false)
+  })
+
+  // the same race as the index fetcher's (fault suite, rebuild phase): the peers are picked,
+  // the first is asked and answers "not here"; the second closed meanwhile, and a request on a
+  // closed session is never sent: it must fail at once, not wait for the response timeout
+  it('a peer whose connection closed while the one before it answered is not waited for', async () => {
+    const requests: string[] = []
+    let fetcher!: ContentFetcher
+    const second = { closed: false, deviceId: 'SECOND0', address: 'b', sendContentRequest: () => void requests.push('second') }
+    const first = {
+      closed: false,
+      deviceId: 'FIRST00',
+      address: 'a',
+      sendContentRequest: (r: ContentRequest) => {
+        requests.push('first')
+        second.closed = true
+        setImmediate(() => fetcher.onEnd(first as unknown as PeerSession, { id: r.id, status: CONTENT_NOT_HERE }))
+      }
+    }
+    fetcher = new ContentFetcher({ sources: () => [first, second] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s: the closed session was awaited')), 5_000).unref())
+    expect(await Promise.race([fetcher.open(versionOf('a.txt', randomBytes(10))), stillWaiting])).toBeNull()
+    expect(requests).toEqual(['first'])
+    fetcher.close()
   })
 
   it('refuses a peer that may not read contents (an encrypted relay), and the fetcher stops asking it', async () => {

@@ -328,6 +328,34 @@ describe('index snapshot from raw blocks', () => {
     expect(await stranger.fetcher.snapshot(drive, reader.core.length + 5)).toBeNull()
   })
 
+  // fault suite, rebuild phase (session 14): a fresh node picked its peers, then waited for the
+  // drive's last block; meanwhile a duplicate connection replaced the one it had picked, which
+  // was asked anyway: a closed session sends nothing, and the answer was awaited 15 s, twice
+  it('a connection that closes while the signed length is awaited is not asked (it could never answer)', async () => {
+    const writer = await writerDrive(300)
+    const reader = await readerOf(writer)
+    const { fetcher, client } = await connect(writer, { responseTimeoutMs: 60_000 })
+    const closing = new Promise<void>((resolve) => client.stream.once('close', () => resolve()))
+    // the drive's last block is "not here": the fetcher waits for it, and the connection closes meanwhile
+    const core = new Proxy(reader.core, {
+      get(target, key) {
+        if (key === 'has') return async () => false
+        if (key === 'get') {
+          return async (index: number, opts: object) => {
+            client.close()
+            await closing
+            return target.get(index, opts)
+          }
+        }
+        const value: unknown = Reflect.get(target, key)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      }
+    })
+    const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s: the closed connection was asked')), 5_000).unref())
+    expect(await Promise.race([fetcher.snapshot({ core, author: 'W', shortId: 'W' }, reader.core.length), stillWaiting])).toBeNull()
+    expect(client.closed).toBe(true)
+  })
+
   it('refuses blocks that are not Hyperbee nodes even when they hash right (the writer\'s own doing)', () => {
     expect(() => entriesOf([Buffer.from('header'), Buffer.from([0xff, 0xff, 0xff])])).toThrow(/not a Hyperbee node/)
   })

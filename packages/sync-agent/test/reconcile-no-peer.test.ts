@@ -8,6 +8,7 @@ import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
 import { collectingPuts, drive, entry, publishingDeps } from './helpers/fake-drives.js'
 import { useFolderAndIndex } from './helpers/temp-dirs.js'
+import { until } from './helpers/until.js'
 
 const B = 'BBBBBBBBBBBBBBBB' // a peer
 const C = 'CCCCCCCCCCCCCCCC' // us
@@ -19,14 +20,15 @@ const folderAndIndex = useFolderAndIndex('sa-nopeer-')
  * A peer's drive holding f.txt (3 bytes) whose one blob block is held here or not, and a
  * reconciler that sees a peer connected or not. No content source: only Hypercore.
  */
-async function setUp({ held, peer }: { held: boolean; peer: boolean }) {
+async function setUp({ held, peer, never = false }: { held: boolean; peer: boolean; never?: boolean }) {
   const { folder, index } = await folderAndIndex()
   const m: EntryMeta = { v: 1, vv: { [B]: 1 }, ts: 1_000, kind: 'file', size: 3, mtime: 1_000, mode: 0o644, hash: createHash('sha256').update(CONTENT).digest('hex') }
   const theirs = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', m) })
   const asked = { has: [] as Array<[number, number]>, gets: 0 }
   const core = {
     has: async (start: number, end: number) => (asked.has.push([start, end]), held),
-    get: async () => (asked.gets++, CONTENT)
+    // `never`: no peer has the block (Hypercore would wait FETCH_TIMEOUT_MS)
+    get: () => (asked.gets++, never ? new Promise<Buffer>(() => undefined) : Promise.resolve(CONTENT))
   }
   Object.assign(theirs.drive, { getBlobs: async () => ({ core }) })
   const own = drive(C, {}, true)
@@ -70,5 +72,19 @@ describe('a version whose bytes must come from Hypercore', () => {
     expect(asked.has).toEqual([])
     expect(asked.gets).toBe(1)
     expect(await readFile(join(folder, 'f.txt'))).toEqual(CONTENT)
+  })
+
+  it('stops waiting for blocks when a newer entry for the path arrives (E_SUPERSEDED)', async () => {
+    const { reconciler, folder, asked } = await setUp({ held: false, peer: true, never: true })
+    const newer = new AbortController()
+    const running = reconciler.reconcile('f.txt', null, newer.signal).then(
+      () => null,
+      (e: unknown) => e
+    )
+    await until(() => asked.gets === 1, 'the block is asked of Hypercore')
+    newer.abort()
+    const err = await running
+    expect(isSyncError(err) && err.code).toBe('E_SUPERSEDED')
+    await expect(stat(join(folder, 'f.txt'))).rejects.toThrow(/ENOENT/)
   })
 })

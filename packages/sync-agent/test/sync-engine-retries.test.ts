@@ -80,6 +80,36 @@ describe('SyncEngine, a path waiting for a peer (E_NO_PEER)', () => {
   })
 })
 
+describe('SyncEngine, a newer entry for a running path', () => {
+  it('aborts its wait for older bytes (the reconcile signal), and the path runs again with the new hints', async () => {
+    const signals: AbortSignal[] = []
+    const runs = new Map<string, number>()
+    const reconciler = {
+      reconcile: async (path: string, _hints: unknown, signal: AbortSignal) => {
+        runs.set(path, (runs.get(path) ?? 0) + 1)
+        signals.push(signal)
+        if (signals.length > 1) return 'done'
+        // the first run waits for bytes until it is superseded
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+        throw new SyncError('E_SUPERSEDED', 'a newer entry for f.txt arrived while its bytes were awaited')
+      }
+    } as unknown as PathReconciler
+    const index = { entries: () => [][Symbol.iterator](), checkpoint: () => 0, setCheckpoint: () => undefined } as unknown as IndexStore
+    const engine = new SyncEngine(index, { all: () => [] } as unknown as DriveSet, reconciler, new PriorityClasses('wordpress'), 1, pino({ level: 'silent' }))
+    engine.mark('f.txt')
+    await until(() => signals.length === 1, 'the first run started')
+    // a local change (no hints) does not end the wait
+    engine.mark('f.txt')
+    expect(signals[0]!.aborted).toBe(false)
+    engine.mark('f.txt', 3, new Map([['aa', { entry: null, seen: 1 }]]))
+    expect(signals[0]!.aborted).toBe(true)
+    await until(() => engine.isIdle, 'the path ran again and settled')
+    expect(runs.get('f.txt')).toBe(2)
+    expect(engine.lastError).toBeNull()
+    await engine.close()
+  })
+})
+
 describe('SyncEngine, a directory waiting for its children', () => {
   it('is tried again as soon as a child settles, not after its backoff', async () => {
     vi.useFakeTimers()

@@ -227,7 +227,9 @@ export class ContentFetcher {
       timedOut.fail(new SyncError('E_TIMEOUT', `peer ${session.deviceId?.slice(0, 7) ?? session.address} did not answer for ${timeoutMs / 1000} s about ${path}`))
     )
     this.windows.set(id, w)
-    session.sendContentRequest({ id, path, hash, offset, length: w.length })
+    // a closed session sends nothing, and nothing would ever answer (it was picked before a wait)
+    if (session.closed) w.fail(new SyncError('E_PEER_PROTOCOL', `peer ${session.deviceId?.slice(0, 7) ?? session.address} went away`))
+    else session.sendContentRequest({ id, path, hash, offset, length: w.length })
     return w
   }
 

@@ -78,8 +78,7 @@ export class IndexBlockFetcher {
     // a peer that sends more is lying, and is cut off before it fills the memory
     const maxBytes = drive.core.byteLength + length * PADDING_SLACK
     if (maxBytes > MAX_SNAPSHOT_BYTES) return null
-    const sources = this.candidates(drive)
-    if (sources.length === 0) return null
+    if (this.candidates(drive).length === 0) return null
     let signed: Buffer
     try {
       // the root hash the writer signed for this length (from the replication upgrade); its
@@ -90,7 +89,10 @@ export class IndexBlockFetcher {
       this.deps.log.debug({ err, drive: drive.shortId, length }, 'no signed tree hash for this length here; reading the index through Hypercore')
       return null
     }
-    for (const session of sources.slice(0, MAX_PEERS_ASKED)) {
+    // who to ask, as connected now: the wait above can outlast a connection (a duplicate one
+    // closed meanwhile was asked, and its answer awaited for the whole timeout: fault suite,
+    // rebuild phase)
+    for (const session of this.candidates(drive).slice(0, MAX_PEERS_ASKED)) {
       const startedAt = Date.now()
       let blocks: Buffer[]
       let hasher: TreeHasher | null = new TreeHasher(new TreeNodeSet(length))
@@ -204,6 +206,8 @@ export class IndexBlockFetcher {
   private request(session: PeerSession, driveKey: Buffer, start: number, end: number): Promise<IndexBlocks> {
     const id = this.nextId++
     const timeoutMs = this.deps.responseTimeoutMs ?? INDEX_RESPONSE_TIMEOUT_MS
+    // a closed session sends nothing, and nothing would ever answer
+    if (session.closed) return Promise.reject(new SyncError('E_PEER_PROTOCOL', 'the peer went away before an index request'))
     return new Promise<IndexBlocks>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.settle(id)
