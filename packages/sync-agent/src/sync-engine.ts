@@ -84,6 +84,13 @@ export type Hints = Map<string, Hint>
 const PREFETCH_ORDER_MAX_AGE_MS = 250
 /** How long a fresh drive's full diff waits for the classes needed for ready to be applied. */
 const READY_CLASSES_FIRST_MAX_MS = 60_000
+/**
+ * ... and how long it waits while none of the paths settles: those left are waiting for bytes
+ * (a version no connected peer holds), and what would end that wait, a newer entry for the
+ * path, may be in the rest of this very drive, which comes after the wait (fault suite,
+ * rebuild phase: a fresh node waited 30 s for a theme file the author had since rewritten)
+ */
+export const READY_CLASSES_STUCK_MS = 2_000
 /** how long a fresh drive's index may take to download before it is read on demand */
 const INDEX_DOWNLOAD_MAX_MS = 30_000
 /** below this, a fresh drive is diffed whole at once: reading it by ranges gains nothing */
@@ -179,6 +186,8 @@ export class SyncEngine {
   /** per drive: queued paths its diffs and listings put there */
   private readonly queuedBy = new Map<string, number>()
   private workers = 0
+  /** paths settled so far (readyClassesApplied tells progress from a stall by it) */
+  private settles = 0
   /** workers on paths of the bulk lane */
   private bulkWorkers = 0
   /** wakes pump when a running path stops holding its class (HOLD_MAX_MS) */
@@ -508,11 +517,20 @@ export class SyncEngine {
     await this.readyClassesApplied()
   }
 
-  /** Waits (bounded) until the classes needed for ready are applied. */
+  /** Waits (bounded) until the classes needed for ready are applied, or none of them moves. */
   private async readyClassesApplied(): Promise<void> {
     const deadline = Date.now() + READY_CLASSES_FIRST_MAX_MS
+    let settles = this.settles
+    let movedAt = Date.now()
     while (!this.closing && this.readyClassesBusy() && Date.now() < deadline) {
       await new Promise<void>((resolve) => this.onNextSettle(resolve, 500))
+      if (this.settles !== settles) {
+        settles = this.settles
+        movedAt = Date.now()
+      } else if (Date.now() - movedAt >= READY_CLASSES_STUCK_MS) {
+        this.log.debug({ running: this.running.size }, 'the classes needed for ready wait for bytes: the rest of the index goes on')
+        return
+      }
     }
   }
 
@@ -895,6 +913,7 @@ export class SyncEngine {
           this.markedWhileRunning.delete(path)
           this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK, again.attempts)
         }
+        this.settles++
         this.notifySettled(path)
         for (const l of [...this.settleListeners]) l()
         this.pump()
@@ -1023,6 +1042,8 @@ export class SyncEngine {
     await this.prefetcher.close()
     for (const l of [...this.settleListeners]) l()
     for (const wake of this.roomWaiters.splice(0)) wake()
+    // a path waiting for bytes has written nothing yet: it stops waiting (its next run is after the restart)
+    for (const c of this.supersede.values()) c.abort()
     // let running writes finish: a graceful stop never leaves a half-applied path
     await Promise.allSettled([...this.inflight])
     await Promise.allSettled([...this.diffing.values()])

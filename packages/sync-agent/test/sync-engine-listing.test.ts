@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { pino } from 'pino'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
-import { fromDriveKey } from '@sync-agent/shared'
+import { fromDriveKey, SyncError } from '@sync-agent/shared'
 import type { IndexStore } from '../src/index-store.js'
 import type { Outcome, PathReconciler } from '../src/reconcile-path.js'
 import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
@@ -117,4 +117,68 @@ describe('SyncEngine, the ranged listing of a fresh drive', () => {
       await store.close()
     }
   }, 120_000)
+})
+
+// fault suite, rebuild phase (session 14): a fresh node read a drive as a snapshot, marked its
+// ready classes and waited (up to 60 s) for them to be applied before the rest of that drive,
+// and the entries appended to it since, were marked. One theme file waited for bytes nobody
+// held any more: its author had rewritten it, and that newer entry was in the part that waited
+describe('SyncEngine, a fresh drive read as a snapshot', () => {
+  it('does not hold the rest of the drive back while its ready classes only wait for bytes: a newer entry ends the wait', async () => {
+    const store = new Corestore(tempDir())
+    const drive = new Hyperdrive(store.namespace('member'))
+    await drive.ready()
+    const batch = drive.batch()
+    for (let i = 0; i < 280; i++) await batch.putEntry(`/themes/t/${String(i).padStart(4, '0')}.php`, { metadata: meta({ m: i + 1 }, 'deleted') })
+    for (let i = 0; i < 20; i++) await batch.putEntry(`/other/${i}.txt`, { metadata: meta({ m: 1000 + i }, 'deleted') })
+    await batch.flush()
+    // as a fresh node sees it: the index not here yet, so the engine asks for a snapshot
+    const fresh = new Proxy(drive, {
+      get(target, key) {
+        if (key === 'core') return new Proxy(target.core, { get: (c, k) => (k === 'contiguousLength' ? 0 : Reflect.get(c, k)) })
+        const value: unknown = Reflect.get(target, key)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      }
+    })
+    const member = { hex: drive.key.toString('hex'), author: 'm', isOwn: false, shortId: 'm', member: {} as MemberDrive['member'], drive: fresh } as unknown as MemberDrive
+    const snapshotLength = drive.version
+    const entries: Array<{ seq: number; key: string; value: Buffer }> = []
+    for await (const e of drive.list<Buffer>('/', { valueEncoding: 'binary' } as never)) entries.push(e as unknown as { seq: number; key: string; value: Buffer })
+    const STUCK = 'themes/t/0007.php'
+    const appliedSeqs: number[] = []
+    const reconciler = {
+      reconcile: async (path: string, hints: Hints | null, signal: AbortSignal): Promise<Outcome> => {
+        const seq = hints?.get(member.hex)?.entry?.seq ?? -1
+        if (path !== STUCK) return 'done'
+        if (seq >= snapshotLength) {
+          appliedSeqs.push(seq)
+          return 'done'
+        }
+        // the snapshot's version: its bytes never come; only a newer entry ends the wait
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+        throw new SyncError('E_SUPERSEDED', `a newer entry for ${path} arrived while its bytes were awaited`)
+      }
+    } as unknown as PathReconciler
+    const index = { entries: () => [][Symbol.iterator](), checkpoint: () => 0, setCheckpoint: () => undefined, get: () => undefined } as unknown as IndexStore
+    const drives = { all: () => [member], get: (hex: string) => (hex === member.hex ? member : undefined), keepFullCopy: () => undefined, followIndex: () => undefined } as unknown as DriveSet
+    const { log, records } = capturedLogger()
+    const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, log)
+    let snapshots = 0
+    engine.indexSnapshot = async () => (snapshots++, { entries: entries.splice(0), stored: true })
+    engine.ready()
+    try {
+      engine.onDriveAppend(member)
+      await vi.waitFor(() => expect(records.some((r) => r.msg.startsWith('read the index as a verified snapshot'))).toBe(true), { timeout: 10_000, interval: 20 })
+      expect(snapshots).toBe(1)
+      // the author rewrites the file meanwhile
+      await drive.putEntry(`/${STUCK}`, { metadata: meta({ m: 5000 }, 'deleted') })
+      engine.onDriveAppend(member)
+      // within the stall bound and a diff, not after the 60 s the ready classes could wait
+      await vi.waitFor(() => expect(appliedSeqs).toEqual([snapshotLength]), { timeout: 15_000, interval: 50 })
+    } finally {
+      await engine.close()
+      await drive.close()
+      await store.close()
+    }
+  }, 60_000)
 })

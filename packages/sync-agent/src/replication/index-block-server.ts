@@ -115,6 +115,12 @@ function readBlocks(core: Hypercore, start: number, end: number): Array<Promise<
   if (typeof storage?.read === 'function') {
     const rx = storage.read()
     if (typeof rx?.getBlock === 'function' && typeof rx.tryFlush === 'function') {
+      // read once for a peer: not kept in RocksDB's block cache (32 MiB), as RocksDB advises for
+      // bulk scans; at 100,000 files the serving peer's peak RSS fell from 285-287 to 265-266 MiB
+      // (two runs each, 2026-11-30). rocksdb-native's read option, set on its read batch (an
+      // internal of hypercore-storage); left alone where it is not there
+      const batch = (rx as unknown as { read?: { _fillCache?: unknown } }).read
+      if (batch && typeof batch._fillCache === 'boolean') batch._fillCache = false
       for (let i = start; i < end; i++) gets.push(rx.getBlock(i))
       rx.tryFlush()
       return gets
