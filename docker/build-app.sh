@@ -20,4 +20,5 @@ find "$out/node_modules" -type d -path '*/prebuilds/*' -prune ! -name "$platform
 # smoke test: the copy runs on its own, and every chunk of the bundle loads (the native addons
 # it leaves as imports resolve in this copy; `secret new` alone does not load the daemon's)
 node "$out/bin/sync-agent.js" secret new >/dev/null
+node "$out/bin/sync-agent.js" --version >/dev/null
 (cd "$out" && node --input-type=module -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('dist/bundle')) if (f.endsWith('.js')) await import('./dist/bundle/' + f)")

@@ -61,6 +61,18 @@ describe('sync-agent CLI', () => {
     }
   })
 
+  it('version, --version and -V print the package\'s version (read beside the bundle); an extra argument is a usage error', async () => {
+    const manifest = JSON.parse(await fs.readFile(path.join(repoRoot, 'packages', 'sync-agent', 'package.json'), 'utf8')) as { version: string }
+    for (const arg of ['version', '--version', '-V']) {
+      const result = await runCli([arg])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toBe(`sync-agent ${manifest.version}\n`)
+    }
+    const extra = await runCli(['version', 'now'])
+    expect(extra.code).toBe(2)
+    expect(extra.stderr).toMatch(/^sync-agent: version: unexpected argument "now"/)
+  })
+
   it("`pnpm exec sync-agent` works from the repository root (the README's interface)", async () => {
     const { stdout } = await promisify(execFile)('pnpm', ['exec', 'sync-agent', 'secret', 'new'], { cwd: repoRoot })
     expect(stdout.trim()).toMatch(/^sa1rw-[a-z2-7]+$/)

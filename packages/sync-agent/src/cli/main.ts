@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
@@ -20,6 +21,7 @@ commands:
   accept-deletes [--control PATH]
                                 apply a mass delete the agent is holding
   revert [--control PATH]       read-only peer: undo local changes (restore the shared state)
+  version                       print the version (also --version, -V)
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
 
@@ -176,6 +178,16 @@ async function migrateCommand(args: string[]): Promise<number> {
   return EXIT.ok
 }
 
+/**
+ * This package's version, from its package.json: two levels above this module both as
+ * compiled (dist/cli/) and as bundled (dist/bundle/).
+ */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name?: unknown; version?: unknown }
+  if (manifest.name !== 'sync-agent' || typeof manifest.version !== 'string') throw new Error('sync-agent: its package.json was not found beside it')
+  return manifest.version
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
@@ -194,6 +206,12 @@ export async function main(argv: string[]): Promise<number> {
         return await acceptDeletesCommand(rest)
       case 'revert':
         return await revertCommand(rest)
+      case 'version':
+      case '--version':
+      case '-V':
+        if (rest.length > 0) throw usage(`${command}: unexpected argument ${JSON.stringify(rest[0])}`)
+        process.stdout.write(`sync-agent ${packageVersion()}\n`)
+        return EXIT.ok
       case undefined:
       case 'help':
       case '--help':
