@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import type { Tree } from '../helpers/tree.ts'
-import { Oracle } from './oracle.ts'
+import { isCopyOf, Oracle } from './oracle.ts'
 
 const file = (sha256: string): Tree extends Map<string, infer E> ? E : never => ({ type: 'file', sizeBytes: 3, sha256, execBits: 0, mtimeS: 1 }) as never
 const COPY = 'd/a.sync-conflict-20261129-071128-RBTKZ2J.txt'
@@ -89,5 +89,19 @@ describe('Oracle', () => {
     unseen.wrote({ node: 3, path: 'd/a.txt', hash: 'h1', size: 3, op: 'create' })
     unseen.removed({ node: 4, path: 'd/a.txt', hash: 'h1', kind: 'delete', op: 'rename', copiesBeside: [] })
     expect(unseen.check(new Map([[COPY, file('h1')]])).problems).toEqual([expect.stringMatching(/^RESURRECTED/)])
+  })
+
+  // seed 26513: a node renamed a conflict copy away, leaving a copy of that copy beside it
+  it('tells the copies of a copy from the copies of its file (what a node sees beside the path it removes)', () => {
+    const copy = 'd/e.sync-conflict-20261130-085244-XTLC2NY.json'
+    const copyOfCopy = 'd/e.sync-conflict-20261130-085244-XTLC2NY.sync-conflict-20261130-085249-ZKCWJGW.json'
+    const otherCopy = 'd/e.sync-conflict-20261130-085301-ABCDEFG.json'
+    expect(isCopyOf(copyOfCopy, copy)).toBe(true)
+    expect(isCopyOf(copy, 'd/e.json')).toBe(true)
+    expect(isCopyOf(copyOfCopy, 'd/e.json')).toBe(true)
+    expect(isCopyOf(otherCopy, copy)).toBe(false)
+    expect(isCopyOf('d/e.json', copy)).toBe(false)
+    expect(isCopyOf(copy, copy)).toBe(false)
+    expect(isCopyOf('x/e.sync-conflict-20261130-085244-XTLC2NY.sync-conflict-20261130-085249-ZKCWJGW.json', copy)).toBe(false)
   })
 })

@@ -43,6 +43,22 @@ export function familyOf(path: string): string {
   return path.replace(CONFLICT_MARK, '')
 }
 
+/**
+ * Is `q` a conflict copy of `p` itself? Of a file (`a/b.txt`): any copy in its family
+ * (`a/b.sync-conflict-…-X.txt`, and copies of those). Of a copy (`a/b.sync-conflict-…-X.txt`):
+ * a copy made of it (`a/b.sync-conflict-…-X.sync-conflict-…-Y.txt`), whose last mark is the only
+ * one it adds (fault suite seed 26513: a node renamed a copy away and left the copy of that
+ * copy beside it; the oracle, which knew copies of files only, called the one left there
+ * RESURRECTED).
+ */
+export function isCopyOf(q: string, p: string): boolean {
+  if (!isConflictCopy(q)) return false
+  if (familyOf(q) === p) return true
+  const marks = [...q.matchAll(CONFLICT_MARK)]
+  const last = marks[marks.length - 1]
+  return last?.index !== undefined && q.slice(0, last.index) + q.slice(last.index + last[0].length) === p
+}
+
 export function isConflictCopy(path: string): boolean {
   return familyOf(path) !== path
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { TEMP_PREFIX } from '../helpers/tree.ts'
-import { familyOf, isConflictCopy, type Oracle } from './oracle.ts'
+import { isCopyOf, type Oracle } from './oracle.ts'
 import type { Prng } from './prng.ts'
 
 /**
@@ -251,7 +251,7 @@ export class NodeWorkload {
   private async copiesBeside(p: string): Promise<string[]> {
     const dir = path.posix.dirname(p)
     const names = await fs.readdir(this.abs(dir)).catch(() => [] as string[])
-    return names.map((n) => `${dir}/${n}`).filter((q) => isConflictCopy(q) && familyOf(q) === p)
+    return names.map((n) => `${dir}/${n}`).filter((q) => isCopyOf(q, p))
   }
 
   /** Moves `p` aside to an ignored name (atomic), records what it held, removes it. */
