@@ -186,8 +186,8 @@ export class SyncEngine {
   /** per drive: queued paths its diffs and listings put there */
   private readonly queuedBy = new Map<string, number>()
   private workers = 0
-  /** paths settled so far (readyClassesApplied tells progress from a stall by it) */
-  private settles = 0
+  /** paths of the classes needed for ready settled so far (readyClassesApplied tells progress from a stall by it) */
+  private readySettles = 0
   /** workers on paths of the bulk lane */
   private bulkWorkers = 0
   /** wakes pump when a running path stops holding its class (HOLD_MAX_MS) */
@@ -520,12 +520,14 @@ export class SyncEngine {
   /** Waits (bounded) until the classes needed for ready are applied, or none of them moves. */
   private async readyClassesApplied(): Promise<void> {
     const deadline = Date.now() + READY_CLASSES_FIRST_MAX_MS
-    let settles = this.settles
+    // only those classes' own paths count: files asked for on demand, or later classes started
+    // beside a path that holds its class too long (HOLD_MAX_MS), settle meanwhile too
+    let settles = this.readySettles
     let movedAt = Date.now()
     while (!this.closing && this.readyClassesBusy() && Date.now() < deadline) {
       await new Promise<void>((resolve) => this.onNextSettle(resolve, 500))
-      if (this.settles !== settles) {
-        settles = this.settles
+      if (this.readySettles !== settles) {
+        settles = this.readySettles
         movedAt = Date.now()
       } else if (Date.now() - movedAt >= READY_CLASSES_STUCK_MS) {
         this.log.debug({ running: this.running.size }, 'the classes needed for ready wait for bytes: the rest of the index goes on')
@@ -913,7 +915,7 @@ export class SyncEngine {
           this.markedWhileRunning.delete(path)
           this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK, again.attempts)
         }
-        this.settles++
+        if (item.classIndex >= 1 && item.classIndex <= this.readyClasses) this.readySettles++
         this.notifySettled(path)
         for (const l of [...this.settleListeners]) l()
         this.pump()
