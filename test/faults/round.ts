@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { Agent } from '../helpers/agent.ts'
 import { newSecret, runCli } from '../helpers/cli.ts'
 import { readTree, type Tree } from '../helpers/tree.ts'
@@ -13,7 +12,7 @@ import { Oracle } from './oracle.ts'
 import { Prng } from './prng.ts'
 import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
 import { describeStuckAgent } from './stuck-agent.ts'
-import { NodeWorkload } from './workload.ts'
+import { NodeWorkload, runPaced } from './workload.ts'
 
 /**
  * One round of the fault suite: N agents in their own network namespaces, a seeded workload
@@ -233,17 +232,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     const clock = new OpsClock()
     // operations of the whole cluster, per node of it
     const ops = (perNode: number) => perNode * nodes
-    const workloadRuns = workloads.map(async (w) => {
-      const stagger = new Prng(seed * 97 + w.node)
-      for (let n = 0; n < opsPerNode; n++) {
-        await w.step()
-        clock.tick()
-        // the writer's think time between two operations (Jepsen's stagger): the rate of the
-        // random work, which sets how many writes race with each sync; no wait for the system
-        await delay(stagger.int(20, 350))
-      }
-    })
-    const allWritten = Promise.all(workloadRuns).finally(() => clock.end())
+    const allWritten = runPaced(workloads, opsPerNode, clock, seed * 97)
     // the operator: a mass delete held by a node's guard (a theme update while the folder is
     // still small can delete more than half of it) is accepted as a person would, noted in the
     // log and counted in the figures. It looks every few operations while the workload runs,
@@ -358,16 +347,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       // the other nodes keep working while it catches up
       const during = new OpsClock()
       const others = workloads.filter((w) => w.node !== plan.node)
-      const working = Promise.all(
-        others.map(async (w) => {
-          const stagger = new Prng(seed * 53 + w.node)
-          for (let n = 0; n < plan.opsDuring; n++) {
-            await w.step()
-            during.tick()
-            await delay(stagger.int(20, 350)) // think time, as above
-          }
-        })
-      ).finally(() => during.end())
+      const working = runPaced(others, plan.opsDuring, during, seed * 53)
       if (plan.fault !== 'none') {
         await until(
           async () => {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { TEMP_PREFIX } from '../helpers/tree.ts'
 import { isCopyOf, type Oracle } from './oracle.ts'
-import type { Prng } from './prng.ts'
+import type { OpsClock } from './ops-clock.ts'
+import { Prng } from './prng.ts'
 
 /**
  * One node's share of the random workload, run straight on its folder while its agent runs
@@ -357,4 +359,27 @@ export class NodeWorkload {
       })
     }
   }
+}
+
+/**
+ * Runs `opsEach` operations on every workload at once, each node with its own think time
+ * between two operations (20–350 ms, seeded by `staggerSeed` and the node), and counts every
+ * operation on `clock`, which ends when all are done.
+ *
+ * The think time is the workload's pace, not a wait for the system: it sets how many writes
+ * race with each sync (Jepsen's stagger). Everything that waits for the agents waits for a
+ * condition with a deadline (OpsClock, `until`, waitConverged).
+ */
+export function runPaced(workloads: readonly NodeWorkload[], opsEach: number, clock: OpsClock, staggerSeed: number): Promise<void> {
+  const runs = workloads.map(async (w) => {
+    const stagger = new Prng(staggerSeed + w.node)
+    for (let n = 0; n < opsEach; n++) {
+      await w.step()
+      clock.tick()
+      await delay(stagger.int(20, 350))
+    }
+  })
+  return Promise.all(runs)
+    .then(() => undefined)
+    .finally(() => clock.end())
 }
