@@ -7,6 +7,7 @@ import { LocalChangeError } from './folder-writer.js'
 import type { IndexStore } from './index-store.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { IndexSnapshot } from './replication/index-block-fetcher.js'
+import type { SnapshotEntryList } from './replication/index-snapshot.js'
 import type { PathReconciler } from './reconcile-path.js'
 import { PathQueue } from './priority/path-queue.js'
 import { BULK, FRESH, type PriorityClasses, type Rank } from './priority/priority-classes.js'
@@ -553,19 +554,16 @@ export class SyncEngine {
     // stored: following the index from here costs nothing; if not, Hypercore fetches it all
     // again, which is left for when every class is applied (checkIdle)
     if (stored) this.drives.followIndex(drive)
-    const first: Array<RawEntry | undefined> = []
-    const rest: Array<RawEntry | undefined> = []
-    for (const e of snapshot.entries) (this.inReadyClass(e.key) ? first : rest).push(e)
-    const entries = snapshot.entries.length
-    // each entry is let go once marked (draining): its value holds its share of the snapshot's
-    // blocks (41 MiB at 100,000 files), which the queued paths do not need
-    snapshot.entries = []
-    let paths = await this.markHeld(drive, draining(first))
+    const list = snapshot.entries
+    const first: number[] = []
+    const rest: number[] = []
+    for (let i = 0; i < list.length; i++) (this.inReadyClass(list.keyAt(i)) ? first : rest).push(i)
+    let paths = await this.markHeld(drive, taking(list, first))
     this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
-    this.log.info({ drive: drive.shortId, entries, stored, paths, readMs, ms: Date.now() - startedAt }, 'read the index as a verified snapshot; the classes needed for ready go first')
+    this.log.info({ drive: drive.shortId, entries: list.length, stored, paths, readMs, ms: Date.now() - startedAt }, 'read the index as a verified snapshot; the classes needed for ready go first')
     await this.readyClassesApplied()
     if (this.closing) return true
-    paths += await this.markHeld(drive, draining(rest))
+    paths += await this.markHeld(drive, taking(list, rest))
     this.log.debug({ drive: drive.shortId, paths, ms: Date.now() - startedAt }, 'snapshot marked')
     return true
   }
@@ -1052,12 +1050,7 @@ export class SyncEngine {
   }
 }
 
-/** A list's items in order, each let go (the slot emptied) as it is handed out; the list is empty after. */
-function* draining<T>(list: Array<T | undefined>): Generator<T> {
-  for (let i = 0; i < list.length; i++) {
-    const item = list[i] as T
-    list[i] = undefined
-    yield item
-  }
-  list.length = 0
+/** A snapshot's entries `ids`, in that order, each taken (its blocks let go with the last of them) as it is handed out. */
+function* taking(list: SnapshotEntryList, ids: readonly number[]): Generator<RawEntry> {
+  for (const i of ids) yield list.take(i)
 }

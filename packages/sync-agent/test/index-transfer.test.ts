@@ -4,12 +4,13 @@ import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
 import hypercoreCrypto from 'hypercore-crypto'
+import { Node as BeeNode } from 'hyperbee/lib/messages.js'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
 import { createLogger } from '../src/log.js'
 import type { PeerSession } from '../src/peers/peer-session.js'
 import { IndexBlockFetcher } from '../src/replication/index-block-fetcher.js'
 import { IndexBlockServer } from '../src/replication/index-block-server.js'
-import { entriesOf, TreeHasher, TreeNodeSet } from '../src/replication/index-snapshot.js'
+import { entriesOf, TreeHasher, TreeNodeSet, type SnapshotEntry, type SnapshotEntryList } from '../src/replication/index-snapshot.js'
 import { storeVerifiedBlocks } from '../src/replication/store-verified-blocks.js'
 import { CONTENT_DONE, FEATURE_INDEX, type IndexRequest } from '../src/protocol.js'
 import { sessionPair } from './helpers/session-pair.js'
@@ -66,6 +67,17 @@ async function readerOf(writer: Hyperdrive, dir = tempDir()): Promise<Hyperdrive
   while (drive.core.length < writer.core.length) await drive.core.update({ wait: true })
   storeOf.set(drive, store)
   return drive
+}
+
+/** Every entry of a snapshot, taken in order. */
+function taken(list: SnapshotEntryList | undefined): SnapshotEntry[] {
+  return Array.from({ length: list?.length ?? 0 }, (_, i) => (list as SnapshotEntryList).take(i))
+}
+
+/** A Hyperbee node block of Hyperdrive's files sub-encoder (`value` null: a delete). */
+function beeNode(key: string | Buffer, value: string | null): Buffer {
+  const k = Buffer.concat([Buffer.from('files\0'), typeof key === 'string' ? Buffer.from(key) : key])
+  return BeeNode.encode({ index: Buffer.alloc(0), key: k, value: value === null ? null : Buffer.from(value) }) as Buffer
 }
 
 async function listed(drive: Hyperdrive): Promise<Array<{ seq: number; key: string; value: string }>> {
@@ -137,7 +149,7 @@ describe('index snapshot from raw blocks', () => {
     const { fetcher } = await connect(writer)
     const snapshot = await fetcher.snapshot({ core: reader.core, author: 'W', shortId: 'W' }, reader.core.length)
     expect(snapshot).not.toBeNull()
-    const got = (snapshot?.entries ?? []).map((e) => ({ seq: e.seq, key: e.key, value: e.value.toString() }))
+    const got = taken(snapshot?.entries).map((e) => ({ seq: e.seq, key: e.key, value: e.value.toString() }))
     expect(got).toEqual(await listed(writer))
     expect(got.length).toBe(300)
     expect(got.some((e) => e.key === '/gone.txt')).toBe(false)
@@ -162,14 +174,14 @@ describe('index snapshot from raw blocks', () => {
     const reader = await readerOf(writer)
     const { fetcher } = await connect(writer, { served: served(true) })
     const snapshot = await fetcher.snapshot({ core: reader.core, author: 'W', shortId: 'W' }, reader.core.length)
-    expect(snapshot?.entries.map((e) => e.key)).toEqual(expected.map((e) => e.key))
+    expect(taken(snapshot?.entries).map((e) => e.key)).toEqual(expected.map((e) => e.key))
     // hypercore 11.39 has it: when this fails, the internal moved (serving still works, slower)
     expect(gets).toBe(0)
     // without it (no `state`): a get each
     const other = await readerOf(writer)
     const second = await connect(writer, { served: served(false) })
     const again = await second.fetcher.snapshot({ core: other.core, author: 'W', shortId: 'W' }, other.core.length)
-    expect(again?.entries.map((e) => e.key)).toEqual(expected.map((e) => e.key))
+    expect(taken(again?.entries).map((e) => e.key)).toEqual(expected.map((e) => e.key))
     expect(gets).toBe(other.core.length)
   })
 
@@ -354,6 +366,53 @@ describe('index snapshot from raw blocks', () => {
     const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s: the closed connection was asked')), 5_000).unref())
     expect(await Promise.race([fetcher.snapshot({ core, author: 'W', shortId: 'W' }, reader.core.length), stillWaiting])).toBeNull()
     expect(client.closed).toBe(true)
+  })
+
+  it('lists in the keys\' byte order (not UTF-16\'s), the last write of each key, deletes and other sub-encoders left out', () => {
+    // U+FF5E sorts after U+1F600 in UTF-16 code units (a surrogate pair, 0xD83D), before it in bytes
+    const blocks: Array<Buffer | undefined> = [
+      Buffer.from('header'),
+      beeNode('/b', '1'),
+      beeNode('/\u{1F600}', '2'),
+      beeNode('/\uFF5E', '3'),
+      beeNode('/a', '4'),
+      beeNode('/b', '5'),
+      beeNode('/gone', '6'),
+      beeNode('/gone', null),
+      BeeNode.encode({ index: Buffer.alloc(0), key: Buffer.from('other\0/a'), value: Buffer.from('7') }) as Buffer,
+      beeNode('/a/', '8')
+    ]
+    const list = entriesOf(blocks)
+    const got = taken(list).map((e) => ({ seq: e.seq, key: e.key, value: e.value.toString() }))
+    expect(got).toEqual([
+      { seq: 4, key: '/a', value: '4' },
+      { seq: 9, key: '/a/', value: '8' },
+      { seq: 5, key: '/b', value: '5' },
+      { seq: 3, key: '/\uFF5E', value: '3' },
+      { seq: 2, key: '/\u{1F600}', value: '2' }
+    ])
+    const bytes = got.map((e) => Buffer.from(e.key))
+    expect([...bytes].sort(Buffer.compare)).toEqual(bytes)
+  })
+
+  it('lets go of the blocks as their entries are taken, in units of 4,096, and each entry only once', () => {
+    const n = 3 * 4096
+    const blocks: Array<Buffer | undefined> = [Buffer.from('header')]
+    // blocks 1..8191: /f00001../f08191; blocks 8192..12287 (the last unit): /f00001../f04096 again
+    for (let i = 1; i < n; i++) blocks.push(beeNode(`/f${String(i < 8192 ? i : i - 8191).padStart(5, '0')}`, `v${i}`))
+    const list = entriesOf(blocks)
+    expect(list.length).toBe(8191)
+    // unit 0 (blocks 0..4095) holds only replaced writes: let go at once; unit 1 is still needed
+    expect(blocks.slice(0, 4096).every((b) => b === undefined)).toBe(true)
+    expect(blocks[4096]).toBeDefined()
+    // in key order the 4,096 keys rewritten in the last unit come first
+    for (let i = 0; i < 4096; i++) expect(list.take(i).value.toString()).toBe(`v${i + 8192}`)
+    expect(blocks[8192]).toBeUndefined()
+    expect(blocks[4096]).toBeDefined()
+    expect(() => list.take(0)).toThrow(/was taken/)
+    for (let i = 4096; i < list.length; i++) list.take(i)
+    expect(blocks.every((b) => b === undefined)).toBe(true)
+    expect(() => list.keyAt(list.length)).toThrow(RangeError)
   })
 
   it('refuses blocks that are not Hyperbee nodes even when they hash right (the writer\'s own doing)', () => {

@@ -9,6 +9,7 @@ import type { Outcome, PathReconciler } from '../src/reconcile-path.js'
 import type { DriveSet, MemberDrive } from '../src/replication/drive-set.js'
 import { SyncEngine, type Hints } from '../src/sync-engine.js'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
+import type { SnapshotEntry, SnapshotEntryList } from '../src/replication/index-snapshot.js'
 import { meta } from './helpers/fake-drives.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 
@@ -36,6 +37,20 @@ async function memberDrive(dir: string): Promise<{ store: Corestore; drive: Hype
 }
 
 /** Log records (debug and up) of the engine, as objects. */
+/** A snapshot's entry list over entries already decoded (as the fetcher's, without blocks). */
+function listOf(entries: SnapshotEntry[]): SnapshotEntryList {
+  const taken = new Set<number>()
+  return {
+    length: entries.length,
+    keyAt: (i) => (entries[i] as SnapshotEntry).key,
+    take: (i) => {
+      if (taken.has(i)) throw new RangeError(`snapshot entry ${i} was taken`)
+      taken.add(i)
+      return entries[i] as SnapshotEntry
+    }
+  }
+}
+
 function capturedLogger(): { log: pino.Logger; records: Array<{ msg: string; [k: string]: unknown }> } {
   const records: Array<{ msg: string; [k: string]: unknown }> = []
   const sink = new Writable({
@@ -165,7 +180,7 @@ describe('SyncEngine, a fresh drive read as a snapshot', () => {
     const { log, records } = capturedLogger()
     const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, log)
     let snapshots = 0
-    engine.indexSnapshot = async () => (snapshots++, { entries: entries.splice(0), stored: true })
+    engine.indexSnapshot = async () => (snapshots++, { entries: listOf(entries.splice(0)), stored: true })
     engine.ready()
     try {
       engine.onDriveAppend(member)

@@ -3,7 +3,7 @@ import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { CONTENT_DONE, MAX_INDEX_BLOCKS, type IndexBlocks } from '../protocol.js'
-import { entriesOf, TreeHasher, TreeNodeSet, type SnapshotEntry } from './index-snapshot.js'
+import { entriesOf, TreeHasher, TreeNodeSet, type SnapshotEntryList } from './index-snapshot.js'
 import { storeVerifiedBlocks } from './store-verified-blocks.js'
 
 /**
@@ -36,7 +36,7 @@ interface Pending {
 }
 
 export interface IndexSnapshot {
-  entries: SnapshotEntry[]
+  entries: SnapshotEntryList
   /** the blocks are now stored in the drive's core, as if replicated (false: Hypercore must fetch them) */
   stored: boolean
 }
@@ -119,7 +119,7 @@ export class IndexBlockFetcher {
         this.deps.log.warn({ err, drive: drive.shortId }, 'storing a verified index snapshot failed; Hypercore fetches the blocks instead')
       }
       hasher = null
-      let entries: SnapshotEntry[]
+      let entries: SnapshotEntryList
       try {
         for (let i = 0; i < blocks.length; i++) blocks[i] = await decryptInPlace(drive.core, i, blocks[i] as Buffer)
         entries = entriesOf(blocks)

@@ -105,27 +105,144 @@ export interface SnapshotEntry {
 }
 
 /**
- * The entries a drive holds at length `blocks.length`, in key order, from its verified and
- * decrypted blocks. A block that is not a Hyperbee node is a SyncError: the blocks matched the
- * writer's signed tree, so a malformed one is the writer's doing.
+ * A snapshot's live entries, in key order, as the engine consumes them: each one's key read
+ * to sort it into its class, then each taken once, in any order.
  */
-export function entriesOf(blocks: readonly Uint8Array[]): SnapshotEntry[] {
-  const latest = new Map<string, { seq: number; keyBytes: Buffer; value: Buffer | null }>()
-  for (let seq = 1; seq < blocks.length; seq++) {
+export interface SnapshotEntryList {
+  readonly length: number
+  /** the drive key of entry `i` (made anew each call) */
+  keyAt(i: number): string
+  /** entry `i`, once: what only it still needed may be let go */
+  take(i: number): SnapshotEntry
+}
+
+/** Blocks per release unit: a unit's blocks are let go once its last live entry is taken. */
+const RELEASE_SHIFT = 12
+
+/**
+ * The entries a drive holds at length `blocks.length`, in key order, from its verified and
+ * decrypted blocks (taken over: slots are cleared as their entries are taken). A block that
+ * is not a Hyperbee node is a SyncError: the blocks matched the writer's signed tree, so a
+ * malformed one is the writer's doing.
+ *
+ * Nothing per entry is made up front: an entry is its block's number and the offsets of its
+ * key and value in that block, in typed arrays (20 bytes each). At 100,000 entries the keys as
+ * strings, a map of them and a Buffer view per key and value took tens of MiB of heap, and the
+ * views kept every answer's buffer alive until the last entry was marked.
+ */
+export function entriesOf(blocks: Array<Buffer | undefined>): SnapshotEntries {
+  const n = blocks.length
+  const keyStart = new Int32Array(n)
+  const keyEnd = new Int32Array(n)
+  const valueStart = new Int32Array(n)
+  const valueEnd = new Int32Array(n)
+  const files: number[] = []
+  for (let seq = 1; seq < n; seq++) {
+    const block = blocks[seq] as Buffer
     let node: { key: Uint8Array | null; value: Uint8Array | null }
     try {
-      node = BeeNode.decode(blocks[seq] as Uint8Array)
+      node = BeeNode.decode(block)
     } catch (err) {
       throw new SyncError('E_PEER_PROTOCOL', `index block ${seq} is not a Hyperbee node`, { cause: err, details: { seq } })
     }
-    const key = node.key ? Buffer.from(node.key.buffer, node.key.byteOffset, node.key.byteLength) : null
-    if (!key || key.length < FILES_PREFIX.length || !key.subarray(0, FILES_PREFIX.length).equals(FILES_PREFIX)) continue
-    const value = node.value ? Buffer.from(node.value.buffer, node.value.byteOffset, node.value.byteLength) : null
-    const keyBytes = key.subarray(FILES_PREFIX.length)
-    latest.set(keyBytes.toString('utf8'), { seq, keyBytes, value })
+    const key = node.key
+    // the decoder's fields are views into the block
+    if (!key || key.buffer !== block.buffer || key.byteLength < FILES_PREFIX.length) continue
+    const at = key.byteOffset - block.byteOffset
+    if (FILES_PREFIX.compare(block, at, at + FILES_PREFIX.length) !== 0) continue
+    keyStart[seq] = at + FILES_PREFIX.length
+    keyEnd[seq] = at + key.byteLength
+    const value = node.value
+    if (value && value.buffer !== block.buffer) continue
+    const valueAt = value ? value.byteOffset - block.byteOffset : -1
+    valueStart[seq] = valueAt
+    valueEnd[seq] = value ? valueAt + value.byteLength : -1
+    files.push(seq)
   }
-  const live = [...latest].filter(([, e]) => e.value !== null)
-  // in Hyperbee's order (by the keys' bytes), as a listing of the drive gives them
-  live.sort(([, a], [, b]) => Buffer.compare(a.keyBytes, b.keyBytes))
-  return live.map(([key, { seq, value }]) => ({ seq, key, value: value as Buffer }))
+  // by the keys' bytes (Hyperbee's order, as a listing gives them); the sort is stable, so a
+  // key's nodes stay in the order they were written
+  const compareKeys = (a: number, b: number): number => {
+    const x = blocks[a] as Buffer
+    const y = blocks[b] as Buffer
+    let i = keyStart[a] as number
+    let j = keyStart[b] as number
+    const iEnd = keyEnd[a] as number
+    const jEnd = keyEnd[b] as number
+    for (; i < iEnd && j < jEnd; i++, j++) {
+      const d = (x[i] as number) - (y[j] as number)
+      if (d !== 0) return d
+    }
+    return iEnd - i - (jEnd - j)
+  }
+  files.sort(compareKeys)
+  const live: number[] = []
+  for (let k = 0; k < files.length; k++) {
+    const seq = files[k] as number
+    // the last node of each key is what the drive holds; deleted (no value): not listed
+    if (k + 1 < files.length && compareKeys(seq, files[k + 1] as number) === 0) continue
+    if ((valueStart[seq] as number) >= 0) live.push(seq)
+  }
+  return new SnapshotEntries(blocks, Int32Array.from(live), keyStart, keyEnd, valueStart, valueEnd)
+}
+
+export class SnapshotEntries implements SnapshotEntryList {
+  /** live entries not yet taken, per release unit of blocks */
+  private readonly untaken: Int32Array
+  private readonly taken: Uint8Array
+
+  constructor(
+    private readonly blocks: Array<Buffer | undefined>,
+    /** the live entries' block numbers, in key order */
+    private readonly order: Int32Array,
+    private readonly keyStart: Int32Array,
+    private readonly keyEnd: Int32Array,
+    private readonly valueStart: Int32Array,
+    private readonly valueEnd: Int32Array
+  ) {
+    this.untaken = new Int32Array((blocks.length >> RELEASE_SHIFT) + 1)
+    for (const seq of order) this.untaken[seq >> RELEASE_SHIFT] = (this.untaken[seq >> RELEASE_SHIFT] as number) + 1
+    this.taken = new Uint8Array(order.length)
+    // blocks no live entry needs (replaced, deleted, not files): let go now
+    for (let unit = 0; unit < this.untaken.length; unit++) if (this.untaken[unit] === 0) this.release(unit)
+  }
+
+  get length(): number {
+    return this.order.length
+  }
+
+  keyAt(i: number): string {
+    const seq = this.seqAt(i)
+    const block = this.blocks[seq]
+    if (!block) throw new RangeError(`snapshot entry ${i} was taken`)
+    return block.toString('utf8', this.keyStart[seq], this.keyEnd[seq])
+  }
+
+  take(i: number): SnapshotEntry {
+    if (this.taken[this.checked(i)]) throw new RangeError(`snapshot entry ${i} was taken`)
+    const key = this.keyAt(i)
+    const seq = this.seqAt(i)
+    const block = this.blocks[seq] as Buffer
+    // a view: the engine decodes it at once and keeps nothing of it
+    const value = block.subarray(this.valueStart[seq], this.valueEnd[seq])
+    this.taken[i] = 1
+    const unit = seq >> RELEASE_SHIFT
+    const left = (this.untaken[unit] as number) - 1
+    this.untaken[unit] = left
+    if (left === 0) this.release(unit)
+    return { seq, key, value }
+  }
+
+  private seqAt(i: number): number {
+    return this.order[this.checked(i)] as number
+  }
+
+  private checked(i: number): number {
+    if (!(Number.isInteger(i) && i >= 0 && i < this.order.length)) throw new RangeError(`no snapshot entry ${i} (${this.order.length} entries)`)
+    return i
+  }
+
+  private release(unit: number): void {
+    const end = Math.min(this.blocks.length, (unit + 1) << RELEASE_SHIFT)
+    for (let seq = unit << RELEASE_SHIFT; seq < end; seq++) this.blocks[seq] = undefined
+  }
 }

@@ -134,6 +134,7 @@ declare module 'hyperbee/lib/messages.js' {
   /** one Hyperbee block: a key, its new value (null: deleted) and the tree index */
   export const Node: {
     decode(buf: Uint8Array): { index: Uint8Array; key: Uint8Array | null; value: Uint8Array | null }
+    encode(node: { index: Uint8Array; key: Uint8Array; value: Uint8Array | null }): Uint8Array
   }
 }
 
