@@ -278,6 +278,14 @@ describe('docker/Dockerfile', () => {
     expect(JSON.parse(get('VOLUME')[0]!)).toContain(data)
   })
 
+  it('sets glibc\'s malloc as the systemd unit does (the benchmark reads the unit\'s)', () => {
+    const unit = readFileSync(path.join(dockerDir, 'systemd', 'sync-agent.service'), 'utf8')
+    const fromUnit = [...unit.matchAll(/^Environment=(MALLOC_[A-Z_]+=\S+)$/gm)].map((m) => m[1]).sort()
+    const fromImage = [...get('ENV').join(' ').matchAll(/\b(MALLOC_[A-Z_]+=\S+)/g)].map((m) => m[1]).sort()
+    expect(fromUnit).toEqual(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=1048576', 'MALLOC_TRIM_THRESHOLD_=131072'])
+    expect(fromImage).toEqual(fromUnit)
+  })
+
   it('exposes the ports its ENV configures (peers, HTTP, agent-check)', () => {
     const env = get('ENV').join(' ')
     const exposed = get('EXPOSE').join(' ').split(/\s+/)

@@ -13,6 +13,19 @@ const BIN = path.join(REPO, 'packages', 'sync-agent', 'bin', 'sync-agent.js');
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
+/**
+ * glibc's malloc settings (MALLOC_*) as the shipped systemd unit sets them: the agent is
+ * measured as it is deployed (the image sets the same; test/docker-files.test.ts). Each can be
+ * overridden from the environment.
+ */
+function shippedMallocEnv() {
+  const unit = fs.readFileSync(path.join(REPO, 'docker', 'systemd', 'sync-agent.service'), 'utf8');
+  const env = {};
+  for (const [, name, value] of unit.matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)) env[name] = process.env[name] ?? value;
+  if (Object.keys(env).length === 0) throw new BenchError('docker/systemd/sync-agent.service sets no MALLOC_* variables');
+  return env;
+}
+
 function status(socketPath) {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, agent, path: '/status', method: 'GET', timeout: 5000 }, (res) => {
@@ -56,8 +69,8 @@ export function create() {
         ...(peer ? { SYNC_AGENT_PEERS: `127.0.0.1:${peer.port}` } : {}),
         SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_LOG_LEVEL || 'warn',
         SYNC_AGENT_CONTROL: node.control,
-        // as the shipped systemd unit and image run it (docker/): fewer glibc arenas, lower RSS
-        MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || '2',
+        // as the shipped systemd unit and image run it (docker/): glibc's malloc settings
+        ...shippedMallocEnv(),
       },
     });
     procs.push(node.proc);
