@@ -145,15 +145,15 @@ export function entriesOf(blocks: Array<Buffer | undefined>): SnapshotEntries {
     } catch (err) {
       throw new SyncError('E_PEER_PROTOCOL', `index block ${seq} is not a Hyperbee node`, { cause: err, details: { seq } })
     }
-    const key = node.key
-    // the decoder's fields are views into the block
-    if (!key || key.buffer !== block.buffer || key.byteLength < FILES_PREFIX.length) continue
+    const { key, value } = node
+    // the decoder's fields are views into the block (if it ever copies them, the caller reads
+    // the index through Hypercore instead: skipping a node could list a replaced version)
+    if ((key && key.buffer !== block.buffer) || (value && value.buffer !== block.buffer)) throw new Error('the Hyperbee decoder no longer returns views into the block')
+    if (!key || key.byteLength < FILES_PREFIX.length) continue
     const at = key.byteOffset - block.byteOffset
     if (FILES_PREFIX.compare(block, at, at + FILES_PREFIX.length) !== 0) continue
     keyStart[seq] = at + FILES_PREFIX.length
     keyEnd[seq] = at + key.byteLength
-    const value = node.value
-    if (value && value.buffer !== block.buffer) continue
     const valueAt = value ? value.byteOffset - block.byteOffset : -1
     valueStart[seq] = valueAt
     valueEnd[seq] = value ? valueAt + value.byteLength : -1
