@@ -135,6 +135,18 @@ describe('content transfer from a peer\'s folder', () => {
     expect(await fetcher.open(versionOf('a.txt', bytes))).not.toBeNull()
   })
 
+  it('a miss is for that path: the same content at another path (a directory renamed) is asked for there', async () => {
+    const bytes = randomBytes(5000)
+    // the peer holds the content at its new path only
+    const { fetcher, server } = await connectPair({ files: { 'plugins/renamed/b.txt': bytes } })
+    expect(await fetcher.open(versionOf('plugins/old/b.txt', bytes))).toBeNull()
+    const got = await fetcher.open(versionOf('plugins/renamed/b.txt', bytes))
+    expect(got).not.toBeNull()
+    expect((await collect(got as Uint8Array[])).equals(bytes)).toBe(true)
+    expect(server.served.requests).toBe(1)
+    expect(fetcher.counters.notFound).toBe(1)
+  })
+
   it('a peer that sends other bytes than the hash names: the read fails before its end, and that peer is not asked for it again', async () => {
     const wanted = randomBytes(WINDOW_BYTES + 100)
     const forged = Buffer.from(wanted)

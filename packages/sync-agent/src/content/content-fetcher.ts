@@ -9,8 +9,8 @@ import { CONTENT_BUSY, CONTENT_DONE, CONTENT_REFUSED, MAX_CONTENT_WINDOW, type C
  * Hypercore blocks: the version's author first (it wrote the file), then any other peer that
  * serves contents. What arrives is checked against the size and sha256 the signed entry
  * names before the last byte is handed on, so a peer can make a fetch fail but never make a
- * wrong byte land (the writer drops its temp file). A peer that did not have the content is not
- * asked for it again for MISS_TTL_MS; one that sent other bytes, stalled or refused is not
+ * wrong byte land (the writer drops its temp file). A peer that did not have the content at
+ * that path is not asked for it there again for MISS_TTL_MS; one that sent other bytes, stalled or refused is not
  * asked for anything again on that connection (a hostile peer cannot make us fetch every file
  * twice, or wait on it for each). `open` returns null when no peer is left and the caller
  * reads the blocks from Hypercore.
@@ -24,7 +24,16 @@ export const WINDOW_BYTES = 2 * 1024 * 1024
 export const WINDOWS_AHEAD = 3
 /** a window with no message for this long fails (the peer stalled) */
 export const RESPONSE_TIMEOUT_MS = 15_000
-export const MISS_TTL_MS = 10 * 60_000
+/**
+ * How long a peer that answered "not here" for a path's content is not asked for it there
+ * again. A peer serves by path, so a miss is for that path: keyed by content alone, a fresh
+ * node that asked for a file's old version at its old path (a directory since renamed) took
+ * the peers for not having that content at its new path either, and read it from Hypercore,
+ * where nobody held the blocks (the author's drive was wiped): 30 s timeouts for 10 minutes
+ * (fault suite, seed 28601). Short: a peer that did not have it yet (syncing itself) is asked
+ * again at the next retry.
+ */
+export const MISS_TTL_MS = 30_000
 const MAX_PEERS_ASKED = 2
 /**
  * a peer whose bytes did not match this many times is not asked again on that connection (a
@@ -132,7 +141,7 @@ export interface FetchCounters {
 export class ContentFetcher {
   private nextId = 1
   private readonly windows = new Map<number, Window>()
-  /** `deviceId:hash` → until when that peer is not asked for that content */
+  /** `deviceId:hash:path` → until when that peer is not asked for that content at that path */
   private readonly misses = new Map<string, number>()
   /** sessions not asked again: they refused, stalled, overflowed or kept sending other bytes */
   private readonly unusable = new WeakSet<PeerSession>()
@@ -180,7 +189,7 @@ export class ContentFetcher {
       this.forget(first)
       if (first.status === CONTENT_REFUSED || first.error) this.unusable.add(session)
       // busy: its queue is full now, it may well have the content (not remembered)
-      else if (first.status !== CONTENT_BUSY) this.miss(session, version.hash)
+      else if (first.status !== CONTENT_BUSY) this.miss(session, version)
     }
     this.counters.notFound++
     return null
@@ -213,7 +222,7 @@ export class ContentFetcher {
     const now = this.now()
     const usable = this.deps.sources().filter((s) => {
       if (s.closed || this.unusable.has(s) || !s.deviceId) return false
-      const until = this.misses.get(s.deviceId + ':' + version.hash)
+      const until = this.misses.get(missKey(s.deviceId, version))
       return until === undefined || until <= now
     })
     // the author has it on disk unless it changed it since
@@ -238,9 +247,9 @@ export class ContentFetcher {
     this.windows.delete(w.id)
   }
 
-  private miss(session: PeerSession, hashHex: string): void {
+  private miss(session: PeerSession, version: FetchableVersion): void {
     if (this.misses.size > 10_000) this.misses.clear()
-    this.misses.set(session.deviceId + ':' + hashHex, this.now() + MISS_TTL_MS)
+    this.misses.set(missKey(session.deviceId as string, version), this.now() + MISS_TTL_MS)
   }
 
   private now(): number {
@@ -278,14 +287,14 @@ export class ContentFetcher {
         }
         if (current.status !== CONTENT_DONE || current.received !== current.length) {
           // the file changed on the peer while we read it (or it stopped serving it)
-          this.miss(session, version.hash as string)
+          this.miss(session, version)
           throw new SyncError('E_CONTENT_TRANSFER', `peer ${session.deviceId?.slice(0, 7)} stopped sending ${version.path} after ${total} of ${version.size} bytes`)
         }
         this.forget(current)
         windows.shift()
       }
       if (total !== version.size || digest.digest('hex') !== version.hash) {
-        this.miss(session, version.hash as string)
+        this.miss(session, version)
         const strikes = (this.mismatchesOf.get(session) ?? 0) + 1
         this.mismatchesOf.set(session, strikes)
         if (strikes >= MAX_MISMATCHES) this.unusable.add(session)
@@ -297,4 +306,8 @@ export class ContentFetcher {
       for (const w of windows) this.forget(w)
     }
   }
+}
+
+function missKey(deviceId: string, version: FetchableVersion): string {
+  return `${deviceId}:${version.hash}:${version.path}`
 }
