@@ -29,9 +29,13 @@ export interface LocalRecord {
  * version with no record of it: the intent says which version it is (see `intent`).
  */
 export interface ApplyIntent {
-  /** absent in journals written before symlinks and directories had intents: a file */
-  kind?: 'file' | 'symlink' | 'dir'
-  /** a file's content hash ('' for the other kinds) */
+  /**
+   * absent in journals written before symlinks and directories had intents: a file.
+   * 'deleted': the recorded content (`hash`, '' for a directory or link) is being removed to
+   * apply a delete
+   */
+  kind?: 'file' | 'symlink' | 'dir' | 'deleted'
+  /** a file's content hash ('' for the other kinds; for 'deleted', the content removed) */
   hash: string
   size: number
   /** a symlink's target */

@@ -203,16 +203,23 @@ export class PathReconciler {
    */
   async reconcile(path: string, hints: Hints | null = null, signal?: AbortSignal): Promise<Outcome> {
     const { writer, index } = this.deps
-    const record = index.get(path)
+    let record = index.get(path)
     const st = await writer.lstatOrNull(path)
     const kind = st ? kindOf(st) : null
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
+    // the removal of a delete we were applying when a crash took its record: the path is gone
+    // by our doing, not a local delete (see removeApplying)
+    const removedByUs = !st && record !== undefined && this.removalInterrupted(path, record)
+    if (removedByUs) {
+      index.delete(path)
+      record = undefined
+    }
     // a path new here (on disk, never synced) is published whatever the others hold, so it
     // need not wait for drives that are still arriving (see gather)
     let versions = await this.gather(path, hints, st !== null && record === undefined)
     if (hints && record && staleHint(versions, record)) versions = await this.gather(path, null, false)
-    const diskChanged = differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions))
+    const diskChanged = !removedByUs && (differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions)))
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
     const decision = decide(versions)
@@ -259,6 +266,39 @@ export class PathReconciler {
     // still in play (the folder would put it on this disk), not replaced by a later version
     if (versions.some((v) => v !== mine && ['before', 'equal'].includes(compareVectors(mine.vv, v.vv)))) return false
     return !mine.copy
+  }
+
+  /**
+   * Was the path's recorded content being removed to apply a delete when the agent stopped?
+   * The removal is journaled first (removeApplying); its record goes only after it. A kill -9
+   * between the two left no file and the old record, which the restart took for a local delete
+   * of that content: published as such (naming it as deleted on purpose), it withdrew the
+   * conflict copy another node kept of that same content (fault suite seed 28626: LOST).
+   */
+  private removalInterrupted(path: string, record: LocalRecord): boolean {
+    const intent = this.deps.index.intent(path)
+    return intent?.kind === 'deleted' && intent.hash === (record.hash ?? '')
+  }
+
+  /**
+   * Removes what the index records at `path` to apply a delete (or the path's last version
+   * withdrawn everywhere). The intent reaches the journal first, as a file's does before its
+   * rename (see removalInterrupted). Not removed (a local change found, a directory not
+   * empty): the record stays and the intent goes. Returns whether it removed.
+   */
+  private async removeApplying(path: string, record: LocalRecord | undefined, vv: VersionVector): Promise<boolean> {
+    const { writer, index } = this.deps
+    if (record) {
+      index.intend(path, { kind: 'deleted', hash: record.hash ?? '', size: record.size, vv })
+      await index.flush().catch(() => undefined)
+    }
+    let removed = false
+    try {
+      removed = await writer.remove(path, record, this.rescueNames(path, 'deleted'))
+    } finally {
+      if (!removed && record) index.set(path, record)
+    }
+    return removed
   }
 
   /** Read-only `revert`: the disk's version of the path gives way to the folder's. */
@@ -588,7 +628,7 @@ export class PathReconciler {
       // lives on as a conflict copy or in the version it lost to. Only what the index says we
       // applied is removed: a local edit is published instead (the writer checks).
       if (!st || !record) return 'done'
-      if (!(await writer.remove(path, record, this.rescueNames(path, 'deleted')))) return 'dir-not-empty'
+      if (!(await this.removeApplying(path, record, record.vv))) return 'dir-not-empty'
       index.delete(path)
       return 'done'
     }
@@ -612,7 +652,7 @@ export class PathReconciler {
           return 'done'
         }
         if (!this.deps.mayDelete(path)) return 'done' // held: applied after `accept-deletes`
-        if (!(await writer.remove(path, record, this.rescueNames(path, 'deleted')))) return 'dir-not-empty'
+        if (!(await this.removeApplying(path, record, winner.vv))) return 'dir-not-empty'
         index.delete(path)
         return 'done'
       }

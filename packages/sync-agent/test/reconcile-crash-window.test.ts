@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { lstat, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -47,6 +48,24 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     onConflict: () => undefined
   } as unknown as ReconcileDeps
   return { reconciler: new PathReconciler(deps), puts, index, folder, data, stores: () => stores }
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** Our drive, holding nothing yet (past its header). */
+function emptyOwnDrive(): MemberDrive {
+  const own = drive(C, {}, true)
+  Object.assign(own.drive, { version: 5, entries: async function* () {} })
+  return own
+}
+
+/** Writes `text` at `path` and records it in `index` as the version `vv` (flushed). */
+async function recordedFile(index: IndexStore, folder: string, path: string, text: string, vv: Record<string, number>): Promise<Stats> {
+  await writeFile(join(folder, path), text)
+  const st = await lstat(join(folder, path))
+  index.set(path, { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: 0o644, hash: sha(text), target: null, vv })
+  await index.flush()
+  return st
 }
 
 // fault suite seed 611: a file written, published, deleted 20 ms later, then kill -9: the index
@@ -155,17 +174,11 @@ describe('a file made where the folder agreed on a delete', () => {
 // the journal had it, and meanwhile that version was deleted elsewhere; after the restart the
 // bytes matched no version any drive still held, so they were published anew: RESURRECTED
 describe('a version applied just before a kill -9, deleted elsewhere before the restart', () => {
-  const sha = (text: string) => createHash('sha256').update(text).digest('hex')
-
   async function crashedApply(journalIntent: boolean) {
-    const own = drive(C, {}, true)
-    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const own = emptyOwnDrive()
     const first = await setUp([own])
     // before the crash: the record of the peer's first version, then the apply of its second
-    await writeFile(join(first.folder, 'f.txt'), 'one\n')
-    const st = await lstat(join(first.folder, 'f.txt'))
-    first.index.set('f.txt', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: 0o644, hash: sha('one\n'), target: null, vv: { [B]: 1 } })
-    await first.index.flush()
+    await recordedFile(first.index, first.folder, 'f.txt', 'one\n', { [B]: 1 })
     if (journalIntent) {
       first.index.intend('f.txt', { hash: sha('two\n'), size: 4, vv: { [B]: 2 } })
       await first.index.flush() // what the writer awaits before its rename
@@ -208,6 +221,70 @@ describe('a version applied just before a kill -9, deleted elsewhere before the 
     expect(await reconciler.reconcile('current')).toBe('done')
     expect(puts).toEqual([])
     await expect(lstat(join(folder, 'current'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await index.close()
+  })
+})
+
+// fault suite seed 28626: applying a peer's delete, the agent removed the file and a kill -9
+// took the record before the journal had it. The restart found no file and the old record, and
+// published a delete of that content as a local one; another node's conflict copy of the same
+// content was then withdrawn as deleted on purpose: LOST
+describe('a delete being applied when a kill -9 came (file removed, record not yet)', () => {
+  async function crashedRemoval(journalIntent: boolean) {
+    const own = emptyOwnDrive()
+    const first = await setUp([own])
+    const st = await recordedFile(first.index, first.folder, 'f.txt', 'x\n', { [B]: 1 })
+    if (journalIntent) {
+      first.index.intend('f.txt', { kind: 'deleted', hash: sha('x\n'), size: st.size, vv: { [B]: 1, [OTHER]: 1 } })
+      await first.index.flush()
+    }
+    await rm(join(first.folder, 'f.txt')) // removed; the record never follows
+    await first.index.close()
+    // the restart: the deleting peer has written the file again meanwhile
+    const peer = drive(OTHER, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [B]: 1, [OTHER]: 2 }, 'file'), was: undefined } as EntryMeta) })
+    return setUp([own, peer], { folder: first.folder, data: first.data })
+  }
+
+  it('the journaled removal is ours: nothing is published, the record goes, and the winner is applied', async () => {
+    const { reconciler, puts, index } = await crashedRemoval(true)
+    // the winner's bytes are not in this fake: its fetch fails, what matters is what was published
+    await reconciler.reconcile('f.txt').catch(() => undefined)
+    expect(puts).toEqual([])
+    expect(index.get('f.txt')).toBeUndefined()
+    expect(index.intent('f.txt')).toBeUndefined()
+    await index.close()
+  })
+
+  it('without the intent the same state is a local delete, published naming the content (what the journal prevents)', async () => {
+    const { reconciler, puts, index } = await crashedRemoval(false)
+    await reconciler.reconcile('f.txt').catch(() => undefined)
+    expect(puts).toMatchObject([{ kind: 'deleted', was: sha('x\n') }])
+    await index.close()
+  })
+
+  it('a delete applied journals its removal before the file goes, and the record and intent go after', async () => {
+    const own = emptyOwnDrive()
+    const tomb = { ...meta({ [B]: 2 }, 'deleted'), was: sha('x\n') } as EntryMeta
+    const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', tomb) })
+    const { reconciler, puts, index, folder, data } = await setUp([own, peer])
+    await recordedFile(index, folder, 'f.txt', 'x\n', { [B]: 1 })
+    const writer = (reconciler as unknown as { deps: ReconcileDeps }).deps.writer
+    const remove = writer.remove.bind(writer)
+    let journaled: unknown = null
+    writer.remove = async (...args: Parameters<FolderWriter['remove']>) => {
+      // what a restart would read now: the journal on disk
+      const reread = new IndexStore(data, Buffer.alloc(32, 1))
+      await reread.ready()
+      journaled = reread.intent('f.txt')
+      await reread.close()
+      return remove(...args)
+    }
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(journaled).toMatchObject({ kind: 'deleted', hash: sha('x\n'), vv: { [B]: 2 } })
+    await expect(lstat(join(folder, 'f.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(index.get('f.txt')).toBeUndefined()
+    expect(index.intent('f.txt')).toBeUndefined()
+    expect(puts).toEqual([])
     await index.close()
   })
 })
