@@ -208,9 +208,12 @@ export class PathReconciler {
     const kind = st ? kindOf(st) : null
     if (st && !kind) return 'done' // sockets, fifos, devices: not ours to sync
     if (this.deps.rules().isIgnored(path, kind === 'dir' || (!st && record?.kind === 'dir'))) return 'done'
-    // the removal of a delete we were applying when a crash took its record: the path is gone
-    // by our doing, not a local delete (see removeApplying)
-    const removedByUs = !st && record !== undefined && this.removalInterrupted(path, record)
+    // the removal of a delete we were applying when a crash took its record: the path was
+    // emptied by our doing, not by a local delete, and what is there now was made after it (a
+    // program wrote it while the agent was down): a new file, which replaced nothing (fault
+    // suite seed 29514: a theme update; published as replacing the old record's content, it
+    // had another node's conflict copy of that content withdrawn: LOST). See removeApplying
+    const removedByUs = record !== undefined && (!st || differsFromRecord(st, record)) && this.removalInterrupted(path, record)
     if (removedByUs) {
       index.delete(path)
       record = undefined
@@ -219,7 +222,7 @@ export class PathReconciler {
     // need not wait for drives that are still arriving (see gather)
     let versions = await this.gather(path, hints, st !== null && record === undefined)
     if (hints && record && staleHint(versions, record)) versions = await this.gather(path, null, false)
-    const diskChanged = !removedByUs && (differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions)))
+    const diskChanged = (!removedByUs || st !== null) && (differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions)))
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
     const decision = decide(versions)

@@ -262,6 +262,16 @@ describe('a delete being applied when a kill -9 came (file removed, record not y
     await index.close()
   })
 
+  it('a file a program made there after the removal (agent down) is new: published replacing nothing', async () => {
+    const { reconciler, puts, index, folder } = await crashedRemoval(true)
+    await writeFile(join(folder, 'f.txt'), 'theme update\n')
+    await reconciler.reconcile('f.txt').catch(() => undefined)
+    expect(puts).toHaveLength(1)
+    expect(puts[0]).toMatchObject({ kind: 'file', hash: sha('theme update\n') })
+    expect(puts[0]?.was).toBeUndefined()
+    await index.close()
+  })
+
   it('a delete applied journals its removal before the file goes, and the record and intent go after', async () => {
     const own = emptyOwnDrive()
     const tomb = { ...meta({ [B]: 2 }, 'deleted'), was: sha('x\n') } as EntryMeta
