@@ -45,6 +45,7 @@ function status(socketPath) {
 
 export function create() {
   let tmp, secret, A, B, corpus, cpuAAtStart;
+  const mallocEnv = shippedMallocEnv();
   const procs = [];
 
   const exitedCheck = (node) => {
@@ -70,7 +71,7 @@ export function create() {
         SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_LOG_LEVEL || 'warn',
         SYNC_AGENT_CONTROL: node.control,
         // as the shipped systemd unit and image run it (docker/): glibc's malloc settings
-        ...shippedMallocEnv(),
+        ...mallocEnv,
       },
     });
     procs.push(node.proc);

@@ -591,6 +591,11 @@ export class SyncEngine {
     }
   }
 
+  /** Is a queue class index (URGENT, or a configured class + 1) one of the classes needed for ready? */
+  private isReadyClass(classIndex: number): boolean {
+    return classIndex >= 1 && classIndex <= this.readyClasses
+  }
+
   /** Is a drive key's path in one of the classes needed for ready? (Bad keys are sorted out by markListing.) */
   private inReadyClass(key: string): boolean {
     try {
@@ -769,8 +774,8 @@ export class SyncEngine {
       if (known < h.length) return false
     }
     if (this.readyClassesBusy()) return false
-    for (const r of this.retries.values()) if (r.item.classIndex >= 1 && r.item.classIndex <= this.readyClasses) return false
-    for (const i of this.markedWhileRunning.values()) if (i.classIndex >= 1 && i.classIndex <= this.readyClasses) return false
+    for (const r of this.retries.values()) if (this.isReadyClass(r.item.classIndex)) return false
+    for (const i of this.markedWhileRunning.values()) if (this.isReadyClass(i.classIndex)) return false
     return true
   }
 
@@ -913,7 +918,7 @@ export class SyncEngine {
           this.markedWhileRunning.delete(path)
           this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK, again.attempts)
         }
-        if (item.classIndex >= 1 && item.classIndex <= this.readyClasses) this.readySettles++
+        if (this.isReadyClass(item.classIndex)) this.readySettles++
         this.notifySettled(path)
         for (const l of [...this.settleListeners]) l()
         this.pump()

@@ -50,7 +50,7 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
   return { reconciler: new PathReconciler(deps), puts, index, folder, data, stores: () => stores }
 }
 
-const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+const sha = (content: string | Buffer) => createHash('sha256').update(content).digest('hex')
 
 /** Our drive, holding nothing yet (past its header). */
 function emptyOwnDrive(): MemberDrive {
@@ -125,7 +125,7 @@ describe('a file with our conflict-copy name, no record, no file', () => {
 describe('a new file whose bytes equal our own version that a later delete replaced', () => {
   it('is published as a new version, not adopted as the deleted one', async () => {
     const bytes = 'same'
-    const hash = createHash('sha256').update(bytes).digest('hex')
+    const hash = sha(bytes)
     const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [C]: 3 }, 'file'), size: 4, hash }) }, true)
     Object.assign(own.drive, { version: 5, entries: async function* () {} })
     const peer = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [C]: 3, [B]: 7 }, 'deleted'), was: hash }) })
@@ -138,7 +138,7 @@ describe('a new file whose bytes equal our own version that a later delete repla
 
   it('while our version is still in play, the same bytes are adopted as it (its record lost in a crash)', async () => {
     const bytes = 'same'
-    const hash = createHash('sha256').update(bytes).digest('hex')
+    const hash = sha(bytes)
     const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', { ...meta({ [C]: 3 }, 'file'), size: 4, hash }) }, true)
     Object.assign(own.drive, { version: 5, entries: async function* () {} })
     const { reconciler, puts, index, folder } = await setUp([own])
@@ -303,7 +303,6 @@ describe('a delete being applied when a kill -9 came (file removed, record not y
 // new mtime; the reconcile recorded it as the version it had, so the folders differed in that
 // mtime forever
 describe('the same bytes as the folder\'s version, under another mtime', () => {
-  const sha = (text: string) => createHash('sha256').update(text).digest('hex')
   const ours = (mtime: number) => ({ ...meta({ [C]: 3 }, 'file'), size: 4, mtime, hash: sha('same') })
 
   it('a touch of the version we hold is published (its blob reused), so every peer takes the mtime', async () => {
@@ -344,7 +343,6 @@ describe('the same bytes as the folder\'s version, under another mtime', () => {
 // live again, lost to the edit, and came back as a conflict copy of content deleted long ago
 describe('a local edit after our version was withdrawn', () => {
   it('still covers what our withdrawn version had replaced', async () => {
-    const sha = (text: string) => createHash('sha256').update(text).digest('hex')
     const withdrawn = { ...meta({ [B]: 3, [C]: 2 }, 'deleted'), withdrawn: true } as EntryMeta
     const own = drive(C, { [toDriveKey('f.txt')]: entry('f.txt', withdrawn) }, true)
     Object.assign(own.drive, { version: 5 })
@@ -368,7 +366,6 @@ describe('a local edit after our version was withdrawn', () => {
 describe('withdrawing our conflict copy whose content was deleted on purpose', () => {
   it('puts a withdrawn tombstone with the copy\'s vector (a removed key is no change to a late diff)', async () => {
     const { conflictName } = await import('../src/merge.js')
-    const sha = (text: string) => createHash('sha256').update(text).digest('hex')
     const copyPath = conflictName('f.txt', 1_000, C)
     const copyMeta = { ...meta({ [C]: 3 }, 'file'), size: 5, hash: sha('copy\n') }
     const own = drive(C, { [toDriveKey(copyPath)]: entry(copyPath, copyMeta) }, true)
@@ -411,7 +408,7 @@ describe('a local delete where the only remaining version is a withdrawn loser',
 describe('a peer version placed, deleted there at once, and a kill -9 before its record', () => {
   async function placedThenDeleted() {
     const bytes = Buffer.from('<?php // v2')
-    const hash = createHash('sha256').update(bytes).digest('hex')
+    const hash = sha(bytes)
     const version = { ...meta({ [B]: 7 }, 'file'), size: bytes.length, hash }
     const { index, folder, data } = await setUp([])
     const intent = { hash, size: bytes.length, vv: version.vv }

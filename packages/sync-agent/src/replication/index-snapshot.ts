@@ -212,16 +212,14 @@ export class SnapshotEntries implements SnapshotEntryList {
 
   keyAt(i: number): string {
     const seq = this.seqAt(i)
-    const block = this.blocks[seq]
-    if (!block) throw new RangeError(`snapshot entry ${i} was taken`)
-    return block.toString('utf8', this.keyStart[seq], this.keyEnd[seq])
+    return this.blockOf(seq, i).toString('utf8', this.keyStart[seq], this.keyEnd[seq])
   }
 
   take(i: number): SnapshotEntry {
-    if (this.taken[this.checked(i)]) throw new RangeError(`snapshot entry ${i} was taken`)
-    const key = this.keyAt(i)
     const seq = this.seqAt(i)
-    const block = this.blocks[seq] as Buffer
+    if (this.taken[i]) throw new RangeError(`snapshot entry ${i} was taken`)
+    const block = this.blockOf(seq, i)
+    const key = block.toString('utf8', this.keyStart[seq], this.keyEnd[seq])
     // a view: the engine decodes it at once and keeps nothing of it
     const value = block.subarray(this.valueStart[seq], this.valueEnd[seq])
     this.taken[i] = 1
@@ -233,12 +231,15 @@ export class SnapshotEntries implements SnapshotEntryList {
   }
 
   private seqAt(i: number): number {
-    return this.order[this.checked(i)] as number
+    if (!(Number.isInteger(i) && i >= 0 && i < this.order.length)) throw new RangeError(`no snapshot entry ${i} (${this.order.length} entries)`)
+    return this.order[i] as number
   }
 
-  private checked(i: number): number {
-    if (!(Number.isInteger(i) && i >= 0 && i < this.order.length)) throw new RangeError(`no snapshot entry ${i} (${this.order.length} entries)`)
-    return i
+  /** entry `i`'s block (block `seq`), unless it was let go with the last entry of its unit */
+  private blockOf(seq: number, i: number): Buffer {
+    const block = this.blocks[seq]
+    if (!block) throw new RangeError(`snapshot entry ${i} was taken`)
+    return block
   }
 
   private release(unit: number): void {
