@@ -47,7 +47,21 @@ export interface ApplyIntent {
    * "placed" (the fingerprint is at the path, or neither it nor the temp file is left: placed,
    * then changed there) from "not placed" (the temp file is still there). See `recoverPlacements`.
    */
-  placing?: { tmp: string; ino: number; size: number; mtimeMs: number; mode: number }
+  placing?: Placing
+}
+
+/** The temp file of an apply about to be placed, and its fingerprint (see `ApplyIntent.placing`) */
+export interface Placing {
+  tmp: string
+  ino: number
+  size: number
+  mtimeMs: number
+  mode: number
+  /**
+   * the temp file's ctime when it was complete (absent in journals written before it was
+   * kept): a hard link into place, and a program's delete of that link, both change it
+   */
+  ctimeMs?: number
 }
 
 type Op =

@@ -7,6 +7,7 @@ import { conflictName, decide, parseConflictName, pickConflictName, type Decisio
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { ApplyIntent, IndexStore, LocalRecord } from './index-store.js'
+import { placingOf } from './recover-placements.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { DriveEntry } from 'hyperdrive'
 import type { OwnDriveWriter } from './own-drive-writer.js'
@@ -682,7 +683,7 @@ export class PathReconciler {
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
         index.intend(path, intent)
         const beforeRename = ({ tmp, st }: { tmp: string; st: Stats }) => {
-          index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+          index.intend(path, { ...intent, placing: placingOf(tmp, st) })
           return index.flush().catch(() => undefined)
         }
         // not placed after all (a local change found right before the rename): the journal

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path'
 import type { Stats } from 'node:fs'
 import { STAGING_DIR } from '@sync-agent/shared'
 import { lstatAt } from './folder-writer.js'
-import type { ApplyIntent, IndexStore } from './index-store.js'
+import type { ApplyIntent, IndexStore, Placing } from './index-store.js'
 import type { Logger } from './log.js'
 
 export type PlacementOutcome = 'placed' | 'placed-then-changed' | 'not-placed'
@@ -29,6 +29,16 @@ export type PlacementOutcome = 'placed' | 'placed-then-changed' | 'not-placed'
  * the rename). So temp files are written in the staging directory (FolderWriter), which
  * programs leave alone: there a temp file missing means renamed, one present means not.
  *
+ * The temp file left in the staging directory does not settle it alone: a kill -9 between the
+ * hard link into place and the unlink of the temp name leaves it there too, and if a program
+ * then deleted the file while the agent was down, "temp file there" read as "never placed" and
+ * the version was applied again over that delete (fault suite seed 29501: RESURRECTED). Its
+ * nlink is 1 either way; its ctime is not. The link, and the program's unlink of the linked
+ * name, each change the inode's ctime after the one journaled with the intent (taken after the
+ * last change the writer made to it). So a temp file whose ctime moved was placed, then changed.
+ * (On kernels with coarse timestamps, a link and a delete both within one tick of the intent,
+ * a few ms, still read as "not placed": the old behaviour.)
+ *
  * Intents without a temp file (the crash came before the content was complete, or the rename
  * never happened and its temp file is swept now) are left to the reconcile (see `heldAfterCrash`).
  */
@@ -43,13 +53,14 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
     const staged = placing.tmp.startsWith(`${STAGING_DIR}/`)
     if (atPath && matches(atPath, placing)) outcome = 'placed'
     else if (staged) {
-      // nothing but our rename takes a file out of the staging directory (a crash between a
-      // hard link into place and the unlink leaves it there too: then the path matched above,
-      // unless a program deleted it since, and the version is applied again: nothing is lost)
-      outcome = lstatAt(join(folder, placing.tmp)) ? 'not-placed' : 'placed-then-changed'
+      // nothing but our rename takes a file out of the staging directory; a crash between a
+      // hard link into place and the unlink leaves it there, touched by the link (and, if a
+      // program deleted the file since, by that delete)
+      const temp = lstatAt(join(folder, placing.tmp))
+      outcome = temp && untouched(temp, placing) ? 'not-placed' : 'placed-then-changed'
     } else {
       const temp = lstatAt(join(dirname(abs), placing.tmp))
-      outcome = temp && matches(temp, placing) ? 'not-placed' : 'placed-then-changed'
+      outcome = temp && matches(temp, placing) && untouched(temp, placing) ? 'not-placed' : 'placed-then-changed'
     }
     if (outcome !== 'not-placed') index.set(path, recordOf(intent, placing))
     // the temp file is swept next: the intent no longer names it. Named still, a second crash
@@ -64,7 +75,17 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
   return outcomes
 }
 
-function matches(st: Stats, placing: NonNullable<ApplyIntent['placing']>): boolean {
+/** The journal's `placing` for a temp file whose content and metadata are complete (`st` taken after the last change). */
+export function placingOf(tmp: string, st: Stats): Placing {
+  return { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777, ctimeMs: st.ctimeMs }
+}
+
+/** Nothing linked, unlinked or changed the temp file since its intent was journaled. */
+function untouched(temp: Stats, placing: Placing): boolean {
+  return placing.ctimeMs === undefined || temp.ctimeMs === placing.ctimeMs
+}
+
+function matches(st: Stats, placing: Placing): boolean {
   return st.isFile() && st.ino === placing.ino && st.size === placing.size && st.mtimeMs === placing.mtimeMs && (st.mode & 0o777) === placing.mode
 }
 
@@ -73,6 +94,6 @@ function withoutPlacing(intent: ApplyIntent): ApplyIntent {
   return rest
 }
 
-function recordOf(intent: ApplyIntent, placing: NonNullable<ApplyIntent['placing']>) {
+function recordOf(intent: ApplyIntent, placing: Placing) {
   return { kind: 'file' as const, size: placing.size, mtimeMs: placing.mtimeMs, ino: placing.ino, mode: placing.mode, hash: intent.hash, target: null, vv: intent.vv }
 }

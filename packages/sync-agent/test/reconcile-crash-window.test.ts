@@ -9,7 +9,7 @@ import type { EntryMeta } from '../src/entry-format.js'
 import { FolderWriter } from '../src/folder-writer.js'
 import { IndexStore } from '../src/index-store.js'
 import { createLogger } from '../src/log.js'
-import { recoverPlacements } from '../src/recover-placements.js'
+import { placingOf, recoverPlacements } from '../src/recover-placements.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
 import { collectingPuts, drive, entry, meta } from './helpers/fake-drives.js'
@@ -415,7 +415,7 @@ describe('a peer version placed, deleted there at once, and a kill -9 before its
     index.intend('functions.php', intent)
     await new FolderWriter(folder).writeFile('functions.php', [bytes], { mtimeMs: 1_000, mode: 0o644, size: bytes.length, hash }, undefined, {
       beforeRename: async ({ tmp, st }) => {
-        index.intend('functions.php', { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+        index.intend('functions.php', { ...intent, placing: placingOf(tmp, st) })
         await index.flush()
       }
     })

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
-import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { STAGING_DIR, TEMP_PREFIX } from '@sync-agent/shared'
 import { FolderWriter } from '../src/folder-writer.js'
-import { IndexStore } from '../src/index-store.js'
+import { IndexStore, type LocalRecord } from '../src/index-store.js'
 import { createLogger } from '../src/log.js'
-import { recoverPlacements } from '../src/recover-placements.js'
+import { placingOf, recoverPlacements } from '../src/recover-placements.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 import { until } from './helpers/until.js'
 
@@ -36,7 +36,7 @@ async function apply(folder: string, index: IndexStore, path: string, bytes: Buf
   index.intend(path, intent)
   await new FolderWriter(folder).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
     beforeRename: async ({ tmp, st }) => {
-      index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+      index.intend(path, { ...intent, placing: placingOf(tmp, st) })
       await index.flush()
     }
   })
@@ -79,7 +79,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     const tmp = TEMP_PREFIX + 'c0ffee000000'
     writeFileSync(join(folder, 'uploads', tmp), 'new')
     const st = lstatSync(join(folder, 'uploads', tmp))
-    index.intend('uploads/b.txt', { hash: 'ab'.repeat(32), size: 3, vv: VV, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+    index.intend('uploads/b.txt', { hash: 'ab'.repeat(32), size: 3, vv: VV, placing: placingOf(tmp, st) })
     await index.flush()
 
     const after = await restarted()
@@ -98,6 +98,34 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       return writer
     }
 
+    /**
+     * Starts a peer's version's apply at `path` (over `existing`, or a new file) that is
+     * "killed" once its intent, naming the staged temp file, is journaled: the rename or link
+     * never runs. `killed()` lets the writer's clean-up run, after the restart's recovery.
+     */
+    async function killedBeforeRename(folder: string, index: IndexStore, path: string, content: string, existing?: LocalRecord) {
+      const bytes = Buffer.from(content)
+      const hash = createHash('sha256').update(bytes).digest('hex')
+      const intent = { hash, size: bytes.length, vv: VV }
+      index.intend(path, intent)
+      let killed!: () => void
+      let staged = ''
+      const write = (await stagedWriter(folder)).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, existing, {
+        beforeRename: async ({ tmp, st }) => {
+          staged = tmp
+          index.intend(path, { ...intent, placing: placingOf(tmp, st) })
+          await index.flush()
+          await new Promise<void>((_, reject) => (killed = () => reject(new Error('killed')))) // the kill -9
+        }
+      })
+      await until(() => index.intent(path)?.placing !== undefined, 'the intent with its temp file is journaled')
+      const writerKilled = async () => {
+        killed()
+        await expect(write).rejects.toThrow('killed')
+      }
+      return { hash, staged, killed: writerKilled }
+    }
+
     // fault suite seed 2107: the kill -9 came after the intent with its temp file reached the
     // journal and before the rename; a theme update then removed the theme's directory, the
     // old version and the temp file with it. "Neither left" was read as "placed, then deleted",
@@ -110,27 +138,14 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       const old = lstatSync(join(folder, 'themes/t1/screenshot.png'))
       const oldRecord = { kind: 'file' as const, size: old.size, mtimeMs: old.mtimeMs, ino: old.ino, mode: old.mode & 0o777, hash: 'aa'.repeat(32), target: null, vv: { HEREHEREHEREHERE: 1 } }
       index.set('themes/t1/screenshot.png', oldRecord)
-      const bytes = Buffer.from('the peer\'s version')
-      const hash = createHash('sha256').update(bytes).digest('hex')
-      const intent = { hash, size: bytes.length, vv: VV }
-      index.intend('themes/t1/screenshot.png', intent)
-      let killed!: () => void
-      const write = (await stagedWriter(folder)).writeFile('themes/t1/screenshot.png', [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, oldRecord, {
-        beforeRename: async ({ tmp, st }) => {
-          index.intend('themes/t1/screenshot.png', { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
-          await index.flush()
-          await new Promise<void>((_, reject) => (killed = () => reject(new Error('killed')))) // the kill -9: no rename
-        }
-      })
-      await until(() => index.intent('themes/t1/screenshot.png')?.placing !== undefined, 'the intent with its temp file is journaled')
+      const { killed } = await killedBeforeRename(folder, index, 'themes/t1/screenshot.png', 'the peer\'s version', oldRecord)
       rmSync(join(folder, 'themes/t1'), { recursive: true }) // the theme update, while the agent is down
 
       const after = await restarted()
       expect((await recoverPlacements(after, folder, log)).get('themes/t1/screenshot.png')).toBe('not-placed')
       // the old version stays recorded: the start-up scan publishes its delete, not the new one's
       expect(after.get('themes/t1/screenshot.png')).toMatchObject({ hash: 'aa'.repeat(32), ino: old.ino })
-      killed()
-      await expect(write).rejects.toThrow('killed')
+      await killed()
       await after.close()
       await index.close()
     })
@@ -142,19 +157,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     it('a rename that never happened stays "not placed" through a second crash before the apply', async () => {
       const { folder, index, restarted } = await node()
       const path = 'uploads/2026/02/img2.sync-conflict-20261129-232519-XHZPBNS.png'
-      const bytes = Buffer.from('the conflict copy')
-      const hash = createHash('sha256').update(bytes).digest('hex')
-      const intent = { hash, size: bytes.length, vv: VV }
-      index.intend(path, intent)
-      let killed!: () => void
-      const write = (await stagedWriter(folder)).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
-        beforeRename: async ({ tmp, st }) => {
-          index.intend(path, { ...intent, placing: { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
-          await index.flush()
-          await new Promise<void>((_, reject) => (killed = () => reject(new Error('killed')))) // the kill -9: no rename
-        }
-      })
-      await until(() => index.intent(path)?.placing !== undefined, 'the intent with its temp file is journaled')
+      const { hash, killed } = await killedBeforeRename(folder, index, path, 'the conflict copy')
 
       // first restart: recovery, then the staging directory is emptied as the agent does at start
       const first = await restarted()
@@ -162,7 +165,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       expect(await stagedWriter(folder)).toBeInstanceOf(FolderWriter)
       expect(readdirSync(join(folder, STAGING_DIR))).toEqual([])
       // the intent stays for the reconcile, without the temp file it no longer has
-      expect(first.intent(path)).toMatchObject({ hash, size: bytes.length, vv: VV })
+      expect(first.intent(path)).toMatchObject({ hash, size: 'the conflict copy'.length, vv: VV })
       expect(first.intent(path)?.placing).toBeUndefined()
       await first.close()
 
@@ -171,10 +174,54 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       expect((await recoverPlacements(second, folder, log)).has(path)).toBe(false)
       expect(second.get(path)).toBeUndefined()
       expect(second.intent(path)).toMatchObject({ hash, vv: VV })
-      killed()
-      await expect(write).rejects.toThrow('killed')
+      await killed()
       await second.close()
       await index.close()
+    })
+
+    /**
+     * A new file's apply killed between the hard link into place and the unlink of its temp
+     * name: the temp file stays in the staging directory, its intent journaled. `afterLink`
+     * is what happens to the placed file while the agent is down.
+     */
+    async function killedAfterLink(afterLink: (abs: string) => void) {
+      const { folder, index, restarted } = await node()
+      const path = 'uploads/2026/11/photo.jpg'
+      const { hash, staged, killed } = await killedBeforeRename(folder, index, path, 'the peer\'s photo')
+      linkSync(join(folder, staged), join(folder, path)) // the link; the kill -9 comes before the unlink
+      afterLink(join(folder, path))
+      const stagedLeft = existsSync(join(folder, staged))
+      const after = await restarted()
+      const outcome = (await recoverPlacements(after, folder, log)).get(path)
+      const record = after.get(path)
+      await killed()
+      await after.close()
+      await index.close()
+      return { outcome, record, hash, stagedLeft }
+    }
+
+    // fault suite seed 29501: the temp file left behind read as "never placed", and the version
+    // was applied again over the program's delete (RESURRECTED)
+    it('a version linked into place, then deleted by a program while the agent was down, is recorded as placed', async () => {
+      const { outcome, record, hash, stagedLeft } = await killedAfterLink((abs) => rmSync(abs))
+      expect(stagedLeft).toBe(true)
+      expect(outcome).toBe('placed-then-changed')
+      expect(record).toMatchObject({ hash, vv: VV }) // the start-up scan then publishes the delete
+    })
+
+    it('a version linked into place and left there is recorded as placed', async () => {
+      const { outcome, record, hash } = await killedAfterLink(() => undefined)
+      expect(outcome).toBe('placed')
+      expect(record).toMatchObject({ hash, vv: VV })
+    })
+
+    it('a version linked into place, then replaced by a program, is recorded as placed (the scan publishes the new file on top)', async () => {
+      const { outcome, record, hash } = await killedAfterLink((abs) => {
+        rmSync(abs)
+        writeFileSync(abs, 'a program\'s file')
+      })
+      expect(outcome).toBe('placed-then-changed')
+      expect(record).toMatchObject({ hash, vv: VV })
     })
 
     it('a version placed and then deleted with its directory is still recorded as placed (seed 904)', async () => {
@@ -187,7 +234,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       await (await stagedWriter(folder)).writeFile('themes/t1/functions.php', [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
         beforeRename: async ({ tmp: name, st }) => {
           tmp = name
-          index.intend('themes/t1/functions.php', { ...intent, placing: { tmp: name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 } })
+          index.intend('themes/t1/functions.php', { ...intent, placing: placingOf(name, st) })
           await index.flush()
         }
       })
