@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, lchown, link, lstat, mkdir, open, readdir, realpath, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
+import { chmod, chown, lchown, link, lstat, mkdir, open, readdir, rename, rmdir, statfs, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { lstatSync, type Stats } from 'node:fs'
-import { dirname, join, posix, relative, resolve, sep } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { STAGING_DIR, SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
 import { formatBytes } from './cli/format-status.js'
@@ -144,7 +144,6 @@ export function linkStaysInside(root: string, linkPath: string, target: string):
 export class FolderWriter {
   /** directories known to exist (and to be real directories inside the folder): saves a mkdir per file */
   private readonly knownDirs = new Set<string>()
-  private realRoot: string | null = null
   /** names of our temp files being written now (a directory move can carry one elsewhere) */
   private readonly writing = new Set<string>()
   /** directories being checked or created now, shared by the files written into them */
@@ -279,25 +278,27 @@ export class FolderWriter {
   }
 
   /**
-   * Throws E_PATH_UNSAFE when a directory above `path` is a symlink (or resolves anywhere but
-   * its own place in the folder): writing through it could land outside the folder.
+   * Throws E_PATH_UNSAFE when a directory above `path` is a symlink: writing through it could
+   * land outside the folder. Walks down from the root: a directory known to be real is passed,
+   * an existing one is lstat'ed (a link is refused; a real directory is known from then on),
+   * and the first one missing ends the walk (mkdir makes it and those below as real
+   * directories). One lstat per new directory: a realpath each (a readlink per component of
+   * the absolute path, and again for each missing level) was ~10 calls per directory a fresh
+   * node made.
    */
-  private async assertNoLinkAbove(path: string): Promise<void> {
+  private assertNoLinkAbove(path: string): void {
     if (this.knownDirs.has(dirname(this.abs(path)))) return
-    this.realRoot ??= await realpath(this.root)
-    for (let rel = posix.dirname(path); rel !== '.'; rel = posix.dirname(rel)) {
-      let real: string
-      try {
-        real = await realpath(join(this.root, rel))
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if (code === 'ENOENT' || code === 'ENOTDIR') continue // created below as a real directory
-        throw err
-      }
-      if (real !== join(this.realRoot, rel)) {
+    for (let slash = path.indexOf('/'); slash !== -1; slash = path.indexOf('/', slash + 1)) {
+      const rel = path.slice(0, slash)
+      const abs = join(this.root, rel)
+      if (this.knownDirs.has(abs)) continue
+      const st = lstatAt(abs)
+      if (!st) return // created below as a real directory
+      if (st.isSymbolicLink()) {
         throw new SyncError('E_PATH_UNSAFE', `not writing ${path}: the directory ${rel} above it is a symlink`, { details: { path, problem: 'symlink-parent' } })
       }
-      return
+      if (!st.isDirectory()) return // a file in the way: creating the directory says so
+      this.knownDirs.add(abs)
     }
   }
 
@@ -328,7 +329,7 @@ export class FolderWriter {
   }
 
   private async createParent(path: string, parent: string): Promise<void> {
-    await this.assertNoLinkAbove(path)
+    this.assertNoLinkAbove(path)
     try {
       const first = await mkdir(parent, { recursive: true, mode: 0o755 })
       if (first !== undefined && (this.perms.owner || this.perms.dirMode !== null)) {
@@ -426,25 +427,27 @@ export class FolderWriter {
       const displaced = expected?.kind === 'file' ? await ops.open(this.abs(path), 'r').catch(() => null) : null
       try {
         if (displaced && !fingerprintMatches(await displaced.stat(), expected as LocalRecord)) throw new LocalChangeError(path)
-        await this.assertUnchanged(path, expected)
         if (expected === undefined) {
           // nothing may be there: placed with a hard link, which fails where a rename would
-          // replace a file a program made after the check (fault suite seed 841: a file created
-          // that instant was overwritten by the peer's version and lost)
+          // replace a file a program made after a check (fault suite seed 841: a file created
+          // that instant was overwritten by the peer's version and lost). Its EEXIST is the
+          // check: anything at the path (file, link, directory) fails it.
           let linked = true
           try {
             await ops.link(tmp, this.abs(path))
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code
             if (code === 'EEXIST') throw new LocalChangeError(path)
-            // a file system without hard links: the rename, and its small window, it is
+            // a file system without hard links: the check, then the rename, and its small window
             if (!code || !NO_HARD_LINKS.has(code)) throw err
             linked = false
+            await this.assertUnchanged(path, expected)
             await ops.rename(tmp, this.abs(path))
           }
           renamed = true
           if (linked) await ops.unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
         } else {
+          await this.assertUnchanged(path, expected)
           await ops.rename(tmp, this.abs(path))
           renamed = true
         }
@@ -542,7 +545,7 @@ export class FolderWriter {
   }
 
   async makeDir(path: string, mode: number): Promise<Stats> {
-    await this.assertNoLinkAbove(path)
+    this.assertNoLinkAbove(path)
     const st = await this.lstatOrNull(path)
     if (st && !st.isDirectory()) throw new LocalChangeError(path)
     if (!st) {
@@ -566,7 +569,7 @@ export class FolderWriter {
    * moved out (when a program made a new file at its path meanwhile).
    */
   async remove(path: string, expected: LocalRecord | undefined, rescueAs?: (attempt: number) => string): Promise<boolean> {
-    await this.assertNoLinkAbove(path)
+    this.assertNoLinkAbove(path)
     const st = await this.lstatOrNull(path)
     // a file we held, gone before we looked: a program deleted or moved it (fault suite seed
     // 13558: taken for done, no delete naming its content went out, and a conflict copy of it

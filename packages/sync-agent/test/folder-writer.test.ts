@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -201,13 +201,9 @@ describe('a new file placed where a program has just made one', () => {
   it('does not replace it: the writer reports a local change, and both files are intact', async () => {
     const { readFile, writeFile, readdir } = await import('node:fs/promises')
     const abs = join(root, 'new.txt')
-    class RacedWriter extends FolderWriter {
-      override async assertUnchanged(...args: Parameters<FolderWriter['assertUnchanged']>): Promise<void> {
-        await super.assertUnchanged(...args)
-        await writeFile(abs, 'made by a program\n') // after the check, before the placement
-      }
-    }
-    await expect(new RacedWriter(root).writeFile('new.txt', [Buffer.from('peer\n')], metaOf('peer\n', 0o644), undefined)).rejects.toThrow(/local change at new.txt/)
+    // the last moment before the placement: after the journal's flush, the one wait left
+    const beforeRename = () => writeFile(abs, 'made by a program\n')
+    await expect(new FolderWriter(root).writeFile('new.txt', [Buffer.from('peer\n')], metaOf('peer\n', 0o644), undefined, { beforeRename })).rejects.toThrow(/local change at new.txt/)
     expect(await readFile(abs, 'utf8')).toBe('made by a program\n')
     expect(await readdir(root)).toEqual(['new.txt']) // no temp file left behind
   })
@@ -362,5 +358,48 @@ describe('a file edited while a peer\'s delete of it is applied', () => {
     expect(await writer.remove('a/b.txt', recordOf(abs))).toBe(true)
     expect(existsSync(abs)).toBe(false)
     expect(readdirSync(join(root, '.syncagent-tmp-staging'))).toEqual([])
+  })
+})
+
+describe('a directory above the path that is a symlink', () => {
+  const outside = () => realpathSync(mkdtempSync(join(tmpdir(), 'sa-writer-outside-')))
+
+  it.each([
+    ['the parent', 'l/x.txt'],
+    ['a grandparent, with directories to create below it', 'l/new/deeper/x.txt']
+  ])('%s: nothing is written through it, outside or inside the folder', async (_name, path) => {
+    const away = outside()
+    try {
+      symlinkSync(away, join(root, 'l'))
+      await expect(new FolderWriter(root).writeFile(path, [Buffer.from('x\n')], metaOf('x\n', 0o644), undefined)).rejects.toMatchObject({ code: 'E_PATH_UNSAFE', details: { problem: 'symlink-parent' } })
+      expect(readdirSync(away)).toEqual([])
+    } finally {
+      rmSync(away, { recursive: true, force: true })
+    }
+  })
+
+  it('a link to a directory inside the folder is refused too (it would write under another name)', async () => {
+    mkdirSync(join(root, 'real'))
+    symlinkSync('real', join(root, 'l'))
+    const writer = new FolderWriter(root)
+    await expect(writer.makeDir('l/sub', 0o755)).rejects.toMatchObject({ code: 'E_PATH_UNSAFE' })
+    expect(readdirSync(join(root, 'real'))).toEqual([])
+  })
+
+  it('a directory the writer knew, replaced by a link, is refused once the writer forgets its directories (a directory removed)', async () => {
+    const writer = new FolderWriter(root)
+    await writer.writeFile('d/a.txt', [Buffer.from('a\n')], metaOf('a\n', 0o644), undefined)
+    const empty = await writer.makeDir('e', 0o755)
+    const away = outside()
+    try {
+      rmSync(join(root, 'd'), { recursive: true })
+      symlinkSync(away, join(root, 'd'))
+      // removing a directory makes the writer forget what it knew about directories
+      expect(await writer.remove('e', { kind: 'dir', size: 0, mtimeMs: empty.mtimeMs, ino: empty.ino, mode: 0o755, hash: '', target: null, vv: {} })).toBe(true)
+      await expect(writer.writeFile('d/b.txt', [Buffer.from('b\n')], metaOf('b\n', 0o644), undefined)).rejects.toMatchObject({ code: 'E_PATH_UNSAFE' })
+      expect(readdirSync(away)).toEqual([])
+    } finally {
+      rmSync(away, { recursive: true, force: true })
+    }
   })
 })
