@@ -36,8 +36,8 @@ export type PlacementOutcome = 'placed' | 'placed-then-changed' | 'not-placed'
  * nlink is 1 either way; its ctime is not. The link, and the program's unlink of the linked
  * name, each change the inode's ctime after the one journaled with the intent (taken after the
  * last change the writer made to it). So a temp file whose ctime moved was placed, then changed.
- * (On kernels with coarse timestamps, a link and a delete both within one tick of the intent,
- * a few ms, still read as "not placed": the old behaviour.)
+ * (On kernels with coarse timestamps, before multigrain ctime in Linux 6.13, a delete within
+ * one tick of the intent, a few ms, still reads as "not placed": the old behaviour.)
  *
  * Intents without a temp file (the crash came before the content was complete, or the rename
  * never happened and its temp file is swept now) are left to the reconcile (see `heldAfterCrash`).
