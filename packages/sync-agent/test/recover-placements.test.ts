@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { STAGING_DIR, TEMP_PREFIX } from '@sync-agent/shared'
 import { FolderWriter } from '../src/folder-writer.js'
-import { IndexStore, type LocalRecord } from '../src/index-store.js'
+import { IndexStore, type ApplyIntent, type LocalRecord, type Placing } from '../src/index-store.js'
 import { createLogger } from '../src/log.js'
 import { placingOf, recoverPlacements } from '../src/recover-placements.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
@@ -222,6 +222,22 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       })
       expect(outcome).toBe('placed-then-changed')
       expect(record).toMatchObject({ hash, vv: VV })
+    })
+
+    it('an intent from a journal written before the ctime was kept reads a temp file left behind as "not placed", as it did', async () => {
+      const { folder, index, restarted } = await node()
+      const path = 'uploads/2026/11/older.jpg'
+      const { killed } = await killedBeforeRename(folder, index, path, 'journaled by an older agent')
+      const { ctimeMs: _, ...placing } = index.intent(path)?.placing as Placing
+      index.intend(path, { ...(index.intent(path) as ApplyIntent), placing })
+      await index.flush()
+      const after = await restarted()
+      expect(after.intent(path)?.placing?.ctimeMs).toBeUndefined()
+      expect((await recoverPlacements(after, folder, log)).get(path)).toBe('not-placed')
+      expect(after.get(path)).toBeUndefined()
+      await killed()
+      await after.close()
+      await index.close()
     })
 
     it('a version placed and then deleted with its directory is still recorded as placed (seed 904)', async () => {
