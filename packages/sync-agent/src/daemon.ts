@@ -13,7 +13,7 @@ import { buildIgnoreRules, type IgnoreRules } from './ignore-rules.js'
 import { FolderWriter, differsFromRecord } from './folder-writer.js'
 import type { Stats } from 'node:fs'
 import { PathReconciler } from './reconcile-path.js'
-import { SyncEngine } from './sync-engine.js'
+import { SyncEngine, type PendingSummary } from './sync-engine.js'
 import { OwnDriveWriter } from './own-drive-writer.js'
 import { FolderWatcher } from './folder-watcher.js'
 import { LocalChanges } from './local-changes.js'
@@ -674,12 +674,13 @@ export class Agent {
     return true
   }
 
-  private currentReadiness(): ReturnType<Readiness['state']> {
-    this.updateReadiness()
+  /** `pending`: a summary the caller took just before (else one is taken when needed) */
+  private currentReadiness(pending?: PendingSummary['byClass']): ReturnType<Readiness['state']> {
+    this.updateReadiness(pending)
     return this.readiness.state()
   }
 
-  private updateReadiness(): void {
+  private updateReadiness(pending?: PendingSummary['byClass']): void {
     if (this.readiness.state().ready) return
     let caughtUpWith: string | null = null
     for (const [session, have] of this.haveBySession) {
@@ -689,7 +690,7 @@ export class Agent {
       }
     }
     const missing = { files: 0, bytes: 0 }
-    for (const c of this.engine.classProgress()) {
+    for (const c of this.engine.classProgress(pending)) {
       if (!c.requiredForReady) continue
       missing.files += c.pendingFiles
       missing.bytes += c.pendingBytes
@@ -701,9 +702,9 @@ export class Agent {
   }
 
   /** `caughtUp`: every connected peer's drives are applied here */
-  private classStatus(caughtUp: boolean): ClassStatus[] {
+  private classStatus(caughtUp: boolean, pending: PendingSummary['byClass']): ClassStatus[] {
     const ready = this.readiness.state().ready
-    return this.engine.classProgress().map((c) => ({
+    return this.engine.classProgress(pending).map((c) => ({
       name: c.name,
       requiredForReady: c.requiredForReady,
       complete: c.pendingFiles === 0 && (c.requiredForReady ? ready : caughtUp && !this.engine.isDiffing),
@@ -759,7 +760,7 @@ export class Agent {
   status(): StatusReport {
     this.checkExchanges()
     const { files, bytes } = this.fileCount()
-    const pending = this.engine.pendingByDir()
+    const pending = this.engine.pendingSummary()
     const connected = this.peers?.connected() ?? []
     const peersCaughtUp = connected.every((s) => {
       const have = this.haveBySession.get(s)
@@ -767,7 +768,7 @@ export class Agent {
     })
     const heldDeletes = this.deleteGuard.status()
     const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && !this.watchRenewal.busy && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
-    const readiness = this.currentReadiness()
+    const readiness = this.currentReadiness(pending.byClass)
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]
     if (this.engine.lastError) errors.push(this.engine.lastError)
@@ -787,7 +788,7 @@ export class Agent {
       pending: this.engine.pendingCount + this.watcher.pendingCount + this.deleteGuard.waitingCount,
       pendingBytes: pending.bytes,
       pendingByDir: pending.byDir,
-      classes: this.classStatus(peersCaughtUp),
+      classes: this.classStatus(peersCaughtUp, pending.byClass),
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,

@@ -81,6 +81,15 @@ export interface Hint {
 }
 export type Hints = Map<string, Hint>
 
+/** What the engine has pending (see `SyncEngine.pendingSummary`) */
+export interface PendingSummary {
+  /** per top-level directory ('.' for names at the root); empty when not asked for */
+  byDir: PendingByDir
+  bytes: number
+  /** per configured class, in the configured order */
+  byClass: Array<{ files: number; bytes: number }>
+}
+
 /** while paths keep arriving, the prefetcher re-reads a class's order at most this often */
 const PREFETCH_ORDER_MAX_AGE_MS = 250
 /** How long a fresh drive's full diff waits for the classes needed for ready to be applied. */
@@ -779,19 +788,11 @@ export class SyncEngine {
     return true
   }
 
-  /** Per configured class: what is pending and how fast it goes. */
-  classProgress(): Array<{ name: string; requiredForReady: boolean; pendingFiles: number; pendingBytes: number; rate: ReturnType<ClassProgress['rate']> }> {
-    const pending = this.classes.names.map(() => ({ files: 0, bytes: 0 }))
-    const add = (item: Item, path: string) => {
-      const cls = item.classIndex === URGENT ? this.classes.classOf(path) : item.classIndex - 1
-      const slot = pending[cls]
-      if (!slot) return
-      slot.files++
-      slot.bytes += item.sizeBytes
-    }
-    for (const q of this.queue.values()) add(q.value, q.path)
-    for (const [p, i] of this.running) add(i, p)
-    for (const [p, r] of this.retries) add(r.item, p)
+  /**
+   * Per configured class: what is pending and how fast it goes. `pending`: a `pendingSummary()`
+   * taken just before (a status report walks the queue once, not once per part).
+   */
+  classProgress(pending: PendingSummary['byClass'] = this.pendingSummary(false).byClass): Array<{ name: string; requiredForReady: boolean; pendingFiles: number; pendingBytes: number; rate: ReturnType<ClassProgress['rate']> }> {
     return this.classes.names.map((name, i) => ({
       name,
       requiredForReady: i < this.readyClasses,
@@ -818,20 +819,44 @@ export class SyncEngine {
     return this.pendingCount === 0 && this.diffing.size === 0
   }
 
-  pendingByDir(): { byDir: PendingByDir; bytes: number } {
-    const byDir: PendingByDir = {}
+  /**
+   * What is queued, running or waiting for a retry, per configured class and (`byDir`) per
+   * top-level directory, in one walk. A status report asks for it every time it is polled
+   * (the bench: every 50 ms, while thousands of paths wait): three walks, and a directory name
+   * sliced from each path, were ~3% of a fresh node's main thread.
+   */
+  pendingSummary(byDir = true): PendingSummary {
+    const byClass = this.classes.names.map(() => ({ files: 0, bytes: 0 }))
+    const dirs = new Map<string, { files: number; bytes: number }>()
     let bytes = 0
+    const slotOf = (dir: string) => {
+      let slot = dirs.get(dir)
+      if (!slot) dirs.set(dir, (slot = { files: 0, bytes: 0 }))
+      return slot
+    }
+    // paths come mostly in runs of one top-level directory: its slot is kept while they last
+    let lastDir = ''
+    let lastSlot: { files: number; bytes: number } | null = null
     const add = (path: string, item: Item) => {
-      const dir = topLevelDir(path)
-      const slot = (byDir[dir] ??= { files: 0, bytes: 0 })
-      slot.files++
-      slot.bytes += item.sizeBytes
       bytes += item.sizeBytes
+      const cls = byClass[item.classIndex === URGENT ? this.classes.classOf(path) : item.classIndex - 1]
+      if (cls) {
+        cls.files++
+        cls.bytes += item.sizeBytes
+      }
+      if (!byDir) return
+      const slash = path.indexOf('/')
+      if (lastSlot === null || slash === -1 || slash !== lastDir.length || !path.startsWith(lastDir)) {
+        lastDir = topLevelDir(path)
+        lastSlot = slotOf(lastDir)
+      }
+      lastSlot.files++
+      lastSlot.bytes += item.sizeBytes
     }
     for (const q of this.queue.values()) add(q.path, q.value)
     for (const [p, i] of this.running) add(p, i)
     for (const [p, r] of this.retries) add(p, r.item)
-    return { byDir, bytes }
+    return { byDir: Object.fromEntries(dirs) as PendingByDir, bytes, byClass }
   }
 
   /**

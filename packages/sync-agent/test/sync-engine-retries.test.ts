@@ -171,3 +171,43 @@ describe('SyncEngine checkpoints and the delete gate', () => {
     await engine.close()
   })
 })
+
+describe('SyncEngine.pendingSummary (what a status report shows as pending)', () => {
+  it('counts queued and running paths per class and per top-level directory, in one walk', async () => {
+    // the first path holds its run; the critical ones start beside it, the rest wait in the
+    // queue behind them
+    let release!: () => void
+    const held = new Promise<Outcome>((resolve) => (release = () => resolve('done')))
+    const { engine } = engineWith((path) => (path === 'themes/t/style.css' ? held : 'done'))
+    engine.mark('themes/t/style.css', 100)
+    await until(() => engine.pendingSummary().bytes === 100 && engine.pendingCount === 1, 'the first path runs')
+    const marks: Array<[string, number]> = [
+      ['uploads/2026/11/a.jpg', 5000],
+      ['uploadsX/odd.txt', 4], // right after an uploads/ path: not in its run
+      ['themes/t/functions.php', 10],
+      ['index.php', 1],
+      ['themes/u/index.php', 20],
+      ['uploads/2026/10/b.jpg', 3000],
+      ['readme.txt', 2],
+      ['plugins/p/p.php', 7]
+    ]
+    for (const [path, size] of marks) engine.mark(path, size)
+    const summary = engine.pendingSummary()
+    expect(summary.bytes).toBe(100 + 5000 + 10 + 1 + 20 + 3000 + 2 + 7 + 4)
+    expect(summary.byDir).toEqual({
+      themes: { files: 3, bytes: 130 },
+      uploads: { files: 2, bytes: 8000 },
+      '.': { files: 2, bytes: 3 },
+      uploadsX: { files: 1, bytes: 4 },
+      plugins: { files: 1, bytes: 7 }
+    })
+    const byName = Object.fromEntries(engine.classProgress(summary.byClass).map((c) => [c.name, [c.pendingFiles, c.pendingBytes]]))
+    expect(byName).toEqual({ critical: [5, 138], uploads: [2, 8000], other: [2, 6] })
+    // without the directories: the same classes
+    expect(engine.pendingSummary(false)).toEqual({ byDir: {}, bytes: summary.bytes, byClass: summary.byClass })
+    release()
+    await until(() => engine.isIdle, 'all settled')
+    expect(engine.pendingSummary()).toEqual({ byDir: {}, bytes: 0, byClass: [{ files: 0, bytes: 0 }, { files: 0, bytes: 0 }, { files: 0, bytes: 0 }] })
+    await engine.close()
+  })
+})
