@@ -46,9 +46,10 @@ export interface ReplaceHooks {
   /**
    * Awaited just before the rename, with the temp file's name (in the path's directory) and
    * its stat, which the rename keeps (the engine: the apply's intent, with them, reaches the
-   * journal).
+   * journal). `byLink`: a new file, placed with a hard link (the temp name then stays until it
+   * is unlinked just after), not a rename.
    */
-  beforeRename?: (placing: { tmp: string; st: Stats }) => Promise<void>
+  beforeRename?: (placing: { tmp: string; st: Stats; byLink: boolean }) => Promise<void>
   /**
    * Called when `beforeRename` was awaited and the rename then did not happen (a local change
    * found, an error): the caller takes its journal entry back. The temp file is removed only
@@ -419,7 +420,7 @@ export class FolderWriter {
       // with their directory and made that rename fail)
       if (beforeRename) {
         journaled = true
-        await beforeRename({ tmp: this.journalName(tmp), st })
+        await beforeRename({ tmp: this.journalName(tmp), st, byLink: expected === undefined })
       }
       // the file we replace, held open across the rename: a program that writes to it after
       // the check below and before the rename writes to an inode the rename unlinks (fault

@@ -58,8 +58,9 @@ export interface Placing {
   mtimeMs: number
   mode: number
   /**
-   * the temp file's ctime when it was complete (absent in journals written before it was
-   * kept): a hard link into place, and a program's delete of that link, both change it
+   * the temp file's ctime when it was complete, for a new file placed with a hard link (absent
+   * for a rename, and in journals written before it was kept): the link, and a program's
+   * delete of the linked name, both change it
    */
   ctimeMs?: number
 }

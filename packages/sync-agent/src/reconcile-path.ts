@@ -682,8 +682,8 @@ export class PathReconciler {
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
         index.intend(path, intent)
-        const beforeRename = ({ tmp, st }: { tmp: string; st: Stats }) => {
-          index.intend(path, { ...intent, placing: placingOf(tmp, st) })
+        const beforeRename = ({ tmp, st, byLink }: { tmp: string; st: Stats; byLink: boolean }) => {
+          index.intend(path, { ...intent, placing: placingOf(tmp, st, byLink) })
           return index.flush().catch(() => undefined)
         }
         // not placed after all (a local change found right before the rename): the journal

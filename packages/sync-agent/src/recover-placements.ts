@@ -75,9 +75,16 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
   return outcomes
 }
 
-/** The journal's `placing` for a temp file whose content and metadata are complete (`st` taken after the last change). */
-export function placingOf(tmp: string, st: Stats): Placing {
-  return { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777, ctimeMs: st.ctimeMs }
+/**
+ * The journal's `placing` for a temp file whose content and metadata are complete (`st` taken
+ * after the last change). Its ctime only when it is to be placed with a hard link: a rename
+ * takes the temp name away, which says "placed" by itself, and a ctime changed by anything
+ * else (a `chown -R` over the folder while the agent is down) must not read as placed.
+ */
+export function placingOf(tmp: string, st: Stats, byLink: boolean): Placing {
+  const placing: Placing = { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 }
+  if (byLink) placing.ctimeMs = st.ctimeMs
+  return placing
 }
 
 /** Nothing linked, unlinked or changed the temp file since its intent was journaled. */

@@ -414,8 +414,8 @@ describe('a peer version placed, deleted there at once, and a kill -9 before its
     const intent = { hash, size: bytes.length, vv: version.vv }
     index.intend('functions.php', intent)
     await new FolderWriter(folder).writeFile('functions.php', [bytes], { mtimeMs: 1_000, mode: 0o644, size: bytes.length, hash }, undefined, {
-      beforeRename: async ({ tmp, st }) => {
-        index.intend('functions.php', { ...intent, placing: placingOf(tmp, st) })
+      beforeRename: async ({ tmp, st, byLink }) => {
+        index.intend('functions.php', { ...intent, placing: placingOf(tmp, st, byLink) })
         await index.flush()
       }
     })

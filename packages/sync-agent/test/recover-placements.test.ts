@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { STAGING_DIR, TEMP_PREFIX } from '@sync-agent/shared'
@@ -35,8 +35,8 @@ async function apply(folder: string, index: IndexStore, path: string, bytes: Buf
   const intent = { hash, size: bytes.length, vv: VV }
   index.intend(path, intent)
   await new FolderWriter(folder).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
-    beforeRename: async ({ tmp, st }) => {
-      index.intend(path, { ...intent, placing: placingOf(tmp, st) })
+    beforeRename: async ({ tmp, st, byLink }) => {
+      index.intend(path, { ...intent, placing: placingOf(tmp, st, byLink) })
       await index.flush()
     }
   })
@@ -79,7 +79,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     const tmp = TEMP_PREFIX + 'c0ffee000000'
     writeFileSync(join(folder, 'uploads', tmp), 'new')
     const st = lstatSync(join(folder, 'uploads', tmp))
-    index.intend('uploads/b.txt', { hash: 'ab'.repeat(32), size: 3, vv: VV, placing: placingOf(tmp, st) })
+    index.intend('uploads/b.txt', { hash: 'ab'.repeat(32), size: 3, vv: VV, placing: placingOf(tmp, st, true) })
     await index.flush()
 
     const after = await restarted()
@@ -111,9 +111,9 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       let killed!: () => void
       let staged = ''
       const write = (await stagedWriter(folder)).writeFile(path, [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, existing, {
-        beforeRename: async ({ tmp, st }) => {
+        beforeRename: async ({ tmp, st, byLink }) => {
           staged = tmp
-          index.intend(path, { ...intent, placing: placingOf(tmp, st) })
+          index.intend(path, { ...intent, placing: placingOf(tmp, st, byLink) })
           await index.flush()
           await new Promise<void>((_, reject) => (killed = () => reject(new Error('killed')))) // the kill -9
         }
@@ -224,6 +224,26 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       expect(record).toMatchObject({ hash, vv: VV })
     })
 
+    // a chown -R or chmod -R over the folder while the agent is down reaches the staging
+    // directory too: for a rename the temp name alone tells, and its ctime is not looked at
+    it('a replacement killed before its rename stays "not placed" when its temp file\'s metadata changed meanwhile', async () => {
+      const { folder, index, restarted } = await node()
+      mkdirSync(join(folder, 'themes/t1'), { recursive: true })
+      writeFileSync(join(folder, 'themes/t1/style.css'), 'old version')
+      const old = lstatSync(join(folder, 'themes/t1/style.css'))
+      const oldRecord = { kind: 'file' as const, size: old.size, mtimeMs: old.mtimeMs, ino: old.ino, mode: old.mode & 0o777, hash: 'aa'.repeat(32), target: null, vv: { HEREHEREHEREHERE: 1 } }
+      index.set('themes/t1/style.css', oldRecord)
+      const { staged, killed } = await killedBeforeRename(folder, index, 'themes/t1/style.css', 'the peer\'s version', oldRecord)
+      expect(index.intent('themes/t1/style.css')?.placing?.ctimeMs).toBeUndefined()
+      chmodSync(join(folder, staged), 0o600) // the admin's chmod -R, while the agent is down
+      const after = await restarted()
+      expect((await recoverPlacements(after, folder, log)).get('themes/t1/style.css')).toBe('not-placed')
+      expect(after.get('themes/t1/style.css')).toMatchObject({ hash: 'aa'.repeat(32), ino: old.ino })
+      await killed()
+      await after.close()
+      await index.close()
+    })
+
     it('an intent from a journal written before the ctime was kept reads a temp file left behind as "not placed", as it did', async () => {
       const { folder, index, restarted } = await node()
       const path = 'uploads/2026/11/older.jpg'
@@ -248,9 +268,9 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       index.intend('themes/t1/functions.php', intent)
       let tmp = ''
       await (await stagedWriter(folder)).writeFile('themes/t1/functions.php', [bytes], { mtimeMs: 1_700_000_000_000, mode: 0o644, size: bytes.length, hash }, undefined, {
-        beforeRename: async ({ tmp: name, st }) => {
+        beforeRename: async ({ tmp: name, st, byLink }) => {
           tmp = name
-          index.intend('themes/t1/functions.php', { ...intent, placing: placingOf(name, st) })
+          index.intend('themes/t1/functions.php', { ...intent, placing: placingOf(name, st, byLink) })
           await index.flush()
         }
       })
