@@ -126,6 +126,16 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       return { hash, staged, killed: writerKilled }
     }
 
+    /** An old version at `path`, on disk and recorded in the index (the file a peer's version replaces). */
+    function oldVersionAt(folder: string, index: IndexStore, path: string) {
+      mkdirSync(join(folder, path, '..'), { recursive: true })
+      writeFileSync(join(folder, path), 'old version')
+      const old = lstatSync(join(folder, path))
+      const oldRecord = { kind: 'file' as const, size: old.size, mtimeMs: old.mtimeMs, ino: old.ino, mode: old.mode & 0o777, hash: 'aa'.repeat(32), target: null, vv: { HEREHEREHEREHERE: 1 } }
+      index.set(path, oldRecord)
+      return { old, oldRecord }
+    }
+
     // fault suite seed 2107: the kill -9 came after the intent with its temp file reached the
     // journal and before the rename; a theme update then removed the theme's directory, the
     // old version and the temp file with it. "Neither left" was read as "placed, then deleted",
@@ -133,11 +143,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     // which nobody here had seen
     it('a rename that never happened is told from a placement, even after a program removed the directory', async () => {
       const { folder, index, restarted } = await node()
-      mkdirSync(join(folder, 'themes/t1'), { recursive: true })
-      writeFileSync(join(folder, 'themes/t1/screenshot.png'), 'old version')
-      const old = lstatSync(join(folder, 'themes/t1/screenshot.png'))
-      const oldRecord = { kind: 'file' as const, size: old.size, mtimeMs: old.mtimeMs, ino: old.ino, mode: old.mode & 0o777, hash: 'aa'.repeat(32), target: null, vv: { HEREHEREHEREHERE: 1 } }
-      index.set('themes/t1/screenshot.png', oldRecord)
+      const { old, oldRecord } = oldVersionAt(folder, index, 'themes/t1/screenshot.png')
       const { killed } = await killedBeforeRename(folder, index, 'themes/t1/screenshot.png', 'the peer\'s version', oldRecord)
       rmSync(join(folder, 'themes/t1'), { recursive: true }) // the theme update, while the agent is down
 
@@ -228,11 +234,7 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     // directory too: for a rename the temp name alone tells, and its ctime is not looked at
     it('a replacement killed before its rename stays "not placed" when its temp file\'s metadata changed meanwhile', async () => {
       const { folder, index, restarted } = await node()
-      mkdirSync(join(folder, 'themes/t1'), { recursive: true })
-      writeFileSync(join(folder, 'themes/t1/style.css'), 'old version')
-      const old = lstatSync(join(folder, 'themes/t1/style.css'))
-      const oldRecord = { kind: 'file' as const, size: old.size, mtimeMs: old.mtimeMs, ino: old.ino, mode: old.mode & 0o777, hash: 'aa'.repeat(32), target: null, vv: { HEREHEREHEREHERE: 1 } }
-      index.set('themes/t1/style.css', oldRecord)
+      const { old, oldRecord } = oldVersionAt(folder, index, 'themes/t1/style.css')
       const { staged, killed } = await killedBeforeRename(folder, index, 'themes/t1/style.css', 'the peer\'s version', oldRecord)
       expect(index.intent('themes/t1/style.css')?.placing?.ctimeMs).toBeUndefined()
       chmodSync(join(folder, staged), 0o600) // the admin's chmod -R, while the agent is down
