@@ -47,7 +47,8 @@ export interface ReplaceHooks {
    * Awaited just before the rename, with the temp file's name (in the path's directory) and
    * its stat, which the rename keeps (the engine: the apply's intent, with them, reaches the
    * journal). `byLink`: a new file, placed with a hard link (the temp name then stays until it
-   * is unlinked just after), not a rename.
+   * is unlinked just after), not a rename (on a file system without hard links it is renamed
+   * after all, and its temp name goes with it).
    */
   beforeRename?: (placing: { tmp: string; st: Stats; byLink: boolean }) => Promise<void>
   /**

@@ -140,16 +140,23 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
     // journal and before the rename; a theme update then removed the theme's directory, the
     // old version and the temp file with it. "Neither left" was read as "placed, then deleted",
     // and the program's delete of the old version went out as a delete of the peer's new one,
-    // which nobody here had seen
-    it('a rename that never happened is told from a placement, even after a program removed the directory', async () => {
+    // which nobody here had seen.
+    // A chown -R or chmod -R over the folder while the agent is down reaches the staging
+    // directory too: for a rename the temp name alone tells, and its ctime is not journaled.
+    it.each([
+      ['a program removed the directory (seed 2107)', (folder: string) => rmSync(join(folder, 'themes/t1'), { recursive: true })],
+      ['an admin\'s chmod -R changed its temp file\'s ctime', (folder: string, staged: string) => chmodSync(join(folder, staged), 0o600)]
+    ])('a replacement killed before its rename stays "not placed" when, while the agent was down, %s', async (_what, whileDown) => {
       const { folder, index, restarted } = await node()
       const { old, oldRecord } = oldVersionAt(folder, index, 'themes/t1/screenshot.png')
-      const { killed } = await killedBeforeRename(folder, index, 'themes/t1/screenshot.png', 'the peer\'s version', oldRecord)
-      rmSync(join(folder, 'themes/t1'), { recursive: true }) // the theme update, while the agent is down
+      const { staged, killed } = await killedBeforeRename(folder, index, 'themes/t1/screenshot.png', 'the peer\'s version', oldRecord)
+      expect(index.intent('themes/t1/screenshot.png')?.placing?.ctimeMs).toBeUndefined()
+      whileDown(folder, staged)
 
       const after = await restarted()
       expect((await recoverPlacements(after, folder, log)).get('themes/t1/screenshot.png')).toBe('not-placed')
-      // the old version stays recorded: the start-up scan publishes its delete, not the new one's
+      // the old version stays recorded: the start-up scan publishes what happened to it, not a
+      // delete of the new one
       expect(after.get('themes/t1/screenshot.png')).toMatchObject({ hash: 'aa'.repeat(32), ino: old.ino })
       await killed()
       await after.close()
@@ -228,22 +235,6 @@ describe('recoverPlacements (an apply interrupted between its rename and its rec
       })
       expect(outcome).toBe('placed-then-changed')
       expect(record).toMatchObject({ hash, vv: VV })
-    })
-
-    // a chown -R or chmod -R over the folder while the agent is down reaches the staging
-    // directory too: for a rename the temp name alone tells, and its ctime is not looked at
-    it('a replacement killed before its rename stays "not placed" when its temp file\'s metadata changed meanwhile', async () => {
-      const { folder, index, restarted } = await node()
-      const { old, oldRecord } = oldVersionAt(folder, index, 'themes/t1/style.css')
-      const { staged, killed } = await killedBeforeRename(folder, index, 'themes/t1/style.css', 'the peer\'s version', oldRecord)
-      expect(index.intent('themes/t1/style.css')?.placing?.ctimeMs).toBeUndefined()
-      chmodSync(join(folder, staged), 0o600) // the admin's chmod -R, while the agent is down
-      const after = await restarted()
-      expect((await recoverPlacements(after, folder, log)).get('themes/t1/style.css')).toBe('not-placed')
-      expect(after.get('themes/t1/style.css')).toMatchObject({ hash: 'aa'.repeat(32), ino: old.ino })
-      await killed()
-      await after.close()
-      await index.close()
     })
 
     it('an intent from a journal written before the ctime was kept reads a temp file left behind as "not placed", as it did', async () => {
