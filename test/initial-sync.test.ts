@@ -47,8 +47,9 @@ describe('initial sync', () => {
   // the watcher is paused while thousands of paths wait (bulk mode) and resumes before the last
   // ones are applied: an upload made on the fresh node meanwhile must still reach the other
   it('a file written on a fresh B while it is still receiving the initial sync reaches A', async () => {
-    // bulk mode starts at a backlog of 2,000, checked every 250 ms: with 2,400 files a fresh B
-    // applied the 400 above it between two checks now and then, and never paused (CI, session 11)
+    // bulk mode starts at a backlog of 2,000 (then checked every 250 ms; now when the peer's
+    // `have` arrives and every 50 ms while a backlog lasts): with 2,400 files a fresh B applied
+    // the 400 above it between two checks now and then, and never paused (CI, session 11)
     const [a, b] = await harness.startPair({ seedA: async (folder) => void (await writeManySmallFiles(folder, 6_000)) })
     await until(() => b.stdout.includes('bulk sync: pausing the watcher'), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })
     await writeFiles(b.folder, { 'uploads/made-on-b-during-sync.txt': 'uploaded on B while it synced\n' })

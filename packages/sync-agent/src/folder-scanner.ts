@@ -22,8 +22,11 @@ export interface ScanHandlers {
 
 /** the walk runs at most this long before it lets other work run (a cold disk makes lstat slow) */
 export const SLICE_MS = 4
-/** how many entries are looked at between two looks at the clock */
-const CLOCK_EVERY = 32
+/**
+ * how many entries are looked at between two looks at the clock (few: on a cold disk one
+ * lstat can take milliseconds)
+ */
+const CLOCK_EVERY = 8
 
 export async function scanFolder(root: string, rules: IgnoreRules, handlers: ScanHandlers, start = '', sliceMs = SLICE_MS): Promise<void> {
   const dirs: string[] = [start]

@@ -1,3 +1,4 @@
+import { ftruncateSync, writeSync } from 'node:fs'
 import { open as openFile, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { open as openBox, seal, SyncError } from '@sync-agent/shared'
@@ -95,7 +96,6 @@ export class IndexStore {
   private journalBytes = 0
   private snapshotBytes = 0
   private flushTimer: NodeJS.Timeout | null = null
-  private flushing: Promise<void> | null = null
   /** a flush about to start: callers meanwhile join it (see flush) */
   private gathering: Promise<void> | null = null
   private closed = false
@@ -196,15 +196,24 @@ export class IndexStore {
   /**
    * Writes every pending change to the journal. A group commit: the write waits one turn of the
    * event loop, so the changes of reconciles finishing at once share one journal write.
+   *
+   * The write itself is synchronous: a frame of a few hundred bytes appended to a file in the
+   * page cache takes microseconds, and a writer waits for it before each placement. Through
+   * the thread pool, a fresh node's 3,763 journal writes for 8,011 files were most of the
+   * pool's round trips, each one a promise, a wake-up and a turn of latency for the writers
+   * waiting on it (2026-11-30). Nothing is fsynced here (see close and compact): a kill -9
+   * keeps what reached the page cache.
    */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing
     if (this.pending.length === 0 || !this.journal) return
     if (!this.gathering) {
       this.gathering = new Promise<void>((resolve) => setImmediate(resolve)).finally(() => (this.gathering = null))
     }
     await this.gathering
-    while (this.flushing) await this.flushing
+    this.writePending()
+  }
+
+  private writePending(): void {
     if (this.pending.length === 0 || !this.journal) return
     const ops = this.pending
     this.pending = []
@@ -212,24 +221,23 @@ export class IndexStore {
     const frame = Buffer.alloc(4 + box.length)
     frame.writeUInt32BE(box.length, 0)
     box.copy(frame, 4)
-    const journal = this.journal
-    this.flushing = (async () => {
-      const { bytesWritten } = await journal.write(frame)
-      if (bytesWritten !== frame.length) {
+    const fd = this.journal.fd
+    try {
+      const written = writeSync(fd, frame)
+      if (written !== frame.length) {
         // a filling disk takes part of a frame without an error: cut it off again, or every
         // frame appended after it would be unreadable and the next start would refuse the index
-        await journal.truncate(this.journalBytes).catch(() => undefined)
-        throw Object.assign(new Error(`index journal: wrote ${bytesWritten} of ${frame.length} bytes (disk full?)`), { code: 'ENOSPC' })
+        try {
+          ftruncateSync(fd, this.journalBytes)
+        } catch {
+          // the next start drops a torn tail anyway
+        }
+        throw Object.assign(new Error(`index journal: wrote ${written} of ${frame.length} bytes (disk full?)`), { code: 'ENOSPC' })
       }
       this.journalBytes += frame.length
-    })()
-    try {
-      await this.flushing
     } catch (err) {
       this.pending = ops.concat(this.pending) // keep them for the next flush
       throw err
-    } finally {
-      this.flushing = null
     }
   }
 

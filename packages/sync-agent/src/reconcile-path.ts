@@ -16,6 +16,7 @@ import type { Hints } from './sync-engine.js'
 import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
+import type { Supersedable } from './supersede-signal.js'
 
 /**
  * One path, brought to agreement: if the disk changed since the index last saw it, the
@@ -159,7 +160,7 @@ function staleHint(versions: readonly Version[], record: LocalRecord): boolean {
 }
 
 /** `pending`, unless `signal` aborts first: then E_SUPERSEDED (what `pending` does later is ignored). */
-function unlessSuperseded<T>(pending: Promise<T>, signal: AbortSignal | undefined, path: string): Promise<T> {
+function unlessSuperseded<T>(pending: Promise<T>, signal: Supersedable | undefined, path: string): Promise<T> {
   if (!signal) return pending
   const superseded = () => new SyncError('E_SUPERSEDED', `a newer entry for ${path} arrived while its bytes were awaited`, { details: { path } })
   if (signal.aborted) {
@@ -202,7 +203,7 @@ export class PathReconciler {
    * `signal`: aborted by the engine when a newer entry for the path arrives meanwhile; a wait
    * for the winner's bytes from Hypercore then ends with E_SUPERSEDED (see fetch).
    */
-  async reconcile(path: string, hints: Hints | null = null, signal?: AbortSignal): Promise<Outcome> {
+  async reconcile(path: string, hints: Hints | null = null, signal?: Supersedable): Promise<Outcome> {
     const { writer, index } = this.deps
     let record = index.get(path)
     const st = await writer.lstatOrNull(path)
@@ -617,7 +618,7 @@ export class PathReconciler {
     return others ? 'again' : 'done'
   }
 
-  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, signal?: AbortSignal): Promise<Outcome> {
+  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, signal?: Supersedable): Promise<Outcome> {
     const { writer, index, drives } = this.deps
     for (const loser of decision.losers) {
       // a delete that lost stays recorded (withdrawing it on an out-of-date view could leave
@@ -715,7 +716,7 @@ export class PathReconciler {
     }
   }
 
-  private async fetch(version: Version, signal?: AbortSignal): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
+  private async fetch(version: Version, signal?: Supersedable): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
     if (version.size === 0 || !version.blob) return { chunks: [], origin: 'hypercore' }
     const fromPeer = await this.deps.content?.open(version)
     if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }

@@ -13,6 +13,7 @@ import { PathQueue } from './priority/path-queue.js'
 import { BULK, FRESH, type PriorityClasses, type Rank } from './priority/priority-classes.js'
 import { BlobPrefetcher, type PrefetchCandidate } from './priority/blob-prefetcher.js'
 import { ClassProgress } from './priority/class-progress.js'
+import { SupersedeSignal } from './supersede-signal.js'
 
 /**
  * The work loop: paths marked dirty (by the watcher, the start-up scan or a drive that grew)
@@ -179,7 +180,7 @@ export class SyncEngine {
   private readonly settleListeners = new Set<() => void>()
   private readonly markedWhileRunning = new Map<string, Item>()
   /** per running path: aborted when a newer entry for it arrives (ends a wait for old bytes) */
-  private readonly supersede = new Map<string, AbortController>()
+  private readonly supersede = new Map<string, SupersedeSignal>()
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; item: Item }>()
   private readonly diffing = new Map<string, Promise<void>>()
   private readonly diffAgain = new Set<string>()
@@ -956,10 +957,10 @@ export class SyncEngine {
   }
 
   private async work(path: string, item: Item): Promise<void> {
-    const supersede = new AbortController()
+    const supersede = new SupersedeSignal()
     this.supersede.set(path, supersede)
     try {
-      const outcome = await this.reconciler.reconcile(path, item.hints, supersede.signal)
+      const outcome = await this.reconciler.reconcile(path, item.hints, supersede)
       if (outcome === 'done' && item.hints) this.progress.applied(item.classIndex === URGENT ? this.classes.classOf(path) + 1 : item.classIndex, item.sizeBytes)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
       else if (outcome === 'again') this.mark(path, item.sizeBytes, item.hints) // runs once more after this run

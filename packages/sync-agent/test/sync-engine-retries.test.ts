@@ -8,6 +8,7 @@ import { SyncError } from '@sync-agent/shared'
 import { PriorityClasses } from '../src/priority/priority-classes.js'
 import { engineWith } from './helpers/engine.js'
 import { until } from './helpers/until.js'
+import type { Supersedable } from '../src/supersede-signal.js'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -82,15 +83,15 @@ describe('SyncEngine, a path waiting for a peer (E_NO_PEER)', () => {
 
 describe('SyncEngine, a newer entry for a running path', () => {
   it('aborts its wait for older bytes (the reconcile signal), and the path runs again with the new hints', async () => {
-    const signals: AbortSignal[] = []
+    const signals: Supersedable[] = []
     const runs = new Map<string, number>()
     const reconciler = {
-      reconcile: async (path: string, _hints: unknown, signal: AbortSignal) => {
+      reconcile: async (path: string, _hints: unknown, signal: Supersedable) => {
         runs.set(path, (runs.get(path) ?? 0) + 1)
         signals.push(signal)
         if (signals.length > 1) return 'done'
         // the first run waits for bytes until it is superseded
-        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
         throw new SyncError('E_SUPERSEDED', 'a newer entry for f.txt arrived while its bytes were awaited')
       }
     } as unknown as PathReconciler
