@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'chokidar'
-import type { Dirent, Stats } from 'node:fs'
+import { readdirSync, type Dirent, type Stats } from 'node:fs'
 import { readdir } from 'node:fs/promises'
+import { Readable } from 'node:stream'
 import { basename, join, relative, resolve, sep } from 'node:path'
 import { TEMP_PREFIX } from '@sync-agent/shared'
 import type { Logger } from './log.js'
@@ -260,27 +261,57 @@ interface ListOptions {
  * Listed by dirent type instead, it gets the same directories (files are never watched here;
  * their changes come as raw events) and a stats stand-in from the dirent, which is all it and
  * `ignored` ask of them. Node's readdir fills in the type with an lstat where the filesystem
- * gives none. Overrides a chokidar internal on this instance only: without it (another
- * chokidar version), chokidar lists as it always did. Returns whether it applies.
+ * gives none.
+ *
+ * The listing is one synchronous `readdir` (on the next turn, as chokidar's own lister starts
+ * on a later tick), handed over as a stream of the entries chokidar keeps: the readdirp stream
+ * it replaces cost more than the read itself. A fresh node's watcher starts again when its
+ * bulk sync ends, reading its whole tree (1,042 directories on the default corpus) after the
+ * last file: 206 ms cold (97 ms warm) with readdirp, 135 ms (56 ms) this way (2026-11-30).
+ * A directory that cannot be read ends its listing empty, as readdirp's does for a vanished
+ * one (chokidar then drops what it held); an unexpected error is passed to chokidar's handler
+ * first.
+ *
+ * Overrides a chokidar internal on this instance only: without it (another chokidar
+ * version), chokidar lists as it always did. Returns whether it applies.
  */
 function listDirectoriesOnly(watcher: FSWatcher): boolean {
-  const internal = watcher as unknown as { _readdirp?: (root: string, options: ListOptions) => unknown }
+  const internal = watcher as unknown as { _readdirp?: (root: string, options: ListOptions) => unknown; _streams?: unknown; closed?: boolean }
   const list = internal._readdirp
-  if (typeof list !== 'function' || list.length !== 2) return false
-  const withStats = (entry: ListedEntry): ListedEntry => {
-    const d = entry.dirent
-    if (!entry.stats && d) entry.stats = { isDirectory: () => d.isDirectory(), isSymbolicLink: () => d.isSymbolicLink(), isFile: () => d.isFile() }
-    return entry
-  }
+  if (typeof list !== 'function' || list.length !== 2 || !(internal._streams instanceof Set)) return false
+  const streams = internal._streams as Set<Readable>
   internal._readdirp = function (this: unknown, root: string, options: ListOptions) {
     if (typeof options?.directoryFilter !== 'function') return list.call(this, root, options)
-    return list.call(this, root, {
-      ...options,
-      type: 'directories',
-      alwaysStat: false,
-      fileFilter: () => false,
-      directoryFilter: (entry: ListedEntry) => options.directoryFilter(withStats(entry))
+    if (internal.closed) return undefined
+    const stream = new Readable({ objectMode: true, read: () => undefined })
+    streams.add(stream)
+    stream.once('close', () => streams.delete(stream))
+    stream.once('end', () => streams.delete(stream))
+    setImmediate(() => {
+      if (stream.destroyed) return
+      const dir = resolve(root)
+      let dirents: Dirent[] = []
+      try {
+        dirents = readdirSync(dir, { withFileTypes: true })
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        const expected = code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM' || code === 'ELOOP'
+        if (!expected && stream.listenerCount('error') > 0) stream.emit('error', err)
+      }
+      for (const d of dirents) {
+        if (!d.isDirectory()) continue
+        const entry: ListedEntry & { path: string; fullPath: string; basename: string } = {
+          path: d.name,
+          fullPath: join(dir, d.name),
+          basename: d.name,
+          dirent: d,
+          stats: { isDirectory: () => true, isSymbolicLink: () => false, isFile: () => false }
+        }
+        if (options.directoryFilter(entry)) stream.push(entry)
+      }
+      stream.push(null)
     })
+    return stream
   }
   return true
 }

@@ -195,6 +195,42 @@ describe('FolderWatcher: directories listed without an lstat per file', () => {
   }, 30_000)
 })
 
+describe('FolderWatcher: its listing of a directory for chokidar', () => {
+  type Listed = { path: string; fullPath: string; stats: { isDirectory(): boolean } }
+  /** what the listing chokidar was given hands over for `dir` (after every entry: the end) */
+  async function listed(watcher: FolderWatcher, dir: string): Promise<Listed[]> {
+    const chokidar = (watcher as unknown as { watcher: { _readdirp: (dir: string, options: unknown) => NodeJS.ReadableStream } }).watcher
+    const stream = chokidar._readdirp(dir, { directoryFilter: () => true, fileFilter: () => true })
+    const out: Listed[] = []
+    stream.on('data', (entry: Listed) => out.push(entry))
+    await new Promise<void>((resolve, reject) => {
+      stream.once('end', () => resolve())
+      stream.once('error', reject)
+    })
+    return out.sort((a, b) => a.path.localeCompare(b.path))
+  }
+
+  it('lists real subdirectories only (no files, no links), and a directory that is gone as empty', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sa-watch-'))
+    cleanups.push(() => rm(root, { recursive: true, force: true }))
+    await mkdir(join(root, 'a/b'), { recursive: true })
+    await mkdir(join(root, 'a/c d'))
+    await writeFile(join(root, 'a/file.txt'), 'x')
+    await symlink(join(root, 'a/b'), join(root, 'a/link-to-b'))
+    const watcher = await watching(root, 50, () => undefined)
+    expect(watcher.listsDirectoriesOnly).toBe(true)
+    const entries = await listed(watcher, join(root, 'a'))
+    expect(entries.map((e) => [e.path, e.fullPath, e.stats.isDirectory()])).toEqual([
+      ['b', join(root, 'a/b'), true],
+      ['c d', join(root, 'a/c d'), true]
+    ])
+    // removed before its listing ran (a directory deleted right after its event): empty, and
+    // the listing ends, or chokidar would wait for it for ever
+    expect(await listed(watcher, join(root, 'gone'))).toEqual([])
+    expect(await listed(watcher, join(root, 'a/file.txt'))).toEqual([])
+  })
+})
+
 describe('FolderWatcher: a subdirectory made while chokidar read its new parent', () => {
   // chokidar reads a new directory, then watches it; a subdirectory made in between was in
   // neither and was never watched (session 11's flaky CI test). The gap is made here for
