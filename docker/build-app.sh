@@ -17,8 +17,8 @@ rm -rf "$out/src" "$out/test" "$out/tsconfig.json" "$out/tsconfig.tsbuildinfo"
 # Holepunch modules ship prebuilds for every OS and CPU (rocksdb-native alone ~160 MB): keep ours
 platform=$(node -p 'process.platform + "-" + process.arch')
 find "$out/node_modules" -type d -path '*/prebuilds/*' -prune ! -name "$platform" -exec rm -rf {} +
-# smoke test: the copy runs on its own, and every chunk of the bundle loads (the native addons
-# it leaves as imports resolve in this copy; `secret new` alone does not load the daemon's)
+# smoke test: the copy runs on its own (the native addons the bundle leaves as requires resolve
+# in this copy), and loads its bundle with the code cache the build wrote for it
 node "$out/bin/sync-agent.js" secret new >/dev/null
 node "$out/bin/sync-agent.js" --version >/dev/null
-(cd "$out" && node --input-type=module -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('dist/bundle')) if (f.endsWith('.js')) await import('./dist/bundle/' + f)")
+(cd "$out" && NODE_OPTIONS='' node -e "const l = require('./bin/bundle-loader.cjs'); l.load(); if (l.lastLoad.codeCache !== 'used') { console.error('build-app.sh: the bundle loaded without its code cache (' + l.lastLoad.codeCache + ')'); process.exit(1) }")
