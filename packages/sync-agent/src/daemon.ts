@@ -55,7 +55,8 @@ const BULK_RESUME_PATHS = 250
  * How often the backlog is looked at while there is one (or the watcher is paused). Every
  * 250 ms, a fresh node paused its watcher up to 250 ms late and resumed it up to 250 ms after
  * its last file (chokidar's walk of the tree then starts, and the sync is not done before the
- * rescan after it): five interleaved pairs, default corpus, 3.06 s against 3.23 s (2026-11-30).
+ * rescan after it): five interleaved pairs, default corpus, 3.05 s against 3.25 s (means,
+ * together with folder-scanner.ts's synchronous walk; 2026-11-30).
  */
 const BULK_MODE_CHECK_MS = 50
 /** ...and with no backlog: an idle agent wakes up rarely (a peer's `have` wakes it at once) */
