@@ -443,16 +443,16 @@ export class Agent {
     let rescanning = false
     let timer: NodeJS.Timeout | null = null
     let idle = false
-    let stopped = false
+    // stopping: `close()` says so before its closers run, so no look is scheduled after
     const schedule = (busy: boolean) => {
-      if (stopped) return
+      if (this.state === 'stopping') return
       idle = !busy
       timer = setTimeout(tick, busy ? BULK_MODE_CHECK_MS : BULK_MODE_IDLE_CHECK_MS)
       timer.unref()
     }
     // a peer announced what it has: a backlog may have appeared (a fresh node's first one)
     this.wakeBulkMonitor = () => {
-      if (!idle || stopped || !timer) return
+      if (!idle || !timer || this.state === 'stopping') return
       clearTimeout(timer)
       idle = false
       timer = setTimeout(tick, 0)
@@ -488,7 +488,6 @@ export class Agent {
     }
     schedule(false)
     this.closers.add(async () => {
-      stopped = true
       if (timer) clearTimeout(timer)
     })
   }

@@ -34,15 +34,15 @@ export async function scanFolder(root: string, rules: IgnoreRules, handlers: Sca
   let sinceClock = 0
   while (dirs.length > 0) {
     const dir = dirs.pop() as string
+    const abs = join(root, dir)
     let names: string[]
     try {
-      names = readdirSync(join(root, dir))
+      names = readdirSync(abs)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') continue
       throw err
     }
-    const abs = join(root, dir)
     for (const name of names) {
       if (++sinceClock >= CLOCK_EVERY) {
         sinceClock = 0
