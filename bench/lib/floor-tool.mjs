@@ -5,7 +5,7 @@
 // Both stay up until the bench stops them. Initial sync only.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BenchError, measurePeers, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from './util.mjs';
+import { BenchError, measurePeers, now, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from './util.mjs';
 
 /** Every regular file under `dir`, as paths relative to it with `/`. */
 export function walkFiles(dir, rel = '', out = []) {
@@ -65,12 +65,13 @@ export function createFloorTool({ name, peer, seedArgs, fetchArgs, stores = () =
     },
 
     async waitComplete({ deadline }) {
-      await waitFor(`${name} B to write ${corpus.files} files`, () => {
+      return waitFor(`${name} B to write ${corpus.files} files`, () => {
         exited(B); exited(A);
         const done = jsonLine(B.log);
+        const seenAt = now();
         if (!done) return false;
         if (done.files !== corpus.files || done.bytes !== corpus.bytes) throw new BenchError(`${name} B wrote ${done.files} files / ${done.bytes} B, expected ${corpus.files} / ${corpus.bytes}`);
-        return true;
+        return seenAt;
       }, { deadline, interval: 50, onTimeout: () => `--- A log:\n${tail(A.log, 15)}\n--- B log:\n${tail(B.log, 15)}` });
     },
 

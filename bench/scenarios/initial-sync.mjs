@@ -28,8 +28,10 @@ export default {
       await tool.startB(dirB, { deadline: t0 + syncTimeoutS });
       watch = watchSubset(dirB, subset);
       watchThemes = watchSubset(dirB, themes);
-      await tool.waitComplete({ deadline: t0 + syncTimeoutS });
-      const t1 = now();
+      // each tool resolves with the instant it was seen to be done (its own word, or rsync's
+      // exit), before the harness verifies B's tree: that walk is the bench's work
+      const t1 = await tool.waitComplete({ deadline: t0 + syncTimeoutS });
+      if (typeof t1 !== 'number') throw new BenchError(`${tool.name}: waitComplete gave no completion time`);
       const cpu1 = process.cpuUsage(cpu0);
       const sys1 = systemBusyCpu();
       const m = await tool.measure();

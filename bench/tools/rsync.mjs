@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { BenchError, freePort, procStats, rmrf, spawnLogged, stopChild, tail, waitExit, tmpDir, waitFor, warmTree, which } from '../lib/util.mjs';
+import { BenchError, freePort, now, procStats, rmrf, spawnLogged, stopChild, tail, waitExit, tmpDir, waitFor, warmTree, which } from '../lib/util.mjs';
 
 const TIME = '/usr/bin/time';
 const TIME_FMT = '%e %U %S %M';
@@ -27,7 +27,7 @@ function tcpOpen(port) {
 }
 
 export function create() {
-  let tmp, daemon, client, port, dirB;
+  let tmp, daemon, client, clientExitAt, port, dirB;
   return {
     name: 'rsync',
     ignore: [],
@@ -74,6 +74,8 @@ export function create() {
       dirB = dir;
       client = spawnLogged(TIME, ['-f', TIME_FMT, '-o', `${tmp}/client.time`,
         'rsync', '-a', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/client.out` });
+      // the instant the pull ended (the other tools' is the status poll that saw them done)
+      client.once('exit', () => (clientExitAt = now()));
     },
 
     async waitComplete({ deadline }) {
@@ -84,6 +86,7 @@ export function create() {
       if (client.exitCode !== 0) {
         throw new BenchError(`rsync client failed (exit ${client.exitCode ?? client.signalCode}):\n${tail(`${tmp}/client.out`)}\n${tail(`${tmp}/rsyncd.log`)}`);
       }
+      return clientExitAt ?? now();
     },
 
     async measure() {

@@ -121,14 +121,17 @@ export function create() {
     },
 
     async waitComplete({ deadline }) {
-      await waitFor(`sync-agent B to receive ${corpus.files} files`, async () => {
+      return waitFor(`sync-agent B to receive ${corpus.files} files`, async () => {
         exitedCheck(B); exitedCheck(A);
         const s = await status(B.control);
+        const seenAt = now();
         B.lastStatus = s;
-        if (s.ready === true && B.readyAt == null) B.readyAt = now();
+        if (s.ready === true && B.readyAt == null) B.readyAt = seenAt;
         debug(() => `B: ${JSON.stringify(s)}`);
         if (!(s.inSync === true && s.files === corpus.files)) return false;
-        return compareTree(B.dir, corpus) === null; // final check of B's tree (names, sizes, total bytes)
+        // B says it is done: check its tree (names, sizes, total bytes); the sync took until
+        // B said so, not until this check (the harness's own walk) ends
+        return compareTree(B.dir, corpus) === null && seenAt;
       }, { deadline, interval: 50, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}\nB tree: ${compareTree(B.dir, corpus)}\n--- A log:\n${tail(A.log, 15)}\n--- B log:\n${tail(B.log, 15)}` });
     },
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BenchError, compareTree, debug, freePort, measurePeers, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor, which } from '../lib/util.mjs';
+import { BenchError, compareTree, debug, freePort, measurePeers, now, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor, which } from '../lib/util.mjs';
 
 const FOLDER_ID = 'bench';
 const MARKER = '.stfolder';
@@ -147,14 +147,16 @@ export function create() {
     },
 
     async waitComplete({ deadline }) {
-      await waitFor(`syncthing B to receive ${corpus.files} files`, async () => {
+      return waitFor(`syncthing B to receive ${corpus.files} files`, async () => {
         exitedCheck(B); exitedCheck(A);
         const s = await folderStatus(B);
+        const seenAt = now();
         B.lastStatus = s;
         debug(() => `B: state=${s.state} local=${s.localFiles} need=${s.needFiles} global=${s.globalFiles} inSyncBytes=${s.inSyncBytes}`);
         // not requiring state idle: after pulling, B's own fs watcher triggers a rescan of what it just wrote
         if (!(s.needFiles === 0 && s.localFiles === corpus.files && s.globalFiles === corpus.files)) return false;
-        return compareTree(B.dir, corpus, [MARKER]) === null; // final check of B's tree
+        // Syncthing says it is done: check B's tree; the sync took until it said so
+        return compareTree(B.dir, corpus, [MARKER]) === null && seenAt;
       }, { deadline, interval: 50, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}\nB tree: ${compareTree(B.dir, corpus, [MARKER])}\n${tail(B.log)}` });
     },
 
