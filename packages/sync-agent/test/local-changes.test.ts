@@ -16,7 +16,7 @@ function recordOf(st: Awaited<ReturnType<typeof lstat>>, kind: LocalRecord['kind
 }
 
 /** A folder, an index (path → record) and an engine that only records what it was asked to look at. */
-async function scene(lookAgainMs = 60_000) {
+async function scene(lookAgainMs = 60_000, pending: Set<string> = new Set()) {
   const root = await mkdtemp(join(tmpdir(), 'sa-local-'))
   cleanups.push(() => rm(root, { recursive: true, force: true }))
   const index = new Map<string, LocalRecord>()
@@ -27,7 +27,7 @@ async function scene(lookAgainMs = 60_000) {
   const changes = new LocalChanges({
     root,
     index,
-    engine: { mark: (p) => marked.push(p), markTree: (d) => trees.push(d) },
+    engine: { mark: (p) => marked.push(p), markTree: (d) => trees.push(d), isPending: (p) => pending.has(p) },
     rules: () => buildIgnoreRules([], [], null),
     onError: (m) => errors.push(m),
     onStaleWatch: (d) => stale.push(d),
@@ -40,6 +40,28 @@ async function scene(lookAgainMs = 60_000) {
 }
 
 describe('LocalChanges', () => {
+  // fault suite seeds 40011 and 40507: a program moved a file away just after the agent placed
+  // it (or while it published it); the event settled before the run recorded the path, so the
+  // missing file looked like one we never held, and its delete waited 30–50 s for a rescan
+  it('marks a path found gone when its event settles while the engine is still working on it (no record yet)', async () => {
+    const pending = new Set(['docs/d0/c.php'])
+    const s = await scene(60_000, pending)
+    s.changes.onSettled('docs/d0/c.php', undefined, false)
+    await vi.waitFor(() => expect(s.marked).toEqual(['docs/d0/c.php']))
+  })
+
+  it('marks a path found gone whose record reached the index while its lstat was under way', async () => {
+    const s = await scene()
+    await writeFile(join(s.root, 'a.txt'), 'x')
+    await s.record('a.txt', 'file')
+    await rm(join(s.root, 'a.txt'))
+    const record = s.index.get('a.txt') as LocalRecord
+    s.index.delete('a.txt')
+    s.changes.onSettled('a.txt', undefined, false) // reads the index now: no record
+    s.index.set('a.txt', record) // the run that placed it ends before the lstat answers
+    await vi.waitFor(() => expect(s.marked).toEqual(['a.txt']))
+  })
+
   // theme-update test, ~1 full-suite run in 4: themes/t0 was moved away and created again; the
   // removal's markTree had the engine reconcile themes/t0, which recorded the new directory;
   // when its addDir settled the index matched, nothing looked inside, and style.css (written
