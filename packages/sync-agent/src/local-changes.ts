@@ -57,7 +57,7 @@ export class LocalChanges {
         // the first time right now (its record reaches the index when that run ends). Going by
         // the record alone, a file a program moved away just after we placed it, or while we
         // published it, stayed in the index and in our drive until the next rescan (fault
-        // suite seeds 40011, 40507: 30 and 50 s). Marked while it runs, it runs once more.
+        // suite seeds 40011, 40507: 50 and 33 s). Marked while it runs, it runs once more.
         if (this.closed) return
         if (record || this.deps.index.get(path) || this.deps.engine.isPending(path)) this.deps.engine.mark(path)
       }

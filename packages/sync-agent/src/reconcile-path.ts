@@ -125,13 +125,18 @@ export function replacedCopy(d: Pick<Version, 'vv' | 'was' | 'author'> & { repla
 /**
  * What a new entry of ours at a path carries as `replaced`: what our previous entry there
  * (`prev`) replaced, newest first, without `was` (the new entry names that itself). A withdrawn
- * tombstone's own `was` is the withdrawn content, kept as a copy, not replaced: left out.
+ * tombstone's own `was` is the withdrawn content, kept as a copy, not replaced: left out. So is
+ * a touch's (a file version whose `was` is its own content: a new mtime on the same bytes, see
+ * merge.ts): it replaced nothing. Carried on, it named that content replaced on purpose, and
+ * when the touch then lost a conflict, the conflict copy of it was withdrawn at our next edit
+ * of the path (fault suite seed 41010: LOST).
  */
-export function replacedHistory(prev: Pick<Version, 'was' | 'replaced' | 'withdrawn'> | undefined, was: string | null | undefined): string[] {
+export function replacedHistory(prev: Pick<Version, 'kind' | 'hash' | 'was' | 'replaced' | 'withdrawn'> | undefined, was: string | null | undefined, keep: string | null = null): string[] {
   if (!prev) return []
-  const older = prev.withdrawn ? prev.replaced : [prev.was, ...prev.replaced]
+  const touch = prev.kind === 'file' && prev.hash !== null && prev.was === prev.hash
+  const older = prev.withdrawn || touch ? prev.replaced : [prev.was, ...prev.replaced]
   const out: string[] = []
-  for (const h of older) if (h !== null && h !== was && !out.includes(h) && out.length < MAX_REPLACED_HISTORY) out.push(h)
+  for (const h of older) if (h !== null && h !== was && h !== keep && !out.includes(h) && out.length < MAX_REPLACED_HISTORY) out.push(h)
   return out
 }
 
@@ -882,8 +887,9 @@ export class PathReconciler {
     // a new loser and got a copy: fault suite seed 603)
     const ts = this.deps.now()
     const tombstone: EntryMeta = { v: 1, vv: v.vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null, withdrawn: true }
-    // and what it had replaced stays named (seed 4129: a copy of content the loser replaced)
-    const replaced = replacedHistory(v, null)
+    // and what it had replaced stays named (seed 4129: a copy of content the loser replaced);
+    // never the loser's own content, which lives on as the copy
+    const replaced = replacedHistory(v, null, v.hash)
     if (replaced.length > 0) tombstone.replaced = replaced
     writes.push(own.put(toDriveKey(path), { blob: null, metadata: tombstone }))
     await Promise.all(writes)

@@ -42,7 +42,7 @@ async function scene(lookAgainMs = 60_000, pending: Set<string> = new Set()) {
 describe('LocalChanges', () => {
   // fault suite seeds 40011 and 40507: a program moved a file away just after the agent placed
   // it (or while it published it); the event settled before the run recorded the path, so the
-  // missing file looked like one we never held, and its delete waited 30–50 s for a rescan
+  // missing file looked like one we never held, and its delete waited 33–50 s for a rescan
   it('marks a path found gone when its event settles while the engine is still working on it (no record yet)', async () => {
     const pending = new Set(['docs/d0/c.php'])
     const s = await scene(60_000, pending)

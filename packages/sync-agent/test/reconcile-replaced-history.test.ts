@@ -63,6 +63,28 @@ describe('the contents an entry replaced outlive it in the next entry of that dr
     await index.close()
   })
 
+  // fault suite seed 41010 (LOST): our version Y, touched (a write that failed on the full disk
+  // set its mtime), was published again as Y with was=Y; it lost a conflict, and its tombstone
+  // named Y as replaced: our next edit of the path carried that, and withdrew Y's conflict copy
+  it('our touched version, withdrawn when it loses a conflict, does not name its own content as replaced', async () => {
+    const { folder, index } = await temp()
+    const key = toDriveKey('style.css')
+    const own = drive(A, { [key]: entry('style.css', { ...meta({ [A]: 5 }, 'file'), hash: Y, was: Y, replaced: [X] }) }, true)
+    Object.assign(own.drive, { version: 5, entries: async function* () {} })
+    const link = entry('style.css', { ...meta({ [B]: 6 }, 'symlink'), ts: 5_000 })
+    Object.assign(link.value, { linkname: 'other.css' })
+    const peer = drive(B, { [key]: link })
+    await writeFile(join(folder, 'style.css'), 'abc')
+    const st = await stat(join(folder, 'style.css'))
+    index.set('style.css', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: Y, target: null, vv: { [A]: 5 } })
+    const puts: EntryMeta[] = []
+    await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 6 })).reconcile('style.css')
+    const tombstone = puts.find((m) => m.kind === 'deleted' && m.withdrawn)
+    expect(tombstone).toMatchObject({ vv: { [A]: 5 }, replaced: [X] })
+    expect(puts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'file', hash: Y, copy: true })]))
+    await index.close()
+  })
+
   // fault suite seed 4129: our version X lost a conflict and lives on as our conflict copy. A
   // peer had replaced X on purpose (its entry named X), and before we read that entry it edited
   // the path again on top of a later version of ours: its entry names only what that edit

@@ -47,17 +47,31 @@ describe('replacedHistory', () => {
   const h = (c: string) => c.repeat(64)
   it('carries what our previous entry replaced, newest first, without what the new one names itself', () => {
     expect(replacedHistory(undefined, h('1'))).toEqual([])
-    expect(replacedHistory({ was: h('2'), replaced: [h('3')], withdrawn: false }, h('1'))).toEqual([h('2'), h('3')])
-    expect(replacedHistory({ was: h('2'), replaced: [h('3')], withdrawn: false }, h('3'))).toEqual([h('2')])
-    expect(replacedHistory({ was: null, replaced: [], withdrawn: false }, null)).toEqual([])
+    expect(replacedHistory({ kind: 'file', hash: h('9'), was: h('2'), replaced: [h('3')], withdrawn: false }, h('1'))).toEqual([h('2'), h('3')])
+    expect(replacedHistory({ kind: 'file', hash: h('9'), was: h('2'), replaced: [h('3')], withdrawn: false }, h('3'))).toEqual([h('2')])
+    expect(replacedHistory({ kind: 'file', hash: h('9'), was: null, replaced: [], withdrawn: false }, null)).toEqual([])
   })
 
   it("a withdrawn tombstone's own content was not replaced (it lives on as a copy): only its history", () => {
-    expect(replacedHistory({ was: h('2'), replaced: [h('3')], withdrawn: true }, h('1'))).toEqual([h('3')])
+    expect(replacedHistory({ kind: 'file', hash: h('9'), was: h('2'), replaced: [h('3')], withdrawn: true }, h('1'))).toEqual([h('3')])
+  })
+
+  // fault suite seed 41010 (LOST): n2's version X was touched (a write that failed on the full
+  // disk set its mtime), published as X with was=X; it lost a conflict (copy kept, tombstone
+  // withdrawn), then n2 edited the winner: that entry inherited "replaced X" through the
+  // tombstone, and X's conflict copy was withdrawn as content replaced on purpose
+  it("a touch replaced nothing: its own content is not carried as replaced, its history is", () => {
+    expect(replacedHistory({ kind: 'file', hash: h('2'), was: h('2'), replaced: [h('3')], withdrawn: false }, h('1'))).toEqual([h('3')])
+    // a delete or a link naming what it replaced is no touch
+    expect(replacedHistory({ kind: 'deleted', hash: null, was: h('2'), replaced: [], withdrawn: false }, null)).toEqual([h('2')])
+  })
+
+  it("a withdrawal's tombstone never names the withdrawn content (it lives on as the copy)", () => {
+    expect(replacedHistory({ kind: 'file', hash: h('2'), was: h('3'), replaced: [h('2'), h('4')], withdrawn: false }, null, h('2'))).toEqual([h('3'), h('4')])
   })
 
   it('is bounded', () => {
     const long = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map(h)
-    expect(replacedHistory({ was: h('0'), replaced: long.slice(0, 8), withdrawn: false }, null)).toEqual([h('0'), ...long.slice(0, 7)])
+    expect(replacedHistory({ kind: 'file', hash: h('9'), was: h('0'), replaced: long.slice(0, 8), withdrawn: false }, null)).toEqual([h('0'), ...long.slice(0, 7)])
   })
 })
