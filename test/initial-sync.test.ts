@@ -52,10 +52,16 @@ describe('initial sync', () => {
     // the 400 above it between two checks now and then, and never paused (CI, session 11)
     const [a, b] = await harness.startPair({ seedA: async (folder) => void (await writeManySmallFiles(folder, 6_000)) })
     await until(() => b.stdout.includes('bulk sync: pausing the watcher'), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })
+    // when B first says inSync (watched closely: the rescan that ends a bulk sync takes ~0.1 s)
+    const firstInSync = until(async () => ((await b.tryStatus())?.inSync === true ? Date.now() : null), { timeoutMs: 90_000, intervalMs: 10, message: 'B says inSync' })
     await writeFiles(b.folder, { 'uploads/made-on-b-during-sync.txt': 'uploaded on B while it synced\n' })
     const { trees } = await waitConverged([a, b], { timeoutMs: 90_000, intervalMs: 1_000 })
     expect(trees[0]!.get('uploads/made-on-b-during-sync.txt')).toMatchObject({ type: 'file' })
     expect(b.stdout).toContain('bulk sync done: watching again')
+    // not before that rescan ended: until then a file written on B meanwhile is unseen (session
+    // 18: inSync turned true as the watcher resumed, ~0.2 s before the rescan on the benchmark)
+    const done = b.stdout.split('\n').find((l) => l.includes('bulk sync done: watching again')) as string
+    expect(await firstInSync).toBeGreaterThanOrEqual(Date.parse((JSON.parse(done) as { time: string }).time))
     // B's rescans during and after the bulk sync took no file placed while they walked for gone
     // (each one made a needless reconcile: 2,500 of 8,000 files in the benchmark)
     const rescans = b.stdout.split('\n').filter((l) => l.includes('"rescan done"')).map((l) => JSON.parse(l) as { gone: number })

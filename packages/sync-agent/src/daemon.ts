@@ -54,8 +54,8 @@ const BULK_RESUME_PATHS = 250
 /**
  * How often the backlog is looked at while there is one (or the watcher is paused). Every
  * 250 ms, a fresh node paused its watcher up to 250 ms late and resumed it up to 250 ms after
- * its last file (chokidar's walk of the tree then starts, and the sync is not done before the
- * rescan after it): five interleaved pairs, default corpus, 3.05 s against 3.25 s (means,
+ * its last file (chokidar's walk of the tree then starts, and the agent is not inSync before
+ * the rescan after it): five interleaved pairs, default corpus, 3.05 s against 3.25 s (means,
  * together with folder-scanner.ts's synchronous walk; 2026-11-30).
  */
 const BULK_MODE_CHECK_MS = 50
@@ -105,6 +105,11 @@ export class Agent {
   private folderId = ''
   private state: AgentState = 'starting'
   private scanDone = false
+  /**
+   * The watcher is back after a bulk sync and the rescan that finds what was edited here while
+   * it was paused has not ended: local changes may be unseen (not inSync)
+   */
+  private catchingUp = false
   private exchanged = false
   private readonly haveBySession = new Map<PeerSession, Have[]>()
   /** looks at the backlog now instead of at the next idle check (see startBulkModeMonitor) */
@@ -477,12 +482,16 @@ export class Agent {
         this.watcher.pause().finally(() => (switching = false))
       } else if (paused && backlog < BULK_RESUME_PATHS && !this.engine.isDiffing) {
         switching = true
+        this.catchingUp = true
         this.watcher
           .resume()
           .then(() => this.scan(writer, false))
           .then(() => this.log.info('bulk sync done: watching again'))
           .catch((err: unknown) => this.recordError('E_IO', `cannot resume watching: ${(err as Error).message}`))
-          .finally(() => (switching = false))
+          .finally(() => {
+            switching = false
+            this.catchingUp = false
+          })
       }
       schedule(switching || paused || backlog > 0)
     }
@@ -800,7 +809,10 @@ export class Agent {
       return have !== undefined && this.caughtUpWith(this.claimsOf(s, have))
     })
     const heldDeletes = this.deleteGuard.status()
-    const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && !this.watcher.isPaused && !this.watchRenewal.busy && this.engine.isIdle && this.watcher.pendingCount === 0 && peersCaughtUp
+    // not while the watcher is paused or catching up after a bulk sync: a file a site wrote
+    // meanwhile (a node serves once ready, before its uploads are all here) is not seen yet
+    const watching = !this.watcher.isPaused && !this.catchingUp && !this.watchRenewal.busy && this.watcher.pendingCount === 0
+    const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && watching && this.engine.isIdle && peersCaughtUp
     const readiness = this.currentReadiness(pending.byClass)
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
     const errors = [...this.errors]
