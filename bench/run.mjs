@@ -56,10 +56,14 @@ const mib = (kib) => (kib == null ? null : kib / 1024);
 function table(results) {
   const ok = Object.fromEntries(results.filter((r) => r.ok).map((r) => [r.tool, r]));
   const ratio = (base, r) => (ok[base] && r.ok ? `${(ok[base].wallS / r.wallS).toFixed(2)}×` : '–');
-  const head = ['tool', 'initial sync s', 'MiB/s', 'files/s', 'themes s', 'themes+plugins s', 'ready s (share of sync)', 'CPU s (B)',
+  // settled: the tool's own word that nothing is left, its post-sync rescan included (sync-agent's
+  // inSync, Syncthing's idle), with its ratio to Syncthing's
+  const settled = (r) => (r.settledS == null ? '–'
+    : `${fmt(r.settledS, 2)}${ok.syncthing?.settledS > 0 ? ` (${(ok.syncthing.settledS / r.settledS).toFixed(2)}×)` : ''}`);
+  const head = ['tool', 'initial sync s', 'settled s (× vs Syncthing)', 'MiB/s', 'files/s', 'themes s', 'themes+plugins s', 'ready s (share of sync)', 'CPU s (B)',
     'peak RSS MiB (A / B)', 'data dir MiB (B)', '× vs Syncthing', '× vs rsync'];
   const rows = results.map((r) => (r.ok
-    ? [r.tool, r.runs ? `${fmt(r.wallS, 2)} (${fmt(r.wallMinS, 2)}–${fmt(r.wallMaxS, 2)}, n=${r.runs.length})` : fmt(r.wallS, 2), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesS, 2), fmt(r.themesPluginsS, 2),
+    ? [r.tool, r.runs ? `${fmt(r.wallS, 2)} (${fmt(r.wallMinS, 2)}–${fmt(r.wallMaxS, 2)}, n=${r.runs.length})` : fmt(r.wallS, 2), settled(r), fmt(r.mibPerS), fmt(r.filesPerS, 0), fmt(r.themesS, 2), fmt(r.themesPluginsS, 2),
       r.readyS == null ? '–' : `${fmt(r.readyS, 2)} (${Math.round((100 * r.readyS) / r.wallS)}%)`, fmt(r.cpuB, 2),
       `${fmt(mib(r.peakRssKiBA), 0)} / ${fmt(mib(r.peakRssKiBB), 0)}`, r.dataDirB == null ? '–' : fmt(r.dataDirB / MiB),
       ratio('syncthing', r), ratio('rsync', r)]

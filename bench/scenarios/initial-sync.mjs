@@ -43,6 +43,9 @@ export default {
       const tt = watchThemes.done ? Math.min(await watchThemes.promise, t1) : t1;
       // a tool that says when the node may serve visitors (sync-agent's `ready`)
       const readyAt = tool.readyAt?.() ?? null;
+      // a sync tool's own word that nothing is left (after its post-sync rescan): sync-agent's
+      // inSync, Syncthing's idle; not the clock, which stops when every file is here
+      const settledAt = tool.settledAt?.() ?? null;
 
       // the pair is in sync and still running: new uploads and a 1% change
       // (a baseline that only does the initial sync, like the hypercore floor, has none)
@@ -66,6 +69,7 @@ export default {
         themesPluginsFiles: subset.length,
         themesS: tt - t0,
         readyS: readyAt == null ? null : readyAt - t0,
+        settledS: settledAt == null ? null : settledAt - t0,
         harnessCpuS, // the bench's own polling during the sync
         otherCpuS,
         ...m,

@@ -121,18 +121,38 @@ export function create() {
     },
 
     async waitComplete({ deadline }) {
-      return waitFor(`sync-agent B to receive ${corpus.files} files`, async () => {
+      const complete = await waitFor(`sync-agent B to receive ${corpus.files} files`, async () => {
         exitedCheck(B); exitedCheck(A);
+        const askedAt = Date.now();
         const s = await status(B.control);
         const seenAt = now();
         B.lastStatus = s;
+        // BENCH_TRACE_POLLS=1: every poll of B on stderr (wall clock, to line up with B's log)
+        if (process.env.BENCH_TRACE_POLLS) console.error(`[poll] ${new Date(askedAt).toISOString()} +${Date.now() - askedAt} ms pending=${s.pending} files=${s.files} inSync=${s.inSync} ready=${s.ready}`);
         if (s.ready === true && B.readyAt == null) B.readyAt = seenAt;
+        if (s.inSync === true && s.files === corpus.files && B.inSyncAt == null) B.inSyncAt = seenAt;
         debug(() => `B: ${JSON.stringify(s)}`);
-        if (!(s.inSync === true && s.files === corpus.files)) return false;
+        // complete: every file of A's applied here and nothing waiting (Syncthing's needFiles 0
+        // and localFiles = globalFiles); `inSync` comes after the rescan that ends a bulk sync
+        // (it looks for what was edited here meanwhile), recorded below, outside the clock
+        if (!(s.pending === 0 && s.files === corpus.files)) return false;
         // B says it is done: check its tree (names, sizes, total bytes); the sync took until
         // B said so, not until this check (the harness's own walk) ends
         return compareTree(B.dir, corpus) === null && seenAt;
       }, { deadline, interval: 50, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}\nB tree: ${compareTree(B.dir, corpus)}\n--- A log:\n${tail(A.log, 15)}\n--- B log:\n${tail(B.log, 15)}` });
+      await waitFor('sync-agent B to say inSync', async () => {
+        exitedCheck(B);
+        if (B.inSyncAt != null) return true;
+        const s = await status(B.control);
+        if (s.inSync === true && s.files === corpus.files) B.inSyncAt = now();
+        return B.inSyncAt != null;
+      }, { deadline, interval: 10, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}` });
+      return complete;
+    },
+
+    /** when B first said inSync (the agent's own word that nothing is left, local edits included), or null */
+    settledAt() {
+      return B?.inSyncAt ?? null;
     },
 
     /** when B first said ready (the bench's clock), or null */

@@ -147,17 +147,32 @@ export function create() {
     },
 
     async waitComplete({ deadline }) {
-      return waitFor(`syncthing B to receive ${corpus.files} files`, async () => {
+      const complete = await waitFor(`syncthing B to receive ${corpus.files} files`, async () => {
         exitedCheck(B); exitedCheck(A);
         const s = await folderStatus(B);
         const seenAt = now();
         B.lastStatus = s;
         debug(() => `B: state=${s.state} local=${s.localFiles} need=${s.needFiles} global=${s.globalFiles} inSyncBytes=${s.inSyncBytes}`);
-        // not requiring state idle: after pulling, B's own fs watcher triggers a rescan of what it just wrote
+        if (s.state === 'idle' && s.needFiles === 0 && s.localFiles === corpus.files && B.idleAt == null) B.idleAt = seenAt;
+        // not requiring state idle: after pulling, B's own fs watcher triggers a rescan of what
+        // it just wrote (when B is idle again is recorded below, outside the clock)
         if (!(s.needFiles === 0 && s.localFiles === corpus.files && s.globalFiles === corpus.files)) return false;
         // Syncthing says it is done: check B's tree; the sync took until it said so
         return compareTree(B.dir, corpus, [MARKER]) === null && seenAt;
       }, { deadline, interval: 50, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}\nB tree: ${compareTree(B.dir, corpus, [MARKER])}\n${tail(B.log)}` });
+      await waitFor('syncthing B to be idle', async () => {
+        exitedCheck(B);
+        if (B.idleAt != null) return true;
+        const s = await folderStatus(B);
+        if (s.state === 'idle' && s.needFiles === 0) B.idleAt = now();
+        return B.idleAt != null;
+      }, { deadline, interval: 10, onTimeout: () => `B status: ${JSON.stringify(B.lastStatus)}` });
+      return complete;
+    },
+
+    /** when B's folder was first idle with nothing needed (its scans done), or null */
+    settledAt() {
+      return B?.idleAt ?? null;
     },
 
     async measure() {

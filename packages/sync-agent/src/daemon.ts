@@ -40,33 +40,10 @@ import { AgentCheckServer } from './http/agent-check-server.js'
 import { OnDemandFiles, URL_PREFIX } from './http/on-demand-files.js'
 import { AgentMetrics } from './metrics/agent-metrics.js'
 import { ClusterClock } from './cluster-clock.js'
+import { BulkMode } from './bulk-mode.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
-const BULK_MODE_PATHS = 2_000
-/**
- * Watching starts again once the backlog is this small, not when it is empty: chokidar reads
- * the whole tree when it starts (seconds for 10,000 files), and that read is better spent
- * while the last files arrive than after them (the echo of those last writes costs an index
- * look-up each).
- */
-const BULK_RESUME_PATHS = 250
-/**
- * How often the backlog is looked at while there is one (or the watcher is paused). Every
- * 250 ms, a fresh node paused its watcher up to 250 ms late and resumed it up to 250 ms after
- * its last file (chokidar's walk of the tree then starts, and the agent is not inSync before
- * the rescan after it): five interleaved pairs, default corpus, 3.05 s against 3.25 s (means,
- * together with folder-scanner.ts's synchronous walk; 2026-11-30).
- */
-const BULK_MODE_CHECK_MS = 50
-/** ...and with no backlog: an idle agent wakes up rarely (a peer's `have` wakes it at once) */
-const BULK_MODE_IDLE_CHECK_MS = 250
-/**
- * While the watcher is paused, local edits are found by a stat-only rescan this often: bulk
- * mode can last minutes (a member flooding its drive with a million entries), and a site's
- * new upload must not wait for it to end.
- */
-export const BULK_RESCAN_MS = 15_000
 const READINESS_CHECK_MS = 250
 const STALL_REPORT_MS = 30_000
 /** how often memory use is logged at debug level (to see what grows with a large backlog) */
@@ -105,15 +82,9 @@ export class Agent {
   private folderId = ''
   private state: AgentState = 'starting'
   private scanDone = false
-  /**
-   * The watcher is back after a bulk sync and the rescan that finds what was edited here while
-   * it was paused has not ended: local changes may be unseen (not inSync)
-   */
-  private catchingUp = false
   private exchanged = false
   private readonly haveBySession = new Map<PeerSession, Have[]>()
-  /** looks at the backlog now instead of at the next idle check (see startBulkModeMonitor) */
-  private wakeBulkMonitor: () => void = () => undefined
+  private bulkMode: BulkMode | null = null
   private claims!: UnservedClaims<PeerSession>
   private haveTimer: NodeJS.Timeout | null = null
   private readonly errors: StatusReport['errors'] = []
@@ -315,7 +286,7 @@ export class Agent {
     this.scanDone = true
     this.state = 'syncing'
 
-    this.startBulkModeMonitor(writer)
+    this.startBulkMode(writer)
     this.startStallReports()
     this.startMemoryLog()
 
@@ -342,7 +313,7 @@ export class Agent {
         onHave: (s, have) => {
           this.haveBySession.set(s, have)
           this.checkExchanges()
-          this.wakeBulkMonitor()
+          this.bulkMode?.wake()
         },
         onPeerGone: (s) => {
           this.haveBySession.delete(s)
@@ -435,70 +406,19 @@ export class Agent {
     })
   }
 
-  /**
-   * Bulk mode: while thousands of remote paths wait to be applied (a fresh node's first
-   * sync), the watcher is paused; once the queue has nearly drained it resumes and a stat-only rescan
-   * publishes whatever was edited here meanwhile; while it lasts, a rescan every
-   * BULK_RESCAN_MS finds local edits. Writes stay safe either way: the folder writer refuses to
-   * replace a file that differs from the index.
-   */
-  private startBulkModeMonitor(writer: FolderWriter): void {
-    let switching = false
-    let pausedAt = 0
-    let rescanning = false
-    let timer: NodeJS.Timeout | null = null
-    let idle = false
-    // stopping: `close()` says so before its closers run, so no look is scheduled after
-    const schedule = (busy: boolean) => {
-      if (this.state === 'stopping') return
-      idle = !busy
-      timer = setTimeout(tick, busy ? BULK_MODE_CHECK_MS : BULK_MODE_IDLE_CHECK_MS)
-      timer.unref()
-    }
-    // a peer announced what it has: a backlog may have appeared (a fresh node's first one)
-    this.wakeBulkMonitor = () => {
-      if (!idle || !timer || this.state === 'stopping') return
-      clearTimeout(timer)
-      idle = false
-      timer = setTimeout(tick, 0)
-      timer.unref()
-    }
-    const tick = () => {
-      if (this.state === 'stopping') return
-      if (switching) return schedule(true)
-      const paused = this.watcher.isPaused
-      if (paused && !rescanning && Date.now() - pausedAt >= BULK_RESCAN_MS) {
-        rescanning = true
-        pausedAt = Date.now()
-        this.scan(writer, false)
-          .catch((err: unknown) => this.recordError('E_IO', `rescan during bulk sync failed: ${(err as Error).message}`))
-          .finally(() => (rescanning = false))
-      }
-      const backlog = this.engine.pendingCount + this.remoteBacklog()
-      if (!paused && backlog >= BULK_MODE_PATHS) {
-        switching = true
-        this.log.info({ backlog }, 'bulk sync: pausing the watcher')
-        pausedAt = Date.now()
-        this.watcher.pause().finally(() => (switching = false))
-      } else if (paused && backlog < BULK_RESUME_PATHS && !this.engine.isDiffing) {
-        switching = true
-        this.catchingUp = true
-        this.watcher
-          .resume()
-          .then(() => this.scan(writer, false))
-          .then(() => this.log.info('bulk sync done: watching again'))
-          .catch((err: unknown) => this.recordError('E_IO', `cannot resume watching: ${(err as Error).message}`))
-          .finally(() => {
-            switching = false
-            this.catchingUp = false
-          })
-      }
-      schedule(switching || paused || backlog > 0)
-    }
-    schedule(false)
-    this.closers.add(async () => {
-      if (timer) clearTimeout(timer)
+  private startBulkMode(writer: FolderWriter): void {
+    this.bulkMode = new BulkMode({
+      backlog: () => this.engine.pendingCount + this.remoteBacklog(),
+      isDiffing: () => this.engine.isDiffing,
+      watcher: this.watcher,
+      rescan: () => this.scan(writer, false),
+      // `close()` says so before its closers run, so no look is scheduled after
+      isStopping: () => this.state === 'stopping',
+      onError: (message) => this.recordError('E_IO', message),
+      log: this.log
     })
+    this.bulkMode.ready()
+    this.closers.add(async () => this.bulkMode?.close())
   }
 
   /** Work that should take seconds and takes minutes is logged (a hang would otherwise be silent). */
@@ -811,7 +731,7 @@ export class Agent {
     const heldDeletes = this.deleteGuard.status()
     // not while the watcher is paused or catching up after a bulk sync: a file a site wrote
     // meanwhile (a node serves once ready, before its uploads are all here) is not seen yet
-    const watching = !this.watcher.isPaused && !this.catchingUp && !this.watchRenewal.busy && this.watcher.pendingCount === 0
+    const watching = !this.bulkMode?.mayMissLocalChanges && !this.watcher.isPaused && !this.watchRenewal.busy && this.watcher.pendingCount === 0
     const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && watching && this.engine.isIdle && peersCaughtUp
     const readiness = this.currentReadiness(pending.byClass)
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'
