@@ -1,17 +1,22 @@
 #!/usr/bin/env node
-// Benchmark runner: generates one corpus, runs each tool through each scenario
-// on it, prints a Markdown table and writes JSON to bench/results/.
+// Benchmark runner: runs each tool through each scenario on a generated corpus, prints a
+// Markdown table and writes JSON to bench/results/. Each run of a tool is a bench process of
+// its own (`--child`, which generates the corpus and runs that one tool): on this machine a
+// tool run in the same bench process after rsync's or Syncthing's run took ~40% more time
+// and CPU (the noise floor: 1.68-1.73 s against 1.19-1.33 s in a fresh process), which
+// skewed every figure by the tools' order.
 //
 //   pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
 //              [--only tool,tool] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]
 //
 // Exits non-zero if any tool failed to complete (never on timings).
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateCorpus, parseCorpusArgs } from './corpus.mjs';
-import { compareTree, dropCaches, killAllChildren, MiB, now, removeAllTmpDirs, rmrf, tmpDir } from './lib/util.mjs';
+import { dropCaches, killAllChildren, MiB, now, removeAllTmpDirs, rmrf, tmpDir } from './lib/util.mjs';
 import * as rsync from './tools/rsync.mjs';
 import * as syncthing from './tools/syncthing.mjs';
 import * as syncAgent from './tools/sync-agent.mjs';
@@ -39,6 +44,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--json')) o.json = val();
     else if (a.startsWith('--timeout')) o.timeoutS = Number(val());
     else if (a === '--keep-corpus') o.keepCorpus = true;
+    else if (a === '--child') o.child = true; // internal: one tool, one run, in this process
     else if (a.startsWith('--repeat')) { o.repeat = Number(val()); if (!(Number.isInteger(o.repeat) && o.repeat >= 1)) throw new Error('--repeat needs a whole number >= 1'); }
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
     else throw new Error(`unknown argument ${a}\n${USAGE}`);
@@ -46,6 +52,7 @@ function parseArgs(argv) {
   for (const t of o.only) if (!TOOLS[t]) throw new Error(`unknown tool ${t} (known: ${Object.keys(TOOLS).join(', ')})`);
   // only what was asked for: each corpus shape has its own defaults
   o.corpus = { ...(o.quick ? QUICK : {}), ...corpus };
+  o.corpusArgs = corpus;
   return o;
 }
 
@@ -84,6 +91,79 @@ function followUpTable(results) {
   return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+/**
+ * `--child`: one run of one tool, in this process: generates the corpus, runs the scenarios,
+ * writes `{ corpus, notes, result }` to `--json` for the parent (runChild).
+ */
+async function runHere(o, tool, { setupTimeoutS, syncTimeoutS }) {
+  const corpusDir = path.join(tmpDir('corpus'), 'wp-content');
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      killAllChildren();
+      removeAllTmpDirs(o.keepCorpus ? [path.dirname(corpusDir)] : []);
+      if (o.keepCorpus) console.error(`[bench] corpus kept at ${corpusDir}`);
+      process.exit(130);
+    });
+  }
+  const g0 = now();
+  const corpus = await generateCorpus(corpusDir, o.corpus);
+  const genS = now() - g0;
+  const co = corpus.options;
+  log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (shape ${co.shape}, small files ${co.smallFiles}, uploads ${co.uploadsMb} MiB, seed ${co.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
+
+  const notes = [];
+  let result = null;
+  for (const scenario of SCENARIOS) {
+    const t = TOOLS[tool.name]();
+    const label = `${scenario.name} / ${t.name}`;
+    const note = await dropCaches();
+    if (note) { notes.push(note); log(note); }
+    const load = os.loadavg()[0];
+    if (load > os.cpus().length * 0.5) log(`warning: load average ${load.toFixed(2)} before ${label}`);
+    log(`${label}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
+    try {
+      const propagationRuns = o.quick ? PROPAGATION_RUNS.quick : PROPAGATION_RUNS.full;
+      result = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS, propagationRuns })) };
+      log(`${label}: ${result.wallS.toFixed(2)} s`);
+      if (result.otherCpuS != null && result.otherCpuS > Math.max(0.5, 0.1 * result.wallS)) {
+        const n = `${label}: other processes used ${result.otherCpuS.toFixed(1)} CPU-s during its ${result.wallS.toFixed(1)} s sync (machine busy; figures unreliable)`;
+        notes.push(n); log(n);
+      }
+    } catch (e) {
+      result = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
+    }
+  }
+  if (o.keepCorpus) log(`corpus kept at ${corpusDir}`);
+  else await rmrf(path.dirname(corpusDir));
+  const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...corpus.options, generateS: +genS.toFixed(2) };
+  fs.writeFileSync(o.json, JSON.stringify({ corpus: corpusInfo, notes, result }) + '\n');
+}
+
+/** One run of `name` in a fresh bench process (see the top of this file); its progress goes to stderr. */
+async function runChild(o, name) {
+  const dir = tmpDir('run');
+  const out = path.join(dir, 'run.json');
+  const args = [fileURLToPath(import.meta.url), '--child', '--only', name, '--json', out];
+  if (o.quick) args.push('--quick');
+  if (o.keepCorpus) args.push('--keep-corpus');
+  if (o.timeoutS != null) args.push('--timeout', String(o.timeoutS));
+  const flags = { shape: '--shape', smallFiles: '--small-files', uploadsMb: '--uploads-mb', bigMb: '--big-mb', seed: '--seed' };
+  for (const [key, flag] of Object.entries(flags)) if (o.corpusArgs[key] !== undefined) args.push(flag, String(o.corpusArgs[key]));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const stop = () => child.kill('SIGINT');
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    const code = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? sig)));
+    if (!fs.existsSync(out)) return { notes: [], corpus: null, error: `the bench process for ${name} exited (${code}) with no result` };
+    return JSON.parse(fs.readFileSync(out, 'utf8'));
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await rmrf(dir);
+  }
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const setupTimeoutS = o.timeoutS ?? (o.quick ? 30 : 300);
@@ -104,58 +184,21 @@ async function main() {
     process.exit(1);
   }
 
-  const corpusDir = path.join(tmpDir('corpus'), 'wp-content');
-  const cleanup = async () => { if (!o.keepCorpus) await rmrf(path.dirname(corpusDir)); };
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => {
-      killAllChildren();
-      removeAllTmpDirs(o.keepCorpus ? [path.dirname(corpusDir)] : []);
-      if (o.keepCorpus) console.error(`[bench] corpus kept at ${corpusDir}`);
-      process.exit(130);
-    });
-  }
-
-  const g0 = now();
-  let corpus = await generateCorpus(corpusDir, o.corpus);
-  const genS = now() - g0;
-  const co = corpus.options;
-  log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (shape ${co.shape}, small files ${co.smallFiles}, uploads ${co.uploadsMb} MiB, seed ${co.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
+  if (o.child) return runHere(o, runnable[0], { setupTimeoutS, syncTimeoutS });
 
   const notes = [];
   const runs = new Map(); // tool -> results of each repetition
-  for (const scenario of SCENARIOS) {
-    for (let rep = 1; rep <= o.repeat; rep++) {
-      for (const { name } of runnable) {
-        const t = TOOLS[name](); // fresh tool object per run
-        const label = `${scenario.name} / ${t.name}${o.repeat > 1 ? ` #${rep}` : ''}`;
-        const note = await dropCaches();
-        if (note && !notes.includes(note)) { notes.push(note); log(note); }
-        const load = os.loadavg()[0];
-        if (load > os.cpus().length * 0.5) log(`warning: load average ${load.toFixed(2)} before ${label}`);
-        log(`${label}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
-        let r;
-        try {
-          const propagationRuns = o.quick ? PROPAGATION_RUNS.quick : PROPAGATION_RUNS.full;
-          r = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS, propagationRuns })) };
-          log(`${label}: ${r.wallS.toFixed(2)} s`);
-          if (r.otherCpuS != null && r.otherCpuS > Math.max(0.5, 0.1 * r.wallS)) {
-            const n = `${label}: other processes used ${r.otherCpuS.toFixed(1)} CPU-s during its ${r.wallS.toFixed(1)} s sync (machine busy; figures unreliable)`;
-            notes.push(n); log(n);
-          }
-        } catch (e) {
-          r = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
-          log(`${label}: FAILED\n${r.error}`);
-        }
-        if (!runs.has(name)) runs.set(name, []);
-        runs.get(name).push(r);
-        // A must be unchanged for the next tool; regenerate if a tool touched it.
-        const changed = compareTree(corpus.dir, corpus);
-        if (changed) {
-          log(`${t.name} changed the source folder (${changed}); regenerating the corpus`);
-          await rmrf(corpus.dir);
-          corpus = await generateCorpus(corpusDir, o.corpus);
-        }
-      }
+  let corpusInfo = null;
+  for (let rep = 1; rep <= o.repeat; rep++) {
+    for (const { name } of runnable) {
+      const label = `${name}${o.repeat > 1 ? ` #${rep}` : ''}`;
+      const child = await runChild(o, name);
+      for (const n of child.notes) if (!notes.includes(n)) notes.push(n);
+      corpusInfo ??= child.corpus;
+      const r = child.result ?? { tool: name, scenario: initialSync.name, ok: false, error: child.error };
+      if (!r.ok) log(`${label}: FAILED\n${r.error}`);
+      if (!runs.has(name)) runs.set(name, []);
+      runs.get(name).push(r);
     }
   }
   // one row per tool: the run with the median wall time (a tool fails if any run failed)
@@ -166,14 +209,15 @@ async function main() {
     const median = sorted[Math.floor((sorted.length - 1) / 2)];
     results.push(rs.length > 1 ? { ...median, runs: rs, wallMinS: sorted[0].wallS, wallMaxS: sorted[sorted.length - 1].wallS } : median);
   }
-  await cleanup();
-  if (o.keepCorpus) log(`corpus kept at ${corpusDir}`);
 
   const order = Object.keys(TOOLS);
   results.sort((a, b) => order.indexOf(a.tool) - order.indexOf(b.tool));
   const md = table(results);
-  const corpusInfo = { files: corpus.files, bytes: corpus.bytes, mib: +(corpus.bytes / MiB).toFixed(1), ...corpus.options, generateS: +genS.toFixed(2) };
-  console.log(`\n### initial sync: ${corpus.files} files, ${corpusInfo.mib} MiB (shape ${corpusInfo.shape}, seed ${corpusInfo.seed})${o.quick ? ' — quick' : ''}\n`);
+  if (!corpusInfo) {
+    console.error('bench: no run started (see above)');
+    process.exit(1);
+  }
+  console.log(`\n### initial sync: ${corpusInfo.files} files, ${corpusInfo.mib} MiB (shape ${corpusInfo.shape}, seed ${corpusInfo.seed})${o.quick ? ' — quick' : ''}\n`);
   console.log(md);
   console.log(`\n### after the initial sync: new uploads and a 1% change (same pair, still running)\n`);
   console.log(followUpTable(results));
