@@ -139,6 +139,9 @@ async function runHere(o, tool, { setupTimeoutS, syncTimeoutS }) {
   fs.writeFileSync(o.json, JSON.stringify({ corpus: corpusInfo, notes, result }) + '\n');
 }
 
+/** set by SIGINT/SIGTERM: the run in progress is stopped and no other starts */
+let interrupted = false;
+
 /** One run of `name` in a fresh bench process (see the top of this file); its progress goes to stderr. */
 async function runChild(o, name) {
   const dir = tmpDir('run');
@@ -150,7 +153,10 @@ async function runChild(o, name) {
   const flags = { shape: '--shape', smallFiles: '--small-files', uploadsMb: '--uploads-mb', bigMb: '--big-mb', seed: '--seed' };
   for (const [key, flag] of Object.entries(flags)) if (o.corpusArgs[key] !== undefined) args.push(flag, String(o.corpusArgs[key]));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  const stop = () => child.kill('SIGINT');
+  const stop = () => {
+    interrupted = true;
+    child.kill('SIGINT');
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
@@ -193,6 +199,7 @@ async function main() {
     for (const { name } of runnable) {
       const label = `${name}${o.repeat > 1 ? ` #${rep}` : ''}`;
       const child = await runChild(o, name);
+      if (interrupted) process.exit(130);
       for (const n of child.notes) if (!notes.includes(n)) notes.push(n);
       corpusInfo ??= child.corpus;
       const r = child.result ?? { tool: name, scenario: initialSync.name, ok: false, error: child.error };
