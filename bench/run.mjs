@@ -141,6 +141,7 @@ async function runHere(o, tool, { setupTimeoutS, syncTimeoutS }) {
 
 /** set by SIGINT/SIGTERM: the run in progress is stopped and no other starts */
 let interrupted = false;
+let corpusKept = false;
 
 /** One run of `name` in a fresh bench process (see the top of this file); its progress goes to stderr. */
 async function runChild(o, name) {
@@ -148,7 +149,9 @@ async function runChild(o, name) {
   const out = path.join(dir, 'run.json');
   const args = [fileURLToPath(import.meta.url), '--child', '--only', name, '--json', out];
   if (o.quick) args.push('--quick');
-  if (o.keepCorpus) args.push('--keep-corpus');
+  // one corpus kept (the first run's), not one per run
+  if (o.keepCorpus && !corpusKept) args.push('--keep-corpus');
+  corpusKept = o.keepCorpus;
   if (o.timeoutS != null) args.push('--timeout', String(o.timeoutS));
   const flags = { shape: '--shape', smallFiles: '--small-files', uploadsMb: '--uploads-mb', bigMb: '--big-mb', seed: '--seed' };
   for (const [key, flag] of Object.entries(flags)) if (o.corpusArgs[key] !== undefined) args.push(flag, String(o.corpusArgs[key]));
