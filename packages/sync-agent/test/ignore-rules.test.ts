@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { buildIgnoreRules, isInternalName, MATCHER_RESET_CALLS } from '../src/ignore-rules.js'
+import ignore from 'ignore'
+import { buildIgnoreRules, isInternalName, MATCHER_RESET_CALLS, presetMatcher, PRESETS } from '../src/ignore-rules.js'
 
 describe('the wordpress preset', () => {
   const rules = buildIgnoreRules(['wordpress'], [], null)
@@ -42,6 +43,59 @@ describe('the wordpress preset', () => {
     ['languages/de_DE.mo', false]
   ])('keeps %s (isDir %s)', (path, isDir) => {
     expect(rules.isIgnored(path, isDir)).toBe(false)
+  })
+})
+
+// the preset alone is answered by presetMatcher, not by `ignore`: the same answers, or a
+// fresh node's files would be ignored here and not there
+describe('the preset without the `ignore` matcher', () => {
+  const segments = ['cache', 'CACHE', 'Cache', 'et-cache', 'w3tc-config', 'litespeed', 'wflogs', 'upgrade', 'Upgrade', 'upgrade-temp-backup',
+    'x.log', '.log', 'a.LOG', 'log', 'a.log.txt', 'x.tmp', 'x.TEMP', '.x.swp', 'y.swx', 'a~', '~', '~a', '.DS_Store', '.ds_store', 'DS_Store',
+    'Thumbs.db', 'thumbs.DB', 'Thumbs.db.bak', 'big.zip.part', 'b.crdownload', 'partial', 'uploads', 'themes', '2026', 'a.jpg', 'style.css',
+    'caché', 'Ḱ.log', 'a.loɡ', 'upgrade-temp-bacKup', 'İtem.tmp', 'sp ace.log', 'x.log ', '.', 'a.b.c']
+  const lib = ignore({ allowRelativePaths: false }).add([...PRESETS.wordpress])
+  const fast = presetMatcher(PRESETS.wordpress)
+
+  it('answers as `ignore` does on 20,000 generated paths, files and directories', () => {
+    expect(fast).not.toBeNull()
+    // mulberry32, seeded: the same paths every run
+    let seed = 19
+    const next = (n: number): number => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return (((t ^ (t >>> 14)) >>> 0) % n)
+    }
+    const differ: string[] = []
+    let ignored = 0
+    for (let i = 0; i < 20_000; i++) {
+      const depth = 1 + next(4)
+      const path = Array.from({ length: depth }, () => segments[next(segments.length)]).join('/')
+      if (path.split('/').includes('.')) continue // not a path the agent asks about (path safety refuses it)
+      const isDir = next(2) === 1
+      const want = lib.ignores(isDir ? path + '/' : path)
+      if (want) ignored++
+      if (fast!(path, isDir) !== want) differ.push(`${path}${isDir ? '/' : ''} → ${want}`)
+    }
+    expect(differ.slice(0, 10)).toEqual([])
+    // both answers are common among them (a generator that made only one would prove nothing)
+    expect(ignored).toBeGreaterThan(4_000)
+    expect(ignored).toBeLessThan(16_000)
+  })
+
+  it('is used for the presets alone, and gives way to `ignore` with patterns of the user\'s', () => {
+    expect(presetMatcher(['/cache/', '*.log', 'Thumbs.db'])).not.toBeNull()
+    expect(presetMatcher(['*.log', 'uploads/**/*.psd'])).toBeNull()
+    expect(presetMatcher(['!keep.log'])).toBeNull()
+    // with one, a preset pattern can be negated (below: 'can un-ignore a preset pattern')
+    expect(buildIgnoreRules(['wordpress'], ['!debug.log'], null).isIgnored('debug.log', false)).toBe(false)
+    expect(buildIgnoreRules(['wordpress'], [], null).isIgnored('debug.log', false)).toBe(true)
+  })
+
+  it('still refuses what `ignore` refuses', () => {
+    const rules = buildIgnoreRules(['wordpress'], [], null)
+    expect(() => rules.isIgnored('../x.log', false)).toThrow()
+    expect(() => rules.isIgnored('/x', false)).toThrow()
   })
 })
 
