@@ -26,7 +26,6 @@ import initialSync from './scenarios/initial-sync.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const TOOLS = { rsync: rsync.create, syncthing: syncthing.create, 'sync-agent': syncAgent.create, 'hypercore-floor': hypercoreFloor.create, 'noise-floor': noiseFloor.create };
-const SCENARIOS = [initialSync];
 const QUICK = { smallFiles: 600, uploadsMb: 20 };
 const PROPAGATION_RUNS = { full: 20, quick: 3 };
 
@@ -92,7 +91,7 @@ function followUpTable(results) {
 }
 
 /**
- * `--child`: one run of one tool, in this process: generates the corpus, runs the scenarios,
+ * `--child`: one run of one tool, in this process: generates the corpus, runs the scenario,
  * writes `{ corpus, notes, result }` to `--json` for the parent (runChild).
  */
 async function runHere(o, tool, { setupTimeoutS, syncTimeoutS }) {
@@ -112,26 +111,26 @@ async function runHere(o, tool, { setupTimeoutS, syncTimeoutS }) {
   log(`corpus: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(1)} MiB (shape ${co.shape}, small files ${co.smallFiles}, uploads ${co.uploadsMb} MiB, seed ${co.seed}) generated in ${genS.toFixed(2)} s at ${corpusDir}`);
 
   const notes = [];
-  let result = null;
-  for (const scenario of SCENARIOS) {
-    const t = TOOLS[tool.name]();
-    const label = `${scenario.name} / ${t.name}`;
-    const note = await dropCaches();
-    if (note) { notes.push(note); log(note); }
-    const load = os.loadavg()[0];
-    if (load > os.cpus().length * 0.5) log(`warning: load average ${load.toFixed(2)} before ${label}`);
-    log(`${label}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
-    try {
-      const propagationRuns = o.quick ? PROPAGATION_RUNS.quick : PROPAGATION_RUNS.full;
-      result = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS, propagationRuns })) };
-      log(`${label}: ${result.wallS.toFixed(2)} s`);
-      if (result.otherCpuS != null && result.otherCpuS > Math.max(0.5, 0.1 * result.wallS)) {
-        const n = `${label}: other processes used ${result.otherCpuS.toFixed(1)} CPU-s during its ${result.wallS.toFixed(1)} s sync (machine busy; figures unreliable)`;
-        notes.push(n); log(n);
-      }
-    } catch (e) {
-      result = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
+  // the one scenario (the follow-ups run on the synced pair inside it)
+  const scenario = initialSync;
+  const t = TOOLS[tool.name]();
+  const label = `${scenario.name} / ${t.name}`;
+  const note = await dropCaches();
+  if (note) { notes.push(note); log(note); }
+  const load = os.loadavg()[0];
+  if (load > os.cpus().length * 0.5) log(`warning: load average ${load.toFixed(2)} before ${label}`);
+  log(`${label}: running (timeouts: setup ${setupTimeoutS} s, sync ${syncTimeoutS} s)`);
+  let result;
+  try {
+    const propagationRuns = o.quick ? PROPAGATION_RUNS.quick : PROPAGATION_RUNS.full;
+    result = { tool: t.name, scenario: scenario.name, version: t.version?.() ?? null, ...(await scenario.run(t, corpus, { setupTimeoutS, syncTimeoutS, propagationRuns })) };
+    log(`${label}: ${result.wallS.toFixed(2)} s`);
+    if (result.otherCpuS != null && result.otherCpuS > Math.max(0.5, 0.1 * result.wallS)) {
+      const n = `${label}: other processes used ${result.otherCpuS.toFixed(1)} CPU-s during its ${result.wallS.toFixed(1)} s sync (machine busy; figures unreliable)`;
+      notes.push(n); log(n);
     }
+  } catch (e) {
+    result = { tool: t.name, scenario: scenario.name, ok: false, error: e.message || String(e) };
   }
   if (o.keepCorpus) log(`corpus kept at ${corpusDir}`);
   else await rmrf(path.dirname(corpusDir));

@@ -729,9 +729,10 @@ export class Agent {
       return have !== undefined && this.caughtUpWith(this.claimsOf(s, have))
     })
     const heldDeletes = this.deleteGuard.status()
-    // not while the watcher is paused or catching up after a bulk sync: a file a site wrote
-    // meanwhile (a node serves once ready, before its uploads are all here) is not seen yet
-    const watching = !this.bulkMode?.mayMissLocalChanges && !this.watcher.isPaused && !this.watchRenewal.busy && this.watcher.pendingCount === 0
+    // not while bulk mode has the watcher paused (nothing else pauses it) or is catching up
+    // after it: a file a site wrote meanwhile (a node serves once ready, before its uploads are
+    // all here) is not seen yet
+    const watching = !this.bulkMode?.mayMissLocalChanges && !this.watchRenewal.busy && this.watcher.pendingCount === 0
     const inSync = this.deleteGuard.waitingCount === 0 && this.scanDone && watching && this.engine.isIdle && peersCaughtUp
     const readiness = this.currentReadiness(pending.byClass)
     const state: AgentState = this.state === 'stopping' ? 'stopping' : !this.scanDone ? 'scanning' : inSync ? 'idle' : 'syncing'

@@ -68,7 +68,7 @@ export function decide(versions: readonly Version[]): Decision {
 }
 
 /** A file version whose content is the one it replaced (see decide). */
-function isTouch(v: Version): boolean {
+export function isTouch(v: Pick<Version, 'kind' | 'hash' | 'was'>): boolean {
   return v.kind === 'file' && v.hash !== null && v.was === v.hash
 }
 

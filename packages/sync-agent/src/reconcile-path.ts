@@ -3,7 +3,7 @@ import { checkRelativePath, isSyncError, SyncError, toDriveKey } from '@sync-age
 import type { Logger } from './log.js'
 import { decodeEntry, MAX_REPLACED_HISTORY, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader } from './blob-reader.js'
-import { conflictName, decide, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
+import { conflictName, decide, isTouch, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import type { ApplyIntent, IndexStore, LocalRecord } from './index-store.js'
@@ -133,8 +133,7 @@ export function replacedCopy(d: Pick<Version, 'vv' | 'was' | 'author'> & { repla
  */
 export function replacedHistory(prev: Pick<Version, 'kind' | 'hash' | 'was' | 'replaced' | 'withdrawn'> | undefined, was: string | null | undefined, keep: string | null = null): string[] {
   if (!prev) return []
-  const touch = prev.kind === 'file' && prev.hash !== null && prev.was === prev.hash
-  const older = prev.withdrawn || touch ? prev.replaced : [prev.was, ...prev.replaced]
+  const older = prev.withdrawn || isTouch(prev) ? prev.replaced : [prev.was, ...prev.replaced]
   const out: string[] = []
   for (const h of older) if (h !== null && h !== was && h !== keep && !out.includes(h) && out.length < MAX_REPLACED_HISTORY) out.push(h)
   return out

@@ -28,6 +28,26 @@ async function temp(): Promise<{ folder: string; index: IndexStore }> {
   return { folder, index }
 }
 
+/**
+ * Our version of style.css (`ours`: its hash, was, replaced; counter `counter` of ours) held on
+ * disk and in the index, against a concurrent version of the peer's published later, which
+ * wins (a symlink: applying it reads no blob). Reconciles the path; what we wrote to our drive.
+ */
+async function loseToLaterLink(folder: string, index: IndexStore, ours: Partial<EntryMeta> & { hash: string }, counter: number): Promise<EntryMeta[]> {
+  const key = toDriveKey('style.css')
+  const own = drive(A, { [key]: entry('style.css', { ...meta({ [A]: counter }, 'file'), ...ours }) }, true)
+  Object.assign(own.drive, { version: counter, entries: async function* () {} })
+  const link = entry('style.css', { ...meta({ [B]: counter + 1 }, 'symlink'), ts: 5_000 })
+  Object.assign(link.value, { linkname: 'other.css' })
+  const peer = drive(B, { [key]: link })
+  await writeFile(join(folder, 'style.css'), 'abc')
+  const st = await stat(join(folder, 'style.css'))
+  index.set('style.css', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: ours.hash, target: null, vv: { [A]: counter } })
+  const puts: EntryMeta[] = []
+  await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: counter + 1 })).reconcile('style.css')
+  return puts
+}
+
 describe('the contents an entry replaced outlive it in the next entry of that drive', () => {
   it('a local delete of a version that had replaced X names X as replaced earlier', async () => {
     const { folder, index } = await temp()
@@ -44,18 +64,7 @@ describe('the contents an entry replaced outlive it in the next entry of that dr
 
   it('our version that had replaced X, withdrawn when it loses a conflict, leaves X named as replaced', async () => {
     const { folder, index } = await temp()
-    const key = toDriveKey('style.css')
-    const own = drive(A, { [key]: entry('style.css', { ...meta({ [A]: 3 }, 'file'), hash: Y, was: X }) }, true)
-    Object.assign(own.drive, { version: 3, entries: async function* () {} })
-    // a concurrent version published later wins (a symlink: applying it reads no blob)
-    const link = entry('style.css', { ...meta({ [B]: 4 }, 'symlink'), ts: 5_000 })
-    Object.assign(link.value, { linkname: 'other.css' })
-    const peer = drive(B, { [key]: link })
-    await writeFile(join(folder, 'style.css'), 'abc')
-    const st = await stat(join(folder, 'style.css'))
-    index.set('style.css', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: Y, target: null, vv: { [A]: 3 } })
-    const puts: EntryMeta[] = []
-    await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 4 })).reconcile('style.css')
+    const puts = await loseToLaterLink(folder, index, { hash: Y, was: X }, 3)
     // the copy (the loser's own metadata) and the withdrawn tombstone
     expect(puts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'deleted', withdrawn: true, vv: { [A]: 3 }, replaced: [X] })]))
     // the copy carries our version's own vector and the mark of a copy we made (seed 12510)
@@ -68,17 +77,7 @@ describe('the contents an entry replaced outlive it in the next entry of that dr
   // named Y as replaced: our next edit of the path carried that, and withdrew Y's conflict copy
   it('our touched version, withdrawn when it loses a conflict, does not name its own content as replaced', async () => {
     const { folder, index } = await temp()
-    const key = toDriveKey('style.css')
-    const own = drive(A, { [key]: entry('style.css', { ...meta({ [A]: 5 }, 'file'), hash: Y, was: Y, replaced: [X] }) }, true)
-    Object.assign(own.drive, { version: 5, entries: async function* () {} })
-    const link = entry('style.css', { ...meta({ [B]: 6 }, 'symlink'), ts: 5_000 })
-    Object.assign(link.value, { linkname: 'other.css' })
-    const peer = drive(B, { [key]: link })
-    await writeFile(join(folder, 'style.css'), 'abc')
-    const st = await stat(join(folder, 'style.css'))
-    index.set('style.css', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: Y, target: null, vv: { [A]: 5 } })
-    const puts: EntryMeta[] = []
-    await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 6 })).reconcile('style.css')
+    const puts = await loseToLaterLink(folder, index, { hash: Y, was: Y, replaced: [X] }, 5)
     const tombstone = puts.find((m) => m.kind === 'deleted' && m.withdrawn)
     expect(tombstone).toMatchObject({ vv: { [A]: 5 }, replaced: [X] })
     expect(puts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'file', hash: Y, copy: true })]))

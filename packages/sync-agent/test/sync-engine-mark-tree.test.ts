@@ -5,13 +5,19 @@ import { until } from './helpers/until.js'
 // fault suite seed 39514: a file renamed into plugins/p1 was being published for the first time
 // (not in the index yet) when plugins/p1 was moved away; the move's markTree went by the index
 // only, the publish went through with what it had read, and the deletion waited 55 s for a rescan
+/** An engine whose first run of `path` is held until `release()`; returns once that run started. */
+async function firstRunHeld(path: string) {
+  let release!: () => void
+  const held = new Promise<'done'>((resolve) => (release = () => resolve('done')))
+  const { engine, runs } = engineWith((p, run) => (p === path && run === 1 ? held : 'done'))
+  engine.mark(path)
+  await until(() => runs.get(path) === 1, 'the first run started')
+  return { engine, runs, release }
+}
+
 describe('SyncEngine.markTree', () => {
   it('marks a path under the directory that is being reconciled now, so it runs once more', async () => {
-    let release!: () => void
-    const held = new Promise<'done'>((resolve) => (release = () => resolve('done')))
-    const { engine, runs } = engineWith((path, run) => (path === 'plugins/p1/new.json' && run === 1 ? held : 'done'))
-    engine.mark('plugins/p1/new.json')
-    await until(() => runs.get('plugins/p1/new.json') === 1, 'the first run started')
+    const { engine, runs, release } = await firstRunHeld('plugins/p1/new.json')
 
     engine.markTree('plugins/p1')
     await until(() => runs.get('plugins/p1') === 1, 'the directory itself was reconciled')
@@ -22,11 +28,7 @@ describe('SyncEngine.markTree', () => {
   })
 
   it('leaves running paths outside the directory alone', async () => {
-    let release!: () => void
-    const held = new Promise<'done'>((resolve) => (release = () => resolve('done')))
-    const { engine, runs } = engineWith((path, run) => (path === 'plugins/p10/a.json' && run === 1 ? held : 'done'))
-    engine.mark('plugins/p10/a.json')
-    await until(() => runs.get('plugins/p10/a.json') === 1, 'the first run started')
+    const { engine, runs, release } = await firstRunHeld('plugins/p10/a.json')
     engine.markTree('plugins/p1')
     release()
     await until(() => engine.isIdle, 'idle')
