@@ -31,6 +31,8 @@ describe('peer roles in status', () => {
     await Promise.all([b.start(), r.start()])
     const [sa, sb, sr, se] = (await Promise.all([a, b, r, e].map((x) => x.status()))) as [AgentStatus, AgentStatus, AgentStatus, AgentStatus]
     expect([sa.role, sb.role, sr.role, se.role]).toEqual(['rw', 'rw', 'ro', 'en'])
+    // configured peers only: no DHT discovery, in either kind of daemon
+    expect([sa.discovery, sb.discovery, sr.discovery, se.discovery]).toEqual([null, null, null, null])
 
     /** the peer entry `from` shows for `to`, once connected */
     const peerOf = (from: Agent, to: AgentStatus) =>

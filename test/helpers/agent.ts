@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import type { DiscoveryStatus } from '../../packages/shared/dist/index.js'
 import { cleanEnv } from './cli.ts'
 import { binPath } from './paths.ts'
 import { GiveUpError, until } from './until.ts'
@@ -30,6 +31,8 @@ export interface AgentStatus {
   pending: number
   /** a mass delete held by the guard (see `sync-agent accept-deletes`) */
   heldDeletes?: { count: number; folderPaths: number; sample: string[] } | null
+  /** DHT discovery, null when it is off */
+  discovery?: DiscoveryStatus | null
   [key: string]: unknown
 }
 

@@ -29,6 +29,29 @@ export interface PeerStatus {
   lastExchangeAt: number | null
 }
 
+/** DHT discovery on the folder's topic (null in the status when discovery is off). */
+export interface DiscoveryStatus {
+  /** where lookups go: the public DHT, or the configured bootstrap nodes (host:port) */
+  dht: 'public' | string[]
+  /** the DHT bootstrap node this agent runs (host:port), null when none */
+  node: string | null
+  /** the DHT client's view of the network (from the share of its requests that time out) */
+  network: 'online' | 'degraded' | 'offline'
+  /** topic lookups (each one also announces this agent) started and finished */
+  lookupsStarted: number
+  lookupsDone: number
+  /** ms since epoch of the last finished lookup */
+  lastLookupAt: number | null
+  /** distinct devices seen on the topic, this one excluded */
+  devicesFound: number
+  /** connections this agent opened to found devices: attempted, opened; and those it accepted */
+  connectsAttempted: number
+  connectsOpened: number
+  connectsAccepted: number
+  /** the last error of a connection attempt (a Hyperswarm/HyperDHT code, e.g. HOLEPUNCH_ABORTED) */
+  lastError: string | null
+}
+
 export interface LocalChanges {
   /** paths changed here on a read-only peer: not shared, until `sync-agent revert` */
   count: number
@@ -91,6 +114,8 @@ export interface StatusReport {
   /** per priority class, in fetch order */
   classes: ClassStatus[]
   peers: PeerStatus[]
+  /** DHT discovery, when it is on */
+  discovery: DiscoveryStatus | null
   /** member drives (one per writer device) */
   members: number
   conflicts: number

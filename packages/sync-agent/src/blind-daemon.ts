@@ -23,6 +23,7 @@ export class BlindAgent {
   private store!: Corestore
   private relay!: BlindRelay
   private peers!: PeerManager
+  private discovery: Discovery | null = null
   private deviceKey!: Buffer
   private folderId = ''
   private haveTimer: NodeJS.Timeout | null = null
@@ -80,7 +81,7 @@ export class BlindAgent {
     })
     await this.peers.ready()
     this.closers.add(() => this.peers.close())
-    const discovery = Discovery.fromConfig(config, keys.topic, keyPair, (stream) => this.peers.attachDiscovered(stream), log.child({ c: 'discovery' }))
+    const discovery = (this.discovery = Discovery.fromConfig(config, keys.topic, keyPair, (stream) => this.peers.attachDiscovered(stream), log.child({ c: 'discovery' })))
     this.closers.add(() => discovery.close())
     await discovery.ready()
 
@@ -120,6 +121,7 @@ export class BlindAgent {
       pendingByDir: {},
       classes: [],
       peers: this.peers?.status({ isWriter: (deviceKey) => this.relay.members().some((m) => m.deviceKey.equals(deviceKey)) }) ?? [],
+      discovery: this.discovery?.status() ?? null,
       members: this.relay.members().length,
       conflicts: 0,
       localChanges: null,

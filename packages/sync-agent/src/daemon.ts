@@ -68,6 +68,7 @@ export class Agent {
   private engine!: SyncEngine
   private watcher!: FolderWatcher
   private peers!: PeerManager
+  private discovery: Discovery | null = null
   private control!: ControlServer
   private readiness!: Readiness
   private classes!: PriorityClasses
@@ -337,7 +338,7 @@ export class Agent {
     })
     await this.peers.ready()
     this.closers.add(() => this.peers.close())
-    const discovery = Discovery.fromConfig(config, keys.topic, keyPair, (stream) => this.peers.attachDiscovered(stream), log.child({ c: 'discovery' }))
+    const discovery = (this.discovery = Discovery.fromConfig(config, keys.topic, keyPair, (stream) => this.peers.attachDiscovered(stream), log.child({ c: 'discovery' })))
     this.closers.add(() => discovery.close())
     await discovery.ready()
 
@@ -756,6 +757,7 @@ export class Agent {
       pendingByDir: pending.byDir,
       classes: this.classStatus(peersCaughtUp, pending.byClass),
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
+      discovery: this.discovery?.status() ?? null,
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
       role: this.config.secret.kind,

@@ -44,6 +44,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
       { address: '10.0.0.2:7657', connected: true, deviceId: 'DEVICEB', source: 'configured', role: 'rw', roleVerified: true, notServingSince: null, lastError: null, lastExchangeAt: 1_700_000_000_500 },
       { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', role: null, roleVerified: false, notServingSince: null, lastError: 'ECONNREFUSED', lastExchangeAt: null }
     ],
+    discovery: null,
     members: 2,
     conflicts: 0,
     errors: [],

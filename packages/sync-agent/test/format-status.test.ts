@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { ClassStatus, PeerStatus } from '@sync-agent/shared'
-import { classFraction, formatClass, formatDuration, formatPeer, progressBar } from '../src/cli/format-status.js'
+import type { ClassStatus, DiscoveryStatus, PeerStatus } from '@sync-agent/shared'
+import { classFraction, formatClass, formatDiscovery, formatDuration, formatPeer, progressBar } from '../src/cli/format-status.js'
 
 const MiB = 1024 * 1024
 const uploads: ClassStatus = {
@@ -59,5 +59,27 @@ describe('status formatting', () => {
     ['a peer never reached', { connected: false, deviceId: null, role: null, roleVerified: false, lastError: 'ECONNREFUSED', lastExchangeAt: null }, '  disconnected ------- 10.0.0.2:7657 (configured) error ECONNREFUSED']
   ])('one line per peer: %s', (_name, change, line) => {
     expect(formatPeer({ ...peer, ...change })).toBe(line)
+  })
+
+  const discovery: DiscoveryStatus = {
+    dht: ['10.0.0.1:49737'],
+    node: null,
+    network: 'online',
+    lookupsStarted: 3,
+    lookupsDone: 3,
+    lastLookupAt: Date.UTC(2026, 10, 29, 1, 2, 3),
+    devicesFound: 1,
+    connectsAttempted: 2,
+    connectsOpened: 1,
+    connectsAccepted: 0,
+    lastError: 'HOLEPUNCH_ABORTED'
+  }
+
+  it.each<[string, Partial<DiscoveryStatus>, string]>([
+    ['on bootstrap nodes, after a failed attempt', {}, 'discover DHT 10.0.0.1:49737, online: 1 device found in 3 lookups, connects 1/2 opened, 0 accepted, last error HOLEPUNCH_ABORTED'],
+    ['running the node itself, nothing found yet', { node: '10.0.0.1:49737', lookupsDone: 1, devicesFound: 0, connectsAttempted: 0, connectsOpened: 0, lastError: null }, 'discover DHT 10.0.0.1:49737 (runs the node 10.0.0.1:49737), online: 0 devices found in 1 lookup, connects 0/0 opened, 0 accepted'],
+    ['on the public DHT, offline', { dht: 'public', network: 'offline', lastError: null }, 'discover public DHT, offline: 1 device found in 3 lookups, connects 1/2 opened, 0 accepted']
+  ])('one line on discovery: %s', (_name, change, line) => {
+    expect(formatDiscovery({ ...discovery, ...change })).toBe(line)
   })
 })

@@ -1,4 +1,4 @@
-import type { ClassStatus, PeerStatus, StatusReport } from '@sync-agent/shared'
+import type { ClassStatus, DiscoveryStatus, PeerStatus, StatusReport } from '@sync-agent/shared'
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -57,6 +57,16 @@ export function formatPeer(p: PeerStatus): string {
   return `  ${p.connected ? 'connected   ' : 'disconnected'} ${who} ${p.address} (${p.source}${role}) ${p.lastError && !p.connected ? `error ${p.lastError}` : last}`.trimEnd()
 }
 
+/** One line on DHT discovery: where it looks, what it found, the connections it made. */
+export function formatDiscovery(d: DiscoveryStatus): string {
+  const where = d.dht === 'public' ? 'public DHT' : `DHT ${d.dht.join(', ')}`
+  const node = d.node ? ` (runs the node ${d.node})` : ''
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+  const found = `${plural(d.devicesFound, 'device')} found in ${plural(d.lookupsDone, 'lookup')}`
+  const connects = `connects ${d.connectsOpened}/${d.connectsAttempted} opened, ${d.connectsAccepted} accepted`
+  return `discover ${where}${node}, ${d.network}: ${found}, ${connects}${d.lastError ? `, last error ${d.lastError}` : ''}`
+}
+
 /** The human summary of `sync-agent status`; `bars`: draw progress bars (a terminal). */
 export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): string {
   const lines: string[] = []
@@ -89,7 +99,8 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
   if (Math.abs(s.clockOffsetMs) >= 1_000) {
     lines.push(`clock    peers are ${(Math.abs(s.clockOffsetMs) / 1000).toFixed(0)} s ${s.clockOffsetMs > 0 ? 'ahead of' : 'behind'} this device (publish times follow them)`)
   }
-  lines.push(`peers    ${s.peers.length === 0 ? 'none configured' : ''}`)
+  if (s.discovery) lines.push(formatDiscovery(s.discovery))
+  lines.push(`peers    ${s.peers.length === 0 ? (s.discovery ? 'none yet' : 'none configured') : ''}`)
   for (const p of s.peers) lines.push(formatPeer(p))
   for (const e of s.errors.slice(-5)) lines.push(`error    ${e.code} ${e.message}`)
   return lines.join('\n')

@@ -248,18 +248,29 @@ declare module 'hyperswarm' {
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery
     flush(): Promise<void>
     readonly connections: Set<NoiseSecretStream>
-    destroy(): Promise<void>
+    /** devices found or connected, by public key (hex); entries of idle peers are collected */
+    readonly peers: Map<string, PeerInfo>
+    readonly stats: { connects: { client: { attempted: number; opened: number; closed: number }; server: { opened: number; closed: number } } }
+    /** unannounces from the DHT first unless `force` */
+    destroy(opts?: { force?: boolean }): Promise<void>
     on(event: 'connection', listener: (conn: NoiseSecretStream, info: PeerInfo) => void): this
     on(event: string, listener: (...args: unknown[]) => void): this
   }
 }
 
 declare module 'hyperdht' {
+  import type { EventEmitter } from 'node:events'
   export default class HyperDHT {
     constructor(opts?: { bootstrap?: Array<{ host: string; port: number }>; host?: string; port?: number })
+    /** dht-rpc's view of the network, from the share of its requests that time out */
+    readonly online: boolean
+    readonly degraded: boolean
+    readonly firewalled: boolean
+    connect(remotePublicKey: Buffer, opts?: Record<string, unknown>): EventEmitter
     static bootstrapper(port: number, host: string, opts?: Record<string, unknown>): HyperDHT
     ready(): Promise<void>
     fullyBootstrapped(): Promise<void>
-    destroy(): Promise<void>
+    /** `force`: without closing its servers (unannouncing) first */
+    destroy(opts?: { force?: boolean }): Promise<void>
   }
 }
