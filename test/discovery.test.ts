@@ -39,7 +39,16 @@ describe('DHT discovery', () => {
     const b = await harness.agent({ name: 'b', secret, env })
     const other = await harness.agent({ name: 'other', secret: await newSecret(), env })
     await writeFiles(a.folder, { 'found.txt': 'found on the DHT\n' })
-    await Promise.all([a.start(), b.start(), other.start()])
+    // a fresh node that looks for peers expects them: alone, it does not serve its empty folder
+    await Promise.all([b.start(), other.start()])
+    await stays(
+      async () => {
+        const s = await b.status()
+        return !s.ready && /waiting for a peer/.test(String(s.readyReason))
+      },
+      { durationMs: 1_500, message: 'b, alone with discovery on, is not ready' }
+    )
+    await a.start()
     await waitConverged([a, b], { timeoutMs: 60_000 })
     expect(await fs.readFile(path.join(b.folder, 'found.txt'), 'utf8')).toBe('found on the DHT\n')
     const [sa, sb] = await Promise.all([a.status(), b.status()])
@@ -56,7 +65,7 @@ describe('DHT discovery', () => {
       durationMs: 2_000,
       message: 'the agent of another folder connects to nobody'
     })
-    expect((await other.status()).discovery).toMatchObject({ devicesFound: 0, connectsOpened: 0, connectsAccepted: 0 })
+    expect(await other.status()).toMatchObject({ ready: false, discovery: { devicesFound: 0, connectsOpened: 0, connectsAccepted: 0 } })
   })
 
   // Three fresh pairs: on hyperdht 6.33-6.34 the first connection between two processes on one

@@ -193,7 +193,8 @@ export class Agent {
     this.engine.ready()
     this.closers.add(() => this.engine.close())
     this.readiness = new Readiness(config.dataDir, {
-      hasPeers: config.peers.length > 0,
+      // peers found on the DHT count: a fresh node that looks for them must not serve its empty folder
+      hasPeers: config.peers.length > 0 || Discovery.isConfigured(config),
       offlineReadyAfterS: config.offlineReadyAfterS,
       requiredClasses: this.classes.names.slice(0, config.readyClasses)
     })

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 
 /**
  * Is this node safe to serve visitors? Ready means: the start-up scan is done and either
- *  - no peers are configured (the first node: it serves what it has), or
+ *  - it expects no peers: none configured, no DHT discovery (the first node: it serves what it has), or
  *  - the classes needed for ready (themes, plugins… by default) are complete as of what a
  *    connected peer has, after one exchange with it, or
  *  - the node was ready before (its data dir says so), and no peer could be reached for
@@ -62,7 +62,7 @@ export class Readiness {
     const classes = this.opts.requiredClasses.join(', ') || 'none'
     let reason: string | null = null
     if (!input.scanDone) this.reason = 'scanning the folder'
-    else if (!this.opts.hasPeers) reason = 'no peers configured: serving the local folder'
+    else if (!this.opts.hasPeers) reason = 'no peers configured and no discovery: serving the local folder'
     else if (input.caughtUpWith !== null) reason = `complete as of peer ${input.caughtUpWith} (${classes})`
     else if (this.wasReadyBefore && input.connectedPeers === 0 && this.opts.offlineReadyAfterS > 0 && this.now() - this.startedAt >= this.opts.offlineReadyAfterS * 1000) {
       reason = `no peer reachable for ${this.opts.offlineReadyAfterS} s: serving the content of the last sync`

@@ -78,8 +78,13 @@ export class Discovery {
 
   constructor(private readonly opts: DiscoveryOptions) {}
 
+  /** Discovery is on: the agent looks for peers on the DHT (it expects peers, as with configured ones). */
+  static isConfigured(config: { bootstrap: readonly HostPort[]; publicDht: boolean; dhtNode: HostPort | null }): boolean {
+    return config.publicDht || config.bootstrap.length > 0 || config.dhtNode !== null
+  }
+
   get isOn(): boolean {
-    return this.opts.publicDht || this.opts.bootstrap.length > 0 || this.opts.dhtNode !== null
+    return Discovery.isConfigured(this.opts)
   }
 
   async ready(): Promise<void> {
