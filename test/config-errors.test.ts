@@ -59,6 +59,21 @@ const cases: BadConfigCase[] = [
     stderr: [/SYNC_AGENT_DATA/]
   },
   {
+    name: 'versions dir inside the folder (it would be synced)',
+    run: async (s) => ({ env: { ...validEnv(s), SYNC_AGENT_VERSIONS_DIR: path.join(s.folder, '.versions') } }),
+    stderr: [/SYNC_AGENT_VERSIONS_DIR/, /outside the folder/]
+  },
+  {
+    name: 'versions dir inside the data dir (encrypted at rest; versions are plain files)',
+    run: async (s) => ({ env: { ...validEnv(s), SYNC_AGENT_VERSIONS_DIR: path.join(s.data, 'versions') } }),
+    stderr: [/SYNC_AGENT_VERSIONS_DIR/, /data dir/]
+  },
+  {
+    name: 'versions kept a negative number of days',
+    run: async (s) => ({ env: { ...validEnv(s), SYNC_AGENT_VERSIONS_KEEP_DAYS: '-1' } }),
+    stderr: [/SYNC_AGENT_VERSIONS_KEEP_DAYS/]
+  },
+  {
     name: 'no secret',
     run: async (s) => ({ env: { ...validEnv(s), SYNC_AGENT_SECRET: undefined } }),
     // set nowhere, so either the env var or the config key may be named

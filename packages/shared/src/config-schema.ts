@@ -203,6 +203,13 @@ export const ConfigSchema = z.strictObject({
    * inSync and ready
    */
   notServingAfterS: wholeNumber(1, 24 * 3600).default(60),
+  /**
+   * keep what a peer's change replaces or deletes here (Syncthing's trash can, Resilio's
+   * Archive): outside the folder and the data dir, best on the folder's file system
+   */
+  versionsDir: z.string().min(1, 'must not be empty').optional(),
+  /** versions older than this are removed (hourly); 0 keeps them for ever */
+  versionsKeepDays: wholeNumber(0, 36500).default(30),
   /** device ids allowed to connect (on top of the secret); empty = any holder of the secret */
   allow: z.array(z.string().regex(/^[A-Za-z2-7]{52}$/, 'expected a device id (52 base32 characters, see `sync-agent status`)')).default([]),
   ignore: z
@@ -244,7 +251,9 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_OFFLINE_READY_AFTER_S: 'offlineReadyAfterS',
   SYNC_AGENT_HTTP: 'http',
   SYNC_AGENT_AGENT_CHECK: 'agentCheck',
-  SYNC_AGENT_SERVE: 'serve'
+  SYNC_AGENT_SERVE: 'serve',
+  SYNC_AGENT_VERSIONS_DIR: 'versionsDir',
+  SYNC_AGENT_VERSIONS_KEEP_DAYS: 'versionsKeepDays'
 } as const satisfies Record<string, string>
 
 export type EnvSettingName = keyof typeof ENV_SETTINGS

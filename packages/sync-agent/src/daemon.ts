@@ -41,6 +41,7 @@ import { OnDemandFiles, URL_PREFIX } from './http/on-demand-files.js'
 import { AgentMetrics } from './metrics/agent-metrics.js'
 import { ClusterClock } from './cluster-clock.js'
 import { BulkMode } from './bulk-mode.js'
+import { VersionArchive } from './version-archive.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -136,6 +137,13 @@ export class Agent {
     this.rules = await this.loadRules()
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer))
+    if (config.versionsDir) {
+      const archive = new VersionArchive(config.versionsDir, config.versionsKeepDays, log.child({ c: 'versions' }))
+      await archive.ready()
+      this.closers.add(() => archive.close())
+      writer.archive = archive
+      log.info({ versionsDir: config.versionsDir, keepDays: config.versionsKeepDays }, 'keeping what peers replace or delete')
+    }
     // after recoverPlacements, which reads what an earlier run left there
     const noStaging = await writer.prepareStaging()
     if (noStaging) log.warn({ reason: noStaging }, 'no staging directory: temp files are written beside their files')

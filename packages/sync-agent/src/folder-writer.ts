@@ -6,6 +6,7 @@ import { STAGING_DIR, SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent
 import type { LocalRecord } from './index-store.js'
 import { formatBytes } from './cli/format-status.js'
 import { synchronousOps, threadPoolOps, type WritableFile } from './file-ops.js'
+import type { VersionArchive } from './version-archive.js'
 
 /** files up to this size, whose bytes are all in memory, are placed with synchronous calls (file-ops.ts) */
 export const SYNC_WRITE_BYTES = 256 * 1024
@@ -21,7 +22,8 @@ export const SYNC_WRITE_BYTES = 256 * 1024
  * Before replacing or removing anything it checks that the disk still holds what the index
  * says (else a local edit not yet published would be lost) and throws E_LOCAL_CHANGED.
  * Everything it creates gets the configured owner and modes (`fileOwner`, `fileMode`,
- * `dirMode`), so the web server can always edit what was synced.
+ * `dirMode`), so the web server can always edit what was synced. With `archive` set
+ * (`versionsDir`), a file it replaces or deletes is kept there first.
  */
 export class LocalChangeError extends Error {
   constructor(readonly path: string) {
@@ -154,6 +156,8 @@ export class FolderWriter {
   private stagingDev: number | null = null
   /** per directory (absolute): is it on the staging directory's file system? */
   private readonly stagingReaches = new Map<string, boolean>()
+  /** where a file this writer replaces or removes is kept first (`versionsDir`); null: nowhere */
+  archive: VersionArchive | null = null
 
   /** `onLostTemp`: a temp file of ours was moved away with its directory and must be swept */
   constructor(
@@ -451,7 +455,13 @@ export class FolderWriter {
           if (linked) await ops.unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
         } else {
           await this.assertUnchanged(path, expected)
-          await ops.rename(tmp, this.abs(path))
+          const version = expected.kind === 'file' ? await this.archive?.keepBeforeReplace(this.abs(path), path) : null
+          try {
+            await ops.rename(tmp, this.abs(path))
+          } catch (err) {
+            if (version) await this.archive?.unkeep(version)
+            throw err
+          }
           renamed = true
         }
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
@@ -538,7 +548,13 @@ export class FolderWriter {
       const { owner } = this.perms
       if (owner) await lchown(tmp, owner.uid, owner.gid)
       await this.assertUnchanged(path, expected)
-      await rename(tmp, this.abs(path))
+      const version = expected?.kind === 'file' ? await this.archive?.keepBeforeReplace(this.abs(path), path) : null
+      try {
+        await rename(tmp, this.abs(path))
+      } catch (err) {
+        if (version) await this.archive?.unkeep(version)
+        throw err
+      }
       this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
       return await lstat(this.abs(path))
     } catch (err) {
@@ -633,7 +649,7 @@ export class FolderWriter {
         await this.putBack(aside, path, rescueAs)
         throw new LocalChangeError(path)
       }
-      await unlink(aside).catch(() => undefined)
+      if (!(expected.kind === 'file' && (await this.archive?.moveIn(aside, path)))) await unlink(aside).catch(() => undefined)
       return true
     } finally {
       this.writing.delete(name)

@@ -92,11 +92,13 @@ export function conflictName(path: string, ts: number, shortId: string): string 
   const dot = base.lastIndexOf('.')
   const ext = dot === -1 ? '' : base.slice(dot)
   const stem = dot === -1 ? base : base.slice(0, dot)
+  return `${dir}${stem}.sync-conflict-${utcStamp(ts)}-${shortId.slice(0, 7)}${ext}`
+}
+
+/** `YYYYMMDD-HHMMSS` of `ts` in UTC (conflict copies' and versions' names). */
+export function utcStamp(ts: number): string {
   const d = new Date(ts)
-  const stamp =
-    `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-` +
-    `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
-  return `${dir}${stem}.sync-conflict-${stamp}-${shortId.slice(0, 7)}${ext}`
+  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-` + `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
 }
 
 /** `a/b.sync-conflict-20260101-120000-ABCDEFG.txt` → family `a/b.txt`, short id `ABCDEFG`; null if not a copy's name. */

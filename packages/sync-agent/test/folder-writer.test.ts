@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { FolderWriter, fileModeFor, type FileMeta } from '../src/folder-writer.js'
+import { createLogger } from '../src/log.js'
+import { VersionArchive } from '../src/version-archive.js'
 
 /** chown to another user needs root; the suite runs as root, elsewhere these cases are skipped. */
 const isRoot = process.geteuid?.() === 0
@@ -401,5 +403,77 @@ describe('a directory above the path that is a symlink', () => {
     } finally {
       rmSync(away, { recursive: true, force: true })
     }
+  })
+})
+
+describe('with a version archive (versionsDir)', () => {
+  const recordOf = (abs: string) => {
+    const st = lstatSync(abs)
+    return { kind: 'file' as const, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
+  }
+  let versions: string
+  const writerWithArchive = async (writer = new FolderWriter(root)) => {
+    versions = realpathSync(mkdtempSync(join(tmpdir(), 'sa-writer-versions-')))
+    const archive = new VersionArchive(versions, 30, createLogger('silent'))
+    await archive.ready()
+    writer.archive = archive
+    await writer.prepareStaging()
+    return writer
+  }
+  afterEach(() => {
+    if (versions) rmSync(versions, { recursive: true, force: true })
+  })
+  const kept = () => (readdirSync(versions, { recursive: true }) as string[]).filter((p) => !statSync(join(versions, p)).isDirectory())
+  const keptContent = (): string[] => kept().map((p) => readFileSync(join(versions, p), 'utf8'))
+
+  it('a file replaced by a peer\'s version is kept; a new file and an edit found in time are not', async () => {
+    const writer = await writerWithArchive()
+    mkdirSync(join(root, 'themes/t'), { recursive: true })
+    const abs = join(root, 'themes/t/style.css')
+    writeFileSync(abs, 'old {}')
+    await writer.writeFile('themes/t/style.css', [Buffer.from('new {}')], metaOf('new {}', 0o644), recordOf(abs))
+    expect(readFileSync(abs, 'utf8')).toBe('new {}')
+    expect(kept()).toEqual([expect.stringMatching(/^themes\/t\/style~\d{8}-\d{6}\.css$/)])
+    expect(keptContent()).toEqual(['old {}'])
+    // a new file replaces nothing
+    await writer.writeFile('themes/t/new.css', [Buffer.from('x')], metaOf('x', 0o644), undefined)
+    // the disk changed since the record: nothing is replaced, so nothing is kept
+    const stale = recordOf(abs)
+    writeFileSync(abs, 'edited here {}')
+    await expect(writer.writeFile('themes/t/style.css', [Buffer.from('peer {}')], metaOf('peer {}', 0o644), stale)).rejects.toThrow(/local change/)
+    expect(keptContent()).toEqual(['old {}'])
+  })
+
+  it('a failed rename takes its version back', async () => {
+    const writer = await writerWithArchive()
+    const staging = join(root, '.syncagent-tmp-staging')
+    // the temp file vanishes between the version's link and the rename: the rename fails
+    class RacingArchive extends VersionArchive {
+      override async keepBeforeReplace(abs: string, path: string): Promise<string | null> {
+        const version = await super.keepBeforeReplace(abs, path)
+        for (const name of readdirSync(staging)) rmSync(join(staging, name))
+        return version
+      }
+    }
+    const racing = new RacingArchive(versions, 30, createLogger('silent'))
+    writer.archive = racing
+    const abs = join(root, 'f.txt')
+    writeFileSync(abs, 'old')
+    await expect(writer.writeFile('f.txt', [Buffer.from('new')], metaOf('new', 0o644), recordOf(abs))).rejects.toThrow()
+    expect(readFileSync(abs, 'utf8')).toBe('old')
+    expect(kept()).toEqual([])
+    expect(racing.kept).toBe(0)
+  })
+
+  it('a file a peer deleted is moved into the archive; nothing is left in the staging directory', async () => {
+    const writer = await writerWithArchive()
+    mkdirSync(join(root, 'uploads'))
+    const abs = join(root, 'uploads/cat.jpg')
+    writeFileSync(abs, 'meow')
+    expect(await writer.remove('uploads/cat.jpg', recordOf(abs))).toBe(true)
+    expect(existsSync(abs)).toBe(false)
+    expect(kept()).toEqual([expect.stringMatching(/^uploads\/cat~\d{8}-\d{6}\.jpg$/)])
+    expect(keptContent()).toEqual(['meow'])
+    expect(readdirSync(join(root, '.syncagent-tmp-staging'))).toEqual([])
   })
 })

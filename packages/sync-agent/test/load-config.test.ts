@@ -59,7 +59,9 @@ describe('loadConfig from env only', () => {
       controlPath: join(data, 'control.sock'),
       logLevel: 'info',
       settleMs: 50,
-      ignore: { presets: ['wordpress'], patterns: [] }
+      ignore: { presets: ['wordpress'], patterns: [] },
+      versionsDir: null,
+      versionsKeepDays: 30
     })
     expect(config.secret.kind).toBe('rw')
     expect(config.secret.payload.equals(RW.payload)).toBe(true)
@@ -150,6 +152,18 @@ describe('loadConfig errors name the setting', () => {
 
   it('a data dir that contains the folder', () => {
     expect(configError(() => load({ ...baseEnv(), SYNC_AGENT_DATA: root })).message).toMatch(/^SYNC_AGENT_DATA: .*inside the data dir/)
+  })
+
+  it.each([
+    ['inside the folder', () => join(folder, '.versions'), /outside the folder/],
+    ['the folder itself', () => folder, /outside the folder/],
+    ['holding the folder', () => root, /outside the folder/],
+    ['inside the data dir', () => join(data, 'versions'), /data dir .* overlap/],
+    ['that is the data dir', () => data, /data dir .* overlap/]
+  ])('a versions dir %s', (_name, dir, problem) => {
+    const error = configError(() => load({ ...baseEnv(), SYNC_AGENT_VERSIONS_DIR: dir() }))
+    expect(error.message).toMatch(/^SYNC_AGENT_VERSIONS_DIR: /)
+    expect(error.message).toMatch(problem)
   })
 
   it('a data dir that is a file', () => {
@@ -245,6 +259,8 @@ describe('loadConfig with a config file', () => {
     expect(config.dataDir).toBe(data)
     expect(config.controlPath).toBe(join(root, 'c.sock'))
     expect(config.secret.payload.equals(RW.payload)).toBe(true)
+    const withVersions = write('etc/versions.yaml', 'folder: ../site\ndata: ../state\nsecretFile: secret.txt\nversionsDir: ../versions\nversionsKeepDays: 7\n')
+    expect(load({}, withVersions, root)).toMatchObject({ versionsDir: join(root, 'versions'), versionsKeepDays: 7 })
   })
 
   it('resolves env paths against cwd when there is no config file', () => {

@@ -120,6 +120,7 @@ describe('migrate --from-btsync', () => {
       listen: '0.0.0.0:44444',
       peers: ['10.0.0.12:44444', 'web3.example.org:44444'],
       rescanIntervalS: 600,
+      versionsDir: '/var/lib/sync-agent-versions',
       ignore: { presets: ['wordpress'], patterns: ['/.sync/', '.DS_Store', 'Thumbs.db', '*.bak', 'backups/'] }
     })
     // what we write passes our own schema
@@ -129,7 +130,7 @@ describe('migrate --from-btsync', () => {
     // relay and tracker were off, LAN search on: all three end up off, and the report says which were on
     expect(report).toMatch(/tracker, relay, DHT and LAN search: off: sync-agent dials only its known peers \(on in this sync\.conf or by Resilio's default: search_lan\)/)
     expect(report).toMatch(/secret: BitTorrent Sync \/ Resilio secrets cannot be reused/)
-    expect(report).toMatch(/use_sync_trash: no archive/)
+    expect(report).toMatch(/use_sync_trash true → versionsDir \/var\/lib\/sync-agent-versions/)
     expect(report).toMatch(/sync-agent secret new > .*wp-content\.secret/)
     expect(report).toMatch(/device_name: peers are named by their device id/)
     expect(report).toMatch(/pid_file: /)
@@ -185,12 +186,27 @@ describe('migrate --from-btsync', () => {
     expect(config).toMatchObject({ folder: join(root, 'wp-content'), data: join(root, 'state'), listen: '0.0.0.0:7657', peers: [] })
     expect(config.ignore.patterns).toEqual(['/.sync/'])
     expect(config).not.toHaveProperty('rescanIntervalS')
+    // Resilio's Archive is on by default: versions beside the data dir, kept 30 days (ours and Resilio's default)
+    expect(config).toMatchObject({ versionsDir: join(root, 'state-versions') })
+    expect(config).not.toHaveProperty('versionsKeepDays')
+    expect(result.report).toMatch(/use_sync_trash \(not set: on by default\) → versionsDir /)
     expect(result.report).toMatch(/dir "wp-content" is relative/)
     expect(result.report).toMatch(/listening_port is not set: listening on 7657/)
     expect(result.report).toMatch(/no usable known_hosts/)
     // Resilio's defaults were on: the report says they are off now
     expect(result.report).toMatch(/DHT and LAN search: off: .*default: use_tracker, use_relay_server, search_lan\)/)
     expect(result.report).not.toMatch(/secret: /)
+  })
+
+  it('the Archive: sync_trash_ttl becomes versionsKeepDays; use_sync_trash false keeps no versions', () => {
+    const kept = runMigration({ from: fixture('ttl.conf', {}), cwd: root, dataDir: join(root, 'state') })
+    expect(parseYaml(kept.stdoutConfig as string)).toMatchObject({ versionsDir: join(root, 'state-versions'), versionsKeepDays: 7 })
+    expect(kept.report).toMatch(/sync_trash_ttl 7 → versionsKeepDays 7/)
+    const off = runMigration({ from: fixture('no-trash.conf', {}), cwd: root, dataDir: join(root, 'state') })
+    const config = parseYaml(off.stdoutConfig as string)
+    expect(config).not.toHaveProperty('versionsDir')
+    expect(config).not.toHaveProperty('versionsKeepDays')
+    expect(off.report).not.toMatch(/use_sync_trash/)
   })
 
   it('an unreadable IgnoreList is reported, not fatal', () => {

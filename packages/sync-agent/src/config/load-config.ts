@@ -39,6 +39,9 @@ export interface AgentConfig {
   dhtNode: HostPort | null
   /** device ids allowed to connect; empty = anyone with the secret */
   allow: string[]
+  /** where replaced and deleted files are kept (version-archive.ts); null: not kept */
+  versionsDir: string | null
+  versionsKeepDays: number
   ignore: { presets: Array<'wordpress'>; patterns: string[] }
   priority: 'wordpress' | 'none' | PriorityClass[]
   readyClasses: number
@@ -220,6 +223,20 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     if (isSyncError(err)) throw err
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw configError(dataSetting, `cannot use ${dataDir} (${(err as NodeJS.ErrnoException).code})`, err)
   }
+  // kept versions must not be synced (inside the folder) nor sit in the encrypted data dir
+  let versionsDir: string | null = null
+  if (c.versionsDir !== undefined) {
+    const versionsSetting = settingName('versionsDir')
+    versionsDir = resolve(baseDir, c.versionsDir)
+    const versionsReal = realOrResolved(versionsDir)
+    if (insideOrEqual(folderReal, versionsReal) || insideOrEqual(versionsReal, folderReal)) {
+      throw configError(versionsSetting, `${versionsDir} and the synced folder ${folder} overlap; put the versions outside the folder`)
+    }
+    if (insideOrEqual(dataReal, versionsReal) || insideOrEqual(versionsReal, dataReal)) {
+      throw configError(versionsSetting, `${versionsDir} and the data dir ${dataDir} overlap (the data dir is encrypted at rest; versions are plain files); put them apart`)
+    }
+    versionsDir = versionsReal
+  }
   const controlPath = c.control ? resolve(baseDir, c.control) : join(dataDir, 'control.sock')
   if (Buffer.byteLength(controlPath) > MAX_SOCKET_PATH_BYTES) {
     throw configError(c.control ? settingName('control') : dataSetting, `the control socket path ${controlPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes (a Unix socket limit); choose a shorter path`)
@@ -249,6 +266,8 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     bootstrap: c.bootstrap,
     publicDht: c.publicDht,
     dhtNode: c.dhtNode ?? null,
-    allow: c.allow.map((id) => id.toUpperCase())
+    allow: c.allow.map((id) => id.toUpperCase()),
+    versionsDir,
+    versionsKeepDays: c.versionsKeepDays
   })
 }

@@ -26,6 +26,8 @@ export interface BtsyncConf {
   listeningPort: number | null
   /** `folder_rescan_interval` in seconds */
   rescanIntervalS: number | null
+  /** `sync_trash_ttl`: days the Archive keeps a file */
+  syncTrashTtlDays: number | null
   folders: BtsyncFolder[]
   /** other top-level keys, in file order */
   otherKeys: string[]
@@ -35,7 +37,7 @@ export const DISCOVERY_KEYS = ['use_tracker', 'use_relay_server', 'use_dht', 'se
 export type DiscoveryKey = (typeof DISCOVERY_KEYS)[number]
 
 const FOLDER_KEYS = new Set<string>(['dir', 'secret', 'known_hosts', 'use_sync_trash', 'overwrite_changes', 'selective_sync', ...DISCOVERY_KEYS])
-const TOP_KEYS = new Set(['storage_path', 'listening_port', 'folder_rescan_interval', 'shared_folders'])
+const TOP_KEYS = new Set(['storage_path', 'listening_port', 'folder_rescan_interval', 'sync_trash_ttl', 'shared_folders'])
 
 type Json = Record<string, unknown>
 
@@ -74,6 +76,7 @@ export function readBtsyncConf(value: unknown, file: string): BtsyncConf {
   const storagePath = optionalString(top, 'storage_path', 'storage_path')
   const listeningPort = optionalInt(top, 'listening_port', 0, 65535)
   const rescanIntervalS = optionalInt(top, 'folder_rescan_interval', 0, 7 * 24 * 3600)
+  const syncTrashTtlDays = optionalInt(top, 'sync_trash_ttl', 0, 36500)
   const shared = top.shared_folders
   if (shared === undefined || shared === null) {
     throw fail(
@@ -117,5 +120,5 @@ export function readBtsyncConf(value: unknown, file: string): BtsyncConf {
       otherKeys: Object.keys(f).filter((k) => !FOLDER_KEYS.has(k))
     }
   })
-  return { storagePath, listeningPort, rescanIntervalS, folders, otherKeys: Object.keys(top).filter((k) => !TOP_KEYS.has(k)) }
+  return { storagePath, listeningPort, rescanIntervalS, syncTrashTtlDays, folders, otherKeys: Object.keys(top).filter((k) => !TOP_KEYS.has(k)) }
 }

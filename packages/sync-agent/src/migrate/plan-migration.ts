@@ -19,6 +19,8 @@ export interface MigratedConfig {
   listen: string
   peers: string[]
   rescanIntervalS?: number
+  versionsDir?: string
+  versionsKeepDays?: number
   ignore: { presets: Array<(typeof IGNORE_PRESETS)[number]>; patterns: string[] }
 }
 
@@ -64,7 +66,6 @@ const WHY_TOP: Record<string, string> = {
   display_new_version: 'updates come with the package or image',
   lan_encrypt_data: 'always encrypted (Noise)',
   lan_use_tcp: 'always TCP',
-  sync_trash_ttl: 'no archive of deleted files',
   disk_low_priority: 'no I/O priority setting'
 }
 
@@ -140,7 +141,6 @@ export function planMigration(conf: BtsyncConf, opts: PlanOptions): MigrationPla
       why: `off: sync-agent dials only its known peers (on in this sync.conf or by Resilio's default: ${wasOn.length > 0 ? wasOn.join(', ') : 'none'})`
     })
     if (f.hasSecret) dropped.push({ from: `${at}.secret`, why: 'BitTorrent Sync / Resilio secrets cannot be reused: make a new one (see below)' })
-    if (f.useSyncTrash) dropped.push({ from: `${at}.use_sync_trash`, why: 'no archive: files deleted on a peer are not kept in .sync/Archive' })
     if (f.overwriteChanges) dropped.push({ from: `${at}.overwrite_changes`, why: 'read-only folders are not supported yet; this agent writes' })
     if (f.selectiveSync) warnings.push(`${at}.selective_sync is on: sync-agent syncs the whole folder`)
     for (const key of f.otherKeys) dropped.push({ from: `${at}.${key}`, why: 'no equivalent' })
@@ -166,6 +166,16 @@ export function planMigration(conf: BtsyncConf, opts: PlanOptions): MigrationPla
       peers,
       ...(conf.rescanIntervalS !== null ? { rescanIntervalS: conf.rescanIntervalS } : {}),
       ignore: { presets: ['wordpress'], patterns }
+    }
+    // Resilio's Archive (on unless use_sync_trash is false): our versions dir, beside the data
+    // dir (never inside the folder, where .sync/Archive was, nor in the encrypted data dir)
+    if (f.useSyncTrash !== false) {
+      config.versionsDir = `${data}-versions`
+      mapped.push({ from: `${at}.use_sync_trash ${f.useSyncTrash === undefined ? '(not set: on by default)' : 'true'}`, to: `versionsDir ${config.versionsDir} (what peers replace or delete, as .sync/Archive held)` })
+      if (conf.syncTrashTtlDays !== null) {
+        config.versionsKeepDays = conf.syncTrashTtlDays
+        mapped.push({ from: `sync_trash_ttl ${conf.syncTrashTtlDays}`, to: `versionsKeepDays ${conf.syncTrashTtlDays}` })
+      }
     }
     if (conf.rescanIntervalS !== null) mapped.push({ from: `folder_rescan_interval ${conf.rescanIntervalS}`, to: `rescanIntervalS ${conf.rescanIntervalS}` })
 

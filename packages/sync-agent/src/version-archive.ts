@@ -1,0 +1,183 @@
+import { constants } from 'node:fs'
+import { copyFile, link, lstat, mkdir, readdir, rmdir, unlink, utimes } from 'node:fs/promises'
+import { dirname, join, sep } from 'node:path'
+import type { Logger } from './log.js'
+import { utcStamp } from './merge.js'
+
+/** how often old versions are looked for (also once at start) */
+const SWEEP_INTERVAL_MS = 60 * 60_000
+const DAY_MS = 24 * 3600_000
+/** a version's name: `name~YYYYMMDD-HHMMSS.ext`, or with `-N` after the stamp when that second was taken */
+const VERSION_NAME = /~(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:-\d+)?(?:\.[^/.]*)?$/
+/** names tried for one path in one second before giving up on keeping it */
+const MAX_SAME_SECOND = 100
+
+/**
+ * Keeps what a peer's change replaces or deletes in the folder, as Syncthing's trash-can
+ * versioning and Resilio Sync's Archive do: under `dir` (outside the folder and the data dir),
+ * at the file's path, named `name~YYYYMMDD-HHMMSS.ext` (UTC, when it was replaced). A replaced
+ * file is kept by a hard link made just before the rename over it (no copy); a deleted file is
+ * moved there. Where `dir` is on another file system, the bytes are copied (keep it on the
+ * folder's file system). Versions older than
+ * `keepDays` (by the stamp in their name) are removed once an hour; 0 keeps them for ever.
+ * Only the folder writer calls it, for changes it applies from peers: what the user changes
+ * here is theirs to keep.
+ */
+export class VersionArchive {
+  private timer: NodeJS.Timeout | null = null
+  private sweeping: Promise<void> | null = null
+  /** versions kept since start, for status and logs */
+  kept = 0
+
+  constructor(
+    readonly dir: string,
+    private readonly keepDays: number,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  async ready(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    this.sweepSoon()
+    this.timer = setInterval(() => this.sweepSoon(), SWEEP_INTERVAL_MS)
+    this.timer.unref()
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    await this.sweeping
+  }
+
+  /**
+   * Keeps the file at `abs` (about to be replaced at folder path `path`): a hard link, or a
+   * copy where the archive is on another file system. Returns the version's absolute path, or
+   * null when it could not be kept (logged); the caller replaces the file either way.
+   */
+  async keepBeforeReplace(abs: string, path: string): Promise<string | null> {
+    try {
+      return await this.place(path, (target) => linkOrCopy(abs, target))
+    } catch (err) {
+      this.warn(path, err)
+      return null
+    }
+  }
+
+  /** Takes back a version kept by `keepBeforeReplace` whose replacement did not happen. */
+  async unkeep(version: string): Promise<void> {
+    await unlink(version).catch(() => undefined)
+    this.kept--
+  }
+
+  /**
+   * Moves the file at `abs` (out of the folder already, being deleted at folder path `path`)
+   * into the archive. Returns false when it could not (the caller then deletes it).
+   */
+  async moveIn(abs: string, path: string): Promise<boolean> {
+    try {
+      await this.place(path, (target) => linkOrCopy(abs, target))
+      await unlink(abs)
+      return true
+    } catch (err) {
+      this.warn(path, err)
+      return false
+    }
+  }
+
+  /** The version's name for folder path `path` replaced at `at`; `attempt` > 0 when that second's name is taken. */
+  static nameFor(path: string, at: number, attempt = 0): string {
+    const slash = path.lastIndexOf('/')
+    const base = path.slice(slash + 1)
+    const dot = base.lastIndexOf('.')
+    // a dotfile (.htaccess) has no extension
+    const ext = dot <= 0 ? '' : base.slice(dot)
+    const stem = dot <= 0 ? base : base.slice(0, dot)
+    return `${path.slice(0, slash + 1)}${stem}~${utcStamp(at)}${attempt > 0 ? `-${attempt}` : ''}${ext}`
+  }
+
+  /** When the version at this name was made (ms since epoch), null for a name that is not a version's. */
+  static madeAt(name: string): number | null {
+    const m = VERSION_NAME.exec(name)
+    if (!m) return null
+    const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number]
+    return Date.UTC(y, mo - 1, d, h, mi, s)
+  }
+
+  /** Runs `make(target)` at the first free version name for `path` (`make` fails with EEXIST on a taken one). */
+  private async place(path: string, make: (target: string) => Promise<void>): Promise<string> {
+    const at = this.now()
+    for (let attempt = 0; attempt < MAX_SAME_SECOND; attempt++) {
+      const target = join(this.dir, ...VersionArchive.nameFor(path, at, attempt).split('/'))
+      try {
+        await make(target)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'EEXIST') continue
+        if (code !== 'ENOENT') throw err
+        await mkdir(dirname(target), { recursive: true, mode: 0o700 })
+        await make(target)
+      }
+      this.kept++
+      this.log.debug({ path, version: target }, 'kept the version a peer replaced')
+      return target
+    }
+    throw Object.assign(new Error(`${MAX_SAME_SECOND} versions of ${path} in one second`), { code: 'EEXIST' })
+  }
+
+  private warn(path: string, err: unknown): void {
+    this.log.warn({ path, code: (err as NodeJS.ErrnoException).code, err: (err as Error).message, versions: this.dir }, 'could not keep the version a peer replaced; it is gone')
+  }
+
+  private sweepSoon(): void {
+    if (this.keepDays === 0 || this.sweeping) return
+    this.sweeping = this.sweep()
+      .then(() => undefined)
+      .catch((err: unknown) => this.log.warn({ err, versions: this.dir }, 'removing old versions failed; will try again'))
+      .finally(() => {
+        this.sweeping = null
+      })
+  }
+
+  /** Removes versions older than `keepDays`, and the directories that leaves empty. */
+  async sweep(): Promise<number> {
+    if (this.keepDays === 0) return 0
+    const cutoff = this.now() - this.keepDays * DAY_MS
+    let removed = 0
+    const walk = async (dir: string): Promise<boolean> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+      let left = entries.length
+      for (const entry of entries) {
+        const abs = dir + sep + entry.name
+        if (entry.isDirectory()) {
+          if (await walk(abs)) {
+            await rmdir(abs).catch(() => undefined)
+            left--
+          }
+          continue
+        }
+        const madeAt = VersionArchive.madeAt(entry.name)
+        if (madeAt === null || madeAt >= cutoff) continue
+        await unlink(abs).catch(() => undefined)
+        removed++
+        left--
+      }
+      return left === 0
+    }
+    await walk(this.dir)
+    if (removed > 0) this.log.info({ removed, keepDays: this.keepDays, versions: this.dir }, 'removed old versions')
+    return removed
+  }
+}
+
+/** `link(from, to)`, or a copy with `from`'s mtime where links cannot reach (another file system). */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err
+    const st = await lstat(from)
+    await copyFile(from, to, constants.COPYFILE_EXCL)
+    await utimes(to, st.mtimeMs / 1000, st.mtimeMs / 1000)
+  }
+}
