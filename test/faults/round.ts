@@ -14,6 +14,9 @@ import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runD
 import { describeStuckAgent } from './stuck-agent.ts'
 import { NodeWorkload, runPaced } from './workload.ts'
 
+/** a kept version's name (version-archive.ts): `name~YYYYMMDD-HHMMSS[-N][.ext]` */
+const VERSION_NAME = /~\d{8}-\d{6}(?:-\d+)?(?:\.[^/.]*)?$/
+
 /**
  * One round of the fault suite: N agents in their own network namespaces, a seeded workload
  * on every node at once, faults injected meanwhile (isolate a node, split the cluster, kill -9
@@ -181,6 +184,9 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
         // periodic rescan catches them; 60 s instead of the default, within the checker's deadline
         SYNC_AGENT_RESCAN_INTERVAL_S: '60'
       }
+      // even nodes keep versions (beside their data dir; the full-disk node's folder is a tmpfs,
+      // so its versions are copies across file systems), odd ones do not: both paths run
+      if (i % 2 === 0) env.SYNC_AGENT_VERSIONS_DIR = path.join(runDir, `n${i}.versions`)
       if (i === skewNode && skewMs !== 0) {
         skewEnv = env
       }
@@ -311,6 +317,15 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       for (const a of agents) {
         const st = await a.status()
         if (!st.inSync) problems.push(`${a.name} not inSync`)
+      }
+      // what a node kept of its peers' replacements and deletes: versions only, by name
+      for (const a of agents) {
+        const dir = path.join(runDir, `${a.name}.versions`)
+        const kept = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])
+        const files = kept.filter((e) => e.isFile())
+        const strays = files.filter((e) => !VERSION_NAME.test(e.name))
+        for (const e of strays.slice(0, 5)) problems.push(`versions: ${a.name} holds ${path.relative(dir, path.join(e.parentPath, e.name))}, not a version's name`)
+        if (files.length > 0) oracle.note(`${a.name} kept ${files.length} versions`)
       }
       let files = 0
       let conflictCopies = 0
