@@ -395,6 +395,8 @@ export class FolderWriter {
     let size = 0
     let renamed = false
     let journaled = false
+    /** the replaced file, kept in the archive (taken back unless the rename happens) */
+    let version: string | null = null
     try {
       const checked = meta.hashChecked === true
       for await (const chunk of chunks) {
@@ -419,6 +421,11 @@ export class FolderWriter {
         throw new SyncError('E_IO', `wrote ${st.size} of ${meta.size} bytes of ${path}`, { details: { path } })
       }
       await handle.close()
+      // kept before the journal and the checks, for the same reason the journal comes before
+      // them: a link (or a copy) between the check and the rename let a theme update's new
+      // file be overwritten (fault suite seeds 46002, 46003, 46503). What it keeps is what the
+      // checks then find there, or the checks fail and it is taken back.
+      if (expected?.kind === 'file' && this.archive) version = await this.archive.keepBeforeReplace(this.abs(path), path)
       // journaled before the checks, so that they come right before the rename: with the
       // journal's flush between them, a program that replaced the file meanwhile (a theme
       // update: directory moved away, new version written) had its new file overwritten by
@@ -455,13 +462,7 @@ export class FolderWriter {
           if (linked) await ops.unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
         } else {
           await this.assertUnchanged(path, expected)
-          const version = expected.kind === 'file' ? await this.archive?.keepBeforeReplace(this.abs(path), path) : null
-          try {
-            await ops.rename(tmp, this.abs(path))
-          } catch (err) {
-            if (version) await this.archive?.unkeep(version)
-            throw err
-          }
+          await ops.rename(tmp, this.abs(path))
           renamed = true
         }
         this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
@@ -482,6 +483,7 @@ export class FolderWriter {
       throw translateDiskError(err, path)
     } finally {
       if (!renamed) {
+        if (version) await this.archive?.unkeep(version)
         await handle.close().catch(() => undefined)
         // the journal names this temp file: it goes only once the journal no longer does (a
         // temp file gone reads as "renamed" after a crash)
@@ -543,21 +545,21 @@ export class FolderWriter {
     this.knownDirs.clear()
     const tmp = join(dirname(this.abs(path)), tempName())
     this.writing.add(tmp.slice(tmp.lastIndexOf(sep) + 1))
+    let version: string | null = null
+    let renamed = false
     try {
       await symlink(target, tmp)
       const { owner } = this.perms
       if (owner) await lchown(tmp, owner.uid, owner.gid)
+      // kept before the check, which must come right before the rename (see writeFile)
+      version = expected?.kind === 'file' && this.archive ? await this.archive.keepBeforeReplace(this.abs(path), path) : null
       await this.assertUnchanged(path, expected)
-      const version = expected?.kind === 'file' ? await this.archive?.keepBeforeReplace(this.abs(path), path) : null
-      try {
-        await rename(tmp, this.abs(path))
-      } catch (err) {
-        if (version) await this.archive?.unkeep(version)
-        throw err
-      }
+      await rename(tmp, this.abs(path))
+      renamed = true
       this.writing.delete(tmp.slice(tmp.lastIndexOf(sep) + 1))
       return await lstat(this.abs(path))
     } catch (err) {
+      if (version && !renamed) await this.archive?.unkeep(version)
       await this.dropTemp(tmp)
       throw translateDiskError(err, path)
     }

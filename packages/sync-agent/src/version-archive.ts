@@ -1,5 +1,6 @@
 import { constants } from 'node:fs'
-import { copyFile, link, lstat, mkdir, readdir, rmdir, unlink, utimes } from 'node:fs/promises'
+import { access, copyFile, link, lstat, mkdir, readdir, rmdir, unlink, utimes } from 'node:fs/promises'
+import { SyncError } from '@sync-agent/shared'
 import { dirname, join, sep } from 'node:path'
 import type { Logger } from './log.js'
 import { utcStamp } from './merge.js'
@@ -37,7 +38,13 @@ export class VersionArchive {
   ) {}
 
   async ready(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 })
+      await access(this.dir, constants.W_OK)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      throw new SyncError('E_CONFIG', `versionsDir: cannot keep versions in ${this.dir} (${code})`, { cause: err, details: { setting: 'versionsDir' } })
+    }
     this.sweepSoon()
     this.timer = setInterval(() => this.sweepSoon(), SWEEP_INTERVAL_MS)
     this.timer.unref()

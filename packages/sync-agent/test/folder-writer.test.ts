@@ -465,6 +465,30 @@ describe('with a version archive (versionsDir)', () => {
     expect(racing.kept).toBe(0)
   })
 
+  // fault suite seeds 46002, 46003, 46503: with the version kept between the check and the
+  // rename, a theme update that landed meanwhile had its new file overwritten by the rename
+  it('a theme update landing while the version is kept: its new file stays, and no version is left', async () => {
+    const writer = await writerWithArchive()
+    mkdirSync(join(root, 'themes/t'), { recursive: true })
+    const abs = join(root, 'themes/t/functions.php')
+    writeFileSync(abs, '<?php // old')
+    class UpdatingArchive extends VersionArchive {
+      override async keepBeforeReplace(from: string, path: string): Promise<string | null> {
+        const version = await super.keepBeforeReplace(from, path)
+        // the theme update: directory deleted, then written again
+        rmSync(join(root, 'themes/t'), { recursive: true })
+        mkdirSync(join(root, 'themes/t'))
+        writeFileSync(abs, '<?php // the update')
+        return version
+      }
+    }
+    const updating = new UpdatingArchive(versions, 30, createLogger('silent'))
+    writer.archive = updating
+    await expect(writer.writeFile('themes/t/functions.php', [Buffer.from('<?php // peer')], metaOf('<?php // peer', 0o644), recordOf(abs))).rejects.toThrow(/local change/)
+    expect(readFileSync(abs, 'utf8')).toBe('<?php // the update')
+    expect(kept()).toEqual([])
+  })
+
   it('a file a peer deleted is moved into the archive; nothing is left in the staging directory', async () => {
     const writer = await writerWithArchive()
     mkdirSync(join(root, 'uploads'))

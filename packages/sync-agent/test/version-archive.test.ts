@@ -137,4 +137,10 @@ describe('VersionArchive', () => {
     expect(files(join(base, 'versions'))).toEqual(['a~20261130-231500.txt'])
     await archive.close()
   })
+
+  it('a versions dir it cannot make is a config error naming the setting', async () => {
+    writeFileSync(join(base, 'file'), 'x')
+    const archive = new VersionArchive(join(base, 'file/versions'), 30, log)
+    await expect(archive.ready()).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/^versionsDir: cannot keep versions in .*file\/versions \(ENOTDIR\)$/) })
+  })
 })
