@@ -1,7 +1,8 @@
 import { constants } from 'node:fs'
 import { access, copyFile, link, lstat, mkdir, readdir, rmdir, unlink, utimes } from 'node:fs/promises'
-import { SyncError } from '@sync-agent/shared'
 import { dirname, join, sep } from 'node:path'
+import { SyncError } from '@sync-agent/shared'
+import { lstatAt } from './folder-writer.js'
 import type { Logger } from './log.js'
 import { utcStamp } from './merge.js'
 
@@ -17,17 +18,18 @@ const MAX_SAME_SECOND = 100
  * Keeps what a peer's change replaces or deletes in the folder, as Syncthing's trash-can
  * versioning and Resilio Sync's Archive do: under `dir` (outside the folder and the data dir),
  * at the file's path, named `name~YYYYMMDD-HHMMSS.ext` (UTC, when it was replaced). A replaced
- * file is kept by a hard link made just before the rename over it (no copy); a deleted file is
- * moved there. Where `dir` is on another file system, the bytes are copied (keep it on the
- * folder's file system). Versions older than
- * `keepDays` (by the stamp in their name) are removed once an hour; 0 keeps them for ever.
+ * file is kept by a hard link (no copy) made before the writer checks the file and renames
+ * over it, and taken back if it does not; a deleted file is moved there once out of the
+ * folder. Where `dir` is on another file system, the bytes are copied (keep it on the folder's
+ * file system). Versions older than `keepDays` (by the stamp in their name) are removed at
+ * start and once an hour; 0 keeps them for ever.
  * Only the folder writer calls it, for changes it applies from peers: what the user changes
  * here is theirs to keep.
  */
 export class VersionArchive {
   private timer: NodeJS.Timeout | null = null
   private sweeping: Promise<void> | null = null
-  /** versions kept since start, for status and logs */
+  /** versions kept since start (less those taken back) */
   kept = 0
 
   constructor(
@@ -65,6 +67,9 @@ export class VersionArchive {
     try {
       return await this.place(path, (target) => linkOrCopy(abs, target))
     } catch (err) {
+      // gone already (a program deleted or moved it): the writer's checks find that, and
+      // nothing is replaced
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && lstatAt(abs) === null) return null
       this.warn(path, err)
       return null
     }
