@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { newSecret } from './helpers/cli.ts'
+import { newSecret, runCli } from './helpers/cli.ts'
 import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
@@ -51,6 +51,10 @@ describe('versionsDir', () => {
       [expect.stringMatching(/^uploads\/2026\/11\/cat~\d{8}-\d{6}\.jpg$/), 'cat v1']
     ])
 
+    // status says so, in JSON and in words; A keeps none
+    expect((await b.status()).versions).toEqual({ dir: await fs.realpath(versions), keepDays: 30, keptSinceStart: 2 })
+    expect((await a.status()).versions).toBeNull()
+    expect((await runCli(['status', '--control', b.control])).stdout).toMatch(/^versions 2 kept since start in .*versions \(kept 30 days\)$/m)
     // B's own edit is published, not kept; A's copy is replaced, but A keeps no versions
     await fs.writeFile(path.join(b.folder, 'index.php'), '<?php // v2 from B')
     await waitConverged([a, b])

@@ -116,6 +116,8 @@ export interface StatusReport {
   peers: PeerStatus[]
   /** DHT discovery, when it is on */
   discovery: DiscoveryStatus | null
+  /** where what peers replace or delete is kept (`versionsDir`), null when off */
+  versions: { dir: string; keepDays: number; keptSinceStart: number } | null
   /** member drives (one per writer device) */
   members: number
   conflicts: number

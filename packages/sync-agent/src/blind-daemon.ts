@@ -122,6 +122,7 @@ export class BlindAgent {
       classes: [],
       peers: this.peers?.status({ isWriter: (deviceKey) => this.relay.members().some((m) => m.deviceKey.equals(deviceKey)) }) ?? [],
       discovery: this.discovery?.status() ?? null,
+      versions: null,
       members: this.relay.members().length,
       conflicts: 0,
       localChanges: null,

@@ -70,6 +70,7 @@ export class Agent {
   private watcher!: FolderWatcher
   private peers!: PeerManager
   private discovery: Discovery | null = null
+  private archive: VersionArchive | null = null
   private control!: ControlServer
   private readiness!: Readiness
   private classes!: PriorityClasses
@@ -138,7 +139,7 @@ export class Agent {
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer))
     if (config.versionsDir) {
-      const archive = new VersionArchive(config.versionsDir, config.versionsKeepDays, log.child({ c: 'versions' }))
+      const archive = (this.archive = new VersionArchive(config.versionsDir, config.versionsKeepDays, log.child({ c: 'versions' })))
       await archive.ready()
       this.closers.add(() => archive.close())
       writer.archive = archive
@@ -767,6 +768,7 @@ export class Agent {
       classes: this.classStatus(peersCaughtUp, pending.byClass),
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       discovery: this.discovery?.status() ?? null,
+      versions: this.archive ? { dir: this.archive.dir, keepDays: this.config.versionsKeepDays, keptSinceStart: this.archive.kept } : null,
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,
       role: this.config.secret.kind,

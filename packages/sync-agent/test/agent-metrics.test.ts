@@ -45,6 +45,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
       { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', role: null, roleVerified: false, notServingSince: null, lastError: 'ECONNREFUSED', lastExchangeAt: null }
     ],
     discovery: null,
+    versions: null,
     members: 2,
     conflicts: 0,
     errors: [],

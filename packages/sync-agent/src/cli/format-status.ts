@@ -99,6 +99,10 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
   if (Math.abs(s.clockOffsetMs) >= 1_000) {
     lines.push(`clock    peers are ${(Math.abs(s.clockOffsetMs) / 1000).toFixed(0)} s ${s.clockOffsetMs > 0 ? 'ahead of' : 'behind'} this device (publish times follow them)`)
   }
+  if (s.versions) {
+    const { dir, keepDays, keptSinceStart } = s.versions
+    lines.push(`versions ${keptSinceStart} kept since start in ${dir} (${keepDays === 0 ? 'kept for ever' : `kept ${keepDays} days`})`)
+  }
   if (s.discovery) lines.push(formatDiscovery(s.discovery))
   lines.push(`peers    ${s.peers.length === 0 ? (s.discovery ? 'none yet' : 'none configured') : ''}`)
   for (const p of s.peers) lines.push(formatPeer(p))
