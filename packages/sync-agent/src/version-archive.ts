@@ -64,12 +64,12 @@ export class VersionArchive {
    * null when it could not be kept (logged); the caller replaces the file either way.
    */
   async keepBeforeReplace(abs: string, path: string): Promise<string | null> {
+    // gone already (a program deleted or moved it): the writer's checks find that, and nothing
+    // is replaced
+    if (lstatAt(abs) === null) return null
     try {
       return await this.place(path, (target) => linkOrCopy(abs, target))
     } catch (err) {
-      // gone already (a program deleted or moved it): the writer's checks find that, and
-      // nothing is replaced
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && lstatAt(abs) === null) return null
       this.warn(path, err)
       return null
     }
@@ -118,6 +118,7 @@ export class VersionArchive {
   /** Runs `make(target)` at the first free version name for `path` (`make` fails with EEXIST on a taken one). */
   private async place(path: string, make: (target: string) => Promise<void>): Promise<string> {
     const at = this.now()
+    let madeParent = false
     for (let attempt = 0; attempt < MAX_SAME_SECOND; attempt++) {
       const target = join(this.dir, ...VersionArchive.nameFor(path, at, attempt).split('/'))
       try {
@@ -125,9 +126,12 @@ export class VersionArchive {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code
         if (code === 'EEXIST') continue
-        if (code !== 'ENOENT') throw err
+        // the first version in this directory: make it, then the same name again
+        if (code !== 'ENOENT' || madeParent) throw err
         await mkdir(dirname(target), { recursive: true, mode: 0o700 })
-        await make(target)
+        madeParent = true
+        attempt--
+        continue
       }
       this.kept++
       this.log.debug({ path, version: target }, 'kept the version a peer replaced')

@@ -102,6 +102,9 @@ describe('VersionArchive', () => {
     const archive = await archiveAt()
     expect(await archive.keepBeforeReplace(join(base, 'folder/missing.txt'), 'missing.txt')).toBeNull()
     expect(await archive.moveIn(join(base, 'folder/missing.txt'), 'missing.txt')).toBe(false)
+    // and no directory is made for a file that is not there
+    expect(await archive.keepBeforeReplace(join(base, 'folder/uploads/2026/11/missing.jpg'), 'uploads/2026/11/missing.jpg')).toBeNull()
+    expect(existsSync(join(base, 'versions/uploads'))).toBe(false)
     await archive.close()
   })
 

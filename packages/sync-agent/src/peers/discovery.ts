@@ -190,25 +190,30 @@ export class Discovery {
     this.swarm = null
     // the swarm destroys this.dht (it owns it), after unannouncing
     if (swarm) {
-      let timer: NodeJS.Timeout | undefined
-      const graceful = swarm.destroy().then(
-        () => true,
-        () => true
-      )
-      const expired = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), UNANNOUNCE_GRACE_MS)
-      })
-      const unannounced = await Promise.race([graceful, expired])
-      clearTimeout(timer)
-      if (!unannounced) {
+      const graceful = swarm.destroy().catch(() => undefined)
+      if (!(await settlesWithin(graceful, UNANNOUNCE_GRACE_MS))) {
         this.opts.log.info({ graceMs: UNANNOUNCE_GRACE_MS }, 'the DHT did not answer the unannounce in time; closing discovery without it')
-        // closing the DHT's sockets ends the queries the swarm's destroy still waits for
+        // closing the DHT's sockets ends the queries the swarm's destroy still waits for (seen
+        // at once; bounded all the same: a stop must not hang on it)
         await this.dht?.destroy({ force: true }).catch(() => undefined)
-        await graceful
+        await settlesWithin(graceful, UNANNOUNCE_GRACE_MS)
       }
     }
     const node = this.node
     this.node = null
     if (node) await node.destroy().catch(() => undefined)
+  }
+}
+
+/** Whether `promise` settles within `ms` (it is not cancelled either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([promise.then(() => true), expired])
+  } finally {
+    clearTimeout(timer)
   }
 }
