@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { VersionArchive } from '../../packages/sync-agent/dist/version-archive.js'
 import { Agent } from '../helpers/agent.ts'
 import { newSecret, runCli } from '../helpers/cli.ts'
 import { readTree, type Tree } from '../helpers/tree.ts'
@@ -13,9 +14,6 @@ import { Prng } from './prng.ts'
 import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
 import { describeStuckAgent } from './stuck-agent.ts'
 import { NodeWorkload, runPaced } from './workload.ts'
-
-/** a kept version's name (version-archive.ts): `name~YYYYMMDD-HHMMSS[-N][.ext]` */
-const VERSION_NAME = /~\d{8}-\d{6}(?:-\d+)?(?:\.[^/.]*)?$/
 
 /**
  * One round of the fault suite: N agents in their own network namespaces, a seeded workload
@@ -323,7 +321,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
         const dir = path.join(runDir, `${a.name}.versions`)
         const kept = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])
         const files = kept.filter((e) => e.isFile())
-        const strays = files.filter((e) => !VERSION_NAME.test(e.name))
+        const strays = files.filter((e) => VersionArchive.madeAt(e.name) === null)
         for (const e of strays.slice(0, 5)) problems.push(`versions: ${a.name} holds ${path.relative(dir, path.join(e.parentPath, e.name))}, not a version's name`)
         if (files.length > 0) oracle.note(`${a.name} kept ${files.length} versions`)
       }

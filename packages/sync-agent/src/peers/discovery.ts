@@ -87,6 +87,13 @@ export class Discovery {
     return Discovery.isConfigured(this.opts)
   }
 
+  /** The DHT nodes the swarm's client bootstraps from: the configured ones, else our own node; null: the public DHT. */
+  private get bootstrapNodes(): readonly HostPort[] | null {
+    const { publicDht, bootstrap, dhtNode } = this.opts
+    if (publicDht) return null
+    return bootstrap.length > 0 ? bootstrap : dhtNode ? [dhtNode] : []
+  }
+
   async ready(): Promise<void> {
     const { opts } = this
     if (opts.dhtNode) {
@@ -100,14 +107,14 @@ export class Discovery {
     }
     if (!this.isOn) return
     // the swarm gets its own DHT client (a bootstrap node's own instance finds no peers)
-    const bootstrap = opts.publicDht ? undefined : [...opts.bootstrap, ...(opts.dhtNode && opts.bootstrap.length === 0 ? [opts.dhtNode] : [])]
+    const bootstrap = this.bootstrapNodes
     const dht = (this.dht = new ObservedDHT({ bootstrap: bootstrap?.map((b) => ({ host: b.host, port: b.port })), ...(opts.bindHost ? { host: opts.bindHost } : {}) }))
     const swarm = (this.swarm = new Hyperswarm({ keyPair: opts.keyPair, dht }))
     swarm.on('connection', (conn: NoiseSecretStream) => opts.onConnection(conn))
     swarm.on('update', () => this.noteFound())
     this.joined = swarm.join(opts.topic, { server: true, client: true })
     this.lookupsStarted++
-    opts.log.info({ dht: opts.publicDht ? 'public' : bootstrap?.map(formatHostPort) }, 'discovering peers on the folder topic')
+    opts.log.info({ dht: bootstrap?.map(formatHostPort) ?? 'public' }, 'discovering peers on the folder topic')
     // announce in the background: start-up does not wait for the DHT
     this.joined
       .flushed()
@@ -169,7 +176,7 @@ export class Discovery {
     if (!this.isOn || !swarm || !dht) return null
     const { client, server } = swarm.stats.connects
     return {
-      dht: opts.publicDht ? 'public' : opts.bootstrap.length > 0 ? opts.bootstrap.map(formatHostPort) : opts.dhtNode ? [formatHostPort(opts.dhtNode)] : [],
+      dht: this.bootstrapNodes?.map(formatHostPort) ?? 'public',
       node: opts.dhtNode ? formatHostPort(opts.dhtNode) : null,
       network: !dht.online ? 'offline' : dht.degraded ? 'degraded' : 'online',
       lookupsStarted: this.lookupsStarted,
