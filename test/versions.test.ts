@@ -64,3 +64,88 @@ describe('versionsDir', () => {
     expect((await fs.readdir(a.folder)).filter((n) => !n.startsWith('.syncagent-tmp')).sort()).toEqual(['index.php', 'themes', 'uploads'])
   })
 })
+
+/**
+ * `sync-agent versions` lists what B keeps and `versions restore` puts one back: written by
+ * B's folder writer, published like an edit (A gets it), the file it replaced kept in turn.
+ */
+describe('sync-agent versions', () => {
+  const harness = useHarness()
+  const CAT = 'uploads/2026/11/cat.jpg'
+
+  it('lists the versions kept, restores one (newest or by stamp) that then reaches the peer, and says clearly what it cannot do', async () => {
+    const secret = await newSecret()
+    const versions = path.join(await harness.tmpDir(), 'versions')
+    const a = await harness.agent({ name: 'a', secret })
+    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_VERSIONS_DIR: versions } })
+    await writeFiles(a.folder, { [CAT]: 'cat v1', 'themes/t/style.css': 'body { color: red }' })
+    await a.start()
+    await b.start()
+    await waitConverged([a, b])
+    const v1Mtime = (await fs.stat(path.join(b.folder, CAT))).mtimeMs
+    for (const content of ['cat v2', 'cat v3']) {
+      await fs.writeFile(path.join(a.folder, CAT), content)
+      await waitConverged([a, b])
+    }
+    await fs.rm(path.join(a.folder, 'themes/t/style.css'))
+    await waitConverged([a, b])
+
+    // the listing: by path, newest first, with the stamps restore takes
+    const listed = await runCli(['versions', '--json', '--control', b.control])
+    expect(listed.code, listed.stderr).toBe(0)
+    const all = JSON.parse(listed.stdout) as { dir: string; versions: Array<{ path: string; name: string; stamp: string; size: number; mtimeMs: number }>; truncated: boolean }
+    expect(all.dir).toBe(await fs.realpath(versions))
+    expect(all.truncated).toBe(false)
+    expect(all.versions.map((v) => v.path)).toEqual(['themes/t/style.css', CAT, CAT])
+    const [v2, v1] = all.versions.slice(1) as [(typeof all.versions)[number], (typeof all.versions)[number]]
+    expect(await fs.readFile(path.join(versions, v2.name), 'utf8')).toBe('cat v2')
+    expect(await fs.readFile(path.join(versions, v1.name), 'utf8')).toBe('cat v1')
+    expect(v1).toMatchObject({ size: 6, mtimeMs: v1Mtime })
+    // a file's own, a directory's, an absolute path inside the folder, nothing under another
+    for (const asked of [CAT, 'uploads', './uploads/', path.join(b.folder, 'uploads/2026')]) {
+      const r = await runCli(['versions', asked, '--json', '--control', b.control])
+      expect((JSON.parse(r.stdout) as typeof all).versions.map((v) => v.name), asked).toEqual([v2.name, v1.name])
+    }
+    expect((JSON.parse((await runCli(['versions', 'plugins', '--json', '--control', b.control])).stdout) as typeof all).versions).toEqual([])
+    const human = await runCli(['versions', CAT, '--control', b.control])
+    expect(human.stdout).toContain(`${CAT}\n  ${v2.stamp}`)
+    expect(human.stdout).toMatch(/^2 versions of 1 file of uploads\/2026\/11\/cat\.jpg in .*versions$/m)
+
+    // restore the older one by its stamp: B has it back (bytes and mtime), A gets it, and the
+    // file it replaced (v3) is kept in turn
+    const restored = await runCli(['versions', 'restore', CAT, '--version', v1.stamp, '--control', b.control])
+    expect(restored.code, restored.stderr).toBe(0)
+    expect(restored.stdout).toMatch(new RegExp(`^restored ${CAT} from its version of .* \\(${v1.stamp}\\); the file it replaced is kept as uploads/2026/11/cat~\\d{8}-\\d{6}(-\\d+)?\\.jpg\\n$`))
+    await waitConverged([a, b])
+    expect(await fs.readFile(path.join(a.folder, CAT), 'utf8')).toBe('cat v1')
+    // its mtime back (to the millisecond: utimes takes seconds as a double)
+    expect(Math.abs((await fs.stat(path.join(b.folder, CAT))).mtimeMs - v1Mtime)).toBeLessThan(1)
+    const after = (JSON.parse((await runCli(['versions', CAT, '--json', '--control', b.control])).stdout) as typeof all).versions
+    expect(after).toHaveLength(3)
+    expect(await fs.readFile(path.join(versions, (after[0] as (typeof after)[number]).name), 'utf8')).toBe('cat v3')
+    // a deleted file, its newest version by default: back on both
+    expect((await runCli(['versions', 'restore', 'themes/t/style.css', '--control', b.control])).code).toBe(0)
+    await waitConverged([a, b])
+    expect(await fs.readFile(path.join(a.folder, 'themes/t/style.css'), 'utf8')).toBe('body { color: red }')
+
+    // what it cannot do, each one line naming the problem; nothing in the folder changes
+    const cases: Array<[string[], number, RegExp]> = [
+      [['versions', 'restore', 'uploads/none.jpg'], 1, /^sync-agent: no version of uploads\/none\.jpg is kept in /],
+      [['versions', 'restore', CAT, '--version', '19990101-000000'], 1, new RegExp(`^sync-agent: no version "19990101-000000" of ${CAT}; kept: \\d{8}-\\d{6}`)],
+      [['versions', 'restore', '../outside.txt'], 2, /^sync-agent: unsafe path "\.\.\/outside\.txt": the path has a "\." or "\.\." segment/],
+      [['versions', 'restore', '/etc/passwd'], 2, /^sync-agent: \/etc\/passwd is not inside the folder /],
+      [['versions', 'restore'], 2, /^sync-agent: versions restore: give the PATH of the file to restore/],
+      [['versions', 'restore', 'uploads'], 1, /^sync-agent: no version of uploads is kept/]
+    ]
+    const before = await fs.readFile(path.join(b.folder, CAT), 'utf8')
+    for (const [args, code, message] of cases) {
+      const r = await runCli([...args, '--control', b.control])
+      expect({ args, code: r.code, stderr: r.stderr }).toMatchObject({ code, stderr: expect.stringMatching(message) })
+    }
+    expect(await fs.readFile(path.join(b.folder, CAT), 'utf8')).toBe(before)
+    // A keeps none: it says so, and fails
+    const none = await runCli(['versions', '--control', a.control])
+    expect({ code: none.code, stdout: none.stdout }).toEqual({ code: 1, stdout: 'this agent keeps no versions (versionsDir is not set)\n' })
+    expect((await runCli(['versions', 'restore', CAT, '--control', a.control])).stderr).toBe('sync-agent: this agent keeps no versions (versionsDir is not set)\n')
+  })
+})

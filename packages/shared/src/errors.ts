@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'E_CONTENT_TRANSFER' // a file's bytes from a peer's folder did not arrive whole and true: read again elsewhere
   | 'E_NO_PEER' // a path's bytes are not here and no peer is connected to fetch them from (it waits for one)
   | 'E_SUPERSEDED' // a newer entry for a path arrived while its older winner's bytes were awaited (it runs again)
+  | 'E_NOT_FOUND' // what a command asked the agent for does not exist (a version, a path)
+  | 'E_REFUSED' // the agent will not do what a command asked, as things stand (a directory in the way, the file changed meanwhile)
 
 export class SyncError extends Error {
   readonly code: ErrorCode

@@ -42,6 +42,7 @@ import { AgentMetrics } from './metrics/agent-metrics.js'
 import { ClusterClock } from './cluster-clock.js'
 import { BulkMode } from './bulk-mode.js'
 import { VersionArchive } from './version-archive.js'
+import { VersionRestore } from './version-restore.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -352,9 +353,16 @@ export class Agent {
     this.closers.add(() => discovery.close())
     await discovery.ready()
 
+    const restorer = new VersionRestore(this.archive, writer, (path) => this.onLocalPath(path, undefined, false), log.child({ c: 'versions' }))
     this.control = new ControlServer(
       config.controlPath,
-      { status: () => this.status(), acceptDeletes: () => this.acceptDeletes(), revert: () => this.revert() },
+      {
+        status: () => this.status(),
+        acceptDeletes: () => this.acceptDeletes(),
+        revert: () => this.revert(),
+        versions: (path) => restorer.list(path),
+        restore: (request) => restorer.restore(request)
+      },
       log.child({ c: 'control' })
     )
     await this.control.ready()

@@ -65,6 +65,8 @@ export interface ReplaceHooks {
    * rename (it went to the inode the rename unlinked); without it such an edit is gone.
    */
   rescueAs?: (attempt: number) => string
+  /** Told where the versions dir kept the file being replaced (an absolute path); taken back if the rename does not happen. */
+  keptAs?: (version: string) => void
 }
 
 export function fingerprintMatches(st: Stats, record: LocalRecord): boolean {
@@ -426,6 +428,7 @@ export class FolderWriter {
       // file be overwritten (fault suite seeds 46002, 46003, 46503). What it keeps is what the
       // checks then find there, or the checks fail and it is taken back.
       if (expected?.kind === 'file' && this.archive) version = await this.archive.keepBeforeReplace(this.abs(path), path)
+      if (version) hooks.keptAs?.(version)
       // journaled before the checks, so that they come right before the rename: with the
       // journal's flush between them, a program that replaced the file meanwhile (a theme
       // update: directory moved away, new version written) had its new file overwritten by

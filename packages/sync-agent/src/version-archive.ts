@@ -1,7 +1,7 @@
 import { constants } from 'node:fs'
 import { access, copyFile, link, lstat, mkdir, readdir, rmdir, unlink, utimes } from 'node:fs/promises'
 import { dirname, join, sep } from 'node:path'
-import { SyncError } from '@sync-agent/shared'
+import { SyncError, type KeptVersion } from '@sync-agent/shared'
 import { lstatAt } from './folder-writer.js'
 import type { Logger } from './log.js'
 import { utcStamp } from './merge.js'
@@ -9,8 +9,11 @@ import { utcStamp } from './merge.js'
 /** how often old versions are looked for (also once at start) */
 const SWEEP_INTERVAL_MS = 60 * 60_000
 const DAY_MS = 24 * 3600_000
-/** a version's name: `name~YYYYMMDD-HHMMSS.ext`, or with `-N` after the stamp when that second was taken */
-const VERSION_NAME = /~(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:-\d+)?(?:\.[^/.]*)?$/
+/**
+ * a version's file name: `name~YYYYMMDD-HHMMSS.ext`, or with `-N` after the stamp when that
+ * second was taken; the groups: the stem, the stamp's six numbers, N, the extension
+ */
+const VERSION_NAME = /^(.+)~(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:-(\d+))?(\.[^/.]*)?$/
 /** names tried for one path in one second before giving up on keeping it */
 const MAX_SAME_SECOND = 100
 
@@ -107,12 +110,71 @@ export class VersionArchive {
     return `${path.slice(0, slash + 1)}${stem}~${utcStamp(at)}${attempt > 0 ? `-${attempt}` : ''}${ext}`
   }
 
-  /** When the version at this name was made (ms since epoch), null for a name that is not a version's. */
+  /** When the version at this file name was made (ms since epoch), null for a name that is not a version's. */
   static madeAt(name: string): number | null {
-    const m = VERSION_NAME.exec(name)
+    return VersionArchive.parse(name)?.madeAt ?? null
+  }
+
+  /**
+   * A version's file name taken apart: the file name it is a version of, when it was made, its
+   * `-N` (0 without) and its stamp as the name shows it (`20261130-231500`, `20261130-231500-2`).
+   */
+  static parse(name: string): { original: string; madeAt: number; attempt: number; stamp: string } | null {
+    const m = VERSION_NAME.exec(name.slice(name.lastIndexOf('/') + 1))
     if (!m) return null
-    const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number]
-    return Date.UTC(y, mo - 1, d, h, mi, s)
+    const [y, mo, d, h, mi, s] = m.slice(2, 8).map(Number) as [number, number, number, number, number, number]
+    const attempt = m[8] === undefined ? 0 : Number(m[8])
+    const stamp = `${m.slice(2, 5).join('')}-${m.slice(5, 8).join('')}${attempt > 0 ? `-${attempt}` : ''}`
+    return { original: `${m[1]}${m[9] ?? ''}`, madeAt: Date.UTC(y, mo - 1, d, h, mi, s), attempt, stamp }
+  }
+
+  /**
+   * The versions kept of the file at folder path `path` and, when `path` is a directory there
+   * ('' for the whole folder), of every file under it: by path, newest first within one.
+   * At most `limit` (`truncated` says when more were there).
+   */
+  async list(path: string, limit: number): Promise<{ versions: KeptVersion[]; truncated: boolean }> {
+    const found: KeptVersion[] = []
+    let truncated = false
+    const add = async (name: string): Promise<boolean> => {
+      const parsed = VersionArchive.parse(name)
+      if (!parsed) return true
+      if (found.length >= limit) {
+        truncated = true
+        return false
+      }
+      const st = await lstat(join(this.dir, name)).catch(() => null)
+      if (!st?.isFile()) return true
+      const slash = name.lastIndexOf('/')
+      found.push({ path: name.slice(0, slash + 1) + parsed.original, name, stamp: parsed.stamp, madeAt: new Date(parsed.madeAt).toISOString().replace('.000Z', 'Z'), size: st.size, mtimeMs: st.mtimeMs })
+      return true
+    }
+    // the file's own versions, beside where it was
+    if (path !== '') {
+      const slash = path.lastIndexOf('/')
+      const parent = path.slice(0, slash + 1)
+      const base = path.slice(slash + 1)
+      for (const entry of await this.entries(parent)) {
+        if (entry.isFile() && VersionArchive.parse(entry.name)?.original === base && !(await add(parent + entry.name))) break
+      }
+    }
+    // and, if it was a directory, everything under it
+    const walk = async (dir: string): Promise<boolean> => {
+      for (const entry of await this.entries(dir)) {
+        const name = dir + entry.name
+        if (entry.isDirectory() ? !(await walk(name + '/')) : entry.isFile() && !(await add(name))) return false
+      }
+      return true
+    }
+    if (!truncated) await walk(path === '' ? '' : path + '/')
+    found.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : newestFirst(x, y)))
+    return { versions: found, truncated }
+  }
+
+  /** The directory `dir` (a folder path ending in `/`, or '') of the archive, sorted by name; empty when there is none. */
+  private async entries(dir: string) {
+    const entries = await readdir(join(this.dir, ...dir.split('/')), { withFileTypes: true }).catch(() => [])
+    return entries.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
   }
 
   /** Runs `make(target)` at the first free version name for `path` (`make` fails with EEXIST on a taken one). */
@@ -183,6 +245,13 @@ export class VersionArchive {
     if (removed > 0) this.log.info({ removed, keepDays: this.keepDays, versions: this.dir }, 'removed old versions')
     return removed
   }
+}
+
+/** Two versions (of one path) newest first: by when made, then by `-N` (later in that second) */
+export function newestFirst(x: KeptVersion, y: KeptVersion): number {
+  const a = VersionArchive.parse(x.name) as { madeAt: number; attempt: number }
+  const b = VersionArchive.parse(y.name) as { madeAt: number; attempt: number }
+  return b.madeAt - a.madeAt || b.attempt - a.attempt
 }
 
 /** `link(from, to)`, or a copy with `from`'s mtime where links cannot reach (another file system). */

@@ -43,6 +43,70 @@ describe('VersionArchive names', () => {
     expect(VersionArchive.madeAt('photo.jpg')).toBeNull()
     expect(VersionArchive.madeAt('photo~2026-11-30.jpg')).toBeNull()
   })
+
+  it.each([
+    ['photo~20261130-231500.jpg', 'photo.jpg', 0, '20261130-231500'],
+    ['photo~20261130-231500-12.jpg', 'photo.jpg', 12, '20261130-231500-12'],
+    ['backup.tar~20261130-231500.gz', 'backup.tar.gz', 0, '20261130-231500'],
+    ['.htaccess~20261130-231500', '.htaccess', 0, '20261130-231500'],
+    // a file whose own name looks like a version: only the last stamp is the version's
+    ['a~20200101-000000~20261130-231500.txt', 'a~20200101-000000.txt', 0, '20261130-231500']
+  ])('%s is a version of %s (-%i, stamp %s)', (name, original, attempt, stamp) => {
+    expect(VersionArchive.parse(`uploads/${name}`)).toEqual({ original, madeAt: T0, attempt, stamp })
+  })
+})
+
+describe('VersionArchive.list', () => {
+  const write = (rel: string, content: string) => {
+    const abs = join(base, 'versions', rel)
+    mkdirSync(join(abs, '..'), { recursive: true })
+    writeFileSync(abs, content)
+  }
+  beforeEach(() => {
+    write('uploads/2026/11/cat~20261130-231500.jpg', 'v1')
+    write('uploads/2026/11/cat~20261130-231500-1.jpg', 'v2')
+    write('uploads/2026/11/cat~20261201-080000.jpg', 'v3')
+    write('uploads/2026/11/dog~20261130-231500.jpg', 'dog')
+    write('uploads/2026/11/not-a-version.jpg', 'x')
+    write('themes/t~20261130-231500', 'a file once named like the directory')
+    write('themes/t/style~20261130-231500.css', 'css')
+  })
+  const listed = async (path: string, limit = 100) => {
+    const archive = new VersionArchive(join(base, 'versions'), 30, log)
+    const { versions, truncated } = await archive.list(path, limit)
+    return { names: versions.map((v) => v.name), truncated, versions }
+  }
+
+  it("a file's versions: newest first, a later one in the same second before the first, with size, mtime and the time in its name", async () => {
+    const { names, versions } = await listed('uploads/2026/11/cat.jpg')
+    expect(names).toEqual(['uploads/2026/11/cat~20261201-080000.jpg', 'uploads/2026/11/cat~20261130-231500-1.jpg', 'uploads/2026/11/cat~20261130-231500.jpg'])
+    expect(versions[1]).toEqual({
+      path: 'uploads/2026/11/cat.jpg',
+      name: 'uploads/2026/11/cat~20261130-231500-1.jpg',
+      stamp: '20261130-231500-1',
+      madeAt: '2026-11-30T23:15:00Z',
+      size: 2,
+      mtimeMs: lstatSync(join(base, 'versions/uploads/2026/11/cat~20261130-231500-1.jpg')).mtimeMs
+    })
+  })
+
+  it("a directory's: everything under it by path, and a file of its name; the whole archive for ''", async () => {
+    expect((await listed('uploads')).names).toEqual([
+      'uploads/2026/11/cat~20261201-080000.jpg',
+      'uploads/2026/11/cat~20261130-231500-1.jpg',
+      'uploads/2026/11/cat~20261130-231500.jpg',
+      'uploads/2026/11/dog~20261130-231500.jpg'
+    ])
+    expect((await listed('themes/t')).names).toEqual(['themes/t~20261130-231500', 'themes/t/style~20261130-231500.css'])
+    expect((await listed('')).names).toHaveLength(6)
+    expect(await listed('plugins')).toMatchObject({ names: [], truncated: false })
+  })
+
+  it('stops at the limit and says so', async () => {
+    expect(await listed('', 2)).toMatchObject({ names: expect.any(Array), truncated: true })
+    expect((await listed('', 2)).names).toHaveLength(2)
+    expect((await listed('', 6)).truncated).toBe(false)
+  })
 })
 
 describe('VersionArchive', () => {

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { acceptDeletes, getStatus, revert } from '../control/control-client.js'
+import { acceptDeletes, getStatus, listVersions, restoreVersion, revert } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
+import { formatRestore, formatVersions } from './format-versions.js'
 
 const USAGE = `usage: sync-agent <command> [options]
 
@@ -21,6 +22,12 @@ commands:
   accept-deletes [--control PATH]
                                 apply a mass delete the agent is holding
   revert [--control PATH]       read-only peer: undo local changes (restore the shared state)
+  versions [PATH] [--json] [--control PATH]
+                                list the versions kept (versionsDir) of a file, or of the files
+                                under a directory (folder-relative or absolute; all without PATH)
+  versions restore PATH [--version V] [--control PATH]
+                                put a kept version of a file back (the newest, or V: its stamp
+                                or name); the file it replaces is kept as a version
   version                       print the version (also --version, -V)
 
 configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
@@ -119,6 +126,29 @@ async function revertCommand(args: string[]): Promise<number> {
   return EXIT.ok
 }
 
+/** A path a user typed that the agent found unsafe is a usage error (exit 2), like any bad argument. */
+function asUsage<T>(run: Promise<T>): Promise<T> {
+  return run.catch((err: unknown) => {
+    throw isSyncError(err, 'E_PATH_UNSAFE') ? usage(err.message) : err
+  })
+}
+
+async function versionsCommand(args: string[]): Promise<number> {
+  if (args[0] === 'restore') {
+    const { values, positionals } = parse(args.slice(1), { version: { type: 'string' }, control: { type: 'string' } })
+    if (positionals.length !== 1) throw usage(positionals.length === 0 ? 'versions restore: give the PATH of the file to restore' : `versions restore: unexpected argument ${JSON.stringify(positionals[1])}`)
+    const version = values.version as string | undefined
+    const result = await asUsage(restoreVersion(controlSocket('versions', values.control as string | undefined), { path: positionals[0] as string, ...(version === undefined ? {} : { version }) }))
+    process.stdout.write(formatRestore(result) + '\n')
+    return EXIT.ok
+  }
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
+  if (positionals.length > 1) throw usage(`versions: unexpected argument ${JSON.stringify(positionals[1])}`)
+  const listing = await asUsage(listVersions(controlSocket('versions', values.control as string | undefined), positionals[0] ?? ''))
+  process.stdout.write((values.json ? JSON.stringify(listing) : formatVersions(listing, positionals[0] ?? '')) + '\n')
+  return listing.dir === null ? EXIT.failure : EXIT.ok
+}
+
 /** A positive number of seconds from an option, or a usage error naming it. */
 function seconds(command: string, option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -206,6 +236,8 @@ export async function main(argv: string[]): Promise<number> {
         return await acceptDeletesCommand(rest)
       case 'revert':
         return await revertCommand(rest)
+      case 'versions':
+        return await versionsCommand(rest)
       case 'version':
       case '--version':
       case '-V':

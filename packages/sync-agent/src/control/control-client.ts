@@ -1,5 +1,5 @@
 import { request } from 'node:http'
-import { SyncError, type StatusReport } from '@sync-agent/shared'
+import { SyncError, type ErrorCode, type RestoreRequest, type RestoreResult, type StatusReport, type VersionListing } from '@sync-agent/shared'
 
 /** Asks a running agent over its control socket. */
 export function getStatus(socketPath: string, timeoutMs = 5_000): Promise<StatusReport> {
@@ -16,17 +16,33 @@ export function revert(socketPath: string, timeoutMs = 5_000): Promise<{ reverti
   return call<{ reverting: number }>(socketPath, 'POST', '/revert', timeoutMs)
 }
 
-function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
+/** The versions kept of a folder path (a file's, and everything under a directory; '' for all). */
+export function listVersions(socketPath: string, path: string, timeoutMs = 30_000): Promise<VersionListing> {
+  return call<VersionListing>(socketPath, 'GET', `/versions?path=${encodeURIComponent(path)}`, timeoutMs)
+}
+
+/** Puts a kept version back in the folder (a large file takes its time: no timeout by default). */
+export function restoreVersion(socketPath: string, body: RestoreRequest, timeoutMs = 0): Promise<RestoreResult> {
+  return call<RestoreResult>(socketPath, 'POST', '/restore', timeoutMs, body)
+}
+
+function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, method, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
+        let parsed: unknown
         try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T)
+          parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
         } catch (err) {
-          reject(new SyncError('E_NO_AGENT', `the agent at ${socketPath} sent a malformed answer`, { cause: err }))
+          return reject(new SyncError('E_NO_AGENT', `the agent at ${socketPath} sent a malformed answer`, { cause: err }))
         }
+        if ((res.statusCode ?? 500) < 400) return resolve(parsed as T)
+        // the agent's error: its own code and words
+        const { error, code } = (parsed ?? {}) as { error?: unknown; code?: unknown }
+        const message = typeof error === 'string' ? error : `the agent answered ${res.statusCode}`
+        reject(new SyncError(typeof code === 'string' && code.startsWith('E_') ? (code as ErrorCode) : 'E_IO', message))
       })
     })
     req.on('timeout', () => req.destroy(new SyncError('E_NO_AGENT', `the agent at ${socketPath} did not answer within ${timeoutMs} ms`)))
@@ -35,6 +51,7 @@ function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeo
       const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'no agent is running there' : err.message
       reject(new SyncError('E_NO_AGENT', `cannot reach the agent at ${socketPath}: ${why}`, { cause: err }))
     })
-    req.end()
+    if (body !== undefined) req.setHeader('content-type', 'application/json')
+    req.end(body === undefined ? undefined : JSON.stringify(body))
   })
 }

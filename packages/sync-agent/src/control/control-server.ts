@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { chmod, unlink } from 'node:fs/promises'
-import { SyncError, type StatusReport } from '@sync-agent/shared'
+import { isSyncError, SyncError, type ErrorCode, type RestoreRequest, type RestoreResult, type StatusReport, type VersionListing } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import { stopServer } from '../http/http-server.js'
 
@@ -10,14 +10,55 @@ import { stopServer } from '../http/http-server.js'
  *   GET /status           → StatusReport JSON
  *   POST /accept-deletes  → { accepted } (applies a held mass delete)
  *   POST /revert          → { reverting } (read-only peers: local changes give way)
+ *   GET /versions?path=P  → VersionListing (the versions kept of P, or under it)
+ *   POST /restore         → RestoreResult, from a RestoreRequest JSON body
+ * A request that fails answers `{ error, code }` (a SyncError's message and code) with a 4xx
+ * or 5xx status.
  */
 export interface ControlHandlers {
   status(): StatusReport
   acceptDeletes(): { accepted: number }
   revert(): { reverting: number }
+  /** absent where there is no folder (an encrypted relay) */
+  versions?(path: string): Promise<VersionListing>
+  restore?(request: RestoreRequest): Promise<RestoreResult>
 }
 
 const ACTIONS: Record<string, 'acceptDeletes' | 'revert'> = { '/accept-deletes': 'acceptDeletes', '/revert': 'revert' }
+/** a restore request's body at most (a path and a version name) */
+const MAX_BODY_BYTES = 64 * 1024
+const STATUS_OF: Partial<Record<ErrorCode, number>> = { E_USAGE: 400, E_PATH_UNSAFE: 400, E_NOT_FOUND: 404, E_REFUSED: 409 }
+
+function answer(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
+}
+
+function fail(res: ServerResponse, err: unknown): void {
+  const code: ErrorCode = isSyncError(err) ? err.code : 'E_IO'
+  answer(res, STATUS_OF[code] ?? 500, { error: (err as Error).message, code })
+}
+
+/** A restore request from the body, checked: E_USAGE naming what is wrong. */
+async function readRestoreRequest(req: IncomingMessage): Promise<RestoreRequest> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY_BYTES) throw new SyncError('E_USAGE', `restore: the request is over ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk)
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new SyncError('E_USAGE', 'restore: the request is not JSON')
+  }
+  const { path, version } = (body ?? {}) as Record<string, unknown>
+  if (typeof path !== 'string') throw new SyncError('E_USAGE', 'restore: "path" must be a string')
+  if (version !== undefined && typeof version !== 'string') throw new SyncError('E_USAGE', 'restore: "version" must be a string')
+  return version === undefined ? { path } : { path, version }
+}
 
 export class ControlServer {
   private server: Server | null = null
@@ -42,6 +83,21 @@ export class ControlServer {
         const body = JSON.stringify(this.handlers[action]())
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(body)
+        return
+      }
+      const url = new URL(req.url ?? '/', 'http://control')
+      const { versions, restore } = this.handlers
+      const noFolder = () => fail(res, new SyncError('E_REFUSED', 'an encrypted relay has no folder: it keeps no versions'))
+      if (req.method === 'GET' && url.pathname === '/versions') {
+        if (!versions) return noFolder()
+        versions.call(this.handlers, url.searchParams.get('path') ?? '').then((listing) => answer(res, 200, listing), (err: unknown) => fail(res, err))
+        return
+      }
+      if (req.method === 'POST' && url.pathname === '/restore') {
+        if (!restore) return noFolder()
+        readRestoreRequest(req)
+          .then((request) => restore.call(this.handlers, request))
+          .then((result) => answer(res, 200, result), (err: unknown) => fail(res, err))
         return
       }
       res.writeHead(404, { 'content-type': 'application/json' })
