@@ -133,3 +133,14 @@ export interface StatusReport {
   errors: Array<{ code: string; message: string; at: number }>
   startedAt: number
 }
+
+/** What `sync-agent rescan` (the control socket's `POST /rescan`) answers once the folder was walked. */
+export interface RescanResult {
+  /** files, links and directories seen */
+  entries: number
+  /** of those, the ones that differ from what the index recorded (now being published) */
+  changed: number
+  /** paths the index holds that are no longer there (their deletes being published) */
+  gone: number
+  durationMs: number
+}

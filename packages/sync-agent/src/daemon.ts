@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Corestore from 'corestore'
-import { deriveFolderKeys, hashFor, IGNORE_FILE, STAGING_DIR, SyncError, type AgentState, type ClassStatus, type StatusReport } from '@sync-agent/shared'
+import { deriveFolderKeys, hashFor, IGNORE_FILE, STAGING_DIR, SyncError, type AgentState, type ClassStatus, type RescanResult, type StatusReport } from '@sync-agent/shared'
 import type { AgentConfig } from './config/load-config.js'
 import type { Logger } from './log.js'
 import { openStore, storageCounters } from './open-store.js'
@@ -235,7 +235,7 @@ export class Agent {
 
     this.watchRenewal = new WatchRenewal({
       restart: () => this.watcher.restart(),
-      rescan: () => this.scan(writer, false),
+      rescan: async () => void (await this.scan(writer, false)),
       onError: (err) => this.recordError('E_IO', `cannot watch the folder afresh: ${err.message}`),
       log: log.child({ c: 'watcher' })
     })
@@ -361,7 +361,8 @@ export class Agent {
         acceptDeletes: () => this.acceptDeletes(),
         revert: () => this.revert(),
         versions: (path) => restorer.list(path),
-        restore: (request) => restorer.restore(request)
+        restore: (request) => restorer.restore(request),
+        rescan: () => this.scan(writer, false)
       },
       log.child({ c: 'control' })
     )
@@ -430,7 +431,7 @@ export class Agent {
       backlog: () => this.engine.pendingCount + this.remoteBacklog(),
       isDiffing: () => this.engine.isDiffing,
       watcher: this.watcher,
-      rescan: () => this.scan(writer, false),
+      rescan: async () => void (await this.scan(writer, false)),
       // `close()` says so before its closers run, so no look is scheduled after
       isStopping: () => this.state === 'stopping',
       onError: (message) => this.recordError('E_IO', message),
@@ -492,14 +493,18 @@ export class Agent {
   }
 
   /** Compares the folder with the index and removes temp files no write of ours is using. */
-  private async scan(writer: FolderWriter, atStart = true): Promise<void> {
+  private async scan(writer: FolderWriter, atStart = true): Promise<RescanResult> {
+    const started = Date.now()
     const seen = new Set<string>()
     let temps = 0
+    let changed = 0
     await scanFolder(this.config.folder, this.rules, {
       onEntry: (path, st) => {
         seen.add(path)
         const record = this.index.get(path)
-        if (differsFromRecord(st, record)) this.engine.mark(path)
+        if (!differsFromRecord(st, record)) return
+        this.engine.mark(path)
+        changed++
       },
       onTempFile: (path) => {
         // the staging directory is emptied at start (prepareStaging)
@@ -520,7 +525,8 @@ export class Agent {
       this.engine.mark(path)
       gone++
     }
-    this.log.info({ files: seen.size, gone, pending: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
+    this.log.info({ files: seen.size, changed, gone, pending: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
+    return { entries: seen.size, changed, gone, durationMs: Date.now() - started }
   }
 
   /** connected peers that serve file contents from their folders */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SyncError, type RestoreRequest, type StatusReport } from '@sync-agent/shared'
-import { listVersions, restoreVersion } from '../src/control/control-client.js'
+import { listVersions, rescan, restoreVersion } from '../src/control/control-client.js'
 import { ControlServer, type ControlHandlers } from '../src/control/control-server.js'
 import { createLogger } from '../src/log.js'
 
@@ -41,7 +41,7 @@ function post(socketPath: string, body: string): Promise<{ status: number; answe
   })
 }
 
-describe('control socket: versions and restore', () => {
+describe('control socket: versions, restore, rescan', () => {
   it('passes the request through and the answer back; an error comes back as a SyncError with its code', async () => {
     const asked: RestoreRequest[] = []
     const socketPath = await serve({
@@ -76,5 +76,6 @@ describe('control socket: versions and restore', () => {
     const socketPath = await serve(base)
     await expect(listVersions(socketPath, '')).rejects.toMatchObject({ code: 'E_REFUSED', message: 'an encrypted relay has no folder: it keeps no versions' })
     await expect(restoreVersion(socketPath, { path: 'a' })).rejects.toMatchObject({ code: 'E_REFUSED' })
+    await expect(rescan(socketPath)).rejects.toMatchObject({ code: 'E_REFUSED', message: 'an encrypted relay has no folder: nothing to rescan' })
   })
 })

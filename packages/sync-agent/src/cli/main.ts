@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { acceptDeletes, getStatus, listVersions, restoreVersion, revert } from '../control/control-client.js'
+import { acceptDeletes, getStatus, listVersions, rescan, restoreVersion, revert } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 import { formatRestore, formatVersions } from './format-versions.js'
 
@@ -22,6 +22,9 @@ commands:
   accept-deletes [--control PATH]
                                 apply a mass delete the agent is holding
   revert [--control PATH]       read-only peer: undo local changes (restore the shared state)
+  rescan [--json] [--control PATH]
+                                walk the folder now for changes the watcher missed (a script's
+                                bulk change, a mount): they are published as usual
   versions [PATH] [--json] [--control PATH]
                                 list the versions kept (versionsDir) of a file, or of the files
                                 under a directory (folder-relative or absolute; all without PATH)
@@ -123,6 +126,15 @@ async function revertCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usage(`revert: unexpected argument ${JSON.stringify(positionals[0])}`)
   const { reverting } = await revert(controlSocket('revert', values.control as string | undefined))
   process.stdout.write(reverting > 0 ? `restoring the shared state of ${reverting} paths\n` : 'no local changes to revert\n')
+  return EXIT.ok
+}
+
+async function rescanCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`rescan: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const r = await rescan(controlSocket('rescan', values.control as string | undefined))
+  const found = r.changed + r.gone === 0 ? 'nothing changed' : `${r.changed} changed, ${r.gone} gone: being published`
+  process.stdout.write((values.json ? JSON.stringify(r) : `rescanned ${r.entries} entries in ${r.durationMs} ms: ${found}`) + '\n')
   return EXIT.ok
 }
 
@@ -238,6 +250,8 @@ export async function main(argv: string[]): Promise<number> {
         return await revertCommand(rest)
       case 'versions':
         return await versionsCommand(rest)
+      case 'rescan':
+        return await rescanCommand(rest)
       case 'version':
       case '--version':
       case '-V':

@@ -1,5 +1,5 @@
 import { request } from 'node:http'
-import { SyncError, type ErrorCode, type RestoreRequest, type RestoreResult, type StatusReport, type VersionListing } from '@sync-agent/shared'
+import { SyncError, type ErrorCode, type RescanResult, type RestoreRequest, type RestoreResult, type StatusReport, type VersionListing } from '@sync-agent/shared'
 
 /** Asks a running agent over its control socket. */
 export function getStatus(socketPath: string, timeoutMs = 5_000): Promise<StatusReport> {
@@ -24,6 +24,11 @@ export function listVersions(socketPath: string, path: string, timeoutMs = 30_00
 /** Puts a kept version back in the folder (a large file takes its time: no timeout by default). */
 export function restoreVersion(socketPath: string, body: RestoreRequest, timeoutMs = 0): Promise<RestoreResult> {
   return call<RestoreResult>(socketPath, 'POST', '/restore', timeoutMs, body)
+}
+
+/** Walks the folder now (as the periodic rescan does); answers once the walk is done. */
+export function rescan(socketPath: string, timeoutMs = 0): Promise<RescanResult> {
+  return call<RescanResult>(socketPath, 'POST', '/rescan', timeoutMs)
 }
 
 function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: unknown): Promise<T> {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { chmod, unlink } from 'node:fs/promises'
-import { isSyncError, SyncError, type ErrorCode, type RestoreRequest, type RestoreResult, type StatusReport, type VersionListing } from '@sync-agent/shared'
+import { isSyncError, SyncError, type ErrorCode, type RescanResult, type RestoreRequest, type RestoreResult, type StatusReport, type VersionListing } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import { stopServer } from '../http/http-server.js'
 
@@ -12,6 +12,7 @@ import { stopServer } from '../http/http-server.js'
  *   POST /revert          → { reverting } (read-only peers: local changes give way)
  *   GET /versions?path=P  → VersionListing (the versions kept of P, or under it)
  *   POST /restore         → RestoreResult, from a RestoreRequest JSON body
+ *   POST /rescan          → RescanResult (once the folder was walked)
  * A request that fails answers `{ error, code }` (a SyncError's message and code) with a 4xx
  * or 5xx status.
  */
@@ -22,6 +23,7 @@ export interface ControlHandlers {
   /** absent where there is no folder (an encrypted relay) */
   versions?(path: string): Promise<VersionListing>
   restore?(request: RestoreRequest): Promise<RestoreResult>
+  rescan?(): Promise<RescanResult>
 }
 
 const ACTIONS: Record<string, 'acceptDeletes' | 'revert'> = { '/accept-deletes': 'acceptDeletes', '/revert': 'revert' }
@@ -87,17 +89,23 @@ export class ControlServer {
       }
       const url = new URL(req.url ?? '/', 'http://control')
       const { versions, restore } = this.handlers
-      const noFolder = () => fail(res, new SyncError('E_REFUSED', 'an encrypted relay has no folder: it keeps no versions'))
+      const { rescan } = this.handlers
+      const noFolder = (what: string) => fail(res, new SyncError('E_REFUSED', `an encrypted relay has no folder: ${what}`))
       if (req.method === 'GET' && url.pathname === '/versions') {
-        if (!versions) return noFolder()
+        if (!versions) return noFolder('it keeps no versions')
         versions.call(this.handlers, url.searchParams.get('path') ?? '').then((listing) => answer(res, 200, listing), (err: unknown) => fail(res, err))
         return
       }
       if (req.method === 'POST' && url.pathname === '/restore') {
-        if (!restore) return noFolder()
+        if (!restore) return noFolder('it keeps no versions')
         readRestoreRequest(req)
           .then((request) => restore.call(this.handlers, request))
           .then((result) => answer(res, 200, result), (err: unknown) => fail(res, err))
+        return
+      }
+      if (req.method === 'POST' && url.pathname === '/rescan') {
+        if (!rescan) return noFolder('nothing to rescan')
+        rescan.call(this.handlers).then((result) => answer(res, 200, result), (err: unknown) => fail(res, err))
         return
       }
       res.writeHead(404, { 'content-type': 'application/json' })

@@ -1,0 +1,37 @@
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runCli } from './helpers/cli.ts'
+import { useHarness } from './helpers/harness.ts'
+import { waitConverged } from './helpers/sync.ts'
+import { stays, until } from './helpers/until.ts'
+
+/**
+ * `sync-agent rescan`: a change the watcher cannot see (written through a hard link outside the
+ * folder: inotify reports events on the directory a file was reached through) is found when an
+ * admin asks, not at the periodic rescan (10 min by default).
+ */
+describe('sync-agent rescan', () => {
+  const harness = useHarness()
+
+  it('finds a change the watcher missed and publishes it; says what it found', async () => {
+    const [a, b] = await harness.startPair({ seedA: async (folder) => fs.writeFile(path.join(folder, 'index.php'), '<?php // v1\n') })
+    await waitConverged([a, b])
+    const outside = path.join(await harness.tmpDir(), 'index-link.php')
+    await fs.link(path.join(a.folder, 'index.php'), outside)
+    await fs.appendFile(outside, '// edited through a link outside the folder\n')
+    const edited = '<?php // v1\n// edited through a link outside the folder\n'
+    const onB = () => fs.readFile(path.join(b.folder, 'index.php'), 'utf8')
+    // the precondition: the watcher does not see it (else this test would prove nothing)
+    await stays(async () => (await onB()) !== edited, { durationMs: 2_000, message: 'the edit is not seen without a rescan' })
+
+    const r = await runCli(['rescan', '--control', a.control])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^rescanned \d+ entries in \d+ ms: 1 changed, 0 gone: being published\n$/)
+    await until(async () => (await onB()) === edited, { timeoutMs: 20_000, message: 'B gets the edit the rescan found' })
+    await waitConverged([a, b])
+    const again = await runCli(['rescan', '--json', '--control', a.control])
+    expect(JSON.parse(again.stdout)).toMatchObject({ changed: 0, gone: 0, entries: expect.any(Number), durationMs: expect.any(Number) })
+    expect((await runCli(['rescan', 'extra', '--control', a.control])).code).toBe(2)
+  })
+})
