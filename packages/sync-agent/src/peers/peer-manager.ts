@@ -285,6 +285,18 @@ export class PeerManager {
     }
     if (dialer) {
       if (dialer.session === session) dialer.session = null
+      // closed before its proof by a device connected to us already: the remote dropped our
+      // duplicate. Noise proved the key, so this dialer is that device: its row shows that
+      // connection, and it dials again once it ends, not every few seconds meanwhile (its row
+      // used to read "disconnected, E_PEER_PROTOCOL" beside the same peer connected inbound)
+      const remoteHex = session.authenticated ? undefined : session.remoteKey?.toString('hex')
+      if (remoteHex !== undefined && this.byDevice.has(remoteHex)) {
+        dialer.deviceKeyHex = remoteHex
+        dialer.deviceId = session.deviceId
+        dialer.lastError = null
+        dialer.backoffMs = BACKOFF_MIN_MS
+        return
+      }
       if (error) dialer.lastError = error.code
       this.scheduleDial(dialer)
     }
