@@ -5,7 +5,7 @@ import { formatHostPort, SyncError, type FolderKeys, type HostPort, type PeerSta
 import type { Logger } from '../log.js'
 import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
-import { PeerSession, type SessionHooks } from './peer-session.js'
+import { PeerSession, UNREACHABLE, type SessionHooks } from './peer-session.js'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 
 /**
@@ -50,6 +50,8 @@ interface Dialer {
   lastError: string | null
   lastExchangeAt: number | null
   isSelf: boolean
+  /** "cannot reach" was logged since the last connection */
+  unreachableLogged: boolean
 }
 
 export class PeerManager {
@@ -91,7 +93,8 @@ export class PeerManager {
       session: null,
       lastError: null,
       lastExchangeAt: null,
-      isSelf: false
+      isSelf: false,
+      unreachableLogged: false
     }))
   }
 
@@ -263,6 +266,7 @@ export class PeerManager {
     if (dialer) {
       dialer.backoffMs = BACKOFF_MIN_MS
       dialer.lastError = null
+      dialer.unreachableLogged = false
     }
     this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7), initiator: session.isInitiator, role: session.role, roleVerified: session.roleVerified }, 'peer connected')
     this.opts.store.replicate(session.stream)
@@ -296,6 +300,11 @@ export class PeerManager {
         dialer.lastError = null
         dialer.backoffMs = BACKOFF_MIN_MS
         return
+      }
+      // once per outage (each retry logs at debug)
+      if (error && UNREACHABLE.has(error.code) && !dialer.unreachableLogged) {
+        dialer.unreachableLogged = true
+        this.opts.log.info({ code: error.code, peer: dialer.address }, 'cannot reach a configured peer; trying again with a backoff (up to 10 s)')
       }
       if (error) dialer.lastError = error.code
       this.scheduleDial(dialer)

@@ -20,6 +20,8 @@ import { checkCapability, ownCapability, type PeerRole } from './capability-proo
  * proves what else it can do (read, write: capability-proof.ts), which sets its `role`.
  */
 export const HANDSHAKE_TIMEOUT_MS = 10_000
+/** what a dial that reached nobody fails with (the socket's errno) */
+export const UNREACHABLE: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 export const KEEPALIVE_MS = 5_000
 export const IDLE_TIMEOUT_MS = 20_000
 /** content data messages up to this size are batched with the turn's other small messages */
@@ -89,6 +91,14 @@ export class PeerSession {
     this.handshakeTimer = setTimeout(() => this.fail('E_AUTH', 'the peer did not finish the handshake in time'), HANDSHAKE_TIMEOUT_MS)
     this.stream.on('error', (err: Error) => {
       if (this.failure || this.closed) return
+      // our dial found nobody (the peer is down, or not there): not a protocol failure, and
+      // the peer manager says so once, not at every retry
+      const errno = (err as NodeJS.ErrnoException).code
+      if (isInitiator && this.remoteKey === null && errno !== undefined && UNREACHABLE.has(errno)) {
+        this.failure = { code: errno, message: err.message }
+        this.log.debug({ code: errno, peer: this.address }, 'could not connect')
+        return
+      }
       this.failure = { code: 'E_PEER_PROTOCOL', message: err.message }
       // before the proof this is a stranger sending junk; after it, a peer that went away or broke the protocol
       const fields = { code: 'E_PEER_PROTOCOL', peer: this.address, device: this.deviceId?.slice(0, 7) ?? null, err: err.message }

@@ -14,6 +14,48 @@ import { stays, until } from './helpers/until.ts'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Holepunch modules ship no types
 const NoiseSecretStream: any = createRequire(path.join(repoRoot, 'packages/sync-agent/package.json'))('@hyperswarm/secret-stream')
 
+/** the pino records of an agent's stdout so far */
+function records(stdout: string): Array<Record<string, unknown>> {
+  return stdout.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>]
+    } catch {
+      return []
+    }
+  })
+}
+
+/**
+ * A configured peer that is down: its row says why (the socket's errno, not a protocol
+ * error), the log says so once per outage at info (each retry at debug), not a warning at
+ * every retry; once it is up the row is connected, and when it goes again that is said once more.
+ */
+describe('a configured peer that is down', () => {
+  const harness = useHarness()
+
+  it('shows ECONNREFUSED, logs it once per outage, connects when the peer comes up', async () => {
+    const secret = await newSecret()
+    const port = await freePort()
+    const peerAddress = `127.0.0.1:${port}`
+    const b = await harness.agent({ name: 'b', secret, peers: [peerAddress] })
+    await b.start()
+    const row = async () => ((await b.status()).peers as PeerStatus[]).find((p) => p.address === peerAddress)
+    await until(async () => (await row())?.lastError === 'ECONNREFUSED', { timeoutMs: 20_000, message: 'the row says the peer refused the connection' })
+    // retries at 0.2, 0.4, 0.8, 1.6 s (±25%): several within this window, and the row stays
+    await stays(async () => (await row())?.lastError === 'ECONNREFUSED' && (await row())?.connected === false, { durationMs: 2_500, message: 'the row keeps saying why' })
+    const about = () => records(b.stdout).filter((r) => r.peer === peerAddress)
+    expect(about().filter((r) => r.level === 'warn' || r.level === 'error')).toEqual([])
+    expect(about().filter((r) => r.msg === 'cannot reach a configured peer; trying again with a backoff (up to 10 s)')).toEqual([expect.objectContaining({ level: 'info', code: 'ECONNREFUSED' })])
+
+    const a = await harness.agent({ name: 'a', secret, listenPort: port })
+    await a.start()
+    await until(async () => (await row())?.connected === true && (await row())?.lastError === null, { timeoutMs: 30_000, message: 'b connects once a is up' })
+    await a.stop()
+    await until(async () => about().filter((r) => r.msg === 'cannot reach a configured peer; trying again with a backoff (up to 10 s)').length === 2, { timeoutMs: 30_000, message: 'the new outage is said once more' })
+    expect((await row())?.lastError).toBe('ECONNREFUSED')
+  })
+})
+
 /**
  * Two agents that both list each other as peers connect twice and each drops the same
  * duplicate. The side whose dial is dropped can see it closed before the peer's proof: then
