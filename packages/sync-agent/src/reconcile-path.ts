@@ -376,11 +376,27 @@ export class PathReconciler {
     if (d.isOwn && d.drive.version <= 1) return null
     let raw: DriveEntry<Buffer> | null
     try {
+      if (!d.isOwn) await this.newestIndexBlock(d, timeoutMs)
       raw = await d.drive.entry<Buffer>(key, { timeout: timeoutMs, valueEncoding: 'binary' })
     } catch (err) {
       raw = await this.entryAsDiffed(d, key, err)
     }
     return raw ? decodeEntry(raw) : null
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) for a member drive's newest index block, the root of its tree,
+   * in Hypercore, before Hyperbee reads it: Hyperbee holds a block's lock while it waits for
+   * the block, so with a block no peer serves (a writer withholding the index of a length it
+   * signed) every path's read of that drive waited behind the engine's diff of it (for good,
+   * before the diff had a timeout), then behind each other, one timeout each: no peer's change
+   * got through. Hypercore's reads of one block wait side by side and share one request.
+   */
+  private async newestIndexBlock(d: MemberDrive, timeoutMs: number): Promise<void> {
+    const core = d.drive.core
+    const newest = core.length - 1
+    if (newest < 1 || (await core.has(newest))) return
+    await core.get(newest, { timeout: timeoutMs })
   }
 
   /** The fallback of `entryOf`: `err` again if the diffed view has nothing to add. */

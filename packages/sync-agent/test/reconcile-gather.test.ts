@@ -23,7 +23,7 @@ function entry(path: string, author: string, counter: number, hashDigit: string)
 }
 
 function drive(hex: string, author: string, isOwn: boolean, current: DriveEntry<EntryMeta> | null): MemberDrive {
-  return { hex, author, isOwn, shortId: author.slice(0, 7), member: {} as MemberDrive['member'], drive: { entry: async () => current } as unknown as MemberDrive['drive'] }
+  return { hex, author, isOwn, shortId: author.slice(0, 7), member: {} as MemberDrive['member'], drive: { entry: async () => current, core: { length: 0 } } as unknown as MemberDrive['drive'] }
 }
 
 function reconcilerWith(drives: MemberDrive[]): PathReconciler {
@@ -49,9 +49,9 @@ describe('PathReconciler.gather', () => {
   })
 
   /**
-   * A peer drive at `version` whose entry lookups time out (its latest index blocks are not
-   * here), recording the timeouts asked for; as of an older length (`checkout`) it answers
-   * `asDiffed`, or fails for a block that is not here either.
+   * A peer drive at `version` whose newest index block does not come (its latest index blocks
+   * are not here), recording the timeouts asked for; as of an older length (`checkout`) it
+   * answers `asDiffed`, or fails for a block that is not here either.
    */
   function arrivingDrive(version: number, timeouts: number[], asDiffed: DriveEntry<EntryMeta> | null | 'missing' = null): MemberDrive {
     const timeout = Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
@@ -64,9 +64,16 @@ describe('PathReconciler.gather', () => {
       member: {} as MemberDrive['member'],
       drive: {
         version,
-        entry: async (_key: string, opts: { timeout: number }) => {
-          timeouts.push(opts.timeout)
-          throw timeout
+        core: {
+          length: version,
+          has: async () => false,
+          get: async (_index: number, opts: { timeout: number }) => {
+            timeouts.push(opts.timeout)
+            throw timeout
+          }
+        },
+        entry: async () => {
+          throw new Error('the newest index block is waited for before Hyperbee reads it')
         },
         checkout: () => ({
           entry: async (_key: string, opts: { wait?: boolean }) => {
