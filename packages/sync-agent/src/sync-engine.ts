@@ -203,6 +203,8 @@ export class SyncEngine {
   private readonly diffedTo = new Map<string, number>()
   /** diffs waiting to be tried again after their index did not come (see diffLoop) */
   private readonly diffRetryWaiters = new Set<() => void>()
+  /** drives whose diff gave up on their index (REQUEST_TIMEOUT) and waits to try again */
+  private readonly indexUnserved = new Set<string>()
   /** when each running path and each running diff started (to report stalls) */
   private readonly startedAt = new Map<string, number>()
   /** directories deleted on a peer but not empty here: tried again as soon as a path inside settles */
@@ -461,6 +463,7 @@ export class SyncEngine {
       })
       .finally(() => {
         this.diffing.delete(drive.hex)
+        this.indexUnserved.delete(drive.hex)
         this.startedAt.delete('drive:' + drive.hex)
         this.checkIdle()
       })
@@ -475,8 +478,10 @@ export class SyncEngine {
       try {
         await this.diffOnce(drive)
         attempts = 0
+        this.indexUnserved.delete(drive.hex)
       } catch (err) {
         if (this.closing || !isRequestTimeout(err)) throw err
+        this.indexUnserved.add(drive.hex)
         // no connected peer served a block of this drive's index in time (gone, slow, or a
         // compromised writer withholding the index of a length it signed): said once per
         // attempt, in status too, and tried again with a backoff, at once when a peer connects
@@ -865,6 +870,11 @@ export class SyncEngine {
       pendingBytes: (pending[i] as { bytes: number }).bytes,
       rate: this.progress.rate(i + 1)
     }))
+  }
+
+  /** Has the diff of a drive given up on its index (no connected peer served it in time), and waits to try again? */
+  isIndexUnserved(hex: string): boolean {
+    return this.indexUnserved.has(hex)
   }
 
   /** How far we applied a drive (for `have` messages and exchange checks). */

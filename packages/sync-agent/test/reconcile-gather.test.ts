@@ -87,8 +87,8 @@ describe('PathReconciler.gather', () => {
     }
   }
 
-  function reconcilerApplied(drives: MemberDrive[], applied: number): PathReconciler {
-    return new PathReconciler({ drives: { all: () => drives }, appliedVersion: () => applied, log: { debug: () => undefined, warn: () => undefined } } as unknown as ReconcileDeps)
+  function reconcilerApplied(drives: MemberDrive[], applied: number, indexUnserved = false): PathReconciler {
+    return new PathReconciler({ drives: { all: () => drives }, appliedVersion: () => applied, indexUnserved: () => indexUnserved, log: { debug: () => undefined, warn: () => undefined } } as unknown as ReconcileDeps)
   }
 
   it('a path new here does not wait long for a drive still arriving: after a short wait it reads what we diffed of it', async () => {
@@ -113,6 +113,44 @@ describe('PathReconciler.gather', () => {
   ])('otherwise a lookup that times out is an error: %s', async (_name, applied, asDiffed) => {
     const timeouts: number[] = []
     await expect(reconcilerApplied([arrivingDrive(1_000_000, timeouts, asDiffed)], applied).gather('f.txt')).rejects.toThrow(/REQUEST_TIMEOUT/)
+    expect(timeouts).toEqual([3_000])
+  })
+
+  /** A peer drive we have diffed nothing of, whose newest index block does not come. */
+  const undiffedDrive = (timeouts: number[]): MemberDrive =>
+    ({
+      hex: 'd'.repeat(64),
+      author: PEER,
+      isOwn: false,
+      shortId: 'DDDDDDD',
+      member: {} as MemberDrive['member'],
+      drive: {
+        version: 40,
+        core: {
+          length: 40,
+          has: async () => false,
+          get: async (_index: number, opts: { timeout: number }) => {
+            timeouts.push(opts.timeout)
+            throw Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
+          }
+        },
+        checkout: () => {
+          throw new Error('there is no diffed view of a drive diffed to 0')
+        }
+      }
+    }) as unknown as MemberDrive
+
+  it('a drive we applied nothing of, while its index may still come: a lookup that times out is an error (the path is retried)', async () => {
+    const timeouts: number[] = []
+    await expect(reconcilerApplied([undiffedDrive(timeouts)], 0).gather('f.txt')).rejects.toThrow(/REQUEST_TIMEOUT/)
+    expect(timeouts).toEqual([3_000])
+  })
+
+  // a new member whose writer withholds its whole index: every path any peer changed waited
+  // for it, failed, and was retried for as long as it lasted
+  it('a drive we applied nothing of, once the engine gave up on its index: it holds nothing for the path', async () => {
+    const timeouts: number[] = []
+    expect(await reconcilerApplied([undiffedDrive(timeouts)], 0, true).gather('f.txt')).toEqual([])
     expect(timeouts).toEqual([3_000])
   })
 })

@@ -64,6 +64,7 @@ describe('SyncEngine, a member drive whose index no peer serves', () => {
     expect(timeouts()[0]).toMatchObject({ level: 40, drive: 'WRITER1', from: 0, to: writer.core.length, attempts: 1, retryMs: 1_000 })
     expect(timeouts().slice(1, 3)).toMatchObject([{ attempts: 2, retryMs: 2_000 }, { attempts: 3, retryMs: 4_000 }])
     expect(engine.lastError).toMatchObject({ code: 'REQUEST_TIMEOUT' })
+    expect(engine.isIndexUnserved(member.hex), 'paths read the drive as diffed meanwhile').toBe(true)
     expect(engine.lastError?.message).toContain('WRITER1')
     // the drive is not done: not idle (inSync stays false), nothing applied, nothing skipped
     expect(engine.isIdle).toBe(false)
@@ -81,5 +82,6 @@ describe('SyncEngine, a member drive whose index no peer serves', () => {
     expect(reconciled.sort()).toEqual(['themes/t/style.css', 'uploads/2026/11/photo.jpg'])
     expect(engine.appliedVersion(member.hex)).toBe(writer.core.length)
     expect(records.some((r) => r.msg === 'drive diffed')).toBe(true)
+    expect(engine.isIndexUnserved(member.hex)).toBe(false)
   }, 30_000)
 })
