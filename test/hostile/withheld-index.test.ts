@@ -10,10 +10,10 @@ import { shortIdOf } from '../../packages/sync-agent/dist/device-id.js'
 
 /**
  * A compromised read-write peer, a member the victim already follows, appends valid, signed
- * entries (a theme file and an upload) and never serves their index: it cleared every block of
- * its drive's Hyperbee core after a keeper, a good read-write peer, had synced them, so it still
- * proves the signed length and gives nobody a block of it; it announces that it serves index
- * blocks and never answers such a request. (The contents stay served: this is the index core,
+ * entries (a theme file and an upload) and never serves their index: it cleared their blocks
+ * of its drive's Hyperbee core after a keeper, a good read-write peer, had synced them, so it
+ * still proves the signed length and gives nobody a block of it; it announces that it serves
+ * index blocks and never answers such a request. (The contents stay served: this is the index core,
  * withheld-contents.test.ts covers the blob core.) The victim must not hang, crash or spin, must
  * say what it waits for (each read of the drive's index times out: REQUEST_TIMEOUT with the
  * drive, in status errors, retried with a backoff; inSync false meanwhile), must keep applying
