@@ -199,6 +199,19 @@ export class HostilePeer {
     await blobs.core.clear(0, blobs.core.length)
   }
 
+  /**
+   * Stops serving the index of our drive from block `from` on (default: all of it): those
+   * blocks of its Hyperbee core (entries, tree, at 0 the header) are cleared, while the core
+   * keeps its length and signature, so we still prove the signed length to peers and give them
+   * none of those blocks. Clearing also drops the Merkle tree nodes below the cleared blocks: a
+   * peer that holds our drive up to some length can only be upgraded if we clear from there
+   * (`from` = that length). Peers that fetched the blocks before can still serve them. (Index
+   * requests over our channel are answered as the connection's `index` option says.)
+   */
+  async withholdIndex(from = 0): Promise<void> {
+    await this.drive.core.clear(from, this.drive.core.length)
+  }
+
   /** A good file, written the way an agent would. */
   async putFile(relPath: string, content: Buffer): Promise<void> {
     const blob = await this.putBlob(content)

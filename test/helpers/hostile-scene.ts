@@ -137,3 +137,36 @@ export function useScene(env: Record<string, string> = {}): () => Scene {
   })
   return () => scene as Scene
 }
+
+export interface SceneWithKeeper {
+  scene: Scene
+  /**
+   * A good read-write agent, started with no peers: it syncs what a hostile peer publishes
+   * (the peer connects to it) before the peer withholds it, goes offline, and comes back to
+   * serve it. Its folder lies outside the scene's root: its copies of marked files are
+   * legitimate, not an escape.
+   */
+  keeper: Agent
+}
+
+/** A scene and a keeper for the tests of one describe block: started before them, closed after. */
+export function useSceneWithKeeper(): () => SceneWithKeeper {
+  const harness = useHarness()
+  let stage: SceneWithKeeper | null = null
+  beforeAll(async () => {
+    const scene = await startScene(harness)
+    const keeperRoot = await harness.tmpDir()
+    const keeper = await harness.agent({ name: 'keeper', secret: scene.secret, folder: path.join(keeperRoot, 'keeper'), data: path.join(keeperRoot, 'keeper.data') })
+    await keeper.start()
+    stage = { scene, keeper }
+  })
+  afterAll(async () => {
+    await stage?.scene.close()
+  })
+  return () => stage as SceneWithKeeper
+}
+
+/** A file of an agent's folder, or null while it is not there. */
+export async function readIn(agent: Agent, rel: string): Promise<Buffer | null> {
+  return fs.readFile(path.join(agent.folder, rel)).catch(() => null)
+}

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Agent } from '../helpers/agent.ts'
-import { useHarness } from '../helpers/harness.ts'
+import { describe, expect, it } from 'vitest'
 import { cpuMs, rssBytes } from '../helpers/hostile-peer.ts'
-import { MARK, startScene, type Scene } from '../helpers/hostile-scene.ts'
+import { MARK, readIn, useSceneWithKeeper } from '../helpers/hostile-scene.ts'
 import { until } from '../helpers/until.ts'
 
 /**
@@ -21,28 +19,11 @@ const MAX_RSS_BYTES = 450 * 1024 * 1024
 /** the victim's CPU use while it waits for the withheld contents: well below a busy loop */
 const MAX_CPU_SHARE = 0.2
 
-async function read(agent: Agent, rel: string): Promise<Buffer | null> {
-  return fs.readFile(path.join(agent.folder, rel)).catch(() => null)
-}
-
 describe('a signed writer that withholds its contents', () => {
-  const harness = useHarness()
-  let scene: Scene
-  let keeper: Agent
-
-  beforeAll(async () => {
-    scene = await startScene(harness)
-    // outside the scene's root: its copies of the files are legitimate, not an escape
-    const keeperRoot = await harness.tmpDir()
-    keeper = await harness.agent({ name: 'keeper', secret: scene.secret, folder: path.join(keeperRoot, 'keeper'), data: path.join(keeperRoot, 'keeper.data') })
-    await keeper.start()
-  })
-
-  afterAll(async () => {
-    await scene?.close()
-  })
+  const stage = useSceneWithKeeper()
 
   it('the victim waits without spinning, shows the files pending, keeps syncing, and gets them from a peer that has them', async () => {
+    const { scene, keeper } = stage()
     const h = await scene.hostile()
     const theme = Buffer.from('body { color: red }\n')
     const photo = randomBytes(200 * 1024) // several blocks
@@ -50,7 +31,7 @@ describe('a signed writer that withholds its contents', () => {
     await h.putFile(UPLOAD, photo)
     // the keeper syncs them while the peer still serves them, then goes offline
     const toKeeper = h.connect(keeper.address)
-    await until(async () => (await read(keeper, THEME))?.equals(theme) && (await read(keeper, UPLOAD))?.equals(photo), { timeoutMs: 30_000, message: 'the keeper has both files' })
+    await until(async () => (await readIn(keeper, THEME))?.equals(theme) && (await readIn(keeper, UPLOAD))?.equals(photo), { timeoutMs: 30_000, message: 'the keeper has both files' })
     toKeeper.destroy()
     await keeper.stop()
     await h.withholdContents()
@@ -71,15 +52,15 @@ describe('a signed writer that withholds its contents', () => {
     await scene.assertUnharmed('withheld contents', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 30_000 })
     await fs.mkdir(path.join(scene.good.folder, 'themes', 'good'), { recursive: true })
     await fs.writeFile(path.join(scene.good.folder, 'themes', 'good', 'style.css'), 'good\n')
-    await until(async () => (await read(scene.victim, 'themes/good/style.css'))?.toString() === 'good\n', { timeoutMs: 30_000, message: "the good peer's theme file reaches the victim" })
+    await until(async () => (await readIn(scene.victim, 'themes/good/style.css'))?.toString() === 'good\n', { timeoutMs: 30_000, message: "the good peer's theme file reaches the victim" })
     // the fetch times out and is retried with a backoff, logged once per attempt
     const failed = await scene.waitRecord((r) => r.code === 'REQUEST_TIMEOUT' && r.path === THEME, 'that the theme file\'s content did not come', 60_000)
     expect(failed).toMatchObject({ level: 'warn', attempts: 1, retryMs: expect.any(Number) })
     const cpu = { ms: (await cpuMs(victimPid)) - cpuAt.ms, wallMs: Date.now() - cpuAt.wall }
     const status = await scene.victim.status()
     expect(status.pending, 'the withheld files are still pending').toBeGreaterThanOrEqual(2)
-    expect(await read(scene.victim, THEME)).toBeNull()
-    expect(await read(scene.victim, UPLOAD)).toBeNull()
+    expect(await readIn(scene.victim, THEME)).toBeNull()
+    expect(await readIn(scene.victim, UPLOAD)).toBeNull()
     const rss = await rssBytes(victimPid, 'VmHWM')
     console.log(`WITHHELD ${JSON.stringify({ cpuMs: cpu.ms, wallMs: cpu.wallMs, cpuShare: Math.round((cpu.ms / cpu.wallMs) * 1000) / 1000, peakRssMiB: Math.round(rss / 2 ** 20), pending: status.pending, errors: (status.errors as Array<{ code: string }>).map((e) => e.code) })}`)
     expect(cpu.ms / cpu.wallMs, `victim CPU ${cpu.ms} ms over ${cpu.wallMs} ms`).toBeLessThan(MAX_CPU_SHARE)
@@ -89,7 +70,7 @@ describe('a signed writer that withholds its contents', () => {
     const backAt = Date.now()
     keeper.peers = [scene.victim.address]
     await keeper.start()
-    await until(async () => (await read(scene.victim, THEME))?.equals(theme) && (await read(scene.victim, UPLOAD))?.equals(photo), {
+    await until(async () => (await readIn(scene.victim, THEME))?.equals(theme) && (await readIn(scene.victim, UPLOAD))?.equals(photo), {
       timeoutMs: 30_000,
       message: 'the withheld files reach the victim from the keeper'
     })

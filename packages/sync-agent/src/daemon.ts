@@ -186,6 +186,7 @@ export class Agent {
       log: log.child({ c: 'reconcile' }),
       now: () => this.clock.now(),
       appliedVersion: (hex) => this.engine.appliedVersion(hex),
+      indexUnserved: (hex) => this.engine.isIndexUnserved(hex),
       peerConnected: () => (this.peers?.connected().length ?? 0) > 0,
       onNewPath: (p) => this.engine.mark(p),
       onConflict: () => {

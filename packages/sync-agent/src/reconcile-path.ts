@@ -61,6 +61,11 @@ export interface ReconcileDeps {
    */
   appliedVersion?(driveHex: string): number
   /**
+   * has the engine's diff of a member drive given up on its index for now (no connected peer
+   * served a block of it in time) and is waiting to try again?
+   */
+  indexUnserved?(driveHex: string): boolean
+  /**
    * Is any peer connected (one serving contents or Hypercore blocks)? Without one, a version
    * whose blocks are not here waits for a peer instead of for Hypercore (see fetch). Absent:
    * always asked of Hypercore.
@@ -376,6 +381,7 @@ export class PathReconciler {
     if (d.isOwn && d.drive.version <= 1) return null
     let raw: DriveEntry<Buffer> | null
     try {
+      if (!d.isOwn) await this.newestIndexBlock(d, timeoutMs)
       raw = await d.drive.entry<Buffer>(key, { timeout: timeoutMs, valueEncoding: 'binary' })
     } catch (err) {
       raw = await this.entryAsDiffed(d, key, err)
@@ -383,10 +389,34 @@ export class PathReconciler {
     return raw ? decodeEntry(raw) : null
   }
 
+  /**
+   * Waits (at most `timeoutMs`) for a member drive's newest index block, the root of its tree,
+   * in Hypercore, before Hyperbee reads it: Hyperbee holds a block's lock while it waits for
+   * the block, so with a block no peer serves (a writer withholding the index of a length it
+   * signed) every path's read of that drive waited behind the engine's diff of it (for good,
+   * before the diff had a timeout), then behind each other, one timeout each: no peer's change
+   * got through. Hypercore's reads of one block wait side by side and share one request.
+   */
+  private async newestIndexBlock(d: MemberDrive, timeoutMs: number): Promise<void> {
+    const core = d.drive.core
+    const newest = core.length - 1
+    if (newest < 1 || (await core.has(newest))) return
+    await core.get(newest, { timeout: timeoutMs })
+  }
+
   /** The fallback of `entryOf`: `err` again if the diffed view has nothing to add. */
   private async entryAsDiffed(d: MemberDrive, key: string, err: unknown): Promise<DriveEntry<Buffer> | null> {
     const diffed = this.deps.appliedVersion?.(d.hex)
-    if (d.isOwn || (err as { code?: string }).code !== 'REQUEST_TIMEOUT' || diffed === undefined || diffed < 1 || diffed >= d.drive.version) throw err
+    if (d.isOwn || (err as { code?: string }).code !== 'REQUEST_TIMEOUT' || diffed === undefined || diffed >= d.drive.version) throw err
+    if (diffed < 1) {
+      // a drive we have applied nothing of: while its index arrives the path waits for it (this
+      // read fails, the path is retried); once the engine gave up on that index (a new member's
+      // writer withholding all of it), it holds nothing as far as we diffed it, or every path
+      // any peer changes would wait for it as long as the index is withheld
+      if (!this.deps.indexUnserved?.(d.hex)) throw err
+      this.deps.log.debug({ drive: d.shortId, key, length: d.drive.version }, 'index of a drive nobody serves, none of it diffed: read as empty')
+      return null
+    }
     const view = d.drive.checkout(diffed)
     try {
       const raw = await view.entry<Buffer>(key, { wait: false, valueEncoding: 'binary' })

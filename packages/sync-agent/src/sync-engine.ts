@@ -113,6 +113,13 @@ const READY_CLASSES_FIRST_MAX_MS = 60_000
 export const READY_CLASSES_STUCK_MS = 2_000
 /** how long a fresh drive's index may take to download before it is read on demand */
 const INDEX_DOWNLOAD_MAX_MS = 30_000
+/**
+ * How long a diff or listing waits for one block of a member drive's index before it gives up
+ * and is tried again (as long as a content fetch waits, FETCH_TIMEOUT_MS). Without a bound, a
+ * writer that signed a length and never served its blocks kept the diff waiting for good, with
+ * nothing in status.
+ */
+export const INDEX_READ_TIMEOUT_MS = 30_000
 /** below this, a fresh drive is diffed whole at once: reading it by ranges gains nothing */
 const READY_FIRST_MIN_ENTRIES = 256
 export const URGENT = 0
@@ -194,6 +201,10 @@ export class SyncEngine {
   private readonly diffing = new Map<string, Promise<void>>()
   private readonly diffAgain = new Set<string>()
   private readonly diffedTo = new Map<string, number>()
+  /** diffs waiting to be tried again after their index did not come (see diffLoop) */
+  private readonly diffRetryWaiters = new Set<() => void>()
+  /** drives whose diff gave up on their index (REQUEST_TIMEOUT) and waits to try again */
+  private readonly indexUnserved = new Set<string>()
   /** when each running path and each running diff started (to report stalls) */
   private readonly startedAt = new Map<string, number>()
   /** directories deleted on a peer but not empty here: tried again as soon as a path inside settles */
@@ -240,8 +251,10 @@ export class SyncEngine {
   indexSnapshot: ((drive: MemberDrive, length: number) => Promise<IndexSnapshot | null>) | null = null
   /** true while peers serve contents from their folders: then nothing is prefetched from Hypercore */
   contentFromPeers: (() => boolean) | null = null
-  /** the last path failure, for status */
+  /** the last failure of a path or of a drive's diff, for status */
   lastError: { code: string; message: string; at: number } | null = null
+  /** see INDEX_READ_TIMEOUT_MS (tests make it short) */
+  indexReadTimeoutMs = INDEX_READ_TIMEOUT_MS
 
   constructor(
     private readonly index: IndexStore,
@@ -450,6 +463,7 @@ export class SyncEngine {
       })
       .finally(() => {
         this.diffing.delete(drive.hex)
+        this.indexUnserved.delete(drive.hex)
         this.startedAt.delete('drive:' + drive.hex)
         this.checkIdle()
       })
@@ -458,51 +472,89 @@ export class SyncEngine {
   }
 
   private async diffLoop(drive: MemberDrive): Promise<void> {
+    let attempts = 0
     do {
       this.diffAgain.delete(drive.hex)
-      const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
-      const upTo = drive.isOwn ? this.ownRecordedFrom : null
-      const to = upTo !== null ? Math.min(upTo, drive.drive.version) : drive.drive.version
-      if (to <= from) {
-        if (upTo !== null) this.diffedTo.set(drive.hex, Math.max(from, drive.drive.version))
-        continue
-      }
-      if (from === 0 && to >= READY_FIRST_MIN_ENTRIES && !drive.isOwn && (await this.fromSnapshot(drive, to))) {
-        if (this.closing) return
-        this.diffedTo.set(drive.hex, to)
-        this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
-        continue
-      }
-      // read through Hypercore: the whole index is fetched and followed
-      this.drives.followIndex(drive)
-      if (from === 0 && to >= READY_FIRST_MIN_ENTRIES) await this.readyClassesFirst(drive, to)
-      if (this.closing) return
-      const startedAt = Date.now()
-      let changes = 0
-      // hold the workers, but never for long: a diff stalled on a vanished peer must not
-      // keep local changes from being published
-      let holding = to - from >= DIFF_ALONE_ENTRIES
-      const release = () => {
-        if (!holding) return
-        holding = false
-        this.largeDiffs--
-        this.pump()
-      }
-      const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
-      if (holding) this.largeDiffs++
       try {
-        await this.diffInto(drive, from, upTo !== null ? to : null, () => changes++, release, to - from >= DIFF_ALONE_ENTRIES)
-      } finally {
-        if (timer) clearTimeout(timer)
-        release()
+        await this.diffOnce(drive)
+        attempts = 0
+        this.indexUnserved.delete(drive.hex)
+      } catch (err) {
+        if (this.closing || !isRequestTimeout(err)) throw err
+        this.indexUnserved.add(drive.hex)
+        // no connected peer served a block of this drive's index in time (gone, slow, or a
+        // compromised writer withholding the index of a length it signed): said once per
+        // attempt, in status too, and tried again with a backoff, at once when a peer connects
+        // (retryNow). Until then the drive's diff is not done: the engine is not idle.
+        attempts++
+        const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempts, 10))
+        const message = 'no connected peer served this drive’s index in time; will retry'
+        this.log.warn({ code: 'REQUEST_TIMEOUT', drive: drive.shortId, from: this.appliedVersion(drive.hex), to: drive.drive.version, attempts, retryMs: delay }, message)
+        this.lastError = { code: 'REQUEST_TIMEOUT', message: `${message}: drive of ${drive.shortId}`, at: Date.now() }
+        this.reportError('REQUEST_TIMEOUT')
+        await this.diffRetryDue(delay)
+        this.diffAgain.add(drive.hex)
       }
-      if (this.closing) return
-      // our own drive: what this run published after `to` is recorded already
-      this.diffedTo.set(drive.hex, upTo !== null ? Math.max(to, drive.drive.version) : to)
-      this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
-      this.listed.delete(drive.hex)
-      this.log.debug({ drive: drive.shortId, from, to, changes, ms: Date.now() - startedAt }, 'drive diffed')
     } while (this.diffAgain.has(drive.hex) && !this.closing)
+  }
+
+  /** One diff of a drive from where we left off; a read of its index that no peer serves in time throws REQUEST_TIMEOUT. */
+  private async diffOnce(drive: MemberDrive): Promise<void> {
+    const from = this.diffedTo.get(drive.hex) ?? this.index.checkpoint(drive.hex)
+    const upTo = drive.isOwn ? this.ownRecordedFrom : null
+    const to = upTo !== null ? Math.min(upTo, drive.drive.version) : drive.drive.version
+    if (to <= from) {
+      if (upTo !== null) this.diffedTo.set(drive.hex, Math.max(from, drive.drive.version))
+      return
+    }
+    if (from === 0 && to >= READY_FIRST_MIN_ENTRIES && !drive.isOwn && (await this.fromSnapshot(drive, to))) {
+      if (this.closing) return
+      this.diffedTo.set(drive.hex, to)
+      this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
+      return
+    }
+    // read through Hypercore: the whole index is fetched and followed
+    this.drives.followIndex(drive)
+    if (from === 0 && to >= READY_FIRST_MIN_ENTRIES) await this.readyClassesFirst(drive, to)
+    if (this.closing) return
+    const startedAt = Date.now()
+    let changes = 0
+    // hold the workers, but never for long: a diff stalled on a vanished peer must not
+    // keep local changes from being published
+    let holding = to - from >= DIFF_ALONE_ENTRIES
+    const release = () => {
+      if (!holding) return
+      holding = false
+      this.largeDiffs--
+      this.pump()
+    }
+    const timer = holding ? setTimeout(release, DIFF_ALONE_MAX_MS) : null
+    if (holding) this.largeDiffs++
+    try {
+      await this.diffInto(drive, from, upTo !== null ? to : null, () => changes++, release, to - from >= DIFF_ALONE_ENTRIES)
+    } finally {
+      if (timer) clearTimeout(timer)
+      release()
+    }
+    if (this.closing) return
+    // our own drive: what this run published after `to` is recorded already
+    this.diffedTo.set(drive.hex, upTo !== null ? Math.max(to, drive.drive.version) : to)
+    this.readyKnownTo.set(drive.hex, Math.max(to, this.readyKnownTo.get(drive.hex) ?? 0))
+    this.listed.delete(drive.hex)
+    this.log.debug({ drive: drive.shortId, from, to, changes, ms: Date.now() - startedAt }, 'drive diffed')
+  }
+
+  /** Resolves after `delayMs`, or sooner when a peer connects (retryNow) or the engine closes. */
+  private diffRetryDue(delayMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const due = () => {
+        clearTimeout(timer)
+        this.diffRetryWaiters.delete(due)
+        resolve()
+      }
+      const timer = setTimeout(due, delayMs)
+      this.diffRetryWaiters.add(due)
+    })
   }
 
   /**
@@ -532,8 +584,8 @@ export class SyncEngine {
     try {
       await snapshot.ready()
       // in key order, as the ranges are read: a drive's entries there are only ever listed once
-      for (const prefix of prefixes) paths += await this.markListing(drive, snapshot.list<Buffer>(prefix.slice(0, -1), { valueEncoding: 'binary' }), null)
-      if (rootFiles) paths += await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary' }), isRootFile)
+      for (const prefix of prefixes) paths += await this.markListing(drive, snapshot.list<Buffer>(prefix.slice(0, -1), { valueEncoding: 'binary', timeout: this.indexReadTimeoutMs }), null)
+      if (rootFiles) paths += await this.markListing(drive, snapshot.list<Buffer>('/', { recursive: false, valueEncoding: 'binary', timeout: this.indexReadTimeoutMs }), isRootFile)
       if (this.closing) return
     } finally {
       await snapshot.close().catch(() => undefined)
@@ -754,7 +806,7 @@ export class SyncEngine {
     const listed = this.listed.get(drive.hex)
     const deletes: string[] = []
     // values decoded here, one by one: a peer's undecodable entry must not end the whole diff
-    for await (const item of source.diff<Buffer>(from, null, { valueEncoding: 'binary' })) {
+    for await (const item of source.diff<Buffer>(from, null, { valueEncoding: 'binary', timeout: this.indexReadTimeoutMs })) {
       counted()
       if (this.closing) return
       if (this.queueFullFor(drive.hex)) {
@@ -818,6 +870,11 @@ export class SyncEngine {
       pendingBytes: (pending[i] as { bytes: number }).bytes,
       rate: this.progress.rate(i + 1)
     }))
+  }
+
+  /** Has the diff of a drive given up on its index (no connected peer served it in time), and waits to try again? */
+  isIndexUnserved(hex: string): boolean {
+    return this.indexUnserved.has(hex)
   }
 
   /** How far we applied a drive (for `have` messages and exchange checks). */
@@ -1050,8 +1107,9 @@ export class SyncEngine {
     this.retries.set(path, { timer, item })
   }
 
-  /** Retry every waiting path now (a peer connected, new data may be reachable). */
+  /** Retry every waiting path and drive diff now (a peer connected, new data may be reachable). */
   retryNow(): void {
+    for (const due of [...this.diffRetryWaiters]) due()
     for (const [path, r] of [...this.retries]) {
       clearTimeout(r.timer)
       this.retries.delete(path)
@@ -1085,6 +1143,7 @@ export class SyncEngine {
     if (this.holdTimer) clearTimeout(this.holdTimer)
     for (const r of this.retries.values()) clearTimeout(r.timer)
     this.retries.clear()
+    for (const due of [...this.diffRetryWaiters]) due()
     this.queue.clear()
     this.queuedBy.clear()
     await this.prefetcher.close()
@@ -1096,6 +1155,11 @@ export class SyncEngine {
     await Promise.allSettled([...this.inflight])
     await Promise.allSettled([...this.diffing.values()])
   }
+}
+
+/** Hypercore's error when no connected peer served a block within the read's timeout. */
+function isRequestTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'REQUEST_TIMEOUT'
 }
 
 /** A snapshot's entries `ids`, in that order, each taken (its blocks let go with the last of them) as it is handed out. */

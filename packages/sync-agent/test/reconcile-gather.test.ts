@@ -23,7 +23,7 @@ function entry(path: string, author: string, counter: number, hashDigit: string)
 }
 
 function drive(hex: string, author: string, isOwn: boolean, current: DriveEntry<EntryMeta> | null): MemberDrive {
-  return { hex, author, isOwn, shortId: author.slice(0, 7), member: {} as MemberDrive['member'], drive: { entry: async () => current } as unknown as MemberDrive['drive'] }
+  return { hex, author, isOwn, shortId: author.slice(0, 7), member: {} as MemberDrive['member'], drive: { entry: async () => current, core: { length: 0 } } as unknown as MemberDrive['drive'] }
 }
 
 function reconcilerWith(drives: MemberDrive[]): PathReconciler {
@@ -49,9 +49,9 @@ describe('PathReconciler.gather', () => {
   })
 
   /**
-   * A peer drive at `version` whose entry lookups time out (its latest index blocks are not
-   * here), recording the timeouts asked for; as of an older length (`checkout`) it answers
-   * `asDiffed`, or fails for a block that is not here either.
+   * A peer drive at `version` whose newest index block does not come (its latest index blocks
+   * are not here), recording the timeouts asked for; as of an older length (`checkout`) it
+   * answers `asDiffed`, or fails for a block that is not here either.
    */
   function arrivingDrive(version: number, timeouts: number[], asDiffed: DriveEntry<EntryMeta> | null | 'missing' = null): MemberDrive {
     const timeout = Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
@@ -64,9 +64,16 @@ describe('PathReconciler.gather', () => {
       member: {} as MemberDrive['member'],
       drive: {
         version,
-        entry: async (_key: string, opts: { timeout: number }) => {
-          timeouts.push(opts.timeout)
-          throw timeout
+        core: {
+          length: version,
+          has: async () => false,
+          get: async (_index: number, opts: { timeout: number }) => {
+            timeouts.push(opts.timeout)
+            throw timeout
+          }
+        },
+        entry: async () => {
+          throw new Error('the newest index block is waited for before Hyperbee reads it')
         },
         checkout: () => ({
           entry: async (_key: string, opts: { wait?: boolean }) => {
@@ -80,8 +87,8 @@ describe('PathReconciler.gather', () => {
     }
   }
 
-  function reconcilerApplied(drives: MemberDrive[], applied: number): PathReconciler {
-    return new PathReconciler({ drives: { all: () => drives }, appliedVersion: () => applied, log: { debug: () => undefined, warn: () => undefined } } as unknown as ReconcileDeps)
+  function reconcilerApplied(drives: MemberDrive[], applied: number, indexUnserved = false): PathReconciler {
+    return new PathReconciler({ drives: { all: () => drives }, appliedVersion: () => applied, indexUnserved: () => indexUnserved, log: { debug: () => undefined, warn: () => undefined } } as unknown as ReconcileDeps)
   }
 
   it('a path new here does not wait long for a drive still arriving: after a short wait it reads what we diffed of it', async () => {
@@ -106,6 +113,44 @@ describe('PathReconciler.gather', () => {
   ])('otherwise a lookup that times out is an error: %s', async (_name, applied, asDiffed) => {
     const timeouts: number[] = []
     await expect(reconcilerApplied([arrivingDrive(1_000_000, timeouts, asDiffed)], applied).gather('f.txt')).rejects.toThrow(/REQUEST_TIMEOUT/)
+    expect(timeouts).toEqual([3_000])
+  })
+
+  /** A peer drive we have diffed nothing of, whose newest index block does not come. */
+  const undiffedDrive = (timeouts: number[]): MemberDrive =>
+    ({
+      hex: 'd'.repeat(64),
+      author: PEER,
+      isOwn: false,
+      shortId: 'DDDDDDD',
+      member: {} as MemberDrive['member'],
+      drive: {
+        version: 40,
+        core: {
+          length: 40,
+          has: async () => false,
+          get: async (_index: number, opts: { timeout: number }) => {
+            timeouts.push(opts.timeout)
+            throw Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
+          }
+        },
+        checkout: () => {
+          throw new Error('there is no diffed view of a drive diffed to 0')
+        }
+      }
+    }) as unknown as MemberDrive
+
+  it('a drive we applied nothing of, while its index may still come: a lookup that times out is an error (the path is retried)', async () => {
+    const timeouts: number[] = []
+    await expect(reconcilerApplied([undiffedDrive(timeouts)], 0).gather('f.txt')).rejects.toThrow(/REQUEST_TIMEOUT/)
+    expect(timeouts).toEqual([3_000])
+  })
+
+  // a new member whose writer withholds its whole index: every path any peer changed waited
+  // for it, failed, and was retried for as long as it lasted
+  it('a drive we applied nothing of, once the engine gave up on its index: it holds nothing for the path', async () => {
+    const timeouts: number[] = []
+    expect(await reconcilerApplied([undiffedDrive(timeouts)], 0, true).gather('f.txt')).toEqual([])
     expect(timeouts).toEqual([3_000])
   })
 })

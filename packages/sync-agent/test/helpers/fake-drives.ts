@@ -24,7 +24,8 @@ export function drive(author: string, entries: Record<string, DriveEntry<EntryMe
     isOwn,
     shortId: author.slice(0, 7),
     member: {} as MemberDrive['member'],
-    drive: { entry: async (key: string) => entries[key] ?? null } as unknown as MemberDrive['drive']
+    // no index blocks to wait for (core.length 0): entries come from `entries`
+    drive: { entry: async (key: string) => entries[key] ?? null, core: { length: 0 } } as unknown as MemberDrive['drive']
   }
 }
 

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { cpuMs, rssBytes } from '../helpers/hostile-peer.ts'
+import { MARK, readIn, useSceneWithKeeper } from '../helpers/hostile-scene.ts'
+import { until } from '../helpers/until.ts'
+import type { IndexRequest } from '../../packages/sync-agent/dist/protocol.js'
+import { shortIdOf } from '../../packages/sync-agent/dist/device-id.js'
+
+/**
+ * A compromised read-write peer, a member the victim already follows, appends valid, signed
+ * entries (a theme file and an upload) and never serves their index: it cleared their blocks
+ * of its drive's Hyperbee core after a keeper, a good read-write peer, had synced them, so it
+ * still proves the signed length and gives nobody a block of it; it announces that it serves
+ * index blocks and never answers such a request. (The contents stay served: this is the index core,
+ * withheld-contents.test.ts covers the blob core.) The victim must not hang, crash or spin, must
+ * say what it waits for (each read of the drive's index times out: REQUEST_TIMEOUT with the
+ * drive, in status errors, retried with a backoff; inSync false meanwhile), must keep applying
+ * the good peer's changes, and must get the entries and their files as soon as a peer that has
+ * the blocks (the keeper, back online) connects.
+ */
+const EARLIER = `${MARK}-earlier.txt`
+const THEME = `themes/${MARK}-theme/style.css`
+const UPLOAD = `uploads/2026/11/${MARK}-photo.jpg`
+const MAX_RSS_BYTES = 450 * 1024 * 1024
+/** the victim's CPU use while it waits for the withheld index: well below a busy loop */
+const MAX_CPU_SHARE = 0.2
+
+describe('a signed writer that withholds its index', () => {
+  const stage = useSceneWithKeeper()
+
+  it('the victim waits without spinning, says so, keeps syncing, and gets the entries from a peer that has them', async () => {
+    const { scene, keeper } = stage()
+    const h = await scene.hostile()
+    const drive = shortIdOf(h.keyPair.publicKey)
+    // a member the victim follows: its first file arrives the ordinary way
+    await h.putFile(EARLIER, Buffer.from('earlier\n'))
+    const first = h.connect(scene.victim.address)
+    await until(async () => (await readIn(scene.victim, EARLIER))?.toString() === 'earlier\n', { timeoutMs: 30_000, message: 'the victim has the peer\'s earlier file' })
+    first.destroy()
+    const appliedLength = h.drive.core.length
+
+    // then it appends, the keeper syncs the entries (index and files) while they are served, goes offline
+    const theme = Buffer.from('body { color: red }\n')
+    const photo = randomBytes(200 * 1024)
+    await h.putFile(THEME, theme)
+    await h.putFile(UPLOAD, photo)
+    const signedLength = h.drive.core.length
+    const toKeeper = h.connect(keeper.address)
+    await h.waitUploaded()
+    await until(async () => (await readIn(keeper, THEME))?.equals(theme) && (await readIn(keeper, UPLOAD))?.equals(photo), { timeoutMs: 30_000, message: 'the keeper has both files' })
+    toKeeper.destroy()
+    await keeper.stop()
+    // what it appended: the victim holds the rest, and is upgraded from there
+    await h.withholdIndex(appliedLength)
+    expect(await h.drive.core.has(appliedLength), 'the hostile peer no longer holds its new index blocks').toBe(false)
+    expect(await h.drive.core.has(signedLength - 1)).toBe(false)
+    expect(h.drive.core.length).toBe(signedLength)
+
+    // back to the victim: it proves the signed length, and answers no index request
+    const asked: IndexRequest[] = []
+    const conn = h.connect(scene.victim.address, { index: (request) => void asked.push(request) })
+    const victimPid = scene.victim.pid as number
+    const cpuAt = { ms: await cpuMs(victimPid), wall: Date.now() }
+    await until(() => h.drive.core.peers.some((p: { remoteLength: number }) => p.remoteLength >= signedLength), { timeoutMs: 20_000, message: 'the victim knows the signed length' })
+    // meanwhile the good peer's changes arrive, a theme file included (the withheld index
+    // holds neither the workers nor the other drives' diffs)
+    await scene.assertUnharmed('withheld index', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 30_000 })
+    await fs.mkdir(path.join(scene.good.folder, 'themes', 'good'), { recursive: true })
+    const goodAt = Date.now()
+    await fs.writeFile(path.join(scene.good.folder, 'themes', 'good', 'style.css'), 'good\n')
+    await until(async () => (await readIn(scene.victim, 'themes/good/style.css'))?.toString() === 'good\n', { timeoutMs: 30_000, message: "the good peer's theme file reaches the victim" })
+    const goodThemeMs = Date.now() - goodAt
+
+    // the read of the index times out and is retried with a backoff, logged once per attempt
+    const failed = await scene.waitRecord((r) => r.code === 'REQUEST_TIMEOUT' && r.drive === drive, "that the peer's index did not come", 60_000)
+    expect(failed).toMatchObject({ level: 'warn', attempts: 1, retryMs: expect.any(Number), from: appliedLength, to: signedLength })
+    const cpu = { ms: (await cpuMs(victimPid)) - cpuAt.ms, wallMs: Date.now() - cpuAt.wall }
+    const status = await scene.victim.status()
+    expect(status.deviceId).toBeTruthy()
+    expect(status.inSync, 'not in sync while a member drive\'s signed entries cannot be read').toBe(false)
+    const errors = status.errors as Array<{ code: string; message: string }>
+    expect(errors.some((e) => e.code === 'REQUEST_TIMEOUT' && e.message.includes(drive)), 'status names the drive whose index does not come').toBe(true)
+    expect(await readIn(scene.victim, THEME)).toBeNull()
+    expect(await readIn(scene.victim, UPLOAD)).toBeNull()
+    expect(conn.isClosed(), 'the victim keeps the peer connected (it may serve the blocks later)').toBe(false)
+    const rss = await rssBytes(victimPid, 'VmHWM')
+    console.log(`WITHHELD-INDEX ${JSON.stringify({ cpuMs: cpu.ms, wallMs: cpu.wallMs, cpuShare: Math.round((cpu.ms / cpu.wallMs) * 1000) / 1000, peakRssMiB: Math.round(rss / 2 ** 20), inSync: status.inSync, state: status.state, goodThemeMs, indexRequests: asked.length, errors: errors.map((e) => e.code) })}`)
+    expect(cpu.ms / cpu.wallMs, `victim CPU ${cpu.ms} ms over ${cpu.wallMs} ms`).toBeLessThan(MAX_CPU_SHARE)
+    expect(rss).toBeLessThan(MAX_RSS_BYTES)
+
+    // the keeper comes back and connects to the victim: it has the index, so the entries and
+    // their files arrive, and the victim is in sync again (the hostile peer still connected)
+    const backAt = Date.now()
+    keeper.peers = [scene.victim.address]
+    await keeper.start()
+    await until(async () => (await readIn(scene.victim, THEME))?.equals(theme) && (await readIn(scene.victim, UPLOAD))?.equals(photo), {
+      timeoutMs: 30_000,
+      message: 'the withheld entries\' files reach the victim once the keeper is back'
+    })
+    console.log(`WITHHELD-INDEX the files arrived ${Date.now() - backAt} ms after the keeper started again`)
+    await until(async () => (await scene.victim.status()).inSync, { timeoutMs: 30_000, message: 'the victim is in sync again' })
+    await scene.assertUnharmed('index from the keeper', { maxRssBytes: MAX_RSS_BYTES })
+  })
+})
