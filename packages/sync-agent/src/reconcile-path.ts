@@ -204,6 +204,8 @@ function describeRecord(r: LocalRecord): string {
 
 export class PathReconciler {
   private readonly warnedLinks = new Set<string>()
+  /** per member drive, the newest index block known to be here (newestIndexBlock) */
+  private readonly newestHad = new Map<string, number>()
   private readonly reader = new BlobReader()
 
   constructor(private readonly deps: ReconcileDeps) {}
@@ -381,7 +383,7 @@ export class PathReconciler {
     if (d.isOwn && d.drive.version <= 1) return null
     let raw: DriveEntry<Buffer> | null
     try {
-      if (!d.isOwn) await this.newestIndexBlock(d, timeoutMs)
+      if (!d.isOwn && this.newestHad.get(d.hex) !== d.drive.core.length - 1) await this.newestIndexBlock(d, timeoutMs)
       raw = await d.drive.entry<Buffer>(key, { timeout: timeoutMs, valueEncoding: 'binary' })
     } catch (err) {
       raw = await this.entryAsDiffed(d, key, err)
@@ -400,8 +402,9 @@ export class PathReconciler {
   private async newestIndexBlock(d: MemberDrive, timeoutMs: number): Promise<void> {
     const core = d.drive.core
     const newest = core.length - 1
-    if (newest < 1 || (await core.has(newest))) return
-    await core.get(newest, { timeout: timeoutMs })
+    if (newest >= 1 && !(await core.has(newest))) await core.get(newest, { timeout: timeoutMs })
+    // once here it stays (we never clear a member's blocks): the next read of this length skips the look
+    this.newestHad.set(d.hex, newest)
   }
 
   /** The fallback of `entryOf`: `err` again if the diffed view has nothing to add. */
