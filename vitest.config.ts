@@ -7,7 +7,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
  * Without vitest's timing cache (a fresh clone, as in CI) files start in path order, and
  * hostile-volume, started half-way, ran alone for the last minute of the suite.
  */
-const LONGEST_FIRST = ['hostile-volume', 'discovery', 'offline-changes', 'withheld-contents', 'cli', 'initial-sync', 'docker-files', 'hostile-connections']
+const LONGEST_FIRST = ['hostile-volume', 'discovery', 'offline-changes', 'withheld-contents', 'withheld-index', 'cli', 'initial-sync', 'docker-files', 'hostile-connections']
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

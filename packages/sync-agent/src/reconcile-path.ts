@@ -383,6 +383,10 @@ export class PathReconciler {
     if (d.isOwn && d.drive.version <= 1) return null
     let raw: DriveEntry<Buffer> | null
     try {
+      // the engine gave up on this drive's index for now: read as diffed at once, not after a
+      // wait inside Hyperbee's lock for each path (a writer serving its newest block and
+      // withholding older ones made each read wait its whole timeout, one after the other)
+      if (!d.isOwn && this.deps.indexUnserved?.(d.hex)) throw unservedIndex(d)
       if (!d.isOwn && this.newestHad.get(d.hex) !== d.drive.core.length - 1) await this.newestIndexBlock(d, timeoutMs)
       raw = await d.drive.entry<Buffer>(key, { timeout: timeoutMs, valueEncoding: 'binary' })
     } catch (err) {
@@ -929,4 +933,9 @@ export class PathReconciler {
     this.deps.onConflict(path, copy)
     if (copy) this.deps.onNewPath(copy)
   }
+}
+
+/** What a read of an index the engine gave up on fails with: as Hypercore's own timeout, so the path waits and is retried alike. */
+function unservedIndex(d: MemberDrive): Error {
+  return Object.assign(new Error(`no connected peer serves the index of ${d.shortId}'s drive`), { code: 'REQUEST_TIMEOUT' })
 }

@@ -49,4 +49,36 @@ describe('PathReconciler.gather, a member drive whose newest index blocks no pee
     expect(diffSettled, 'the paths were read before the diff\'s read gave up').toBe(false)
     for (const versions of gathered) expect(versions.map((v) => (v as { vv: EntryMeta['vv'] }).vv)).toEqual([{ [W]: 1 }])
   }, 30_000) // a failing run waits 10 s + 4 × 3 s
+
+  it('once the engine gave up on that index, reads the diffed view at once, even where the newest block is served and older ones are not', async () => {
+    const writer = await stores.open()
+    await writer.putEntry('/f.txt', { metadata: meta({ [W]: 1 }, 'deleted') })
+    const victim = await stores.open(writer.key)
+    const stop = stores.replicate(writer, victim)
+    await victim.core.download({ start: 0, end: writer.core.length }).done()
+    const diffed = victim.core.length
+    stop()
+    for (let i = 2; i <= 6; i++) await writer.putEntry(`/f${i}.txt`, { metadata: meta({ [W]: i }, 'deleted') })
+    // withholds what it appended but the newest block (the root the reads start at)
+    await writer.core.clear(diffed, writer.core.length - 1)
+    stores.replicate(writer, victim)
+    while (victim.core.length < writer.core.length) await victim.core.update({ wait: true })
+    await victim.core.get(victim.core.length - 1, { timeout: 10_000 })
+    expect(await victim.core.has(victim.core.length - 2)).toBe(false)
+
+    const member = { hex: victim.key.toString('hex'), author: W, isOwn: false, shortId: 'WRITER1', member: {}, drive: victim } as unknown as MemberDrive
+    const reconciler = new PathReconciler({
+      drives: { all: () => [member] },
+      appliedVersion: () => diffed,
+      indexUnserved: () => true,
+      log: { debug: () => undefined, warn: () => undefined }
+    } as unknown as ReconcileDeps)
+    let diffSettled = false
+    const diffRead = victim.entry('/f.txt', { timeout: 10_000 }).finally(() => (diffSettled = true))
+    diffRead.catch(() => undefined)
+    const gathered = await Promise.all(['f.txt', 'f.txt', 'f.txt'].map((p) => reconciler.gather(p)))
+    // through the live index each would wait 3 s inside Hyperbee's lock, behind the diff's read
+    expect(diffSettled, "the paths were read before the diff's read gave up").toBe(false)
+    for (const versions of gathered) expect(versions.map((v) => (v as { vv: EntryMeta['vv'] }).vv)).toEqual([{ [W]: 1 }])
+  }, 30_000)
 })
