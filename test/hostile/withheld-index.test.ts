@@ -3,7 +3,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cpuMs, rssBytes } from '../helpers/hostile-peer.ts'
-import { MARK, readIn, useSceneWithKeeper } from '../helpers/hostile-scene.ts'
+import { MARK, readIn, useSceneWithKeeper, type LogRecord } from '../helpers/hostile-scene.ts'
 import { until } from '../helpers/until.ts'
 import type { IndexRequest } from '../../packages/sync-agent/dist/protocol.js'
 import { shortIdOf } from '../../packages/sync-agent/dist/device-id.js'
@@ -24,6 +24,8 @@ const EARLIER = `${MARK}-earlier.txt`
 const THEME = `themes/${MARK}-theme/style.css`
 const UPLOAD = `uploads/2026/11/${MARK}-photo.jpg`
 const MAX_RSS_BYTES = 450 * 1024 * 1024
+/** withheld entries in the second case: more than bulk mode's threshold (BULK_MODE_PATHS, 2,000) */
+const WITHHELD_MANY = 2_100
 /** the victim's CPU use while it waits for the withheld index: well below a busy loop */
 const MAX_CPU_SHARE = 0.2
 
@@ -103,4 +105,33 @@ describe('a signed writer that withholds its index', () => {
     await until(async () => (await scene.victim.status()).inSync, { timeoutMs: 30_000, message: 'the victim is in sync again' })
     await scene.assertUnharmed('index from the keeper', { maxRssBytes: MAX_RSS_BYTES })
   })
+
+  it('thousands of withheld entries do not keep the victim\'s watcher paused: its own changes still go out at once', async () => {
+    const { scene } = stage()
+    const h = await scene.hostile()
+    await h.putFile(`${MARK}-many-first.txt`, Buffer.from('first\n'))
+    const first = h.connect(scene.victim.address)
+    await until(async () => (await readIn(scene.victim, `${MARK}-many-first.txt`))?.toString() === 'first\n', { timeoutMs: 30_000, message: 'the victim has the peer\'s first file' })
+    first.destroy()
+    const appliedLength = h.drive.core.length
+    // more entries than bulk mode's threshold (2,000 paths), then their index withheld
+    const blob = await h.putBlob(Buffer.from('x'))
+    const meta = h.fileMeta(Buffer.from('x'))
+    await h.putMany(WITHHELD_MANY, (i) => ({ key: `/uploads/${MARK}-many/${String(i).padStart(5, '0')}.txt`, value: { blob, metadata: { ...meta, vv: h.nextVector() } } }))
+    await h.withholdIndex(appliedLength)
+    const since = Date.now()
+    const after = (r: LogRecord) => typeof r.time === 'string' && Date.parse(r.time) >= since
+    h.connect(scene.victim.address, { index: () => undefined })
+    // it announces the signed length: that many paths look like a bulk sync, and the watcher is paused
+    await scene.waitRecord((r) => after(r) && r.msg === 'bulk sync: pausing the watcher', 'that it pauses the watcher for the announced entries', 30_000)
+    // once the diff gave up on the index (30 s), those entries are not work under way: the
+    // watcher is back (before: paused for as long as the index was withheld, the victim's own
+    // changes found by a rescan every 15 s)
+    await scene.waitRecord((r) => after(r) && r.msg === 'bulk sync done: watching again', 'that it watches again once the index did not come', 90_000)
+    const mine = path.join(scene.victim.folder, 'uploads', `${MARK}-victim-own.txt`)
+    await fs.mkdir(path.dirname(mine), { recursive: true })
+    await fs.writeFile(mine, 'written on the victim\n')
+    await until(async () => (await readIn(scene.good, `uploads/${MARK}-victim-own.txt`))?.toString() === 'written on the victim\n', { timeoutMs: 30_000, message: 'the victim\'s own new file reaches the good peer' })
+    expect((await scene.victim.status()).inSync, 'still not in sync: the withheld entries are not here').toBe(false)
+  }, 150_000)
 })

@@ -430,7 +430,7 @@ export class Agent {
   private startBulkMode(writer: FolderWriter): void {
     this.bulkMode = new BulkMode({
       backlog: () => this.engine.pendingCount + this.remoteBacklog(),
-      isDiffing: () => this.engine.isDiffing,
+      isDiffing: () => this.engine.isDiffingServed,
       watcher: this.watcher,
       rescan: async () => void (await this.scan(writer, false)),
       // `close()` says so before its closers run, so no look is scheduled after
@@ -474,7 +474,9 @@ export class Agent {
         const drive = this.drives.get(h.driveKey.toString('hex'))
         // a claimed length beyond the signed length we know is a lie (or not here yet): not backlog
         const length = drive ? Math.min(h.length, drive.drive.core.length) : 0
-        if (drive && !drive.isOwn) backlog += Math.max(0, length - this.engine.appliedVersion(drive.hex))
+        // entries whose index no peer serves (the diff gave up for now) are not work under way:
+        // counted, a writer withholding 2,000 of them paused the watcher for as long as it did
+        if (drive && !drive.isOwn && !this.engine.isIndexUnserved(drive.hex)) backlog += Math.max(0, length - this.engine.appliedVersion(drive.hex))
       }
     }
     return backlog

@@ -890,6 +890,16 @@ export class SyncEngine {
     return this.diffing.size > 0
   }
 
+  /**
+   * Is a diff running that is getting its index (not one waiting to try again because no peer
+   * served it)? Bulk mode resumes the watcher only once none is: with every diff counted, a
+   * writer withholding its index kept a node's watcher paused for as long as it did.
+   */
+  get isDiffingServed(): boolean {
+    for (const hex of this.diffing.keys()) if (!this.indexUnserved.has(hex)) return true
+    return false
+  }
+
   get isIdle(): boolean {
     return this.pendingCount === 0 && this.diffing.size === 0
   }

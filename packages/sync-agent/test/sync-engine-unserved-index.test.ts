@@ -65,6 +65,9 @@ describe('SyncEngine, a member drive whose index no peer serves', () => {
     expect(timeouts().slice(1, 3)).toMatchObject([{ attempts: 2, retryMs: 2_000 }, { attempts: 3, retryMs: 4_000 }])
     expect(engine.lastError).toMatchObject({ code: 'REQUEST_TIMEOUT' })
     expect(engine.isIndexUnserved(member.hex), 'paths read the drive as diffed meanwhile').toBe(true)
+    // a diff, but not one getting anywhere: bulk mode does not keep the watcher paused for it
+    expect(engine.isDiffing).toBe(true)
+    expect(engine.isDiffingServed).toBe(false)
     expect(engine.lastError?.message).toContain('WRITER1')
     // the drive is not done: not idle (inSync stays false), nothing applied, nothing skipped
     expect(engine.isIdle).toBe(false)
@@ -83,5 +86,6 @@ describe('SyncEngine, a member drive whose index no peer serves', () => {
     expect(engine.appliedVersion(member.hex)).toBe(writer.core.length)
     expect(records.some((r) => r.msg === 'drive diffed')).toBe(true)
     expect(engine.isIndexUnserved(member.hex)).toBe(false)
+    expect(engine.isDiffingServed).toBe(false)
   }, 30_000)
 })
