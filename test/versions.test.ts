@@ -141,6 +141,8 @@ describe('sync-agent versions', () => {
     for (const [args, code, message] of cases) {
       const r = await runCli([...args, '--control', b.control])
       expect({ args, code: r.code, stderr: r.stderr }).toMatchObject({ code, stderr: expect.stringMatching(message) })
+      // one line naming the problem (the usage text only for a malformed command line)
+      if (args.length > 2) expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1)
     }
     expect(await fs.readFile(path.join(b.folder, CAT), 'utf8')).toBe(before)
     // A keeps none: it says so, and fails

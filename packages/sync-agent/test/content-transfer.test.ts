@@ -191,7 +191,10 @@ describe('content transfer from a peer\'s folder', () => {
       return f ? { ...f, mtimeMs: f.mtimeMs - 1000 } : null
     }
     const it = await fetcher.open(versionOf('a.bin', first))
-    await expect(collect(it as AsyncIterable<Uint8Array>)).rejects.toThrow(/stopped sending/)
+    // by when the answer's end arrives: open already saw it ("not here": null), or it hands out
+    // the first bytes and the read fails at the end (under load either happens); never a whole
+    // file vouched for
+    if (it !== null) await expect(collect(it as AsyncIterable<Uint8Array>)).rejects.toThrow(/stopped sending/)
     expect(fetcher.available()).toBe(true)
     // a small file (read in one go) the same way: not here, nothing handed on
     const small = randomBytes(5000)

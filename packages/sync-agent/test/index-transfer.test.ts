@@ -285,7 +285,7 @@ describe('index snapshot from raw blocks', () => {
     expect(asked.length).toBeGreaterThanOrEqual(4)
     expect(asked[0]).toMatchObject({ start: 0 })
     expect(asked.some((r) => r.start === 10)).toBe(true)
-  })
+  }, 30_000) // a drive of 9,000 entries: over the unit default (5 s) on a loaded machine
 
   /** A 50-entry drive whose serving peer answers with `answer`; asks for a snapshot twice. */
   async function askTwice(answer: (writer: Hyperdrive, s: PeerSession, r: IndexRequest) => void) {

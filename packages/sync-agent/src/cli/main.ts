@@ -141,7 +141,7 @@ async function rescanCommand(args: string[]): Promise<number> {
 /** A path a user typed that the agent found unsafe is a usage error (exit 2), like any bad argument. */
 function asUsage<T>(run: Promise<T>): Promise<T> {
   return run.catch((err: unknown) => {
-    throw isSyncError(err, 'E_PATH_UNSAFE') ? usage(err.message) : err
+    throw isSyncError(err, 'E_PATH_UNSAFE') ? new SyncError('E_USAGE', err.message) : err
   })
 }
 

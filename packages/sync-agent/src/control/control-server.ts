@@ -88,8 +88,7 @@ export class ControlServer {
         return
       }
       const url = new URL(req.url ?? '/', 'http://control')
-      const { versions, restore } = this.handlers
-      const { rescan } = this.handlers
+      const { versions, restore, rescan } = this.handlers
       const noFolder = (what: string) => fail(res, new SyncError('E_REFUSED', `an encrypted relay has no folder: ${what}`))
       if (req.method === 'GET' && url.pathname === '/versions') {
         if (!versions) return noFolder('it keeps no versions')
