@@ -951,7 +951,10 @@ export class SyncEngine {
   stalled(olderThanMs: number, maxRuns: number): Array<{ what: string; ms?: number; runs?: number }> {
     const now = Date.now()
     const out: Array<{ what: string; ms?: number; runs?: number }> = []
-    for (const [what, at] of this.startedAt) if (now - at > olderThanMs) out.push({ what, ms: now - at })
+    for (const [what, at] of this.startedAt) {
+      // a diff waiting to try an index no peer served again: each attempt says so (REQUEST_TIMEOUT)
+      if (now - at > olderThanMs && !(what.startsWith('drive:') && this.indexUnserved.has(what.slice(6)))) out.push({ what, ms: now - at })
+    }
     for (const [what, runs] of this.runs) if (runs > maxRuns) out.push({ what, runs })
     this.runs.clear()
     return out

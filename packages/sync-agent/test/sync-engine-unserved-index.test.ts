@@ -68,6 +68,8 @@ describe('SyncEngine, a member drive whose index no peer serves', () => {
     // a diff, but not one getting anywhere: bulk mode does not keep the watcher paused for it
     expect(engine.isDiffing).toBe(true)
     expect(engine.isDiffingServed).toBe(false)
+    // not also reported as stalled work: each attempt is reported already
+    expect(engine.stalled(0, 1_000).map((st) => st.what)).not.toContain('drive:' + member.hex)
     expect(engine.lastError?.message).toContain('WRITER1')
     // the drive is not done: not idle (inSync stays false), nothing applied, nothing skipped
     expect(engine.isIdle).toBe(false)
