@@ -248,7 +248,7 @@ export class VersionArchive {
 }
 
 /** Two versions (of one path) newest first: by when made, then by `-N` (later in that second) */
-export function newestFirst(x: KeptVersion, y: KeptVersion): number {
+function newestFirst(x: KeptVersion, y: KeptVersion): number {
   const a = VersionArchive.parse(x.name) as { madeAt: number; attempt: number }
   const b = VersionArchive.parse(y.name) as { madeAt: number; attempt: number }
   return b.madeAt - a.madeAt || b.attempt - a.attempt
