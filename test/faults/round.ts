@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -82,6 +83,8 @@ export interface RoundResult {
   rebuildSnapshots: number
   /** how long the rebuilt node took to converge with the cluster again (0 without a rebuild) */
   rebuildConvergeMs: number
+  /** the restore after the round: `n2 docs/d0/a.txt~20261201-021645`, 'refused: …' or 'none (…)' */
+  restore: string
 }
 
 const STALLED_OPEN = 'a member drive did not open in time'
@@ -335,6 +338,34 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       return { problems, extraCopies: findings.extraCopies, files, conflictCopies }
     }
     /**
+     * After the round, a user's `versions restore` on a node that keeps versions (an even one):
+     * a seeded version it kept is put back, and once converged every node holds its bytes at
+     * its path. A refusal the command documents (a directory or link in the way) is an answer,
+     * not a failure; anything else is.
+     */
+    const restorePhase = async (): Promise<{ restore: string; problems: string[] }> => {
+      const r = new Prng(seed * 17 + 3)
+      const a = r.pick(agents.filter((_, i) => i % 2 === 0)) as Agent
+      const listed = await runCli(['versions', '--json', '--control', a.control])
+      if (listed.code !== 0) return { restore: 'failed', problems: [`restore: versions on ${a.name} exited ${listed.code}: ${listed.stderr.trim()}`] }
+      const { versions } = JSON.parse(listed.stdout) as { versions: Array<{ path: string; name: string; stamp: string }> }
+      if (versions.length === 0) return { restore: 'none (no versions)', problems: [] }
+      const v = r.pick(versions)
+      const bytes = await fs.readFile(path.join(runDir, `${a.name}.versions`, v.name))
+      const want = createHash('sha256').update(bytes).digest('hex')
+      oracle.note(`restore on ${a.name}: ${v.path} from ${v.name}`)
+      const done = await runCli(['versions', 'restore', v.path, '--version', v.stamp, '--control', a.control])
+      if (done.code !== 0) {
+        if (/is a directory here|is not a regular file here/.test(done.stderr)) return { restore: `refused: ${done.stderr.trim()}`, problems: [] }
+        return { restore: 'failed', problems: [`restore: ${a.name} ${v.path} exited ${done.code}: ${done.stderr.trim()}`] }
+      }
+      const message = `the restore of ${v.path} on ${a.name} has reached every node`
+      const { trees } = await waitConverged(agents, { timeoutMs: convergeTimeoutMs, intervalMs: 1_000, hash: true, beforeCheck: acceptHeld, message })
+      const entry = (trees[0] as Tree).get(v.path)
+      const got = entry?.type === 'file' ? entry.sha256 : entry?.type ?? 'nothing'
+      return { restore: `${a.name} ${v.name}`, problems: got === want ? [] : [`restore: ${v.path} holds ${String(got).slice(0, 10)} everywhere after ${a.name} restored ${v.name} (${want.slice(0, 10)})`] }
+    }
+    /**
      * A node's container is rebuilt: a bulk of files is written on another node (so that
      * node's drive is large enough to be read as one verified index snapshot) and has reached
      * every node; then the rebuilt node is killed, its folder and data dir wiped, and it starts
@@ -416,6 +447,12 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       rebuilt = await rebuildPhase(rebuildPlan)
       judged = await judge('the cluster has converged again after the rebuild (hashed)')
     }
+    let restore = 'none (the round failed)'
+    if (judged.problems.length === 0) {
+      const restored = await restorePhase()
+      restore = restored.restore
+      judged.problems.push(...restored.problems)
+    }
     const problems = judged.problems
     const kinds: Record<string, number> = {}
     for (const line of problems) {
@@ -438,7 +475,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       problems: kinds,
       stalledOpens: agents.reduce((n, a) => n + a.logs.split(STALLED_OPEN).length - 1, 0),
       indexSnapshots: agents.reduce((n, a) => n + a.logs.split(INDEX_SNAPSHOT).length - 1, 0),
-      ...rebuilt
+      ...rebuilt,
+      restore
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))
