@@ -7,23 +7,13 @@ import { deviceIdOf } from '../packages/sync-agent/dist/device-id.js'
 import { newSecret } from './helpers/cli.ts'
 import { useHarness } from './helpers/harness.ts'
 import { HostilePeer } from './helpers/hostile-peer.ts'
+import { parseRecords } from './helpers/hostile-scene.ts'
 import { freePort } from './helpers/ports.ts'
 import { repoRoot } from './helpers/paths.ts'
 import { stays, until } from './helpers/until.ts'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Holepunch modules ship no types
 const NoiseSecretStream: any = createRequire(path.join(repoRoot, 'packages/sync-agent/package.json'))('@hyperswarm/secret-stream')
-
-/** the pino records of an agent's stdout so far */
-function records(stdout: string): Array<Record<string, unknown>> {
-  return stdout.split('\n').flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>]
-    } catch {
-      return []
-    }
-  })
-}
 
 /**
  * A configured peer that is down: its row says why (the socket's errno, not a protocol
@@ -43,7 +33,7 @@ describe('a configured peer that is down', () => {
     await until(async () => (await row())?.lastError === 'ECONNREFUSED', { timeoutMs: 20_000, message: 'the row says the peer refused the connection' })
     // retries at 0.2, 0.4, 0.8, 1.6 s (±25%): several within this window, and the row stays
     await stays(async () => (await row())?.lastError === 'ECONNREFUSED' && (await row())?.connected === false, { durationMs: 2_500, message: 'the row keeps saying why' })
-    const about = () => records(b.stdout).filter((r) => r.peer === peerAddress)
+    const about = () => parseRecords(b.stdout).filter((r) => r.peer === peerAddress)
     expect(about().filter((r) => r.level === 'warn' || r.level === 'error')).toEqual([])
     expect(about().filter((r) => r.msg === 'cannot reach a configured peer; trying again with a backoff (up to 10 s)')).toEqual([expect.objectContaining({ level: 'info', code: 'ECONNREFUSED' })])
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect } from 'vitest'
 import type { Agent } from './agent.ts'
 import { newSecret } from './cli.ts'
 import { useHarness, type Harness } from './harness.ts'
-import { HostilePeer, rssBytes } from './hostile-peer.ts'
+import { cpuMs, HostilePeer, rssBytes } from './hostile-peer.ts'
 import { until } from './until.ts'
 
 /**
@@ -170,3 +170,41 @@ export function useSceneWithKeeper(): () => SceneWithKeeper {
 export async function readIn(agent: Agent, rel: string): Promise<Buffer | null> {
   return fs.readFile(path.join(agent.folder, rel)).catch(() => null)
 }
+
+/**
+ * What an agent spends while it waits on a withholding peer, from this call on: `measure`
+ * prints `LABEL {cpuMs, wallMs, cpuShare, peakRssMiB, ...extra}` (the figures the README
+ * quotes), then checks the CPU share and the peak RSS against the bounds (no busy loop,
+ * memory bounded).
+ */
+export async function waitLoad(agent: Agent, bounds: { maxCpuShare: number; maxRssBytes: number }): Promise<{ measure(label: string, extra: Record<string, unknown>): Promise<void> }> {
+  const pid = agent.pid as number
+  const fromMs = await cpuMs(pid)
+  const fromWall = Date.now()
+  return {
+    async measure(label, extra) {
+      const used = (await cpuMs(pid)) - fromMs
+      const wallMs = Date.now() - fromWall
+      const rss = await rssBytes(pid, 'VmHWM')
+      console.log(`${label} ${JSON.stringify({ cpuMs: used, wallMs, cpuShare: Math.round((used / wallMs) * 1000) / 1000, peakRssMiB: Math.round(rss / 2 ** 20), ...extra })}`)
+      expect(used / wallMs, `${agent.name} CPU ${used} ms over ${wallMs} ms`).toBeLessThan(bounds.maxCpuShare)
+      expect(rss).toBeLessThan(bounds.maxRssBytes)
+    }
+  }
+}
+
+/**
+ * The keeper comes back, dialling the victim, and serves what it synced before the peer
+ * withheld it: resolves with the ms until every one of `files` is on the victim with its bytes.
+ */
+export async function keeperServes({ scene, keeper }: SceneWithKeeper, files: Record<string, Buffer>, what: string): Promise<number> {
+  const backAt = Date.now()
+  keeper.peers = [scene.victim.address]
+  await keeper.start()
+  await until(async () => {
+    for (const [rel, bytes] of Object.entries(files)) if (!(await readIn(scene.victim, rel))?.equals(bytes)) return false
+    return true
+  }, { timeoutMs: 30_000, message: `${what} reach the victim once the keeper is back` })
+  return Date.now() - backAt
+}
+

@@ -1,4 +1,4 @@
-import { ftruncateSync, writeSync } from 'node:fs'
+import { ftruncateSync, writeSync, type Stats } from 'node:fs'
 import { open as openFile, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { open as openBox, seal, SyncError } from '@sync-agent/shared'
@@ -22,6 +22,11 @@ export interface LocalRecord {
   hash: string | null
   target: string | null
   vv: VersionVector
+}
+
+/** The record of what `st` shows at a path (its fingerprint), with the version it holds. */
+export function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | null, target: string | null, vv: VersionVector): LocalRecord {
+  return { kind, size: kind === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash, target, vv }
 }
 
 /**

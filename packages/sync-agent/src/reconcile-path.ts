@@ -6,7 +6,7 @@ import { BlobReader } from './blob-reader.js'
 import { conflictName, decide, isTouch, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
-import type { ApplyIntent, IndexStore, LocalRecord } from './index-store.js'
+import { recordOf, type ApplyIntent, type IndexStore, type LocalRecord } from './index-store.js'
 import { placingOf } from './recover-placements.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { DriveEntry } from 'hyperdrive'
@@ -85,10 +85,6 @@ function kindOf(st: Stats): 'file' | 'dir' | 'symlink' | null {
   if (st.isDirectory()) return 'dir'
   if (st.isSymbolicLink()) return 'symlink'
   return null
-}
-
-function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | null, target: string | null, vv: VersionVector): LocalRecord {
-  return { kind, size: kind === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash, target, vv }
 }
 
 /** Is what the disk holds the version an interrupted apply was writing? */

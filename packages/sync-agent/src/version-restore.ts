@@ -1,9 +1,10 @@
-import { createReadStream, realpathSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { lstat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { checkRelativePath, isSyncError, SyncError, type KeptVersion, type RestoreRequest, type RestoreResult, type VersionListing } from '@sync-agent/shared'
 import { LocalChangeError, type FolderWriter } from './folder-writer.js'
-import type { LocalRecord } from './index-store.js'
+import { recordOf } from './index-store.js'
+import { insideOrEqual, realOrResolved } from './path-inside.js'
 import type { Logger } from './log.js'
 import type { VersionArchive } from './version-archive.js'
 
@@ -17,31 +18,15 @@ export const LIST_LIMIT = 10_000
 export function folderPathOf(root: string, input: string): string {
   let rel = input
   if (isAbsolute(input)) {
-    const inside = (base: string) => {
-      const r = relative(base, input)
-      return r === '..' || r.startsWith('..' + sep) || isAbsolute(r) ? null : r
-    }
-    const r = inside(root) ?? inside(realpathOr(root))
-    if (r === null) throw new SyncError('E_PATH_UNSAFE', `${input} is not inside the folder ${root}`, { details: { path: input } })
-    rel = r.split(sep).join('/')
+    // the folder as configured, or where its links lead
+    const base = [root, realOrResolved(root)].find((b) => insideOrEqual(b, input))
+    if (base === undefined) throw new SyncError('E_PATH_UNSAFE', `${input} is not inside the folder ${root}`, { details: { path: input } })
+    rel = relative(base, input).split(sep).join('/')
   }
   while (rel.startsWith('./')) rel = rel.slice(2)
   while (rel.endsWith('/')) rel = rel.slice(0, -1)
   if (rel === '' || rel === '.') return ''
   return checkRelativePath(rel)
-}
-
-function realpathOr(path: string): string {
-  try {
-    return realpathSync(path)
-  } catch {
-    return path
-  }
-}
-
-/** The fingerprint of what is on disk now, as the writer's check before its rename compares it. */
-function diskRecord(st: { size: number; mtimeMs: number; ino: number; mode: number }): LocalRecord {
-  return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: null, target: null, vv: {} }
 }
 
 /** Does `asked` (a version's name, its file name or its stamp) name `version`? */
@@ -97,7 +82,8 @@ export class VersionRestore {
         createReadStream(source),
         // a file of ours, read whole: the writer checks its size (no peer's hash to check)
         { size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777, hash: '', hashChecked: true },
-        current ? diskRecord(current) : undefined,
+        // what is on disk now: the writer's check before its rename compares it
+        current ? recordOf(current, 'file', null, null, {}) : undefined,
         { keptAs: (abs) => (keptAs = relative(archive.dir, abs).split(sep).join('/')) }
       )
     } catch (err) {

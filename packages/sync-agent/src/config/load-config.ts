@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs'
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { insideOrEqual, realOrResolved } from '../path-inside.js'
 import { parse as parseYaml } from 'yaml'
 import {
   validateConfig,
@@ -120,27 +121,6 @@ function issueSetting(issuePath: readonly string[], fromEnv: Map<string, string>
     if (dotted === key || dotted.startsWith(key + '.')) return envName + (dotted === key ? '' : ` (item ${dotted.slice(key.length + 1)})`)
   }
   return dotted || 'config'
-}
-
-function insideOrEqual(parent: string, child: string): boolean {
-  const rel = relative(parent, child)
-  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel))
-}
-
-function realOrResolved(path: string): string {
-  // the data dir may not exist yet: resolve its nearest existing ancestor
-  let current = path
-  const tail: string[] = []
-  for (;;) {
-    try {
-      return join(realpathSync(current), ...tail.reverse())
-    } catch {
-      const parent = dirname(current)
-      if (parent === current) return path
-      tail.push(basename(current))
-      current = parent
-    }
-  }
 }
 
 function envValue(envName: string, key: string, value: string): unknown {
