@@ -104,6 +104,11 @@ const cases: BadConfigCase[] = [
     stderr: [/SYNC_AGENT_SECRET_FILE/]
   },
   {
+    name: 'a send limit too low to keep a connection alive',
+    run: async (s) => ({ env: { ...validEnv(s), SYNC_AGENT_MAX_SEND_KIBPS: '2' } }),
+    stderr: [/SYNC_AGENT_MAX_SEND_KIBPS/, /at least 8 KiB\/s/]
+  },
+  {
     name: 'LISTEN without a port',
     run: async (s) => ({ env: { ...validEnv(s), SYNC_AGENT_LISTEN: '127.0.0.1' } }),
     stderr: [/SYNC_AGENT_LISTEN/]

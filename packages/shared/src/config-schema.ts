@@ -142,6 +142,12 @@ function octalMode(max: number, ownerNeeds: number, example: string) {
     })
 }
 
+/** A bandwidth limit in KiB/s: 0 (none) or at least MIN_RATE_KIBPS. */
+export const MIN_RATE_KIBPS = 8
+const rateLimit = wholeNumber(0, 10_000_000)
+  .refine((kib) => kib === 0 || kib >= MIN_RATE_KIBPS, `must be 0 (no limit) or at least ${MIN_RATE_KIBPS} KiB/s`)
+  .default(0)
+
 export const ConfigSchema = z.strictObject({
   /** the synced folder (wp-content); must exist */
   folder: z.string().min(1, 'must not be empty'),
@@ -210,6 +216,12 @@ export const ConfigSchema = z.strictObject({
   versionsDir: z.string().min(1, 'must not be empty').optional(),
   /** versions older than this are removed (hourly); 0 keeps them for ever */
   versionsKeepDays: wholeNumber(0, 36500).default(30),
+  /**
+   * bandwidth limits in KiB/s for all peer connections together (known peers over TCP; not
+   * connections found through the DHT); 0 = none
+   */
+  maxSendKiBps: rateLimit,
+  maxRecvKiBps: rateLimit,
   /** device ids allowed to connect (on top of the secret); empty = any holder of the secret */
   allow: z.array(z.string().regex(/^[A-Za-z2-7]{52}$/, 'expected a device id (52 base32 characters, see `sync-agent status`)')).default([]),
   ignore: z
@@ -240,6 +252,8 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_DIR_MODE: 'dirMode',
   SYNC_AGENT_MASS_DELETE_SHARE: 'massDeleteShare',
   SYNC_AGENT_ALLOW: 'allow',
+  SYNC_AGENT_MAX_SEND_KIBPS: 'maxSendKiBps',
+  SYNC_AGENT_MAX_RECV_KIBPS: 'maxRecvKiBps',
   SYNC_AGENT_NOT_SERVING_AFTER_S: 'notServingAfterS',
   SYNC_AGENT_BOOTSTRAP: 'bootstrap',
   SYNC_AGENT_PUBLIC_DHT: 'publicDht',

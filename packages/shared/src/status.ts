@@ -1,6 +1,15 @@
 /** What `GET /status` on the control socket returns and `sync-agent status --json` prints. */
 export type AgentState = 'starting' | 'scanning' | 'syncing' | 'idle' | 'stopping'
 
+/** Bytes on the peer connections (Noise framing included) since the agent started. */
+export interface TransferStatus {
+  receivedBytes: number
+  sentBytes: number
+  /** maxSendKiBps / maxRecvKiBps (0: no limit) */
+  maxSendKiBps: number
+  maxRecvKiBps: number
+}
+
 export interface PeerStatus {
   /** host:port we dial, or the remote address of an inbound connection */
   address: string
@@ -116,6 +125,8 @@ export interface StatusReport {
   peers: PeerStatus[]
   /** DHT discovery, when it is on */
   discovery: DiscoveryStatus | null
+  /** traffic on all peer connections since the start, and the bandwidth limits */
+  transfer: TransferStatus
   /** where what peers replace or delete is kept (`versionsDir`), null when off */
   versions: { dir: string; keepDays: number; keptSinceStart: number } | null
   /** member drives (one per writer device) */

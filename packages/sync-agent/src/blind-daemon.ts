@@ -57,6 +57,7 @@ export class BlindAgent {
       keyPair,
       keys,
       allow: config.allow,
+      limits: { sendKiBps: config.maxSendKiBps, recvKiBps: config.maxRecvKiBps },
       store: this.store,
       log: log.child({ c: 'peers' }),
       events: {
@@ -122,6 +123,7 @@ export class BlindAgent {
       classes: [],
       peers: this.peers?.status({ isWriter: (deviceKey) => this.relay.members().some((m) => m.deviceKey.equals(deviceKey)) }) ?? [],
       discovery: this.discovery?.status() ?? null,
+      transfer: this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps },
       versions: null,
       members: this.relay.members().length,
       conflicts: 0,

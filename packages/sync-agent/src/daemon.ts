@@ -309,6 +309,7 @@ export class Agent {
       keyPair,
       keys,
       allow: config.allow,
+      limits: { sendKiBps: config.maxSendKiBps, recvKiBps: config.maxRecvKiBps },
       store: this.store,
       log: log.child({ c: 'peers' }),
       events: {
@@ -785,6 +786,7 @@ export class Agent {
       classes: this.classStatus(peersCaughtUp, pending.byClass),
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       discovery: this.discovery?.status() ?? null,
+      transfer: this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps },
       versions: this.archive ? { dir: this.archive.dir, keepDays: this.config.versionsKeepDays, keptSinceStart: this.archive.kept } : null,
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,

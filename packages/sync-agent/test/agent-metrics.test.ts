@@ -45,6 +45,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
       { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', role: null, roleVerified: false, notServingSince: null, lastError: 'ECONNREFUSED', lastExchangeAt: null }
     ],
     discovery: null,
+    transfer: { receivedBytes: 5_000, sentBytes: 70_000, maxSendKiBps: 0, maxRecvKiBps: 0 },
     versions: null,
     members: 2,
     conflicts: 0,
@@ -75,6 +76,8 @@ describe('AgentMetrics', () => {
     expect(s.get('sync_agent_peer_last_exchange_timestamp_seconds{peer="10.0.0.2:7657",device="DEVICEB"}')).toBe(1_700_000_000.5)
     expect([...s.keys()].filter((k) => k.includes('10.0.0.3') && k.startsWith('sync_agent_peer_last_exchange'))).toEqual([])
     expect(s.get('sync_agent_start_time_seconds')).toBe(1_699_999_000)
+    expect(s.get('sync_agent_network_bytes_total{direction="in"}')).toBe(5_000)
+    expect(s.get('sync_agent_network_bytes_total{direction="out"}')).toBe(70_000)
     expect(s.get('sync_agent_info{version="0.1.0",device="DEVICEA",folder_id="abcd1234"}')).toBe(1)
     // counters start at 0 for both directions, so rate() works from the first scrape
     expect(s.get('sync_agent_files_total{direction="in"}')).toBe(0)

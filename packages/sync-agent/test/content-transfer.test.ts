@@ -39,6 +39,10 @@ function sha(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex')
 }
 
+async function collectOpened(opened: AsyncIterable<Uint8Array> | Uint8Array[] | null): Promise<Buffer | null> {
+  return opened === null ? null : collect(opened)
+}
+
 async function collect(it: AsyncIterable<Uint8Array> | Uint8Array[]): Promise<Buffer> {
   const parts: Buffer[] = []
   for await (const chunk of it) parts.push(Buffer.from(chunk))
@@ -55,6 +59,8 @@ async function connectPair(opts: {
   onRequest?: (session: PeerSession, request: ContentRequest) => void
   /** awaited by every lookup of a local file (holds the server's running requests) */
   gate?: Promise<void>
+  /** the server's send limit, KiB/s */
+  sendKiBps?: number
 } = {}): Promise<Pair> {
   const dir = tempDir()
   const held = new Map<string, ServableFile & { hash: string }>()
@@ -81,7 +87,8 @@ async function connectPair(opts: {
     log,
     client: { onClose: (s) => fetcher.onSessionGone(s), onContentData: (s, d) => fetcher.onData(s, d), onContentEnd: (s, e) => fetcher.onEnd(s, e) },
     served: { onClose: (s) => server.onSessionGone(s), onContentRequest: (s, r) => (opts.onRequest ? opts.onRequest(s, r) : server.onRequest(s, r)) },
-    servedFeatures: FEATURE_CONTENT
+    servedFeatures: FEATURE_CONTENT,
+    ...(opts.sendKiBps ? { servedSendKiBps: opts.sendKiBps } : {})
   })
   client = pair.client
   const served = pair.served
@@ -103,6 +110,23 @@ function versionOf(path: string, bytes: Buffer, author = 'SOMEONE'): { path: str
 }
 
 describe('content transfer from a peer\'s folder', () => {
+  it('waits for answers queued behind others on a rate-limited link instead of timing them out', async () => {
+    // the server sends at most 1 MiB/s; 2 MiB asked for at once: the last answers start
+    // ~1.5 s after their request, five times the fetcher's 300 ms timeout here, while the
+    // connection carries the answers before them
+    const files: Record<string, Buffer> = {}
+    for (let i = 0; i < 4; i++) files[`uploads/${i}.jpg`] = randomBytes(512 * 1024)
+    const { fetcher } = await connectPair({ files, sendKiBps: 1024 })
+    const started = performance.now()
+    const got = await Promise.all(Object.entries(files).map(async ([path, bytes]) => collectOpened(await fetcher.open(versionOf(path, bytes)))))
+    const seconds = (performance.now() - started) / 1000
+    Object.values(files).forEach((bytes, i) => expect(got[i]?.equals(bytes)).toBe(true))
+    expect(fetcher.counters).toEqual({ notFound: 0, mismatches: 0 })
+    expect(fetcher.available()).toBe(true)
+    // the limit held: 2 MiB less the bucket's 256 KiB burst at 1 MiB/s
+    expect(seconds).toBeGreaterThanOrEqual(1.7)
+  })
+
   it('fetches small and multi-window files byte for byte, from a peer that announced it serves them', async () => {
     const small = randomBytes(3000)
     const large = randomBytes(WINDOW_BYTES * 2 + 12345)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ClassStatus, DiscoveryStatus, PeerStatus } from '@sync-agent/shared'
-import { classFraction, formatClass, formatDiscovery, formatDuration, formatPeer, progressBar } from '../src/cli/format-status.js'
+import { classFraction, formatClass, formatDiscovery, formatDuration, formatPeer, formatTransfer, progressBar } from '../src/cli/format-status.js'
 
 const MiB = 1024 * 1024
 const uploads: ClassStatus = {
@@ -29,6 +29,11 @@ describe('status formatting', () => {
     const critical: ClassStatus = { ...uploads, name: 'critical', requiredForReady: true, complete: true, pendingFiles: 0, pendingBytes: 0, doneFiles: 4, doneBytes: 0 }
     expect(classFraction({ ...critical, complete: false, pendingFiles: 4 })).toBe(0.5)
     expect(formatClass(critical, true)).toBe('  critical*  [####################] 100%  complete')
+  })
+
+  it('shows the peer traffic and the bandwidth limits', () => {
+    expect(formatTransfer({ receivedBytes: 3 * MiB, sentBytes: 512, maxSendKiBps: 0, maxRecvKiBps: 0 })).toBe('network  received 3.0 MiB (no limit), sent 512 B (no limit)')
+    expect(formatTransfer({ receivedBytes: 0, sentBytes: 0, maxSendKiBps: 512, maxRecvKiBps: 64 })).toBe('network  received 0 B (at most 64 KiB/s), sent 0 B (at most 512 KiB/s)')
   })
 
   it('formats durations', () => {

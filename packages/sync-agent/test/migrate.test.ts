@@ -209,6 +209,16 @@ describe('migrate --from-btsync', () => {
     expect(off.report).not.toMatch(/use_sync_trash/)
   })
 
+  it('rate limits: upload_limit and download_limit (kB/s) become maxSendKiBps and maxRecvKiBps; 0 sets nothing', () => {
+    const limited = runMigration({ from: fixture('limits.conf', {}), cwd: root, dataDir: join(root, 'state') })
+    expect(parseYaml(limited.stdoutConfig as string)).toMatchObject({ maxRecvKiBps: 2048, maxSendKiBps: 8 })
+    expect(limited.report).toMatch(/download_limit 2048 kB\/s → maxRecvKiBps 2048/)
+    expect(limited.report).toMatch(/upload_limit 4 kB\/s → maxSendKiBps 8 \(the lowest limit that keeps a connection alive\)/)
+    const none = runMigration({ from: fixture('ttl.conf', {}), cwd: root, dataDir: join(root, 'state') })
+    expect(parseYaml(none.stdoutConfig as string)).not.toHaveProperty('maxSendKiBps')
+    expect(parseYaml(none.stdoutConfig as string)).not.toHaveProperty('maxRecvKiBps')
+  })
+
   it('an unreadable IgnoreList is reported, not fatal', () => {
     const folder = wpSite()
     // we run as root, which reads any file: a directory in its place gives a real read error

@@ -1,4 +1,4 @@
-import type { ClassStatus, DiscoveryStatus, PeerStatus, StatusReport } from '@sync-agent/shared'
+import type { ClassStatus, DiscoveryStatus, PeerStatus, StatusReport, TransferStatus } from '@sync-agent/shared'
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -68,6 +68,12 @@ export function formatDiscovery(d: DiscoveryStatus): string {
 }
 
 /** The human summary of `sync-agent status`; `bars`: draw progress bars (a terminal). */
+/** One line on the peer traffic since the start and the bandwidth limits. */
+export function formatTransfer(t: TransferStatus): string {
+  const limit = (kib: number): string => (kib === 0 ? 'no limit' : `at most ${kib} KiB/s`)
+  return `network  received ${formatBytes(t.receivedBytes)} (${limit(t.maxRecvKiBps)}), sent ${formatBytes(t.sentBytes)} (${limit(t.maxSendKiBps)})`
+}
+
 export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): string {
   const lines: string[] = []
   const flag = (b: boolean) => (b ? 'yes' : 'no')
@@ -104,6 +110,7 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
     lines.push(`versions ${keptSinceStart} kept since start in ${dir} (${keepDays === 0 ? 'kept for ever' : `kept ${keepDays} days`})`)
   }
   if (s.discovery) lines.push(formatDiscovery(s.discovery))
+  lines.push(formatTransfer(s.transfer))
   lines.push(`peers    ${s.peers.length === 0 ? (s.discovery ? 'none yet' : 'none configured') : ''}`)
   for (const p of s.peers) lines.push(formatPeer(p))
   for (const e of s.errors.slice(-5)) lines.push(`error    ${e.code} ${e.message}`)

@@ -40,6 +40,9 @@ export interface AgentConfig {
   dhtNode: HostPort | null
   /** device ids allowed to connect; empty = anyone with the secret */
   allow: string[]
+  /** bandwidth limits of the peer connections over TCP, KiB/s; 0: none */
+  maxSendKiBps: number
+  maxRecvKiBps: number
   /** where replaced and deleted files are kept (version-archive.ts); null: not kept */
   versionsDir: string | null
   versionsKeepDays: number
@@ -247,6 +250,8 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     publicDht: c.publicDht,
     dhtNode: c.dhtNode ?? null,
     allow: c.allow.map((id) => id.toUpperCase()),
+    maxSendKiBps: c.maxSendKiBps,
+    maxRecvKiBps: c.maxRecvKiBps,
     versionsDir,
     versionsKeepDays: c.versionsKeepDays
   })

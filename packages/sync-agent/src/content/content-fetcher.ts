@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
+import { StallTimer } from '../peers/stall-timer.js'
 import { CONTENT_BUSY, CONTENT_DONE, CONTENT_REFUSED, MAX_CONTENT_WINDOW, type ContentData, type ContentEnd } from '../protocol.js'
 
 /**
@@ -22,7 +23,7 @@ import { CONTENT_BUSY, CONTENT_DONE, CONTENT_REFUSED, MAX_CONTENT_WINDOW, type C
  */
 export const WINDOW_BYTES = 2 * 1024 * 1024
 export const WINDOWS_AHEAD = 3
-/** a window with no message for this long fails (the peer stalled) */
+/** a window with no message for this long, while its connection carried next to nothing, fails (the peer stalled: stall-timer.ts) */
 export const RESPONSE_TIMEOUT_MS = 15_000
 /**
  * How long a peer that answered "not here" for a path's content is not asked for it there
@@ -63,7 +64,7 @@ class Window {
   status: number | null = null
   error: Error | null = null
   private waiter: (() => void) | null = null
-  readonly timer: NodeJS.Timeout
+  readonly timer: StallTimer
 
   constructor(
     readonly id: number,
@@ -73,8 +74,7 @@ class Window {
     timeoutMs: number,
     onTimeout: (w: Window) => void
   ) {
-    this.timer = setTimeout(() => onTimeout(this), timeoutMs)
-    this.timer.unref()
+    this.timer = new StallTimer(session, timeoutMs, () => onTimeout(this))
   }
 
   get settled(): boolean {
@@ -96,14 +96,14 @@ class Window {
   end(status: number): void {
     if (this.settled) return
     this.status = status
-    clearTimeout(this.timer)
+    this.timer.clear()
     this.notify()
   }
 
   fail(err: Error): void {
     if (this.settled) return
     this.error = err
-    clearTimeout(this.timer)
+    this.timer.clear()
     this.notify()
   }
 
@@ -243,7 +243,7 @@ export class ContentFetcher {
   }
 
   private forget(w: Window): void {
-    clearTimeout(w.timer)
+    w.timer.clear()
     this.windows.delete(w.id)
   }
 

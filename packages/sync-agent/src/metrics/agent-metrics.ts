@@ -98,6 +98,20 @@ export class AgentMetrics {
     labelled('sync_agent_peer_last_exchange_timestamp_seconds', 'Last completed exchange with the peer (all its drives applied here), unix seconds', ['peer', 'device'], (g, s) => {
       for (const p of s.peers) if (p.lastExchangeAt !== null) g.set({ peer: p.address, device: p.deviceId ?? '' }, p.lastExchangeAt / 1000)
     })
+    // a counter read from the snapshot: the peer manager counts, this only reports
+    new Counter<'direction'>({
+      name: 'sync_agent_network_bytes_total',
+      help: 'Bytes received (direction="in") and sent (direction="out") on peer connections, Noise framing included',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        const s = current()
+        if (!s) return
+        this.reset()
+        this.inc({ direction: 'in' }, s.transfer.receivedBytes)
+        this.inc({ direction: 'out' }, s.transfer.sentBytes)
+      }
+    })
     labelled('sync_agent_info', 'Constant 1, labelled with the version, device and folder id', ['version', 'device', 'folder_id'], (g, s) => {
       g.set({ version: s.version, device: s.deviceId, folder_id: s.folderId }, 1)
     })

@@ -28,6 +28,9 @@ export interface BtsyncConf {
   rescanIntervalS: number | null
   /** `sync_trash_ttl`: days the Archive keeps a file */
   syncTrashTtlDays: number | null
+  /** `download_limit` / `upload_limit` in kB/s, 0: none */
+  downloadLimitKBps: number | null
+  uploadLimitKBps: number | null
   folders: BtsyncFolder[]
   /** other top-level keys, in file order */
   otherKeys: string[]
@@ -37,7 +40,7 @@ export const DISCOVERY_KEYS = ['use_tracker', 'use_relay_server', 'use_dht', 'se
 export type DiscoveryKey = (typeof DISCOVERY_KEYS)[number]
 
 const FOLDER_KEYS = new Set<string>(['dir', 'secret', 'known_hosts', 'use_sync_trash', 'overwrite_changes', 'selective_sync', ...DISCOVERY_KEYS])
-const TOP_KEYS = new Set(['storage_path', 'listening_port', 'folder_rescan_interval', 'sync_trash_ttl', 'shared_folders'])
+const TOP_KEYS = new Set(['storage_path', 'listening_port', 'folder_rescan_interval', 'sync_trash_ttl', 'download_limit', 'upload_limit', 'shared_folders'])
 
 type Json = Record<string, unknown>
 
@@ -77,6 +80,8 @@ export function readBtsyncConf(value: unknown, file: string): BtsyncConf {
   const listeningPort = optionalInt(top, 'listening_port', 0, 65535)
   const rescanIntervalS = optionalInt(top, 'folder_rescan_interval', 0, 7 * 24 * 3600)
   const syncTrashTtlDays = optionalInt(top, 'sync_trash_ttl', 0, 36500)
+  const downloadLimitKBps = optionalInt(top, 'download_limit', 0, 10_000_000)
+  const uploadLimitKBps = optionalInt(top, 'upload_limit', 0, 10_000_000)
   const shared = top.shared_folders
   if (shared === undefined || shared === null) {
     throw fail(
@@ -120,5 +125,5 @@ export function readBtsyncConf(value: unknown, file: string): BtsyncConf {
       otherKeys: Object.keys(f).filter((k) => !FOLDER_KEYS.has(k))
     }
   })
-  return { storagePath, listeningPort, rescanIntervalS, syncTrashTtlDays, folders, otherKeys: Object.keys(top).filter((k) => !TOP_KEYS.has(k)) }
+  return { storagePath, listeningPort, rescanIntervalS, syncTrashTtlDays, downloadLimitKBps, uploadLimitKBps, folders, otherKeys: Object.keys(top).filter((k) => !TOP_KEYS.has(k)) }
 }

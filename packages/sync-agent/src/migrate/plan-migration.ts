@@ -1,5 +1,5 @@
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import { DEFAULT_PEER_PORT, formatHostPort, parseHostPort, SyncError, validateConfig, type IGNORE_PRESETS } from '@sync-agent/shared'
+import { DEFAULT_PEER_PORT, formatHostPort, MIN_RATE_KIBPS, parseHostPort, SyncError, validateConfig, type IGNORE_PRESETS } from '@sync-agent/shared'
 import { DISCOVERY_KEYS, type BtsyncConf, type BtsyncFolder, type DiscoveryKey } from './btsync-conf.js'
 import { convertIgnoreList, RESILIO_DIR_PATTERN } from './ignore-list.js'
 
@@ -19,6 +19,8 @@ export interface MigratedConfig {
   listen: string
   peers: string[]
   rescanIntervalS?: number
+  maxSendKiBps?: number
+  maxRecvKiBps?: number
   versionsDir?: string
   versionsKeepDays?: number
   ignore: { presets: Array<(typeof IGNORE_PRESETS)[number]>; patterns: string[] }
@@ -59,8 +61,6 @@ const WHY_TOP: Record<string, string> = {
   device_name: 'peers are named by their device id',
   webui: 'no web UI: use `sync-agent status` and /metrics',
   use_upnp: 'no port mapping: peers dial known addresses',
-  download_limit: 'no rate limits',
-  upload_limit: 'no rate limits',
   pid_file: 'runs in the foreground under systemd or Docker',
   check_for_updates: 'updates come with the package or image',
   display_new_version: 'updates come with the package or image',
@@ -178,6 +178,14 @@ export function planMigration(conf: BtsyncConf, opts: PlanOptions): MigrationPla
       }
     }
     if (conf.rescanIntervalS !== null) mapped.push({ from: `folder_rescan_interval ${conf.rescanIntervalS}`, to: `rescanIntervalS ${conf.rescanIntervalS}` })
+    // Resilio's limits are in kB/s, for the whole client: ours are per agent (one per folder)
+    for (const [key, limit, setting] of [['upload_limit', conf.uploadLimitKBps, 'maxSendKiBps'], ['download_limit', conf.downloadLimitKBps, 'maxRecvKiBps']] as const) {
+      if (!limit) continue
+      const kib = Math.max(MIN_RATE_KIBPS, limit)
+      config[setting] = kib
+      mapped.push({ from: `${key} ${limit} kB/s`, to: `${setting} ${kib}${kib !== limit ? ` (the lowest limit that keeps a connection alive)` : ''}` })
+      if (conf.folders.length > 1) warnings.push(`${key}: Resilio applied it to all its folders together; each of the ${conf.folders.length} agents gets it`)
+    }
 
     const check = validateConfig(config)
     if (!check.ok) throw new SyncError('E_CONFIG', `${opts.confFile}: ${at} gives an invalid sync-agent setting ${check.path.join('.')}: ${check.problem}`, { details: { file: opts.confFile } })

@@ -1,11 +1,13 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type Corestore from 'corestore'
 import type { KeyPair } from 'corestore'
-import { formatHostPort, SyncError, type FolderKeys, type HostPort, type PeerStatus } from '@sync-agent/shared'
+import { formatHostPort, SyncError, type FolderKeys, type HostPort, type PeerStatus, type TransferStatus } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { PeerSession, UNREACHABLE, type SessionHooks } from './peer-session.js'
+import { RateLimitedSocket } from './rate-limited-socket.js'
+import { bucketFor, type TokenBucket } from './token-bucket.js'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 
 /**
@@ -66,6 +68,11 @@ export class PeerManager {
   private closing = false
   private refusedSinceLog = 0
   private lastRefusalLogAt = 0
+  /** what the connections that ended received and sent */
+  private readonly closedBytes = { in: 0, out: 0 }
+  /** shared by every TCP connection (null: no limit) */
+  private readonly sendBucket: TokenBucket | null
+  private readonly recvBucket: TokenBucket | null
 
   constructor(
     private readonly opts: {
@@ -81,8 +88,12 @@ export class PeerManager {
       events: PeerEvents
       /** FEATURE_* bits announced in our hello */
       features?: number
+      /** bandwidth limits of all TCP connections together, KiB/s (0: none) */
+      limits?: { sendKiBps: number; recvKiBps: number }
     }
   ) {
+    this.sendBucket = bucketFor(opts.limits?.sendKiBps ?? 0)
+    this.recvBucket = bucketFor(opts.limits?.recvKiBps ?? 0)
     this.dialers = opts.peers.map((target) => ({
       target,
       address: formatHostPort(target),
@@ -99,6 +110,8 @@ export class PeerManager {
   }
 
   async ready(): Promise<void> {
+    const limits = this.opts.limits
+    if (this.sendBucket || this.recvBucket) this.opts.log.info({ maxSendKiBps: limits?.sendKiBps ?? 0, maxRecvKiBps: limits?.recvKiBps ?? 0 }, 'bandwidth limits on peer connections (0: none)')
     if (this.opts.listen) await this.listen(this.opts.listen)
     for (const d of this.dialers) this.dial(d)
   }
@@ -187,7 +200,12 @@ export class PeerManager {
       }
       return
     }
-    this.startSession(socket, false, address, null)
+    this.startSession(this.limited(socket), false, address, null)
+  }
+
+  /** The socket under the bandwidth limits, if any are set. */
+  private limited(socket: Socket): Socket | RateLimitedSocket {
+    return this.sendBucket || this.recvBucket ? new RateLimitedSocket(socket, this.sendBucket, this.recvBucket) : socket
   }
 
   private dial(d: Dialer): void {
@@ -199,7 +217,7 @@ export class PeerManager {
     socket.on('error', (err: NodeJS.ErrnoException) => {
       d.lastError = err.code ?? err.message
     })
-    this.startSession(socket, true, d.address, d)
+    this.startSession(this.limited(socket), true, d.address, d)
   }
 
   private scheduleDial(d: Dialer): void {
@@ -219,7 +237,7 @@ export class PeerManager {
     this.startSession(stream, stream.isInitiator, address, null)
   }
 
-  private startSession(socket: Socket | NoiseSecretStream, isInitiator: boolean, address: string, dialer: Dialer | null): void {
+  private startSession(socket: Socket | RateLimitedSocket | NoiseSecretStream, isInitiator: boolean, address: string, dialer: Dialer | null): void {
     const { onContentRequest, onContentData, onContentEnd, onIndexRequest, onIndexBlocks } = this.opts.events
     const hooks: SessionHooks = {
       onContentRequest, onContentData, onContentEnd, onIndexRequest, onIndexBlocks,
@@ -274,7 +292,22 @@ export class PeerManager {
     return true
   }
 
+  /** Bytes received and sent on every peer connection since the start, and the limits. */
+  transfer(): TransferStatus {
+    let receivedBytes = this.closedBytes.in
+    let sentBytes = this.closedBytes.out
+    for (const s of this.sessions) {
+      receivedBytes += s.bytesIn
+      sentBytes += s.bytesOut
+    }
+    return { receivedBytes, sentBytes, maxSendKiBps: this.opts.limits?.sendKiBps ?? 0, maxRecvKiBps: this.opts.limits?.recvKiBps ?? 0 }
+  }
+
   private onSessionClose(session: PeerSession, dialer: Dialer | null, error: { code: string; message: string } | null): void {
+    if (this.sessions.has(session)) {
+      this.closedBytes.in += session.bytesIn
+      this.closedBytes.out += session.bytesOut
+    }
     this.sessions.delete(session)
     this.opts.events.onSessionClosed?.(session)
     if (error && !this.closing) this.opts.events.onPeerError?.(session, error.code)

@@ -12,6 +12,7 @@ import {
 import type { Member } from '../replication/member.js'
 import { deviceIdOf } from '../device-id.js'
 import { checkCapability, ownCapability, type PeerRole } from './capability-proof.js'
+import { RateLimitedSocket } from './rate-limited-socket.js'
 
 /**
  * One connection to one peer: Noise over TCP, then our channel. The peer must prove it
@@ -69,10 +70,12 @@ export class PeerSession {
   private batching = false
   private failure: { code: string; message: string } | null = null
   private readonly handshakeTimer: NodeJS.Timeout
+  /** the TCP socket (or its rate-limited wrapper) under Noise; null for a swarm's stream */
+  private readonly raw: Socket | RateLimitedSocket | null
 
-  /** `transport`: a TCP socket (wrapped in Noise here) or a Noise stream a swarm opened */
+  /** `transport`: a TCP socket, as it is or rate-limited (wrapped in Noise here), or a Noise stream a swarm opened */
   constructor(
-    transport: Socket | NoiseSecretStream,
+    transport: Socket | RateLimitedSocket | NoiseSecretStream,
     readonly isInitiator: boolean,
     readonly address: string,
     keyPair: KeyPair,
@@ -82,10 +85,12 @@ export class PeerSession {
     /** FEATURE_* bits we announce */
     private readonly ownFeatures = 0
   ) {
-    if (transport instanceof NetSocket) {
-      transport.setNoDelay(true)
+    if (transport instanceof NetSocket || transport instanceof RateLimitedSocket) {
+      ;(transport instanceof NetSocket ? transport : transport.socket).setNoDelay(true)
+      this.raw = transport
       this.stream = new NoiseSecretStream(isInitiator, transport, { keyPair })
     } else {
+      this.raw = null
       this.stream = transport
     }
     this.handshakeTimer = setTimeout(() => this.fail('E_AUTH', 'the peer did not finish the handshake in time'), HANDSHAKE_TIMEOUT_MS)
@@ -110,6 +115,21 @@ export class PeerSession {
     // a swarm hands over streams that are already open
     if (this.stream.handshakeHash) queueMicrotask(() => this.onOpen())
     else this.stream.on('open', () => this.onOpen())
+  }
+
+  /**
+   * Bytes received on the connection so far: read from the socket (every byte, as it comes),
+   * or for a swarm's stream whole Noise messages. Waits for answers time out on this
+   * (stall-timer.ts), not on the answer's own messages.
+   */
+  get bytesIn(): number {
+    return this.raw ? this.raw.bytesRead : this.stream.rawBytesRead
+  }
+
+  /** Bytes sent on the connection so far (to the socket; for a swarm's stream, whole Noise messages). */
+  get bytesOut(): number {
+    if (this.raw instanceof RateLimitedSocket) return this.raw.socket.bytesWritten
+    return this.raw ? this.raw.bytesWritten : this.stream.rawBytesWritten
   }
 
   private onOpen(): void {

@@ -1,6 +1,7 @@
 import type Hypercore from 'hypercore'
 import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
+import { StallTimer } from '../peers/stall-timer.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { CONTENT_DONE, MAX_INDEX_BLOCKS, type IndexBlocks } from '../protocol.js'
 import { entriesOf, TreeHasher, TreeNodeSet, type SnapshotEntryList } from './index-snapshot.js'
@@ -32,7 +33,7 @@ interface Pending {
   session: PeerSession
   resolve(answer: IndexBlocks): void
   reject(err: Error): void
-  timer: NodeJS.Timeout
+  timer: StallTimer
 }
 
 export interface IndexSnapshot {
@@ -209,12 +210,12 @@ export class IndexBlockFetcher {
     // a closed session sends nothing, and nothing would ever answer
     if (session.closed) return Promise.reject(new SyncError('E_PEER_PROTOCOL', 'the peer went away before an index request'))
     return new Promise<IndexBlocks>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // an answer is one message (up to 4 MiB): on a slow or rate-limited link it is waited for while its bytes come
+      const timer = new StallTimer(session, timeoutMs, () => {
         this.settle(id)
         this.unusable.add(session)
         reject(new SyncError('E_TIMEOUT', `peer ${session.deviceId?.slice(0, 7) ?? session.address} did not answer an index request for ${timeoutMs / 1000} s`))
-      }, timeoutMs)
-      timer.unref()
+      })
       this.pending.set(id, { session, resolve, reject, timer })
       session.sendIndexRequest({ id, driveKey, start, end })
     })
@@ -223,7 +224,7 @@ export class IndexBlockFetcher {
   private settle(id: number): void {
     const p = this.pending.get(id)
     if (!p) return
-    clearTimeout(p.timer)
+    p.timer.clear()
     this.pending.delete(id)
   }
 }

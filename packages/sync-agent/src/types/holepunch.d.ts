@@ -185,6 +185,9 @@ declare module '@hyperswarm/secret-stream' {
     readonly remotePublicKey: Buffer
     readonly handshakeHash: Buffer
     readonly rawStream: Duplex
+    /** bytes of the Noise messages received / sent so far (counted per whole message) */
+    readonly rawBytesRead: number
+    readonly rawBytesWritten: number
     static keyPair(seed?: Buffer): KeyPair
     opened: Promise<boolean>
     userData: unknown
