@@ -85,6 +85,19 @@ export interface RoundResult {
   rebuildConvergeMs: number
   /** the restore after the round: `n2 docs/d0/a.txt~20261201-021645`, 'refused: …' or 'none (…)' */
   restore: string
+  /** the node under bandwidth limits (both ways), e.g. `n1 2048 KiB/s`, or 'none' */
+  limits: string
+}
+
+/**
+ * One node per round runs under bandwidth limits both ways (maxSendKiBps, maxRecvKiBps), so
+ * kills, cut links and rebuilds also hit rate-limited sockets; from the seed alone (not the
+ * round's generator), so a seed's other choices stay what they were.
+ */
+const LIMIT_KIBPS = [0, 2048, 8192] as const
+function limitsOf(seed: number, nodes: number): { node: number; kibps: number } | null {
+  const kibps = LIMIT_KIBPS[seed % LIMIT_KIBPS.length] as number
+  return kibps === 0 ? null : { node: Math.floor(seed / LIMIT_KIBPS.length) % nodes, kibps }
 }
 
 const STALLED_OPEN = 'a member drive did not open in time'
@@ -169,7 +182,9 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const workloads: NodeWorkload[] = []
   let failed = true
   const skew = skewMs === 0 ? 'none' : `n${skewNode} ${skewMs > 0 ? '+' : ''}${skewMs / 3_600_000}h`
-  oracle.note(`round seed=${seed} nodes=${nodes} opsPerNode=${opsPerNode} skew=${skew} fullDisk=n${fullNode}`)
+  const limited = limitsOf(seed, nodes)
+  const limits = limited ? `n${limited.node} ${limited.kibps} KiB/s` : 'none'
+  oracle.note(`round seed=${seed} nodes=${nodes} opsPerNode=${opsPerNode} skew=${skew} fullDisk=n${fullNode} limits=${limits}`)
   try {
     await net.up()
     const secret = await newSecret()
@@ -188,6 +203,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       // even nodes keep versions (beside their data dir; the full-disk node's folder is a tmpfs,
       // so its versions are copies across file systems), odd ones do not: both paths run
       if (i % 2 === 0) env.SYNC_AGENT_VERSIONS_DIR = path.join(runDir, `n${i}.versions`)
+      if (limited?.node === i) env.SYNC_AGENT_MAX_SEND_KIBPS = env.SYNC_AGENT_MAX_RECV_KIBPS = String(limited.kibps)
       if (i === skewNode && skewMs !== 0) {
         skewEnv = env
       }
@@ -476,7 +492,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       stalledOpens: agents.reduce((n, a) => n + a.logs.split(STALLED_OPEN).length - 1, 0),
       indexSnapshots: agents.reduce((n, a) => n + a.logs.split(INDEX_SNAPSHOT).length - 1, 0),
       ...rebuilt,
-      restore
+      restore,
+      limits
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))
