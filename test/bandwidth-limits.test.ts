@@ -51,6 +51,8 @@ describe('bandwidth limits', () => {
     expect(sa.transfer.sentBytes).toBeGreaterThanOrEqual(UPLOADS * MiB)
     expect(sb.transfer.receivedBytes).toBeGreaterThanOrEqual(UPLOADS * MiB)
     expect(sb.transfer.maxRecvKiBps).toBe(0)
+    // and per peer, on the connection
+    expect(sb.peers.find((p) => p.connected)?.receivedBytes).toBeGreaterThanOrEqual(UPLOADS * MiB)
     // nothing timed out on the slow link (a wait fails only when the connection carries nothing)
     expect(sb.errors.map((e) => e.code)).toEqual([])
     const human = await runCli(['status', '--control', a.control])

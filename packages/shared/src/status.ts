@@ -36,6 +36,9 @@ export interface PeerStatus {
   notServingSince: number | null
   /** ms since epoch of the last completed exchange (all its drives caught up) */
   lastExchangeAt: number | null
+  /** bytes received from and sent to the peer on the current connection (null while not connected) */
+  receivedBytes?: number | null
+  sentBytes?: number | null
 }
 
 /** DHT discovery on the folder's topic (null in the status when discovery is off). */

@@ -57,6 +57,7 @@ describe('status formatting', () => {
 
   it.each<[string, Partial<PeerStatus>, string]>([
     ['a read-write peer', {}, '  connected    ABCDEFG 10.0.0.2:7657 (configured, read-write) last exchange 2026-11-29T01:02:03.000Z'],
+    ['a peer with the traffic on its connection', { receivedBytes: 3 * MiB, sentBytes: 2048 }, '  connected    ABCDEFG 10.0.0.2:7657 (configured, read-write) last exchange 2026-11-29T01:02:03.000Z  received 3.0 MiB, sent 2.0 KiB'],
     ['a read-only peer found on the DHT', { role: 'ro', source: 'dht' }, '  connected    ABCDEFG 10.0.0.2:7657 (dht, read-only) last exchange 2026-11-29T01:02:03.000Z'],
     ['an encrypted peer that dialled us', { role: 'en', source: 'inbound', lastExchangeAt: null }, '  connected    ABCDEFG 10.0.0.2:7657 (inbound, encrypted)'],
     ['a read-only proof an encrypted agent cannot check', { role: 'ro', roleVerified: false }, '  connected    ABCDEFG 10.0.0.2:7657 (configured, read-only (unverified)) last exchange 2026-11-29T01:02:03.000Z'],

@@ -54,7 +54,8 @@ export function formatPeer(p: PeerStatus): string {
     : p.lastExchangeAt
       ? `last exchange ${new Date(p.lastExchangeAt).toISOString()}`
       : ''
-  return `  ${p.connected ? 'connected   ' : 'disconnected'} ${who} ${p.address} (${p.source}${role}) ${p.lastError && !p.connected ? `error ${p.lastError}` : last}`.trimEnd()
+  const traffic = p.connected && p.receivedBytes != null && p.sentBytes != null ? `  received ${formatBytes(p.receivedBytes)}, sent ${formatBytes(p.sentBytes)}` : ''
+  return `  ${p.connected ? 'connected   ' : 'disconnected'} ${who} ${p.address} (${p.source}${role}) ${p.lastError && !p.connected ? `error ${p.lastError}` : last}`.trimEnd() + traffic
 }
 
 /** One line on DHT discovery: where it looks, what it found, the connections it made. */

@@ -149,7 +149,9 @@ export class PeerManager {
         ...roleOf(session),
         lastError: session ? null : d.lastError,
         notServingSince: session ? notServingSince(session) : null,
-        lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null
+        lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null,
+        receivedBytes: session ? session.bytesIn : null,
+        sentBytes: session ? session.bytesOut : null
       })
     }
     for (const [hex, session] of this.byDevice) {
@@ -162,7 +164,9 @@ export class PeerManager {
         ...roleOf(session),
         lastError: null,
         notServingSince: notServingSince(session),
-        lastExchangeAt: this.exchangeAt.get(hex) ?? null
+        lastExchangeAt: this.exchangeAt.get(hex) ?? null,
+        receivedBytes: session.bytesIn,
+        sentBytes: session.bytesOut
       })
     }
     return out
