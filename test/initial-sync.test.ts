@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { writeFiles, writeManySmallFiles } from './helpers/files.ts'
+import { newSecret } from './helpers/cli.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
 import { fileCount, readTree } from './helpers/tree.ts'
@@ -50,7 +51,16 @@ describe('initial sync', () => {
     // bulk mode starts at a backlog of 2,000 (then checked every 250 ms; now when the peer's
     // `have` arrives and every 50 ms while a backlog lasts): with 2,400 files a fresh B applied
     // the 400 above it between two checks now and then, and never paused (CI, session 11)
-    const [a, b] = await harness.startPair({ seedA: async (folder) => void (await writeManySmallFiles(folder, 6_000)) })
+    // B starts once A has published all 6,000: B joining while A still published them got its
+    // index in pieces smaller than the bulk threshold and never paused (a full suite run,
+    // session 22), which this test is not about
+    const secret = await newSecret()
+    const a = await harness.agent({ name: 'a', secret })
+    await writeManySmallFiles(a.folder, 6_000)
+    await a.start()
+    await until(async () => (await a.status()).inSync, { timeoutMs: 60_000, message: 'A has published its folder' })
+    const b = await harness.agent({ name: 'b', secret, peers: [a.address] })
+    await b.start()
     await until(() => b.stdout.includes('bulk sync: pausing the watcher'), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })
     // when B first says inSync (watched closely: the rescan that ends a bulk sync takes ~0.1 s)
     const firstInSync = until(async () => ((await b.tryStatus())?.inSync === true ? Date.now() : null), { timeoutMs: 90_000, intervalMs: 10, message: 'B says inSync' })
