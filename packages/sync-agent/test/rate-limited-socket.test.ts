@@ -56,10 +56,35 @@ function readBytes(stream: NodeJS.ReadableStream, n: number): Promise<Buffer> {
   })
 }
 
+function limiting(socket: RateLimitedSocket): RateLimitedSocket {
+  socket.startLimiting()
+  return socket
+}
+
 describe('RateLimitedSocket', () => {
+  it('lets bytes pass unlimited until told to limit them (before a peer\'s proof), and limits them from then on', async () => {
+    const bucket = bucketFor(64) as TokenBucket
+    const { dialled, accepted } = await socketPair()
+    const limited = new RateLimitedSocket(accepted, null, bucket)
+    sockets.push(limited)
+    const first = readBytes(limited, 2 * 1024 * 1024)
+    let started = performance.now()
+    dialled.write(randomBytes(2 * 1024 * 1024))
+    await first
+    // 2 MiB at 64 KiB/s would take 31 s: nothing was taken from the shared bucket either
+    expect(bucket.take(0)).toBe(0)
+    limited.startLimiting()
+    limited.removeAllListeners('data')
+    const second = readBytes(limited, 256 * 1024)
+    started = performance.now()
+    dialled.write(randomBytes(256 * 1024))
+    await second
+    expect((performance.now() - started) / 1000).toBeGreaterThanOrEqual((256 - 16 - 8) / 64)
+  }, 15_000)
+
   it('sends no faster than the limit, in pieces, and ends after the last byte', async () => {
     const { dialled, accepted } = await socketPair()
-    const limited = new RateLimitedSocket(dialled, bucketFor(512), null)
+    const limited = limiting(new RateLimitedSocket(dialled, bucketFor(512), null))
     sockets.push(limited)
     const data = randomBytes(1024 * 1024)
     const received = readAll(accepted)
@@ -75,7 +100,7 @@ describe('RateLimitedSocket', () => {
 
   it('reads no faster than the limit, whatever the sender writes', async () => {
     const { dialled, accepted } = await socketPair()
-    const limited = new RateLimitedSocket(accepted, null, bucketFor(512))
+    const limited = limiting(new RateLimitedSocket(accepted, null, bucketFor(512)))
     sockets.push(limited)
     const data = randomBytes(1024 * 1024)
     const received = readAll(limited)
@@ -90,8 +115,8 @@ describe('RateLimitedSocket', () => {
     const bucket = bucketFor(512) as TokenBucket
     const a = await socketPair()
     const b = await socketPair()
-    const la = new RateLimitedSocket(a.dialled, bucket, null)
-    const lb = new RateLimitedSocket(b.dialled, bucket, null)
+    const la = limiting(new RateLimitedSocket(a.dialled, bucket, null))
+    const lb = limiting(new RateLimitedSocket(b.dialled, bucket, null))
     sockets.push(la, lb)
     const started = performance.now()
     const got = [readAll(a.accepted), readAll(b.accepted)]
@@ -116,8 +141,8 @@ describe('RateLimitedSocket', () => {
 
   it('carries Noise both ways under both limits: the handshake, then the data intact', async () => {
     const { dialled, accepted } = await socketPair()
-    const left = new NoiseSecretStream(true, new RateLimitedSocket(dialled, bucketFor(256), bucketFor(256)))
-    const right = new NoiseSecretStream(false, new RateLimitedSocket(accepted, bucketFor(256), bucketFor(256)))
+    const left = new NoiseSecretStream(true, limiting(new RateLimitedSocket(dialled, bucketFor(256), bucketFor(256))))
+    const right = new NoiseSecretStream(false, limiting(new RateLimitedSocket(accepted, bucketFor(256), bucketFor(256))))
     sockets.push(left, right)
     const data = randomBytes(300 * 1024)
     const back = randomBytes(50 * 1024)

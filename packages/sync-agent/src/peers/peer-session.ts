@@ -202,6 +202,9 @@ export class PeerSession {
     }
     this.stream.setKeepAlive(KEEPALIVE_MS)
     this.stream.setTimeout(IDLE_TIMEOUT_MS)
+    // the bandwidth limits count from here: a stranger's bytes before its proof must not take
+    // the budget the peers share
+    if (this.raw instanceof RateLimitedSocket) this.raw.startLimiting()
     if (typeof hello.clockMs === 'number') this.hooks.onPeerClock(this, hello.clockMs)
   }
 

@@ -11,6 +11,11 @@ import type { TokenBucket } from './token-bucket.js'
  * after a long silence. Receiving is limited by reading the socket no faster than the rate
  * (TCP's flow control slows the sender): at most one read of the kernel's (≤ 64 KiB) waits
  * here.
+ *
+ * The limits apply from `startLimiting()`, which the session calls once the peer proved the
+ * folder secret: before that, a stranger (who may open connections again and again) would
+ * take the budget the peers share; its bytes are bounded by the handshake's timeout and the
+ * number of connections waiting for their proof instead.
  */
 export class RateLimitedSocket extends Duplex {
   /** bytes passed on to the reader (the limited count) */
@@ -21,13 +26,14 @@ export class RateLimitedSocket extends Duplex {
   private socketEnded = false
   private endPushed = false
   private recvTimer: NodeJS.Timeout | null = null
+  private limiting = false
   /** waits of the send side (a piece's turn, a drain), ended by destroy */
   private readonly waits = new Set<() => void>()
 
   constructor(
     readonly socket: Socket,
-    private readonly send: TokenBucket | null,
-    private readonly recv: TokenBucket | null
+    private readonly sendBucket: TokenBucket | null,
+    private readonly recvBucket: TokenBucket | null
   ) {
     super({ allowHalfOpen: true })
     socket.on('data', (chunk: Buffer) => {
@@ -41,6 +47,19 @@ export class RateLimitedSocket extends Duplex {
     socket.on('error', (err) => this.destroy(err))
     socket.on('close', () => this.onSocketClose())
     socket.pause()
+  }
+
+  /** From now on, bytes pass no faster than the buckets allow. */
+  startLimiting(): void {
+    this.limiting = true
+  }
+
+  private get send(): TokenBucket | null {
+    return this.limiting ? this.sendBucket : null
+  }
+
+  private get recv(): TokenBucket | null {
+    return this.limiting ? this.recvBucket : null
   }
 
   override _read(): void {
