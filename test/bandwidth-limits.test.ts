@@ -6,6 +6,7 @@ import type { StatusReport } from '../packages/shared/dist/index.js'
 import { newSecret, runCli } from './helpers/cli.ts'
 import { useHarness, type Harness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
+import { freePort } from './helpers/ports.ts'
 import { until } from './helpers/until.ts'
 
 /**
@@ -57,6 +58,34 @@ describe('bandwidth limits', () => {
     expect(sb.errors.map((e) => e.code)).toEqual([])
     const human = await runCli(['status', '--control', a.control])
     expect(human.stdout).toMatch(/^network  received .+ \(no limit\), sent \d+\.\d MiB \(at most 1024 KiB\/s\)$/m)
+  })
+
+  it('a file asked for now (GET /files/) is served ahead of the backlog queued behind the limit', async () => {
+    const secret = await newSecret()
+    const a = await harness.agent({ name: 'a', secret, env: { SYNC_AGENT_MAX_SEND_KIBPS: '1024' } })
+    await fs.mkdir(path.join(a.folder, 'uploads/2026/11'), { recursive: true })
+    // 24 MiB of uploads; B keeps 16 MiB in flight: 4 files, asked for as 8 windows of 2 MiB, 4
+    // served at once and 4 queued on A. The small old one (last by name and by date) waits on B.
+    for (let i = 0; i < 6; i++) await fs.writeFile(path.join(a.folder, `uploads/2026/11/${i}.jpg`), randomBytes(4 * MiB))
+    const old = randomBytes(100 * 1024)
+    const oldPath = path.join(a.folder, 'uploads/2026/11/zz-old.jpg')
+    await fs.writeFile(oldPath, old)
+    await fs.utimes(oldPath, new Date('2020-01-01'), new Date('2020-01-01'))
+    await a.start()
+    await until(async () => (await a.status()).inSync, { timeoutMs: 20_000, message: 'A has published its folder' })
+    const http = await freePort()
+    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_HTTP: String(http) } })
+    await b.start()
+    const received = async () => ((await b.status()) as unknown as StatusReport).transfer.receivedBytes
+    // B asked for its first 16 MiB and the first bytes came
+    await until(async () => (await received()) > MiB, { timeoutMs: 20_000, message: 'B receives the uploads' })
+    const before = await received()
+    const res = await fetch(`http://127.0.0.1:${http}/files/uploads/2026/11/zz-old.jpg`)
+    expect(res.status).toBe(200)
+    expect(Buffer.from(await res.arrayBuffer()).equals(old)).toBe(true)
+    // A served it beside the windows it was sending, not after the four it had queued (then
+    // at least 8 MiB more would have come first)
+    expect((await received()) - before).toBeLessThan(6 * MiB)
   })
 
   it('a receive limit on the fresh node holds too, and its own changes still go out', async () => {

@@ -23,7 +23,7 @@ import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
 import { UnservedClaims } from './peers/unserved-claims.js'
-import { FEATURE_CONTENT, FEATURE_INDEX, type Have } from './protocol.js'
+import { FEATURE_CONTENT, FEATURE_INDEX, FEATURE_URGENT, type Have } from './protocol.js'
 import { IndexBlockFetcher } from './replication/index-block-fetcher.js'
 import { IndexBlockServer } from './replication/index-block-server.js'
 import { ContentFetcher } from './content/content-fetcher.js'
@@ -335,7 +335,7 @@ export class Agent {
         },
         onPeerError: (_s, code) => this.metrics.error(code),
         onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs),
-        onContentRequest: (s, r) => contentServer.onRequest(s, r),
+        onContentRequest: (s, r, urgent) => contentServer.onRequest(s, r, urgent),
         onContentData: (s, d) => this.contentFetcher.onData(s, d),
         onContentEnd: (s, e) => this.contentFetcher.onEnd(s, e),
         onIndexRequest: (s, r) => indexServer.onRequest(s, r),
@@ -347,7 +347,7 @@ export class Agent {
           indexFetcher.onSessionGone(s)
         }
       },
-      features: FEATURE_CONTENT | FEATURE_INDEX
+      features: FEATURE_CONTENT | FEATURE_INDEX | FEATURE_URGENT
     })
     await this.peers.ready()
     this.closers.add(() => this.peers.close())

@@ -49,6 +49,11 @@ export interface Hello {
 export const FEATURE_CONTENT = 1
 /** the sender serves raw index blocks of the drives it holds (messages 5–6) */
 export const FEATURE_INDEX = 2
+/**
+ * the sender takes urgent content requests (message 7: a file someone asks for now, GET
+ * /files/) ahead of the ones it queued; a peer without it gets them as ordinary requests
+ */
+export const FEATURE_URGENT = 4
 
 /** 1: the sender holds the read key (ro); 2: it holds the writer key (rw) */
 export const CAPABILITY_READ = 1

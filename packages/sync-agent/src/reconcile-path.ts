@@ -36,8 +36,8 @@ export type ContentOrigin = 'peer-folder' | 'hypercore'
 
 /** where a version's bytes come from before Hypercore (content/content-fetcher.ts) */
 export interface ContentSource {
-  /** null: no connected peer has them; an array: small, whole and checked */
-  open(version: Version): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
+  /** null: no connected peer has them; an array: small, whole and checked; `urgent`: someone asks for the file now */
+  open(version: Version, urgent?: boolean): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
 }
 
 export interface ReconcileDeps {
@@ -208,9 +208,10 @@ export class PathReconciler {
 
   /**
    * `signal`: aborted by the engine when a newer entry for the path arrives meanwhile; a wait
-   * for the winner's bytes from Hypercore then ends with E_SUPERSEDED (see fetch).
+   * for the winner's bytes from Hypercore then ends with E_SUPERSEDED (see fetch). `urgent`: a
+   * file someone asks for now (GET /files/): asked of peers ahead of their queues.
    */
-  async reconcile(path: string, hints: Hints | null = null, signal?: Supersedable): Promise<Outcome> {
+  async reconcile(path: string, hints: Hints | null = null, signal?: Supersedable, urgent = false): Promise<Outcome> {
     const { writer, index } = this.deps
     let record = index.get(path)
     const st = await writer.lstatOrNull(path)
@@ -247,7 +248,7 @@ export class PathReconciler {
     }
     localOnly?.agreed(path)
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ path, diskChanged, disk: kind, record: record && describeRecord(record), versions: versions.map(describeVersion), winner: decision.winner && describeVersion(decision.winner) }, 'reconcile')
-    const outcome = diskChanged ? await this.publishLocal(path, st, record, decision, versions) : await this.applyWinner(path, st, record, decision, signal)
+    const outcome = diskChanged ? await this.publishLocal(path, st, record, decision, versions) : await this.applyWinner(path, st, record, decision, signal, urgent)
     await this.durable()
     return outcome
   }
@@ -655,7 +656,7 @@ export class PathReconciler {
     return others ? 'again' : 'done'
   }
 
-  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, signal?: Supersedable): Promise<Outcome> {
+  private async applyWinner(path: string, st: Stats | null, record: LocalRecord | undefined, decision: Decision, signal?: Supersedable, urgent = false): Promise<Outcome> {
     const { writer, index, drives } = this.deps
     for (const loser of decision.losers) {
       // a delete that lost stays recorded (withdrawing it on an out-of-date view could leave
@@ -715,7 +716,7 @@ export class PathReconciler {
         return 'done'
       }
       case 'file': {
-        const { chunks, origin } = await this.fetch(winner, signal)
+        const { chunks, origin } = await this.fetch(winner, signal, urgent)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
@@ -753,9 +754,9 @@ export class PathReconciler {
     }
   }
 
-  private async fetch(version: Version, signal?: Supersedable): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
+  private async fetch(version: Version, signal?: Supersedable, urgent = false): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
     if (version.size === 0 || !version.blob) return { chunks: [], origin: 'hypercore' }
-    const fromPeer = await this.deps.content?.open(version)
+    const fromPeer = await this.deps.content?.open(version, urgent)
     if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)

@@ -1047,7 +1047,7 @@ export class SyncEngine {
     const supersede = new SupersedeSignal()
     this.supersede.set(path, supersede)
     try {
-      const outcome = await this.reconciler.reconcile(path, item.hints, supersede)
+      const outcome = await this.reconciler.reconcile(path, item.hints, supersede, item.classIndex === URGENT)
       if (outcome === 'done' && item.hints) this.progress.applied(item.classIndex === URGENT ? this.classes.classOf(path) + 1 : item.classIndex, item.sizeBytes)
       if (outcome === 'unsettled') this.retry(path, item, UNSETTLED_RETRY_MS)
       else if (outcome === 'again') this.mark(path, item.sizeBytes, item.hints) // runs once more after this run

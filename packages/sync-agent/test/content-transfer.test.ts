@@ -7,7 +7,7 @@ import { createLogger } from '../src/log.js'
 import { PeerSession, type SessionHooks } from '../src/peers/peer-session.js'
 import { ContentFetcher, MAX_MISMATCHES, MISS_TTL_MS, WINDOW_BYTES } from '../src/content/content-fetcher.js'
 import { ContentServer, MAX_QUEUED, type ServableFile } from '../src/content/content-server.js'
-import { CONTENT_NOT_HERE, FEATURE_CONTENT, type ContentRequest } from '../src/protocol.js'
+import { CONTENT_NOT_HERE, FEATURE_CONTENT, FEATURE_URGENT, type ContentRequest } from '../src/protocol.js'
 import { sessionPair } from './helpers/session-pair.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 import { until } from './helpers/until.js'
@@ -61,6 +61,12 @@ async function connectPair(opts: {
   gate?: Promise<void>
   /** the server's send limit, KiB/s */
   sendKiBps?: number
+  /** paths whose lookups do not wait for `gate` */
+  ungated?: string[]
+  /** 300 ms unless given (the tests of silent peers wait that long) */
+  responseTimeoutMs?: number
+  /** FEATURE_* the serving side announces (FEATURE_CONTENT | FEATURE_URGENT unless given) */
+  servedFeatures?: number
 } = {}): Promise<Pair> {
   const dir = tempDir()
   const held = new Map<string, ServableFile & { hash: string }>()
@@ -72,7 +78,7 @@ async function connectPair(opts: {
   }
   const server = new ContentServer({
     localFile: async (path, hashHex) => {
-      await opts.gate
+      if (!opts.ungated?.includes(path)) await opts.gate
       const f = held.get(path)
       return f && f.hash === hashHex ? f : null
     },
@@ -81,13 +87,13 @@ async function connectPair(opts: {
   })
   const clock = { now: Date.now() }
   let client!: PeerSession
-  const fetcher = new ContentFetcher({ sources: () => (client.features & FEATURE_CONTENT ? [client] : []), log, now: () => clock.now, responseTimeoutMs: 300 })
+  const fetcher = new ContentFetcher({ sources: () => (client.features & FEATURE_CONTENT ? [client] : []), log, now: () => clock.now, responseTimeoutMs: opts.responseTimeoutMs ?? 300 })
   const pair = await sessionPair({
     keys,
     log,
     client: { onClose: (s) => fetcher.onSessionGone(s), onContentData: (s, d) => fetcher.onData(s, d), onContentEnd: (s, e) => fetcher.onEnd(s, e) },
-    served: { onClose: (s) => server.onSessionGone(s), onContentRequest: (s, r) => (opts.onRequest ? opts.onRequest(s, r) : server.onRequest(s, r)) },
-    servedFeatures: FEATURE_CONTENT,
+    served: { onClose: (s) => server.onSessionGone(s), onContentRequest: (s, r, urgent) => (opts.onRequest ? opts.onRequest(s, r) : server.onRequest(s, r, urgent)) },
+    servedFeatures: opts.servedFeatures ?? FEATURE_CONTENT | FEATURE_URGENT,
     ...(opts.sendKiBps ? { servedSendKiBps: opts.sendKiBps } : {})
   })
   client = pair.client
@@ -125,6 +131,40 @@ describe('content transfer from a peer\'s folder', () => {
     expect(fetcher.available()).toBe(true)
     // the limit held: 2 MiB less the bucket's 256 KiB burst at 1 MiB/s
     expect(seconds).toBeGreaterThanOrEqual(1.7)
+  })
+
+  it.each([
+    ['a peer that takes urgent requests serves the file now, ahead of its queue and beside the running ones', FEATURE_CONTENT | FEATURE_URGENT, true],
+    ['a peer that does not gets it as an ordinary request, served in its turn', FEATURE_CONTENT, false]
+  ])('a file someone asks for now: %s', async (_name, servedFeatures, first) => {
+    // the serving side holds every lookup but the urgent file's: 4 requests run, 6 wait
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const files: Record<string, Buffer> = {}
+    for (let i = 0; i < 10; i++) files[`uploads/${i}.jpg`] = randomBytes(1000 + i)
+    const now = randomBytes(5000)
+    const { fetcher } = await connectPair({ files: { ...files, 'uploads/now.jpg': now }, gate, ungated: ['uploads/now.jpg'], responseTimeoutMs: 10_000, servedFeatures })
+    // the order in which the peer started answering
+    const order: string[] = []
+    const fetchOne = async (path: string, bytes: Buffer, urgent = false) => {
+      const opened = await fetcher.open(versionOf(path, bytes), urgent)
+      order.push(path)
+      return (await collectOpened(opened))?.equals(bytes)
+    }
+    const queued = Object.entries(files).map(([path, bytes]) => fetchOne(path, bytes))
+    const urgent = fetchOne('uploads/now.jpg', now, true)
+    if (first) {
+      // answered while all ten still wait for the gate
+      expect(await urgent).toBe(true)
+      expect(order).toEqual(['uploads/now.jpg'])
+      release()
+    } else {
+      // sent after the ten on one connection: the server took it eleventh, after the four running ones at least
+      release()
+      expect(await urgent).toBe(true)
+    }
+    expect(await Promise.all(queued)).toEqual(Object.keys(files).map(() => true))
+    if (!first) expect(order.indexOf('uploads/now.jpg')).toBeGreaterThanOrEqual(4)
   })
 
   it('fetches small and multi-window files byte for byte, from a peer that announced it serves them', async () => {

@@ -167,15 +167,17 @@ export class ContentFetcher {
   /**
    * The version's bytes from a peer, or null when no connected peer has them. Resolves once
    * a peer started answering; the bytes then stream (and are checked) as they are read.
+   * `urgent`: someone asks for the file now; peers that take urgent requests serve it ahead
+   * of what they queued for us.
    */
-  async open(version: FetchableVersion): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
+  async open(version: FetchableVersion, urgent = false): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
     if (!version.hash || version.size <= 0) return null
     const hash = Buffer.from(version.hash, 'hex')
     for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
-      const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size))
+      const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size), urgent)
       await first.answered()
       if (first.chunks.length > 0) {
-        const stream = this.read(session, version, hash, first)
+        const stream = this.read(session, version, hash, first, urgent)
         if (version.size > BUFFERED_BYTES) return stream
         const parts: Uint8Array[] = []
         try {
@@ -229,7 +231,7 @@ export class ContentFetcher {
     return usable.sort((a, b) => Number(b.deviceId?.startsWith(version.author)) - Number(a.deviceId?.startsWith(version.author)))
   }
 
-  private request(session: PeerSession, path: string, hash: Buffer, offset: number, length: number): Window {
+  private request(session: PeerSession, path: string, hash: Buffer, offset: number, length: number, urgent = false): Window {
     const id = this.nextId++
     const timeoutMs = this.deps.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS
     const w = new Window(id, session, offset, Math.min(length, MAX_CONTENT_WINDOW), timeoutMs, (timedOut) =>
@@ -238,7 +240,7 @@ export class ContentFetcher {
     this.windows.set(id, w)
     // a closed session sends nothing, and nothing would ever answer (it was picked before a wait)
     if (session.closed) w.fail(new SyncError('E_PEER_PROTOCOL', `peer ${session.deviceId?.slice(0, 7) ?? session.address} went away`))
-    else session.sendContentRequest({ id, path, hash, offset, length: w.length })
+    else session.sendContentRequest({ id, path, hash, offset, length: w.length }, urgent)
     return w
   }
 
@@ -266,7 +268,7 @@ export class ContentFetcher {
     }
   }
 
-  private async *read(session: PeerSession, version: FetchableVersion, hash: Buffer, first: Window): AsyncGenerator<Uint8Array> {
+  private async *read(session: PeerSession, version: FetchableVersion, hash: Buffer, first: Window, urgent: boolean): AsyncGenerator<Uint8Array> {
     const digest = createHash('sha256')
     let total = 0
     // windows asked for and not yet read, in order: the first is being read
@@ -275,7 +277,7 @@ export class ContentFetcher {
     try {
       while (windows.length > 0) {
         while (windows.length <= WINDOWS_AHEAD && asked < version.size) {
-          const next = this.request(session, version.path, hash, asked, Math.min(WINDOW_BYTES, version.size - asked))
+          const next = this.request(session, version.path, hash, asked, Math.min(WINDOW_BYTES, version.size - asked), urgent)
           windows.push(next)
           asked += next.length
         }

@@ -19,10 +19,14 @@ import {
  * way, the same bytes over this channel at disk speed (see the README's benchmark).
  *
  * Bounded per peer: a few requests are read at once, a queue of MAX_QUEUED waits, more are
- * answered "busy". Only peers that may read contents are served (not encrypted relays).
+ * answered "busy". An urgent request (a file someone asks for now, FEATURE_URGENT) is served
+ * before the queue and beside the running ones, so it does not wait behind a fresh node's
+ * whole backlog on a slow link. Only peers that may read contents are served (not encrypted relays).
  */
 export const CHUNK_BYTES = 256 * 1024
 const PARALLEL_PER_PEER = 4
+/** urgent requests (a file someone asks for now) run beside the others, this many more at most */
+const URGENT_EXTRA = 2
 export const MAX_QUEUED = 256
 
 export interface ServableFile {
@@ -43,6 +47,8 @@ export interface ContentServerDeps {
 
 interface PeerQueue {
   waiting: ContentRequest[]
+  /** urgent requests, served before `waiting` and beyond its parallel limit */
+  urgent: ContentRequest[]
   running: number
 }
 
@@ -55,7 +61,7 @@ export class ContentServer {
 
   constructor(private readonly deps: ContentServerDeps) {}
 
-  onRequest(session: PeerSession, request: ContentRequest): void {
+  onRequest(session: PeerSession, request: ContentRequest, urgent = false): void {
     if (this.closed) return
     if (!this.deps.mayRead(session)) {
       if (!this.refusedLogged.has(session)) {
@@ -67,27 +73,33 @@ export class ContentServer {
     }
     let queue = this.queues.get(session)
     if (!queue) {
-      queue = { waiting: [], running: 0 }
+      queue = { waiting: [], urgent: [], running: 0 }
       this.queues.set(session, queue)
     }
-    if (queue.waiting.length >= MAX_QUEUED) {
+    if (queue.waiting.length + queue.urgent.length >= MAX_QUEUED) {
       session.sendContentEnd({ id: request.id, status: CONTENT_BUSY })
       return
     }
-    queue.waiting.push(request)
+    ;(urgent ? queue.urgent : queue.waiting).push(request)
     this.pump(session, queue)
   }
 
   /** The session ended: what it asked for is dropped. */
   onSessionGone(session: PeerSession): void {
     const queue = this.queues.get(session)
-    if (queue) queue.waiting.length = 0
+    if (queue) queue.waiting.length = queue.urgent.length = 0
     this.queues.delete(session)
   }
 
   private pump(session: PeerSession, queue: PeerQueue): void {
-    while (queue.running < PARALLEL_PER_PEER && queue.waiting.length > 0) {
-      const request = queue.waiting.shift() as ContentRequest
+    for (;;) {
+      const request =
+        queue.urgent.length > 0 && queue.running < PARALLEL_PER_PEER + URGENT_EXTRA
+          ? queue.urgent.shift()
+          : queue.waiting.length > 0 && queue.running < PARALLEL_PER_PEER
+            ? queue.waiting.shift()
+            : undefined
+      if (!request) return
       queue.running++
       this.serve(session, request)
         .catch((err: unknown) => {

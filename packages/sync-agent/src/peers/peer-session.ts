@@ -6,7 +6,7 @@ import { equalBytes, isSyncError, type FolderKeys } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import {
   authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, haveListEncoding, helloEncoding, indexBlocksEncoding,
-  indexRequestEncoding, membersEncoding, PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have,
+  indexRequestEncoding, membersEncoding, FEATURE_URGENT, PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have,
   type Hello, type IndexBlocks, type IndexRequest
 } from '../protocol.js'
 import type { Member } from '../replication/member.js'
@@ -37,7 +37,7 @@ export interface SessionHooks {
   /** the peer's wall clock when it opened the channel (ms since the epoch) */
   onPeerClock(session: PeerSession, clockMs: number): void
   /** content transfer (content/): requests from the peer, and answers to ours */
-  onContentRequest?(session: PeerSession, request: ContentRequest): void
+  onContentRequest?(session: PeerSession, request: ContentRequest, urgent: boolean): void
   onContentData?(session: PeerSession, data: ContentData): void
   onContentEnd?(session: PeerSession, end: ContentEnd): void
   /** index transfer (replication/index-block-*.ts): requests from the peer, and answers to ours */
@@ -61,6 +61,7 @@ export class PeerSession {
   private membersMessage: Message<Member[]> | null = null
   private haveMessage: Message<Have[]> | null = null
   private contentRequestMessage: Message<ContentRequest> | null = null
+  private urgentContentRequestMessage: Message<ContentRequest> | null = null
   private contentDataMessage: Message<ContentData> | null = null
   private contentEndMessage: Message<ContentEnd> | null = null
   private indexRequestMessage: Message<IndexRequest> | null = null
@@ -156,7 +157,7 @@ export class PeerSession {
     // the content messages are only handled once the peer proved the secret; a request is
     // answered (or refused) by the hook's owner, which checks the peer's role
     this.contentRequestMessage = channel.addMessage({ encoding: contentRequestEncoding, onmessage: (m) => {
-      if (this.authenticated) this.hooks.onContentRequest?.(this, m)
+      if (this.authenticated) this.hooks.onContentRequest?.(this, m, false)
     } })
     this.contentDataMessage = channel.addMessage({ encoding: contentDataEncoding, onmessage: (m) => {
       if (this.authenticated) this.hooks.onContentData?.(this, m)
@@ -169,6 +170,9 @@ export class PeerSession {
     } })
     this.indexBlocksMessage = channel.addMessage({ encoding: indexBlocksEncoding, onmessage: (m) => {
       if (this.authenticated) this.hooks.onIndexBlocks?.(this, m)
+    } })
+    this.urgentContentRequestMessage = channel.addMessage({ encoding: contentRequestEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onContentRequest?.(this, m, true)
     } })
     const hash = this.stream.handshakeHash
     channel.open({
@@ -216,11 +220,16 @@ export class PeerSession {
     if (this.authenticated && !this.closed) this.haveMessage?.send(have)
   }
 
-  /** Returns false when the stream's buffer is full: wait for `whenDrained()` before sending more. */
-  sendContentRequest(request: ContentRequest): boolean {
+  /**
+   * Returns false when the stream's buffer is full: wait for `whenDrained()` before sending
+   * more. `urgent` (a file someone asks for now) goes as an urgent request to a peer that
+   * takes them (FEATURE_URGENT), as an ordinary one to others.
+   */
+  sendContentRequest(request: ContentRequest, urgent = false): boolean {
     if (!this.authenticated || this.closed) return false
     this.batchTurn()
-    return this.contentRequestMessage?.send(request) ?? false
+    const message = urgent && this.features & FEATURE_URGENT ? this.urgentContentRequestMessage : this.contentRequestMessage
+    return message?.send(request) ?? false
   }
 
   sendContentData(data: ContentData): boolean {
