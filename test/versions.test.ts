@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -5,6 +6,8 @@ import { newSecret, runCli } from './helpers/cli.ts'
 import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
+import { sha256, sha256File, STAGING_DIR } from './helpers/tree.ts'
+import { until } from './helpers/until.ts'
 
 /** every file under `dir` with its content, paths relative, sorted */
 async function contents(dir: string): Promise<Array<[string, string]>> {
@@ -149,5 +152,67 @@ describe('sync-agent versions', () => {
     const none = await runCli(['versions', '--control', a.control])
     expect({ code: none.code, stdout: none.stdout }).toEqual({ code: 1, stdout: 'this agent keeps no versions (versionsDir is not set)\n' })
     expect((await runCli(['versions', 'restore', CAT, '--control', a.control])).stderr).toBe('sync-agent: this agent keeps no versions (versionsDir is not set)\n')
+  })
+})
+
+/**
+ * A restore killed with SIGKILL while it copies: after a restart nothing is half-written, no
+ * temp file stays, both nodes hold one whole version (the old or the restored one), the
+ * version is still kept, and restoring it again works.
+ */
+describe('sync-agent versions restore, killed mid-copy', () => {
+  const harness = useHarness()
+  const BIG = 'uploads/2026/11/film.mp4'
+
+  it('leaves one whole version everywhere and the kept version intact', async () => {
+    const secret = await newSecret()
+    const versions = path.join(await harness.tmpDir(), 'versions')
+    const a = await harness.agent({ name: 'a', secret })
+    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_VERSIONS_DIR: versions } })
+    const v1 = randomBytes(96 * 1024 * 1024)
+    const v2 = randomBytes(96 * 1024 * 1024)
+    await fs.mkdir(path.join(a.folder, 'uploads/2026/11'), { recursive: true })
+    await fs.writeFile(path.join(a.folder, BIG), v1)
+    await a.start()
+    await b.start()
+    await waitConverged([a, b], { timeoutMs: 120_000 })
+    await fs.writeFile(path.join(a.folder, BIG), v2)
+    await waitConverged([a, b], { timeoutMs: 120_000 })
+    const listed = JSON.parse((await runCli(['versions', BIG, '--json', '--control', b.control])).stdout) as { versions: Array<{ stamp: string }> }
+    expect(listed.versions).toHaveLength(1)
+
+    // kill B once the restore's temp file is being written
+    const restoring = runCli(['versions', 'restore', BIG, '--control', b.control], { timeoutMs: 60_000 })
+    const staging = path.join(b.folder, STAGING_DIR)
+    const temps = async () => (await fs.readdir(staging).catch(() => [] as string[])).map((n) => path.join(staging, n))
+    const written = async () => {
+      for (const t of await temps()) if (((await fs.stat(t).catch(() => null))?.size ?? 0) >= 8 * 1024 * 1024) return true
+      return false
+    }
+    await until(written, { timeoutMs: 30_000, intervalMs: 2, message: 'the restore has written 8 MiB of its temp file' })
+    await b.kill()
+    // the precondition: the copy was cut off (its temp file is there, not yet renamed into place)
+    const cut = await temps()
+    expect(cut.length, 'the restore was killed before its rename').toBeGreaterThan(0)
+    b.note(`killed with the temp file at ${(await fs.stat(cut[0]!)).size} of ${v1.length} bytes`)
+    expect((await restoring).code).not.toBe(0)
+
+    await b.start()
+    const { trees } = await waitConverged([a, b], { timeoutMs: 120_000 })
+    const onBoth = trees[0]!.get(BIG)
+    expect(onBoth).toMatchObject({ type: 'file' })
+    const hash = await sha256File(path.join(b.folder, BIG))
+    expect([sha256(v1), sha256(v2)]).toContain(hash)
+    expect(await sha256File(path.join(a.folder, BIG))).toBe(hash)
+    // the version is still kept (a restore copies it), whole
+    const after = JSON.parse((await runCli(['versions', BIG, '--json', '--control', b.control])).stdout) as { versions: Array<{ stamp: string; name: string; size: number }> }
+    const kept = after.versions.find((v) => v.stamp === listed.versions[0]!.stamp)
+    expect(kept?.size).toBe(v1.length)
+    expect(await sha256File(path.join(versions, kept!.name))).toBe(sha256(v1))
+    // and restoring it again works, to the peer too
+    const again = await runCli(['versions', 'restore', BIG, '--version', kept!.stamp, '--control', b.control], { timeoutMs: 60_000 })
+    expect(again.code, again.stderr).toBe(0)
+    await waitConverged([a, b], { timeoutMs: 120_000 })
+    expect(await sha256File(path.join(a.folder, BIG))).toBe(sha256(v1))
   })
 })
