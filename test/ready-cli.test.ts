@@ -57,6 +57,10 @@ describe('wait-ready, status --watch, /healthz and /readyz', () => {
     child.kill('SIGINT')
     expect(await exited).toBe(0)
     expect(out).toMatch(/ready=true inSync=true files=0/)
+    // from the second line on, the peer traffic's rates since the line before
+    const lines = out.split('\n').filter((l) => l.includes('state='))
+    expect(lines[0]).not.toMatch(/ in=/)
+    expect(lines[1]).toMatch(/ peers=0\/0 in=0 B\/s out=0 B\/s /)
   })
 
   it('an HTTP port in use is a clear start-up error (exit 2)', async () => {

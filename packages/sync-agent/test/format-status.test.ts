@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ClassStatus, DiscoveryStatus, PeerStatus } from '@sync-agent/shared'
-import { classFraction, formatClass, formatDiscovery, formatDuration, formatPeer, formatTransfer, progressBar } from '../src/cli/format-status.js'
+import { classFraction, formatClass, formatDiscovery, formatDuration, formatPeer, formatTransfer, progressBar, transferRates } from '../src/cli/format-status.js'
 
 const MiB = 1024 * 1024
 const uploads: ClassStatus = {
@@ -34,6 +34,15 @@ describe('status formatting', () => {
   it('shows the peer traffic and the bandwidth limits', () => {
     expect(formatTransfer({ receivedBytes: 3 * MiB, sentBytes: 512, maxSendKiBps: 0, maxRecvKiBps: 0 })).toBe('network  received 3.0 MiB (no limit), sent 512 B (no limit)')
     expect(formatTransfer({ receivedBytes: 0, sentBytes: 0, maxSendKiBps: 512, maxRecvKiBps: 64 })).toBe('network  received 0 B (at most 64 KiB/s), sent 0 B (at most 512 KiB/s)')
+    // --watch: the rates since the previous snapshot
+    const before = { receivedBytes: MiB, sentBytes: 4096, maxSendKiBps: 0, maxRecvKiBps: 0 }
+    const after = { ...before, receivedBytes: 4 * MiB, sentBytes: 4096 }
+    const rates = transferRates(before, after, 2000)
+    expect(rates).toEqual({ inPerSecond: 1.5 * MiB, outPerSecond: 0 })
+    expect(formatTransfer(after, rates)).toBe('network  received 4.0 MiB (no limit), sent 4.0 KiB (no limit); now 1.5 MiB/s in, 0 B/s out')
+    // an agent restarted between two snapshots counts from 0 again: no negative rate
+    expect(transferRates(after, before, 1000)).toEqual({ inPerSecond: 0, outPerSecond: 0 })
+    expect(transferRates(before, after, 0)).toBeNull()
   })
 
   it('formats durations', () => {

@@ -69,13 +69,26 @@ export function formatDiscovery(d: DiscoveryStatus): string {
 }
 
 /** The human summary of `sync-agent status`; `bars`: draw progress bars (a terminal). */
-/** One line on the peer traffic since the start and the bandwidth limits. */
-export function formatTransfer(t: TransferStatus): string {
-  const limit = (kib: number): string => (kib === 0 ? 'no limit' : `at most ${kib} KiB/s`)
-  return `network  received ${formatBytes(t.receivedBytes)} (${limit(t.maxRecvKiBps)}), sent ${formatBytes(t.sentBytes)} (${limit(t.maxSendKiBps)})`
+/** Bytes per second received and sent between two status snapshots (`status --watch`). */
+export interface TransferRates {
+  inPerSecond: number
+  outPerSecond: number
 }
 
-export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): string {
+export function transferRates(before: TransferStatus, after: TransferStatus, elapsedMs: number): TransferRates | null {
+  if (!(elapsedMs > 0)) return null
+  const per = (delta: number) => Math.max(0, delta) / (elapsedMs / 1000)
+  return { inPerSecond: per(after.receivedBytes - before.receivedBytes), outPerSecond: per(after.sentBytes - before.sentBytes) }
+}
+
+/** One line on the peer traffic since the start and the bandwidth limits (and the rates now, when watched). */
+export function formatTransfer(t: TransferStatus, rates: TransferRates | null = null): string {
+  const limit = (kib: number): string => (kib === 0 ? 'no limit' : `at most ${kib} KiB/s`)
+  const now = rates ? `; now ${formatBytes(rates.inPerSecond)}/s in, ${formatBytes(rates.outPerSecond)}/s out` : ''
+  return `network  received ${formatBytes(t.receivedBytes)} (${limit(t.maxRecvKiBps)}), sent ${formatBytes(t.sentBytes)} (${limit(t.maxSendKiBps)})${now}`
+}
+
+export function formatStatus(s: StatusReport, opts: { bars?: boolean; rates?: TransferRates | null } = {}): string {
   const lines: string[] = []
   const flag = (b: boolean) => (b ? 'yes' : 'no')
   lines.push(`device   ${s.deviceId.slice(0, 7)} (${s.deviceId})`)
@@ -111,7 +124,7 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean } = {}): st
     lines.push(`versions ${keptSinceStart} kept since start in ${dir} (${keepDays === 0 ? 'kept for ever' : `kept ${keepDays} days`})`)
   }
   if (s.discovery) lines.push(formatDiscovery(s.discovery))
-  lines.push(formatTransfer(s.transfer))
+  lines.push(formatTransfer(s.transfer, opts.rates ?? null))
   lines.push(`peers    ${s.peers.length === 0 ? (s.discovery ? 'none yet' : 'none configured') : ''}`)
   for (const p of s.peers) lines.push(formatPeer(p))
   for (const e of s.errors.slice(-5)) lines.push(`error    ${e.code} ${e.message}`)

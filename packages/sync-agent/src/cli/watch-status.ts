@@ -1,6 +1,6 @@
 import { EXIT, isSyncError, type StatusReport } from '@sync-agent/shared'
 import { getStatus } from '../control/control-client.js'
-import { formatBytes, formatStatus } from './format-status.js'
+import { formatBytes, formatStatus, transferRates, type TransferRates } from './format-status.js'
 
 /**
  * `sync-agent status --watch`: on a terminal, the status redrawn in place with progress
@@ -9,10 +9,11 @@ import { formatBytes, formatStatus } from './format-status.js'
  */
 const CLEAR = '\x1b[H\x1b[2J'
 
-export function statusLine(s: StatusReport): string {
+export function statusLine(s: StatusReport, rates: TransferRates | null = null): string {
   const classes = s.classes.map((c) => `${c.name}=${c.complete ? 'done' : `${c.pendingFiles}f/${formatBytes(c.pendingBytes)}`}`).join(' ')
   const peers = s.peers.filter((p) => p.connected).length
-  return `${new Date().toISOString()} state=${s.state} ready=${s.ready} inSync=${s.inSync} files=${s.files} pending=${s.pending} peers=${peers}/${s.peers.length} ${classes}`
+  const traffic = rates ? ` in=${formatBytes(rates.inPerSecond)}/s out=${formatBytes(rates.outPerSecond)}/s` : ''
+  return `${new Date().toISOString()} state=${s.state} ready=${s.ready} inSync=${s.inSync} files=${s.files} pending=${s.pending} peers=${peers}/${s.peers.length}${traffic} ${classes}`
 }
 
 export async function watchStatus(socketPath: string, opts: { intervalMs: number; json: boolean; tty: boolean }): Promise<number> {
@@ -24,12 +25,17 @@ export async function watchStatus(socketPath: string, opts: { intervalMs: number
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  // the previous snapshot's traffic, for the rates since then
+  let last: { at: number; transfer: StatusReport['transfer'] } | null = null
   try {
     while (!stop) {
       let text: string
       try {
         const s = await getStatus(socketPath)
-        text = opts.json ? JSON.stringify(s) : opts.tty ? formatStatus(s, { bars: true }) : statusLine(s)
+        const at = performance.now()
+        const rates = last ? transferRates(last.transfer, s.transfer, at - last.at) : null
+        last = { at, transfer: s.transfer }
+        text = opts.json ? JSON.stringify(s) : opts.tty ? formatStatus(s, { bars: true, rates }) : statusLine(s, rates)
       } catch (err) {
         if (!isSyncError(err)) throw err
         text = opts.json ? JSON.stringify({ error: err.message }) : `${new Date().toISOString()} ${err.message}`
