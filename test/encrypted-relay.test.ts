@@ -8,6 +8,8 @@ import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
 import { freePorts } from './helpers/ports.ts'
 import { scrape } from './helpers/metrics.ts'
+import { until } from './helpers/until.ts'
+import type { StatusReport } from '../packages/shared/dist/index.js'
 
 /**
  * An encrypted (blind) peer between two read-write peers that never connect directly: it
@@ -75,5 +77,29 @@ describe('encrypted (blind) peers', () => {
     }
     // and E's log names no file
     expect(e.logs.includes(nameMarker)).toBe(false)
+  })
+
+  it('reports inSync only once it holds every block the peers claim', async () => {
+    const secret = await newSecret()
+    const en = (await runCli(['secret', 'encrypted', secret])).stdout.trim()
+    const a = await harness.agent({ name: 'a', secret })
+    await fs.mkdir(path.join(a.folder, 'uploads'), { recursive: true })
+    for (let i = 0; i < 8; i++) await fs.writeFile(path.join(a.folder, `uploads/${i}.bin`), randomBytes(8 * 1024 * 1024))
+    await a.start()
+    await until(async () => (await a.status()).inSync, { timeoutMs: 60_000, message: 'A has published its folder' })
+    const e = await harness.agent({ name: 'e', secret: en, peers: [a.address] })
+    await e.start()
+    // while the 64 MiB of blocks arrive: not in sync, the blocks it lacks pending
+    const behind = await until(async () => {
+      const s = (await e.tryStatus()) as unknown as StatusReport | undefined
+      return s && !s.inSync && s.pending > 0 ? s : null
+    }, { timeoutMs: 30_000, intervalMs: 10, message: 'E says it is behind while the blocks arrive' })
+    expect(behind.state).toBe('syncing')
+    const done = (await until(async () => {
+      const s = (await e.status()) as unknown as StatusReport
+      return s.inSync ? s : null
+    }, { timeoutMs: 60_000, message: 'E is in sync' })) as StatusReport
+    expect(done).toMatchObject({ state: 'idle', pending: 0 })
+    expect(done.bytes).toBeGreaterThanOrEqual(64 * 1024 * 1024)
   })
 })

@@ -6,6 +6,7 @@ import { openStore } from './open-store.js'
 import { Closers } from './closers.js'
 import { BlindRelay } from './replication/blind-relay.js'
 import { PeerManager } from './peers/peer-manager.js'
+import type { PeerSession } from './peers/peer-session.js'
 import { Discovery } from './peers/discovery.js'
 import { ControlServer } from './control/control-server.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
@@ -27,6 +28,8 @@ export class BlindAgent {
   private deviceKey!: Buffer
   private folderId = ''
   private haveTimer: NodeJS.Timeout | null = null
+  /** what each connected peer says it has (drive key hex → index length), for inSync */
+  private readonly haveBySession = new Map<PeerSession, Map<string, number>>()
   private readonly startedAt = Date.now()
   private readonly closers = new Closers()
 
@@ -74,8 +77,8 @@ export class BlindAgent {
             })
             .catch((err: unknown) => log.error({ err }, 'adding members failed'))
         },
-        onHave: () => undefined,
-        onPeerGone: () => undefined,
+        onHave: (s, have) => this.haveBySession.set(s, new Map(have.map((h) => [h.driveKey.toString('hex'), h.length]))),
+        onPeerGone: (s) => this.haveBySession.delete(s),
         // a relay publishes nothing: it has no publish times to correct
         onPeerClock: () => undefined
       }
@@ -101,23 +104,33 @@ export class BlindAgent {
     }, HAVE_DEBOUNCE_MS)
   }
 
+  /** The longest index length any connected peer claims, per drive. */
+  private claimed(): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const have of this.haveBySession.values()) for (const [hex, length] of have) out.set(hex, Math.max(length, out.get(hex) ?? 0))
+    return out
+  }
+
   status(): StatusReport {
     const stored = this.relay.stored()
+    // in sync once it holds every block it knows of: all of each member's cores, as long as
+    // the connected peers say they are
+    const missing = this.relay.missingBlocks(this.claimed())
     return {
       version: VERSION,
       deviceId: deviceIdOf(this.deviceKey),
       shortId: shortIdOf(this.deviceKey),
       folder: this.config.folder,
       folderId: this.folderId,
-      state: 'idle',
+      state: missing === 0 ? 'idle' : 'syncing',
       ready: true,
       readyReason: 'encrypted relay: stores and forwards, serves no folder',
       readyAt: this.startedAt,
-      inSync: true,
+      inSync: missing === 0,
       role: 'en',
       files: 0,
       bytes: stored.bytes,
-      pending: 0,
+      pending: missing,
       pendingBytes: 0,
       pendingByDir: {},
       classes: [],

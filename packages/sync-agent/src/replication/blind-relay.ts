@@ -63,6 +63,23 @@ export class BlindRelay {
     return { blocks, bytes }
   }
 
+  /**
+   * Blocks this relay still lacks: of each member's index core up to the longest length a peer
+   * claims (`claimed`, by drive key hex) or the core's own, and of its blob core up to its
+   * length as replicated so far. An index core with blocks whose blob core is not open yet (its
+   * manifest has not arrived) counts one. Zero: it holds all it knows of (`inSync`).
+   */
+  missingBlocks(claimed: ReadonlyMap<string, number>): number {
+    let missing = 0
+    for (const [hex, r] of this.byHex) {
+      const length = Math.max(r.db.length, claimed.get(hex) ?? 0)
+      missing += length - r.db.contiguousLength
+      if (r.blobs) missing += r.blobs.length - r.blobs.contiguousLength
+      else if (length > 0) missing++
+    }
+    return missing
+  }
+
   /** Same rules as DriveSet.addMembers: only writers signed with the rw secret's key. */
   async addMembers(members: readonly Member[], from: string): Promise<{ added: number; rejected: number }> {
     const { fresh, rejected } = screenMembers(this.keys, members, (hex) => this.byHex.has(hex), this.byHex.size, from, this.log)
