@@ -7,7 +7,7 @@
 #                         peer is done), then exec CMD if one is given; for a one-shot
 #                         service that WordPress depends on (`service_completed_successfully`)
 #   healthcheck           exit 0 when GET /healthz on SYNC_AGENT_HTTP answers 2xx (HEALTHCHECK)
-#   secret|status|versions|rescan|accept-deletes|revert|migrate|help ARGS   that sync-agent command
+#   secret|status|versions|rescan|pause|resume|accept-deletes|revert|migrate|help ARGS   that sync-agent command
 #   anything else         exec'd as is (e.g. sh)
 #
 # Secrets and other values can come from files: for SYNC_AGENT_<NAME>_FILE=/path the file's
@@ -122,7 +122,7 @@ case $mode in
   healthcheck)
     healthcheck
     ;;
-  secret | status | versions | rescan | accept-deletes | revert | migrate | help | --help | -h)
+  secret | status | versions | rescan | pause | resume | accept-deletes | revert | migrate | help | --help | -h)
     exec sync-agent "$mode" "$@"
     ;;
   *)

@@ -141,7 +141,7 @@ describe('docker/entrypoint.sh', () => {
     expect(r.stdout.trim()).toMatch(/^sa1rw-[a-z2-7]+$/)
     // the CLI's own answer (no agent there), not a shell's "not found"
     const socket = path.join(s.dir, 'no-agent.sock')
-    for (const command of ['versions', 'rescan', 'accept-deletes', 'revert']) {
+    for (const command of ['versions', 'rescan', 'pause', 'resume', 'accept-deletes', 'revert']) {
       const c = await runEntrypoint([command, '--control', socket], {}, { binDir: s.binDir }).result
       expect({ command, code: c.code, stderr: c.stderr }).toEqual({ command, code: 1, stderr: `sync-agent: cannot reach the agent at ${socket}: no agent is running there\n` })
     }

@@ -130,6 +130,11 @@ export interface StatusReport {
   discovery: DiscoveryStatus | null
   /** traffic on all peer connections since the start, and the bandwidth limits */
   transfer: TransferStatus
+  /**
+   * set while `sync-agent pause` holds the sync (ms since the epoch since when): nothing is
+   * applied or published, but files a page asks for now; null otherwise (and on a relay)
+   */
+  pausedSince?: number | null
   /** where what peers replace or delete is kept (`versionsDir`), null when off */
   versions: { dir: string; keepDays: number; keptSinceStart: number } | null
   /** member drives (one per writer device) */

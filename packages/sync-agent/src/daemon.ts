@@ -43,6 +43,7 @@ import { ClusterClock } from './cluster-clock.js'
 import { BulkMode } from './bulk-mode.js'
 import { VersionArchive } from './version-archive.js'
 import { VersionRestore } from './version-restore.js'
+import { readPausedSince, writePausedSince } from './pause-flag.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -99,6 +100,8 @@ export class Agent {
   private localChanges!: LocalChanges
   private watchRenewal!: WatchRenewal
   private readonly startedAt = Date.now()
+  /** since when `sync-agent pause` holds the sync (null: running) */
+  private pausedSince: number | null = null
   private readonly closers = new Closers()
   private contentFetcher!: ContentFetcher
 
@@ -201,6 +204,12 @@ export class Agent {
     // contents come from peers' folders while one serves them: no Hypercore blocks ahead of the workers
     this.engine.contentFromPeers = () => this.contentFetcher.available()
     this.engine.indexSnapshot = (d, length) => indexFetcher.snapshot({ core: d.drive.core, author: d.author, shortId: d.shortId }, length)
+    // a pause survives restarts (pause-flag.ts)
+    this.pausedSince = await readPausedSince(config.dataDir)
+    if (this.pausedSince !== null) {
+      this.engine.setPaused(true)
+      log.warn({ since: new Date(this.pausedSince).toISOString() }, 'paused (sync-agent pause): nothing is applied or published until `sync-agent resume`')
+    }
     this.engine.ready()
     this.closers.add(() => this.engine.close())
     this.readiness = new Readiness(config.dataDir, {
@@ -364,7 +373,8 @@ export class Agent {
         revert: () => this.revert(),
         versions: (path) => restorer.list(path),
         restore: (request) => restorer.restore(request),
-        rescan: () => this.scan(writer, false)
+        rescan: () => this.scan(writer, false),
+        setPaused: (paused) => this.setPaused(paused)
       },
       log.child({ c: 'control' })
     )
@@ -497,6 +507,22 @@ export class Agent {
   }
 
   /** Compares the folder with the index and removes temp files no write of ours is using. */
+  /**
+   * `sync-agent pause` / `resume`: the engine starts nothing but files pages ask for now, so a
+   * plugin update half-written here is not sent and peers' changes wait; kept across restarts.
+   * Resuming lets the queue go (what changed meanwhile was queued by the watcher and the diffs).
+   */
+  private async setPaused(paused: boolean): Promise<{ pausedSince: number | null }> {
+    if (paused === (this.pausedSince !== null)) return { pausedSince: this.pausedSince }
+    const since = paused ? Date.now() : null
+    await writePausedSince(this.config.dataDir, since)
+    this.pausedSince = since
+    this.engine.setPaused(paused)
+    if (paused) this.log.info('paused: nothing is applied or published (but files pages ask for) until `sync-agent resume`')
+    else this.log.info({ pending: this.engine.pendingCount }, 'resumed')
+    return { pausedSince: since }
+  }
+
   private async scan(writer: FolderWriter, atStart = true): Promise<RescanResult> {
     const started = Date.now()
     const seen = new Set<string>()
@@ -787,6 +813,7 @@ export class Agent {
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       discovery: this.discovery?.status() ?? null,
       transfer: this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps },
+      pausedSince: this.pausedSince,
       versions: this.archive ? { dir: this.archive.dir, keepDays: this.config.versionsKeepDays, keptSinceStart: this.archive.kept } : null,
       members: this.drives.all().length,
       conflicts: this.engine.conflicts,

@@ -228,6 +228,8 @@ export class SyncEngine {
   private largeDiffs = 0
   private readonly inflight = new Set<Promise<void>>()
   private closing = false
+  /** `sync-agent pause`: queued paths wait (but urgent ones, a file a page asks for now) */
+  private paused = false
   conflicts = 0
   /**
    * When set, the deletes a member drive's diff brings (of paths that exist here) are handed
@@ -980,9 +982,25 @@ export class SyncEngine {
    * use the workers kept for them while that class has only bulk paths queued). While a large
    * diff runs alone, only fresh changes run; bulk paths never take the workers kept for fresh ones.
    */
+  /**
+   * Paused, the engine starts no path but urgent ones (a file a page asks for now): local
+   * changes are not published and peers' changes not applied, they wait in the queue (what
+   * runs finishes). Diffs go on marking paths, within the queue's bound.
+   */
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return
+    this.paused = paused
+    if (!paused) this.pump()
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
   private pump(): void {
     while (this.workers < WORKERS && this.queue.size > 0 && !this.closing) {
       let cls = this.queue.countIn(URGENT) > 0 ? URGENT : -1
+      if (cls === -1 && this.paused) return
       if (cls === -1 && this.largeDiffs > 0) {
         // a large diff is being read alone: only fresh changes (a few: local edits, other
         // peers' small diffs) run beside it, so a flood or a fresh sync never holds them up

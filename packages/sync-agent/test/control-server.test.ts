@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SyncError, type RestoreRequest, type StatusReport } from '@sync-agent/shared'
-import { listVersions, rescan, restoreVersion } from '../src/control/control-client.js'
+import { listVersions, rescan, restoreVersion, setPaused } from '../src/control/control-client.js'
 import { ControlServer, type ControlHandlers } from '../src/control/control-server.js'
 import { createLogger } from '../src/log.js'
 
@@ -77,5 +77,14 @@ describe('control socket: versions, restore, rescan', () => {
     await expect(listVersions(socketPath, '')).rejects.toMatchObject({ code: 'E_REFUSED', message: 'an encrypted relay has no folder: it keeps no versions' })
     await expect(restoreVersion(socketPath, { path: 'a' })).rejects.toMatchObject({ code: 'E_REFUSED' })
     await expect(rescan(socketPath)).rejects.toMatchObject({ code: 'E_REFUSED', message: 'an encrypted relay has no folder: nothing to rescan' })
+    await expect(setPaused(socketPath, true)).rejects.toMatchObject({ code: 'E_REFUSED', message: 'an encrypted relay has no folder: nothing to pause' })
+  })
+
+  it('pause and resume reach the handler, and its answer comes back', async () => {
+    const asked: boolean[] = []
+    const socketPath = await serve({ ...base, setPaused: async (paused) => (asked.push(paused), { pausedSince: paused ? 1_700_000_000_000 : null }) })
+    expect(await setPaused(socketPath, true)).toEqual({ pausedSince: 1_700_000_000_000 })
+    expect(await setPaused(socketPath, false)).toEqual({ pausedSince: null })
+    expect(asked).toEqual([true, false])
   })
 })

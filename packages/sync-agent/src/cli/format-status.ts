@@ -110,6 +110,10 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean; rates?: Tr
     lines.push(`LOCAL    ${s.localChanges.count} local changes not shared (read-only): ${s.localChanges.sample.slice(0, 5).join(', ')}`)
     lines.push('           run `sync-agent revert` to restore the shared state')
   }
+  if (s.pausedSince != null) {
+    lines.push(`PAUSED   since ${new Date(s.pausedSince).toISOString()}: nothing is applied or published (but files pages ask for)`)
+    lines.push('           run `sync-agent resume` to go on')
+  }
   if (s.heldDeletes) {
     const h = s.heldDeletes
     lines.push(`HELD     ${h.count} remote deletes (more than ${Math.round(h.share * 100)}% of ${h.folderPaths} paths) since ${new Date(h.since).toISOString()}`)

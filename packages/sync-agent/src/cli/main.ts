@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
-import { acceptDeletes, getStatus, listVersions, rescan, restoreVersion, revert } from '../control/control-client.js'
+import { acceptDeletes, getStatus, listVersions, rescan, restoreVersion, revert, setPaused } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 import { formatRestore, formatVersions } from './format-versions.js'
 
@@ -25,6 +25,10 @@ commands:
   rescan [--json] [--control PATH]
                                 walk the folder now for changes the watcher missed (a script's
                                 bulk change, a mount): they are published as usual
+  pause [--control PATH]        hold the sync (say, during a plugin update): nothing is applied
+                                or published until resume (files pages ask for still are);
+                                kept across restarts
+  resume [--control PATH]       let the sync go on; what changed meanwhile follows
   versions [PATH] [--json] [--control PATH]
                                 list the versions kept (versionsDir) of a file, or of the files
                                 under a directory (folder-relative or absolute; all without PATH)
@@ -118,6 +122,18 @@ async function acceptDeletesCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usage(`accept-deletes: unexpected argument ${JSON.stringify(positionals[0])}`)
   const { accepted } = await acceptDeletes(controlSocket('accept-deletes', values.control as string | undefined))
   process.stdout.write(accepted > 0 ? `applying ${accepted} held deletes\n` : 'no deletes were held\n')
+  return EXIT.ok
+}
+
+async function pauseCommand(command: 'pause' | 'resume', args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { control: { type: 'string' } })
+  if (positionals.length > 0) throw usage(`${command}: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { pausedSince } = await setPaused(controlSocket(command, values.control as string | undefined), command === 'pause')
+  process.stdout.write(
+    pausedSince !== null
+      ? `paused since ${new Date(pausedSince).toISOString()}: nothing is applied or published until \`sync-agent resume\`\n`
+      : 'running: changes are applied and published\n'
+  )
   return EXIT.ok
 }
 
@@ -248,6 +264,9 @@ export async function main(argv: string[]): Promise<number> {
         return await acceptDeletesCommand(rest)
       case 'revert':
         return await revertCommand(rest)
+      case 'pause':
+      case 'resume':
+        return await pauseCommand(command, rest)
       case 'versions':
         return await versionsCommand(rest)
       case 'rescan':

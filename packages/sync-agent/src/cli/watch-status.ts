@@ -13,7 +13,8 @@ export function statusLine(s: StatusReport, rates: TransferRates | null = null):
   const classes = s.classes.map((c) => `${c.name}=${c.complete ? 'done' : `${c.pendingFiles}f/${formatBytes(c.pendingBytes)}`}`).join(' ')
   const peers = s.peers.filter((p) => p.connected).length
   const traffic = rates ? ` in=${formatBytes(rates.inPerSecond)}/s out=${formatBytes(rates.outPerSecond)}/s` : ''
-  return `${new Date().toISOString()} state=${s.state} ready=${s.ready} inSync=${s.inSync} files=${s.files} pending=${s.pending} peers=${peers}/${s.peers.length}${traffic} ${classes}`
+  const paused = s.pausedSince != null ? ' PAUSED' : ''
+  return `${new Date().toISOString()} state=${s.state}${paused} ready=${s.ready} inSync=${s.inSync} files=${s.files} pending=${s.pending} peers=${peers}/${s.peers.length}${traffic} ${classes}`
 }
 
 export async function watchStatus(socketPath: string, opts: { intervalMs: number; json: boolean; tty: boolean }): Promise<number> {

@@ -31,6 +31,11 @@ export function rescan(socketPath: string, timeoutMs = 0): Promise<RescanResult>
   return call<RescanResult>(socketPath, 'POST', '/rescan', timeoutMs)
 }
 
+/** Holds the sync (`pause`) or lets it go on; answers since when it is paused (null: running). */
+export function setPaused(socketPath: string, paused: boolean, timeoutMs = 5_000): Promise<{ pausedSince: number | null }> {
+  return call<{ pausedSince: number | null }>(socketPath, 'POST', paused ? '/pause' : '/resume', timeoutMs)
+}
+
 function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, method, timeout: timeoutMs }, (res) => {

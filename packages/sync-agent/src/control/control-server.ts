@@ -13,6 +13,7 @@ import { stopServer } from '../http/http-server.js'
  *   GET /versions?path=P  → VersionListing (the versions kept of P, or under it)
  *   POST /restore         → RestoreResult, from a RestoreRequest JSON body
  *   POST /rescan          → RescanResult (once the folder was walked)
+ *   POST /pause, /resume  → { pausedSince } (null once resumed)
  * A request that fails answers `{ error, code }` (a SyncError's message and code) with a 4xx
  * or 5xx status.
  */
@@ -24,6 +25,8 @@ export interface ControlHandlers {
   versions?(path: string): Promise<VersionListing>
   restore?(request: RestoreRequest): Promise<RestoreResult>
   rescan?(): Promise<RescanResult>
+  /** holds the sync, or lets it go on (absent on an encrypted relay) */
+  setPaused?(paused: boolean): Promise<{ pausedSince: number | null }>
 }
 
 const ACTIONS: Record<string, 'acceptDeletes' | 'revert'> = { '/accept-deletes': 'acceptDeletes', '/revert': 'revert' }
@@ -88,7 +91,7 @@ export class ControlServer {
         return
       }
       const url = new URL(req.url ?? '/', 'http://control')
-      const { versions, restore, rescan } = this.handlers
+      const { versions, restore, rescan, setPaused } = this.handlers
       const noFolder = (what: string) => fail(res, new SyncError('E_REFUSED', `an encrypted relay has no folder: ${what}`))
       if (req.method === 'GET' && url.pathname === '/versions') {
         if (!versions) return noFolder('it keeps no versions')
@@ -100,6 +103,11 @@ export class ControlServer {
         readRestoreRequest(req)
           .then((request) => restore.call(this.handlers, request))
           .then((result) => answer(res, 200, result), (err: unknown) => fail(res, err))
+        return
+      }
+      if (req.method === 'POST' && (url.pathname === '/pause' || url.pathname === '/resume')) {
+        if (!setPaused) return noFolder('nothing to pause')
+        setPaused.call(this.handlers, url.pathname === '/pause').then((result) => answer(res, 200, result), (err: unknown) => fail(res, err))
         return
       }
       if (req.method === 'POST' && url.pathname === '/rescan') {
