@@ -46,6 +46,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
     ],
     discovery: null,
     transfer: { receivedBytes: 5_000, sentBytes: 70_000, maxSendKiBps: 0, maxRecvKiBps: 0 },
+    pausedSince: null,
     versions: null,
     members: 2,
     conflicts: 0,
@@ -63,6 +64,7 @@ describe('AgentMetrics', () => {
     const s = samples(body)
     expect(s.get('sync_agent_ready')).toBe(0)
     expect(s.get('sync_agent_in_sync')).toBe(0)
+    expect(s.get('sync_agent_paused')).toBe(0)
     expect(s.get('sync_agent_peers_connected')).toBe(1)
     expect(s.get('sync_agent_members')).toBe(2)
     expect(s.get('sync_agent_folder_files')).toBe(12)
@@ -113,9 +115,10 @@ describe('AgentMetrics', () => {
     let current = report()
     const metrics = new AgentMetrics(() => current)
     await metrics.render()
-    current = report({ ready: true, peers: [], classes: [classStatus('themes', 0, 0)] })
+    current = report({ ready: true, peers: [], classes: [classStatus('themes', 0, 0)], pausedSince: 1_700_000_000_000 })
     const s = samples((await metrics.render()).body)
     expect(s.get('sync_agent_ready')).toBe(1)
+    expect(s.get('sync_agent_paused')).toBe(1)
     expect(s.get('sync_agent_peers_connected')).toBe(0)
     expect([...s.keys()].filter((k) => k.startsWith('sync_agent_peer_'))).toEqual([])
     expect(s.get('sync_agent_pending_files{class="themes"}')).toBe(0)

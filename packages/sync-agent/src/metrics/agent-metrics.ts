@@ -63,6 +63,7 @@ export class AgentMetrics {
       })
     gauge('sync_agent_ready', '1 when the node is ready to serve (the classes needed for ready are complete)', (s) => Number(s.ready))
     gauge('sync_agent_in_sync', '1 when nothing is pending here and every connected peer is caught up', (s) => Number(s.inSync))
+    gauge('sync_agent_paused', '1 while `sync-agent pause` holds the sync (alert on one left on)', (s) => Number(s.pausedSince != null))
     gauge('sync_agent_peers_connected', 'Peers connected now', (s) => s.peers.filter((p) => p.connected).length)
     gauge('sync_agent_members', 'Writer devices of the folder (member drives)', (s) => s.members)
     gauge('sync_agent_folder_files', 'Files in the synced folder (as indexed)', (s) => s.files)
