@@ -4,8 +4,8 @@ import type { TokenBucket } from './token-bucket.js'
 
 /**
  * A peer's TCP socket under the agent's bandwidth limits (maxSendKiBps, maxRecvKiBps), placed
- * between the socket and Noise, so everything on the connection counts: file contents, index
- * snapshots, Hypercore replication, the handshake. Bytes pass in pieces of at most
+ * between the socket and Noise, so everything on the connection counts (file contents, index
+ * snapshots, Hypercore replication) once limiting starts (below). Bytes pass in pieces of at most
  * `pieceBytes(rate)`, each taken from the shared bucket, so the other side sees a steady
  * trickle (its idle timeout is refreshed by every piece) rather than a whole 4 MiB message
  * after a long silence. Receiving is limited by reading the socket no faster than the rate
