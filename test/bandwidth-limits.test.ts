@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import type { StatusReport } from '../packages/shared/dist/index.js'
 import { newSecret, runCli } from './helpers/cli.ts'
 import { useHarness, type Harness } from './helpers/harness.ts'
-import { waitConverged } from './helpers/sync.ts'
+import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { freePort } from './helpers/ports.ts'
 import { until } from './helpers/until.ts'
 
@@ -31,7 +31,7 @@ async function freshSync(harness: Harness, env: { a?: Record<string, string>; b?
   const a = await harness.agent({ name: 'a', secret, env: env.a ?? {} })
   await seed(a.folder)
   await a.start()
-  await until(async () => (await a.status()).state === 'idle', { timeoutMs: 20_000, message: 'A indexed its folder' })
+  await waitLocalSettled(a, 20_000)
   const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: env.b ?? {} })
   const started = performance.now()
   await b.start()
@@ -72,7 +72,7 @@ describe('bandwidth limits', () => {
     await fs.writeFile(oldPath, old)
     await fs.utimes(oldPath, new Date('2020-01-01'), new Date('2020-01-01'))
     await a.start()
-    await until(async () => (await a.status()).inSync, { timeoutMs: 20_000, message: 'A has published its folder' })
+    await waitLocalSettled(a, 20_000)
     const http = await freePort()
     const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_HTTP: String(http) } })
     await b.start()

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { runCli, newSecret } from './helpers/cli.ts'
 import { writeFiles } from './helpers/files.ts'
 import { useHarness } from './helpers/harness.ts'
-import { waitConverged } from './helpers/sync.ts'
+import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { freePorts } from './helpers/ports.ts'
 import { scrape } from './helpers/metrics.ts'
 import { until } from './helpers/until.ts'
@@ -86,7 +86,7 @@ describe('encrypted (blind) peers', () => {
     await fs.mkdir(path.join(a.folder, 'uploads'), { recursive: true })
     for (let i = 0; i < 8; i++) await fs.writeFile(path.join(a.folder, `uploads/${i}.bin`), randomBytes(8 * 1024 * 1024))
     await a.start()
-    await until(async () => (await a.status()).inSync, { timeoutMs: 60_000, message: 'A has published its folder' })
+    await waitLocalSettled(a, 60_000)
     const e = await harness.agent({ name: 'e', secret: en, peers: [a.address] })
     await e.start()
     // while the 64 MiB of blocks arrive: not in sync, the blocks it lacks pending

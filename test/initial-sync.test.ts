@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFiles, writeManySmallFiles } from './helpers/files.ts'
 import { newSecret } from './helpers/cli.ts'
 import { useHarness } from './helpers/harness.ts'
-import { waitConverged } from './helpers/sync.ts'
+import { waitConverged, waitLocalSettled } from './helpers/sync.ts'
 import { fileCount, readTree } from './helpers/tree.ts'
 import { until } from './helpers/until.ts'
 
@@ -58,7 +58,7 @@ describe('initial sync', () => {
     const a = await harness.agent({ name: 'a', secret })
     await writeManySmallFiles(a.folder, 6_000)
     await a.start()
-    await until(async () => (await a.status()).inSync, { timeoutMs: 60_000, message: 'A has published its folder' })
+    await waitLocalSettled(a, 60_000)
     const b = await harness.agent({ name: 'b', secret, peers: [a.address] })
     await b.start()
     await until(() => b.stdout.includes('bulk sync: pausing the watcher'), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })

@@ -78,13 +78,13 @@ export async function waitTree(
   )
 }
 
-/** Waits until a running agent has taken in its own local changes (nothing pending, in sync). */
-export async function waitLocalSettled(agent: Agent): Promise<void> {
+/** Waits until a running agent has taken in its own local changes (nothing pending, in sync): a seeded folder published. */
+export async function waitLocalSettled(agent: Agent, timeoutMs = 15_000): Promise<void> {
   await until(
     async () => {
       const status = await agent.status()
       return status.pending === 0 && status.inSync
     },
-    { timeoutMs: 15_000, message: `${agent.name} has nothing pending` }
+    { timeoutMs, message: `${agent.name} has nothing pending` }
   )
 }

@@ -136,7 +136,7 @@ export class BlindAgent {
       classes: [],
       peers: this.peers?.status({ isWriter: (deviceKey) => this.relay.members().some((m) => m.deviceKey.equals(deviceKey)) }) ?? [],
       discovery: this.discovery?.status() ?? null,
-      transfer: this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps },
+      transfer: this.peers.transfer(),
       versions: null,
       members: this.relay.members().length,
       conflicts: 0,

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Corestore from 'corestore'
 import { deriveFolderKeys, hashFor, IGNORE_FILE, STAGING_DIR, SyncError, type AgentState, type ClassStatus, type RescanResult, type StatusReport } from '@sync-agent/shared'
@@ -44,6 +44,7 @@ import { BulkMode } from './bulk-mode.js'
 import { VersionArchive } from './version-archive.js'
 import { VersionRestore } from './version-restore.js'
 import { readPausedSince, writePausedSince } from './pause-flag.js'
+import { replaceFile } from './state-file.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -94,7 +95,6 @@ export class Agent {
   private haveTimer: NodeJS.Timeout | null = null
   private readonly errors: StatusReport['errors'] = []
   private clock = new ClusterClock()
-  private clockSaved: Promise<void> = Promise.resolve()
   private fallbackScan: NodeJS.Timeout | null = null
   private sweepTimer: NodeJS.Timeout | null = null
   private localChanges!: LocalChanges
@@ -514,12 +514,14 @@ export class Agent {
    */
   private async setPaused(paused: boolean): Promise<{ pausedSince: number | null }> {
     if (paused === (this.pausedSince !== null)) return { pausedSince: this.pausedSince }
+    // the state changes at once, the flag follows (its writes run in the order asked: a
+    // pause and a resume sent together leave the flag as the last one says)
     const since = paused ? Date.now() : null
-    await writePausedSince(this.config.dataDir, since)
     this.pausedSince = since
     this.engine.setPaused(paused)
     if (paused) this.log.info('paused: nothing is applied or published (but files pages ask for) until `sync-agent resume`')
     else this.log.info({ pending: this.engine.pendingCount }, 'resumed')
+    await writePausedSince(this.config.dataDir, since)
     return { pausedSince: since }
   }
 
@@ -594,12 +596,7 @@ export class Agent {
   private onPeerClock(session: PeerSession, clockMs: number): void {
     const before = this.clock.offsetMs
     const offsetMs = this.clock.observePeer(session.deviceId ?? session.address, clockMs)
-    const file = join(this.config.dataDir, CLOCK_FILE)
-    const offsets = JSON.stringify(this.clock.peerOffsets)
-    this.clockSaved = this.clockSaved
-      .then(() => writeFile(file + '.tmp', offsets, { mode: 0o600 }))
-      .then(() => rename(file + '.tmp', file))
-      .catch((err: unknown) => this.log.warn({ err }, `cannot save ${CLOCK_FILE}`))
+    replaceFile(join(this.config.dataDir, CLOCK_FILE), JSON.stringify(this.clock.peerOffsets)).catch((err: unknown) => this.log.warn({ err }, `cannot save ${CLOCK_FILE}`))
     if (Math.abs(offsetMs - before) < CLOCK_WARN_MS) return
     if (Math.abs(offsetMs) >= CLOCK_WARN_MS) {
       this.log.warn({ offsetMs, peer: session.address }, 'this device\'s clock differs from its peers\'; publish times follow the peers\' clocks')

@@ -1,10 +1,11 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { removeFile, replaceFile } from './state-file.js'
 
 /**
  * `sync-agent pause` survives a restart (a container rebuilt during a maintenance window must
  * not start syncing a half-done plugin update): the time it was paused, in `<data>/paused.json`.
- * Written through a temp file and a rename, so a crash leaves it paused or not, never unreadable.
+ * Written through state-file.ts, so a crash leaves it paused or not, never unreadable.
  */
 const FILE = 'paused.json'
 
@@ -19,9 +20,7 @@ export async function readPausedSince(dataDir: string): Promise<number | null> {
   }
 }
 
-export async function writePausedSince(dataDir: string, since: number | null): Promise<void> {
+export function writePausedSince(dataDir: string, since: number | null): Promise<void> {
   const file = join(dataDir, FILE)
-  if (since === null) return rm(file, { force: true })
-  await writeFile(`${file}.tmp`, JSON.stringify({ since }), { mode: 0o600 })
-  await rename(`${file}.tmp`, file)
+  return since === null ? removeFile(file) : replaceFile(file, JSON.stringify({ since }))
 }

@@ -1,6 +1,7 @@
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sign, verify, type FolderKeys } from '@sync-agent/shared'
+import { replaceFile } from '../state-file.js'
 
 /**
  * A member is a writer: a device and the drive it writes. It is admitted only with a
@@ -98,25 +99,8 @@ export function onePerDrive(members: readonly Member[]): Member[] {
   })
 }
 
-/** saves in progress per data dir: one at a time, so an older list never lands after a newer one */
-const saving = new Map<string, Promise<void>>()
-
-/**
- * Saves the member list (temp file + rename). Saves of one data dir run one after the other
- * (two members added at once used to share the temp file: one rename failed with ENOENT and
- * the older list could win).
- */
+/** Saves the member list (state-file.ts: temp file + rename, one save of a data dir at a time). */
 export function saveMembers(dataDir: string, members: readonly Member[]): Promise<void> {
   const rows = onePerDrive(members).map((m) => ({ deviceKey: m.deviceKey.toString('hex'), driveKey: m.driveKey.toString('hex'), signature: m.signature.toString('hex') }))
-  const write = async (): Promise<void> => {
-    const tmp = join(dataDir, MEMBERS_FILE + '.tmp')
-    await writeFile(tmp, JSON.stringify(rows), { mode: 0o600 })
-    await rename(tmp, join(dataDir, MEMBERS_FILE))
-  }
-  const next = (saving.get(dataDir) ?? Promise.resolve()).catch(() => undefined).then(write)
-  saving.set(dataDir, next)
-  void next.finally(() => {
-    if (saving.get(dataDir) === next) saving.delete(dataDir)
-  }).catch(() => undefined)
-  return next
+  return replaceFile(join(dataDir, MEMBERS_FILE), JSON.stringify(rows))
 }
