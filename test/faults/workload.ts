@@ -181,7 +181,13 @@ export class NodeWorkload {
       if (errCode(err) === 'ENOENT') return
       throw err
     }
-    const before = await fh.readFile()
+    let before: Buffer
+    try {
+      before = await fh.readFile()
+    } catch (err) {
+      await fh.close()
+      throw err
+    }
     // every content starts with a unique header line (see content()): a cut keeps it, so no
     // two versions are equal (an empty or header-cut file would match other versions, and the
     // oracle would read it as a deleted or overwritten version shown again)

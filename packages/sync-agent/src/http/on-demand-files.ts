@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs'
-import { open, realpath } from 'node:fs/promises'
+import { open, realpath, type FileHandle } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
 import { constants } from 'node:fs'
 import { extname, sep } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import picomatch from 'picomatch'
 import { describePathProblem, findPathProblem } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
-import type { IndexStore } from '../index-store.js'
+import type { IndexStore, LocalRecord } from '../index-store.js'
 import type { IgnoreRules } from '../ignore-rules.js'
 import { decide } from '../merge.js'
 import type { PathReconciler } from '../reconcile-path.js'
@@ -146,11 +147,16 @@ export class OnDemandFiles {
     } catch {
       return false
     }
-    const st = await handle.stat()
-    if (!st.isFile() || st.size !== record.size || Math.abs(st.mtimeMs - record.mtimeMs) > 1) {
-      await handle.close()
-      return false
+    try {
+      return await this.stream(req, res, path, handle, record, afterFetch)
+    } finally {
+      await handle.close().catch(() => undefined)
     }
+  }
+
+  private async stream(req: IncomingMessage, res: ServerResponse, path: string, handle: FileHandle, record: LocalRecord, afterFetch: boolean): Promise<boolean> {
+    const st = await handle.stat()
+    if (!st.isFile() || st.size !== record.size || Math.abs(st.mtimeMs - record.mtimeMs) > 1) return false
     const type = CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream'
     const headers: Record<string, string | number> = {
       'content-type': type,
@@ -163,17 +169,16 @@ export class OnDemandFiles {
     if (type === 'image/svg+xml') headers['content-security-policy'] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     res.writeHead(200, headers)
     if (req.method === 'HEAD') {
-      await handle.close()
       res.end()
       return true
     }
-    const stream = createReadStream('', { fd: handle.fd, autoClose: false })
-    await new Promise<void>((resolve) => {
-      stream.on('error', () => res.destroy())
-      res.on('close', () => resolve())
-      stream.pipe(res)
+    // pipeline, not pipe: a visitor gone before the first byte (the fetch took seconds) closed
+    // the response already, and a 'close' listener added after it never fired: the request
+    // waited for good and its file stayed open until the collector closed it
+    await pipeline(createReadStream('', { fd: handle.fd, autoClose: false }), res).catch((err: unknown) => {
+      this.deps.log.debug({ err, path }, 'a file served on demand was not sent whole (the visitor left)')
+      res.destroy()
     })
-    await handle.close()
     return true
   }
 }
