@@ -8,6 +8,11 @@ export interface TransferStatus {
   /** maxSendKiBps / maxRecvKiBps (0: no limit) */
   maxSendKiBps: number
   maxRecvKiBps: number
+  /**
+   * bytes of changed files copied from the older version here instead of received: a file
+   * changed in part is fetched as the blocks that differ
+   */
+  reusedBytes: number
 }
 
 export interface PeerStatus {

@@ -136,7 +136,7 @@ export class BlindAgent {
       classes: [],
       peers: this.peers?.status({ isWriter: (deviceKey) => this.relay.members().some((m) => m.deviceKey.equals(deviceKey)) }) ?? [],
       discovery: this.discovery?.status() ?? null,
-      transfer: this.peers.transfer(),
+      transfer: { ...this.peers.transfer(), reusedBytes: 0 },
       versions: null,
       members: this.relay.members().length,
       conflicts: 0,

@@ -23,7 +23,7 @@ import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
 import { UnservedClaims } from './peers/unserved-claims.js'
-import { FEATURE_CONTENT, FEATURE_INDEX, FEATURE_URGENT, type Have } from './protocol.js'
+import { FEATURE_CONTENT, FEATURE_INDEX, FEATURE_SUMS, FEATURE_URGENT, type Have } from './protocol.js'
 import { IndexBlockFetcher } from './replication/index-block-fetcher.js'
 import { IndexBlockServer } from './replication/index-block-server.js'
 import { ContentFetcher } from './content/content-fetcher.js'
@@ -345,6 +345,7 @@ export class Agent {
         onPeerError: (_s, code) => this.metrics.error(code),
         onPeerClock: (s, clockMs) => this.onPeerClock(s, clockMs),
         onContentRequest: (s, r, urgent) => contentServer.onRequest(s, r, urgent),
+        onSumsRequest: (s, r) => contentServer.onSumsRequest(s, r),
         onContentData: (s, d) => this.contentFetcher.onData(s, d),
         onContentEnd: (s, e) => this.contentFetcher.onEnd(s, e),
         onIndexRequest: (s, r) => indexServer.onRequest(s, r),
@@ -356,7 +357,7 @@ export class Agent {
           indexFetcher.onSessionGone(s)
         }
       },
-      features: FEATURE_CONTENT | FEATURE_INDEX | FEATURE_URGENT
+      features: FEATURE_CONTENT | FEATURE_INDEX | FEATURE_URGENT | FEATURE_SUMS
     })
     await this.peers.ready()
     this.closers.add(() => this.peers.close())
@@ -809,7 +810,10 @@ export class Agent {
       classes: this.classStatus(peersCaughtUp, pending.byClass),
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       discovery: this.discovery?.status() ?? null,
-      transfer: this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps },
+      transfer: {
+        ...(this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps }),
+        reusedBytes: this.contentFetcher.counters.reusedBytes
+      },
       pausedSince: this.pausedSince,
       versions: this.archive ? { dir: this.archive.dir, keepDays: this.config.versionsKeepDays, keptSinceStart: this.archive.kept } : null,
       members: this.drives.all().length,

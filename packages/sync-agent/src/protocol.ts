@@ -23,8 +23,13 @@ import type { Member } from './replication/member.js'
  *                  member drive's index (replication/index-block-server.ts)
  *  message 6       IndexBlocks    { id, status, blocks }              some of them, from `start` on
  *                  (fewer than asked when they would not fit one message), or why there are none
+ *  message 7       ContentRequest, urgent: served ahead of the sender's queued requests
+ *  message 8       SumsRequest    { id, path, hash, blockSize }      the sha256 of each block of
+ *                  a file (content/block-sums.ts), answered with ContentData and ContentEnd
+ *                  under the same id: a changed file is then fetched as the blocks that differ
  *  features (hello, after capability): FEATURE_CONTENT = the sender answers content requests;
- *                  FEATURE_INDEX = it answers index requests
+ *                  FEATURE_INDEX = it answers index requests; FEATURE_URGENT = urgent ones;
+ *                  FEATURE_SUMS = block-sum requests
  *
  * Decoding is strict and bounded: a malformed message destroys the connection.
  */
@@ -54,6 +59,11 @@ export const FEATURE_INDEX = 2
  * /files/) ahead of the ones it queued; a peer without it gets them as ordinary requests
  */
 export const FEATURE_URGENT = 4
+/**
+ * the sender answers block-sum requests (message 8), so a file changed in part can be
+ * fetched as the blocks that differ from the version here (content/delta-plan.ts)
+ */
+export const FEATURE_SUMS = 8
 
 /** 1: the sender holds the read key (ro); 2: it holds the writer key (rw) */
 export const CAPABILITY_READ = 1
@@ -283,6 +293,36 @@ export const contentEndEncoding = fields<ContentEnd>(
     return v
   },
   'content end'
+)
+
+/** the sizes a block-sum request may name: powers of two from 128 KiB to 16 MiB */
+export const MIN_SUM_BLOCK = 128 * 1024
+export const MAX_SUM_BLOCK = 16 * 1024 * 1024
+/** a block's sum: its sha256 */
+export const SUM_BYTES = 32
+/** the most sums one answer holds (2 MiB of them; a file of 2 GiB has 2,048 blocks of 1 MiB) */
+export const MAX_SUMS = 65_536
+
+export interface SumsRequest {
+  id: number
+  /** folder-relative path */
+  path: string
+  /** sha256 of the whole file, as the version's signed entry names it */
+  hash: Buffer
+  blockSize: number
+}
+
+export const sumsRequestEncoding = fields<SumsRequest>(
+  [['id', c.uint], ['path', c.string], ['hash', c.fixed32], ['blockSize', c.uint]],
+  (v) => {
+    const pathBytes = Buffer.byteLength(v.path)
+    if (pathBytes > MAX_CONTENT_PATH_BYTES) throw new SyncError('E_PEER_PROTOCOL', `malformed sums request: a path of ${pathBytes} bytes`)
+    if (v.blockSize < MIN_SUM_BLOCK || v.blockSize > MAX_SUM_BLOCK || (v.blockSize & (v.blockSize - 1)) !== 0) {
+      throw new SyncError('E_PEER_PROTOCOL', `malformed sums request: blocks of ${v.blockSize} bytes (a power of two from ${MIN_SUM_BLOCK} to ${MAX_SUM_BLOCK})`)
+    }
+    return { ...v, hash: asBuffer(v.hash) }
+  },
+  'sums request'
 )
 
 /** the most blocks one index request may ask for */

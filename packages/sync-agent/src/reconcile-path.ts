@@ -17,6 +17,7 @@ import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
 import type { Supersedable } from './supersede-signal.js'
+import type { LocalBase } from './content/content-fetcher.js'
 
 /**
  * One path, brought to agreement: if the disk changed since the index last saw it, the
@@ -36,8 +37,11 @@ export type ContentOrigin = 'peer-folder' | 'hypercore'
 
 /** where a version's bytes come from before Hypercore (content/content-fetcher.ts) */
 export interface ContentSource {
-  /** null: no connected peer has them; an array: small, whole and checked; `urgent`: someone asks for the file now */
-  open(version: Version, urgent?: boolean): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
+  /**
+   * null: no connected peer has them; an array: small, whole and checked; `urgent`: someone
+   * asks for the file now; `base`: the older version here, whose unchanged blocks need not be fetched
+   */
+  open(version: Version, urgent?: boolean, base?: LocalBase | null): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
 }
 
 export interface ReconcileDeps {
@@ -716,7 +720,8 @@ export class PathReconciler {
         return 'done'
       }
       case 'file': {
-        const { chunks, origin } = await this.fetch(winner, signal, urgent)
+        const base = record?.kind === 'file' && record.hash ? { abs: writer.abs(path), size: record.size, hash: record.hash } : null
+        const { chunks, origin } = await this.fetch(winner, signal, urgent, base)
         // journaled before the rename: a kill -9 between the rename and the record below
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
@@ -754,9 +759,9 @@ export class PathReconciler {
     }
   }
 
-  private async fetch(version: Version, signal?: Supersedable, urgent = false): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
+  private async fetch(version: Version, signal?: Supersedable, urgent = false, base: LocalBase | null = null): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
     if (version.size === 0 || !version.blob) return { chunks: [], origin: 'hypercore' }
-    const fromPeer = await this.deps.content?.open(version, urgent)
+    const fromPeer = await this.deps.content?.open(version, urgent, base)
     if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)

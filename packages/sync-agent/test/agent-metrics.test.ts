@@ -45,7 +45,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
       { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', role: null, roleVerified: false, notServingSince: null, lastError: 'ECONNREFUSED', lastExchangeAt: null }
     ],
     discovery: null,
-    transfer: { receivedBytes: 5_000, sentBytes: 70_000, maxSendKiBps: 0, maxRecvKiBps: 0 },
+    transfer: { receivedBytes: 5_000, sentBytes: 70_000, maxSendKiBps: 0, maxRecvKiBps: 0, reusedBytes: 3_000_000 },
     pausedSince: null,
     versions: null,
     members: 2,
@@ -80,6 +80,7 @@ describe('AgentMetrics', () => {
     expect(s.get('sync_agent_start_time_seconds')).toBe(1_699_999_000)
     expect(s.get('sync_agent_network_bytes_total{direction="in"}')).toBe(5_000)
     expect(s.get('sync_agent_network_bytes_total{direction="out"}')).toBe(70_000)
+    expect(s.get('sync_agent_reused_bytes_total')).toBe(3_000_000)
     expect(s.get('sync_agent_info{version="0.1.0",device="DEVICEA",folder_id="abcd1234"}')).toBe(1)
     // counters start at 0 for both directions, so rate() works from the first scrape
     expect(s.get('sync_agent_files_total{direction="in"}')).toBe(0)

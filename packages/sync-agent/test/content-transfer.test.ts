@@ -5,9 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
 import { createLogger } from '../src/log.js'
 import { PeerSession, type SessionHooks } from '../src/peers/peer-session.js'
-import { ContentFetcher, MAX_MISMATCHES, MISS_TTL_MS, WINDOW_BYTES } from '../src/content/content-fetcher.js'
+import { ContentFetcher, DELTA_MIN_BYTES, MAX_MISMATCHES, MISS_TTL_MS, WINDOW_BYTES, type LocalBase } from '../src/content/content-fetcher.js'
 import { ContentServer, MAX_QUEUED, type ServableFile } from '../src/content/content-server.js'
-import { CONTENT_NOT_HERE, FEATURE_CONTENT, FEATURE_URGENT, type ContentRequest } from '../src/protocol.js'
+import { CONTENT_DONE, CONTENT_NOT_HERE, FEATURE_CONTENT, FEATURE_SUMS, FEATURE_URGENT, type ContentRequest, type SumsRequest } from '../src/protocol.js'
 import { sessionPair } from './helpers/session-pair.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 import { until } from './helpers/until.js'
@@ -65,8 +65,10 @@ async function connectPair(opts: {
   ungated?: string[]
   /** 300 ms unless given (the tests of silent peers wait that long) */
   responseTimeoutMs?: number
-  /** FEATURE_* the serving side announces (FEATURE_CONTENT | FEATURE_URGENT unless given) */
+  /** FEATURE_* the serving side announces (FEATURE_CONTENT | FEATURE_URGENT | FEATURE_SUMS unless given) */
   servedFeatures?: number
+  /** replaces the real server's answer to sums requests (a hostile one) */
+  onSumsRequest?: (session: PeerSession, request: SumsRequest) => void
 } = {}): Promise<Pair> {
   const dir = tempDir()
   const held = new Map<string, ServableFile & { hash: string }>()
@@ -92,8 +94,12 @@ async function connectPair(opts: {
     keys,
     log,
     client: { onClose: (s) => fetcher.onSessionGone(s), onContentData: (s, d) => fetcher.onData(s, d), onContentEnd: (s, e) => fetcher.onEnd(s, e) },
-    served: { onClose: (s) => server.onSessionGone(s), onContentRequest: (s, r, urgent) => (opts.onRequest ? opts.onRequest(s, r) : server.onRequest(s, r, urgent)) },
-    servedFeatures: opts.servedFeatures ?? FEATURE_CONTENT | FEATURE_URGENT,
+    served: {
+      onClose: (s) => server.onSessionGone(s),
+      onContentRequest: (s, r, urgent) => (opts.onRequest ? opts.onRequest(s, r) : server.onRequest(s, r, urgent)),
+      onSumsRequest: (s, r) => (opts.onSumsRequest ? opts.onSumsRequest(s, r) : server.onSumsRequest(s, r))
+    },
+    servedFeatures: opts.servedFeatures ?? FEATURE_CONTENT | FEATURE_URGENT | FEATURE_SUMS,
     ...(opts.sendKiBps ? { servedSendKiBps: opts.sendKiBps } : {})
   })
   client = pair.client
@@ -127,7 +133,7 @@ describe('content transfer from a peer\'s folder', () => {
     const got = await Promise.all(Object.entries(files).map(async ([path, bytes]) => collectOpened(await fetcher.open(versionOf(path, bytes)))))
     const seconds = (performance.now() - started) / 1000
     Object.values(files).forEach((bytes, i) => expect(got[i]?.equals(bytes)).toBe(true))
-    expect(fetcher.counters).toEqual({ notFound: 0, mismatches: 0 })
+    expect(fetcher.counters).toEqual({ notFound: 0, mismatches: 0, deltaFiles: 0, reusedBytes: 0, deltaFailures: 0 })
     expect(fetcher.available()).toBe(true)
     // the limit held: 2 MiB less the bucket's 256 KiB burst at 1 MiB/s
     expect(seconds).toBeGreaterThanOrEqual(1.7)
@@ -180,7 +186,7 @@ describe('content transfer from a peer\'s folder', () => {
     expect(Array.isArray(b)).toBe(false)
     expect((await collect(a as AsyncIterable<Uint8Array>)).equals(small)).toBe(true)
     expect((await collect(b as AsyncIterable<Uint8Array>)).equals(large)).toBe(true)
-    expect(fetcher.counters).toEqual({ notFound: 0, mismatches: 0 })
+    expect(fetcher.counters).toEqual({ notFound: 0, mismatches: 0, deltaFiles: 0, reusedBytes: 0, deltaFailures: 0 })
     expect(server.served.bytes).toBe(small.length + large.length)
     // three windows of the large file, one of the small
     expect(server.served.requests).toBe(4)
@@ -406,5 +412,91 @@ describe('content transfer from a peer\'s folder', () => {
     for (const status of ends.values()) answers.push(status)
     expect(answers.filter((s) => s === 2).length).toBeGreaterThanOrEqual(mustBeBusy)
     expect(server.served.requests).toBe(answers.filter((s) => s === 0).length)
+  })
+})
+
+describe('a changed file fetched as the blocks that differ (FEATURE_SUMS)', () => {
+  const MiB = 1024 * 1024
+
+  /** the older version, as a file this side has */
+  function baseOf(bytes: Buffer): LocalBase {
+    const abs = join(tempDir(), 'old.bin')
+    writeFileSync(abs, bytes)
+    return { abs, size: bytes.length, hash: sha(bytes) }
+  }
+
+  it('copies the unchanged blocks from the version here and fetches only the rest, byte for byte', async () => {
+    const old = randomBytes(6 * MiB)
+    const next = Buffer.from(old)
+    next.write('changed in place', 3 * MiB + 5)
+    const grown = Buffer.concat([next, randomBytes(1000)])
+    const { fetcher, server } = await connectPair({ files: { 'uploads/v.mp4': grown } })
+    const got = await collectOpened(await fetcher.open(versionOf('uploads/v.mp4', grown), false, baseOf(old)))
+    expect(got?.equals(grown)).toBe(true)
+    // 6 MiB in blocks of 128 KiB: the block edited and the new tail came over the wire
+    expect(server.served.bytes).toBe(128 * 1024 + 1000)
+    expect(fetcher.counters).toMatchObject({ deltaFiles: 1, reusedBytes: 6 * MiB - 128 * 1024, deltaFailures: 0, mismatches: 0 })
+  })
+
+  it('peer sums that lie: nothing is vouched for (the read fails at its end), and the next attempt fetches the file whole', async () => {
+    const old = randomBytes(2 * MiB)
+    const next = Buffer.concat([old.subarray(0, MiB), randomBytes(MiB)])
+    // the hostile side answers with the sums of the old file: every block "is here"
+    const { fetcher, server } = await connectPair({
+      files: { 'uploads/a.zip': next },
+      onSumsRequest: (s, r) => {
+        const sums = Buffer.concat(Array.from({ length: 16 }, (_, i) => createHash('sha256').update(old.subarray(i * 128 * 1024, (i + 1) * 128 * 1024)).digest()))
+        s.sendContentData({ id: r.id, data: sums })
+        s.sendContentEnd({ id: r.id, status: CONTENT_DONE })
+      }
+    })
+    const version = versionOf('uploads/a.zip', next)
+    const base = baseOf(old)
+    await expect(collectOpened(await fetcher.open(version, false, base))).rejects.toThrow(/does not match its entry; it will be fetched whole/)
+    expect(fetcher.counters).toMatchObject({ deltaFiles: 0, deltaFailures: 1 })
+    const again = await collectOpened(await fetcher.open(version, false, base))
+    expect(again?.equals(next)).toBe(true)
+    expect(server.served.bytes).toBe(next.length)
+    // the peer is not blamed: the file here could have changed as well
+    expect(fetcher.counters.mismatches).toBe(0)
+    expect(fetcher.available()).toBe(true)
+  })
+
+  it('sums longer than the file has blocks fail the answer, and the file is fetched whole from the next source', async () => {
+    const old = randomBytes(2 * MiB)
+    const next = Buffer.concat([old, randomBytes(10)])
+    const { fetcher } = await connectPair({
+      files: { 'uploads/b.bin': next },
+      onSumsRequest: (s, r) => {
+        s.sendContentData({ id: r.id, data: randomBytes(32 * 100) })
+        s.sendContentEnd({ id: r.id, status: CONTENT_DONE })
+      }
+    })
+    expect(await fetcher.open(versionOf('uploads/b.bin', next), false, baseOf(old))).toBeNull()
+    expect(fetcher.available()).toBe(false)
+  })
+
+  it('from a peer that does not announce FEATURE_SUMS, and for files under DELTA_MIN_BYTES: fetched whole', async () => {
+    const old = randomBytes(2 * MiB)
+    const next = Buffer.concat([old, randomBytes(10)])
+    const small = randomBytes(DELTA_MIN_BYTES - 1)
+    const smallNext = Buffer.concat([small.subarray(0, small.length - 1), Buffer.from('x')])
+    let asked = 0
+    const { fetcher, server } = await connectPair({ files: { 'uploads/c.bin': next }, servedFeatures: FEATURE_CONTENT, onSumsRequest: () => void asked++ })
+    expect((await collectOpened(await fetcher.open(versionOf('uploads/c.bin', next), false, baseOf(old))))?.equals(next)).toBe(true)
+    expect(server.served.bytes).toBe(next.length)
+    const other = await connectPair({ files: { 'uploads/d.bin': smallNext }, onSumsRequest: () => void asked++ })
+    expect((await collectOpened(await other.fetcher.open(versionOf('uploads/d.bin', smallNext), false, baseOf(small))))?.equals(smallNext)).toBe(true)
+    expect(asked).toBe(0)
+    expect(other.fetcher.counters.deltaFiles).toBe(0)
+  })
+
+  it('the server answers "not here" for sums of a version it does not hold, and the fetcher falls back without asking it for the file', async () => {
+    const old = randomBytes(2 * MiB)
+    const next = Buffer.concat([old, randomBytes(10)])
+    const { fetcher } = await connectPair({ files: { 'uploads/e.bin': Buffer.concat([old, randomBytes(20)]) } })
+    expect(await fetcher.open(versionOf('uploads/e.bin', next), false, baseOf(old))).toBeNull()
+    expect(fetcher.counters.notFound).toBe(1)
+    expect(fetcher.available()).toBe(true)
   })
 })

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import {
   authProof, CAPABILITY_READ, CAPABILITY_WRITE, contentDataEncoding, contentEndEncoding, contentRequestEncoding, FEATURE_CONTENT, haveListEncoding,
   FEATURE_INDEX, helloEncoding, indexBlocksEncoding, indexRequestEncoding, MAX_CONTENT_CHUNK, MAX_CONTENT_WINDOW, MAX_INDEX_ANSWER_BYTES,
-  MAX_INDEX_BLOCKS, MAX_LIST, membersEncoding, type Have, type Hello
+  MAX_INDEX_BLOCKS, MAX_LIST, MAX_SUM_BLOCK, MIN_SUM_BLOCK, membersEncoding, sumsRequestEncoding, type Have, type Hello
 } from '../src/protocol.js'
 import type { Member } from '../src/replication/member.js'
 
@@ -151,6 +151,28 @@ describe('content messages', () => {
     ['a chunk over the limit', () => c.decode(contentDataEncoding, c.encode(contentDataEncoding, { id: 1, data: Buffer.alloc(MAX_CONTENT_CHUNK + 1) }))],
     ['an unknown end status', () => c.decode(contentEndEncoding, c.encode(contentEndEncoding, { id: 1, status: 9 }))],
     ['a truncated request', () => c.decode(contentRequestEncoding, c.encode(contentRequestEncoding, request).subarray(0, 20))]
+  ])('refuses %s as E_PEER_PROTOCOL', (_name, decode) => {
+    expect(decode).toThrow(expect.objectContaining({ code: 'E_PEER_PROTOCOL' }))
+  })
+})
+
+describe('block-sum requests', () => {
+  const request = { id: 9, path: 'uploads/backups/site.tar', hash: bytes(32, 3), blockSize: 1024 * 1024 }
+
+  it('round-trip, for every block size allowed', () => {
+    expect(c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, request))).toEqual(request)
+    for (let blockSize = MIN_SUM_BLOCK; blockSize <= MAX_SUM_BLOCK; blockSize *= 2) {
+      expect(c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, { ...request, blockSize })).blockSize).toBe(blockSize)
+    }
+  })
+
+  it.each<[string, () => unknown]>([
+    ['blocks smaller than 128 KiB', () => c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, { ...request, blockSize: MIN_SUM_BLOCK / 2 }))],
+    ['blocks larger than 16 MiB', () => c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, { ...request, blockSize: MAX_SUM_BLOCK * 2 }))],
+    ['blocks of a size not a power of two', () => c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, { ...request, blockSize: 3 * MIN_SUM_BLOCK }))],
+    ['blocks of no size', () => c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, { ...request, blockSize: 0 }))],
+    ['a path of 5,000 bytes', () => c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, { ...request, path: 'x'.repeat(5000) }))],
+    ['a truncated request', () => c.decode(sumsRequestEncoding, c.encode(sumsRequestEncoding, request).subarray(0, 20))]
   ])('refuses %s as E_PEER_PROTOCOL', (_name, decode) => {
     expect(decode).toThrow(expect.objectContaining({ code: 'E_PEER_PROTOCOL' }))
   })

@@ -1,9 +1,15 @@
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
+import { constants } from 'node:fs'
+import { open as openFile, type FileHandle } from 'node:fs/promises'
 import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { StallTimer } from '../peers/stall-timer.js'
-import { CONTENT_BUSY, CONTENT_DONE, CONTENT_REFUSED, MAX_CONTENT_WINDOW, type ContentData, type ContentEnd } from '../protocol.js'
+import {
+  CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, FEATURE_SUMS, MAX_CONTENT_WINDOW, SUM_BYTES, type ContentData, type ContentEnd
+} from '../protocol.js'
+import { blockCount, blockSizeFor, sumBlocks, sumsFit } from './block-sums.js'
+import { planDelta, sumKey, type DeltaPlan } from './delta-plan.js'
 
 /**
  * Fetches a version's bytes from a connected peer's folder (content-server.ts) instead of its
@@ -48,6 +54,23 @@ export const MAX_MISMATCHES = 3
  * them falls through to the next peer or to Hypercore at once
  */
 export const BUFFERED_BYTES = 256 * 1024
+/**
+ * a new version at least this large, replacing one here at least this large, is fetched as
+ * the blocks that differ (see openDelta); smaller files cost less whole than a round trip
+ * for their sums
+ */
+export const DELTA_MIN_BYTES = 1024 * 1024
+/** the old file here is read in pieces of this size when blocks are copied from it */
+const COPY_BYTES = 1024 * 1024
+
+/** The version of a file this node has, which a delta fetch copies unchanged blocks from. */
+export interface LocalBase {
+  /** absolute path of the file here */
+  abs: string
+  size: number
+  /** sha256 hex, as recorded */
+  hash: string | null
+}
 
 export interface FetchableVersion {
   path: string
@@ -136,6 +159,12 @@ export interface FetchCounters {
   notFound: number
   /** a peer sent bytes that were not the version's */
   mismatches: number
+  /** files fetched as the blocks that differ from the version here */
+  deltaFiles: number
+  /** bytes of those files copied from the version here instead of fetched */
+  reusedBytes: number
+  /** delta fetches whose result did not match the version (fetched whole next time) */
+  deltaFailures: number
 }
 
 export class ContentFetcher {
@@ -146,7 +175,9 @@ export class ContentFetcher {
   /** sessions not asked again: they refused, stalled, overflowed or kept sending other bytes */
   private readonly unusable = new WeakSet<PeerSession>()
   private readonly mismatchesOf = new WeakMap<PeerSession, number>()
-  readonly counters: FetchCounters = { notFound: 0, mismatches: 0 }
+  /** `hash:path` of versions whose delta fetch failed: fetched whole from then on */
+  private readonly deltaFailed = new Set<string>()
+  readonly counters: FetchCounters = { notFound: 0, mismatches: 0, deltaFiles: 0, reusedBytes: 0, deltaFailures: 0 }
 
   constructor(
     private readonly deps: {
@@ -170,9 +201,13 @@ export class ContentFetcher {
    * `urgent`: someone asks for the file now; peers that take urgent requests serve it ahead
    * of what they queued for us.
    */
-  async open(version: FetchableVersion, urgent = false): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
+  async open(version: FetchableVersion, urgent = false, base: LocalBase | null = null): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
     if (!version.hash || version.size <= 0) return null
     const hash = Buffer.from(version.hash, 'hex')
+    if (base && this.deltaWorthIt(version, base)) {
+      const delta = await this.openDelta(version, hash, base, urgent)
+      if (delta) return delta
+    }
     for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
       const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size), urgent)
       await first.answered()
@@ -244,6 +279,132 @@ export class ContentFetcher {
     return w
   }
 
+  private deltaWorthIt(version: FetchableVersion, base: LocalBase): boolean {
+    return (
+      version.size >= DELTA_MIN_BYTES &&
+      base.size >= DELTA_MIN_BYTES &&
+      base.hash !== null &&
+      base.hash !== version.hash &&
+      sumsFit(version.size, blockSizeFor(version.size)) &&
+      !this.deltaFailed.has(deltaKey(version))
+    )
+  }
+
+  /**
+   * A new version of a file this node has an older version of: the peer sends the sums of
+   * the new version's blocks while this node sums its own file's blocks (block-sums.ts), and
+   * the new file is put together from the blocks found here and the rest fetched
+   * (delta-plan.ts). The whole file's sha256 is checked at the end as for any fetch; when it
+   * does not match (the file here changed meanwhile, or the peer's sums lied) the version is
+   * fetched whole at the next attempt. Null when no peer takes sums requests, the peer does
+   * not have the version, or no block of it is here: the caller then fetches it whole.
+   */
+  private async openDelta(version: FetchableVersion, hash: Buffer, base: LocalBase, urgent: boolean): Promise<AsyncIterable<Uint8Array> | null> {
+    const session = this.candidates(version).find((s) => (s.features & FEATURE_SUMS) !== 0)
+    if (!session) return null
+    const blockSize = blockSizeFor(version.size)
+    const sumsWindow = this.requestSums(session, version.path, hash, blockSize, blockCount(version.size, blockSize) * SUM_BYTES)
+    const here = sumsOfFile(base.abs, blockSize).catch(() => null)
+    let plan: DeltaPlan | null = null
+    try {
+      const parts: Buffer[] = []
+      for (let chunk = await this.nextOf(sumsWindow); chunk !== null; chunk = await this.nextOf(sumsWindow)) parts.push(chunk)
+      if (sumsWindow.status === CONTENT_NOT_HERE) this.miss(session, version)
+      else if (sumsWindow.status !== CONTENT_DONE || sumsWindow.received !== sumsWindow.length) this.unusable.add(session)
+      const local = await here
+      if (sumsWindow.status === CONTENT_DONE && sumsWindow.received === sumsWindow.length && local) {
+        plan = planDelta(Buffer.concat(parts), version.size, blockSize, local)
+      }
+    } catch {
+      // logged and remembered by nextOf (the session is not asked again)
+    } finally {
+      this.forget(sumsWindow)
+    }
+    if (!plan || plan.reusedBytes === 0) return null
+    this.deps.log.debug({ path: version.path, size: version.size, fetch: plan.fetchBytes, reused: plan.reusedBytes, blockSize }, 'fetching the blocks of a file that differ from the version here')
+    return this.readDelta(session, version, hash, plan, base.abs, urgent)
+  }
+
+  private requestSums(session: PeerSession, path: string, hash: Buffer, blockSize: number, length: number): Window {
+    const id = this.nextId++
+    const timeoutMs = this.deps.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS
+    const w = new Window(id, session, 0, length, timeoutMs, (timedOut) =>
+      timedOut.fail(new SyncError('E_TIMEOUT', `peer ${session.deviceId?.slice(0, 7) ?? session.address} did not answer for ${timeoutMs / 1000} s about the blocks of ${path}`))
+    )
+    this.windows.set(id, w)
+    if (session.closed) w.fail(new SyncError('E_PEER_PROTOCOL', `peer ${session.deviceId?.slice(0, 7) ?? session.address} went away`))
+    else session.sendSumsRequest({ id, path, hash, blockSize })
+    return w
+  }
+
+  /**
+   * The new version's bytes in order: runs copied from the old file here, and runs fetched
+   * from the peer in windows (WINDOWS_AHEAD asked for ahead, also while copying).
+   */
+  private async *readDelta(session: PeerSession, version: FetchableVersion, hash: Buffer, plan: DeltaPlan, abs: string, urgent: boolean): AsyncGenerator<Uint8Array> {
+    // the peer's runs as windows, in order
+    const wanted: Array<{ at: number; length: number }> = []
+    for (const run of plan.runs) {
+      if (run.source !== 'peer') continue
+      for (let at = run.at; at < run.at + run.length; at += WINDOW_BYTES) wanted.push({ at, length: Math.min(WINDOW_BYTES, run.at + run.length - at) })
+    }
+    const asked: Window[] = []
+    let next = 0
+    const askAhead = () => {
+      while (asked.length <= WINDOWS_AHEAD && next < wanted.length) {
+        const { at, length } = wanted[next++] as { at: number; length: number }
+        asked.push(this.request(session, version.path, hash, at, length, urgent))
+      }
+    }
+    const got: Received = { digest: createHash('sha256'), bytes: 0 }
+    let old: FileHandle | null = null
+    try {
+      old = await openFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW)
+      for (const run of plan.runs) {
+        askAhead()
+        if (run.source === 'here') {
+          for (let at = run.at; at < run.at + run.length; ) {
+            const piece = Buffer.allocUnsafe(Math.min(COPY_BYTES, run.at + run.length - at))
+            const { bytesRead } = await old.read(piece, 0, piece.length, at)
+            if (bytesRead !== piece.length) throw new SyncError('E_CONTENT_TRANSFER', `${version.path} here changed while its blocks were copied`)
+            at += bytesRead
+            got.digest.update(piece)
+            got.bytes += piece.length
+            yield piece
+          }
+          continue
+        }
+        for (let fetched = 0; fetched < run.length; ) {
+          const current = asked[0] as Window
+          yield* this.drainWindow(current, version, got)
+          asked.shift()
+          askAhead()
+          fetched += current.length
+        }
+      }
+      if (got.bytes !== version.size || got.digest.digest('hex') !== version.hash) {
+        // the file here changed while it was read, or the peer's sums were not its file's:
+        // which one cannot be told, so the peer is not blamed; the next attempt fetches it whole
+        this.failDelta(version)
+        throw new SyncError('E_CONTENT_TRANSFER', `${version.path} put together from the blocks here and the peer's does not match its entry; it will be fetched whole`, { details: { path: version.path } })
+      }
+      this.counters.deltaFiles++
+      this.counters.reusedBytes += plan.reusedBytes
+    } catch (err) {
+      if (!(err instanceof SyncError)) this.failDelta(version)
+      throw err
+    } finally {
+      for (const w of asked) this.forget(w)
+      await old?.close().catch(() => undefined)
+    }
+  }
+
+  private failDelta(version: FetchableVersion): void {
+    this.counters.deltaFailures++
+    if (this.deltaFailed.size > 10_000) this.deltaFailed.clear()
+    this.deltaFailed.add(deltaKey(version))
+  }
+
   private forget(w: Window): void {
     w.timer.clear()
     this.windows.delete(w.id)
@@ -268,9 +429,25 @@ export class ContentFetcher {
     }
   }
 
+  /**
+   * A window's bytes, counted into `got`; then the window is done with. Fails when the peer
+   * ended it short: the file changed there while we read it (or it stopped serving it).
+   */
+  private async *drainWindow(w: Window, version: FetchableVersion, got: Received): AsyncGenerator<Uint8Array> {
+    for (let chunk = await this.nextOf(w); chunk !== null; chunk = await this.nextOf(w)) {
+      got.digest.update(chunk)
+      got.bytes += chunk.length
+      yield chunk
+    }
+    if (w.status !== CONTENT_DONE || w.received !== w.length) {
+      this.miss(w.session, version)
+      throw new SyncError('E_CONTENT_TRANSFER', `peer ${w.session.deviceId?.slice(0, 7)} stopped sending ${version.path} after ${got.bytes} of ${version.size} bytes`)
+    }
+    this.forget(w)
+  }
+
   private async *read(session: PeerSession, version: FetchableVersion, hash: Buffer, first: Window, urgent: boolean): AsyncGenerator<Uint8Array> {
-    const digest = createHash('sha256')
-    let total = 0
+    const got: Received = { digest: createHash('sha256'), bytes: 0 }
     // windows asked for and not yet read, in order: the first is being read
     const windows: Window[] = [first]
     let asked = first.offset + first.length
@@ -281,21 +458,10 @@ export class ContentFetcher {
           windows.push(next)
           asked += next.length
         }
-        const current = windows[0] as Window
-        for (let chunk = await this.nextOf(current); chunk !== null; chunk = await this.nextOf(current)) {
-          digest.update(chunk)
-          total += chunk.length
-          yield chunk
-        }
-        if (current.status !== CONTENT_DONE || current.received !== current.length) {
-          // the file changed on the peer while we read it (or it stopped serving it)
-          this.miss(session, version)
-          throw new SyncError('E_CONTENT_TRANSFER', `peer ${session.deviceId?.slice(0, 7)} stopped sending ${version.path} after ${total} of ${version.size} bytes`)
-        }
-        this.forget(current)
+        yield* this.drainWindow(windows[0] as Window, version, got)
         windows.shift()
       }
-      if (total !== version.size || digest.digest('hex') !== version.hash) {
+      if (got.bytes !== version.size || got.digest.digest('hex') !== version.hash) {
         this.miss(session, version)
         const strikes = (this.mismatchesOf.get(session) ?? 0) + 1
         this.mismatchesOf.set(session, strikes)
@@ -307,6 +473,33 @@ export class ContentFetcher {
     } finally {
       for (const w of windows) this.forget(w)
     }
+  }
+}
+
+/** what a fetch received so far: the running sha256 and the byte count */
+interface Received {
+  digest: Hash
+  bytes: number
+}
+
+function deltaKey(version: FetchableVersion): string {
+  return `${version.hash}:${version.path}`
+}
+
+/** sum key → offset of the first block with that sum, for the file at `abs` (block-sums.ts) */
+async function sumsOfFile(abs: string, blockSize: number): Promise<Map<string, number>> {
+  const handle = await openFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW)
+  try {
+    const { size } = await handle.stat()
+    const sums = new Map<string, number>()
+    const read = async (buf: Buffer, length: number, position: number) => (await handle.read(buf, 0, length, position)).bytesRead
+    await sumBlocks(read, size, blockSize, (sum, index) => {
+      const key = sumKey(sum)
+      if (!sums.has(key)) sums.set(key, index * blockSize)
+    })
+    return sums
+  } finally {
+    await handle.close()
   }
 }
 

@@ -4,8 +4,9 @@ import { findPathProblem } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import {
-  CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, type ContentRequest
+  CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, MAX_CONTENT_CHUNK, SUM_BYTES, type ContentRequest, type SumsRequest
 } from '../protocol.js'
+import { sumBlocks, sumsFit } from './block-sums.js'
 
 /**
  * Answers peers' content requests from our folder: the bytes of a file at a path, when the
@@ -22,6 +23,10 @@ import {
  * answered "busy". An urgent request (a file someone asks for now, FEATURE_URGENT) is served
  * before the queue and beside the running ones, so it does not wait behind a fresh node's
  * whole backlog on a slow link. Only peers that may read contents are served (not encrypted relays).
+ *
+ * A sums request (FEATURE_SUMS) is answered the same way, in the same queue: the sha256 of
+ * each block of the file (block-sums.ts) instead of its bytes, so a peer that holds an older
+ * version fetches only the blocks that differ (content-fetcher.ts).
  */
 export const CHUNK_BYTES = 256 * 1024
 const PARALLEL_PER_PEER = 4
@@ -45,8 +50,13 @@ export interface ContentServerDeps {
   log: Logger
 }
 
+/** sums are sent in messages of this many bytes at most */
+const SUMS_MESSAGE_BYTES = Math.min(MAX_CONTENT_CHUNK, 1024 * SUM_BYTES)
+
+type Job = ContentRequest | (SumsRequest & { sums: true })
+
 interface PeerQueue {
-  waiting: ContentRequest[]
+  waiting: Job[]
   /** urgent requests, served before `waiting` and beyond its parallel limit */
   urgent: ContentRequest[]
   running: number
@@ -62,6 +72,14 @@ export class ContentServer {
   constructor(private readonly deps: ContentServerDeps) {}
 
   onRequest(session: PeerSession, request: ContentRequest, urgent = false): void {
+    this.enqueue(session, request, urgent)
+  }
+
+  onSumsRequest(session: PeerSession, request: SumsRequest): void {
+    this.enqueue(session, { ...request, sums: true }, false)
+  }
+
+  private enqueue(session: PeerSession, request: Job, urgent: boolean): void {
     if (this.closed) return
     if (!this.deps.mayRead(session)) {
       if (!this.refusedLogged.has(session)) {
@@ -80,7 +98,8 @@ export class ContentServer {
       session.sendContentEnd({ id: request.id, status: CONTENT_BUSY })
       return
     }
-    ;(urgent ? queue.urgent : queue.waiting).push(request)
+    if (urgent && !('sums' in request)) queue.urgent.push(request)
+    else queue.waiting.push(request)
     this.pump(session, queue)
   }
 
@@ -114,13 +133,17 @@ export class ContentServer {
     }
   }
 
-  private async serve(session: PeerSession, request: ContentRequest): Promise<void> {
+  private async serve(session: PeerSession, request: Job): Promise<void> {
     const { id, path } = request
     if (findPathProblem(path) !== null) {
       session.sendContentEnd({ id, status: CONTENT_NOT_HERE })
       return
     }
     const file = await this.deps.localFile(path, request.hash.toString('hex'))
+    if ('sums' in request) {
+      await this.serveSums(session, request, file)
+      return
+    }
     if (!file || request.offset >= file.size) {
       session.sendContentEnd({ id, status: CONTENT_NOT_HERE })
       return
@@ -130,14 +153,8 @@ export class ContentServer {
       this.serveSmall(session, request, file, end)
       return
     }
-    let handle: FileHandle
-    try {
-      // the index said a regular file is there; never follow a link put there since
-      handle = await open(file.abs, constants.O_RDONLY | constants.O_NOFOLLOW)
-    } catch {
-      session.sendContentEnd({ id, status: CONTENT_NOT_HERE })
-      return
-    }
+    const handle = await openServed(session, id, file.abs)
+    if (!handle) return
     try {
       let at = request.offset
       while (at < end) {
@@ -154,6 +171,44 @@ export class ContentServer {
       this.served.requests++
       this.served.bytes += at - request.offset
       session.sendContentEnd({ id, status: at === end && unchanged ? CONTENT_DONE : CONTENT_NOT_HERE })
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /**
+   * The sha256 of each block of the file, in order, SUM_BYTES each; "not here" when the file
+   * is not the version asked about, or changed while it was read.
+   */
+  private async serveSums(session: PeerSession, request: SumsRequest, file: ServableFile | null): Promise<void> {
+    const { id } = request
+    if (!file || file.size === 0 || !sumsFit(file.size, request.blockSize)) {
+      session.sendContentEnd({ id, status: CONTENT_NOT_HERE })
+      return
+    }
+    const handle = await openServed(session, id, file.abs)
+    if (!handle) return
+    try {
+      let pending = Buffer.allocUnsafe(SUMS_MESSAGE_BYTES)
+      let filled = 0
+      const flush = async (): Promise<void> => {
+        if (filled === 0) return
+        const data = pending.subarray(0, filled)
+        pending = Buffer.allocUnsafe(SUMS_MESSAGE_BYTES)
+        filled = 0
+        if (!session.sendContentData({ id, data })) await session.whenDrained()
+      }
+      const read = async (buf: Buffer, length: number, position: number) => (await handle.read(buf, 0, length, position)).bytesRead
+      const bytes = await sumBlocks(read, file.size, request.blockSize, async (sum) => {
+        if (session.closed || this.closed) throw new Error('the session ended')
+        sum.copy(pending, filled)
+        filled += SUM_BYTES
+        if (filled === pending.length) await flush()
+      })
+      await flush()
+      const unchanged = bytes === file.size && stillRecorded(await handle.stat(), file)
+      this.served.requests++
+      session.sendContentEnd({ id, status: unchanged ? CONTENT_DONE : CONTENT_NOT_HERE })
     } finally {
       await handle.close()
     }
@@ -200,6 +255,17 @@ export class ContentServer {
 }
 
 /** Written to while we read it? Then what we read may mix two versions: it is not vouched for. */
+/** The file to answer request `id` from, or null after answering "not here" (it is gone, or a link now). */
+async function openServed(session: PeerSession, id: number, abs: string): Promise<FileHandle | null> {
+  try {
+    // the index said a regular file is there; never follow a link put there since
+    return await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch {
+    session.sendContentEnd({ id, status: CONTENT_NOT_HERE })
+    return null
+  }
+}
+
 function stillRecorded(st: Stats, file: ServableFile): boolean {
   return st.size === file.size && st.mtimeMs === file.mtimeMs && st.ino === file.ino
 }

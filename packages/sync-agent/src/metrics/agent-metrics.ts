@@ -113,6 +113,17 @@ export class AgentMetrics {
         this.inc({ direction: 'out' }, s.transfer.sentBytes)
       }
     })
+    new Counter({
+      name: 'sync_agent_reused_bytes_total',
+      help: 'Bytes of changed files copied from their older versions here instead of received (a file changed in part is fetched as the blocks that differ)',
+      registers,
+      collect() {
+        const s = current()
+        if (!s) return
+        this.reset()
+        this.inc(s.transfer.reusedBytes)
+      }
+    })
     labelled('sync_agent_info', 'Constant 1, labelled with the version, device and folder id', ['version', 'device', 'folder_id'], (g, s) => {
       g.set({ version: s.version, device: s.deviceId, folder_id: s.folderId }, 1)
     })

@@ -20,7 +20,7 @@ import type NoiseSecretStream from '@hyperswarm/secret-stream'
  * content transfer (content/) and index transfer (replication/index-block-*.ts), handed
  * through as they are; absent: we serve none and ask for none
  */
-type TransferHooks = Pick<SessionHooks, 'onContentRequest' | 'onContentData' | 'onContentEnd' | 'onIndexRequest' | 'onIndexBlocks'>
+type TransferHooks = Pick<SessionHooks, 'onContentRequest' | 'onContentData' | 'onContentEnd' | 'onSumsRequest' | 'onIndexRequest' | 'onIndexBlocks'>
 
 export interface PeerEvents extends TransferHooks {
   onPeer(session: PeerSession): void
@@ -242,9 +242,9 @@ export class PeerManager {
   }
 
   private startSession(socket: Socket | RateLimitedSocket | NoiseSecretStream, isInitiator: boolean, address: string, dialer: Dialer | null): void {
-    const { onContentRequest, onContentData, onContentEnd, onIndexRequest, onIndexBlocks } = this.opts.events
+    const { onContentRequest, onContentData, onContentEnd, onSumsRequest, onIndexRequest, onIndexBlocks } = this.opts.events
     const hooks: SessionHooks = {
-      onContentRequest, onContentData, onContentEnd, onIndexRequest, onIndexBlocks,
+      onContentRequest, onContentData, onContentEnd, onSumsRequest, onIndexRequest, onIndexBlocks,
       onAuthenticated: (s) => this.admit(s, dialer),
       onMembers: (s, m) => this.opts.events.onMembers(s, m),
       onHave: (s, h) => this.opts.events.onHave(s, h),
@@ -297,7 +297,7 @@ export class PeerManager {
   }
 
   /** Bytes received and sent on every peer connection since the start, and the limits. */
-  transfer(): TransferStatus {
+  transfer(): Omit<TransferStatus, 'reusedBytes'> {
     let receivedBytes = this.closedBytes.in
     let sentBytes = this.closedBytes.out
     for (const s of this.sessions) {

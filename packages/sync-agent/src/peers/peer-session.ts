@@ -6,7 +6,7 @@ import { equalBytes, isSyncError, type FolderKeys } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import {
   authProof, contentDataEncoding, contentEndEncoding, contentRequestEncoding, haveListEncoding, helloEncoding, indexBlocksEncoding,
-  indexRequestEncoding, membersEncoding, FEATURE_URGENT, PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have,
+  indexRequestEncoding, membersEncoding, sumsRequestEncoding, FEATURE_URGENT, type SumsRequest, PROTOCOL, PROTOCOL_VERSION, type ContentData, type ContentEnd, type ContentRequest, type Have,
   type Hello, type IndexBlocks, type IndexRequest
 } from '../protocol.js'
 import type { Member } from '../replication/member.js'
@@ -40,6 +40,8 @@ export interface SessionHooks {
   onContentRequest?(session: PeerSession, request: ContentRequest, urgent: boolean): void
   onContentData?(session: PeerSession, data: ContentData): void
   onContentEnd?(session: PeerSession, end: ContentEnd): void
+  /** a request for a file's block sums (answered like a content request, under its id) */
+  onSumsRequest?(session: PeerSession, request: SumsRequest): void
   /** index transfer (replication/index-block-*.ts): requests from the peer, and answers to ours */
   onIndexRequest?(session: PeerSession, request: IndexRequest): void
   onIndexBlocks?(session: PeerSession, answer: IndexBlocks): void
@@ -66,6 +68,7 @@ export class PeerSession {
   private contentEndMessage: Message<ContentEnd> | null = null
   private indexRequestMessage: Message<IndexRequest> | null = null
   private indexBlocksMessage: Message<IndexBlocks> | null = null
+  private sumsRequestMessage: Message<SumsRequest> | null = null
   private drainWaiters: Array<() => void> = []
   /** corked until the end of this event-loop turn (batchTurn) */
   private batching = false
@@ -174,6 +177,9 @@ export class PeerSession {
     this.urgentContentRequestMessage = channel.addMessage({ encoding: contentRequestEncoding, onmessage: (m) => {
       if (this.authenticated) this.hooks.onContentRequest?.(this, m, true)
     } })
+    this.sumsRequestMessage = channel.addMessage({ encoding: sumsRequestEncoding, onmessage: (m) => {
+      if (this.authenticated) this.hooks.onSumsRequest?.(this, m)
+    } })
     const hash = this.stream.handshakeHash
     channel.open({
       version: PROTOCOL_VERSION,
@@ -230,6 +236,13 @@ export class PeerSession {
     this.batchTurn()
     const message = urgent && this.features & FEATURE_URGENT ? this.urgentContentRequestMessage : this.contentRequestMessage
     return message?.send(request) ?? false
+  }
+
+  /** Only to a peer that announced FEATURE_SUMS (others do not know message 8). */
+  sendSumsRequest(request: SumsRequest): boolean {
+    if (!this.authenticated || this.closed) return false
+    this.batchTurn()
+    return this.sumsRequestMessage?.send(request) ?? false
   }
 
   sendContentData(data: ContentData): boolean {
