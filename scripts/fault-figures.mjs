@@ -48,3 +48,9 @@ if (rebuilt.length > 0) {
       `| ${sum((r) => r.rebuildSnapshots ?? 0)} | ${s(rmedian)} / ${s(rms[rms.length - 1])} |`
   )
 }
+// files fetched as the blocks that differ (rounds since session 23)
+const withDelta = rounds.filter((r) => typeof r.deltaFetches === 'number')
+if (withDelta.length > 0) {
+  console.log('')
+  console.log(`delta fetches (changed files fetched as the blocks that differ): ${sum((r) => r.deltaFetches ?? 0)} in ${withDelta.length} rounds, ${withDelta.filter((r) => r.deltaFetches > 0).length} rounds with one or more`)
+}

@@ -102,4 +102,32 @@ describe('encrypted (blind) peers', () => {
     expect(done).toMatchObject({ state: 'idle', pending: 0 })
     expect(done.bytes).toBeGreaterThanOrEqual(64 * 1024 * 1024)
   })
+
+  it('is in sync again after the writer replaced a file while it was away (the old version\'s blocks are gone from the writer)', async () => {
+    const secret = await newSecret()
+    const en = (await runCli(['secret', 'encrypted', secret])).stdout.trim()
+    const a = await harness.agent({ name: 'a', secret })
+    await fs.mkdir(path.join(a.folder, 'uploads'), { recursive: true })
+    await fs.writeFile(path.join(a.folder, 'uploads/first.bin'), randomBytes(1024 * 1024))
+    await a.start()
+    await waitLocalSettled(a, 30_000)
+    const e = await harness.agent({ name: 'e', secret: en, peers: [a.address] })
+    await e.start()
+    await until(async () => ((await e.status()) as unknown as StatusReport).inSync, { timeoutMs: 30_000, message: 'E is in sync' })
+    await e.stop()
+    // while E is away: a large file published, then replaced (its first version's blocks released)
+    const big = path.join(a.folder, 'uploads/video.mp4')
+    await fs.writeFile(big, randomBytes(4 * 1024 * 1024))
+    await waitLocalSettled(a, 30_000)
+    await fs.writeFile(big, randomBytes(4 * 1024 * 1024))
+    await waitLocalSettled(a, 30_000)
+    await e.start()
+    const done = (await until(async () => {
+      const s = (await e.status()) as unknown as StatusReport
+      return s.inSync ? s : null
+    }, { timeoutMs: 30_000, message: 'E is in sync, not waiting for blocks no peer has' })) as StatusReport
+    expect(done.pending).toBe(0)
+    // it holds the new version's blocks: A's blob core minus the released 4 MiB
+    expect(done.bytes).toBeGreaterThanOrEqual(5 * 1024 * 1024)
+  })
 })

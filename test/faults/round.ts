@@ -87,6 +87,8 @@ export interface RoundResult {
   restore: string
   /** the node under bandwidth limits (both ways), e.g. `n1 2048 KiB/s`, or 'none' */
   limits: string
+  /** files fetched as the blocks that differ from the version a node had (all agents together) */
+  deltaFetches: number
 }
 
 /**
@@ -102,6 +104,8 @@ function limitsOf(seed: number, nodes: number): { node: number; kibps: number } 
 
 const STALLED_OPEN = 'a member drive did not open in time'
 const INDEX_SNAPSHOT = 'read the index as a verified snapshot'
+/** content-fetcher.ts's DELTA_FETCHED */
+const DELTA_FETCHED = 'fetched a changed file as the blocks that differ from the version here'
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 const DISK_BYTES = 96 * 1024 * 1024
@@ -493,7 +497,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       indexSnapshots: agents.reduce((n, a) => n + a.logs.split(INDEX_SNAPSHOT).length - 1, 0),
       ...rebuilt,
       restore,
-      limits
+      limits,
+      deltaFetches: agents.reduce((n, a) => n + a.logs.split(DELTA_FETCHED).length - 1, 0)
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))

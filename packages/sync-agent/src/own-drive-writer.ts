@@ -31,6 +31,11 @@ export const BLOCK_BYTES = 1024 * 1024
 /** small files share blocks of up to this size: far fewer blocks to sign, send and verify */
 export const PACK_BYTES = 64 * 1024
 
+/** Does `blob` have its blocks to itself (not packed with other small files)? */
+export function ownsItsBlocks(blob: BlobId): boolean {
+  return blob.byteLength > PACK_BYTES && blob.blockLength > 0
+}
+
 /** Where a file's bytes are: the blocks of `blob`, starting `at` bytes into the first. */
 export interface StoredBlob {
   blob: BlobId
@@ -133,6 +138,26 @@ export class OwnDriveWriter {
       release()
     }
   }
+
+  /**
+   * Frees the blocks of `blob`, content of a version of ours that no entry of our drive names
+   * any more (replaced or deleted here): without this the data dir kept every version ever
+   * published, the whole file again for each change (a 20 MiB file appended to five times took
+   * 158 MiB). Only blobs with blocks of their own are cleared: a small file's bytes share a
+   * block with others' (PACK_BYTES). The storage reclaims the space in its own time
+   * (RocksDB's blob garbage collection). Peers that still read the old version's blocks from
+   * us (behind on our drive) no longer get them; they have the newer entry to fetch instead.
+   * Returns the bytes released.
+   */
+  async release(blob: BlobId): Promise<number> {
+    if (!ownsItsBlocks(blob) || blob.blockOffset + blob.blockLength > this.blobs.core.length) return 0
+    await this.blobs.core.clear(blob.blockOffset, blob.blockOffset + blob.blockLength)
+    this.released += blob.byteLength
+    return blob.byteLength
+  }
+
+  /** bytes of replaced versions' blocks cleared since start (see release) */
+  released = 0
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
     return this.enqueue({ kind: 'put', key, value }).then(() => undefined)

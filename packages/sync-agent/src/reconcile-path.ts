@@ -10,6 +10,7 @@ import { recordOf, type ApplyIntent, type IndexStore, type LocalRecord } from '.
 import { placingOf } from './recover-placements.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { DriveEntry } from 'hyperdrive'
+import type { BlobId } from 'hyperblobs'
 import type { OwnDriveWriter } from './own-drive-writer.js'
 import type { IgnoreRules } from './ignore-rules.js'
 import type { Hints } from './sync-engine.js'
@@ -517,6 +518,7 @@ export class PathReconciler {
         if (was) metadata.was = was
         this.carryReplaced(metadata, versions)
         await own.put(key, { blob: null, metadata })
+        await this.releaseReplaced(path, versions, null)
       }
       index.delete(path)
       return this.afterPublish(decision)
@@ -596,17 +598,22 @@ export class PathReconciler {
       const stored = ours ?? (small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size))
       if (!stored || !(await this.stillSame(abs, st))) {
         this.deps.log.debug({ path, size: st.size, stored: stored !== null }, 'file changed while it was stored; trying again')
+        // blocks no entry will name (never our own version's blocks, which a touch reuses)
+        if (stored && !ours) await own.release(stored.blob).catch(() => undefined)
         return 'unsettled'
       }
       meta.hash = stored.hash
       if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
       await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })
+      await this.releaseReplaced(path, versions, stored.blob)
       this.deps.onFilePublished?.(st.size)
     } else if (kind === 'symlink') {
       await own.put(key, { linkname: target, metadata: meta })
+      await this.releaseReplaced(path, versions, null)
     } else {
       await own.put(key, { metadata: meta })
+      await this.releaseReplaced(path, versions, null)
     }
     index.set(path, recordOf(st, kind, hash, target, vv))
     this.deps.log.debug({ path, kind, hash: hash?.slice(0, 8), vv, was: meta.was?.slice(0, 8) }, 'published a local change')
@@ -747,6 +754,26 @@ export class PathReconciler {
         this.deps.onFileApplied?.(winner.size, origin)
         return 'done'
       }
+    }
+  }
+
+  /**
+   * Our local change at `path` was just put over our drive's previous entry there: that
+   * version's blocks go (OwnDriveWriter.release), unless the new entry names the same blob (a
+   * touch). Only here: a local change replaces the one entry that names them. A conflict copy
+   * names the blob of the version it keeps, but the entry at the family path was withdrawn
+   * (a tombstone) in the same batch, so a previous entry found here is never a copy's source;
+   * the other puts (withdrawals, copies) release nothing.
+   */
+  private async releaseReplaced(path: string, versions: readonly Version[], kept: BlobId | null): Promise<void> {
+    const previous = versions.find((v) => v.drive === this.deps.drives.own.hex)
+    if (previous?.kind !== 'file' || !previous.blob || previous.at > 0) return
+    if (kept && kept.blockOffset === previous.blob.blockOffset) return
+    try {
+      await this.deps.own.release(previous.blob)
+    } catch (err) {
+      // blocks kept: space, nothing else
+      this.deps.log.debug({ err, path }, 'could not release the replaced version\'s blocks')
     }
   }
 

@@ -48,3 +48,31 @@ describe('OwnDriveWriter.putIf', () => {
     expect(await tagOf(drive, '/copy.txt')).toBe('edited')
   })
 })
+
+describe('OwnDriveWriter.release', () => {
+  it('clears the blocks of a blob that has them to itself, and never a small file\'s shared block', async () => {
+    const { writer } = await ownWriter()
+    const small = await writer.storeBuffer(Buffer.alloc(1000, 1))
+    const other = await writer.storeBuffer(Buffer.alloc(2000, 2))
+    const large = await writer.storeBuffer(Buffer.alloc(3 * 1024 * 1024, 3))
+    await writer.put('/flush', tag('flush'))
+    const blobs = (writer as unknown as { blobs: { core: { has(s: number, e?: number): Promise<boolean> } } }).blobs.core
+    const range = (b: typeof large.blob) => [b.blockOffset, b.blockOffset + b.blockLength] as const
+    expect(small.blob.blockOffset).toBe(other.blob.blockOffset) // packed together
+    expect(await blobs.has(...range(large.blob))).toBe(true)
+
+    expect(await writer.release(large.blob)).toBe(3 * 1024 * 1024)
+    expect(await blobs.has(large.blob.blockOffset)).toBe(false)
+    expect(await blobs.has(large.blob.blockOffset + large.blob.blockLength - 1)).toBe(false)
+    expect(writer.released).toBe(3 * 1024 * 1024)
+
+    // the shared block holds another file's bytes: kept
+    expect(await writer.release(small.blob)).toBe(0)
+    expect(await blobs.has(...range(other.blob))).toBe(true)
+    // later files still land after the cleared blocks
+    const next = await writer.storeBuffer(Buffer.alloc(200 * 1024, 4))
+    await writer.put('/flush', tag('flush again'))
+    expect(next.blob.blockOffset).toBe(large.blob.blockOffset + large.blob.blockLength)
+    expect(await blobs.has(...range(next.blob))).toBe(true)
+  })
+})

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toDriveKey } from '@sync-agent/shared'
 import type { EntryMeta } from '../src/entry-format.js'
+import type { BlobId } from 'hyperblobs'
 import { IndexStore } from '../src/index-store.js'
 import { PathReconciler } from '../src/reconcile-path.js'
 import { drive, entry, meta, publishingDeps } from './helpers/fake-drives.js'
@@ -23,7 +24,7 @@ afterEach(async () => {
  * Our disk holds the bytes of our version {A: 1} of c.php, under a new mtime (touched); the
  * peer's `theirs` is what the folder holds for the path.
  */
-async function touched(theirs: EntryMeta): Promise<{ reconcile: () => Promise<string>; index: IndexStore; puts: EntryMeta[]; abs: string }> {
+async function touched(theirs: EntryMeta): Promise<{ reconcile: () => Promise<string>; index: IndexStore; puts: EntryMeta[]; released: unknown[]; abs: string }> {
   const folder = await mkdtemp(join(tmpdir(), 'sa-touch-'))
   const data = await mkdtemp(join(tmpdir(), 'sa-touch-data-'))
   dirs.push(folder, data)
@@ -42,8 +43,9 @@ async function touched(theirs: EntryMeta): Promise<{ reconcile: () => Promise<st
   // a write that failed on a full disk sets the mtime and changes no byte
   await utimes(abs, 2_000, 2_000)
   const puts: EntryMeta[] = []
-  const reconciler = new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 5 }))
-  return { reconcile: () => reconciler.reconcile('c.php'), index, puts, abs }
+  const released: BlobId[] = []
+  const reconciler = new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 5, released }))
+  return { reconcile: () => reconciler.reconcile('c.php'), index, puts, released, abs }
 }
 
 // fault suite seed 10509: a failed append on a full disk touched a file whose bytes a peer had
@@ -65,6 +67,8 @@ describe('a touch of bytes the folder has moved past', () => {
     const t = await touched({ ...meta({ [A]: 1 }, 'file'), hash: HASH })
     await t.reconcile()
     expect(t.puts).toMatchObject([{ kind: 'file', hash: HASH, was: HASH, mtime: 2_000_000 }])
+    // the new entry names the same blob: nothing is released
+    expect(t.released).toEqual([])
     await t.index.close()
   })
 })

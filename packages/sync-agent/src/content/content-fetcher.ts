@@ -63,6 +63,9 @@ export const DELTA_MIN_BYTES = 1024 * 1024
 /** the old file here is read in pieces of this size when blocks are copied from it */
 const COPY_BYTES = 1024 * 1024
 
+/** logged for each file fetched as the blocks that differ (the fault suite counts them) */
+export const DELTA_FETCHED = 'fetched a changed file as the blocks that differ from the version here'
+
 /** The version of a file this node has, which a delta fetch copies unchanged blocks from. */
 export interface LocalBase {
   /** absolute path of the file here */
@@ -304,24 +307,26 @@ export class ContentFetcher {
     if (!session) return null
     const blockSize = blockSizeFor(version.size)
     const sumsWindow = this.requestSums(session, version.path, hash, blockSize, blockCount(version.size, blockSize) * SUM_BYTES)
-    const here = sumsOfFile(base.abs, blockSize).catch(() => null)
+    // summed beside the peer's answer; stopped when that answer is no use
+    const stop = { requested: false }
+    const here = sumsOfFile(base.abs, blockSize, stop).catch(() => null)
     let plan: DeltaPlan | null = null
     try {
       const parts: Buffer[] = []
       for (let chunk = await this.nextOf(sumsWindow); chunk !== null; chunk = await this.nextOf(sumsWindow)) parts.push(chunk)
+      const answered = sumsWindow.status === CONTENT_DONE && sumsWindow.received === sumsWindow.length
       if (sumsWindow.status === CONTENT_NOT_HERE) this.miss(session, version)
-      else if (sumsWindow.status !== CONTENT_DONE || sumsWindow.received !== sumsWindow.length) this.unusable.add(session)
+      else if (!answered) this.unusable.add(session)
+      stop.requested = !answered
       const local = await here
-      if (sumsWindow.status === CONTENT_DONE && sumsWindow.received === sumsWindow.length && local) {
-        plan = planDelta(Buffer.concat(parts), version.size, blockSize, local)
-      }
+      if (answered && local) plan = planDelta(Buffer.concat(parts), version.size, blockSize, local)
     } catch {
       // logged and remembered by nextOf (the session is not asked again)
+      stop.requested = true
     } finally {
       this.forget(sumsWindow)
     }
     if (!plan || plan.reusedBytes === 0) return null
-    this.deps.log.debug({ path: version.path, size: version.size, fetch: plan.fetchBytes, reused: plan.reusedBytes, blockSize }, 'fetching the blocks of a file that differ from the version here')
     return this.readDelta(session, version, hash, plan, base.abs, urgent)
   }
 
@@ -390,6 +395,7 @@ export class ContentFetcher {
       }
       this.counters.deltaFiles++
       this.counters.reusedBytes += plan.reusedBytes
+      this.deps.log.info({ path: version.path, size: version.size, fetched: plan.fetchBytes, reused: plan.reusedBytes, peer: session.deviceId?.slice(0, 7) }, DELTA_FETCHED)
     } catch (err) {
       if (!(err instanceof SyncError)) this.failDelta(version)
       throw err
@@ -486,14 +492,18 @@ function deltaKey(version: FetchableVersion): string {
   return `${version.hash}:${version.path}`
 }
 
-/** sum key → offset of the first block with that sum, for the file at `abs` (block-sums.ts) */
-async function sumsOfFile(abs: string, blockSize: number): Promise<Map<string, number>> {
+/**
+ * sum key → offset of the first block with that sum, for the file at `abs` (block-sums.ts);
+ * fails at the next block once `stop.requested`
+ */
+async function sumsOfFile(abs: string, blockSize: number, stop: { requested: boolean }): Promise<Map<string, number>> {
   const handle = await openFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW)
   try {
     const { size } = await handle.stat()
     const sums = new Map<string, number>()
     const read = async (buf: Buffer, length: number, position: number) => (await handle.read(buf, 0, length, position)).bytesRead
     await sumBlocks(read, size, blockSize, (sum, index) => {
+      if (stop.requested) throw new Error('no longer needed')
       const key = sumKey(sum)
       if (!sums.has(key)) sums.set(key, index * blockSize)
     })

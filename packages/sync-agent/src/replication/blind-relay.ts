@@ -74,7 +74,7 @@ export class BlindRelay {
     for (const [hex, r] of this.byHex) {
       const length = Math.max(r.db.length, claimed.get(hex) ?? 0)
       missing += length - r.db.contiguousLength
-      if (r.blobs) missing += r.blobs.length - r.blobs.contiguousLength
+      if (r.blobs) missing += missingBlobBlocks(r.blobs, r.member.deviceKey)
       else if (length > 0) missing++
     }
     return missing
@@ -126,4 +126,45 @@ export class BlindRelay {
       await r.db.close().catch(() => undefined)
     }
   }
+}
+
+/** counting the blocks a relay lacks stops here (a fresh relay's backlog: the count is for status) */
+export const MISSING_COUNT_CAP = 100_000
+
+/** Hypercore internals read by missingBlobBlocks (hypercore 11): a peer's bitfield and ours */
+interface BitfieldInternals {
+  core?: { bitfield?: { get(index: number): boolean } }
+  peers: Array<{ remotePublicKey?: Buffer; remoteBitfield?: { findFirst(value: boolean, position: number): number } }>
+}
+
+/**
+ * Blocks of a member's blob core this relay lacks. A writer clears the blocks of versions it
+ * replaced or deleted (OwnDriveWriter.release): a relay that was away meanwhile can never get
+ * those, and counting them kept it out of `inSync` for good. So while the writer (`writerKey`)
+ * is connected, only blocks that it or another connected peer has count (their bitfields,
+ * which a clear updates). With the writer away, every block not here counts, as the absence
+ * cannot tell a cleared block from one not sent yet; so does every gap on a Hypercore without
+ * the internals read here.
+ */
+export function missingBlobBlocks(core: Hypercore, writerKey: Buffer): number {
+  const gap = core.length - core.contiguousLength
+  if (gap === 0) return 0
+  const internals = core as unknown as BitfieldInternals
+  if (!internals.peers.some((p) => p.remotePublicKey?.equals(writerKey))) return gap
+  const local = internals.core?.bitfield
+  const remotes = internals.peers.map((p) => p.remoteBitfield)
+  if (typeof local?.get !== 'function' || remotes.some((r) => typeof r?.findFirst !== 'function')) return gap
+  let missing = 0
+  for (let i = core.contiguousLength; i < core.length && missing < MISSING_COUNT_CAP; ) {
+    // the next block some peer has
+    let next = core.length
+    for (const r of remotes) {
+      const found = (r as NonNullable<typeof r>).findFirst(true, i)
+      if (found !== -1 && found < next) next = found
+    }
+    if (next >= core.length) break
+    if (!local.get(next)) missing++
+    i = next + 1
+  }
+  return missing
 }

@@ -1,5 +1,6 @@
 import { toDriveKey } from '@sync-agent/shared'
 import type { DriveEntry } from 'hyperdrive'
+import type { BlobId } from 'hyperblobs'
 import type { EntryMeta } from '../../src/entry-format.js'
 import type { MemberDrive } from '../../src/replication/drive-set.js'
 import { FolderWriter } from '../../src/folder-writer.js'
@@ -33,9 +34,13 @@ export function drive(author: string, entries: Record<string, DriveEntry<EntryMe
  * `put` and `putIf` of an OwnDriveWriter that collect what is put into `puts`. The fake drive's
  * entries do not change: `putIf`'s condition sees the entry the test set up in `own`.
  */
-export function collectingPuts(own: MemberDrive, puts: EntryMeta[]) {
+export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: BlobId[] = []) {
   return {
     put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
+    release: async (blob: BlobId) => {
+      released.push(blob)
+      return blob.byteLength
+    },
     putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
       if (!onlyIf(await own.drive.entry(key))) return false
       puts.push(value.metadata)
@@ -48,12 +53,12 @@ export function collectingPuts(own: MemberDrive, puts: EntryMeta[]) {
  * What a PathReconciler needs to publish into fake drives: `drives` (our own one among them,
  * `own`), a real folder writer and index, and every entry we put collected in `puts`.
  */
-export function publishingDeps(opts: { folder: string; index: IndexStore; drives: MemberDrive[]; own: MemberDrive; puts: EntryMeta[]; nextCounter: number }): ReconcileDeps {
+export function publishingDeps(opts: { folder: string; index: IndexStore; drives: MemberDrive[]; own: MemberDrive; puts: EntryMeta[]; nextCounter: number; released?: BlobId[] }): ReconcileDeps {
   return {
     writer: new FolderWriter(opts.folder),
     index: opts.index,
     drives: { all: () => opts.drives, own: opts.own },
-    own: { ...collectingPuts(opts.own, opts.puts), nextCounter: () => opts.nextCounter },
+    own: { ...collectingPuts(opts.own, opts.puts, opts.released), nextCounter: () => opts.nextCounter },
     rules: () => ({ isIgnored: () => false }),
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
     now: () => 2_000,
