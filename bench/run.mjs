@@ -81,11 +81,11 @@ function table(results) {
 function followUpTable(results) {
   const ok = Object.fromEntries(results.filter((r) => r.ok).map((r) => [r.tool, r]));
   const ratio = (base, r, key) => (ok[base] && r.ok && r[key] > 0 ? `${(ok[base][key] / r[key]).toFixed(2)}×` : '–');
-  const head = ['tool', 'new 100 KiB upload: median ms', 'p95 ms', 'runs', '1% changed: s', 'files',
+  const head = ['tool', 'new 100 KiB upload: median ms', 'p95 ms', 'runs', '1% changed: s', 'files', '1% changed: MiB received by B',
     'upload × vs Syncthing', 'upload × vs rsync', '1% × vs Syncthing', '1% × vs rsync'];
   // (baselines that only do the initial sync have no row here)
   const rows = results.filter((r) => r.ok && (r.propagationMedianMs != null || r.incrementalS != null)).map((r) => [r.tool, fmt(r.propagationMedianMs, 0), fmt(r.propagationP95Ms, 0), r.propagationRuns,
-    fmt(r.incrementalS, 2), r.incrementalFiles,
+    fmt(r.incrementalS, 2), r.incrementalFiles, r.incrementalReceivedBytes == null ? '–' : fmt(r.incrementalReceivedBytes / 1048576, 2),
     ratio('syncthing', r, 'propagationMedianMs'), ratio('rsync', r, 'propagationMedianMs'), ratio('syncthing', r, 'incrementalS'), ratio('rsync', r, 'incrementalS')]);
   return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }

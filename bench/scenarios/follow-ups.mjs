@@ -3,7 +3,8 @@
 //  - propagation: one new 100 KiB upload written on A, timed until B holds the same bytes;
 //    repeated, median and p95 reported.
 //  - incremental: 1% of the corpus's files changed on A (1 KiB appended to each), timed
-//    until B holds every changed file with A's bytes.
+//    until B holds every changed file with A's bytes; with the bytes B received meanwhile,
+//    as the tool counts them (`tool.receivedBytesB()`, where it has one).
 // Tools without a watcher (rsync) are re-run by `tool.resync()` after each change: their
 // figure is the time of one more run, as a cron job or deploy hook would do it.
 import fs from 'node:fs';
@@ -63,6 +64,8 @@ export async function incremental(tool, corpus, dirA, dirB, { timeoutS }) {
   if (!changed.length) changed = corpus.entries.slice(0, 1).map((e) => e.path);
   if (!changed.length) throw new BenchError('the corpus is empty: nothing to change');
   const expected = new Map();
+  // what B receives for the change (the tool's own count: protocol overhead included)
+  const receivedBefore = tool.receivedBytesB ? await tool.receivedBytesB() : null;
   const t0 = now();
   for (const rel of changed) {
     const abs = path.join(dirA, rel);
@@ -75,5 +78,7 @@ export async function incremental(tool, corpus, dirA, dirB, { timeoutS }) {
     pending = pending.filter((rel) => !sameBytes(path.join(dirB, rel), expected.get(rel)));
     return pending.length === 0;
   }, { deadline: t0 + timeoutS, interval: 20, onTimeout: () => `still different on B: ${pending.slice(0, 5).join(', ')}` });
-  return { incrementalS: now() - t0, incrementalFiles: changed.length };
+  const incrementalS = now() - t0;
+  const incrementalReceivedBytes = receivedBefore === null ? null : (await tool.receivedBytesB()) - receivedBefore;
+  return { incrementalS, incrementalFiles: changed.length, incrementalReceivedBytes };
 }

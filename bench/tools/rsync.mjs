@@ -28,6 +28,7 @@ function tcpOpen(port) {
 
 export function create() {
   let tmp, daemon, client, clientExitAt, port, dirB;
+  let resyncReceived = 0;
   return {
     name: 'rsync',
     ignore: [],
@@ -99,9 +100,18 @@ export function create() {
 
     /** rsync has no watcher: one more pull after a change */
     async resync({ deadline }) {
-      const run = spawnLogged('rsync', ['-a', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/resync.out` });
+      const run = spawnLogged('rsync', ['-a', '--stats', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/resync.out` });
       await waitFor('rsync re-run to finish', () => run.exitCode !== null || run.signalCode !== null, { deadline, interval: 2 });
       if (run.exitCode !== 0) throw new BenchError(`rsync re-run failed (exit ${run.exitCode ?? run.signalCode}):\n${tail(`${tmp}/resync.out`)}`);
+      // "Total bytes received: 1,234" (the pull's own count; the log holds every re-run's: the last)
+      const m = [...fs.readFileSync(`${tmp}/resync.out`, 'utf8').matchAll(/Total bytes received: ([\d,]+)/g)].pop();
+      if (!m) throw new BenchError(`rsync re-run printed no byte count:\n${tail(`${tmp}/resync.out`)}`);
+      resyncReceived += Number(m[1].replaceAll(',', ''));
+    },
+
+    /** bytes the re-runs received (the first pull is not counted: only differences are used) */
+    async receivedBytesB() {
+      return resyncReceived;
     },
 
     async stop() {

@@ -160,6 +160,11 @@ export function create() {
       return B?.readyAt ?? null;
     },
 
+    /** bytes B received on its peer connections (Noise framing included), from its status */
+    async receivedBytesB() {
+      return (await status(B.control)).transfer.receivedBytes;
+    },
+
     async measure() {
       return measurePeers({ procA: A.proc, procB: B.proc, cpuAAtStart, dataA: A.data, dataB: B.data });
     },

@@ -74,7 +74,21 @@ export function create() {
   let tmp, env, apiKey, A, B, dirA, corpus, cpuAAtStart;
   const procs = [];
 
-  function rest(node, p) {
+  /**
+   * One GET of Syncthing's REST API. A keep-alive socket the server closed as idle just as it
+   * was reused fails with "socket hang up" (ECONNRESET) before the request reached Syncthing:
+   * that one is sent again, once, on a fresh socket (a big-file run failed on it).
+   */
+  async function rest(node, p) {
+    try {
+      return await restOnce(node, p);
+    } catch (err) {
+      if (err.code !== 'ECONNRESET') throw err;
+      return restOnce(node, p);
+    }
+  }
+
+  function restOnce(node, p) {
     return new Promise((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port: node.guiPort, path: p, agent, headers: { 'X-API-Key': apiKey }, timeout: 5000 }, (res) => {
         let body = '';
@@ -173,6 +187,11 @@ export function create() {
     /** when B's folder was first idle with nothing needed (its scans done), or null */
     settledAt() {
       return B?.idleAt ?? null;
+    },
+
+    /** bytes B received on its connections (Syncthing's own count) */
+    async receivedBytesB() {
+      return (await rest(B, '/rest/system/connections')).total.inBytesTotal;
     },
 
     async measure() {
