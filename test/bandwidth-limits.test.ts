@@ -54,6 +54,8 @@ describe('bandwidth limits', () => {
     expect(sb.transfer.maxRecvKiBps).toBe(0)
     // and per peer, on the connection
     expect(sb.peers.find((p) => p.connected)?.receivedBytes).toBeGreaterThanOrEqual(UPLOADS * MiB)
+    expect(sa.peers.find((p) => p.connected)?.rateLimited).toBe(true)
+    expect(sb.peers.find((p) => p.connected)?.rateLimited).toBe(false)
     // nothing timed out on the slow link (a wait fails only when the connection carries nothing)
     expect(sb.errors.map((e) => e.code)).toEqual([])
     const human = await runCli(['status', '--control', a.control])
@@ -86,6 +88,17 @@ describe('bandwidth limits', () => {
     // A served it beside the windows it was sending, not after the four it had queued (then
     // at least 8 MiB more would have come first)
     expect((await received()) - before).toBeLessThan(6 * MiB)
+  })
+
+  it('limitLan off: a peer at a LAN address (here loopback) is left out of the limits', async () => {
+    const { a, sa, sb } = await freshSync(harness, { a: { SYNC_AGENT_MAX_SEND_KIBPS: '8', SYNC_AGENT_LIMIT_LAN: 'false' } })
+    // 3 MiB at 8 KiB/s would take over 6 minutes: done within freshSync's minute, and shown
+    expect(sa.transfer).toMatchObject({ maxSendKiBps: 8 })
+    expect(sa.transfer.sentBytes).toBeGreaterThanOrEqual(UPLOADS * MiB)
+    expect(sa.peers.find((p) => p.connected)?.rateLimited).toBe(false)
+    expect(sb.errors.map((e) => e.code)).toEqual([])
+    const human = await runCli(['status', '--control', a.control])
+    expect(human.stdout).toMatch(/^network .*\(at most 8 KiB\/s\), LAN peers not limited$/m)
   })
 
   it('a receive limit on the fresh node holds too, and its own changes still go out', async () => {

@@ -144,6 +144,9 @@ function octalMode(max: number, ownerNeeds: number, example: string) {
 
 /** A bandwidth limit in KiB/s: 0 (none) or at least MIN_RATE_KIBPS. */
 export const MIN_RATE_KIBPS = 8
+/** true / false, from a file or an env var (`"true"`, `"1"`, `"yes"`, and their opposites) */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')], { error: 'expected true or false' })
+
 const rateLimit = wholeNumber(0, 10_000_000)
   .refine((kib) => kib === 0 || kib >= MIN_RATE_KIBPS, `must be 0 (no limit) or at least ${MIN_RATE_KIBPS} KiB/s`)
   .default(0)
@@ -191,9 +194,7 @@ export const ConfigSchema = z.strictObject({
   /** DHT bootstrap nodes (host:port, UDP): discovery on the folder's topic is on when set */
   bootstrap: z.array(hostPort).default([]),
   /** discover peers on the public Holepunch DHT (opt-in) */
-  publicDht: z
-    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')], { error: 'expected true or false' })
-    .default(false),
+  publicDht: flag.default(false),
   /** run a DHT bootstrap node at this IPv4:port (UDP) for a private cluster */
   dhtNode: hostPort
     .refine((hp) => IPV4.test(hp.host) && hp.host !== '0.0.0.0', 'a DHT node needs the IPv4 address other agents reach it at (not 0.0.0.0)')
@@ -222,6 +223,12 @@ export const ConfigSchema = z.strictObject({
    */
   maxSendKiBps: rateLimit,
   maxRecvKiBps: rateLimit,
+  /**
+   * do the limits apply to peers at LAN addresses (private, loopback, link-local) too; false
+   * leaves them unlimited (Syncthing's `limitBandwidthInLan` and Resilio's
+   * `rate_limit_local_peers` are off by default)
+   */
+  limitLan: flag.default(true),
   /** device ids allowed to connect (on top of the secret); empty = any holder of the secret */
   allow: z.array(z.string().regex(/^[A-Za-z2-7]{52}$/, 'expected a device id (52 base32 characters, see `sync-agent status`)')).default([]),
   ignore: z
@@ -254,6 +261,7 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_ALLOW: 'allow',
   SYNC_AGENT_MAX_SEND_KIBPS: 'maxSendKiBps',
   SYNC_AGENT_MAX_RECV_KIBPS: 'maxRecvKiBps',
+  SYNC_AGENT_LIMIT_LAN: 'limitLan',
   SYNC_AGENT_NOT_SERVING_AFTER_S: 'notServingAfterS',
   SYNC_AGENT_BOOTSTRAP: 'bootstrap',
   SYNC_AGENT_PUBLIC_DHT: 'publicDht',

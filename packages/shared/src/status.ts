@@ -8,6 +8,8 @@ export interface TransferStatus {
   /** maxSendKiBps / maxRecvKiBps (0: no limit) */
   maxSendKiBps: number
   maxRecvKiBps: number
+  /** the limits apply to peers at LAN addresses too (setting limitLan) */
+  limitLan: boolean
   /**
    * bytes of changed files copied from the older version here instead of received: a file
    * changed in part is fetched as the blocks that differ
@@ -42,6 +44,8 @@ export interface PeerStatus {
   /** ms since epoch of the last completed exchange (all its drives caught up) */
   lastExchangeAt: number | null
   /** bytes received from and sent to the peer on the current connection (null while not connected) */
+  /** under the bandwidth limits on the current connection (false: no limits set, or a LAN peer with limitLan off) */
+  rateLimited?: boolean | null
   receivedBytes?: number | null
   sentBytes?: number | null
 }

@@ -72,6 +72,7 @@ describe('validateConfig', () => {
         versionsKeepDays: 30,
         maxSendKiBps: 0,
         maxRecvKiBps: 0,
+        limitLan: true,
         allow: [],
         ignore: { presets: ['wordpress'], patterns: [] },
         ...READY_DEFAULTS
@@ -93,6 +94,7 @@ describe('validateConfig', () => {
       notServingAfterS: '5',
       maxSendKiBps: '512',
       maxRecvKiBps: 8,
+      limitLan: 'no',
       versionsDir: '/srv/versions',
       versionsKeepDays: '0',
       allow: ['A'.repeat(52)],
@@ -117,6 +119,7 @@ describe('validateConfig', () => {
       notServingAfterS: 5,
       maxSendKiBps: 512,
       maxRecvKiBps: 8,
+      limitLan: false,
       versionsDir: '/srv/versions',
       versionsKeepDays: 0,
       allow: ['A'.repeat(52)],
@@ -202,6 +205,7 @@ describe('validateConfig', () => {
     ['a DHT node on 0.0.0.0', { ...minimal, dhtNode: '0.0.0.0:49737' }, ['dhtNode'], /IPv4 address other agents reach/],
     ['a DHT node on a hostname', { ...minimal, dhtNode: 'dht.example:49737' }, ['dhtNode'], /IPv4/],
     ['publicDht "maybe"', { ...minimal, publicDht: 'maybe' }, ['publicDht'], /true or false/],
+    ['limitLan "lan"', { ...minimal, limitLan: 'lan' }, ['limitLan'], /true or false/],
     ['a malformed device id in allow', { ...minimal, allow: ['ABC'] }, ['allow', '0'], /device id/],
     ['an unknown preset', { ...minimal, ignore: { presets: ['drupal'] } }, ['ignore', 'presets', '0'], /wordpress/]
   ])('rejects %s', (_name, raw, path, problem) => {

@@ -60,7 +60,7 @@ export class BlindAgent {
       keyPair,
       keys,
       allow: config.allow,
-      limits: { sendKiBps: config.maxSendKiBps, recvKiBps: config.maxRecvKiBps },
+      limits: { sendKiBps: config.maxSendKiBps, recvKiBps: config.maxRecvKiBps, lan: config.limitLan },
       store: this.store,
       log: log.child({ c: 'peers' }),
       events: {

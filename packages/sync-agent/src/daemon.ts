@@ -318,7 +318,7 @@ export class Agent {
       keyPair,
       keys,
       allow: config.allow,
-      limits: { sendKiBps: config.maxSendKiBps, recvKiBps: config.maxRecvKiBps },
+      limits: { sendKiBps: config.maxSendKiBps, recvKiBps: config.maxRecvKiBps, lan: config.limitLan },
       store: this.store,
       log: log.child({ c: 'peers' }),
       events: {
@@ -811,7 +811,7 @@ export class Agent {
       peers: this.peers?.status({ isWriter: (deviceKey) => this.drives.isWriter(deviceKey), notServingSince: (s) => this.claims.notServingSince(s) }) ?? [],
       discovery: this.discovery?.status() ?? null,
       transfer: {
-        ...(this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps }),
+        ...(this.peers?.transfer() ?? { receivedBytes: 0, sentBytes: 0, maxSendKiBps: this.config.maxSendKiBps, maxRecvKiBps: this.config.maxRecvKiBps, limitLan: this.config.limitLan }),
         reusedBytes: this.contentFetcher.counters.reusedBytes
       },
       pausedSince: this.pausedSince,

@@ -45,7 +45,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
       { address: '10.0.0.3:7657', connected: false, deviceId: null, source: 'configured', role: null, roleVerified: false, notServingSince: null, lastError: 'ECONNREFUSED', lastExchangeAt: null }
     ],
     discovery: null,
-    transfer: { receivedBytes: 5_000, sentBytes: 70_000, maxSendKiBps: 0, maxRecvKiBps: 0, reusedBytes: 3_000_000 },
+    transfer: { receivedBytes: 5_000, sentBytes: 70_000, maxSendKiBps: 0, maxRecvKiBps: 0, limitLan: true, reusedBytes: 3_000_000 },
     pausedSince: null,
     versions: null,
     members: 2,

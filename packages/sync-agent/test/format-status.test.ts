@@ -32,12 +32,13 @@ describe('status formatting', () => {
   })
 
   it('shows the peer traffic and the bandwidth limits', () => {
-    expect(formatTransfer({ receivedBytes: 3 * MiB, sentBytes: 512, maxSendKiBps: 0, maxRecvKiBps: 0, reusedBytes: 0 })).toBe('network  received 3.0 MiB (no limit), sent 512 B (no limit)')
-    expect(formatTransfer({ receivedBytes: 0, sentBytes: 0, maxSendKiBps: 512, maxRecvKiBps: 64, reusedBytes: 0 })).toBe('network  received 0 B (at most 64 KiB/s), sent 0 B (at most 512 KiB/s)')
+    expect(formatTransfer({ receivedBytes: 3 * MiB, sentBytes: 512, maxSendKiBps: 0, maxRecvKiBps: 0, limitLan: true, reusedBytes: 0 })).toBe('network  received 3.0 MiB (no limit), sent 512 B (no limit)')
+    expect(formatTransfer({ receivedBytes: 0, sentBytes: 0, maxSendKiBps: 512, maxRecvKiBps: 64, limitLan: true, reusedBytes: 0 })).toBe('network  received 0 B (at most 64 KiB/s), sent 0 B (at most 512 KiB/s)')
+    expect(formatTransfer({ receivedBytes: 0, sentBytes: 0, maxSendKiBps: 512, maxRecvKiBps: 0, limitLan: false, reusedBytes: 0 })).toBe('network  received 0 B (no limit), sent 0 B (at most 512 KiB/s), LAN peers not limited')
     // changed files fetched as the blocks that differ
-    expect(formatTransfer({ receivedBytes: MiB, sentBytes: 0, maxSendKiBps: 0, maxRecvKiBps: 0, reusedBytes: 2 * MiB })).toBe('network  received 1.0 MiB (no limit), sent 0 B (no limit), 2.0 MiB of changed files reused from their older versions here')
+    expect(formatTransfer({ receivedBytes: MiB, sentBytes: 0, maxSendKiBps: 0, maxRecvKiBps: 0, limitLan: true, reusedBytes: 2 * MiB })).toBe('network  received 1.0 MiB (no limit), sent 0 B (no limit), 2.0 MiB of changed files reused from their older versions here')
     // --watch: the rates since the previous snapshot
-    const before = { receivedBytes: MiB, sentBytes: 4096, maxSendKiBps: 0, maxRecvKiBps: 0, reusedBytes: 0 }
+    const before = { receivedBytes: MiB, sentBytes: 4096, maxSendKiBps: 0, maxRecvKiBps: 0, limitLan: true, reusedBytes: 0 }
     const after = { ...before, receivedBytes: 4 * MiB, sentBytes: 4096 }
     const rates = transferRates(before, after, 2000)
     expect(rates).toEqual({ inPerSecond: 1.5 * MiB, outPerSecond: 0 })

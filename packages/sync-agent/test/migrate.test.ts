@@ -214,9 +214,16 @@ describe('migrate --from-btsync', () => {
     expect(parseYaml(limited.stdoutConfig as string)).toMatchObject({ maxRecvKiBps: 2048, maxSendKiBps: 8 })
     expect(limited.report).toMatch(/download_limit 2048 kB\/s → maxRecvKiBps 2048/)
     expect(limited.report).toMatch(/upload_limit 4 kB\/s → maxSendKiBps 8 \(the lowest limit that keeps a connection alive\)/)
+    // Resilio leaves LAN peers unlimited unless rate_limit_local_peers is set
+    expect(parseYaml(limited.stdoutConfig as string)).toMatchObject({ limitLan: false })
+    expect(limited.report).toMatch(/rate_limit_local_peers \(not set: off by default\) → limitLan false \(peers at LAN addresses are not limited\)/)
+    const lan = runMigration({ from: fixture('limits-lan.conf', {}), cwd: root, dataDir: join(root, 'state') })
+    expect(parseYaml(lan.stdoutConfig as string)).toMatchObject({ maxRecvKiBps: 512, limitLan: true })
+    expect(lan.report).toMatch(/rate_limit_local_peers true → limitLan true/)
     const none = runMigration({ from: fixture('ttl.conf', {}), cwd: root, dataDir: join(root, 'state') })
     expect(parseYaml(none.stdoutConfig as string)).not.toHaveProperty('maxSendKiBps')
     expect(parseYaml(none.stdoutConfig as string)).not.toHaveProperty('maxRecvKiBps')
+    expect(parseYaml(none.stdoutConfig as string)).not.toHaveProperty('limitLan')
   })
 
   it('an unreadable IgnoreList is reported, not fatal', () => {

@@ -85,8 +85,9 @@ export function transferRates(before: TransferStatus, after: TransferStatus, ela
 export function formatTransfer(t: TransferStatus, rates: TransferRates | null = null): string {
   const limit = (kib: number): string => (kib === 0 ? 'no limit' : `at most ${kib} KiB/s`)
   const now = rates ? `; now ${formatBytes(rates.inPerSecond)}/s in, ${formatBytes(rates.outPerSecond)}/s out` : ''
+  const lan = !t.limitLan && (t.maxSendKiBps > 0 || t.maxRecvKiBps > 0) ? ', LAN peers not limited' : ''
   const reused = t.reusedBytes > 0 ? `, ${formatBytes(t.reusedBytes)} of changed files reused from their older versions here` : ''
-  return `network  received ${formatBytes(t.receivedBytes)} (${limit(t.maxRecvKiBps)}), sent ${formatBytes(t.sentBytes)} (${limit(t.maxSendKiBps)})${reused}${now}`
+  return `network  received ${formatBytes(t.receivedBytes)} (${limit(t.maxRecvKiBps)}), sent ${formatBytes(t.sentBytes)} (${limit(t.maxSendKiBps)})${lan}${reused}${now}`
 }
 
 export function formatStatus(s: StatusReport, opts: { bars?: boolean; rates?: TransferRates | null } = {}): string {

@@ -43,6 +43,8 @@ export interface AgentConfig {
   /** bandwidth limits of the peer connections over TCP, KiB/s; 0: none */
   maxSendKiBps: number
   maxRecvKiBps: number
+  /** the limits apply to LAN peers too (false: peers at LAN addresses are not limited) */
+  limitLan: boolean
   /** where replaced and deleted files are kept (version-archive.ts); null: not kept */
   versionsDir: string | null
   versionsKeepDays: number
@@ -252,6 +254,7 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     allow: c.allow.map((id) => id.toUpperCase()),
     maxSendKiBps: c.maxSendKiBps,
     maxRecvKiBps: c.maxRecvKiBps,
+    limitLan: c.limitLan,
     versionsDir,
     versionsKeepDays: c.versionsKeepDays
   })

@@ -31,6 +31,8 @@ export interface BtsyncConf {
   /** `download_limit` / `upload_limit` in kB/s, 0: none */
   downloadLimitKBps: number | null
   uploadLimitKBps: number | null
+  /** `rate_limit_local_peers`: do the limits apply to LAN peers (Resilio: off unless set) */
+  rateLimitLocalPeers: boolean | null
   folders: BtsyncFolder[]
   /** other top-level keys, in file order */
   otherKeys: string[]
@@ -40,7 +42,7 @@ export const DISCOVERY_KEYS = ['use_tracker', 'use_relay_server', 'use_dht', 'se
 export type DiscoveryKey = (typeof DISCOVERY_KEYS)[number]
 
 const FOLDER_KEYS = new Set<string>(['dir', 'secret', 'known_hosts', 'use_sync_trash', 'overwrite_changes', 'selective_sync', ...DISCOVERY_KEYS])
-const TOP_KEYS = new Set(['storage_path', 'listening_port', 'folder_rescan_interval', 'sync_trash_ttl', 'download_limit', 'upload_limit', 'shared_folders'])
+const TOP_KEYS = new Set(['storage_path', 'listening_port', 'folder_rescan_interval', 'sync_trash_ttl', 'download_limit', 'upload_limit', 'rate_limit_local_peers', 'shared_folders'])
 
 type Json = Record<string, unknown>
 
@@ -82,6 +84,7 @@ export function readBtsyncConf(value: unknown, file: string): BtsyncConf {
   const syncTrashTtlDays = optionalInt(top, 'sync_trash_ttl', 0, 36500)
   const downloadLimitKBps = optionalInt(top, 'download_limit', 0, 10_000_000)
   const uploadLimitKBps = optionalInt(top, 'upload_limit', 0, 10_000_000)
+  const rateLimitLocalPeers = optionalBool(top, 'rate_limit_local_peers', 'rate_limit_local_peers') ?? null
   const shared = top.shared_folders
   if (shared === undefined || shared === null) {
     throw fail(
@@ -125,5 +128,5 @@ export function readBtsyncConf(value: unknown, file: string): BtsyncConf {
       otherKeys: Object.keys(f).filter((k) => !FOLDER_KEYS.has(k))
     }
   })
-  return { storagePath, listeningPort, rescanIntervalS, syncTrashTtlDays, downloadLimitKBps, uploadLimitKBps, folders, otherKeys: Object.keys(top).filter((k) => !TOP_KEYS.has(k)) }
+  return { storagePath, listeningPort, rescanIntervalS, syncTrashTtlDays, downloadLimitKBps, uploadLimitKBps, rateLimitLocalPeers, folders, otherKeys: Object.keys(top).filter((k) => !TOP_KEYS.has(k)) }
 }

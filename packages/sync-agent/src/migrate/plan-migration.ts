@@ -21,6 +21,7 @@ export interface MigratedConfig {
   rescanIntervalS?: number
   maxSendKiBps?: number
   maxRecvKiBps?: number
+  limitLan?: boolean
   versionsDir?: string
   versionsKeepDays?: number
   ignore: { presets: Array<(typeof IGNORE_PRESETS)[number]>; patterns: string[] }
@@ -185,6 +186,15 @@ export function planMigration(conf: BtsyncConf, opts: PlanOptions): MigrationPla
       config[setting] = kib
       mapped.push({ from: `${key} ${limit} kB/s`, to: `${setting} ${kib}${kib !== limit ? ` (the lowest limit that keeps a connection alive)` : ''}` })
       if (conf.folders.length > 1) warnings.push(`${key}: Resilio applied it to all its folders together; each of the ${conf.folders.length} agents gets it`)
+    }
+    // Resilio leaves LAN peers out of its limits unless rate_limit_local_peers is set; ours
+    // apply to every peer unless limitLan is off
+    if (conf.uploadLimitKBps || conf.downloadLimitKBps) {
+      config.limitLan = conf.rateLimitLocalPeers === true
+      mapped.push({
+        from: conf.rateLimitLocalPeers === null ? 'rate_limit_local_peers (not set: off by default)' : `rate_limit_local_peers ${conf.rateLimitLocalPeers}`,
+        to: `limitLan ${config.limitLan}${config.limitLan ? '' : ' (peers at LAN addresses are not limited)'}`
+      })
     }
 
     const check = validateConfig(config)

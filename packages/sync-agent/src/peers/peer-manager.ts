@@ -7,6 +7,7 @@ import type { Have } from '../protocol.js'
 import type { Member } from '../replication/member.js'
 import { PeerSession, UNREACHABLE, type SessionHooks } from './peer-session.js'
 import { RateLimitedSocket } from './rate-limited-socket.js'
+import { isLanAddress } from './lan-address.js'
 import { bucketFor, type TokenBucket } from './token-bucket.js'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 
@@ -88,8 +89,11 @@ export class PeerManager {
       events: PeerEvents
       /** FEATURE_* bits announced in our hello */
       features?: number
-      /** bandwidth limits of all TCP connections together, KiB/s (0: none) */
-      limits?: { sendKiBps: number; recvKiBps: number }
+      /**
+       * bandwidth limits of all TCP connections together, KiB/s (0: none); `lan` false leaves
+       * peers at LAN addresses out of them (lan-address.ts)
+       */
+      limits?: { sendKiBps: number; recvKiBps: number; lan: boolean }
     }
   ) {
     this.sendBucket = bucketFor(opts.limits?.sendKiBps ?? 0)
@@ -111,7 +115,7 @@ export class PeerManager {
 
   async ready(): Promise<void> {
     const limits = this.opts.limits
-    if (this.sendBucket || this.recvBucket) this.opts.log.info({ maxSendKiBps: limits?.sendKiBps ?? 0, maxRecvKiBps: limits?.recvKiBps ?? 0 }, 'bandwidth limits on peer connections (0: none)')
+    if (this.sendBucket || this.recvBucket) this.opts.log.info({ maxSendKiBps: limits?.sendKiBps ?? 0, maxRecvKiBps: limits?.recvKiBps ?? 0, limitLan: limits?.lan ?? true }, 'bandwidth limits on peer connections (0: none)')
     if (this.opts.listen) await this.listen(this.opts.listen)
     for (const d of this.dialers) this.dial(d)
   }
@@ -151,7 +155,8 @@ export class PeerManager {
         notServingSince: session ? notServingSince(session) : null,
         lastExchangeAt: d.deviceKeyHex ? (this.exchangeAt.get(d.deviceKeyHex) ?? null) : null,
         receivedBytes: session ? session.bytesIn : null,
-        sentBytes: session ? session.bytesOut : null
+        sentBytes: session ? session.bytesOut : null,
+        rateLimited: session ? session.rateLimited : null
       })
     }
     for (const [hex, session] of this.byDevice) {
@@ -166,7 +171,8 @@ export class PeerManager {
         notServingSince: notServingSince(session),
         lastExchangeAt: this.exchangeAt.get(hex) ?? null,
         receivedBytes: session.bytesIn,
-        sentBytes: session.bytesOut
+        sentBytes: session.bytesOut,
+        rateLimited: session.rateLimited
       })
     }
     return out
@@ -285,12 +291,13 @@ export class PeerManager {
       existing.close()
     }
     this.byDevice.set(hex, session)
+    if (this.opts.limits?.lan === false && isLanAddress(session.remoteAddress ?? undefined)) session.exemptFromLimits()
     if (dialer) {
       dialer.backoffMs = BACKOFF_MIN_MS
       dialer.lastError = null
       dialer.unreachableLogged = false
     }
-    this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7), initiator: session.isInitiator, role: session.role, roleVerified: session.roleVerified }, 'peer connected')
+    this.opts.log.info({ peer: session.address, device: session.deviceId?.slice(0, 7), initiator: session.isInitiator, role: session.role, roleVerified: session.roleVerified, rateLimited: session.rateLimited }, 'peer connected')
     this.opts.store.replicate(session.stream)
     this.opts.events.onPeer(session)
     return true
@@ -304,7 +311,7 @@ export class PeerManager {
       receivedBytes += s.bytesIn
       sentBytes += s.bytesOut
     }
-    return { receivedBytes, sentBytes, maxSendKiBps: this.opts.limits?.sendKiBps ?? 0, maxRecvKiBps: this.opts.limits?.recvKiBps ?? 0 }
+    return { receivedBytes, sentBytes, maxSendKiBps: this.opts.limits?.sendKiBps ?? 0, maxRecvKiBps: this.opts.limits?.recvKiBps ?? 0, limitLan: this.opts.limits?.lan ?? true }
   }
 
   private onSessionClose(session: PeerSession, dialer: Dialer | null, error: { code: string; message: string } | null): void {

@@ -76,6 +76,8 @@ export class PeerSession {
   private readonly handshakeTimer: NodeJS.Timeout
   /** the TCP socket (or its rate-limited wrapper) under Noise; null for a swarm's stream */
   private readonly raw: Socket | RateLimitedSocket | null
+  /** left out of the bandwidth limits (a LAN peer, with limitLan off) */
+  private exempt = false
 
   /** `transport`: a TCP socket, as it is or rate-limited (wrapped in Noise here), or a Noise stream a swarm opened */
   constructor(
@@ -126,6 +128,22 @@ export class PeerSession {
    * or for a swarm's stream whole Noise messages. Waits for answers time out on this
    * (stall-timer.ts), not on the answer's own messages.
    */
+  /** Is this connection under the bandwidth limits (set, and this peer not exempt)? */
+  get rateLimited(): boolean {
+    return this.raw instanceof RateLimitedSocket && !this.exempt
+  }
+
+  /** Leaves this connection out of the bandwidth limits; effective when called before the peer's proof is checked through (from onAuthenticated). */
+  exemptFromLimits(): void {
+    this.exempt = true
+  }
+
+  /** the remote IP address of a TCP connection (null for a swarm's stream) */
+  get remoteAddress(): string | null {
+    if (!this.raw) return null
+    return (this.raw instanceof RateLimitedSocket ? this.raw.socket : this.raw).remoteAddress ?? null
+  }
+
   get bytesIn(): number {
     return this.raw ? this.raw.bytesRead : this.stream.rawBytesRead
   }
@@ -213,8 +231,8 @@ export class PeerSession {
     this.stream.setKeepAlive(KEEPALIVE_MS)
     this.stream.setTimeout(IDLE_TIMEOUT_MS)
     // the bandwidth limits count from here: a stranger's bytes before its proof must not take
-    // the budget the peers share
-    if (this.raw instanceof RateLimitedSocket) this.raw.startLimiting()
+    // the budget the peers share (a LAN peer may be exempt: exemptFromLimits)
+    if (this.rateLimited) (this.raw as RateLimitedSocket).startLimiting()
     if (typeof hello.clockMs === 'number') this.hooks.onPeerClock(this, hello.clockMs)
   }
 
