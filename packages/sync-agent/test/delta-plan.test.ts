@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { blockCount, blockSizeFor, sumBlocks, sumsFit, TARGET_BLOCKS, type ReadAt } from '../src/content/block-sums.js'
-import { planDelta, sumKey } from '../src/content/delta-plan.js'
+import { blockCount, blockSizeFor, sumBlocks, sumKey, sumsFit, TARGET_BLOCKS, type ReadAt } from '../src/content/block-sums.js'
+import { planDelta } from '../src/content/delta-plan.js'
 import { MAX_SUM_BLOCK, MIN_SUM_BLOCK, SUM_BYTES } from '../src/protocol.js'
 
 const KiB = 1024

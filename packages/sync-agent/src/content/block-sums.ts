@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
-import { MAX_SUM_BLOCK, MAX_SUMS, MIN_SUM_BLOCK } from '../protocol.js'
+import { constants } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { MAX_SUM_BLOCK, MAX_SUMS, MIN_SUM_BLOCK, SUM_BYTES } from '../protocol.js'
 
 /**
  * The sha256 of each fixed-size block of a file: what both ends of a delta fetch compare
@@ -55,4 +57,30 @@ export async function sumBlocks(read: ReadAt, size: number, blockSize: number, o
     await onSum(hash.digest(), index)
   }
   return at
+}
+
+/** A block's sum as a map key (its bytes as a latin1 string), read at `start` of `sums`. */
+export function sumKey(sums: Uint8Array, start = 0): string {
+  return Buffer.from(sums.buffer, sums.byteOffset + start, SUM_BYTES).toString('latin1')
+}
+
+/**
+ * sum key → offset of the first block with that sum, for the file at `abs` (the old version a
+ * delta fetch copies from); fails at the next block once `stop.requested`
+ */
+export async function sumsOfFile(abs: string, blockSize: number, stop: { requested: boolean }): Promise<Map<string, number>> {
+  const handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW)
+  try {
+    const { size } = await handle.stat()
+    const sums = new Map<string, number>()
+    const read = async (buf: Buffer, length: number, position: number) => (await handle.read(buf, 0, length, position)).bytesRead
+    await sumBlocks(read, size, blockSize, (sum, index) => {
+      if (stop.requested) throw new Error('no longer needed')
+      const key = sumKey(sum)
+      if (!sums.has(key)) sums.set(key, index * blockSize)
+    })
+    return sums
+  } finally {
+    await handle.close()
+  }
 }

@@ -8,8 +8,8 @@ import { StallTimer } from '../peers/stall-timer.js'
 import {
   CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, FEATURE_SUMS, MAX_CONTENT_WINDOW, SUM_BYTES, type ContentData, type ContentEnd
 } from '../protocol.js'
-import { blockCount, blockSizeFor, sumBlocks, sumsFit } from './block-sums.js'
-import { planDelta, sumKey, type DeltaPlan } from './delta-plan.js'
+import { blockCount, blockSizeFor, sumsFit, sumsOfFile } from './block-sums.js'
+import { planDelta, type DeltaPlan } from './delta-plan.js'
 
 /**
  * Fetches a version's bytes from a connected peer's folder (content-server.ts) instead of its
@@ -490,27 +490,6 @@ interface Received {
 
 function deltaKey(version: FetchableVersion): string {
   return `${version.hash}:${version.path}`
-}
-
-/**
- * sum key → offset of the first block with that sum, for the file at `abs` (block-sums.ts);
- * fails at the next block once `stop.requested`
- */
-async function sumsOfFile(abs: string, blockSize: number, stop: { requested: boolean }): Promise<Map<string, number>> {
-  const handle = await openFile(abs, constants.O_RDONLY | constants.O_NOFOLLOW)
-  try {
-    const { size } = await handle.stat()
-    const sums = new Map<string, number>()
-    const read = async (buf: Buffer, length: number, position: number) => (await handle.read(buf, 0, length, position)).bytesRead
-    await sumBlocks(read, size, blockSize, (sum, index) => {
-      if (stop.requested) throw new Error('no longer needed')
-      const key = sumKey(sum)
-      if (!sums.has(key)) sums.set(key, index * blockSize)
-    })
-    return sums
-  } finally {
-    await handle.close()
-  }
 }
 
 function missKey(deviceId: string, version: FetchableVersion): string {

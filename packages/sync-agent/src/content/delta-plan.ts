@@ -1,4 +1,5 @@
 import { SUM_BYTES } from '../protocol.js'
+import { sumKey } from './block-sums.js'
 
 /**
  * Which bytes of a new version can be copied from the older version this node has, and
@@ -20,11 +21,6 @@ export interface DeltaPlan {
   reusedBytes: number
   /** bytes fetched from the peer */
   fetchBytes: number
-}
-
-/** Sums of a file's blocks keyed as planDelta looks them up: the sum's bytes as a latin1 string. */
-export function sumKey(sum: Uint8Array, start = 0): string {
-  return Buffer.from(sum.buffer, sum.byteOffset + start, SUM_BYTES).toString('latin1')
 }
 
 /**
