@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { isSyncError, toDriveKey } from '@sync-agent/shared'
 import type { EntryMeta } from '../src/entry-format.js'
+import type { IndexStore } from '../src/index-store.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
 import { collectingPuts, drive, entry, publishingDeps } from './helpers/fake-drives.js'
@@ -31,6 +33,23 @@ async function setUp({ held, peer, never = false }: { held: boolean; peer: boole
     get: () => (asked.gets++, never ? new Promise<Buffer>(() => undefined) : Promise.resolve(CONTENT))
   }
   Object.assign(theirs.drive, { getBlobs: async () => ({ core }) })
+  return { reconciler: reconcilerFor(folder, index, theirs, peer), folder, asked }
+}
+
+/** What `run` throws when a newer entry arrives (its signal aborts) once `waiting` holds. */
+async function supersededOnce(run: (signal: AbortSignal) => Promise<unknown>, waiting: () => boolean, what: string): Promise<unknown> {
+  const newer = new AbortController()
+  const running = run(newer.signal).then(
+    () => null,
+    (err: unknown) => err
+  )
+  await until(waiting, what)
+  newer.abort()
+  return running
+}
+
+/** A reconciler over the peer's drive `theirs` and our own empty one; only Hypercore for contents. */
+function reconcilerFor(folder: string, index: IndexStore, theirs: MemberDrive, peer: boolean): PathReconciler {
   const own = drive(C, {}, true)
   const drives: MemberDrive[] = [theirs, own]
   const puts: EntryMeta[] = []
@@ -40,7 +59,7 @@ async function setUp({ held, peer, never = false }: { held: boolean; peer: boole
     own: { ...collectingPuts(own, puts), nextCounter: () => 1 },
     peerConnected: () => peer
   } as unknown as ReconcileDeps
-  return { reconciler: new PathReconciler(deps), folder, asked }
+  return new PathReconciler(deps)
 }
 
 // fault suite, rebuild phase (session 14): after a kill -9 of a node catching up, the paths it
@@ -74,16 +93,30 @@ describe('a version whose bytes must come from Hypercore', () => {
     expect(await readFile(join(folder, 'f.txt'))).toEqual(CONTENT)
   })
 
+  // fault suite seed 57500 and a CI round: a version of 1 MiB or more, streamed block by block,
+  // whose author had replaced it (and cleared its blocks) waited 30 s, the newer entry here
+  it('stops waiting for a large file\'s next block when a newer entry for the path arrives, and closes the stream', async () => {
+    const { folder, index } = await folderAndIndex()
+    const size = 3 * 1024 * 1024
+    const m: EntryMeta = { v: 1, vv: { [B]: 1 }, ts: 1_000, kind: 'file', size, mtime: 1_000, mode: 0o644, hash: 'a'.repeat(64) }
+    const e = entry('big.bin', m)
+    Object.assign(e.value, { blob: { blockOffset: 0, blockLength: 3, byteOffset: 0, byteLength: size } })
+    const theirs = drive(B, { [toDriveKey('big.bin')]: e })
+    // the first block comes, the next never does (its author cleared it)
+    const stream = new PassThrough()
+    stream.write(Buffer.alloc(1024 * 1024, 1))
+    Object.assign(theirs.drive, { getBlobs: async () => ({ core: { has: async () => false }, createReadStream: () => stream }) })
+    const reconciler = reconcilerFor(folder, index, theirs, true)
+    // the writer took the first block and waits for the next
+    const err = await supersededOnce((signal) => reconciler.reconcile('big.bin', null, signal), () => stream.readableLength === 0, 'the first block was read')
+    expect(isSyncError(err) && err.code).toBe('E_SUPERSEDED')
+    expect(stream.destroyed).toBe(true)
+    await expect(stat(join(folder, 'big.bin'))).rejects.toThrow(/ENOENT/)
+  })
+
   it('stops waiting for blocks when a newer entry for the path arrives (E_SUPERSEDED)', async () => {
     const { reconciler, folder, asked } = await setUp({ held: false, peer: true, never: true })
-    const newer = new AbortController()
-    const running = reconciler.reconcile('f.txt', null, newer.signal).then(
-      () => null,
-      (e: unknown) => e
-    )
-    await until(() => asked.gets === 1, 'the block is asked of Hypercore')
-    newer.abort()
-    const err = await running
+    const err = await supersededOnce((signal) => reconciler.reconcile('f.txt', null, signal), () => asked.gets === 1, 'the block is asked of Hypercore')
     expect(isSyncError(err) && err.code).toBe('E_SUPERSEDED')
     await expect(stat(join(folder, 'f.txt'))).rejects.toThrow(/ENOENT/)
   })
