@@ -4,12 +4,21 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { newSecret, runCli } from './helpers/cli.ts'
 import { writeFiles } from './helpers/files.ts'
-import { useHarness } from './helpers/harness.ts'
+import { useHarness, type Harness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
 import { sha256, sha256File, STAGING_DIR } from './helpers/tree.ts'
 import { until } from './helpers/until.ts'
 
 /** every file under `dir` with its content, paths relative, sorted */
+/** A, and B dialling it with a versions dir (`versions`); neither started. */
+async function pairKeepingVersionsOnB(harness: Harness) {
+  const secret = await newSecret()
+  const versions = path.join(await harness.tmpDir(), 'versions')
+  const a = await harness.agent({ name: 'a', secret })
+  const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_VERSIONS_DIR: versions } })
+  return { a, b, versions }
+}
+
 async function contents(dir: string): Promise<Array<[string, string]>> {
   const out: Array<[string, string]> = []
   for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
@@ -29,10 +38,7 @@ describe('versionsDir', () => {
   const harness = useHarness()
 
   it('keeps on B what A replaced or deleted, not what B changed itself', async () => {
-    const secret = await newSecret()
-    const versions = path.join(await harness.tmpDir(), 'versions')
-    const a = await harness.agent({ name: 'a', secret })
-    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_VERSIONS_DIR: versions } })
+    const { a, b, versions } = await pairKeepingVersionsOnB(harness)
     await writeFiles(a.folder, {
       'uploads/2026/11/cat.jpg': 'cat v1',
       'themes/t/style.css': 'body { color: red }',
@@ -77,10 +83,7 @@ describe('sync-agent versions', () => {
   const CAT = 'uploads/2026/11/cat.jpg'
 
   it('lists the versions kept, restores one (newest or by stamp) that then reaches the peer, and says clearly what it cannot do', async () => {
-    const secret = await newSecret()
-    const versions = path.join(await harness.tmpDir(), 'versions')
-    const a = await harness.agent({ name: 'a', secret })
-    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_VERSIONS_DIR: versions } })
+    const { a, b, versions } = await pairKeepingVersionsOnB(harness)
     await writeFiles(a.folder, { [CAT]: 'cat v1', 'themes/t/style.css': 'body { color: red }' })
     await a.start()
     await b.start()
@@ -165,10 +168,7 @@ describe('sync-agent versions restore, killed mid-copy', () => {
   const BIG = 'uploads/2026/11/film.mp4'
 
   it('leaves one whole version everywhere and the kept version intact', async () => {
-    const secret = await newSecret()
-    const versions = path.join(await harness.tmpDir(), 'versions')
-    const a = await harness.agent({ name: 'a', secret })
-    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_VERSIONS_DIR: versions } })
+    const { a, b, versions } = await pairKeepingVersionsOnB(harness)
     const v1 = randomBytes(48 * 1024 * 1024)
     const v2 = randomBytes(48 * 1024 * 1024)
     await fs.mkdir(path.join(a.folder, 'uploads/2026/11'), { recursive: true })

@@ -32,7 +32,7 @@ export const BLOCK_BYTES = 1024 * 1024
 export const PACK_BYTES = 64 * 1024
 
 /** Does `blob` have its blocks to itself (not packed with other small files)? */
-export function ownsItsBlocks(blob: BlobId): boolean {
+function ownsItsBlocks(blob: BlobId): boolean {
   return blob.byteLength > PACK_BYTES && blob.blockLength > 0
 }
 
@@ -152,12 +152,8 @@ export class OwnDriveWriter {
   async release(blob: BlobId): Promise<number> {
     if (!ownsItsBlocks(blob) || blob.blockOffset + blob.blockLength > this.blobs.core.length) return 0
     await this.blobs.core.clear(blob.blockOffset, blob.blockOffset + blob.blockLength)
-    this.released += blob.byteLength
     return blob.byteLength
   }
-
-  /** bytes of replaced versions' blocks cleared since start (see release) */
-  released = 0
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
     return this.enqueue({ kind: 'put', key, value }).then(() => undefined)

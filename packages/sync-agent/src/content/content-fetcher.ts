@@ -270,15 +270,24 @@ export class ContentFetcher {
   }
 
   private request(session: PeerSession, path: string, hash: Buffer, offset: number, length: number, urgent = false): Window {
+    return this.openWindow(session, offset, Math.min(length, MAX_CONTENT_WINDOW), path, (id, w) => session.sendContentRequest({ id, path, hash, offset, length: w.length }, urgent))
+  }
+
+  /**
+   * A window for an answer of `length` bytes under a new id, sent with `send` (a content or a
+   * sums request), failing after the response timeout while the connection carries nothing.
+   */
+  private openWindow(session: PeerSession, offset: number, length: number, about: string, send: (id: number, w: Window) => void): Window {
     const id = this.nextId++
     const timeoutMs = this.deps.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS
-    const w = new Window(id, session, offset, Math.min(length, MAX_CONTENT_WINDOW), timeoutMs, (timedOut) =>
-      timedOut.fail(new SyncError('E_TIMEOUT', `peer ${session.deviceId?.slice(0, 7) ?? session.address} did not answer for ${timeoutMs / 1000} s about ${path}`))
+    const peer = session.deviceId?.slice(0, 7) ?? session.address
+    const w = new Window(id, session, offset, length, timeoutMs, (timedOut) =>
+      timedOut.fail(new SyncError('E_TIMEOUT', `peer ${peer} did not answer for ${timeoutMs / 1000} s about ${about}`))
     )
     this.windows.set(id, w)
     // a closed session sends nothing, and nothing would ever answer (it was picked before a wait)
-    if (session.closed) w.fail(new SyncError('E_PEER_PROTOCOL', `peer ${session.deviceId?.slice(0, 7) ?? session.address} went away`))
-    else session.sendContentRequest({ id, path, hash, offset, length: w.length }, urgent)
+    if (session.closed) w.fail(new SyncError('E_PEER_PROTOCOL', `peer ${peer} went away`))
+    else send(id, w)
     return w
   }
 
@@ -331,15 +340,7 @@ export class ContentFetcher {
   }
 
   private requestSums(session: PeerSession, path: string, hash: Buffer, blockSize: number, length: number): Window {
-    const id = this.nextId++
-    const timeoutMs = this.deps.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS
-    const w = new Window(id, session, 0, length, timeoutMs, (timedOut) =>
-      timedOut.fail(new SyncError('E_TIMEOUT', `peer ${session.deviceId?.slice(0, 7) ?? session.address} did not answer for ${timeoutMs / 1000} s about the blocks of ${path}`))
-    )
-    this.windows.set(id, w)
-    if (session.closed) w.fail(new SyncError('E_PEER_PROTOCOL', `peer ${session.deviceId?.slice(0, 7) ?? session.address} went away`))
-    else session.sendSumsRequest({ id, path, hash, blockSize })
-    return w
+    return this.openWindow(session, 0, length, `the blocks of ${path}`, (id) => session.sendSumsRequest({ id, path, hash, blockSize }))
   }
 
   /**
