@@ -113,7 +113,10 @@ describe('encrypted (blind) peers', () => {
     await waitLocalSettled(a, 30_000)
     const e = await harness.agent({ name: 'e', secret: en, peers: [a.address] })
     await e.start()
-    await until(async () => ((await e.status()) as unknown as StatusReport).inSync, { timeoutMs: 30_000, message: 'E is in sync' })
+    await until(async () => {
+      const s = (await e.status()) as unknown as StatusReport
+      return s.inSync && s.peers.some((p) => p.connected && p.lastExchangeAt !== null)
+    }, { timeoutMs: 30_000, message: 'E is in sync after an exchange with A' })
     await e.stop()
     // while E is away: a large file published, then replaced (its first version's blocks released)
     const big = path.join(a.folder, 'uploads/video.mp4')
@@ -124,8 +127,9 @@ describe('encrypted (blind) peers', () => {
     await e.start()
     const done = (await until(async () => {
       const s = (await e.status()) as unknown as StatusReport
-      return s.inSync ? s : null
-    }, { timeoutMs: 30_000, message: 'E is in sync, not waiting for blocks no peer has' })) as StatusReport
+      // in sync after an exchange with A on this run (before it connects, E has nothing to wait for)
+      return s.inSync && s.peers.some((p) => p.connected && p.lastExchangeAt !== null) ? s : null
+    }, { timeoutMs: 30_000, message: 'E is in sync after an exchange with A, not waiting for blocks no peer has' })) as StatusReport
     expect(done.pending).toBe(0)
     // it holds the new version's blocks: A's blob core minus the released 4 MiB
     expect(done.bytes).toBeGreaterThanOrEqual(5 * 1024 * 1024)

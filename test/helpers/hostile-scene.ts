@@ -149,12 +149,15 @@ export interface SceneWithKeeper {
   keeper: Agent
 }
 
-/** A scene and a keeper for the tests of one describe block: started before them, closed after. */
-export function useSceneWithKeeper(): () => SceneWithKeeper {
+/**
+ * A scene and a keeper for the tests of one describe block: started before them, closed after.
+ * `env`: the victim's.
+ */
+export function useSceneWithKeeper(env: Record<string, string> = {}): () => SceneWithKeeper {
   const harness = useHarness()
   let stage: SceneWithKeeper | null = null
   beforeAll(async () => {
-    const scene = await startScene(harness)
+    const scene = await startScene(harness, env)
     const keeperRoot = await harness.tmpDir()
     const keeper = await harness.agent({ name: 'keeper', secret: scene.secret, folder: path.join(keeperRoot, 'keeper'), data: path.join(keeperRoot, 'keeper.data') })
     await keeper.start()

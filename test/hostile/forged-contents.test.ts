@@ -24,7 +24,9 @@ async function read(agent: Agent, rel: string): Promise<Buffer | null> {
 }
 
 describe('a signed writer that serves forged contents', () => {
-  const sceneOf = useScene()
+  // a peer that owes an answer and stays silent is given up on after half of requestTimeoutS
+  // (4 s here; 15 s by default): the silent peer's case below waits that long
+  const sceneOf = useScene({ SYNC_AGENT_REQUEST_TIMEOUT_S: '8' })
 
   it('the victim never places a forged byte, does not ask again, and gets the true contents from its blocks', async () => {
     const scene = sceneOf()

@@ -15,11 +15,14 @@ import { until } from '../helpers/until.ts'
 const THEME = `themes/${MARK}-theme/style.css`
 const UPLOAD = `uploads/2026/11/${MARK}-photo.jpg`
 const MAX_RSS_BYTES = 450 * 1024 * 1024
+const REQUEST_TIMEOUT_S = 8
 /** the victim's CPU use while it waits for the withheld contents: well below a busy loop */
 const MAX_CPU_SHARE = 0.2
 
 describe('a signed writer that withholds its contents', () => {
-  const stage = useSceneWithKeeper()
+  // the victim gives up on a read no peer serves after 8 s (requestTimeoutS; 30 s by default):
+  // the waits below are for those timeouts
+  const stage = useSceneWithKeeper({ SYNC_AGENT_REQUEST_TIMEOUT_S: String(REQUEST_TIMEOUT_S) })
 
   it('the victim waits without spinning, shows the files pending, keeps syncing, and gets them from a peer that has them', async () => {
     const { scene, keeper } = stage()

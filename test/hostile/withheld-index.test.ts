@@ -23,13 +23,16 @@ const EARLIER = `${MARK}-earlier.txt`
 const THEME = `themes/${MARK}-theme/style.css`
 const UPLOAD = `uploads/2026/11/${MARK}-photo.jpg`
 const MAX_RSS_BYTES = 450 * 1024 * 1024
+const REQUEST_TIMEOUT_S = 8
 /** withheld entries in the second case: more than bulk mode's threshold (BULK_MODE_PATHS, 2,000) */
 const WITHHELD_MANY = 2_100
 /** the victim's CPU use while it waits for the withheld index: well below a busy loop */
 const MAX_CPU_SHARE = 0.2
 
 describe('a signed writer that withholds its index', () => {
-  const stage = useSceneWithKeeper()
+  // the victim gives up on a read no peer serves after 8 s (requestTimeoutS; 30 s by default):
+  // the waits below are for those timeouts
+  const stage = useSceneWithKeeper({ SYNC_AGENT_REQUEST_TIMEOUT_S: String(REQUEST_TIMEOUT_S) })
 
   it('the victim waits without spinning, says so, keeps syncing, and gets the entries from a peer that has them', async () => {
     const { scene, keeper } = stage()
@@ -112,7 +115,7 @@ describe('a signed writer that withholds its index', () => {
     h.connect(scene.victim.address, { index: () => undefined })
     // it announces the signed length: that many paths look like a bulk sync, and the watcher is paused
     await scene.waitRecord((r) => after(r) && r.msg === 'bulk sync: pausing the watcher', 'that it pauses the watcher for the announced entries', 30_000)
-    // once the diff gave up on the index (30 s), those entries are not work under way: the
+    // once the diff gave up on the index (REQUEST_TIMEOUT_S), those entries are not work under way: the
     // watcher is back (before: paused for as long as the index was withheld, the victim's own
     // changes found by a rescan every 15 s)
     await scene.waitRecord((r) => after(r) && r.msg === 'bulk sync done: watching again', 'that it watches again once the index did not come', 90_000)

@@ -211,6 +211,12 @@ export const ConfigSchema = z.strictObject({
    */
   notServingAfterS: wholeNumber(1, 24 * 3600).default(60),
   /**
+   * how long a read from peers (a block of a file or of a member's index) waits when no
+   * connected peer serves it, before it fails and is retried with a backoff; a peer that owes
+   * an answer and sends nothing for half of this is taken as not answering
+   */
+  requestTimeoutS: wholeNumber(2, 3600).default(30),
+  /**
    * keep what a peer's change replaces or deletes here (Syncthing's trash can, Resilio's
    * Archive): outside the folder and the data dir, best on the folder's file system
    */
@@ -263,6 +269,7 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_MAX_RECV_KIBPS: 'maxRecvKiBps',
   SYNC_AGENT_LIMIT_LAN: 'limitLan',
   SYNC_AGENT_NOT_SERVING_AFTER_S: 'notServingAfterS',
+  SYNC_AGENT_REQUEST_TIMEOUT_S: 'requestTimeoutS',
   SYNC_AGENT_BOOTSTRAP: 'bootstrap',
   SYNC_AGENT_PUBLIC_DHT: 'publicDht',
   SYNC_AGENT_DHT_NODE: 'dhtNode',

@@ -28,6 +28,7 @@ export class BlindAgent {
   private deviceKey!: Buffer
   private folderId = ''
   private haveTimer: NodeJS.Timeout | null = null
+  private exchangeTimer: NodeJS.Timeout | null = null
   /** what each connected peer says it has (drive key hex → index length), for inSync */
   private readonly haveBySession = new Map<PeerSession, Map<string, number>>()
   private readonly startedAt = Date.now()
@@ -52,6 +53,7 @@ export class BlindAgent {
     await this.relay.ready()
     this.closers.add(() => this.relay.close())
     this.relay.onAppend(() => this.scheduleHave())
+    this.relay.onDownload(() => this.scheduleExchangeCheck())
     log.info({ deviceId: deviceIdOf(this.deviceKey), folderId: keys.folderId, role: 'en' }, 'blind relay starting (encrypted secret: stores and forwards, reads nothing)')
 
     this.peers = new PeerManager({
@@ -77,7 +79,10 @@ export class BlindAgent {
             })
             .catch((err: unknown) => log.error({ err }, 'adding members failed'))
         },
-        onHave: (s, have) => this.haveBySession.set(s, new Map(have.map((h) => [h.driveKey.toString('hex'), h.length]))),
+        onHave: (s, have) => {
+          this.haveBySession.set(s, new Map(have.map((h) => [h.driveKey.toString('hex'), h.length])))
+          this.scheduleExchangeCheck()
+        },
         onPeerGone: (s) => this.haveBySession.delete(s),
         // a relay publishes nothing: it has no publish times to correct
         onPeerClock: () => undefined
@@ -101,6 +106,21 @@ export class BlindAgent {
       this.haveTimer = null
       const have = this.relay.haveList()
       for (const s of this.peers?.connected() ?? []) s.sendHave(have)
+    }, HAVE_DEBOUNCE_MS)
+  }
+
+  /**
+   * A peer's exchange is complete once this relay holds every block that peer claims (its
+   * `have`) and every block of the members' blob cores a connected peer has: the peer's
+   * `lastExchangeAt` in status, as on a folder agent. Checked shortly after blocks arrive.
+   */
+  private scheduleExchangeCheck(): void {
+    if (this.exchangeTimer) return
+    this.exchangeTimer = setTimeout(() => {
+      this.exchangeTimer = null
+      for (const [session, have] of this.haveBySession) {
+        if (this.relay.missingBlocks(have) === 0) this.peers.markExchange(session)
+      }
     }, HAVE_DEBOUNCE_MS)
   }
 
@@ -150,6 +170,7 @@ export class BlindAgent {
 
   close(): Promise<void> {
     if (this.haveTimer) clearTimeout(this.haveTimer)
+    if (this.exchangeTimer) clearTimeout(this.exchangeTimer)
     return this.closers.closeAll(this.log)
   }
 }

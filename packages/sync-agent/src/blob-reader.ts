@@ -14,6 +14,9 @@ export const FETCH_TIMEOUT_MS = 30_000
 export class BlobReader {
   private readonly cache = new Map<string, Promise<Buffer | null>>()
 
+  /** `timeoutMs`: how long a read waits for a block no connected peer has (requestTimeoutS) */
+  constructor(private readonly timeoutMs = FETCH_TIMEOUT_MS) {}
+
   async read(version: Version, blobs: Hyperblobs): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
     const blob = version.blob
     if (version.size === 0 || !blob) return []
@@ -26,11 +29,11 @@ export class BlobReader {
       return [block.subarray(version.at, version.at + version.size)]
     }
     if (version.size <= IN_MEMORY_BYTES) {
-      const buf = await blobs.get(blob, { timeout: FETCH_TIMEOUT_MS })
+      const buf = await blobs.get(blob, { timeout: this.timeoutMs })
       if (!buf) throw new Error(`content of ${version.path} is not available from any peer`)
       return [buf]
     }
-    return blobs.createReadStream(blob, { timeout: FETCH_TIMEOUT_MS })
+    return blobs.createReadStream(blob, { timeout: this.timeoutMs })
   }
 
   private block(drive: string, blobs: Hyperblobs, index: number): Promise<Buffer | null> {
@@ -42,7 +45,7 @@ export class BlobReader {
       this.cache.set(key, pending)
       return pending
     }
-    pending = blobs.core.get(index, { timeout: FETCH_TIMEOUT_MS })
+    pending = blobs.core.get(index, { timeout: this.timeoutMs })
     pending.catch(() => this.cache.delete(key))
     this.cache.set(key, pending)
     if (this.cache.size > CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value as string)

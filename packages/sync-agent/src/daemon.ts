@@ -155,7 +155,9 @@ export class Agent {
     if (process.geteuid?.() === 0 && !config.fileOwner) {
       log.warn({ setting: 'fileOwner' }, 'running as root without fileOwner: synced files will belong to root; set fileOwner (e.g. 33:33) so the web server can edit them')
     }
-    this.contentFetcher = new ContentFetcher({ sources: () => this.contentSources(), log: log.child({ c: 'content' }) })
+    // a read from peers nobody serves fails after requestTimeoutS; a peer silent for half of it while it owes an answer is not answering
+    const requestTimeoutMs = config.requestTimeoutS * 1000
+    this.contentFetcher = new ContentFetcher({ sources: () => this.contentSources(), responseTimeoutMs: requestTimeoutMs / 2, log: log.child({ c: 'content' }) })
     this.closers.add(async () => this.contentFetcher.close())
     const contentServer = new ContentServer({
       localFile: async (path, hashHex) => {
@@ -169,7 +171,7 @@ export class Agent {
       log: log.child({ c: 'content' })
     })
     this.closers.add(async () => contentServer.close())
-    const indexFetcher = new IndexBlockFetcher({ sources: () => this.peersWith(FEATURE_INDEX), log: log.child({ c: 'index' }) })
+    const indexFetcher = new IndexBlockFetcher({ sources: () => this.peersWith(FEATURE_INDEX), responseTimeoutMs: requestTimeoutMs / 2, log: log.child({ c: 'index' }) })
     this.closers.add(async () => indexFetcher.close())
     const indexServer = new IndexBlockServer({
       core: (key) => this.drives.get(key.toString('hex'))?.drive.core ?? null,
@@ -180,6 +182,7 @@ export class Agent {
     const reconciler = new PathReconciler({
       writer,
       content: this.contentFetcher,
+      fetchTimeoutMs: requestTimeoutMs,
       index: this.index,
       drives: this.drives,
       own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
@@ -201,6 +204,7 @@ export class Agent {
     })
     this.classes = new PriorityClasses(config.priority)
     this.engine = new SyncEngine(this.index, this.drives, reconciler, this.classes, config.readyClasses, log.child({ c: 'engine' }))
+    this.engine.indexReadTimeoutMs = requestTimeoutMs
     // contents come from peers' folders while one serves them: no Hypercore blocks ahead of the workers
     this.engine.contentFromPeers = () => this.contentFetcher.available()
     this.engine.indexSnapshot = (d, length) => indexFetcher.snapshot({ core: d.drive.core, author: d.author, shortId: d.shortId }, length)

@@ -49,6 +49,8 @@ export interface ReconcileDeps {
   writer: FolderWriter
   /** peers' folders, tried first; absent: Hypercore only */
   content?: ContentSource
+  /** how long a Hypercore read waits for blocks no connected peer has (FETCH_TIMEOUT_MS unless given) */
+  fetchTimeoutMs?: number
   index: IndexStore
   drives: DriveSet
   own: OwnDriveWriter
@@ -240,9 +242,11 @@ export class PathReconciler {
   private readonly warnedLinks = new Set<string>()
   /** per member drive, the newest index block known to be here (newestIndexBlock) */
   private readonly newestHad = new Map<string, number>()
-  private readonly reader = new BlobReader()
+  private readonly reader: BlobReader
 
-  constructor(private readonly deps: ReconcileDeps) {}
+  constructor(private readonly deps: ReconcileDeps) {
+    this.reader = new BlobReader(deps.fetchTimeoutMs)
+  }
 
   /**
    * `signal`: aborted by the engine when a newer entry for the path arrives meanwhile; a wait

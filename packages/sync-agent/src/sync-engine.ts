@@ -9,7 +9,7 @@ import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import type { IndexSnapshot } from './replication/index-block-fetcher.js'
 import type { SnapshotEntryList } from './replication/index-snapshot.js'
 import type { PathReconciler } from './reconcile-path.js'
-import { PathQueue } from './priority/path-queue.js'
+import { PathQueue, type Queued } from './priority/path-queue.js'
 import { BULK, FRESH, type PriorityClasses, type Rank } from './priority/priority-classes.js'
 import { BlobPrefetcher, type PrefetchCandidate } from './priority/blob-prefetcher.js'
 import { ClassProgress } from './priority/class-progress.js'
@@ -221,6 +221,12 @@ export class SyncEngine {
   private readySettles = 0
   /** workers on paths of the bulk lane */
   private bulkWorkers = 0
+  /**
+   * Queued paths with no peer's entry to apply (a local change, a rescan's finding), in the
+   * order marked: they take no bandwidth, so a class held by its running fetches does not hold
+   * them (see pump). May hold paths since dequeued or given hints: takeLocal skips those.
+   */
+  private readonly localQueued = new Set<string>()
   /** wakes pump when a running path stops holding its class (HOLD_MAX_MS) */
   private holdTimer: NodeJS.Timeout | null = null
   private runningBytes = 0
@@ -318,6 +324,8 @@ export class SyncEngine {
     if (urgent) item.classIndex = URGENT
     else if (item.classIndex !== URGENT) item.rank = this.classes.rankOf(item.classIndex - 1, path, hintedMtime(item.hints), lane)
     this.queue.set(path, item, item.classIndex, item.rank)
+    if (item.hints === null && item.classIndex !== URGENT) this.localQueued.add(path)
+    else this.localQueued.delete(path)
     this.pump()
     this.prefetcher.wake()
   }
@@ -332,6 +340,7 @@ export class SyncEngine {
   private supersedeHints(path: string, hints: Hints): void {
     const queued = this.queue.get(path)?.value
     if (queued) mergeHints(queued, hints)
+    this.localQueued.delete(path)
     const later = this.markedWhileRunning.get(path)
     if (later) mergeHints(later, hints)
     const retry = this.retries.get(path)
@@ -1017,7 +1026,15 @@ export class SyncEngine {
           const fresh = this.firstFreshClass()
           if (fresh !== -1) cls = fresh
         }
-        if (this.queue.countIn(cls) === 0) return this.pumpWhenReleased(cls)
+        if (this.queue.countIn(cls) === 0) {
+          // the class is held by its running paths (a fetch that is slow, or a peer that
+          // withholds it): a local change of a later class takes no bandwidth from them, so it
+          // is published now (a new upload on the live node, while a theme file is stuck)
+          const local = this.takeLocal()
+          if (!local) return this.pumpWhenReleased(cls)
+          this.start(local, false, 0)
+          continue
+        }
       }
       const head = this.queue.peekFrom(cls)
       if (!head) return
@@ -1027,38 +1044,56 @@ export class SyncEngine {
       if (cls !== URGENT && bytes > 0 && this.runningBytes > 0 && this.runningBytes + bytes > RUNNING_BYTES) return
       const next = this.queue.shiftFrom(cls)
       if (!next) return
-      const { path, value: item } = next
-      this.unqueued(item)
-      this.running.set(path, item)
-      this.runningByClass[item.classIndex]!++
-      this.runningBytes += bytes
-      this.startedAt.set(path, Date.now())
-      this.runs.set(path, (this.runs.get(path) ?? 0) + 1)
-      this.workers++
-      if (bulk) this.bulkWorkers++
-      const task: Promise<void> = this.work(path, item).finally(() => {
-        this.inflight.delete(task)
-        this.workers--
-        if (bulk) this.bulkWorkers--
-        this.running.delete(path)
-        this.runningByClass[item.classIndex]!--
-        this.runningBytes -= bytes
-        this.startedAt.delete(path)
-        const again = this.markedWhileRunning.get(path)
-        if (again) {
-          this.markedWhileRunning.delete(path)
-          this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK, again.attempts)
-        }
-        if (this.isReadyClass(item.classIndex)) this.readySettles++
-        this.notifySettled(path)
-        for (const l of [...this.settleListeners]) l()
-        this.pump()
-        this.prefetcher.wake()
-        if (this.queue.size < MAX_QUEUED / 2) for (const wake of this.roomWaiters.splice(0)) wake()
-        this.checkIdle()
-      })
-      this.inflight.add(task)
+      this.start(next, bulk, bytes)
     }
+  }
+
+  /** The first queued local change (no peer's entry), taken out of the queue; null: none. */
+  private takeLocal(): Queued<Item> | null {
+    for (const path of this.localQueued) {
+      this.localQueued.delete(path)
+      const q = this.queue.get(path)
+      if (!q || q.value.hints !== null || q.classIndex === URGENT) continue
+      this.queue.delete(path)
+      return q
+    }
+    return null
+  }
+
+  /** Runs a path taken out of the queue on a worker. */
+  private start(next: Queued<Item>, bulk: boolean, bytes: number): void {
+    const { path, value: item } = next
+    this.localQueued.delete(path)
+    this.unqueued(item)
+    this.running.set(path, item)
+    this.runningByClass[item.classIndex]!++
+    this.runningBytes += bytes
+    this.startedAt.set(path, Date.now())
+    this.runs.set(path, (this.runs.get(path) ?? 0) + 1)
+    this.workers++
+    if (bulk) this.bulkWorkers++
+    const task: Promise<void> = this.work(path, item).finally(() => {
+      this.inflight.delete(task)
+      this.workers--
+      if (bulk) this.bulkWorkers--
+      this.running.delete(path)
+      this.runningByClass[item.classIndex]!--
+      this.runningBytes -= bytes
+      this.startedAt.delete(path)
+      const again = this.markedWhileRunning.get(path)
+      if (again) {
+        this.markedWhileRunning.delete(path)
+        this.mark(path, again.sizeBytes, again.hints, again.classIndex === URGENT, again.rank.lane === BULK, again.attempts)
+      }
+      if (this.isReadyClass(item.classIndex)) this.readySettles++
+      this.notifySettled(path)
+      for (const l of [...this.settleListeners]) l()
+      this.pump()
+      this.prefetcher.wake()
+      if (this.queue.size < MAX_QUEUED / 2) for (const wake of this.roomWaiters.splice(0)) wake()
+      this.checkIdle()
+    })
+    this.inflight.add(task)
   }
 
   private async work(path: string, item: Item): Promise<void> {
@@ -1176,6 +1211,7 @@ export class SyncEngine {
     this.retries.clear()
     for (const due of [...this.diffRetryWaiters]) due()
     this.queue.clear()
+    this.localQueued.clear()
     this.queuedBy.clear()
     await this.prefetcher.close()
     for (const l of [...this.settleListeners]) l()

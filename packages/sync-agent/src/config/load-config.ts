@@ -34,6 +34,8 @@ export interface AgentConfig {
   massDeleteShare: number
   /** a peer whose claims stay out of reach this long is not serving (see unserved-claims.ts) */
   notServingAfterS: number
+  /** a read from peers that nobody serves fails after this (see the schema) */
+  requestTimeoutS: number
   /** DHT discovery: bootstrap nodes, public DHT opt-in, and a bootstrap node to run here */
   bootstrap: HostPort[]
   publicDht: boolean
@@ -248,6 +250,7 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     dirMode: c.dirMode ?? null,
     massDeleteShare: c.massDeleteShare,
     notServingAfterS: c.notServingAfterS,
+    requestTimeoutS: c.requestTimeoutS,
     bootstrap: c.bootstrap,
     publicDht: c.publicDht,
     dhtNode: c.dhtNode ?? null,

@@ -24,6 +24,7 @@ export class BlindRelay {
   private readonly byHex = new Map<string, Relayed>()
   private readonly downloads: RangeDownload[] = []
   private readonly appendListeners: Array<() => void> = []
+  private readonly downloadListeners: Array<() => void> = []
   private closing = false
 
   constructor(
@@ -47,6 +48,15 @@ export class BlindRelay {
 
   onAppend(listener: () => void): void {
     this.appendListeners.push(listener)
+  }
+
+  /** Called for each block received, of any relayed core (index or blobs). */
+  onDownload(listener: () => void): void {
+    this.downloadListeners.push(listener)
+  }
+
+  private readonly downloaded = (): void => {
+    for (const l of this.downloadListeners) l()
   }
 
   /** Blocks (index + blobs) held of all relayed cores, for status. */
@@ -100,6 +110,7 @@ export class BlindRelay {
       for (const l of this.appendListeners) l()
     }
     db.on('append', onAppend)
+    db.on('download', this.downloaded)
     if (db.length > 0) onAppend()
     this.log.info({ drive: member.driveKey.toString('hex').slice(0, 16) }, 'relaying member')
   }
@@ -113,6 +124,7 @@ export class BlindRelay {
     if (!key) return
     const blobs = this.store.get({ key })
     relayed.blobs = blobs
+    blobs.on('download', this.downloaded)
     await blobs.ready()
     this.downloads.push(blobs.download({ start: 0, end: -1 }))
   }
