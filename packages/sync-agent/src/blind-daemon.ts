@@ -119,7 +119,7 @@ export class BlindAgent {
     this.exchangeTimer = setTimeout(() => {
       this.exchangeTimer = null
       for (const [session, have] of this.haveBySession) {
-        if (this.relay.missingBlocks(have) === 0) this.peers.markExchange(session)
+        if (this.relay.holdsAll(have)) this.peers.markExchange(session)
       }
     }, HAVE_DEBOUNCE_MS)
   }

@@ -77,17 +77,24 @@ export class BlindRelay {
    * Blocks this relay still lacks: of each member's index core up to the longest length a peer
    * claims (`claimed`, by drive key hex) or the core's own, and of its blob core up to its
    * length as replicated so far. An index core with blocks whose blob core is not open yet (its
-   * manifest has not arrived) counts one. Zero: it holds all it knows of (`inSync`).
+   * manifest has not arrived) counts one. Zero: it holds all it knows of (`inSync`). Counted up to
+   * about `cap` (status shows the count; holdsAll only asks whether it is zero).
    */
-  missingBlocks(claimed: ReadonlyMap<string, number>): number {
+  missingBlocks(claimed: ReadonlyMap<string, number>, cap = MISSING_COUNT_CAP): number {
     let missing = 0
     for (const [hex, r] of this.byHex) {
+      if (missing >= cap) break
       const length = Math.max(r.db.length, claimed.get(hex) ?? 0)
       missing += length - r.db.contiguousLength
-      if (r.blobs) missing += missingBlobBlocks(r.blobs, r.member.deviceKey)
+      if (r.blobs) missing += missingBlobBlocks(r.blobs, r.member.deviceKey, cap - missing)
       else if (length > 0) missing++
     }
     return missing
+  }
+
+  /** Does this relay hold every block it knows of, up to the lengths `claimed`? (Stops at the first missing one.) */
+  holdsAll(claimed: ReadonlyMap<string, number>): boolean {
+    return this.missingBlocks(claimed, 1) === 0
   }
 
   /** Same rules as DriveSet.addMembers: only writers signed with the rw secret's key. */
@@ -158,7 +165,7 @@ interface BitfieldInternals {
  * cannot tell a cleared block from one not sent yet; so does every gap on a Hypercore without
  * the internals read here.
  */
-export function missingBlobBlocks(core: Hypercore, writerKey: Buffer): number {
+export function missingBlobBlocks(core: Hypercore, writerKey: Buffer, cap = MISSING_COUNT_CAP): number {
   const gap = core.length - core.contiguousLength
   if (gap === 0) return 0
   const internals = core as unknown as BitfieldInternals
@@ -167,7 +174,7 @@ export function missingBlobBlocks(core: Hypercore, writerKey: Buffer): number {
   const remotes = internals.peers.map((p) => p.remoteBitfield)
   if (typeof local?.get !== 'function' || remotes.some((r) => typeof r?.findFirst !== 'function')) return gap
   let missing = 0
-  for (let i = core.contiguousLength; i < core.length && missing < MISSING_COUNT_CAP; ) {
+  for (let i = core.contiguousLength; i < core.length && missing < cap; ) {
     // the next block some peer has
     let next = core.length
     for (const r of remotes) {
