@@ -20,11 +20,24 @@ export const BULK_MODE_CHECK_MS = 50
 /** ...and with no backlog: an idle agent wakes up rarely (a peer's `have` wakes it at once) */
 export const BULK_MODE_IDLE_CHECK_MS = 250
 /**
- * While the watcher is paused, local edits are found by a stat-only rescan this often: bulk
- * mode can last minutes (a member flooding its drive with a million entries), and a site's
- * new upload must not wait for it to end.
+ * While the watcher is paused, local edits are found by a stat-only rescan: bulk mode can last
+ * minutes (a member flooding its drive with a million entries, or withholding the contents of
+ * the files it lists), and a site's new upload must not wait for it to end. The next rescan is
+ * due BULK_RESCAN_COST_FACTOR times the last one's duration after it ended (so rescans take at
+ * most ~5% of a core), never sooner than BULK_RESCAN_MIN_MS nor later than BULK_RESCAN_MAX_MS.
+ * At a fixed 15 s, a file written on a node whose watcher a peer's flood had paused took 14 s
+ * to be published (hostile-volume's good peer, 2026-12-02). Not below 2 s: a fresh node's
+ * bulk sync of the default bench corpus (~5 s that day) then ran two rescans (1,242 and 5,371
+ * files) where it had run none, for nothing (such a node is not ready, so no site writes there).
  */
-export const BULK_RESCAN_MS = 15_000
+export const BULK_RESCAN_MIN_MS = 2_000
+export const BULK_RESCAN_MAX_MS = 15_000
+export const BULK_RESCAN_COST_FACTOR = 20
+
+/** How long after a rescan that took `durationMs` the next one is due while the watcher stays paused. */
+export function bulkRescanDelay(durationMs: number): number {
+  return Math.min(BULK_RESCAN_MAX_MS, Math.max(BULK_RESCAN_MIN_MS, durationMs * BULK_RESCAN_COST_FACTOR))
+}
 
 export interface BulkModeDeps {
   /** remote paths waiting to be applied (queued in the engine, or announced and not diffed) */
@@ -45,12 +58,13 @@ export interface BulkModeDeps {
  * the watcher is paused (chokidar would report each file the agent writes, each an index
  * look-up to drop); once the backlog has nearly drained it resumes and a stat-only rescan
  * finds whatever was edited here meanwhile. While the watcher is paused a rescan every
- * BULK_RESCAN_MS finds local edits. Writes stay safe either way: the folder writer refuses to
+ * bulkRescanDelay() finds local edits. Writes stay safe either way: the folder writer refuses to
  * replace a file that differs from the index.
  */
 export class BulkMode {
   private switching = false
-  private pausedAt = 0
+  /** when the next rescan is due while the watcher stays paused */
+  private rescanDueAt = 0
   private rescanning = false
   private timer: NodeJS.Timeout | null = null
   private idle = false
@@ -97,19 +111,22 @@ export class BulkMode {
     if (this.deps.isStopping()) return
     if (this.switching) return this.schedule(true)
     const paused = this.deps.watcher.isPaused
-    if (paused && !this.rescanning && Date.now() - this.pausedAt >= BULK_RESCAN_MS) {
+    if (paused && !this.rescanning && Date.now() >= this.rescanDueAt) {
       this.rescanning = true
-      this.pausedAt = Date.now()
+      const startedAt = Date.now()
       this.deps
         .rescan()
         .catch((err: unknown) => this.deps.onError(`rescan during bulk sync failed: ${(err as Error).message}`))
-        .finally(() => (this.rescanning = false))
+        .finally(() => {
+          this.rescanning = false
+          this.rescanDueAt = Date.now() + bulkRescanDelay(Date.now() - startedAt)
+        })
     }
     const backlog = this.deps.backlog()
     if (!paused && backlog >= BULK_MODE_PATHS) {
       this.switching = true
       this.deps.log.info({ backlog }, 'bulk sync: pausing the watcher')
-      this.pausedAt = Date.now()
+      this.rescanDueAt = Date.now() + BULK_RESCAN_MIN_MS
       this.deps.watcher.pause().finally(() => (this.switching = false))
     } else if (paused && backlog < BULK_RESUME_PATHS && !this.deps.isDiffing()) {
       this.switching = true

@@ -539,7 +539,7 @@ export class Agent {
       onEntry: (path, st) => {
         seen.add(path)
         const record = this.index.get(path)
-        if (!differsFromRecord(st, record)) return
+        if (!differsFromRecord(st, record) || this.engine.willReconcile(path)) return
         this.engine.mark(path)
         changed++
       },
@@ -562,7 +562,9 @@ export class Agent {
       this.engine.mark(path)
       gone++
     }
-    this.log.info({ files: seen.size, changed, gone, pending: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
+    // the rescans of a paused watcher run every second or so during a bulk sync: said only when they find something
+    const quiet = !atStart && changed + gone === 0 && this.watcher.isPaused
+    this.log[quiet ? 'debug' : 'info']({ files: seen.size, changed, gone, pending: this.engine.pendingCount, tempFilesRemoved: temps }, atStart ? 'start-up scan done' : 'rescan done')
     return { entries: seen.size, changed, gone, durationMs: Date.now() - started }
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { pino } from 'pino'
-import { BULK_MODE_CHECK_MS, BULK_MODE_IDLE_CHECK_MS, BULK_MODE_PATHS, BULK_RESCAN_MS, BULK_RESUME_PATHS, BulkMode } from '../src/bulk-mode.js'
+import { BULK_MODE_CHECK_MS, BULK_MODE_IDLE_CHECK_MS, BULK_MODE_PATHS, BULK_RESCAN_COST_FACTOR, BULK_RESCAN_MAX_MS, BULK_RESCAN_MIN_MS, BULK_RESUME_PATHS, BulkMode, bulkRescanDelay } from '../src/bulk-mode.js'
 
 /** A bulk mode over a fake watcher and backlog; rescans wait for the test to end them. */
 function scene() {
@@ -73,23 +73,36 @@ describe('BulkMode', () => {
     s.bulk.close()
   })
 
-  it('rescans every BULK_RESCAN_MS while the watcher stays paused, one at a time', async () => {
+  it('rescans while the watcher stays paused, one at a time, each due a multiple of the last one\'s duration after it', async () => {
     const s = scene()
     s.state.backlog = BULK_MODE_PATHS * 5
     s.bulk.ready()
     await vi.advanceTimersByTimeAsync(BULK_MODE_IDLE_CHECK_MS)
     expect(s.calls).toEqual(['pause'])
-    await vi.advanceTimersByTimeAsync(BULK_RESCAN_MS - BULK_MODE_CHECK_MS)
+    // the first one BULK_RESCAN_MIN_MS after the pause
+    await vi.advanceTimersByTimeAsync(BULK_RESCAN_MIN_MS - BULK_MODE_CHECK_MS)
     expect(s.calls).toEqual(['pause'])
     await vi.advanceTimersByTimeAsync(BULK_MODE_CHECK_MS)
     expect(s.calls).toEqual(['pause', 'rescan'])
-    // that rescan has not ended: no second one starts beside it
-    await vi.advanceTimersByTimeAsync(BULK_RESCAN_MS + BULK_MODE_CHECK_MS)
+    // that rescan has not ended after 400 ms: no second one starts beside it
+    await vi.advanceTimersByTimeAsync(400)
     expect(s.calls).toEqual(['pause', 'rescan'])
     s.rescans.shift()!()
-    await vi.advanceTimersByTimeAsync(BULK_MODE_CHECK_MS)
+    // it took ~400 ms: the next is due 20 × 400 ms = 8 s after it ended, not at once
+    const due = bulkRescanDelay(400)
+    expect(due).toBe(400 * BULK_RESCAN_COST_FACTOR)
+    await vi.advanceTimersByTimeAsync(due - 2 * BULK_MODE_CHECK_MS)
+    expect(s.calls).toEqual(['pause', 'rescan'])
+    await vi.advanceTimersByTimeAsync(3 * BULK_MODE_CHECK_MS)
     expect(s.calls).toEqual(['pause', 'rescan', 'rescan'])
     s.bulk.close()
+  })
+
+  it('a rescan delay is bounded both ways', () => {
+    expect(bulkRescanDelay(0)).toBe(BULK_RESCAN_MIN_MS)
+    expect(bulkRescanDelay(10)).toBe(BULK_RESCAN_MIN_MS)
+    expect(bulkRescanDelay(100)).toBe(100 * BULK_RESCAN_COST_FACTOR)
+    expect(bulkRescanDelay(60_000)).toBe(BULK_RESCAN_MAX_MS)
   })
 
   it('a resume that fails is an error, and the next look tries again', async () => {
@@ -121,7 +134,7 @@ describe('BulkMode', () => {
     expect(s.calls).toEqual(['pause'])
     s.state.stopping = true
     s.state.backlog = 0
-    await vi.advanceTimersByTimeAsync(BULK_RESCAN_MS * 2)
+    await vi.advanceTimersByTimeAsync(BULK_RESCAN_MAX_MS * 2)
     expect(s.calls).toEqual(['pause'])
     expect(vi.getTimerCount()).toBe(0)
   })
