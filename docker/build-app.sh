@@ -17,8 +17,9 @@ rm -rf "$out/src" "$out/test" "$out/tsconfig.json" "$out/tsconfig.tsbuildinfo"
 # Holepunch modules ship prebuilds for every OS and CPU (rocksdb-native alone ~160 MB): keep ours
 platform=$(node -p 'process.platform + "-" + process.arch')
 find "$out/node_modules" -type d -path '*/prebuilds/*' -prune ! -name "$platform" -exec rm -rf {} +
-# smoke test: the copy runs on its own (the native addons the bundle leaves as requires resolve
-# in this copy), and loads its bundle with the code cache the build wrote for it
+# smoke test: the copy runs on its own (the native addons the bundles leave as requires resolve
+# in this copy), and loads both bundles (main.cjs for start, cli.cjs for the rest) with the
+# code cache the build wrote for each
 node "$out/bin/sync-agent.js" secret new >/dev/null
 node "$out/bin/sync-agent.js" --version >/dev/null
-(cd "$out" && NODE_OPTIONS='' node -e "const l = require('./bin/bundle-loader.cjs'); l.load(); if (l.lastLoad.codeCache !== 'used') { console.error('build-app.sh: the bundle loaded without its code cache (' + l.lastLoad.codeCache + ')'); process.exit(1) }")
+(cd "$out" && NODE_OPTIONS='' node -e "const l = require('./bin/bundle-loader.cjs'); for (const b of ['main', 'cli']) { l.load(b); if (l.lastLoad.codeCache !== 'used') { console.error('build-app.sh: ' + b + '.cjs loaded without its code cache (' + l.lastLoad.codeCache + ')'); process.exit(1) } }")

@@ -1,6 +1,6 @@
 'use strict'
-// Loads the CLI bundle (dist/bundle/main.cjs, written by scripts/bundle.mjs) with V8's code
-// cache for it (main.cjs.cache, written by the same build): compiling the 3 MiB bundle was
+// Loads a CLI bundle (dist/bundle/main.cjs or cli.cjs, written by scripts/bundle.mjs) with
+// V8's code cache for it (main.cjs.cache, cli.cjs.cache, written by the same build): compiling the 3 MiB bundle was
 // ~33 ms of every start, ~5 ms with the cache, and an agent was "ready to sync" ~50 ms sooner
 // (183 against 232 ms from spawn, 2-core machine, 2026-11-30). A fresh node's start is on the
 // path to its first file.
@@ -14,51 +14,58 @@ const path = require('node:path')
 const vm = require('node:vm')
 const Module = require('node:module')
 
-const BUNDLE = path.join(__dirname, '..', 'dist', 'bundle', 'main.cjs')
-const CACHE = BUNDLE + '.cache'
+/** `main`: the whole CLI (what `start` and `migrate` need); `cli`: every other command (see scripts/bundle.mjs) */
+const BUNDLES = ['main', 'cli']
 
-/** how the last `load()` compiled the bundle: 'used', 'rejected', 'absent' or 'source-maps' */
+function bundlePath(name) {
+  if (!BUNDLES.includes(name)) throw new Error(`no bundle named ${JSON.stringify(name)} (${BUNDLES.join(', ')})`)
+  return path.join(__dirname, '..', 'dist', 'bundle', `${name}.cjs`)
+}
+
+/** how the last `load()` compiled its bundle: 'used', 'rejected', 'absent' or 'source-maps' */
 exports.lastLoad = { codeCache: null }
 
-function compile(cachedData) {
-  return new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), {
-    filename: BUNDLE,
+function compile(file, cachedData) {
+  return new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), {
+    filename: file,
     cachedData,
     importModuleDynamically: vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
   })
 }
 
-function evaluate(script) {
-  const mod = { exports: {}, id: BUNDLE, filename: BUNDLE, loaded: false }
-  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE))
+function evaluate(file, script) {
+  const mod = { exports: {}, id: file, filename: file, loaded: false }
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file))
   mod.loaded = true
   return mod.exports
 }
 
-/** The bundle's exports (`main`). Throws ENOENT naming main.cjs when it is not built. */
-exports.load = function load() {
+/** A bundle's exports (`main`). Throws ENOENT naming the .cjs file when it is not built. */
+exports.load = function load(name = 'main') {
+  const file = bundlePath(name)
   if (process.sourceMapsEnabled) {
     exports.lastLoad = { codeCache: 'source-maps' }
-    return require(BUNDLE)
+    return require(file)
   }
   let cachedData
   try {
-    cachedData = fs.readFileSync(CACHE)
+    cachedData = fs.readFileSync(file + '.cache')
   } catch {
     cachedData = undefined
   }
-  const script = compile(cachedData)
+  const script = compile(file, cachedData)
   exports.lastLoad = { codeCache: cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used' }
-  return evaluate(script)
+  return evaluate(file, script)
 }
 
 /**
- * Build step: compiles and evaluates the bundle (its modules' top levels run; nothing starts)
+ * Build step: compiles and evaluates a bundle (its modules' top levels run; nothing starts)
  * and writes the code V8 made for it, which covers what every command runs first.
  */
-exports.writeCodeCache = function writeCodeCache() {
-  const script = compile(undefined)
-  evaluate(script)
-  fs.writeFileSync(CACHE, script.createCachedData())
-  return CACHE
+exports.writeCodeCache = function writeCodeCache(name = 'main') {
+  const file = bundlePath(name)
+  const script = compile(file, undefined)
+  evaluate(file, script)
+  fs.writeFileSync(file + '.cache', script.createCachedData())
+  return file + '.cache'
 }

@@ -7,11 +7,13 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 const loader = require('./bundle-loader.cjs')
+// the engine only where it runs: every other command loads the small bundle (~0.15 s of CPU less)
+const bundle = process.argv[2] === 'start' || process.argv[2] === 'migrate' ? 'main' : 'cli'
 let main
 try {
-  ;({ main } = loader.load())
+  ;({ main } = loader.load(bundle))
 } catch (err) {
-  if (err?.code === 'ENOENT' && String(err.path ?? err.message).includes('main.cjs')) {
+  if (err?.code === 'ENOENT' && String(err.path ?? err.message).includes(`${bundle}.cjs`)) {
     process.stderr.write('sync-agent: not built yet: run `pnpm build` (it writes packages/sync-agent/dist/bundle/)\n')
     process.exit(1)
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundles the CLI (dist/cli/main.js, after tsc) and everything it imports into one CommonJS
 // file, dist/bundle/main.cjs, then writes V8's code cache for it (main.cjs.cache; see
-// bin/bundle-loader.cjs, which loads both). One file, as a code cache is made for one script:
+// bin/bundle-loader.cjs, which loads both). And the same without the engine (cli.cjs, see
+// leaveAgentCommandsOut below) for the commands other than `start` and `migrate`. One file, as a code cache is made for one script:
 // the ESM chunks this replaced could not use one on Node 20.
 //
 // Why: loading ~900 small modules (the Hypercore stack is CommonJS, one file each) cost every
@@ -53,10 +54,23 @@ const keepNativesOut = {
   }
 }
 
-rmSync(outdir, { recursive: true, force: true })
-const result = await build({
-  entryPoints: [join(pkgDir, 'dist', 'cli', 'main.js')],
-  outfile: join(outdir, 'main.cjs'),
+/**
+ * The CLI without the engine: main.js with its `start` and `migrate` (agent-commands.js)
+ * left out. bin/sync-agent.js runs every other command from it: `status` read and compiled the
+ * whole 3.4 MB bundle for ~0.3 s of CPU; what a control command needs is a small part of it.
+ */
+const leaveAgentCommandsOut = {
+  name: 'leave-agent-commands-out',
+  setup(b) {
+    b.onResolve({ filter: /\/agent-commands\.js$/ }, () => ({ path: 'agent-commands', namespace: 'not-in-cli-bundle' }))
+    b.onLoad({ filter: /.*/, namespace: 'not-in-cli-bundle' }, () => ({
+      contents: "throw new Error('start and migrate run from dist/bundle/main.cjs (bin/sync-agent.js picks it), not from cli.cjs')",
+      loader: 'js'
+    }))
+  }
+}
+
+const common = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -66,11 +80,17 @@ const result = await build({
   // the ESM sources' import.meta.url, as CommonJS has none: the bundle's own file
   define: { 'import.meta.url': '__bundleUrl' },
   banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [keepNativesOut],
   logLevel: 'warning',
   metafile: true
-})
-const inputs = Object.keys(result.metafile.inputs).length
-// in a child: evaluating the bundle loads the native addons, and a build should not keep them
-const cache = execFileSync(process.execPath, ['-e', "process.stdout.write(require('./bin/bundle-loader.cjs').writeCodeCache())"], { cwd: pkgDir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
-console.log(`bundle: ${inputs} modules → ${relative(process.cwd(), join(outdir, 'main.cjs'))}, code cache ${relative(process.cwd(), cache)} (natives left as requires: ${[...natives].sort().join(', ')})`)
+}
+
+rmSync(outdir, { recursive: true, force: true })
+const entry = join(pkgDir, 'dist', 'cli', 'main.js')
+for (const [name, plugins] of [['main', [keepNativesOut]], ['cli', [keepNativesOut, leaveAgentCommandsOut]]]) {
+  const result = await build({ ...common, entryPoints: [entry], outfile: join(outdir, `${name}.cjs`), plugins })
+  const inputs = Object.keys(result.metafile.inputs).length
+  // in a child: evaluating the bundle loads the native addons, and a build should not keep them
+  const cache = execFileSync(process.execPath, ['-e', `process.stdout.write(require('./bin/bundle-loader.cjs').writeCodeCache(${JSON.stringify(name)}))`], { cwd: pkgDir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+  console.log(`bundle: ${inputs} modules → ${relative(process.cwd(), join(outdir, `${name}.cjs`))}, code cache ${relative(process.cwd(), cache)}`)
+}
+console.log(`bundle: natives left as requires: ${[...natives].sort().join(', ')}`)

@@ -1,56 +1,12 @@
 import { readFileSync } from 'node:fs'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { join } from 'node:path'
 import { deriveEncrypted, deriveReadOnly, EXIT, formatSecret, isSyncError, newSecret, parseSecret, SyncError } from '@sync-agent/shared'
 import { acceptDeletes, getStatus, listVersions, rescan, restoreVersion, revert, setPaused } from '../control/control-client.js'
 import { formatStatus } from './format-status.js'
 import { formatRestore, formatVersions } from './format-versions.js'
-
-const USAGE = `usage: sync-agent <command> [options]
-
-commands:
-  secret new                    print a new read-write folder secret
-  secret readonly <secret>      print the read-only secret of a read-write one
-  secret encrypted <secret>     print the encrypted (blind) secret of a rw or ro one
-  start [--config FILE]         run the agent in the foreground (SIGINT/SIGTERM stop it)
-  status [--json] [--watch] [--interval S] [--control PATH]
-                                show the running agent's state (--watch: live view)
-  wait-ready [--timeout S] [--control PATH]
-                                wait until the agent is ready (exit 0), or time out (exit 1)
-  migrate --from-btsync sync.conf [--out FILE] [--data DIR] [--force]
-                                write a config from a BitTorrent Sync / Resilio sync.conf
-  accept-deletes [--control PATH]
-                                apply a mass delete the agent is holding
-  revert [--control PATH]       read-only peer: undo local changes (restore the shared state)
-  rescan [--json] [--control PATH]
-                                walk the folder now for changes the watcher missed (a script's
-                                bulk change, a mount): they are published as usual
-  pause [--control PATH]        hold the sync (say, during a plugin update): nothing is applied
-                                or published until resume (files pages ask for still are);
-                                kept across restarts
-  resume [--control PATH]       let the sync go on; what changed meanwhile follows
-  versions [PATH] [--json] [--control PATH]
-                                list the versions kept (versionsDir) of a file, or of the files
-                                under a directory (folder-relative or absolute; all without PATH)
-  versions restore PATH [--version V] [--control PATH]
-                                put a kept version of a file back (the newest, or V: its stamp
-                                or name); the file it replaces is kept as a version
-  version                       print the version (also --version, -V)
-
-configuration: a JSON or YAML file and/or SYNC_AGENT_* env vars (see README)`
-
-function usage(message: string): SyncError {
-  return new SyncError('E_USAGE', `${message}\n${USAGE}`)
-}
-
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true })
-    return { values: values as Record<string, string | boolean | undefined>, positionals }
-  } catch (err) {
-    throw usage((err as Error).message)
-  }
-}
+import { parse, usage, USAGE } from './cli-args.js'
+import { waitReady } from './wait-ready.js'
+import { watchStatus } from './watch-status.js'
 
 async function secretCommand(args: string[]): Promise<number> {
   const [sub, value, ...rest] = args
@@ -65,49 +21,6 @@ async function secretCommand(args: string[]): Promise<number> {
     return EXIT.ok
   }
   throw usage('secret: expected "secret new", "secret readonly <secret>" or "secret encrypted <secret>"')
-}
-
-async function startCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } })
-  if (positionals.length > 0) throw usage(`start: unexpected argument ${JSON.stringify(positionals[0])}`)
-  // loaded here, not at the top: `status` and `secret` stay fast without the Hypercore stack
-  const { loadConfig } = await import('../config/load-config.js')
-  const heapGrowth = new (await import('../heap-growth.js')).HeapGrowthTuner()
-  heapGrowth.ready()
-  const { createLogger } = await import('../log.js')
-  const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
-  const log = createLogger(config.logLevel)
-  // an encrypted (blind) secret runs a relay that stores and forwards without reading
-  const agent = config.secret.kind === 'en' ? new (await import('../blind-daemon.js')).BlindAgent(config, log) : new (await import('../daemon.js')).Agent(config, log)
-  let stopping = false
-  const stopped = new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      if (stopping) return
-      stopping = true
-      log.info({ signal }, 'stopping')
-      agent.close().then(
-        () => resolve(EXIT.ok),
-        (err: unknown) => {
-          log.error({ err }, 'stop failed')
-          resolve(EXIT.failure)
-        }
-      )
-    }
-    process.on('SIGINT', () => stop('SIGINT'))
-    process.on('SIGTERM', () => stop('SIGTERM'))
-  })
-  try {
-    await agent.ready()
-  } catch (err) {
-    await agent.close()
-    heapGrowth.close()
-    log.flush()
-    throw err
-  }
-  const code = await stopped
-  heapGrowth.close()
-  log.flush()
-  return code
 }
 
 function controlSocket(command: string, given: string | undefined): string {
@@ -195,7 +108,6 @@ async function statusCommand(args: string[]): Promise<number> {
     process.stdout.write((values.json ? JSON.stringify(report) : formatStatus(report, { bars: process.stdout.isTTY === true })) + '\n')
     return EXIT.ok
   }
-  const { watchStatus } = await import('./watch-status.js')
   return watchStatus(socketPath, { intervalMs: intervalS * 1000, json: values.json === true, tty: process.stdout.isTTY === true })
 }
 
@@ -204,36 +116,7 @@ async function waitReadyCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usage(`wait-ready: unexpected argument ${JSON.stringify(positionals[0])}`)
   const socketPath = controlSocket('wait-ready', values.control as string | undefined)
   const timeoutS = seconds('wait-ready', 'timeout', values.timeout as string | undefined, 300)
-  const { waitReady } = await import('./wait-ready.js')
   return waitReady(socketPath, timeoutS * 1000)
-}
-
-async function migrateCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    'from-btsync': { type: 'string' },
-    out: { type: 'string', short: 'o' },
-    data: { type: 'string' },
-    force: { type: 'boolean' }
-  })
-  if (positionals.length > 0) throw usage(`migrate: unexpected argument ${JSON.stringify(positionals[0])}`)
-  const from = values['from-btsync'] as string | undefined
-  if (!from) throw usage('migrate: give --from-btsync PATH (the BitTorrent Sync / Resilio sync.conf)')
-  const { runMigration } = await import('../migrate/run-migration.js')
-  const result = runMigration({
-    from,
-    out: values.out as string | undefined,
-    dataDir: values.data as string | undefined,
-    force: values.force === true,
-    cwd: process.cwd()
-  })
-  if (result.stdoutConfig !== null) {
-    // the config is the output; what was mapped goes beside it
-    process.stdout.write(result.stdoutConfig)
-    process.stderr.write(result.report)
-  } else {
-    process.stdout.write(result.report)
-  }
-  return EXIT.ok
 }
 
 /**
@@ -253,11 +136,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'secret':
         return await secretCommand(rest)
       case 'start':
-        return await startCommand(rest)
+        return await (await import('./agent-commands.js')).startCommand(rest)
       case 'status':
         return await statusCommand(rest)
       case 'migrate':
-        return await migrateCommand(rest)
+        return await (await import('./agent-commands.js')).migrateCommand(rest)
       case 'wait-ready':
         return await waitReadyCommand(rest)
       case 'accept-deletes':
