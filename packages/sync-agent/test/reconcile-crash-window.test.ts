@@ -19,7 +19,10 @@ const C = 'CCCCCCCCCCCCCCCC' // us
 const OTHER = 'DDDDDDDDDDDDDDDD' // another peer
 
 const dirs: string[] = []
+/** every index opened, closed after the test (a test's crash leaves its index open, as kill -9 would; its journal's handle must not wait for GC) */
+const indexes: IndexStore[] = []
 afterEach(async () => {
+  for (const index of indexes.splice(0)) await index.close().catch(() => undefined)
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
@@ -28,6 +31,7 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
   const data = dirsOf?.data ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-data-')))
   dirs.push(folder, data)
   const index = new IndexStore(data, Buffer.alloc(32, 1))
+  indexes.push(index)
   await index.ready()
   const puts: EntryMeta[] = []
   let stores = 0
