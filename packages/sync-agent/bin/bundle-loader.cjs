@@ -1,7 +1,8 @@
 'use strict'
 // Loads a CLI bundle (dist/bundle/main.cjs or cli.cjs, written by scripts/bundle.mjs) with
-// V8's code cache for it (main.cjs.cache, cli.cjs.cache, written by the same build): compiling the 3 MiB bundle was
-// ~33 ms of every start, ~5 ms with the cache, and an agent was "ready to sync" ~50 ms sooner
+// V8's code cache for it (main.cjs.cache, cli.cjs.cache, written by the same build):
+// compiling the 3 MiB main bundle was ~33 ms of every start, ~5 ms with the cache, and an
+// agent was "ready to sync" ~50 ms sooner
 // (183 against 232 ms from spawn, 2-core machine, 2026-11-30). A fresh node's start is on the
 // path to its first file.
 //

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Bundles the CLI (dist/cli/main.js, after tsc) and everything it imports into one CommonJS
 // file, dist/bundle/main.cjs, then writes V8's code cache for it (main.cjs.cache; see
-// bin/bundle-loader.cjs, which loads both). And the same without the engine (cli.cjs, see
-// leaveAgentCommandsOut below) for the commands other than `start` and `migrate`. One file, as a code cache is made for one script:
-// the ESM chunks this replaced could not use one on Node 20.
+// bin/bundle-loader.cjs, which loads both); and the same without the engine, cli.cjs (see
+// leaveAgentCommandsOut below), for the commands other than `start` and `migrate`. One file
+// each, as a code cache is made for one script: the ESM chunks this replaced could not use
+// one on Node 20.
 //
 // Why: loading ~900 small modules (the Hypercore stack is CommonJS, one file each) cost every
 // `sync-agent start` 0.41 s of CPU before its first line of work, a bundle 0.17 s (2-core

@@ -6,13 +6,14 @@ import { parse, usage } from './cli-args.js'
  * only the full bundle (dist/bundle/main.cjs) has them. bin/sync-agent.js loads that one for
  * `start` and `migrate`; every other command runs from dist/bundle/cli.cjs, a tenth of its
  * size (scripts/bundle.mjs), so `status`, `wait-ready` and the other control commands a script
- * or a container health check runs every few seconds cost about half the CPU.
+ * or a monitoring job runs every few seconds cost about half the CPU.
  */
 
 export async function startCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } })
   if (positionals.length > 0) throw usage(`start: unexpected argument ${JSON.stringify(positionals[0])}`)
-  // loaded here, not at the top: `status` and `secret` stay fast without the Hypercore stack
+  // imported here: a bundled module's top level runs when first imported, and the blind relay
+  // or the agent is only evaluated for the secret that runs it
   const { loadConfig } = await import('../config/load-config.js')
   const heapGrowth = new (await import('../heap-growth.js')).HeapGrowthTuner()
   heapGrowth.ready()

@@ -135,6 +135,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'secret':
         return await secretCommand(rest)
+      // start and migrate need the engine: only the full bundle has agent-commands.js, and
+      // bin/sync-agent.js loads that one for them (every other command runs from cli.cjs)
       case 'start':
         return await (await import('./agent-commands.js')).startCommand(rest)
       case 'status':
