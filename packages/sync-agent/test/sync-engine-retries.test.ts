@@ -185,6 +185,56 @@ describe('SyncEngine checkpoints and the delete gate', () => {
   })
 })
 
+// fault CI round (seed 1, 2026-12-02): a node fetched a version of plugins/p1/notes from its
+// author, who deleted the file meanwhile; the delete went to the guard (supersedeHints), and the
+// fetch waited out its 30 s Hypercore request: the round converged in 31 s instead of 3
+describe('SyncEngine, a delete for a running path that goes to the guard', () => {
+  it('ends the running wait for older bytes; the path runs again, and the delete stays with the guard', async () => {
+    const tombstone = { kind: 'deleted', v: 1, vv: { PEER: 2 }, ts: 1, size: 0, mtime: 0, mode: 0o644, hash: '' }
+    const drive = {
+      hex: 'aa',
+      shortId: 'PEER',
+      isOwn: false,
+      drive: {
+        version: 2,
+        async *diff() {
+          yield { left: { seq: 1, key: '/notes', value: Buffer.from(JSON.stringify({ metadata: tombstone })) }, right: null }
+        }
+      }
+    } as unknown as MemberDrive
+    const index = {
+      entries: () => [][Symbol.iterator](),
+      checkpoint: () => 0,
+      setCheckpoint: () => undefined,
+      get: (path: string) => (path === 'notes' ? { kind: 'file' } : undefined)
+    } as unknown as IndexStore
+    const drives = { all: () => [drive], keepFullCopy: () => undefined, followIndex: () => undefined } as unknown as DriveSet
+    const signals: Supersedable[] = []
+    const reconciler = {
+      reconcile: async (_path: string, _hints: unknown, signal: Supersedable) => {
+        signals.push(signal)
+        if (signals.length > 1) return 'done' as Outcome
+        // the first run waits for an older version's bytes until it is superseded
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+        throw new SyncError('E_SUPERSEDED', 'a newer entry for notes arrived while its bytes were awaited')
+      }
+    } as unknown as PathReconciler
+    const engine = new SyncEngine(index, drives, reconciler, new PriorityClasses('wordpress'), 1, pino({ level: 'silent' }))
+    const pool: string[] = []
+    engine.deleteGate = { submit: (paths) => pool.push(...paths), get waitingCount() { return pool.length } }
+    engine.mark('notes', 100, new Map([['bb', { entry: null, seen: 1 }]]))
+    await until(() => signals.length === 1, 'the first run waits for bytes')
+
+    engine.onDriveAppend(drive)
+    await until(() => pool.length === 1, 'the delete went to the guard')
+    expect(signals[0]!.aborted).toBe(true)
+    await until(() => signals.length === 2 && engine.isIdle, 'the path ran again and settled')
+    expect(pool).toEqual(['notes'])
+    expect(engine.lastError).toBeNull()
+    await engine.close()
+  })
+})
+
 describe('SyncEngine.pendingSummary (what a status report shows as pending)', () => {
   it('counts queued and running paths per class and per top-level directory, in one walk', async () => {
     // the first path holds its run; the critical ones start beside it, the rest wait in the
