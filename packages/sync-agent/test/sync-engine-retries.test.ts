@@ -139,24 +139,29 @@ describe('SyncEngine, a directory waiting for its children', () => {
   })
 })
 
+/** A peer's drive (key aa, version 2) whose diff from 0 holds one entry: a delete of `key`. */
+function peerDriveDeleting(key: string): MemberDrive {
+  const tombstone = { kind: 'deleted', v: 1, vv: { PEER: 2 }, ts: 1, size: 0, mtime: 0, mode: 0o644, hash: '' }
+  return {
+    hex: 'aa',
+    shortId: 'PEER',
+    isOwn: false,
+    drive: {
+      version: 2,
+      async *diff() {
+        yield { left: { seq: 1, key, value: Buffer.from(JSON.stringify({ metadata: tombstone })) }, right: null }
+      }
+    }
+  } as unknown as MemberDrive
+}
+
 // fault suite seed 967 and CI seed 1: the engine went idle while a remote delete sat in the
 // mass-delete guard's pool, and moved the drive's checkpoint past the entry it came from; the
 // pool was then let through into the in-memory queue, a kill -9 came before the queue drained,
 // and after the restart nothing brought the delete back: the file stayed on that node, inSync
 describe('SyncEngine checkpoints and the delete gate', () => {
   it('a drive checkpoint does not move past deletes the gate still holds, and moves once they are applied', async () => {
-    const tombstone = { kind: 'deleted', v: 1, vv: { PEER: 2 }, ts: 1, size: 0, mtime: 0, mode: 0o644, hash: '' }
-    const drive = {
-      hex: 'aa',
-      shortId: 'PEER',
-      isOwn: false,
-      drive: {
-        version: 2,
-        async *diff() {
-          yield { left: { seq: 1, key: '/gone.txt', value: Buffer.from(JSON.stringify({ metadata: tombstone })) }, right: null }
-        }
-      }
-    } as unknown as MemberDrive
+    const drive = peerDriveDeleting('/gone.txt')
     const checkpoints: Array<[string, number]> = []
     const index = {
       entries: () => [][Symbol.iterator](),
@@ -190,18 +195,7 @@ describe('SyncEngine checkpoints and the delete gate', () => {
 // fetch waited out its 30 s Hypercore request: the round converged in 31 s instead of 3
 describe('SyncEngine, a delete for a running path that goes to the guard', () => {
   it('ends the running wait for older bytes; the path runs again, and the delete stays with the guard', async () => {
-    const tombstone = { kind: 'deleted', v: 1, vv: { PEER: 2 }, ts: 1, size: 0, mtime: 0, mode: 0o644, hash: '' }
-    const drive = {
-      hex: 'aa',
-      shortId: 'PEER',
-      isOwn: false,
-      drive: {
-        version: 2,
-        async *diff() {
-          yield { left: { seq: 1, key: '/notes', value: Buffer.from(JSON.stringify({ metadata: tombstone })) }, right: null }
-        }
-      }
-    } as unknown as MemberDrive
+    const drive = peerDriveDeleting('/notes')
     const index = {
       entries: () => [][Symbol.iterator](),
       checkpoint: () => 0,
