@@ -17,7 +17,7 @@ import type { Hints } from './sync-engine.js'
 import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
-import type { Supersedable } from './supersede-signal.js'
+import { supersededError, type Supersedable } from './supersede-signal.js'
 import type { LocalBase } from './content/content-fetcher.js'
 
 /**
@@ -42,7 +42,8 @@ export interface ContentSource {
    * null: no connected peer has them; an array: small, whole and checked; `urgent`: someone
    * asks for the file now; `base`: the older version here, whose unchanged blocks need not be fetched
    */
-  open(version: Version, urgent?: boolean, base?: LocalBase | null): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
+  /** `signal`: a newer entry for the path ends the wait for a peer's first answer (E_SUPERSEDED) */
+  open(version: Version, urgent?: boolean, base?: LocalBase | null, signal?: Supersedable): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null>
 }
 
 export interface ReconcileDeps {
@@ -207,7 +208,7 @@ function supersedableChunks(chunks: AsyncIterable<Uint8Array> | Uint8Array[], si
 /** `pending`, unless `signal` aborts first: then E_SUPERSEDED (what `pending` does later is ignored). */
 function unlessSuperseded<T>(pending: Promise<T>, signal: Supersedable | undefined, path: string): Promise<T> {
   if (!signal) return pending
-  const superseded = () => new SyncError('E_SUPERSEDED', `a newer entry for ${path} arrived while its bytes were awaited`, { details: { path } })
+  const superseded = () => supersededError(path)
   if (signal.aborted) {
     pending.catch(() => undefined)
     return Promise.reject(superseded())
@@ -825,8 +826,10 @@ export class PathReconciler {
 
   private async fetch(version: Version, signal?: Supersedable, urgent = false, base: LocalBase | null = null): Promise<{ chunks: AsyncIterable<Uint8Array> | Uint8Array[]; origin: ContentOrigin }> {
     if (version.size === 0 || !version.blob) return { chunks: [], origin: 'hypercore' }
-    const fromPeer = await this.deps.content?.open(version, urgent, base)
-    if (fromPeer) return { chunks: fromPeer, origin: 'peer-folder' }
+    // a peer that went away without a word is waited for up to its response timeout, unless a
+    // newer entry for the path ends the wait (as it ends Hypercore's below)
+    const fromPeer = await this.deps.content?.open(version, urgent, base, signal)
+    if (fromPeer) return { chunks: supersedableChunks(fromPeer, signal, version.path), origin: 'peer-folder' }
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)
     const blobs = await drive.drive.getBlobs()

@@ -1,3 +1,5 @@
+import { SyncError } from '@sync-agent/shared'
+
 /**
  * What a reconcile needs of an abort signal: whether a newer entry for its path arrived, and a
  * callback when one does. `AbortSignal` has this shape; `SupersedeSignal` is the engine's
@@ -9,6 +11,11 @@ export interface Supersedable {
   readonly aborted: boolean
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
   removeEventListener(type: 'abort', listener: () => void): void
+}
+
+/** What a wait for a path's bytes ends with when a newer entry for the path arrives. */
+export function supersededError(path: string): SyncError {
+  return new SyncError('E_SUPERSEDED', `a newer entry for ${path} arrived while its bytes were awaited`, { details: { path } })
 }
 
 export class SupersedeSignal implements Supersedable {

@@ -11,6 +11,7 @@ import { CONTENT_DONE, CONTENT_NOT_HERE, FEATURE_CONTENT, FEATURE_SUMS, FEATURE_
 import { sessionPair } from './helpers/session-pair.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 import { until } from './helpers/until.js'
+import { SupersedeSignal } from '../src/supersede-signal.js'
 
 /**
  * Content transfer between two real sessions (TCP on loopback + Noise + our channel): the
@@ -373,6 +374,26 @@ describe('content transfer from a peer\'s folder', () => {
     const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s: the closed session was awaited')), 5_000).unref())
     expect(await Promise.race([fetcher.open(versionOf('a.txt', randomBytes(10))), stillWaiting])).toBeNull()
     expect(requests).toEqual(['first'])
+    fetcher.close()
+  })
+
+  // fault CI round, session 26: a node asked the author, isolated a moment before, for a file
+  // the author deleted meanwhile; the delete arrived after the heal, and the wait went on
+  it('a newer entry for the path ends the wait for a silent peer\'s first answer; its late answer is ignored', async () => {
+    const asked: ContentRequest[] = []
+    const silent = { closed: false, deviceId: 'SILENT0', address: 'a', sendContentRequest: (r: ContentRequest) => void asked.push(r) }
+    const fetcher = new ContentFetcher({ sources: () => [silent] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const signal = new SupersedeSignal()
+    const opening = fetcher.open(versionOf('a.txt', randomBytes(10)), false, null, signal)
+    await until(() => asked.length === 1, 'the peer was asked')
+    signal.abort()
+    const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting 5 s after the newer entry')), 5_000).unref())
+    await expect(Promise.race([opening, stillWaiting])).rejects.toMatchObject({ code: 'E_SUPERSEDED' })
+    // the answer that comes after all is dropped, not pushed into a window nobody reads
+    fetcher.onData(silent as unknown as PeerSession, { id: asked[0]!.id, data: Buffer.from('late') })
+    fetcher.onEnd(silent as unknown as PeerSession, { id: asked[0]!.id, status: CONTENT_DONE })
+    // already superseded when asked: no wait at all
+    await expect(fetcher.open(versionOf('b.txt', randomBytes(10)), false, null, signal)).rejects.toMatchObject({ code: 'E_SUPERSEDED' })
     fetcher.close()
   })
 

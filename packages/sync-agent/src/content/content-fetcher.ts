@@ -5,6 +5,7 @@ import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { StallTimer } from '../peers/stall-timer.js'
+import { supersededError, type Supersedable } from '../supersede-signal.js'
 import {
   CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, FEATURE_SUMS, MAX_CONTENT_WINDOW, SUM_BYTES, type ContentData, type ContentEnd
 } from '../protocol.js'
@@ -202,9 +203,11 @@ export class ContentFetcher {
    * The version's bytes from a peer, or null when no connected peer has them. Resolves once
    * a peer started answering; the bytes then stream (and are checked) as they are read.
    * `urgent`: someone asks for the file now; peers that take urgent requests serve it ahead
-   * of what they queued for us.
+   * of what they queued for us. `signal`: a newer entry for the path ends the wait for a
+   * peer's first answer with E_SUPERSEDED (a peer gone without a word is otherwise waited for
+   * its whole response timeout, and the next one after it).
    */
-  async open(version: FetchableVersion, urgent = false, base: LocalBase | null = null): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
+  async open(version: FetchableVersion, urgent = false, base: LocalBase | null = null, signal?: Supersedable): Promise<AsyncIterable<Uint8Array> | Uint8Array[] | null> {
     if (!version.hash || version.size <= 0) return null
     const hash = Buffer.from(version.hash, 'hex')
     if (base && this.deltaWorthIt(version, base)) {
@@ -213,7 +216,7 @@ export class ContentFetcher {
     }
     for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
       const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size), urgent)
-      await first.answered()
+      await this.answeredUnlessSuperseded(first, signal, version.path)
       if (first.chunks.length > 0) {
         const stream = this.read(session, version, hash, first, urgent)
         if (version.size > BUFFERED_BYTES) return stream
@@ -410,6 +413,25 @@ export class ContentFetcher {
     this.counters.deltaFailures++
     if (this.deltaFailed.size > 10_000) this.deltaFailed.clear()
     this.deltaFailed.add(deltaKey(version))
+  }
+
+  /** Waits for `w`'s first bytes or end; if `signal` aborts first, `w` is dropped (a late answer is ignored) and E_SUPERSEDED thrown. */
+  private async answeredUnlessSuperseded(w: Window, signal: Supersedable | undefined, path: string): Promise<void> {
+    if (!signal) return w.answered()
+    let onAbort = (): void => undefined
+    const superseded = new Promise<never>((_, reject) => {
+      onAbort = () => reject(supersededError(path))
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      await Promise.race([w.answered(), superseded])
+    } catch (err) {
+      this.forget(w)
+      throw err
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 
   private forget(w: Window): void {
