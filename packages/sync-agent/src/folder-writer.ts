@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path'
 import { STAGING_DIR, SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent/shared'
 import type { LocalRecord } from './index-store.js'
 import { formatBytes } from './cli/format-status.js'
-import { synchronousOps, threadPoolOps, type WritableFile } from './file-ops.js'
+import { synchronousOps, threadPoolOps, type FileOps, type WritableFile } from './file-ops.js'
 import type { VersionArchive } from './version-archive.js'
 
 /** files up to this size, whose bytes are all in memory, are placed with synchronous calls (file-ops.ts) */
@@ -315,6 +315,23 @@ export class FolderWriter {
    * written at once into one new directory share a single check (a fresh node writes dozens
    * of files per directory concurrently: one realpath and mkdir each was thousands of calls).
    */
+  /**
+   * Hard-links `tmp` in at `path`. Its directory, known to exist, may have been moved away or
+   * deleted by a program since (the temp file is in the staging directory, so nothing failed
+   * before): it is made again, once. A `versions restore` into a directory moved away a moment
+   * before failed with ENOENT (fault suite seed 2637); a synced file waited for a retry.
+   */
+  private async linkIn(ops: FileOps, tmp: string, path: string): Promise<void> {
+    try {
+      await ops.link(tmp, this.abs(path))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      this.knownDirs.delete(dirname(this.abs(path)))
+      await this.ensureParent(path)
+      await ops.link(tmp, this.abs(path))
+    }
+  }
+
   private async ensureParent(path: string): Promise<void> {
     const parent = dirname(this.abs(path))
     if (this.knownDirs.has(parent)) return
@@ -451,7 +468,7 @@ export class FolderWriter {
           // check: anything at the path (file, link, directory) fails it.
           let linked = true
           try {
-            await ops.link(tmp, this.abs(path))
+            await this.linkIn(ops, tmp, path)
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code
             if (code === 'EEXIST') throw new LocalChangeError(path)

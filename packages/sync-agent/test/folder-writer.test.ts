@@ -82,6 +82,22 @@ describe.runIf(isRoot)('FolderWriter with fileOwner / fileMode / dirMode (as roo
   })
 })
 
+// fault suite seed 2637: a program moved plugins/p1 away; a `versions restore` of a file in it,
+// its temp file in the staging directory, failed to link it in: ENOENT
+describe('a new file whose directory a program moved away since the writer last made a file there', () => {
+  it('is placed all the same: the directory is made again', async () => {
+    const { rename } = await import('node:fs/promises')
+    const writer = new FolderWriter(root)
+    await writer.prepareStaging()
+    await writer.writeFile('p1/a.txt', [Buffer.from('a')], metaOf('a', 0o644), undefined)
+    await rename(join(root, 'p1'), join(root, 'moved'))
+    await writer.writeFile('p1/b.txt', [Buffer.from('b')], metaOf('b', 0o644), undefined)
+    expect(readFileSync(join(root, 'p1/b.txt'), 'utf8')).toBe('b')
+    expect(readFileSync(join(root, 'moved/a.txt'), 'utf8')).toBe('a')
+    expect(readdirSync(join(root, '.syncagent-tmp-staging'))).toEqual([])
+  })
+})
+
 // fault suite seed 711: a program appended to the file after the writer's check and before its
 // rename; the append went to the inode the rename unlinked and was lost
 describe('an edit that lands on the replaced file during the replacement', () => {
