@@ -311,11 +311,6 @@ export class FolderWriter {
   }
 
   /**
-   * Makes sure the directory of `path` exists as a real directory inside the folder. Files
-   * written at once into one new directory share a single check (a fresh node writes dozens
-   * of files per directory concurrently: one realpath and mkdir each was thousands of calls).
-   */
-  /**
    * Hard-links `tmp` in at `path`. Its directory, known to exist, may have been moved away or
    * deleted by a program since (the temp file is in the staging directory, so nothing failed
    * before): it is made again, once. A `versions restore` into a directory moved away a moment
@@ -332,6 +327,11 @@ export class FolderWriter {
     }
   }
 
+  /**
+   * Makes sure the directory of `path` exists as a real directory inside the folder. Files
+   * written at once into one new directory share a single check (a fresh node writes dozens
+   * of files per directory concurrently: one realpath and mkdir each was thousands of calls).
+   */
   private async ensureParent(path: string): Promise<void> {
     const parent = dirname(this.abs(path))
     if (this.knownDirs.has(parent)) return
