@@ -17,7 +17,7 @@ import type { Hints } from './sync-engine.js'
 import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
-import { supersededError, type Supersedable } from './supersede-signal.js'
+import { unlessSuperseded, type Supersedable } from './supersede-signal.js'
 import type { LocalBase } from './content/content-fetcher.js'
 
 /**
@@ -203,30 +203,6 @@ function supersedableChunks(chunks: AsyncIterable<Uint8Array> | Uint8Array[], si
       }
     }
   }
-}
-
-/** `pending`, unless `signal` aborts first: then E_SUPERSEDED (what `pending` does later is ignored). */
-function unlessSuperseded<T>(pending: Promise<T>, signal: Supersedable | undefined, path: string): Promise<T> {
-  if (!signal) return pending
-  const superseded = () => supersededError(path)
-  if (signal.aborted) {
-    pending.catch(() => undefined)
-    return Promise.reject(superseded())
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(superseded())
-    signal.addEventListener('abort', onAbort, { once: true })
-    pending.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      }
-    )
-  })
 }
 
 /** For debug logs: who, which vector, what. */

@@ -18,6 +18,29 @@ export function supersededError(path: string): SyncError {
   return new SyncError('E_SUPERSEDED', `a newer entry for ${path} arrived while its bytes were awaited`, { details: { path } })
 }
 
+/** `pending`, unless `signal` aborts first: then E_SUPERSEDED (what `pending` does later is ignored). */
+export function unlessSuperseded<T>(pending: Promise<T>, signal: Supersedable | undefined, path: string): Promise<T> {
+  if (!signal) return pending
+  if (signal.aborted) {
+    pending.catch(() => undefined)
+    return Promise.reject(supersededError(path))
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(supersededError(path))
+    signal.addEventListener('abort', onAbort, { once: true })
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      }
+    )
+  })
+}
+
 export class SupersedeSignal implements Supersedable {
   aborted = false
   private listeners: Array<() => void> | null = null

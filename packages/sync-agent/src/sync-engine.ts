@@ -342,8 +342,6 @@ export class SyncEngine {
     const queued = this.queue.get(path)?.value
     if (queued) mergeHints(queued, hints)
     this.localQueued.delete(path)
-    const later = this.markedWhileRunning.get(path)
-    if (later) mergeHints(later, hints)
     const retry = this.retries.get(path)
     if (retry) mergeHints(retry.item, hints)
     const running = this.running.get(path)
@@ -351,8 +349,8 @@ export class SyncEngine {
       mergeHints(running, hints)
       // a fetch of an older version must not wait on for its bytes (fault CI round: a node
       // fetching a version from its author, who had deleted it since, waited the whole 30 s
-      // of a Hypercore request, 25 s after the delete had arrived): its wait ends, and the
-      // path runs again with the newer entry (a delete the guard still has is not applied)
+      // of a Hypercore request, 25 s after the delete had arrived): mark() ends its wait and
+      // the path runs again with the newer entry (a delete the guard still has is not applied)
       this.mark(path, 0, hints)
     }
   }

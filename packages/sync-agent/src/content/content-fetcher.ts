@@ -5,7 +5,7 @@ import { SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { StallTimer } from '../peers/stall-timer.js'
-import { supersededError, type Supersedable } from '../supersede-signal.js'
+import { unlessSuperseded, type Supersedable } from '../supersede-signal.js'
 import {
   CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, FEATURE_SUMS, MAX_CONTENT_WINDOW, SUM_BYTES, type ContentData, type ContentEnd
 } from '../protocol.js'
@@ -216,7 +216,11 @@ export class ContentFetcher {
     }
     for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
       const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size), urgent)
-      await this.answeredUnlessSuperseded(first, signal, version.path)
+      // a newer entry ends the wait: the window is dropped (a late answer is ignored)
+      await unlessSuperseded(first.answered(), signal, version.path).catch((err: unknown) => {
+        this.forget(first)
+        throw err
+      })
       if (first.chunks.length > 0) {
         const stream = this.read(session, version, hash, first, urgent)
         if (version.size > BUFFERED_BYTES) return stream
@@ -413,25 +417,6 @@ export class ContentFetcher {
     this.counters.deltaFailures++
     if (this.deltaFailed.size > 10_000) this.deltaFailed.clear()
     this.deltaFailed.add(deltaKey(version))
-  }
-
-  /** Waits for `w`'s first bytes or end; if `signal` aborts first, `w` is dropped (a late answer is ignored) and E_SUPERSEDED thrown. */
-  private async answeredUnlessSuperseded(w: Window, signal: Supersedable | undefined, path: string): Promise<void> {
-    if (!signal) return w.answered()
-    let onAbort = (): void => undefined
-    const superseded = new Promise<never>((_, reject) => {
-      onAbort = () => reject(supersededError(path))
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    })
-    try {
-      await Promise.race([w.answered(), superseded])
-    } catch (err) {
-      this.forget(w)
-      throw err
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-    }
   }
 
   private forget(w: Window): void {
