@@ -9,6 +9,7 @@ import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-
 import { recordOf, type ApplyIntent, type IndexStore, type LocalRecord } from './index-store.js'
 import { placingOf } from './recover-placements.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
+import { blockAvailability } from './replication/block-availability.js'
 import type { DriveEntry } from 'hyperdrive'
 import type { BlobId } from 'hyperblobs'
 import type { OwnDriveWriter } from './own-drive-writer.js'
@@ -17,7 +18,7 @@ import type { Hints } from './sync-engine.js'
 import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
-import { unlessSuperseded, type Supersedable } from './supersede-signal.js'
+import { supersedableChunks, unlessSuperseded, type Supersedable } from './supersede-signal.js'
 import type { LocalBase } from './content/content-fetcher.js'
 
 /**
@@ -170,39 +171,6 @@ function sameEntry(raw: DriveEntry<Buffer>, v: Version): boolean {
 function staleHint(versions: readonly Version[], record: LocalRecord): boolean {
   const winner = decide(versions).winner
   return winner !== null && compareVectors(winner.vv, record.vv) === 'before'
-}
-
-/**
- * A large file's blocks, streamed: each next chunk, unless `signal` aborts first (then
- * E_SUPERSEDED, and the stream is closed). The wait for a block happens here, not in the read
- * that opened the stream: a version of 1 MiB or more whose author replaced it meanwhile (and
- * cleared its blocks: OwnDriveWriter.release) waited the full 30 s for blocks nobody had, the
- * newer entry already here (fault suite seed 57500 and the CI round: convergence 38 and 43 s).
- */
-function supersedableChunks(chunks: AsyncIterable<Uint8Array> | Uint8Array[], signal: Supersedable | undefined, path: string): AsyncIterable<Uint8Array> | Uint8Array[] {
-  if (!signal || Array.isArray(chunks)) return chunks
-  return {
-    [Symbol.asyncIterator]() {
-      const it = chunks[Symbol.asyncIterator]()
-      // a stream is destroyed: its iterator's return() would wait for the read under way
-      const stream = chunks as { destroy?: () => void }
-      const close = async () => {
-        if (typeof stream.destroy === 'function') stream.destroy()
-        else await it.return?.().catch(() => undefined)
-      }
-      return {
-        next: () =>
-          unlessSuperseded(it.next(), signal, path).catch((err: unknown) => {
-            if (isSyncError(err, 'E_SUPERSEDED')) void close()
-            throw err
-          }),
-        return: async () => {
-          await close()
-          return { done: true as const, value: undefined }
-        }
-      }
-    }
-  }
 }
 
 /** For debug logs: who, which vector, what. */
@@ -822,7 +790,18 @@ export class PathReconciler {
     // author is gone, replaced on the peers' disks since (fault suite, rebuild phase: a fresh
     // node chose it from a drive it had not caught up with; the path waited 30 s while the
     // newer entry had long arrived). A newer entry for the path ends the wait.
-    const chunks = await unlessSuperseded(this.reader.read(version, blobs), signal, version.path)
+    let chunks: AsyncIterable<Uint8Array> | Uint8Array[]
+    try {
+      chunks = await unlessSuperseded(this.reader.read(version, blobs), signal, version.path)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'REQUEST_TIMEOUT') {
+        // who had the first block, as Hypercore saw it: nobody (a version no peer holds any
+        // more), or a peer that did not answer
+        const availability = await blockAvailability(blobs.core, version.blob.blockOffset)
+        this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), ...availability }, 'no connected peer served these blocks in time')
+      }
+      throw err
+    }
     return { chunks: supersedableChunks(chunks, signal, version.path), origin: 'hypercore' }
   }
 
