@@ -53,6 +53,8 @@ export interface ReconcileDeps {
   content?: ContentSource
   /** how long a Hypercore read waits for blocks no connected peer has (FETCH_TIMEOUT_MS unless given) */
   fetchTimeoutMs?: number
+  /** how long one Hypercore request for a version's blocks may go unanswered before it is asked again (blob-reader.ts STALL_MS) */
+  fetchStallMs?: number
   index: IndexStore
   drives: DriveSet
   own: OwnDriveWriter
@@ -190,7 +192,12 @@ export class PathReconciler {
   private readonly reader: BlobReader
 
   constructor(private readonly deps: ReconcileDeps) {
-    this.reader = new BlobReader(deps.fetchTimeoutMs)
+    this.reader = new BlobReader(deps.fetchTimeoutMs, deps.fetchStallMs, (version, blobs, attempt) => {
+      // who had the first block as Hypercore saw it, for the log: why the request was parked
+      void blockAvailability(blobs.core, version.blob?.blockOffset ?? 0).then((availability) => {
+        this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
+      })
+    })
   }
 
   /**

@@ -14,12 +14,19 @@ export interface PeerBlockState {
   paused?: boolean
   removed?: boolean
   remoteUploading?: boolean
+  /** the peer says it can prove a newer length to us, from our length as it last acked it */
+  remoteCanUpgrade?: boolean
+  lengthAcked?: number
+  remoteFork?: number
+  syncsProcessing?: number
 }
 
 export interface BlockAvailability {
   index: number
   length: number
   hereAlready: boolean
+  /** requests for a newer length in flight: while one is, Hypercore asks no peer for a block past our length */
+  upgradeInflight?: number
   peers: PeerBlockState[]
 }
 
@@ -30,6 +37,10 @@ interface ReplicatorPeer {
   paused?: boolean
   removed?: boolean
   remoteUploading?: boolean
+  remoteCanUpgrade?: boolean
+  lengthAcked?: number
+  remoteFork?: number
+  syncsProcessing?: number
   _remoteHasBlock?: (index: number) => boolean
 }
 
@@ -42,6 +53,10 @@ export async function blockAvailability(core: Hypercore, index: number): Promise
       paused: p.paused,
       removed: p.removed,
       remoteUploading: p.remoteUploading,
+      remoteCanUpgrade: p.remoteCanUpgrade,
+      lengthAcked: p.lengthAcked,
+      remoteFork: p.remoteFork,
+      syncsProcessing: p.syncsProcessing,
     }
     if (typeof p._remoteHasBlock === 'function') state.hasBlock = p._remoteHasBlock(index)
     return state
@@ -52,5 +67,7 @@ export async function blockAvailability(core: Hypercore, index: number): Promise
   } catch {
     // a closing core: the rest still says something
   }
-  return { index, length: core.length, hereAlready, peers }
+  const upgrade = (core as unknown as { replicator?: { _upgrade?: { inflight?: unknown[] } | null } }).replicator?._upgrade
+  const upgradeInflight = upgrade === null ? 0 : upgrade?.inflight?.length
+  return { index, length: core.length, hereAlready, upgradeInflight, peers }
 }

@@ -1,0 +1,106 @@
+import type Hyperblobs from 'hyperblobs'
+import { describe, expect, it } from 'vitest'
+import { BlobReader } from '../src/blob-reader.js'
+import type { Version } from '../src/entry-format.js'
+import { blockAvailability } from '../src/replication/block-availability.js'
+import { useDrives } from './helpers/replicated-drives.js'
+import { until } from './helpers/until.js'
+
+const CONTENT = Buffer.from('abc')
+
+function version(blob: { blockOffset: number; blockLength: number; byteOffset: number; byteLength: number }, size = CONTENT.length): Version {
+  return { path: 'f.txt', drive: 'B'.repeat(64), size, at: 0, blob } as unknown as Version
+}
+
+function timedOut(): Error {
+  return Object.assign(new Error('Request timed out'), { code: 'REQUEST_TIMEOUT' })
+}
+
+/**
+ * A blob core whose requests answer as `answers` says, one per request in turn: 'park' never
+ * answers (Hypercore rejects it with REQUEST_TIMEOUT when its timeout passes), 'serve' answers,
+ * 'fail' rejects at once with another error. Records each request's timeout.
+ */
+function blobsAnswering(answers: Array<'park' | 'serve' | 'fail'>): { blobs: Hyperblobs; timeouts: number[] } {
+  const timeouts: number[] = []
+  const get = (_index: number, opts: { timeout: number }): Promise<Buffer> => {
+    timeouts.push(opts.timeout)
+    const answer = answers[Math.min(timeouts.length - 1, answers.length - 1)]
+    if (answer === 'serve') return Promise.resolve(CONTENT)
+    if (answer === 'fail') return Promise.reject(new Error('storage closed'))
+    return new Promise((_resolve, reject) => setTimeout(() => reject(timedOut()), opts.timeout))
+  }
+  return { blobs: { core: { get } } as unknown as Hyperblobs, timeouts }
+}
+
+const ONE_BLOCK = { blockOffset: 15, blockLength: 1, byteOffset: 0, byteLength: 3 }
+
+describe('BlobReader', () => {
+  it('asks again for a block whose request went unanswered for the stall time, within the whole timeout', async () => {
+    const { blobs, timeouts } = blobsAnswering(['park', 'serve'])
+    const stalls: number[] = []
+    const reader = new BlobReader(10_000, 50, (_v, _b, attempt) => stalls.push(attempt))
+    const chunks = await reader.read(version(ONE_BLOCK), blobs)
+    expect(Buffer.concat(chunks as Uint8Array[]).toString()).toBe('abc')
+    expect(timeouts).toEqual([50, 50])
+    expect(stalls).toEqual([1])
+  })
+
+  it('gives up with REQUEST_TIMEOUT once the whole timeout has passed, the last request cut to what was left', async () => {
+    const { blobs, timeouts } = blobsAnswering(['park'])
+    const stalls: number[] = []
+    const reader = new BlobReader(250, 100, (_v, _b, attempt) => stalls.push(attempt))
+    const started = Date.now()
+    await expect(reader.read(version(ONE_BLOCK), blobs)).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(240)
+    expect(timeouts.length).toBe(3)
+    expect(timeouts.slice(0, 2)).toEqual([100, 100])
+    expect(timeouts[2]).toBeLessThanOrEqual(60)
+    expect(stalls).toEqual([1, 2])
+  })
+
+  it('does not ask again after an error other than a timeout', async () => {
+    const { blobs, timeouts } = blobsAnswering(['fail', 'serve'])
+    const reader = new BlobReader(10_000, 50)
+    await expect(reader.read(version(ONE_BLOCK), blobs)).rejects.toThrow('storage closed')
+    expect(timeouts).toEqual([50])
+  })
+
+  it('streams a file too large to read into memory, each block waiting the whole timeout', async () => {
+    const { blobs, timeouts } = blobsAnswering(['park'])
+    let streamed: unknown = null
+    Object.assign(blobs, { createReadStream: (blob: unknown, opts: { timeout: number }) => ((streamed = { blob, opts }), []) })
+    const big = { blockOffset: 3, blockLength: 40, byteOffset: 0, byteLength: 2 * 1024 * 1024 }
+    await new BlobReader(10_000, 50).read(version(big, big.byteLength), blobs)
+    expect(timeouts).toEqual([])
+    expect(streamed).toEqual({ blob: big, opts: { timeout: 10_000 } })
+  })
+})
+
+describe('blockAvailability', () => {
+  const drives = useDrives('sa-availability-')
+
+  it("reads a real Hypercore replicator's view of who has a block", async () => {
+    const writer = await drives.open()
+    await writer.put('/f.txt', CONTENT)
+    const reader = await drives.open(writer.key)
+    drives.replicate(writer, reader)
+    await reader.update({ wait: true })
+    expect(await reader.get('/f.txt')).toEqual(CONTENT)
+    const blobs = await reader.getBlobs()
+    await until(() => blobs.core.peers.length === 1, 'the writer is a peer of the blob core')
+    const seen = await blockAvailability(blobs.core, 0)
+    expect(seen.index).toBe(0)
+    expect(seen.length).toBe(1)
+    expect(seen.hereAlready).toBe(true)
+    expect(seen.upgradeInflight).toBe(0)
+    expect(seen.peers).toHaveLength(1)
+    // the fields read off Hypercore's private peer state are all there: a rename upstream fails here
+    expect(seen.peers[0]).toMatchObject({ remoteLength: 1, hasBlock: true, remoteFork: 0, paused: false, removed: false, remoteUploading: true })
+    expect(typeof seen.peers[0].remoteCanUpgrade).toBe('boolean')
+    // our length as the writer last acked it: 0 or 1, as its answer to our upgrade may not be here yet
+    expect([0, 1]).toContain(seen.peers[0].lengthAcked)
+    expect(seen.peers[0].inflight).toBe(0)
+    expect(seen.peers[0].syncsProcessing).toBe(0)
+  })
+})
