@@ -193,9 +193,12 @@ export class PathReconciler {
 
   constructor(private readonly deps: ReconcileDeps) {
     this.reader = new BlobReader(deps.fetchTimeoutMs, deps.fetchStallMs, (version, blobs, attempt) => {
-      // who had the first block as Hypercore saw it, for the log: why the request was parked
+      // who had the first block as Hypercore saw it, for the log: why the request was parked.
+      // No peer with the block is the common case (its author gone): debug. A peer that has it
+      // and did not answer is the case asking again is for: info.
       void blockAvailability(blobs.core, version.blob?.blockOffset ?? 0).then((availability) => {
-        this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
+        const level = availability.peers.some((p) => p.hasBlock === true) ? 'info' : 'debug'
+        this.deps.log[level]({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
       })
     })
   }

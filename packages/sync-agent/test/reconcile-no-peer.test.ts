@@ -22,18 +22,28 @@ const folderAndIndex = useFolderAndIndex('sa-nopeer-')
  * A peer's drive holding f.txt (3 bytes) whose one blob block is held here or not, and a
  * reconciler that sees a peer connected or not. No content source: only Hypercore.
  */
-async function setUp({ held, peer, never = false }: { held: boolean; peer: boolean; never?: boolean }) {
+async function setUp({ held, peer, never = false, parkFirst = false }: { held: boolean; peer: boolean; never?: boolean; parkFirst?: boolean }) {
   const { folder, index } = await folderAndIndex()
   const m: EntryMeta = { v: 1, vv: { [B]: 1 }, ts: 1_000, kind: 'file', size: 3, mtime: 1_000, mode: 0o644, hash: createHash('sha256').update(CONTENT).digest('hex') }
   const theirs = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', m) })
   const asked = { has: [] as Array<[number, number]>, gets: 0 }
   const core = {
     has: async (start: number, end: number) => (asked.has.push([start, end]), held),
-    // `never`: no peer has the block (Hypercore would wait FETCH_TIMEOUT_MS)
-    get: () => (asked.gets++, never ? new Promise<Buffer>(() => undefined) : Promise.resolve(CONTENT))
+    // `never`: no peer has the block (Hypercore would wait FETCH_TIMEOUT_MS); `parkFirst`: the
+    // first request goes unanswered (Hypercore rejects it when its timeout passes), the next is served
+    get: (_index: number, opts: { timeout: number }) => {
+      asked.gets++
+      if (never) return new Promise<Buffer>(() => undefined)
+      if (parkFirst && asked.gets === 1) return new Promise<Buffer>((_resolve, reject) => setTimeout(() => reject(Object.assign(new Error('Request timed out'), { code: 'REQUEST_TIMEOUT' })), opts.timeout))
+      return Promise.resolve(CONTENT)
+    },
+    // the replicator's one peer, which has the block (block-availability.ts reads this)
+    peers: [{ remoteLength: 1, _remoteHasBlock: () => true }]
   }
   Object.assign(theirs.drive, { getBlobs: async () => ({ core }) })
-  return { reconciler: reconcilerFor(folder, index, theirs, peer), folder, asked }
+  const logged: Array<{ level: string; fields: Record<string, unknown>; msg: string }> = []
+  const reconciler = reconcilerFor(folder, index, theirs, peer, { fetchStallMs: 50, log: loggerInto(logged) })
+  return { reconciler, folder, asked, logged }
 }
 
 /** What `run` throws when a newer entry arrives (its signal aborts) once `waiting` holds. */
@@ -49,7 +59,12 @@ async function supersededOnce(run: (signal: AbortSignal) => Promise<unknown>, wa
 }
 
 /** A reconciler over the peer's drive `theirs` and our own empty one; only Hypercore for contents. */
-function reconcilerFor(folder: string, index: IndexStore, theirs: MemberDrive, peer: boolean): PathReconciler {
+function loggerInto(logged: Array<{ level: string; fields: Record<string, unknown>; msg: string }>) {
+  const at = (level: string) => (fields: Record<string, unknown>, msg: string) => void logged.push({ level, fields, msg })
+  return { info: at('info'), warn: at('warn'), debug: at('debug'), isLevelEnabled: () => false } as unknown as ReconcileDeps['log']
+}
+
+function reconcilerFor(folder: string, index: IndexStore, theirs: MemberDrive, peer: boolean, extra: Partial<ReconcileDeps> = {}): PathReconciler {
   const own = drive(C, {}, true)
   const drives: MemberDrive[] = [theirs, own]
   const puts: EntryMeta[] = []
@@ -57,7 +72,8 @@ function reconcilerFor(folder: string, index: IndexStore, theirs: MemberDrive, p
     ...publishingDeps({ folder, index, drives, own, puts, nextCounter: 1 }),
     drives: { all: () => drives, own, get: (hex: string) => drives.find((d) => d.hex === hex) },
     own: { ...collectingPuts(own, puts), nextCounter: () => 1 },
-    peerConnected: () => peer
+    peerConnected: () => peer,
+    ...extra
   } as unknown as ReconcileDeps
   return new PathReconciler(deps)
 }
@@ -91,6 +107,19 @@ describe('a version whose bytes must come from Hypercore', () => {
     expect(asked.has).toEqual([])
     expect(asked.gets).toBe(1)
     expect(await readFile(join(folder, 'f.txt'))).toEqual(CONTENT)
+  })
+
+  // fault suite, CI round with a busy CPU (session 27): a request for a block a connected peer
+  // had went unanswered for the whole 30 s; asked again a second later it was served at once
+  it('asks Hypercore again when a request goes unanswered while a peer has the block, and says so in the log', async () => {
+    const { reconciler, folder, asked, logged } = await setUp({ held: false, peer: true, parkFirst: true })
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(asked.gets).toBe(2)
+    expect(await readFile(join(folder, 'f.txt'))).toEqual(CONTENT)
+    await until(() => logged.some((l) => l.msg.includes('asking again')), 'the stall is logged')
+    const line = logged.find((l) => l.msg.includes('asking again'))
+    expect(line?.level).toBe('info')
+    expect(line?.fields).toMatchObject({ path: 'f.txt', attempt: 1, index: 0, peers: [{ remoteLength: 1, hasBlock: true }] })
   })
 
   // fault suite seed 57500 and a CI round: a version of 1 MiB or more, streamed block by block,
