@@ -397,6 +397,45 @@ describe('content transfer from a peer\'s folder', () => {
     fetcher.close()
   })
 
+  it('a newer entry for the path ends the wait for the rest of a small file from a peer gone silent after its first bytes', async () => {
+    const asked: ContentRequest[] = []
+    const silent = { closed: false, deviceId: 'SILENT0', address: 'a', sendContentRequest: (r: ContentRequest) => void asked.push(r) }
+    const fetcher = new ContentFetcher({ sources: () => [silent] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const signal = new SupersedeSignal()
+    const opening = fetcher.open(versionOf('a.txt', randomBytes(100_000)), false, null, signal)
+    await until(() => asked.length === 1, 'the peer was asked')
+    // the first bytes come, the rest never does
+    fetcher.onData(silent as unknown as PeerSession, { id: asked[0]!.id, data: randomBytes(1000) })
+    const settled = opening.then(
+      () => 'resolved',
+      (err: { code?: string }) => err.code ?? 'failed'
+    )
+    // the read went on past the first answer and waits for the rest (not settled meanwhile)
+    await new Promise((resolve) => setImmediate(resolve))
+    signal.abort()
+    const stillWaiting = new Promise((resolve) => setTimeout(() => resolve('still waiting 5 s after the newer entry'), 5_000).unref())
+    expect(await Promise.race([settled, stillWaiting])).toBe('E_SUPERSEDED')
+    fetcher.close()
+  })
+
+  it('a newer entry for the path ends the wait for a silent peer\'s block sums of a changed large file', async () => {
+    const sums: SumsRequest[] = []
+    const silent = { closed: false, deviceId: 'SILENT0', address: 'a', features: FEATURE_CONTENT | FEATURE_SUMS, sendSumsRequest: (r: SumsRequest) => void sums.push(r), sendContentRequest: () => undefined }
+    const fetcher = new ContentFetcher({ sources: () => [silent] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const old = randomBytes(DELTA_MIN_BYTES + 4096)
+    const next = Buffer.from(old)
+    next.write('changed', 10)
+    const abs = join(tempDir(), 'old.bin')
+    writeFileSync(abs, old)
+    const signal = new SupersedeSignal()
+    const opening = fetcher.open(versionOf('uploads/big.bin', next), false, { abs, size: old.length, hash: createHash('sha256').update(old).digest('hex') }, signal)
+    await until(() => sums.length === 1, 'the peer was asked for the sums')
+    signal.abort()
+    const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting 5 s after the newer entry')), 5_000).unref())
+    await expect(Promise.race([opening, stillWaiting])).rejects.toMatchObject({ code: 'E_SUPERSEDED' })
+    fetcher.close()
+  })
+
   it('refuses a peer that may not read contents (an encrypted relay), and the fetcher stops asking it', async () => {
     const bytes = randomBytes(100)
     const { fetcher, server } = await connectPair({ files: { 'a.txt': bytes }, mayRead: false })

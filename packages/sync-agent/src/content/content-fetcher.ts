@@ -1,11 +1,11 @@
 import { createHash, type Hash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { open as openFile, type FileHandle } from 'node:fs/promises'
-import { SyncError } from '@sync-agent/shared'
+import { isSyncError, SyncError } from '@sync-agent/shared'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { StallTimer } from '../peers/stall-timer.js'
-import { unlessSuperseded, type Supersedable } from '../supersede-signal.js'
+import { supersedableChunks, unlessSuperseded, type Supersedable } from '../supersede-signal.js'
 import {
   CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, FEATURE_SUMS, MAX_CONTENT_WINDOW, SUM_BYTES, type ContentData, type ContentEnd
 } from '../protocol.js'
@@ -211,7 +211,7 @@ export class ContentFetcher {
     if (!version.hash || version.size <= 0) return null
     const hash = Buffer.from(version.hash, 'hex')
     if (base && this.deltaWorthIt(version, base)) {
-      const delta = await this.openDelta(version, hash, base, urgent)
+      const delta = await this.openDelta(version, hash, base, urgent, signal)
       if (delta) return delta
     }
     for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
@@ -226,9 +226,11 @@ export class ContentFetcher {
         if (version.size > BUFFERED_BYTES) return stream
         const parts: Uint8Array[] = []
         try {
-          for await (const chunk of stream) parts.push(chunk)
+          // a newer entry ends the wait for each next window too, not only for the first
+          for await (const chunk of supersedableChunks(stream, signal, version.path)) parts.push(chunk)
           return parts
-        } catch {
+        } catch (err) {
+          if (isSyncError(err, 'E_SUPERSEDED')) throw err
           // logged and remembered by read(): try the next peer
           continue
         }
@@ -318,7 +320,7 @@ export class ContentFetcher {
    * fetched whole at the next attempt. Null when no peer takes sums requests, the peer does
    * not have the version, or no block of it is here: the caller then fetches it whole.
    */
-  private async openDelta(version: FetchableVersion, hash: Buffer, base: LocalBase, urgent: boolean): Promise<AsyncIterable<Uint8Array> | null> {
+  private async openDelta(version: FetchableVersion, hash: Buffer, base: LocalBase, urgent: boolean, signal?: Supersedable): Promise<AsyncIterable<Uint8Array> | null> {
     const session = this.candidates(version).find((s) => (s.features & FEATURE_SUMS) !== 0)
     if (!session) return null
     const blockSize = blockSizeFor(version.size)
@@ -329,16 +331,20 @@ export class ContentFetcher {
     let plan: DeltaPlan | null = null
     try {
       const parts: Buffer[] = []
-      for (let chunk = await this.nextOf(sumsWindow); chunk !== null; chunk = await this.nextOf(sumsWindow)) parts.push(chunk)
+      // a newer entry for the path ends the wait for the sums (a peer gone without a word is
+      // otherwise waited for its whole response timeout)
+      const next = () => unlessSuperseded(this.nextOf(sumsWindow), signal, version.path)
+      for (let chunk = await next(); chunk !== null; chunk = await next()) parts.push(chunk)
       const answered = sumsWindow.status === CONTENT_DONE && sumsWindow.received === sumsWindow.length
       if (sumsWindow.status === CONTENT_NOT_HERE) this.miss(session, version)
       else if (!answered) this.unusable.add(session)
       stop.requested = !answered
       const local = await here
       if (answered && local) plan = planDelta(Buffer.concat(parts), version.size, blockSize, local)
-    } catch {
-      // logged and remembered by nextOf (the session is not asked again)
+    } catch (err) {
       stop.requested = true
+      if (isSyncError(err, 'E_SUPERSEDED')) throw err
+      // logged and remembered by nextOf (the session is not asked again)
     } finally {
       this.forget(sumsWindow)
     }
