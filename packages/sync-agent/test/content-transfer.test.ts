@@ -118,6 +118,22 @@ function sendBytes(s: PeerSession, id: number, bytes: Buffer): void {
   for (let at = 0; at < bytes.length; at += 256 * 1024) s.sendContentData({ id, data: bytes.subarray(at, at + 256 * 1024) })
 }
 
+/** A peer that is asked (its requests are recorded) and never answers by itself, and a fetcher whose only source it is. */
+function silentPeer(): { asked: ContentRequest[]; sums: SumsRequest[]; silent: PeerSession; fetcher: ContentFetcher } {
+  const asked: ContentRequest[] = []
+  const sums: SumsRequest[] = []
+  const silent = {
+    closed: false,
+    deviceId: 'SILENT0',
+    address: 'a',
+    features: FEATURE_CONTENT | FEATURE_SUMS,
+    sendContentRequest: (r: ContentRequest) => void asked.push(r),
+    sendSumsRequest: (r: SumsRequest) => void sums.push(r)
+  } as unknown as PeerSession
+  const fetcher = new ContentFetcher({ sources: () => [silent], log, responseTimeoutMs: 60_000 })
+  return { asked, sums, silent, fetcher }
+}
+
 function versionOf(path: string, bytes: Buffer, author = 'SOMEONE'): { path: string; hash: string; size: number; author: string } {
   return { path, hash: sha(bytes), size: bytes.length, author }
 }
@@ -380,9 +396,7 @@ describe('content transfer from a peer\'s folder', () => {
   // fault CI round, session 26: a node asked the author, isolated a moment before, for a file
   // the author deleted meanwhile; the delete arrived after the heal, and the wait went on
   it('a newer entry for the path ends the wait for a silent peer\'s first answer; its late answer is ignored', async () => {
-    const asked: ContentRequest[] = []
-    const silent = { closed: false, deviceId: 'SILENT0', address: 'a', sendContentRequest: (r: ContentRequest) => void asked.push(r) }
-    const fetcher = new ContentFetcher({ sources: () => [silent] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const { asked, silent, fetcher } = silentPeer()
     const signal = new SupersedeSignal()
     const opening = fetcher.open(versionOf('a.txt', randomBytes(10)), false, null, signal)
     await until(() => asked.length === 1, 'the peer was asked')
@@ -390,22 +404,20 @@ describe('content transfer from a peer\'s folder', () => {
     const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting 5 s after the newer entry')), 5_000).unref())
     await expect(Promise.race([opening, stillWaiting])).rejects.toMatchObject({ code: 'E_SUPERSEDED' })
     // the answer that comes after all is dropped, not pushed into a window nobody reads
-    fetcher.onData(silent as unknown as PeerSession, { id: asked[0]!.id, data: Buffer.from('late') })
-    fetcher.onEnd(silent as unknown as PeerSession, { id: asked[0]!.id, status: CONTENT_DONE })
+    fetcher.onData(silent, { id: asked[0]!.id, data: Buffer.from('late') })
+    fetcher.onEnd(silent, { id: asked[0]!.id, status: CONTENT_DONE })
     // already superseded when asked: no wait at all
     await expect(fetcher.open(versionOf('b.txt', randomBytes(10)), false, null, signal)).rejects.toMatchObject({ code: 'E_SUPERSEDED' })
     fetcher.close()
   })
 
   it('a newer entry for the path ends the wait for the rest of a small file from a peer gone silent after its first bytes', async () => {
-    const asked: ContentRequest[] = []
-    const silent = { closed: false, deviceId: 'SILENT0', address: 'a', sendContentRequest: (r: ContentRequest) => void asked.push(r) }
-    const fetcher = new ContentFetcher({ sources: () => [silent] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const { asked, silent, fetcher } = silentPeer()
     const signal = new SupersedeSignal()
     const opening = fetcher.open(versionOf('a.txt', randomBytes(100_000)), false, null, signal)
     await until(() => asked.length === 1, 'the peer was asked')
     // the first bytes come, the rest never does
-    fetcher.onData(silent as unknown as PeerSession, { id: asked[0]!.id, data: randomBytes(1000) })
+    fetcher.onData(silent, { id: asked[0]!.id, data: randomBytes(1000) })
     const settled = opening.then(
       () => 'resolved',
       (err: { code?: string }) => err.code ?? 'failed'
@@ -419,9 +431,7 @@ describe('content transfer from a peer\'s folder', () => {
   })
 
   it('a newer entry for the path ends the wait for a silent peer\'s block sums of a changed large file', async () => {
-    const sums: SumsRequest[] = []
-    const silent = { closed: false, deviceId: 'SILENT0', address: 'a', features: FEATURE_CONTENT | FEATURE_SUMS, sendSumsRequest: (r: SumsRequest) => void sums.push(r), sendContentRequest: () => undefined }
-    const fetcher = new ContentFetcher({ sources: () => [silent] as unknown as PeerSession[], log, responseTimeoutMs: 60_000 })
+    const { sums, fetcher } = silentPeer()
     const old = randomBytes(DELTA_MIN_BYTES + 4096)
     const next = Buffer.from(old)
     next.write('changed', 10)
