@@ -3,6 +3,7 @@ import { statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deriveFolderKeys, newSecret, parseSecret } from '@sync-agent/shared'
+import { pino } from 'pino'
 import { createLogger } from '../src/log.js'
 import { PeerSession, type SessionHooks } from '../src/peers/peer-session.js'
 import { ContentFetcher, DELTA_MIN_BYTES, MAX_MISMATCHES, MISS_TTL_MS, WINDOW_BYTES, type LocalBase } from '../src/content/content-fetcher.js'
@@ -119,7 +120,7 @@ function sendBytes(s: PeerSession, id: number, bytes: Buffer): void {
 }
 
 /** A peer that is asked (its requests are recorded) and never answers by itself, and a fetcher whose only source it is. */
-function silentPeer(): { asked: ContentRequest[]; sums: SumsRequest[]; silent: PeerSession; fetcher: ContentFetcher } {
+function silentPeer(logger = log): { asked: ContentRequest[]; sums: SumsRequest[]; silent: PeerSession; fetcher: ContentFetcher } {
   const asked: ContentRequest[] = []
   const sums: SumsRequest[] = []
   const silent = {
@@ -130,7 +131,7 @@ function silentPeer(): { asked: ContentRequest[]; sums: SumsRequest[]; silent: P
     sendContentRequest: (r: ContentRequest) => void asked.push(r),
     sendSumsRequest: (r: SumsRequest) => void sums.push(r)
   } as unknown as PeerSession
-  const fetcher = new ContentFetcher({ sources: () => [silent], log, responseTimeoutMs: 60_000 })
+  const fetcher = new ContentFetcher({ sources: () => [silent], log: logger, responseTimeoutMs: 60_000 })
   return { asked, sums, silent, fetcher }
 }
 
@@ -443,6 +444,26 @@ describe('content transfer from a peer\'s folder', () => {
     signal.abort()
     const stillWaiting = new Promise((_, reject) => setTimeout(() => reject(new Error('still waiting 5 s after the newer entry')), 5_000).unref())
     await expect(Promise.race([opening, stillWaiting])).rejects.toMatchObject({ code: 'E_SUPERSEDED' })
+    fetcher.close()
+  })
+
+  // CI round, session 28: a node waited 30 s on Hypercore for a file its author had on disk;
+  // the log did not say what the author had answered when asked for it from its folder
+  it('logs at debug what each peer asked answered when none served the file from its folder', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    const { asked, silent, fetcher } = silentPeer(logger)
+    const bytes = randomBytes(10)
+    const opening = fetcher.open(versionOf('a.txt', bytes))
+    await until(() => asked.length === 1, 'the peer was asked')
+    fetcher.onEnd(silent, { id: asked[0]!.id, status: CONTENT_NOT_HERE })
+    expect(await opening).toBeNull()
+    const line = lines.find((l) => l.msg === 'no peer served the file from its folder')
+    expect(line).toMatchObject({ path: 'a.txt', sources: 1, candidates: 1, answers: [{ peer: 'SILENT0', status: 'not here' }] })
+    // asked again at once, the peer is left out: it said "not here" for this version
+    expect(await fetcher.open(versionOf('a.txt', bytes))).toBeNull()
+    expect(asked).toHaveLength(1)
+    expect(lines.filter((l) => l.msg === 'no peer served the file from its folder').at(-1)).toMatchObject({ candidates: 0, answers: [] })
     fetcher.close()
   })
 

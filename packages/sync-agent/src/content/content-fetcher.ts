@@ -214,7 +214,10 @@ export class ContentFetcher {
       const delta = await this.openDelta(version, hash, base, urgent, signal)
       if (delta) return delta
     }
-    for (const session of this.candidates(version).slice(0, MAX_PEERS_ASKED)) {
+    const candidates = this.candidates(version)
+    // what each peer asked answered, for the log when none served the file
+    const answers: Array<{ peer: string | undefined; status: string; error?: string }> = []
+    for (const session of candidates.slice(0, MAX_PEERS_ASKED)) {
       const first = this.request(session, version.path, hash, 0, Math.min(WINDOW_BYTES, version.size), urgent)
       // a newer entry ends the wait: the window is dropped (a late answer is ignored)
       await unlessSuperseded(first.answered(), signal, version.path).catch((err: unknown) => {
@@ -232,15 +235,21 @@ export class ContentFetcher {
         } catch (err) {
           if (isSyncError(err, 'E_SUPERSEDED')) throw err
           // logged and remembered by read(): try the next peer
+          answers.push({ peer: session.deviceId?.slice(0, 7), status: statusName(first.status), error: (err as Error).message })
           continue
         }
       }
+      answers.push({ peer: session.deviceId?.slice(0, 7), status: statusName(first.status), error: first.error?.message })
       this.forget(first)
       if (first.status === CONTENT_REFUSED || first.error) this.unusable.add(session)
       // busy: its queue is full now, it may well have the content (not remembered)
       else if (first.status !== CONTENT_BUSY) this.miss(session, version)
     }
     this.counters.notFound++
+    if (this.deps.log.isLevelEnabled('debug')) {
+      // peers left out: not usable (refused, failed), or said "not here" for this version lately
+      this.deps.log.debug({ path: version.path, sources: this.deps.sources().length, candidates: candidates.length, answers }, 'no peer served the file from its folder')
+    }
     return null
   }
 
@@ -500,6 +509,15 @@ export class ContentFetcher {
 interface Received {
   digest: Hash
   bytes: number
+}
+
+/** a content answer's status, named for the log ('none': the window failed or was not answered) */
+function statusName(status: number | null): string {
+  if (status === CONTENT_DONE) return 'done'
+  if (status === CONTENT_NOT_HERE) return 'not here'
+  if (status === CONTENT_BUSY) return 'busy'
+  if (status === CONTENT_REFUSED) return 'refused'
+  return status === null ? 'none' : `unknown ${status}`
 }
 
 function deltaKey(version: FetchableVersion): string {
