@@ -192,15 +192,7 @@ export class PathReconciler {
   private readonly reader: BlobReader
 
   constructor(private readonly deps: ReconcileDeps) {
-    this.reader = new BlobReader(deps.fetchTimeoutMs, deps.fetchStallMs, (version, blobs, attempt) => {
-      // who had the first block as Hypercore saw it, for the log: why the request was parked.
-      // No peer with the block is the common case (its author gone): debug. A peer that has it
-      // and did not answer is the case asking again is for: info.
-      void blockAvailability(blobs.core, version.blob?.blockOffset ?? 0).then((availability) => {
-        const level = availability.peers.some((p) => p.hasBlock === true) ? 'info' : 'debug'
-        this.deps.log[level]({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
-      })
-    })
+    this.reader = new BlobReader(deps.fetchTimeoutMs, deps.fetchStallMs)
   }
 
   /**
@@ -799,18 +791,32 @@ export class PathReconciler {
     // Blocks no connected peer has are waited for up to FETCH_TIMEOUT_MS: a version whose
     // author is gone, replaced on the peers' disks since (fault suite, rebuild phase: a fresh
     // node chose it from a drive it had not caught up with; the path waited 30 s while the
-    // newer entry had long arrived). A newer entry for the path ends the wait.
+    // newer entry had long arrived). A newer entry for the path ends the wait. A request left
+    // unanswered for STALL_MS is dropped (Hypercore would not ask again), peers' folders are
+    // asked again (one that was busy may serve it now), and then Hypercore again.
+    const deadline = Date.now() + this.reader.timeoutMs
     let chunks: AsyncIterable<Uint8Array> | Uint8Array[]
-    try {
-      chunks = await unlessSuperseded(this.reader.read(version, blobs), signal, version.path)
-    } catch (err) {
-      if ((err as { code?: string }).code === 'REQUEST_TIMEOUT') {
+    for (let attempt = 1; ; attempt++) {
+      const left = Math.max(1, deadline - Date.now())
+      const timeout = Math.min(this.reader.stallMs, left)
+      try {
+        chunks = await unlessSuperseded(this.reader.read(version, blobs, timeout), signal, version.path)
+        break
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'REQUEST_TIMEOUT') throw err
         // who had the first block, as Hypercore saw it: nobody (a version no peer holds any
         // more), or a peer that did not answer
         const availability = await blockAvailability(blobs.core, version.blob.blockOffset)
-        this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), ...availability }, 'no connected peer served these blocks in time')
+        if (timeout >= left) {
+          this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'no connected peer served these blocks in time')
+          throw err
+        }
+        // a peer that has the block and did not answer is the case asking again is for: info
+        const level = availability.peers.some((p) => p.hasBlock === true) ? 'info' : 'debug'
+        this.deps.log[level]({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
+        const again = await this.deps.content?.open(version, urgent, base, signal)
+        if (again) return { chunks: supersedableChunks(again, signal, version.path), origin: 'peer-folder' }
       }
-      throw err
     }
     return { chunks: supersedableChunks(chunks, signal, version.path), origin: 'hypercore' }
   }

@@ -22,19 +22,19 @@ const folderAndIndex = useFolderAndIndex('sa-nopeer-')
  * A peer's drive holding f.txt (3 bytes) whose one blob block is held here or not, and a
  * reconciler that sees a peer connected or not. No content source: only Hypercore.
  */
-async function setUp({ held, peer, never = false, parkFirst = false }: { held: boolean; peer: boolean; never?: boolean; parkFirst?: boolean }) {
+async function setUp({ held, peer, never = false, parks = 0, content, fetchTimeoutMs }: { held: boolean; peer: boolean; never?: boolean; parks?: number; content?: ReconcileDeps['content']; fetchTimeoutMs?: number }) {
   const { folder, index } = await folderAndIndex()
   const m: EntryMeta = { v: 1, vv: { [B]: 1 }, ts: 1_000, kind: 'file', size: 3, mtime: 1_000, mode: 0o644, hash: createHash('sha256').update(CONTENT).digest('hex') }
   const theirs = drive(B, { [toDriveKey('f.txt')]: entry('f.txt', m) })
   const asked = { has: [] as Array<[number, number]>, gets: 0 }
   const core = {
     has: async (start: number, end: number) => (asked.has.push([start, end]), held),
-    // `never`: no peer has the block (Hypercore would wait FETCH_TIMEOUT_MS); `parkFirst`: the
-    // first request goes unanswered (Hypercore rejects it when its timeout passes), the next is served
+    // `never`: no peer has the block (Hypercore would wait FETCH_TIMEOUT_MS); `parks`: so many
+    // requests go unanswered first (Hypercore rejects each when its timeout passes), the next is served
     get: (_index: number, opts: { timeout: number }) => {
       asked.gets++
       if (never) return new Promise<Buffer>(() => undefined)
-      if (parkFirst && asked.gets === 1) return new Promise<Buffer>((_resolve, reject) => setTimeout(() => reject(Object.assign(new Error('Request timed out'), { code: 'REQUEST_TIMEOUT' })), opts.timeout))
+      if (asked.gets <= parks) return new Promise<Buffer>((_resolve, reject) => setTimeout(() => reject(Object.assign(new Error('Request timed out'), { code: 'REQUEST_TIMEOUT' })), opts.timeout))
       return Promise.resolve(CONTENT)
     },
     // the replicator's one peer, which has the block (block-availability.ts reads this)
@@ -42,7 +42,7 @@ async function setUp({ held, peer, never = false, parkFirst = false }: { held: b
   }
   Object.assign(theirs.drive, { getBlobs: async () => ({ core }) })
   const logged: Array<{ level: string; fields: Record<string, unknown>; msg: string }> = []
-  const reconciler = reconcilerFor(folder, index, theirs, peer, { fetchStallMs: 50, log: loggerInto(logged) })
+  const reconciler = reconcilerFor(folder, index, theirs, peer, { fetchStallMs: 50, log: loggerInto(logged), content, ...(fetchTimeoutMs ? { fetchTimeoutMs } : {}) })
   return { reconciler, folder, asked, logged }
 }
 
@@ -112,7 +112,7 @@ describe('a version whose bytes must come from Hypercore', () => {
   // fault suite, CI round with a busy CPU (session 27): a request for a block a connected peer
   // had went unanswered for the whole 30 s; asked again a second later it was served at once
   it('asks Hypercore again when a request goes unanswered while a peer has the block, and says so in the log', async () => {
-    const { reconciler, folder, asked, logged } = await setUp({ held: false, peer: true, parkFirst: true })
+    const { reconciler, folder, asked, logged } = await setUp({ held: false, peer: true, parks: 1 })
     expect(await reconciler.reconcile('f.txt')).toBe('done')
     expect(asked.gets).toBe(2)
     expect(await readFile(join(folder, 'f.txt'))).toEqual(CONTENT)
@@ -120,6 +120,36 @@ describe('a version whose bytes must come from Hypercore', () => {
     const line = logged.find((l) => l.msg.includes('asking again'))
     expect(line?.level).toBe('info')
     expect(line?.fields).toMatchObject({ path: 'f.txt', attempt: 1, index: 0, peers: [{ remoteLength: 1, hasBlock: true }] })
+  })
+
+  // CI round, session 28: a node waited 30 s on Hypercore for a file its author had on disk
+  it("asks peers' folders again when a request goes unanswered, and takes the file from one", async () => {
+    const opened: number[] = []
+    const content = { open: async () => (opened.push(Date.now()), opened.length === 1 ? null : [CONTENT]) }
+    const { reconciler, folder, asked } = await setUp({ held: false, peer: true, parks: 100, content })
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(opened).toHaveLength(2)
+    expect(asked.gets).toBe(1)
+    expect(await readFile(join(folder, 'f.txt'))).toEqual(CONTENT)
+  })
+
+  it('gives up once the whole timeout has passed, having asked again every stall time', async () => {
+    const { reconciler, folder, asked, logged } = await setUp({ held: false, peer: true, parks: 100, fetchTimeoutMs: 240 })
+    const started = Date.now()
+    const err = await reconciler.reconcile('f.txt').then(
+      () => null,
+      (e: unknown) => e
+    )
+    expect(err).toMatchObject({ code: 'REQUEST_TIMEOUT' })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(230)
+    // attempts of at most 50 ms each (five on an idle machine: four whole ones and the 40 ms
+    // left), each stall logged before asking again, the last one's timeout logged as such
+    expect(asked.gets).toBeGreaterThanOrEqual(2)
+    expect(asked.gets).toBeLessThanOrEqual(5)
+    const stalls = logged.filter((l) => l.msg.includes('asking again')).map((l) => l.fields.attempt)
+    expect(stalls).toEqual(Array.from({ length: asked.gets - 1 }, (_, i) => i + 1))
+    expect(logged.find((l) => l.msg === 'no connected peer served these blocks in time')?.fields).toMatchObject({ attempt: asked.gets, index: 0 })
+    await expect(stat(join(folder, 'f.txt'))).rejects.toThrow(/ENOENT/)
   })
 
   // fault suite seed 57500 and a CI round: a version of 1 MiB or more, streamed block by block,
