@@ -5,6 +5,7 @@ import type Hyperblobs from 'hyperblobs'
 import type { BlobId } from 'hyperblobs'
 import type { DriveEntry, DriveEntryValue } from 'hyperdrive'
 import type { EntryMeta } from './entry-format.js'
+import { clearKeepingTree } from './replication/clear-blocks.js'
 
 /**
  * All writes to our own drive. Small files' blocks and file-index entries queued while a
@@ -147,12 +148,16 @@ export class OwnDriveWriter {
    * block with others' (PACK_BYTES). The storage reclaims the space in its own time
    * (RocksDB's blob garbage collection). Peers that still read the old version's blocks from
    * us (behind on our drive) no longer get them; they have the newer entry to fetch instead.
-   * Returns the bytes released.
+   * Returns the bytes released (in proportion to the blocks cleared: the first one or two of
+   * a blob may be kept, see clear-blocks.ts).
    */
   async release(blob: BlobId): Promise<number> {
     if (!ownsItsBlocks(blob) || blob.blockOffset + blob.blockLength > this.blobs.core.length) return 0
-    await this.blobs.core.clear(blob.blockOffset, blob.blockOffset + blob.blockLength)
-    return blob.byteLength
+    // not Hypercore's clear alone: it would delete Merkle tree nodes peers' upgrades need
+    // (clear-blocks.ts); the first block or two may stay
+    const end = blob.blockOffset + blob.blockLength
+    const from = await clearKeepingTree(this.blobs.core, blob.blockOffset, end)
+    return Math.round((blob.byteLength * (end - from)) / blob.blockLength)
   }
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
