@@ -95,12 +95,13 @@ describe('blockAvailability', () => {
   })
 })
 
-// What asking again cannot cure (session 28, found from the CI round's 47 s convergence): a
-// block past our verified length needs an upgrade proof from our length, and a peer that holds
-// the block but not the Merkle roots at our length (it fetched only some blocks) cannot give
-// one. It never says so either: it re-sends its sync only when that changes, so the reader
-// keeps its first answer (remoteCanUpgrade true, our length never acked) and waits out the
-// timeout. If Hypercore changes this, this test fails: then see BlobReader and README Limits.
+// What asking again cannot cure: a block past our verified length needs an upgrade proof from
+// our length, and a peer that holds the block but not the Merkle roots at our length (it
+// fetched only some blocks) cannot give one. It never says so either: it re-sends its sync only
+// when that changes, so the reader keeps its first answer (remoteCanUpgrade true, our length
+// never acked) and waits out the timeout. The fault suite's CI round showed the same signature
+// with the author itself, whose release had deleted those roots (clear-blocks.test.ts, fixed in
+// session 28). If Hypercore changes this, this test fails: then see README Limits.
 describe('Hypercore: a sparse peer without the roots at our length', () => {
   const tempDir = useTempDirs('sa-sparse-')
   const stores: Corestore[] = []
