@@ -12,11 +12,11 @@ const IN_MEMORY_BYTES = 1024 * 1024
 export const FETCH_TIMEOUT_MS = 30_000
 /**
  * How long one request for a version's blocks may go unanswered before the reader looks
- * elsewhere and asks again, within the read's whole wait (FETCH_TIMEOUT_MS). Fault suite
- * (session 27, +3 h clock skew, busy CPU): a request for a block a connected peer had (its
- * bitfield said so, nothing was in flight) went unanswered for the whole 30 s; the same read
- * asked again a second later was served at once. Hypercore does not re-send a request it has
- * parked, so the reader does (reconcile-path.ts, fetch).
+ * elsewhere (peers' folders) and asks again, within the read's whole wait (FETCH_TIMEOUT_MS):
+ * Hypercore keeps a request it sent to a peer that does not answer (a link cut without a word)
+ * or could not send until its timeout, and does not ask again. The fault suite logged such
+ * stalls, with a peer that had the block, in every round of session 28's batch (reconcile-path.ts,
+ * fetch). The slow CI rounds that led here (sessions 27–28) had another cause: clear-blocks.ts.
  */
 export const STALL_MS = 5_000
 

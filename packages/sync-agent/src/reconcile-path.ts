@@ -811,9 +811,8 @@ export class PathReconciler {
           this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'no connected peer served these blocks in time')
           throw err
         }
-        // a peer that has the block and did not answer is the case asking again is for: info
-        const level = availability.peers.some((p) => p.hasBlock === true) ? 'info' : 'debug'
-        this.deps.log[level]({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
+        // debug: during a cut link every path waiting on the peer stalls every STALL_MS
+        this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
         const again = await this.deps.content?.open(version, urgent, base, signal)
         if (again) return { chunks: supersedableChunks(again, signal, version.path), origin: 'peer-folder' }
       }
