@@ -102,3 +102,15 @@ describe('clearing our own blocks (clearKeepingTree)', () => {
     for (const reader of readers) expect(await served(w, reader, 31, 5_000), `a peer at length ${reader.length}`).toBe(true)
   })
 })
+
+describe('clearKeepingTree, called for neighbouring ranges at once', () => {
+  it('runs one clear at a time, so a neighbour cleared meanwhile cannot cost a tree node', async () => {
+    const lengths = [5, 6, 7, 8, 9]
+    const { w, writer, readers } = await readersAt(lengths, 16)
+    // [5, 7) clears 5–6 (its sibling 4 is held); [7, 9) looked at 6 before that clear, unless
+    // they run in turn: then 7 and 8 are kept
+    const firsts = await Promise.all([clearKeepingTree(writer, 5, 7), clearKeepingTree(writer, 7, 9)])
+    expect(firsts).toEqual([5, 9])
+    for (const reader of readers) expect(await served(w, reader, 15, 5_000), `a peer at length ${reader.length}`).toBe(true)
+  })
+})

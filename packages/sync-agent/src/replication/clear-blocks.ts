@@ -18,7 +18,24 @@ import type Hypercore from 'hypercore'
  * sibling is the next one, cleared too) is kept; an odd one whose sibling before it is not
  * held is kept, and the next (even) one with it.
  */
-export async function clearKeepingTree(core: Hypercore, start: number, end: number): Promise<number> {
+export function clearKeepingTree(core: Hypercore, start: number, end: number): Promise<number> {
+  // one at a time per core: a release that cleared the sibling we found held, between our
+  // look and our clear, would let Hypercore's walk delete nodes after all
+  const run = (running.get(core) ?? Promise.resolve()).then(() => clearFrom(core, start, end))
+  const settled = run.then(
+    () => undefined,
+    () => undefined
+  )
+  running.set(core, settled)
+  void settled.then(() => {
+    if (running.get(core) === settled) running.delete(core)
+  })
+  return run
+}
+
+const running = new WeakMap<Hypercore, Promise<void>>()
+
+async function clearFrom(core: Hypercore, start: number, end: number): Promise<number> {
   let from = start
   while (from < end) {
     const sibling = from ^ 1
