@@ -23,14 +23,8 @@ export const STALL_MS = 5_000
 export class BlobReader {
   private readonly cache = new Map<string, Promise<Buffer | null>>()
 
-  /**
-   * `timeoutMs`: how long a read waits for a block no connected peer has (requestTimeoutS);
-   * `stallMs`: how long one request of a small file may go unanswered (`read`'s attempts)
-   */
-  constructor(
-    readonly timeoutMs = FETCH_TIMEOUT_MS,
-    readonly stallMs = STALL_MS
-  ) {}
+  /** `timeoutMs`: how long a read waits for a block no connected peer has (requestTimeoutS) */
+  constructor(readonly timeoutMs = FETCH_TIMEOUT_MS) {}
 
   /**
    * One attempt: a small file's blocks are waited for up to `timeout` (REQUEST_TIMEOUT after

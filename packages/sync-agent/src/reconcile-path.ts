@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs'
 import { checkRelativePath, isSyncError, SyncError, toDriveKey } from '@sync-agent/shared'
 import type { Logger } from './log.js'
 import { decodeEntry, MAX_REPLACED_HISTORY, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
-import { BlobReader } from './blob-reader.js'
+import { BlobReader, STALL_MS } from './blob-reader.js'
 import { conflictName, decide, isTouch, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
@@ -190,9 +190,11 @@ export class PathReconciler {
   /** per member drive, the newest index block known to be here (newestIndexBlock) */
   private readonly newestHad = new Map<string, number>()
   private readonly reader: BlobReader
+  private readonly stallMs: number
 
   constructor(private readonly deps: ReconcileDeps) {
-    this.reader = new BlobReader(deps.fetchTimeoutMs, deps.fetchStallMs)
+    this.reader = new BlobReader(deps.fetchTimeoutMs)
+    this.stallMs = deps.fetchStallMs ?? STALL_MS
   }
 
   /**
@@ -798,21 +800,22 @@ export class PathReconciler {
     let chunks: AsyncIterable<Uint8Array> | Uint8Array[]
     for (let attempt = 1; ; attempt++) {
       const left = Math.max(1, deadline - Date.now())
-      const timeout = Math.min(this.reader.stallMs, left)
+      const timeout = Math.min(this.stallMs, left)
       try {
         chunks = await unlessSuperseded(this.reader.read(version, blobs, timeout), signal, version.path)
         break
       } catch (err) {
         if ((err as { code?: string }).code !== 'REQUEST_TIMEOUT') throw err
-        // who had the first block, as Hypercore saw it: nobody (a version no peer holds any
-        // more), or a peer that did not answer
-        const availability = await blockAvailability(blobs.core, version.blob.blockOffset)
-        if (timeout >= left) {
-          this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'no connected peer served these blocks in time')
-          throw err
+        const last = timeout >= left
+        if (this.deps.log.isLevelEnabled('debug')) {
+          // who had the first block, as Hypercore saw it: nobody (a version no peer holds any
+          // more), or a peer that did not answer (debug: during a cut link every path waiting
+          // on the peer stalls every STALL_MS)
+          const availability = await blockAvailability(blobs.core, version.blob.blockOffset)
+          const msg = last ? 'no connected peer served these blocks in time' : 'a request for these blocks went unanswered; asking again'
+          this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, msg)
         }
-        // debug: during a cut link every path waiting on the peer stalls every STALL_MS
-        this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, 'a request for these blocks went unanswered; asking again')
+        if (last) throw err
         const again = await this.deps.content?.open(version, urgent, base, signal)
         if (again) return { chunks: supersedableChunks(again, signal, version.path), origin: 'peer-folder' }
       }

@@ -1,12 +1,9 @@
-import { pipeline } from 'node:stream'
-import Corestore from 'corestore'
 import type Hyperblobs from 'hyperblobs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { BlobReader } from '../src/blob-reader.js'
 import type { Version } from '../src/entry-format.js'
 import { blockAvailability, type PeerBlockState } from '../src/replication/block-availability.js'
-import { useDrives } from './helpers/replicated-drives.js'
-import { useTempDirs } from './helpers/temp-dirs.js'
+import { useDrives, useStores } from './helpers/replicated-drives.js'
 import { until } from './helpers/until.js'
 
 const CONTENT = Buffer.from('abc')
@@ -40,7 +37,7 @@ const ONE_BLOCK = { blockOffset: 15, blockLength: 1, byteOffset: 0, byteLength: 
 describe('BlobReader', () => {
   it("waits for a small file's block as long as the attempt's timeout says, then REQUEST_TIMEOUT", async () => {
     const { blobs, timeouts } = blobsAnswering(['park', 'serve'])
-    const reader = new BlobReader(10_000, 50)
+    const reader = new BlobReader(10_000)
     await expect(reader.read(version(ONE_BLOCK), blobs, 50)).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' })
     // the parked request was dropped: the next read asks again, and is served
     const chunks = await reader.read(version(ONE_BLOCK), blobs, 50)
@@ -50,7 +47,7 @@ describe('BlobReader', () => {
 
   it('waits the whole timeout when the attempt names none', async () => {
     const { blobs, timeouts } = blobsAnswering(['serve'])
-    await new BlobReader(10_000, 50).read(version(ONE_BLOCK), blobs)
+    await new BlobReader(10_000).read(version(ONE_BLOCK), blobs)
     expect(timeouts).toEqual([10_000])
   })
 
@@ -59,7 +56,7 @@ describe('BlobReader', () => {
     let streamed: unknown = null
     Object.assign(blobs, { createReadStream: (blob: unknown, opts: { timeout: number }) => ((streamed = { blob, opts }), []) })
     const big = { blockOffset: 3, blockLength: 40, byteOffset: 0, byteLength: 2 * 1024 * 1024 }
-    await new BlobReader(10_000, 50).read(version(big, big.byteLength), blobs, 50)
+    await new BlobReader(10_000).read(version(big, big.byteLength), blobs, 50)
     expect(timeouts).toEqual([])
     expect(streamed).toEqual({ blob: big, opts: { timeout: 10_000 } })
   })
@@ -103,27 +100,10 @@ describe('blockAvailability', () => {
 // with the author itself, whose release had deleted those roots (clear-blocks.test.ts, fixed in
 // session 28). If Hypercore changes this, this test fails: then see README Limits.
 describe('Hypercore: a sparse peer without the roots at our length', () => {
-  const tempDir = useTempDirs('sa-sparse-')
-  const stores: Corestore[] = []
-  const streams: Array<{ destroy(): void }> = []
-  afterEach(async () => {
-    for (const s of streams.splice(0)) s.destroy()
-    for (const s of stores.splice(0)) await s.close()
-  })
-  function link(a: Corestore, b: Corestore): () => void {
-    const x = a.replicate(true)
-    const y = b.replicate(false)
-    pipeline(x, y, x, () => undefined)
-    streams.push(x, y)
-    return () => {
-      x.destroy()
-      y.destroy()
-    }
-  }
+  const { store, link } = useStores('sa-sparse-')
 
   it('cannot serve a block past our length: the read times out while the peer has it', async () => {
-    const [w, a, r] = [new Corestore(tempDir()), new Corestore(tempDir()), new Corestore(tempDir())]
-    stores.push(w, a, r)
+    const [w, a, r] = [store(), store(), store()]
     const writer = w.get({ name: 'blobs' })
     await writer.ready()
     const sparse = a.get({ key: writer.key })

@@ -1,47 +1,23 @@
-import { pipeline } from 'node:stream'
 import Corestore from 'corestore'
 import type Hypercore from 'hypercore'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { clearKeepingTree } from '../src/replication/clear-blocks.js'
-import { useTempDirs } from './helpers/temp-dirs.js'
+import { useStores } from './helpers/replicated-drives.js'
 
-const tempDir = useTempDirs('sa-clear-')
-const stores: Corestore[] = []
-const streams: Array<{ destroy(): void }> = []
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.destroy()
-  for (const s of stores.splice(0)) await s.close()
-})
-
-function link(a: Corestore, b: Corestore): () => void {
-  const x = a.replicate(true)
-  const y = b.replicate(false)
-  pipeline(x, y, x, () => undefined)
-  streams.push(x, y)
-  return () => {
-    x.destroy()
-    y.destroy()
-  }
-}
-
-async function store(): Promise<Corestore> {
-  const s = new Corestore(tempDir())
-  stores.push(s)
-  return s
-}
+const { store, link } = useStores('sa-clear-')
 
 /**
  * A writer's core, and one reader per length in `lengths` that verified the core up to that
  * length and then lost the writer; the writer then has `total` blocks.
  */
 async function readersAt(lengths: number[], total: number): Promise<{ w: Corestore; writer: Hypercore; readers: Array<{ s: Corestore; core: Hypercore; length: number }> }> {
-  const w = await store()
+  const w = store()
   const writer = w.get({ name: 'blobs' })
   await writer.ready()
   const readers: Array<{ s: Corestore; core: Hypercore; length: number }> = []
   for (const length of lengths) {
     while (writer.length < length) await writer.append(Buffer.from(`block ${writer.length}`))
-    const s = await store()
+    const s = store()
     const core = s.get({ key: writer.key })
     await core.ready()
     const unlink = link(w, s)

@@ -61,7 +61,7 @@ async function supersededOnce(run: (signal: AbortSignal) => Promise<unknown>, wa
 /** A reconciler over the peer's drive `theirs` and our own empty one; only Hypercore for contents. */
 function loggerInto(logged: Array<{ level: string; fields: Record<string, unknown>; msg: string }>) {
   const at = (level: string) => (fields: Record<string, unknown>, msg: string) => void logged.push({ level, fields, msg })
-  return { info: at('info'), warn: at('warn'), debug: at('debug'), isLevelEnabled: () => false } as unknown as ReconcileDeps['log']
+  return { info: at('info'), warn: at('warn'), debug: at('debug'), isLevelEnabled: () => true } as unknown as ReconcileDeps['log']
 }
 
 function reconcilerFor(folder: string, index: IndexStore, theirs: MemberDrive, peer: boolean, extra: Partial<ReconcileDeps> = {}): PathReconciler {

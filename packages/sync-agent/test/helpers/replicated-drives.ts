@@ -30,18 +30,49 @@ export function useDrives(prefix: string): {
       return drive
     },
     replicate(a, b) {
-      const x = a.corestore.replicate(true)
-      const y = b.corestore.replicate(false)
-      pipeline(x, y, x, () => undefined)
-      const stop = () => {
-        x.destroy()
-        y.destroy()
-      }
+      const stop = replicateStores(a.corestore as Corestore, b.corestore as Corestore)
       cleanups.push(stop)
       return stop
     },
     also(cleanup) {
       cleanups.push(cleanup)
     }
+  }
+}
+
+/**
+ * Bare Corestores in temp dirs, for tests of Hypercore itself: `store()` opens one, `link(a, b)`
+ * replicates two until the returned stop (or the test's end). All are closed after each test.
+ */
+export function useStores(prefix: string): { store(): Corestore; link(a: Corestore, b: Corestore): () => void } {
+  const tempDir = useTempDirs(prefix)
+  const stores: Corestore[] = []
+  const stops: Array<() => void> = []
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) stop()
+    for (const s of stores.splice(0)) await s.close()
+  })
+  return {
+    store() {
+      const s = new Corestore(tempDir())
+      stores.push(s)
+      return s
+    },
+    link(a, b) {
+      const stop = replicateStores(a, b)
+      stops.push(stop)
+      return stop
+    }
+  }
+}
+
+/** Replicates two stores over an in-memory pipe until the returned stop. */
+function replicateStores(a: Corestore, b: Corestore): () => void {
+  const x = a.replicate(true)
+  const y = b.replicate(false)
+  pipeline(x, y, x, () => undefined)
+  return () => {
+    x.destroy()
+    y.destroy()
   }
 }
