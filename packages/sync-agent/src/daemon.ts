@@ -179,13 +179,16 @@ export class Agent {
       log: log.child({ c: 'index' })
     })
     this.closers.add(async () => indexServer.close())
+    // our drive's writer; its sweeper frees small files' shared blocks (closed before the store)
+    const own = new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs(), { log: log.child({ c: 'own' }) })
+    this.closers.add(() => own.close())
     const reconciler = new PathReconciler({
       writer,
       content: this.contentFetcher,
       fetchTimeoutMs: requestTimeoutMs,
       index: this.index,
       drives: this.drives,
-      own: new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs()),
+      own,
       rules: () => this.rules,
       mayDelete: (p) => this.deleteGuard.mayDelete(p),
       localOnly: this.localOnly,

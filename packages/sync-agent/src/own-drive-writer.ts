@@ -5,7 +5,9 @@ import type Hyperblobs from 'hyperblobs'
 import type { BlobId } from 'hyperblobs'
 import type { DriveEntry, DriveEntryValue } from 'hyperdrive'
 import type { EntryMeta } from './entry-format.js'
+import type { Logger } from './log.js'
 import { clearKeepingTree } from './replication/clear-blocks.js'
+import { SharedBlockSweeper } from './shared-block-sweeper.js'
 
 /**
  * All writes to our own drive. Small files' blocks and file-index entries queued while a
@@ -37,6 +39,11 @@ function ownsItsBlocks(blob: BlobId): boolean {
   return blob.byteLength > PACK_BYTES && blob.blockLength > 0
 }
 
+/** A small file's blob: one block, maybe shared with other small files. */
+function inSharedBlock(blob: BlobId): boolean {
+  return blob.byteLength > 0 && blob.byteLength <= PACK_BYTES && blob.blockLength === 1
+}
+
 /** Where a file's bytes are: the blocks of `blob`, starting `at` bytes into the first. */
 export interface StoredBlob {
   blob: BlobId
@@ -55,13 +62,32 @@ export class OwnDriveWriter {
   /** set while a large file streams into the blob core: small files wait for it */
   private streaming: Promise<void> | null = null
   private counter = 0
+  /**
+   * small files' blobs handed out whose entry is not flushed yet (by byteOffset, to their
+   * block): the sweeper never clears their block. One stored and then neither put nor
+   * released keeps its block for good (space, never bytes an entry names)
+   */
+  private readonly unnamed = new Map<number, number>()
+  private readonly sweeper: SharedBlockSweeper
 
   constructor(
     private readonly drive: Hyperdrive,
-    private readonly blobs: Hyperblobs
+    private readonly blobs: Hyperblobs,
+    opts: { log?: Logger; sweepDelayMs?: number } = {}
   ) {
     this.nextBlock = blobs.core.length
     this.nextByte = blobs.core.byteLength
+    this.sweeper = new SharedBlockSweeper({ drive, core: blobs.core, pinned: () => new Set(this.unnamed.values()), log: opts.log, delayMs: opts.sweepDelayMs })
+  }
+
+  /** Stops the sweeper (waits for a sweep under way). */
+  close(): Promise<void> {
+    return this.sweeper.close()
+  }
+
+  /** Sweeps the shared blocks released so far now (tests; the sweeper runs by itself). */
+  sweepSharedBlocks(): Promise<number> {
+    return this.sweeper.sweep()
   }
 
   /** Strictly increasing, and above every counter this device used before a restart. */
@@ -79,6 +105,7 @@ export class OwnDriveWriter {
       const at = this.packBytes
       this.pack.push(buf)
       this.packBytes += buf.length
+      this.unnamed.set(this.nextByte + at, this.nextBlock)
       return { blob: { blockOffset: this.nextBlock, blockLength: 1, byteOffset: this.nextByte + at, byteLength: buf.length }, at }
     }
     this.sealPack()
@@ -133,6 +160,7 @@ export class OwnDriveWriter {
       this.nextBlock = core.length
       this.nextByte = core.byteLength
       if (id.byteLength !== expectedSize) return null
+      if (inSharedBlock(id)) this.unnamed.set(id.byteOffset, id.blockOffset)
       return { blob: id, at: 0, hash: hash.digest('hex') }
     } finally {
       this.streaming = null
@@ -149,15 +177,23 @@ export class OwnDriveWriter {
    * (RocksDB's blob garbage collection). Peers that still read the old version's blocks from
    * us (behind on our drive) no longer get them; they have the newer entry to fetch instead.
    * Returns the bytes released (in proportion to the blocks cleared: the first one or two of
-   * a blob may be kept, see clear-blocks.ts).
+   * a blob may be kept, see clear-blocks.ts). A small file's shared block is left to the
+   * sweeper, which clears it once no entry names a file in it (0 here).
    */
   async release(blob: BlobId): Promise<number> {
+    if (inSharedBlock(blob)) {
+      this.unnamed.delete(blob.byteOffset)
+      this.sweeper.add(blob.blockOffset)
+      return 0
+    }
     if (!ownsItsBlocks(blob) || blob.blockOffset + blob.blockLength > this.blobs.core.length) return 0
     // not Hypercore's clear alone: it would delete Merkle tree nodes peers' upgrades need
     // (clear-blocks.ts); the first block or two may stay
     const end = blob.blockOffset + blob.blockLength
     const from = await clearKeepingTree(this.blobs.core, blob.blockOffset, end)
-    return Math.round((blob.byteLength * (end - from)) / blob.blockLength)
+    const bytes = Math.round((blob.byteLength * (end - from)) / blob.blockLength)
+    this.sweeper.freed(bytes)
+    return bytes
   }
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
@@ -214,6 +250,8 @@ export class OwnDriveWriter {
           }
           await batch.flush()
         }
+        // named now (or, not put, by nothing: then the sweeper may take their block)
+        for (const { op } of items) if (op.value.blob) this.unnamed.delete(op.value.blob.byteOffset)
         items.forEach((item, i) => item.resolve(done[i] as boolean))
       } catch (err) {
         // every blob id handed out since the last good flush is void: fail all queued
@@ -225,6 +263,8 @@ export class OwnDriveWriter {
         this.packBytes = 0
         this.nextBlock = this.blobs.core.length
         this.nextByte = this.blobs.core.byteLength
+        // ids past the core's end are void (and will be handed out again)
+        for (const [byteOffset, block] of this.unnamed) if (block >= this.nextBlock) this.unnamed.delete(byteOffset)
         for (const item of [...items, ...queued]) item.reject(err)
       }
     }

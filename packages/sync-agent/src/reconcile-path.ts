@@ -745,15 +745,16 @@ export class PathReconciler {
 
   /**
    * Our local change at `path` was just put over our drive's previous entry there: that
-   * version's blocks go (OwnDriveWriter.release), unless the new entry names the same blob (a
-   * touch). Only here: a local change replaces the one entry that names them. A conflict copy
-   * names the blob of the version it keeps, but the entry at the family path was withdrawn
-   * (a tombstone) in the same batch, so a previous entry found here is never a copy's source;
-   * the other puts (withdrawals, copies) release nothing.
+   * version's blocks go (OwnDriveWriter.release; a small file's shared block once no entry
+   * names a file in it), unless the new entry names the same blob (a touch). Only here: a
+   * local change replaces the one entry that names them. A conflict copy names the blob of
+   * the version it keeps, but the entry at the family path was withdrawn (a tombstone) in the
+   * same batch, so a previous entry found here is never a copy's source; the other puts
+   * (withdrawals, copies) release nothing.
    */
   private async releaseReplaced(path: string, versions: readonly Version[], kept: BlobId | null): Promise<void> {
     const previous = versions.find((v) => v.drive === this.deps.drives.own.hex)
-    if (previous?.kind !== 'file' || !previous.blob || previous.at > 0) return
+    if (previous?.kind !== 'file' || !previous.blob) return
     if (kept && kept.blockOffset === previous.blob.blockOffset) return
     try {
       await this.deps.own.release(previous.blob)

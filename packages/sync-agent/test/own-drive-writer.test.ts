@@ -1,7 +1,10 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
 import { afterEach, describe, expect, it } from 'vitest'
 import { OwnDriveWriter } from '../src/own-drive-writer.js'
+import { until } from './helpers/until.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 
 const tempDir = useTempDirs('sa-own-writer-')
@@ -10,12 +13,25 @@ afterEach(async () => {
   while (closers.length > 0) await closers.pop()?.()
 })
 
-async function ownWriter(): Promise<{ writer: OwnDriveWriter; drive: Hyperdrive }> {
-  const store = new Corestore(tempDir())
+async function ownWriter(opts: { sweepDelayMs?: number } = {}): Promise<{ writer: OwnDriveWriter; drive: Hyperdrive; dir: string }> {
+  const dir = tempDir()
+  const store = new Corestore(dir)
   const drive = new Hyperdrive(store.namespace('own'), null)
   await drive.ready()
   closers.push(() => store.close())
-  return { writer: new OwnDriveWriter(drive, await drive.getBlobs()), drive }
+  const writer = new OwnDriveWriter(drive, await drive.getBlobs(), opts)
+  closers.push(() => writer.close())
+  return { writer, drive, dir }
+}
+
+/** bytes of the files under `dir` */
+async function sizeOf(dir: string): Promise<number> {
+  let total = 0
+  for (const name of await readdir(dir, { recursive: true })) {
+    const st = await stat(join(dir, name))
+    if (st.isFile()) total += st.size
+  }
+  return total
 }
 
 const tag = (name: string) => ({ metadata: { v: 1 as const, name } }) as never
@@ -73,5 +89,98 @@ describe('OwnDriveWriter.release', () => {
     await writer.put('/flush', tag('flush again'))
     expect(next.blob.blockOffset).toBe(large.blob.blockOffset + large.blob.blockLength)
     expect(await blobs.has(...range(next.blob))).toBe(true)
+  })
+})
+
+describe("OwnDriveWriter: small files' shared blocks", () => {
+  const KiB = 1024
+  const held = (writer: OwnDriveWriter) => {
+    const core = (writer as unknown as { blobs: { core: { has(s: number): Promise<boolean> } } }).blobs.core
+    return (block: number) => core.has(block)
+  }
+  /** puts a small file of `n` KiB at `key` (its own pack when over half a pack) and returns its blob */
+  const small = (writer: OwnDriveWriter, fill: number, n = 40) => writer.storeBuffer(Buffer.alloc(n * KiB, fill))
+  /**
+   * a local change over each file: new content put, then the old blobs released (as reconcile
+   * does), in one turn: a sweep sees all of them or none
+   */
+  async function replaceAll(writer: OwnDriveWriter, files: Record<string, Awaited<ReturnType<typeof small>>>): Promise<void> {
+    let fill = 100
+    for (const key of Object.keys(files)) {
+      const next = await small(writer, fill++)
+      await writer.put(key, { blob: next.blob, metadata: { v: 1, name: 'new' } as never })
+    }
+    await Promise.all(Object.values(files).map((old) => writer.release(old.blob)))
+  }
+
+  // a fresh core: blocks 0, 1, 2, 3. clearKeepingTree keeps an even first block of a run
+  it('frees a block once no entry names a file in it; never one a file handed out but not yet put is in', async () => {
+    const { writer, drive } = await ownWriter({ sweepDelayMs: 60_000 })
+    const a = await small(writer, 1)
+    const b = await small(writer, 2)
+    const pending = await small(writer, 3, 1) // packed with b, never put until later
+    const c = await small(writer, 4)
+    const d = await small(writer, 5)
+    for (const [key, f] of Object.entries({ '/a': a, '/b': b, '/c': c, '/d': d })) await writer.put(key, { blob: f.blob, metadata: tag(key) as never })
+    expect([a, b, pending, c, d].map((f) => f.blob.blockOffset)).toEqual([0, 1, 1, 2, 3])
+    await replaceAll(writer, { '/a': a, '/b': b, '/c': c, '/d': d })
+    const has = held(writer)
+    // released: nothing cleared before the sweep
+    expect(await has(3)).toBe(true)
+    // runs [0] and [2, 3]: 0 and 2 kept for the tree, 3 cleared; 1 holds the pending file
+    expect(await writer.sweepSharedBlocks()).toBe(1)
+    expect(await Promise.all([0, 1, 2, 3].map(has))).toEqual([true, true, true, false])
+    // named now, then replaced: its block goes (run [1], its sibling 0 held)
+    await writer.put('/pending', { blob: pending.blob, metadata: tag('pending') as never })
+    expect(await writer.sweepSharedBlocks()).toBe(0)
+    expect(await has(1)).toBe(true)
+    await replaceAll(writer, { '/pending': pending })
+    expect(await writer.sweepSharedBlocks()).toBe(1)
+    expect(await has(1)).toBe(false)
+    // every entry's blocks are still here
+    for await (const entry of drive.entries()) if (entry.value.blob) expect(await has(entry.value.blob.blockOffset), entry.key).toBe(true)
+  })
+
+  it('keeps a block another entry still names (a conflict copy of a replaced version)', async () => {
+    const { writer } = await ownWriter({ sweepDelayMs: 60_000 })
+    const files = { '/a': await small(writer, 1), '/b': await small(writer, 2), '/c': await small(writer, 3), '/d': await small(writer, 4) }
+    for (const [key, f] of Object.entries(files)) await writer.put(key, { blob: f.blob, metadata: tag(key) as never })
+    await writer.put('/b.sync-conflict-20261202-120000-ABCDEFG', { blob: files['/b'].blob, metadata: tag('copy') as never })
+    await replaceAll(writer, files)
+    const has = held(writer)
+    await writer.sweepSharedBlocks()
+    // 1 is the copy's; 3 is cleared (run [2, 3])
+    expect(await Promise.all([0, 1, 2, 3].map(has))).toEqual([true, true, true, false])
+  })
+
+  it('sweeps by itself once released blocks wait; a released file\'s block that a named file shares stays', async () => {
+    const { writer, drive } = await ownWriter({ sweepDelayMs: 20 })
+    const files = { '/a': await small(writer, 1), '/b': await small(writer, 2), '/c': await small(writer, 3), '/d': await small(writer, 4) }
+    for (const [key, f] of Object.entries(files)) await writer.put(key, { blob: f.blob, metadata: tag(key) as never })
+    // stored, changed before it was put, released (as reconcile does), before its block 4 was
+    // written: that block then takes /a's next content too
+    const gone = await small(writer, 9, 1)
+    await writer.release(gone.blob)
+    await replaceAll(writer, files)
+    const has = held(writer)
+    await until(() => (writer as unknown as { sweeper: { freedBlocks: number } }).sweeper.freedBlocks >= 1, 'the sweeper ran', 10_000)
+    expect(await Promise.all([0, 1, 2, 3, 4].map(has))).toEqual([true, false, false, false, true])
+    expect(gone.blob.blockOffset).toBe(4)
+    expect((await drive.entry('/a'))?.value.blob?.blockOffset).toBe(4)
+  })
+
+  // cleared blocks stay in RocksDB's files until it compacts them, which a store that takes
+  // few writes may not do for a long time
+  it('has the storage compact once enough was cleared: the store shrinks', async () => {
+    const { writer, dir } = await ownWriter({ sweepDelayMs: 20 })
+    const big = await writer.storeBuffer(Buffer.from(Buffer.alloc(24 * 1024 * 1024).map((_, i) => i % 251)))
+    await writer.put('/big.bin', { blob: big.blob, metadata: tag('big') as never })
+    const before = await sizeOf(dir)
+    expect(before).toBeGreaterThan(24 * 1024 * 1024)
+    await writer.put('/big.bin', { blob: null, metadata: tag('deleted') as never })
+    expect(await writer.release(big.blob)).toBeGreaterThan(20 * 1024 * 1024)
+    const sweeper = (writer as unknown as { sweeper: { compactions: number } }).sweeper
+    await until(() => sweeper.compactions >= 1, 'the storage was compacted', 20_000)
+    expect(await sizeOf(dir)).toBeLessThan(before / 2)
   })
 })

@@ -30,6 +30,8 @@ declare module 'hypercore' {
     /** the Merkle tree's root hash at `length` (what the writer signs) */
     treeHash(length?: number): Promise<Buffer>
     clear(start: number, end?: number): Promise<unknown>
+    /** compacts the storage of this core's blocks and tree (RocksDB compactRange): cleared blocks leave its files */
+    compact(): Promise<void>
     append(blocks: Buffer | Buffer[]): Promise<{ length: number; byteLength: number }>
   }
 }
