@@ -40,7 +40,7 @@ function ownsItsBlocks(blob: BlobId): boolean {
 }
 
 /** A small file's blob: one block, maybe shared with other small files. */
-function inSharedBlock(blob: BlobId): boolean {
+export function inSharedBlock(blob: BlobId): boolean {
   return blob.byteLength > 0 && blob.byteLength <= PACK_BYTES && blob.blockLength === 1
 }
 

@@ -12,7 +12,7 @@ import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import { blockAvailability } from './replication/block-availability.js'
 import type { DriveEntry } from 'hyperdrive'
 import type { BlobId } from 'hyperblobs'
-import type { OwnDriveWriter } from './own-drive-writer.js'
+import { inSharedBlock, type OwnDriveWriter } from './own-drive-writer.js'
 import type { IgnoreRules } from './ignore-rules.js'
 import type { Hints } from './sync-engine.js'
 import type { LocalDivergence } from './local-divergence.js'
@@ -579,8 +579,11 @@ export class PathReconciler {
     if (was) meta.was = was
     this.carryReplaced(meta, versions)
     if (kind === 'file') {
-      // a touch of a version in our own drive: its blob holds these very bytes already
-      const ours = winner && winner.drive === drives.own.hex && winner.kind === 'file' && hash !== null && winner.hash === hash && winner.blob ? { blob: winner.blob, at: winner.at, hash } : null
+      // a touch of a version in our own drive: its blob holds these very bytes already. Not a
+      // small file's: its shared block may be swept the moment no entry names it (a conflict
+      // copy withdrawn by its family path's reconcile while this one decides), so its few
+      // bytes are stored again
+      const ours = winner && winner.drive === drives.own.hex && winner.kind === 'file' && hash !== null && winner.hash === hash && winner.blob && !inSharedBlock(winner.blob) ? { blob: winner.blob, at: winner.at, hash } : null
       const stored = ours ?? (small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size))
       if (!stored || !(await this.stillSame(abs, st))) {
         this.deps.log.debug({ path, size: st.size, stored: stored !== null }, 'file changed while it was stored; trying again')

@@ -35,8 +35,11 @@ export function drive(author: string, entries: Record<string, DriveEntry<EntryMe
  * entries do not change: `putIf`'s condition sees the entry the test set up in `own`.
  */
 export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: BlobId[] = []) {
+  let block = 1000
   return {
     put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
+    // a small file's bytes, in a shared block of its own (blocks 1000, 1001, …)
+    storeBuffer: async (buf: Buffer) => ({ blob: { blockOffset: block, blockLength: 1, byteOffset: block++ * 65536, byteLength: buf.length }, at: 0 }),
     release: async (blob: BlobId) => {
       released.push(blob)
       return blob.byteLength
