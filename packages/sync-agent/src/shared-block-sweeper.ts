@@ -99,7 +99,7 @@ export class SharedBlockSweeper {
     this.clearedBytes = 0
     await this.deps.core.compact()
     this.compactions++
-    this.deps.log?.debug({ clearedMiB: Math.round(bytes / 2 ** 20), ms: Date.now() - started }, 'compacted the blob core\'s storage (cleared blocks reclaimed)')
+    this.deps.log?.info({ clearedMiB: Math.round(bytes / 2 ** 20), ms: Date.now() - started }, 'compacted the blob core\'s storage (cleared blocks reclaimed)')
   }
 
   private schedule(): void {
@@ -166,7 +166,10 @@ export class SharedBlockSweeper {
     this.freedBlocks += cleared
     this.clearedBytes += cleared * SHARED_BLOCK_BYTES
     this.lastCostMs = Date.now() - started
-    this.deps.log?.debug({ candidates: sorted.length, cleared, keptForTree: kept, ms: this.lastCostMs }, 'swept the shared blocks of small files no entry names')
+    // info when it freed something (at most one line per sweep, SWEEP_DELAY_MS apart)
+    const fields = { candidates: sorted.length, cleared, keptForTree: kept, ms: this.lastCostMs }
+    if (cleared > 0) this.deps.log?.info(fields, 'swept the shared blocks of small files no entry names')
+    else this.deps.log?.debug(fields, 'swept the shared blocks of small files no entry names')
     return cleared
   }
 }
