@@ -196,6 +196,16 @@ export class OwnDriveWriter {
     return bytes
   }
 
+  /**
+   * An entry naming `blob` was withdrawn (a conflict copy, or our version that lost): a small
+   * file's shared block becomes a candidate for the sweeper, which clears it only if no entry
+   * names a file in it (a copy of that very version, made earlier, may). A large file's blocks
+   * are kept: they are cleared only by `release`, which needs to know no entry names them.
+   */
+  forget(blob: BlobId | null): void {
+    if (blob && inSharedBlock(blob)) this.sweeper.add(blob.blockOffset)
+  }
+
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
     return this.enqueue({ kind: 'put', key, value }).then(() => undefined)
   }

@@ -914,6 +914,7 @@ export class PathReconciler {
       this.deps.log.debug({ path }, 'conflict copy changed before its withdrawal: kept')
       return false
     }
+    this.deps.own.forget(mine.blob)
     this.deps.log.info({ path: parsed.family, copy: path }, 'conflict copy withdrawn: its content was deleted or replaced on purpose where it was seen')
     return true
   }
@@ -976,6 +977,8 @@ export class PathReconciler {
     if (replaced.length > 0) tombstone.replaced = replaced
     writes.push(own.put(toDriveKey(path), { blob: null, metadata: tombstone }))
     await Promise.all(writes)
+    // named by the copy now, or by nothing (no copy kept): the sweeper decides
+    own.forget(v.blob)
     log.info({ path, copy, loser: drives.own.shortId }, copy ? 'conflict: kept our version as a conflict copy' : 'conflict: our version lost')
     this.deps.onConflict(path, copy)
     if (copy) this.deps.onNewPath(copy)

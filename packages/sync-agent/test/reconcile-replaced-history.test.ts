@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toDriveKey } from '@sync-agent/shared'
+import type { BlobId } from 'hyperblobs'
 import type { EntryMeta } from '../src/entry-format.js'
 import { IndexStore } from '../src/index-store.js'
 import { PathReconciler } from '../src/reconcile-path.js'
@@ -33,7 +34,7 @@ async function temp(): Promise<{ folder: string; index: IndexStore }> {
  * disk and in the index, against a concurrent version of the peer's published later, which
  * wins (a symlink: applying it reads no blob). Reconciles the path; what we wrote to our drive.
  */
-async function loseToLaterLink(folder: string, index: IndexStore, ours: Partial<EntryMeta> & { hash: string }, counter: number): Promise<EntryMeta[]> {
+async function loseToLaterLink(folder: string, index: IndexStore, ours: Partial<EntryMeta> & { hash: string }, counter: number, forgotten: BlobId[] = []): Promise<EntryMeta[]> {
   const key = toDriveKey('style.css')
   const own = drive(A, { [key]: entry('style.css', { ...meta({ [A]: counter }, 'file'), ...ours }) }, true)
   Object.assign(own.drive, { version: counter, entries: async function* () {} })
@@ -44,7 +45,7 @@ async function loseToLaterLink(folder: string, index: IndexStore, ours: Partial<
   const st = await stat(join(folder, 'style.css'))
   index.set('style.css', { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: ours.hash, target: null, vv: { [A]: counter } })
   const puts: EntryMeta[] = []
-  await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: counter + 1 })).reconcile('style.css')
+  await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: counter + 1, forgotten })).reconcile('style.css')
   return puts
 }
 
@@ -64,7 +65,10 @@ describe('the contents an entry replaced outlive it in the next entry of that dr
 
   it('our version that had replaced X, withdrawn when it loses a conflict, leaves X named as replaced', async () => {
     const { folder, index } = await temp()
-    const puts = await loseToLaterLink(folder, index, { hash: Y, was: X }, 3)
+    const forgotten: BlobId[] = []
+    const puts = await loseToLaterLink(folder, index, { hash: Y, was: X }, 3, forgotten)
+    // our entry's blob is left to the sweeper (the copy names it: a sweep keeps its block)
+    expect(forgotten).toEqual([expect.objectContaining({ byteLength: 3 })])
     // the copy (the loser's own metadata) and the withdrawn tombstone
     expect(puts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'deleted', withdrawn: true, vv: { [A]: 3 }, replaced: [X] })]))
     // the copy carries our version's own vector and the mark of a copy we made (seed 12510)
@@ -108,8 +112,11 @@ describe('the contents an entry replaced outlive it in the next entry of that dr
     const st = await stat(join(folder, copyPath))
     index.set(copyPath, { kind: 'file', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash: X, target: null, vv: { [A]: 5 } })
     const puts: EntryMeta[] = []
-    await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 8 })).reconcile('style.css')
+    const forgotten: BlobId[] = []
+    await new PathReconciler(publishingDeps({ folder, index, drives: [own, peer], own, puts, nextCounter: 8, forgotten })).reconcile('style.css')
     expect(puts).toMatchObject([{ kind: 'deleted', withdrawn: true, was: X, vv: { [A]: 5 } }])
+    // the withdrawn copy's blob is left to the sweeper
+    expect(forgotten).toEqual([copyEntry.value.blob])
     await index.close()
   })
 })

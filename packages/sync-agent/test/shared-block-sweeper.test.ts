@@ -27,7 +27,7 @@ const meta = (name: string) => ({ v: 1, name }) as never
 
 /**
  * Random sequences of what the reconciler does to our drive (files published, replaced,
- * deleted, kept as conflict copies and withdrawn; stored and then found changed), with sweeps
+ * deleted, withdrawn with or without a conflict copy; stored and then found changed), with sweeps
  * started at any moment, awaited or not, beside them: after each step every block an entry of
  * our drive names is still held, and the sweeps free blocks.
  */
@@ -77,9 +77,15 @@ describe('SharedBlockSweeper under random publishing', () => {
         const blob = named.get(path)
         if (!blob) continue
         const copy = `/copy-${copies++}.php`
-        await Promise.all([writer.put(copy, { blob, metadata: meta('copy') }), writer.put(path, { blob: null, metadata: meta('withdrawn') })])
-        named.set(copy, blob)
+        const keepCopy = random() < 0.7
+        await Promise.all([
+          ...(keepCopy ? [writer.put(copy, { blob, metadata: meta('copy') })] : []),
+          writer.put(path, { blob: null, metadata: meta('withdrawn') })
+        ])
+        if (keepCopy) named.set(copy, blob)
         named.set(path, null)
+        // as withdraw() does: the sweeper decides (the copy, if kept, names the blob)
+        writer.forget(blob)
       } else if (r < 0.85) {
         // stored, changed before it was put: released unnamed
         const stored = await writer.storeBuffer(bytes(false))

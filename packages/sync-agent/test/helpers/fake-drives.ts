@@ -34,7 +34,7 @@ export function drive(author: string, entries: Record<string, DriveEntry<EntryMe
  * `put` and `putIf` of an OwnDriveWriter that collect what is put into `puts`. The fake drive's
  * entries do not change: `putIf`'s condition sees the entry the test set up in `own`.
  */
-export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: BlobId[] = []) {
+export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: BlobId[] = [], forgotten: BlobId[] = []) {
   let block = 1000
   return {
     put: async (_key: string, value: { metadata: EntryMeta }) => void puts.push(value.metadata),
@@ -44,6 +44,7 @@ export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: Bl
       released.push(blob)
       return blob.byteLength
     },
+    forget: (blob: BlobId | null) => void (blob && forgotten.push(blob)),
     putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
       if (!onlyIf(await own.drive.entry(key))) return false
       puts.push(value.metadata)
@@ -56,12 +57,12 @@ export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: Bl
  * What a PathReconciler needs to publish into fake drives: `drives` (our own one among them,
  * `own`), a real folder writer and index, and every entry we put collected in `puts`.
  */
-export function publishingDeps(opts: { folder: string; index: IndexStore; drives: MemberDrive[]; own: MemberDrive; puts: EntryMeta[]; nextCounter: number; released?: BlobId[] }): ReconcileDeps {
+export function publishingDeps(opts: { folder: string; index: IndexStore; drives: MemberDrive[]; own: MemberDrive; puts: EntryMeta[]; nextCounter: number; released?: BlobId[]; forgotten?: BlobId[] }): ReconcileDeps {
   return {
     writer: new FolderWriter(opts.folder),
     index: opts.index,
     drives: { all: () => opts.drives, own: opts.own },
-    own: { ...collectingPuts(opts.own, opts.puts, opts.released), nextCounter: () => opts.nextCounter },
+    own: { ...collectingPuts(opts.own, opts.puts, opts.released, opts.forgotten), nextCounter: () => opts.nextCounter },
     rules: () => ({ isIgnored: () => false }),
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
     now: () => 2_000,
