@@ -98,7 +98,7 @@ describe("OwnDriveWriter: small files' shared blocks", () => {
     const core = (writer as unknown as { blobs: { core: { has(s: number): Promise<boolean> } } }).blobs.core
     return (block: number) => core.has(block)
   }
-  /** puts a small file of `n` KiB at `key` (its own pack when over half a pack) and returns its blob */
+  /** stores a small file of `n` KiB (alone in its pack when over half a pack; not put) */
   const small = (writer: OwnDriveWriter, fill: number, n = 40) => writer.storeBuffer(Buffer.alloc(n * KiB, fill))
   /**
    * a local change over each file: new content put, then the old blobs released (as reconcile
