@@ -57,6 +57,8 @@ const TEMP_SWEEP_DELAY_MS = 500
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
 const CLOCK_FILE = 'clock-offsets.json'
+/** small files' shared blocks left to sweep at a stop (shared-block-sweeper.ts) */
+const SWEEP_FILE = 'blocks-to-sweep.json'
 /** without a working watcher (inotify limits), changes are found by a rescan this often */
 export const FALLBACK_SCAN_MS = 10_000
 
@@ -180,7 +182,8 @@ export class Agent {
     })
     this.closers.add(async () => indexServer.close())
     // our drive's writer; its sweeper frees small files' shared blocks (closed before the store)
-    const own = new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs(), { log: log.child({ c: 'own' }) })
+    const own = new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs(), { log: log.child({ c: 'own' }), sweepStateFile: join(config.dataDir, SWEEP_FILE) })
+    await own.ready()
     this.closers.add(() => own.close())
     const reconciler = new PathReconciler({
       writer,

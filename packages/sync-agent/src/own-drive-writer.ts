@@ -73,14 +73,26 @@ export class OwnDriveWriter {
   constructor(
     private readonly drive: Hyperdrive,
     private readonly blobs: Hyperblobs,
-    opts: { log?: Logger; sweepDelayMs?: number } = {}
+    opts: { log?: Logger; sweepDelayMs?: number; sweepStateFile?: string } = {}
   ) {
     this.nextBlock = blobs.core.length
     this.nextByte = blobs.core.byteLength
-    this.sweeper = new SharedBlockSweeper({ drive, core: blobs.core, pinned: () => new Set(this.unnamed.values()), log: opts.log, delayMs: opts.sweepDelayMs })
+    this.sweeper = new SharedBlockSweeper({
+      drive,
+      core: blobs.core,
+      pinned: () => new Set(this.unnamed.values()),
+      log: opts.log,
+      delayMs: opts.sweepDelayMs,
+      stateFile: opts.sweepStateFile
+    })
   }
 
-  /** Stops the sweeper (waits for a sweep under way). */
+  /** Reads back the shared blocks the last run had left to sweep. */
+  ready(): Promise<void> {
+    return this.sweeper.ready()
+  }
+
+  /** Stops the sweeper (waits for a sweep under way, saves what is left to sweep). */
   close(): Promise<void> {
     return this.sweeper.close()
   }

@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import type { Logger } from './log.js'
 import { clearKeepingTree } from './replication/clear-blocks.js'
+import { removeFile, replaceFile } from './state-file.js'
 
 /** after the first candidate, how long the sweeper waits for more (a plugin update releases thousands at once) */
 export const SWEEP_DELAY_MS = 10_000
@@ -11,6 +13,8 @@ const MAX_SWEEP_SHARE = 0.05
 export const COMPACT_AFTER_BYTES = 16 * 1024 * 1024
 /** a shared block's size at most (OwnDriveWriter's PACK_BYTES): what a cleared one is counted as */
 const SHARED_BLOCK_BYTES = 64 * 1024
+/** candidates kept across a restart at most (a longer list is cut: those blocks' bytes stay) */
+const MAX_SAVED = 1_000_000
 
 /**
  * Frees the shared blocks of small files (OwnDriveWriter's packs of up to PACK_BYTES) once no
@@ -25,8 +29,11 @@ const SHARED_BLOCK_BYTES = 64 * 1024
  * yet put holds (`pinned`: its entry may not be in that version yet). New files never go into
  * a block that was already written, so a block found dead stays dead. Runs of dead blocks are
  * cleared with clearKeepingTree (the first one or two of a run may stay, for the Merkle tree).
- * Candidates live in memory: those of a run cut short by a stop are not swept (their bytes
- * stay, as before).
+ * Candidates waiting for a sweep are saved in `stateFile` (when a sweep is scheduled, after
+ * it, and at close) and read back by `ready()`, so a restart right after a plugin update does
+ * not leave its old files' bytes for good; a kill -9 loses those released since the last save.
+ * The file is only a list of blocks to look at: a sweep clears none an entry names, so a
+ * stale or damaged file can cost a sweep, never a byte.
  *
  * Cleared blocks leave RocksDB's files only when it compacts them, which a store that takes
  * few writes may not do for a long time: once COMPACT_AFTER_BYTES were cleared (here, or a
@@ -55,8 +62,27 @@ export class SharedBlockSweeper {
       pinned(): Set<number>
       log?: Logger
       delayMs?: number
+      /** where candidates outlive a restart (none: in memory only) */
+      stateFile?: string
     }
   ) {}
+
+  /** Reads back the candidates saved by the last run (their sweep is scheduled). */
+  async ready(): Promise<void> {
+    const file = this.deps.stateFile
+    if (!file) return
+    let saved: unknown
+    try {
+      saved = JSON.parse(await readFile(file, 'utf8'))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.log?.warn({ err, file }, 'ignoring an unreadable list of blocks to sweep (their bytes may stay)')
+      return
+    }
+    const blocks = Array.isArray(saved) ? saved.filter((b): b is number => Number.isSafeInteger(b) && b >= 0) : []
+    if (!Array.isArray(saved) || blocks.length < saved.length) this.deps.log?.warn({ file }, 'ignoring malformed entries in the list of blocks to sweep')
+    for (const b of blocks.slice(0, MAX_SAVED)) this.candidates.add(b)
+    this.schedule()
+  }
 
   /** `block` held a small file no entry of ours names any more. */
   add(block: number): void {
@@ -91,6 +117,17 @@ export class SharedBlockSweeper {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     while (this.running) await this.running.catch(() => undefined)
+    await this.save()
+  }
+
+  /** Writes the candidates to `stateFile` (removes it when there are none). */
+  private async save(): Promise<void> {
+    const file = this.deps.stateFile
+    if (!file) return
+    const blocks = [...this.candidates].slice(0, MAX_SAVED)
+    await (blocks.length > 0 ? replaceFile(file, JSON.stringify(blocks)) : removeFile(file)).catch((err: unknown) =>
+      this.deps.log?.warn({ err, file }, 'cannot save the list of blocks to sweep (their bytes may stay after a restart)')
+    )
   }
 
   private async compact(): Promise<void> {
@@ -109,9 +146,14 @@ export class SharedBlockSweeper {
       this.timer = null
       this.sweep()
         .catch((err: unknown) => this.deps.log?.warn({ err }, 'sweeping shared blocks failed (their bytes stay; tried again later)'))
-        .finally(() => this.schedule())
+        .finally(() => {
+          // what is left (blocks not written yet, or added meanwhile) is saved, then swept later
+          if (!this.closed) void this.save()
+          this.schedule()
+        })
     }, delay)
     this.timer.unref()
+    void this.save()
   }
 
   private async sweepOnce(): Promise<number> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import ignore from 'ignore'
 import { buildIgnoreRules, isInternalName, MATCHER_RESET_CALLS, presetMatcher, PRESETS } from '../src/ignore-rules.js'
+import { mulberry32 } from './helpers/prng.js'
 
 describe('the wordpress preset', () => {
   const rules = buildIgnoreRules(['wordpress'], [], null)
@@ -58,14 +59,9 @@ describe('the preset without the `ignore` matcher', () => {
 
   it('answers as `ignore` does on 20,000 generated paths, files and directories', () => {
     expect(fast).not.toBeNull()
-    // mulberry32, seeded: the same paths every run
-    let seed = 19
-    const next = (n: number): number => {
-      seed = (seed + 0x6d2b79f5) | 0
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-      return (((t ^ (t >>> 14)) >>> 0) % n)
-    }
+    // seeded: the same paths every run
+    const random = mulberry32(19)
+    const next = (n: number): number => random() % n
     const differ: string[] = []
     let ignored = 0
     for (let i = 0; i < 20_000; i++) {

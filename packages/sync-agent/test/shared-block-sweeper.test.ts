@@ -3,6 +3,7 @@ import Hyperdrive from 'hyperdrive'
 import type { BlobId } from 'hyperblobs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { OwnDriveWriter } from '../src/own-drive-writer.js'
+import { mulberry32 } from './helpers/prng.js'
 import { useTempDirs } from './helpers/temp-dirs.js'
 
 const tempDir = useTempDirs('sa-sweeper-')
@@ -10,18 +11,6 @@ const closers: Array<() => Promise<void>> = []
 afterEach(async () => {
   while (closers.length > 0) await closers.pop()?.()
 })
-
-/** mulberry32: a small seeded PRNG, so a failing sequence can be replayed */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const meta = (name: string) => ({ v: 1, name }) as never
 
@@ -33,7 +22,8 @@ const meta = (name: string) => ({ v: 1, name }) as never
  */
 describe('SharedBlockSweeper under random publishing', () => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('seed %i: no block an entry names is ever cleared', async (seed) => {
-    const random = prng(seed)
+    const next = mulberry32(seed)
+    const random = () => next() / 2 ** 32
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
     const store = new Corestore(tempDir())
     const drive = new Hyperdrive(store.namespace('own'), null)
