@@ -18,7 +18,7 @@ import type { Hints } from './sync-engine.js'
 import type { LocalDivergence } from './local-divergence.js'
 import { readLink, readLocalFile, sameStat, SMALL_FILE_BYTES, type LocalFile } from './read-local.js'
 import { lstat } from 'node:fs/promises'
-import { supersedableChunks, unlessSuperseded, type Supersedable } from './supersede-signal.js'
+import { supersedableChunks, supersededError, unlessSuperseded, type Supersedable } from './supersede-signal.js'
 import type { LocalBase } from './content/content-fetcher.js'
 
 /**
@@ -785,13 +785,24 @@ export class PathReconciler {
     const drive = this.deps.drives.get(version.drive)
     if (!drive) throw new Error(`drive ${version.drive.slice(0, 16)} is not open`)
     const blobs = await drive.drive.getBlobs()
+    const { blockOffset, blockLength } = version.blob
+    const held = () => blobs.core.has(blockOffset, blockOffset + blockLength)
+    // a version of ours whose blocks are gone here was released: no entry of ours names it any
+    // more (replaced or withdrawn since this run read it; the sweeper then cleared its block).
+    // No peer is asked for bytes only we wrote: the path runs again with our newer entry
+    // (fault suite seed 3005: a conflict copy withdrawn while its file was being placed, its
+    // block swept, waited the whole 30 s)
+    if (version.drive === this.deps.drives.own.hex && !(await held()) && !(await this.ownEntryNames(version))) {
+      this.deps.onNewPath(version.path)
+      throw supersededError(version.path)
+    }
     // With no peer connected, Hypercore can only wait (FETCH_TIMEOUT_MS) for one that has the
     // blocks, and one that connects meanwhile may not: it has the file in its folder, not the
     // blocks of a drive whose author is gone (a rebuilt node's old drive). Seen in the fault
     // suite's rebuild phase: after a kill -9 the paths reconciled before the peers were back
     // waited 30 s each. Unless the blocks are here, the path waits for a peer instead: it is
     // retried as soon as one connects (SyncEngine.retryNow).
-    if (this.deps.peerConnected && !this.deps.peerConnected() && !(await blobs.core.has(version.blob.blockOffset, version.blob.blockOffset + version.blob.blockLength))) {
+    if (this.deps.peerConnected && !this.deps.peerConnected() && !(await held())) {
       throw new SyncError('E_NO_PEER', `no peer is connected to fetch ${version.path} from`, { details: { path: version.path } })
     }
     // Blocks no connected peer has are waited for up to FETCH_TIMEOUT_MS: a version whose
@@ -825,6 +836,12 @@ export class PathReconciler {
       }
     }
     return { chunks: supersedableChunks(chunks, signal, version.path), origin: 'hypercore' }
+  }
+
+  /** Does our drive's entry at `version`'s path still name its blob? */
+  private async ownEntryNames(version: Version): Promise<boolean> {
+    const current = await this.deps.drives.own.drive.entry(toDriveKey(version.path))
+    return current?.value.blob?.byteOffset === version.blob?.byteOffset && current?.value.blob?.blockOffset === version.blob?.blockOffset
   }
 
   /**
