@@ -1,6 +1,4 @@
-import { createRequire } from 'node:module'
 import { createServer, type Server } from 'node:net'
-import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { PeerStatus } from '../packages/shared/dist/index.js'
 import { deviceIdOf } from '../packages/sync-agent/dist/device-id.js'
@@ -9,11 +7,11 @@ import { useHarness } from './helpers/harness.ts'
 import { HostilePeer } from './helpers/hostile-peer.ts'
 import { parseRecords } from './helpers/hostile-scene.ts'
 import { freePort } from './helpers/ports.ts'
-import { repoRoot } from './helpers/paths.ts'
+import { requireFromAgent } from './helpers/paths.ts'
 import { stays, until } from './helpers/until.ts'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Holepunch modules ship no types
-const NoiseSecretStream: any = createRequire(path.join(repoRoot, 'packages/sync-agent/package.json'))('@hyperswarm/secret-stream')
+const NoiseSecretStream: any = requireFromAgent('@hyperswarm/secret-stream')
 
 /**
  * A configured peer that is down: its row says why (the socket's errno, not a protocol

@@ -11,6 +11,7 @@ import { until } from '../helpers/until.ts'
 import { ClusterNet, removeLeftoverNamespaces } from './cluster-net.ts'
 import { OpsClock } from './ops-clock.ts'
 import { Oracle } from './oracle.ts'
+import { unheldOwnBlocks } from './own-drive-blocks.ts'
 import { Prng } from './prng.ts'
 import { fillDisk, mountTmpfs, recordPid, removeLeftoverDirs, removeRunDir, runDirOf, unmount } from './run-dirs.ts'
 import { describeStuckAgent } from './stuck-agent.ts'
@@ -68,7 +69,7 @@ export interface RoundResult {
   extraCopies: number
   files: number
   skew: string
-  /** oracle findings by kind (LOST, RESURRECTED, STALE, UNKNOWN); empty when the round passed */
+  /** oracle findings by kind (LOST, RESURRECTED, STALE, UNKNOWN; UNHELD: own-drive-blocks.ts); empty when the round passed */
   problems: Record<string, number>
   /**
    * member drives an agent started without because their open did not settle in time
@@ -472,6 +473,11 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       const restored = await restorePhase()
       restore = restored.restore
       judged.problems.push(...restored.problems)
+    }
+    if (judged.problems.length === 0) {
+      // each node's data dir, its agent stopped: every block its own drive names still held
+      for (const a of agents) await a.stop({ timeoutMs: 10_000 }).catch(() => a.kill())
+      for (const a of agents) judged.problems.push(...(await unheldOwnBlocks(a.name, a.data, secret)))
     }
     const problems = judged.problems
     const kinds: Record<string, number> = {}

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { connect, type Socket } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { repoRoot } from './paths.ts'
+import { requireFromAgent } from './paths.ts'
 import { until } from './until.ts'
 // the project's own modules (compiled: run `pnpm build` first), so the hostile peer speaks
 // exactly our protocol and only the parts it chooses to break are wrong
@@ -26,7 +26,6 @@ import { vectorKeyOf } from '../../packages/sync-agent/dist/device-id.js'
  * read-write peer it writes raw entries into its own drive, bypassing every check an agent
  * makes before publishing.
  */
-const requireFromAgent = createRequire(path.join(repoRoot, 'packages/sync-agent/package.json'))
 const requireFromDrive = createRequire(requireFromAgent.resolve('hyperdrive'))
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the Holepunch modules ship no types */

@@ -44,6 +44,12 @@ export function inSharedBlock(blob: BlobId): boolean {
   return blob.byteLength > 0 && blob.byteLength <= PACK_BYTES && blob.blockLength === 1
 }
 
+/** Blocks start..end - 1 of the blob core. */
+export interface BlockRange {
+  start: number
+  end: number
+}
+
 /** Where a file's bytes are: the blocks of `blob`, starting `at` bytes into the first. */
 export interface StoredBlob {
   blob: BlobId
@@ -63,26 +69,34 @@ export class OwnDriveWriter {
   private streaming: Promise<void> | null = null
   private counter = 0
   /**
-   * small files' blobs handed out whose entry is not flushed yet (by byteOffset, to their
-   * block): the sweeper never clears their block. One stored and then neither put nor
-   * released keeps its block for good (space, never bytes an entry names)
+   * blobs handed out (stored, or kept for a touch) whose entry is not flushed yet, by
+   * byteOffset, to their blocks [start, end): the sweeper never clears them. One stored and
+   * then neither put nor released keeps its blocks until the next start (space, never bytes an
+   * entry names)
    */
-  private readonly unnamed = new Map<number, number>()
+  private readonly unnamed = new Map<number, BlockRange>()
+  /** the first block of a large file being streamed into the blob core (null: none) */
+  private streamingFrom: number | null = null
   private readonly sweeper: SharedBlockSweeper
 
   constructor(
     private readonly drive: Hyperdrive,
     private readonly blobs: Hyperblobs,
-    opts: { log?: Logger; sweepDelayMs?: number; sweepStateFile?: string } = {}
+    opts: { log?: Logger; sweepDelayMs?: number; fullSweepDelayMs?: number; sweepStateFile?: string } = {}
   ) {
     this.nextBlock = blobs.core.length
     this.nextByte = blobs.core.byteLength
     this.sweeper = new SharedBlockSweeper({
       drive,
       core: blobs.core,
-      pinned: () => new Set(this.unnamed.values()),
+      pinned: () => {
+        const ranges = [...this.unnamed.values()]
+        if (this.streamingFrom !== null) ranges.push({ start: this.streamingFrom, end: Number.MAX_SAFE_INTEGER })
+        return ranges
+      },
       log: opts.log,
       delayMs: opts.sweepDelayMs,
+      fullDelayMs: opts.fullSweepDelayMs,
       stateFile: opts.sweepStateFile
     })
   }
@@ -97,9 +111,9 @@ export class OwnDriveWriter {
     return this.sweeper.close()
   }
 
-  /** Sweeps the shared blocks released so far now (tests; the sweeper runs by itself). */
-  sweepSharedBlocks(): Promise<number> {
-    return this.sweeper.sweep()
+  /** Sweeps the blocks released so far now, or (`full`) every block (tests; the sweeper runs by itself). */
+  sweepSharedBlocks(opts: { full?: boolean } = {}): Promise<number> {
+    return this.sweeper.sweep(opts)
   }
 
   /** Strictly increasing, and above every counter this device used before a restart. */
@@ -117,7 +131,7 @@ export class OwnDriveWriter {
       const at = this.packBytes
       this.pack.push(buf)
       this.packBytes += buf.length
-      this.unnamed.set(this.nextByte + at, this.nextBlock)
+      this.unnamed.set(this.nextByte + at, { start: this.nextBlock, end: this.nextBlock + 1 })
       return { blob: { blockOffset: this.nextBlock, blockLength: 1, byteOffset: this.nextByte + at, byteLength: buf.length }, at }
     }
     this.sealPack()
@@ -126,6 +140,7 @@ export class OwnDriveWriter {
       this.blocks.push(buf.subarray(offset, Math.min(buf.length, offset + BLOCK_BYTES)))
       id.blockLength++
     }
+    this.unnamed.set(id.byteOffset, { start: id.blockOffset, end: id.blockOffset + id.blockLength })
     this.nextBlock += id.blockLength
     this.nextByte += buf.length
     return { blob: id, at: 0 }
@@ -155,6 +170,8 @@ export class OwnDriveWriter {
       while (this.blocks.length > 0 || this.draining) await this.drain()
       const core = this.blobs.core
       const id: BlobId = { blockOffset: core.length, blockLength: 0, byteOffset: core.byteLength, byteLength: 0 }
+      // appended before the id is handed out: the sweeper leaves them alone meanwhile
+      this.streamingFrom = core.length
       const hash = createHash('sha256')
       let batch: Buffer[] = []
       for await (const chunk of createReadStream(abs, { highWaterMark: BLOCK_BYTES })) {
@@ -171,10 +188,12 @@ export class OwnDriveWriter {
       if (batch.length > 0) await core.append(batch)
       this.nextBlock = core.length
       this.nextByte = core.byteLength
+      // changed while read: blocks nothing will name (the sweep at the next start takes them)
       if (id.byteLength !== expectedSize) return null
-      if (inSharedBlock(id)) this.unnamed.set(id.byteOffset, id.blockOffset)
+      if (id.blockLength > 0) this.unnamed.set(id.byteOffset, { start: id.blockOffset, end: id.blockOffset + id.blockLength })
       return { blob: id, at: 0, hash: hash.digest('hex') }
     } finally {
+      this.streamingFrom = null
       this.streaming = null
       release()
     }
@@ -193,8 +212,8 @@ export class OwnDriveWriter {
    * sweeper, which clears it once no entry names a file in it (0 here).
    */
   async release(blob: BlobId): Promise<number> {
+    this.unnamed.delete(blob.byteOffset)
     if (inSharedBlock(blob)) {
-      this.unnamed.delete(blob.byteOffset)
       this.sweeper.add(blob.blockOffset)
       return 0
     }
@@ -215,7 +234,29 @@ export class OwnDriveWriter {
    * are kept: they are cleared only by `release`, which needs to know no entry names them.
    */
   forget(blob: BlobId | null): void {
-    if (blob && inSharedBlock(blob)) this.sweeper.add(blob.blockOffset)
+    if (!blob || blob.blockLength <= 0) return
+    if (inSharedBlock(blob)) this.sweeper.add(blob.blockOffset)
+    else if (ownsItsBlocks(blob)) this.sweeper.addRange(blob.blockOffset, blob.blockOffset + blob.blockLength)
+  }
+
+  /**
+   * A touch (same bytes, new mtime) names `blob`, the blob of our current entry, again: kept
+   * from the sweeper until its put is flushed (or `unkeep`). False when it cannot be promised
+   * (a sweep is under way, or the blob is no longer held here: our entry was withdrawn and the
+   * blob swept since it was read): the caller stores the bytes again. Pinned in the same turn
+   * as the check, so a sweep that starts later sees the pin.
+   */
+  async keep(blob: BlobId): Promise<boolean> {
+    if (blob.blockLength <= 0 || this.sweeper.busy) return false
+    this.unnamed.set(blob.byteOffset, { start: blob.blockOffset, end: blob.blockOffset + blob.blockLength })
+    if (await this.blobs.core.has(blob.blockOffset, blob.blockOffset + blob.blockLength)) return true
+    this.unnamed.delete(blob.byteOffset)
+    return false
+  }
+
+  /** A blob `keep` pinned will not be put after all. */
+  unkeep(blob: BlobId): void {
+    this.unnamed.delete(blob.byteOffset)
   }
 
   put(key: string, value: Partial<DriveEntryValue<EntryMeta>>): Promise<void> {
@@ -286,7 +327,7 @@ export class OwnDriveWriter {
         this.nextBlock = this.blobs.core.length
         this.nextByte = this.blobs.core.byteLength
         // ids past the core's end are void (and will be handed out again)
-        for (const [byteOffset, block] of this.unnamed) if (block >= this.nextBlock) this.unnamed.delete(byteOffset)
+        for (const [byteOffset, range] of this.unnamed) if (range.start >= this.nextBlock) this.unnamed.delete(byteOffset)
         for (const item of [...items, ...queued]) item.reject(err)
       }
     }

@@ -582,13 +582,16 @@ export class PathReconciler {
       // a touch of a version in our own drive: its blob holds these very bytes already. Not a
       // small file's: its shared block may be swept the moment no entry names it (a conflict
       // copy withdrawn by its family path's reconcile while this one decides), so its few
-      // bytes are stored again
-      const ours = winner && winner.drive === drives.own.hex && winner.kind === 'file' && hash !== null && winner.hash === hash && winner.blob && !inSharedBlock(winner.blob) ? { blob: winner.blob, at: winner.at, hash } : null
+      // bytes are stored again; a large one's blob is kept from the sweeper until the put
+      // (`keep`), or, if that cannot be promised, its bytes are stored again too
+      const reuse = winner && winner.drive === drives.own.hex && winner.kind === 'file' && hash !== null && winner.hash === hash && winner.blob && !inSharedBlock(winner.blob) ? winner.blob : null
+      const ours = reuse && winner && (await own.keep(reuse)) ? { blob: reuse, at: winner.at, hash: hash as string } : null
       const stored = ours ?? (small?.buffer ? { ...(await own.storeBuffer(small.buffer)), hash: small.hash } : await own.storeFile(abs, st.size))
       if (!stored || !(await this.stillSame(abs, st))) {
         this.deps.log.debug({ path, size: st.size, stored: stored !== null }, 'file changed while it was stored; trying again')
         // blocks no entry will name (never our own version's blocks, which a touch reuses)
         if (stored && !ours) await own.release(stored.blob).catch(() => undefined)
+        if (ours) own.unkeep(ours.blob)
         return 'unsettled'
       }
       meta.hash = stored.hash

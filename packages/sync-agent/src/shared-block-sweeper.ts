@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import type { Logger } from './log.js'
+import type { BlockRange } from './own-drive-writer.js'
 import { clearKeepingTree } from './replication/clear-blocks.js'
+import { scanLiveEntries } from './replication/live-entries-scan.js'
 import { removeFile, replaceFile } from './state-file.js'
 
 /** after the first candidate, how long the sweeper waits for more (a plugin update releases thousands at once) */
@@ -11,8 +13,10 @@ export const SWEEP_DELAY_MS = 10_000
 const MAX_SWEEP_SHARE = 0.05
 /** cleared blocks' bytes after which the blob core's storage is compacted (RocksDB reclaims them then) */
 export const COMPACT_AFTER_BYTES = 16 * 1024 * 1024
-/** a shared block's size at most (OwnDriveWriter's PACK_BYTES): what a cleared one is counted as */
-const SHARED_BLOCK_BYTES = 64 * 1024
+/** after a start, when every block of the blob core is looked at once (see `ready`) */
+export const FULL_SWEEP_DELAY_MS = 20_000
+/** a withdrawn large blob of more blocks is left to the next full sweep instead of listed */
+const MAX_RANGE_CANDIDATES = 65_536
 /** candidates kept across a restart at most (a longer list is cut: those blocks' bytes stay) */
 const MAX_SAVED = 1_000_000
 
@@ -22,13 +26,23 @@ const MAX_SAVED = 1_000_000
  * small file frees nothing; without this sweep every small file ever replaced or deleted here
  * kept its bytes in the data dir (a plugin update: its whole old version, for good).
  *
- * Candidates are the blocks of released small files. A sweep, SWEEP_DELAY_MS after the first
- * candidate, reads our drive's entries once, at one version (a checkout: a conflict copy and
- * the withdrawal of the path it copies are one batch, so a copy's block is never seen unnamed
- * between them), and clears each candidate block no entry names and no file handed out but not
- * yet put holds (`pinned`: its entry may not be in that version yet). New files never go into
- * a block that was already written, so a block found dead stays dead. Runs of dead blocks are
- * cleared with clearKeepingTree (the first one or two of a run may stay, for the Merkle tree).
+ * Candidates are the blocks of released small files, and of large files whose entry was
+ * withdrawn (a conflict lost: a copy may still name them). A sweep, SWEEP_DELAY_MS after the first
+ * candidate, reads our drive's entries once, at one version (its length then: a conflict copy
+ * and the withdrawal of the path it copies are one batch, so a copy's block is never seen
+ * unnamed between them; read from the raw index blocks, live-entries-scan.ts: at 100,000
+ * entries 2.3 s where Hyperdrive's listing of a checkout took 10.8-15.2 s), and clears each
+ * candidate block no entry names and no file handed out but not yet put holds (`pinned`: its
+ * entry may not be in that version yet; a large file being streamed; a touch's blob, `keep`).
+ * New files never go into a block that was already written, so a block found dead stays dead.
+ * Runs of dead blocks are cleared with clearKeepingTree (the first one or two of a run may
+ * stay, for the Merkle tree).
+ *
+ * FULL_SWEEP_DELAY_MS after each start one sweep looks at every block of the blob core, not
+ * only at candidates (`ready`): the same read of the entries, then every held block outside
+ * what they and the pins name is cleared. It takes what no candidate list names (see
+ * `ready`); at 100,000 entries it costs about what a sweep of candidates does.
+ *
  * Candidates waiting for a sweep are saved in `stateFile` (when a sweep is scheduled, after
  * it, and at close) and read back by `ready()`, so a restart right after a plugin update does
  * not leave its old files' bytes for good; a kill -9 loses those released since the last save.
@@ -44,6 +58,7 @@ const MAX_SAVED = 1_000_000
 export class SharedBlockSweeper {
   private candidates = new Set<number>()
   private timer: NodeJS.Timeout | null = null
+  private fullTimer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
   private lastCostMs = 0
   private closed = false
@@ -53,22 +68,39 @@ export class SharedBlockSweeper {
   compactions = 0
   /** bytes cleared since the last compaction */
   private clearedBytes = 0
+  /** the next sweep looks at every block of the blob core, not only the candidates */
+  private full = false
 
   constructor(
     private readonly deps: {
       drive: Hyperdrive
       core: Hypercore
-      /** blocks of small files handed out whose entries are not flushed yet */
-      pinned(): Set<number>
+      /** blocks of files handed out whose entries are not flushed yet (and of a file being streamed) */
+      pinned(): BlockRange[]
       log?: Logger
       delayMs?: number
+      /** after `ready`, when the full sweep runs (FULL_SWEEP_DELAY_MS) */
+      fullDelayMs?: number
       /** where candidates outlive a restart (none: in memory only) */
       stateFile?: string
     }
   ) {}
 
-  /** Reads back the candidates saved by the last run (their sweep is scheduled). */
+  /**
+   * Reads back the candidates saved by the last run, and schedules a full sweep: every block
+   * of the blob core no entry names and no file handed out holds is cleared, whatever released
+   * it. That covers what no candidate list names: blocks released before a kill -9 (the list
+   * is saved ~10 s before a sweep), a large blob withdrawn with more blocks than are listed,
+   * a large file that changed while it was stored, and everything an agent of session 28 or
+   * before kept (it swept nothing: every small file it replaced or deleted).
+   */
   async ready(): Promise<void> {
+    this.fullTimer = setTimeout(() => {
+      this.fullTimer = null
+      this.full = true
+      this.schedule()
+    }, this.deps.fullDelayMs ?? FULL_SWEEP_DELAY_MS)
+    this.fullTimer.unref()
     const file = this.deps.stateFile
     if (!file) return
     let saved: unknown
@@ -91,6 +123,19 @@ export class SharedBlockSweeper {
     this.schedule()
   }
 
+  /** Blocks start..end - 1 held a large file an entry of ours may no longer name (withdrawn). */
+  addRange(start: number, end: number): void {
+    if (this.closed || end <= start) return
+    if (end - start > MAX_RANGE_CANDIDATES) this.full = true
+    else for (let b = start; b < end; b++) this.candidates.add(b)
+    this.schedule()
+  }
+
+  /** A sweep is under way (its pins were taken when it started: a pin made now is not seen). */
+  get busy(): boolean {
+    return this.running !== null
+  }
+
   /** `bytes` of a large file's own blocks were cleared (OwnDriveWriter.release). */
   freed(bytes: number): void {
     if (this.closed || bytes <= 0) return
@@ -98,10 +143,11 @@ export class SharedBlockSweeper {
     this.schedule()
   }
 
-  /** Sweeps now (the candidates gathered so far), then compacts if due; resolves with the blocks cleared. */
-  async sweep(): Promise<number> {
+  /** Sweeps now (the candidates gathered so far, or `full`: every block), then compacts if due; resolves with the blocks cleared. */
+  async sweep(opts: { full?: boolean } = {}): Promise<number> {
     while (this.running) await this.running
     if (this.closed) return 0
+    if (opts.full) this.full = true
     let cleared = 0
     const run = this.sweepOnce().then(async (n) => {
       cleared = n
@@ -115,7 +161,8 @@ export class SharedBlockSweeper {
   async close(): Promise<void> {
     this.closed = true
     if (this.timer) clearTimeout(this.timer)
-    this.timer = null
+    if (this.fullTimer) clearTimeout(this.fullTimer)
+    this.timer = this.fullTimer = null
     while (this.running) await this.running.catch(() => undefined)
     await this.save()
   }
@@ -140,7 +187,7 @@ export class SharedBlockSweeper {
   }
 
   private schedule(): void {
-    if (this.timer || this.running || this.closed || (this.candidates.size === 0 && this.clearedBytes < COMPACT_AFTER_BYTES)) return
+    if (this.timer || this.running || this.closed || (this.candidates.size === 0 && !this.full && this.clearedBytes < COMPACT_AFTER_BYTES)) return
     const delay = Math.max(this.deps.delayMs ?? SWEEP_DELAY_MS, this.lastCostMs / MAX_SWEEP_SHARE)
     this.timer = setTimeout(() => {
       this.timer = null
@@ -157,63 +204,124 @@ export class SharedBlockSweeper {
   }
 
   private async sweepOnce(): Promise<number> {
-    if (this.candidates.size === 0) return 0
+    const full = this.full
+    if (!full && this.candidates.size === 0) return 0
     const started = Date.now()
     const { core, drive } = this.deps
     const length = core.length
-    // blocks not written yet (a pack being filled) wait for a later sweep
-    const sorted = [...this.candidates].filter((b) => b < length).sort((a, b) => a - b)
-    for (const b of sorted) this.candidates.delete(b)
-    if (sorted.length === 0) return 0
+    // blocks not written yet (a pack being filled) wait for a later sweep; a full sweep looks
+    // at every block written
+    const sorted = full ? [] : [...this.candidates].filter((b) => b < length).sort((a, b) => a - b)
+    for (const b of this.candidates) if (b < length) this.candidates.delete(b)
+    this.full = false
+    if (!full && sorted.length === 0) return 0
     // pinned first, then the entries: a file put meanwhile is in one or the other
     const pinned = this.deps.pinned()
     const live = new Uint8Array(sorted.length)
-    const snapshot = drive.checkout(drive.version)
+    /** full sweep: every range an entry names */
+    const named: BlockRange[] = []
     try {
-      for await (const entry of snapshot.entries()) {
-        const blob = entry.value?.blob as { blockOffset?: unknown; blockLength?: unknown } | null | undefined
-        if (!blob || typeof blob.blockOffset !== 'number' || typeof blob.blockLength !== 'number' || blob.blockLength <= 0) continue
-        markRange(sorted, live, blob.blockOffset, blob.blockOffset + blob.blockLength)
-      }
+      // our drive's entries at one version (its length now: a copy and the withdrawal of the
+      // path it copies are one batch, one append), from its raw index blocks
+      await scanLiveEntries(drive.core, drive.core.length, (value) => {
+        const blob = namedBlob(value)
+        if (!blob) return
+        if (full) named.push({ start: blob.blockOffset, end: blob.blockOffset + blob.blockLength })
+        else markRange(sorted, live, blob.blockOffset, blob.blockOffset + blob.blockLength)
+      })
     } catch (err) {
       // not read to the end: nothing is known dead; the candidates are tried again
+      if (full) this.full = true
       for (const b of sorted) this.candidates.add(b)
       throw err
-    } finally {
-      await snapshot.close()
+    }
+    const kept = mergeRanges(pinned)
+    // runs of blocks to clear: the candidates no entry names, or (full) every block none names
+    const dead: BlockRange[] = []
+    if (full) {
+      for (const gap of gapsOf(mergeRanges([...named, ...kept]), length)) dead.push(...(await heldRuns(core, gap)))
+    } else {
+      for (let i = 0; i < sorted.length; i++) {
+        const b = sorted[i] as number
+        if (live[i] || covers(kept, b)) continue
+        const last = dead[dead.length - 1]
+        if (last && last.end === b) last.end++
+        else dead.push({ start: b, end: b + 1 })
+      }
     }
     let cleared = 0
-    let kept = 0
-    let runStart = -1
-    let runEnd = -1
-    const flush = async () => {
-      if (runStart < 0) return
-      const from = await clearKeepingTree(core, runStart, runEnd)
-      cleared += runEnd - from
-      kept += from - runStart
-      runStart = -1
+    let keptForTree = 0
+    for (const run of dead) {
+      const from = await clearKeepingTree(core, run.start, run.end)
+      cleared += run.end - from
+      keptForTree += from - run.start
     }
-    for (let i = 0; i < sorted.length; i++) {
-      const b = sorted[i] as number
-      if (live[i] || pinned.has(b)) continue
-      if (runStart >= 0 && b === runEnd) {
-        runEnd++
-        continue
-      }
-      await flush()
-      runStart = b
-      runEnd = b + 1
-    }
-    await flush()
     this.freedBlocks += cleared
-    this.clearedBytes += cleared * SHARED_BLOCK_BYTES
+    // an estimate (what compaction waits for): packs are up to 64 KiB, a large file's blocks 1 MiB
+    this.clearedBytes += cleared * (length > 0 ? core.byteLength / length : 0)
     this.lastCostMs = Date.now() - started
     // info when it freed something (at most one line per sweep, SWEEP_DELAY_MS apart)
-    const fields = { candidates: sorted.length, cleared, keptForTree: kept, ms: this.lastCostMs }
-    if (cleared > 0) this.deps.log?.info(fields, 'swept the shared blocks of small files no entry names')
-    else this.deps.log?.debug(fields, 'swept the shared blocks of small files no entry names')
+    const fields = { full, candidates: full ? length : sorted.length, cleared, keptForTree, ms: this.lastCostMs }
+    if (cleared > 0) this.deps.log?.info(fields, full ? 'swept every block of ours no entry names' : 'swept the blocks of files no entry names')
+    else this.deps.log?.debug(fields, full ? 'swept every block of ours no entry names' : 'swept the blocks of files no entry names')
     return cleared
   }
+}
+
+/** Sorted, disjoint ranges covering the same blocks. */
+function mergeRanges(ranges: readonly BlockRange[]): BlockRange[] {
+  const out: BlockRange[] = []
+  for (const r of [...ranges].filter((x) => x.end > x.start).sort((x, y) => x.start - y.start)) {
+    const last = out[out.length - 1]
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end)
+    else out.push({ start: r.start, end: r.end })
+  }
+  return out
+}
+
+/** Does one of `merged` (sorted, disjoint) hold block `b`? */
+function covers(merged: readonly BlockRange[], b: number): boolean {
+  let lo = 0
+  let hi = merged.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((merged[mid] as BlockRange).end <= b) lo = mid + 1
+    else hi = mid
+  }
+  const r = merged[lo]
+  return r !== undefined && r.start <= b
+}
+
+/** The ranges of 0..length - 1 that none of `merged` (sorted, disjoint) covers. */
+function gapsOf(merged: readonly BlockRange[], length: number): BlockRange[] {
+  const gaps: BlockRange[] = []
+  let at = 0
+  for (const r of merged) {
+    if (r.start >= length) break
+    if (r.start > at) gaps.push({ start: at, end: r.start })
+    at = Math.max(at, r.end)
+  }
+  if (at < length) gaps.push({ start: at, end: length })
+  return gaps
+}
+
+/** The runs of blocks in `range` the core still holds (cleared ones are skipped). */
+async function heldRuns(core: Hypercore, range: BlockRange): Promise<BlockRange[]> {
+  const runs: BlockRange[] = []
+  for (let b = range.start; b < range.end; b++) {
+    if (!(await core.has(b))) continue
+    const last = runs[runs.length - 1]
+    if (last && last.end === b) last.end++
+    else runs.push({ start: b, end: b + 1 })
+  }
+  return runs
+}
+
+/** The blob range a drive entry's value (Hyperdrive's JSON) names, if any. */
+function namedBlob(value: Buffer): { blockOffset: number; blockLength: number } | null {
+  const blob = (JSON.parse(value.toString('utf8')) as { blob?: { blockOffset?: unknown; blockLength?: unknown } | null }).blob
+  if (!blob || typeof blob.blockOffset !== 'number' || typeof blob.blockLength !== 'number' || blob.blockLength <= 0) return null
+  return { blockOffset: blob.blockOffset, blockLength: blob.blockLength }
 }
 
 /** Marks the candidates (sorted) in `start`..`end - 1` live. */

@@ -14,7 +14,7 @@ afterEach(async () => {
 })
 
 /** Our drive in a store at `dir` (a new temp dir unless given: given, a restart) and its writer, ready. */
-async function ownWriter(opts: { sweepDelayMs?: number; sweepStateFile?: string; dir?: string } = {}): Promise<{ writer: OwnDriveWriter; drive: Hyperdrive; dir: string; stop: () => Promise<void> }> {
+async function ownWriter(opts: { sweepDelayMs?: number; fullSweepDelayMs?: number; sweepStateFile?: string; dir?: string } = {}): Promise<{ writer: OwnDriveWriter; drive: Hyperdrive; dir: string; stop: () => Promise<void> }> {
   const dir = opts.dir ?? tempDir()
   const store = new Corestore(dir)
   const drive = new Hyperdrive(store.namespace('own'), null)
@@ -212,5 +212,116 @@ describe("OwnDriveWriter: small files' shared blocks", () => {
       for await (const entry of next.drive.entries()) if (entry.value.blob) expect(await held(next.writer)(entry.value.blob.blockOffset), entry.key).toBe(true)
       await next.stop()
     }
+  })
+})
+
+/**
+ * The full sweep (at each start, and when a withdrawn blob is too large to list) clears every
+ * block of ours no entry names, whatever released it; it must never take blocks a file handed
+ * out but not yet put holds: a large file stored from memory, one being streamed, a touch's
+ * blob kept for its put.
+ */
+describe('OwnDriveWriter full sweep', () => {
+  const MiB = 1024 * 1024
+  const held = (writer: OwnDriveWriter) => {
+    const core = (writer as unknown as { blobs: { core: { has(s: number, e?: number): Promise<boolean> } } }).blobs.core
+    return (start: number, end = start + 1) => core.has(start, end)
+  }
+  const big = (fill: number, mib = 3) => Buffer.alloc(mib * MiB, fill)
+
+  it('clears what nothing names: a file that changed while it was streamed, a withdrawn large blob, a leaked pack', async () => {
+    const { writer, drive, dir } = await ownWriter({ sweepDelayMs: 60_000 })
+    const keep = await writer.storeBuffer(big(1))
+    await writer.put('/keep.bin', { blob: keep.blob, metadata: tag('keep') })
+    await writeFile(join(dir, 'changing.bin'), big(2))
+    // its size read differs from the one expected: its blocks are in the core, no id handed out
+    expect(await writer.storeFile(join(dir, 'changing.bin'), 3 * MiB + 1)).toBe(null)
+    const withdrawn = await writer.storeBuffer(big(3))
+    await writer.put('/lost.bin', { blob: withdrawn.blob, metadata: tag('lost') })
+    await writer.put('/lost.bin', { blob: null, metadata: tag('withdrawn') })
+    const length = (drive as unknown as { blobs: { core: { length: number } } }).blobs.core.length
+    expect(length).toBe(9)
+    const cleared = await writer.sweepSharedBlocks({ full: true })
+    const has = held(writer)
+    expect(await has(0, 3), 'the named file').toBe(true)
+    // blocks 3-8 named by nothing: all but what the Merkle tree needs (clear-blocks.ts)
+    expect(cleared).toBeGreaterThanOrEqual(5)
+    expect(await has(4, 9)).toBe(false)
+    expect(await writer.sweepSharedBlocks({ full: true })).toBe(0)
+  })
+
+  it('never takes a large file stored from memory whose entry is not put yet', async () => {
+    const { writer, drive } = await ownWriter({ sweepDelayMs: 60_000 })
+    const large = await writer.storeBuffer(big(1))
+    // another file's put flushes the queue: the large file's blocks are written, unnamed
+    const other = await writer.storeBuffer(Buffer.alloc(1000, 2))
+    await writer.put('/other.php', { blob: other.blob, metadata: tag('other') })
+    expect((drive as unknown as { blobs: { core: { length: number } } }).blobs.core.length).toBe(4)
+    await writer.sweepSharedBlocks({ full: true })
+    await writer.put('/large.bin', { blob: large.blob, metadata: tag('large') })
+    expect(await held(writer)(large.blob.blockOffset, large.blob.blockOffset + large.blob.blockLength)).toBe(true)
+  })
+
+  it('never takes the blocks of a file being streamed', async () => {
+    const { writer, dir } = await ownWriter({ sweepDelayMs: 60_000 })
+    await writeFile(join(dir, 'big.bin'), big(1, 40))
+    const core = (writer as unknown as { blobs: { core: { append(b: Buffer[]): Promise<unknown> } } }).blobs.core
+    const append = core.append.bind(core)
+    let sweptMidStream = false
+    // after the stream's first 16 blocks are written, a full sweep runs
+    core.append = async (blocks: Buffer[]) => {
+      const out = await append(blocks)
+      if (!sweptMidStream) {
+        sweptMidStream = true
+        await writer.sweepSharedBlocks({ full: true })
+      }
+      return out
+    }
+    const stored = await writer.storeFile(join(dir, 'big.bin'), 40 * MiB)
+    expect(sweptMidStream).toBe(true)
+    await writer.put('/big.bin', { blob: stored!.blob, metadata: tag('big') })
+    expect(stored!.blob.blockLength).toBe(40)
+    expect(await held(writer)(0, 40)).toBe(true)
+  })
+
+  it('keeps a touch\'s blob until its put, even withdrawn meanwhile; refuses one already swept or while a sweep runs', async () => {
+    const { writer } = await ownWriter({ sweepDelayMs: 60_000 })
+    const has = held(writer)
+    const v = await writer.storeBuffer(big(1))
+    const range = [v.blob.blockOffset, v.blob.blockOffset + v.blob.blockLength] as const
+    await writer.put('/a.bin', { blob: v.blob, metadata: tag('v') })
+    // decided on our entry; the entry is withdrawn (a conflict lost, no copy) before the keep
+    await writer.put('/a.bin', { blob: null, metadata: tag('withdrawn') })
+    expect(await writer.keep(v.blob)).toBe(true)
+    await writer.sweepSharedBlocks({ full: true })
+    await writer.put('/a.bin', { blob: v.blob, metadata: tag('touched') })
+    expect(await has(...range)).toBe(true)
+
+    // withdrawn and swept before the touch: not kept (its bytes are stored again)
+    await writer.put('/a.bin', { blob: null, metadata: tag('withdrawn again') })
+    expect(await writer.sweepSharedBlocks({ full: true })).toBeGreaterThan(0)
+    expect(await writer.keep(v.blob)).toBe(false)
+
+    // a sweep under way took its pins already: not kept
+    const w = await writer.storeBuffer(big(2))
+    await writer.put('/b.bin', { blob: w.blob, metadata: tag('w') })
+    const sweep = writer.sweepSharedBlocks({ full: true })
+    expect(await writer.keep(w.blob)).toBe(false)
+    await sweep
+    expect(await writer.keep(w.blob)).toBe(true)
+    writer.unkeep(w.blob)
+  })
+
+  it('runs by itself after a start', async () => {
+    const first = await ownWriter({ sweepDelayMs: 60_000, fullSweepDelayMs: 60_000 })
+    const v = await first.writer.storeBuffer(big(1))
+    await first.writer.put('/a.bin', { blob: v.blob, metadata: tag('v') })
+    // withdrawn, a copy of it never made: nothing lists its blocks
+    await first.writer.put('/a.bin', { blob: null, metadata: tag('withdrawn') })
+    await first.stop()
+    const again = await ownWriter({ dir: first.dir, sweepDelayMs: 5, fullSweepDelayMs: 5 })
+    const sweeper = (again.writer as unknown as { sweeper: { freedBlocks: number } }).sweeper
+    await until(() => sweeper.freedBlocks > 0, 'the full sweep after the start cleared something', 10_000)
+    expect(await held(again.writer)(1, 3)).toBe(false)
   })
 })

@@ -5,6 +5,7 @@ import { StallTimer } from '../peers/stall-timer.js'
 import type { PeerSession } from '../peers/peer-session.js'
 import { CONTENT_DONE, MAX_INDEX_BLOCKS, type IndexBlocks } from '../protocol.js'
 import { entriesOf, TreeHasher, TreeNodeSet, type SnapshotEntryList } from './index-snapshot.js'
+import { decryptInPlace } from './raw-blocks.js'
 import { storeVerifiedBlocks } from './store-verified-blocks.js'
 
 /**
@@ -227,18 +228,4 @@ export class IndexBlockFetcher {
     p.timer.clear()
     this.pending.delete(id)
   }
-}
-
-/** A stored block decrypted and unpadded as Hypercore's own `get` does, in place (once it is stored, nothing needs its ciphertext). */
-async function decryptInPlace(core: Hypercore, index: number, block: Buffer): Promise<Buffer> {
-  const inner = core as unknown as { encryption: BlockEncryption | null; core: unknown }
-  const encryption = inner.encryption
-  if (!encryption) return block
-  await encryption.decrypt(index, block, inner.core)
-  return block.subarray(encryption.padding(inner.core, index))
-}
-
-interface BlockEncryption {
-  decrypt(index: number, block: Buffer, core: unknown): void | Promise<void>
-  padding(core: unknown, index: number): number
 }

@@ -1,6 +1,7 @@
 import type Hypercore from 'hypercore'
 import type { Logger } from '../log.js'
 import type { PeerSession } from '../peers/peer-session.js'
+import { readRawBlocks } from './raw-blocks.js'
 import { CONTENT_BUSY, CONTENT_DONE, CONTENT_NOT_HERE, CONTENT_REFUSED, MAX_INDEX_ANSWER_BYTES, type IndexRequest } from '../protocol.js'
 
 /**
@@ -80,7 +81,7 @@ export class IndexBlockServer {
   private async read(request: IndexRequest): Promise<Buffer[]> {
     const core = this.deps.core(request.driveKey)
     if (!core || core.contiguousLength < request.end) return []
-    const gets = readBlocks(core, request.start, request.end)
+    const gets = readRawBlocks(core, request.start, request.end)
     const out: Buffer[] = []
     let bytes = 0
     for (const block of await Promise.all(gets)) {
@@ -96,36 +97,4 @@ export class IndexBlockServer {
     this.closed = true
     this.queues.clear()
   }
-}
-
-interface StorageRead {
-  getBlock(index: number): Promise<Buffer | null>
-  tryFlush(): void
-}
-
-/**
- * Blocks start..end-1 as stored (raw), all of them held here. One storage read for all of
- * them, as Hypercore reads a range it sends (`core.state.storage.read()`, an internal of
- * hypercore 11): a `get` each costs a read of its own, 4,096 of them 71 ms against 15-31 ms.
- * Where the internal is not there, a `get` each.
- */
-function readBlocks(core: Hypercore, start: number, end: number): Array<Promise<Buffer | null>> {
-  const storage = (core as unknown as { state?: { storage?: { read?: () => StorageRead } } }).state?.storage
-  const gets: Array<Promise<Buffer | null>> = []
-  if (typeof storage?.read === 'function') {
-    const rx = storage.read()
-    if (typeof rx?.getBlock === 'function' && typeof rx.tryFlush === 'function') {
-      // read once for a peer: not kept in RocksDB's block cache (32 MiB), as RocksDB advises for
-      // bulk scans; at 100,000 files the serving peer's peak RSS fell from 285-287 to 265-266 MiB
-      // (two runs each, 2026-11-30). rocksdb-native's read option, set on its read batch (an
-      // internal of hypercore-storage); left alone where it is not there
-      const batch = (rx as unknown as { read?: { _fillCache?: unknown } }).read
-      if (batch && typeof batch._fillCache === 'boolean') batch._fillCache = false
-      for (let i = start; i < end; i++) gets.push(rx.getBlock(i))
-      rx.tryFlush()
-      return gets
-    }
-  }
-  for (let i = start; i < end; i++) gets.push(core.get(i, { raw: true, wait: false }) as Promise<Buffer | null>)
-  return gets
 }

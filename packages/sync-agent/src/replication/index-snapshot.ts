@@ -94,7 +94,7 @@ export class TreeHasher {
 }
 
 /** Hyperdrive's key prefix in its Hyperbee (sub-encoder 'files'). */
-const FILES_PREFIX = Buffer.from('files\0')
+export const FILES_PREFIX = Buffer.from('files\0')
 
 export interface SnapshotEntry {
   seq: number

@@ -45,6 +45,9 @@ export function collectingPuts(own: MemberDrive, puts: EntryMeta[], released: Bl
       return blob.byteLength
     },
     forget: (blob: BlobId | null) => void (blob && forgotten.push(blob)),
+    // a touch's blob: the fake's blocks are always there
+    keep: async () => true,
+    unkeep: () => undefined,
     putIf: async (key: string, value: { metadata: EntryMeta }, onlyIf: (current: unknown) => boolean) => {
       if (!onlyIf(await own.drive.entry(key))) return false
       puts.push(value.metadata)
