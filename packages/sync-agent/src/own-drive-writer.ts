@@ -228,10 +228,10 @@ export class OwnDriveWriter {
   }
 
   /**
-   * An entry naming `blob` was withdrawn (a conflict copy, or our version that lost): a small
-   * file's shared block becomes a candidate for the sweeper, which clears it only if no entry
-   * names a file in it (a copy of that very version, made earlier, may). A large file's blocks
-   * are kept: they are cleared only by `release`, which needs to know no entry names them.
+   * An entry naming `blob` was withdrawn (a conflict copy, or our version that lost): its blocks
+   * (a small file's shared block, or a large file's own) become candidates for the sweeper,
+   * which clears each only if no entry names it (a copy of that very version, made earlier,
+   * may). Not `release`, which clears at once: it is for a blob that no entry can name.
    */
   forget(blob: BlobId | null): void {
     if (!blob || blob.blockLength <= 0) return
@@ -241,13 +241,15 @@ export class OwnDriveWriter {
 
   /**
    * A touch (same bytes, new mtime) names `blob`, the blob of our current entry, again: kept
-   * from the sweeper until its put is flushed (or `unkeep`). False when it cannot be promised
-   * (a sweep is under way, or the blob is no longer held here: our entry was withdrawn and the
-   * blob swept since it was read): the caller stores the bytes again. Pinned in the same turn
-   * as the check, so a sweep that starts later sees the pin.
+   * from the sweeper until its put is flushed (or `unkeep`). A sweep under way took its pins
+   * when it started, so the keep waits for it to end, and pins in the same turn it sees no
+   * sweep running: one that starts later sees the pin. False when the blob is no longer held
+   * here (our entry was withdrawn and the blob swept since it was read): the caller stores the
+   * bytes again.
    */
   async keep(blob: BlobId): Promise<boolean> {
-    if (blob.blockLength <= 0 || this.sweeper.busy) return false
+    if (blob.blockLength <= 0) return false
+    while (this.sweeper.busy) await this.sweeper.idle()
     this.unnamed.set(blob.byteOffset, { start: blob.blockOffset, end: blob.blockOffset + blob.blockLength })
     if (await this.blobs.core.has(blob.blockOffset, blob.blockOffset + blob.blockLength)) return true
     this.unnamed.delete(blob.byteOffset)

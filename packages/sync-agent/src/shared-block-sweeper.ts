@@ -136,6 +136,11 @@ export class SharedBlockSweeper {
     return this.running !== null
   }
 
+  /** Resolves when the sweep under way (if any) has ended, failed or not. */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined)
+  }
+
   /** `bytes` of a large file's own blocks were cleared (OwnDriveWriter.release). */
   freed(bytes: number): void {
     if (this.closed || bytes <= 0) return

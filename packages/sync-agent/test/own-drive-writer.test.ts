@@ -284,7 +284,7 @@ describe('OwnDriveWriter full sweep', () => {
     expect(await held(writer)(0, 40)).toBe(true)
   })
 
-  it('keeps a touch\'s blob until its put, even withdrawn meanwhile; refuses one already swept or while a sweep runs', async () => {
+  it('keeps a touch\'s blob until its put, even withdrawn meanwhile; waits for a sweep under way; refuses one already swept', async () => {
     const { writer } = await ownWriter({ sweepDelayMs: 60_000 })
     const has = held(writer)
     const v = await writer.storeBuffer(big(1))
@@ -302,14 +302,26 @@ describe('OwnDriveWriter full sweep', () => {
     expect(await writer.sweepSharedBlocks({ full: true })).toBeGreaterThan(0)
     expect(await writer.keep(v.blob)).toBe(false)
 
-    // a sweep under way took its pins already: not kept
+    // a sweep under way took its pins already: the keep waits for its end, then pins (or finds
+    // the blob gone). /b.bin withdrawn: the sweep under way takes its blob, so it cannot be kept
     const w = await writer.storeBuffer(big(2))
     await writer.put('/b.bin', { blob: w.blob, metadata: tag('w') })
-    const sweep = writer.sweepSharedBlocks({ full: true })
+    await writer.put('/b.bin', { blob: null, metadata: tag('withdrawn') })
+    let swept = false
+    const sweep = writer.sweepSharedBlocks({ full: true }).then(() => (swept = true))
     expect(await writer.keep(w.blob)).toBe(false)
+    expect(swept, 'the keep waited for the sweep').toBe(true)
     await sweep
-    expect(await writer.keep(w.blob)).toBe(true)
-    writer.unkeep(w.blob)
+    // /c.bin, named while a sweep runs: kept once it ended; withdrawn then, the next sweep leaves it
+    const x = await writer.storeBuffer(big(3))
+    await writer.put('/c.bin', { blob: x.blob, metadata: tag('x') })
+    const during = writer.sweepSharedBlocks({ full: true })
+    expect(await writer.keep(x.blob)).toBe(true)
+    await during
+    await writer.put('/c.bin', { blob: null, metadata: tag('withdrawn') })
+    await writer.sweepSharedBlocks({ full: true })
+    await writer.put('/c.bin', { blob: x.blob, metadata: tag('touched') })
+    expect(await has(x.blob.blockOffset, x.blob.blockOffset + x.blob.blockLength)).toBe(true)
   })
 
   it('runs by itself after a start', async () => {
