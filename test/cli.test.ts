@@ -110,9 +110,15 @@ describe('sync-agent CLI', () => {
     const status = await readyWithFiles(agent, 1)
     expect(typeof status.deviceId).toBe('string')
     expect(status.deviceId).not.toBe('')
+    // the data dir's size on disk, measured in the background (the first answer may not have it)
+    const measured = await until(async () => ((await agent.status()) as { dataDirBytes?: number | null }).dataDirBytes, { timeoutMs: 10_000, message: 'status has the data dir\'s size' })
+    const { stdout: du } = await promisify(execFile)('du', ['-s', '--block-size=1', agent.data])
+    // what du counts, give or take the files RocksDB wrote since
+    expect(measured).toBeGreaterThan(0.5 * Number(du.split('\t')[0]))
+    expect(measured).toBeLessThan(2 * Number(du.split('\t')[0]))
     const human = await runCli(['status', '--control', agent.control])
     expect(human.code, human.stderr).toBe(0)
-    expect(human.stdout.trim()).not.toBe('')
+    expect(human.stdout).toMatch(/^files +1 \(6 B\) +data dir [\d.]+ (KiB|MiB) +members: 1 +conflicts: 0$/m)
     // the CLI's JSON is the report the helpers read over the control socket
     const json = await runCli(['status', '--json', '--control', agent.control])
     expect(json.code, json.stderr).toBe(0)

@@ -4,7 +4,7 @@ import { describeStuckAgent } from './stuck-agent.ts'
 import { until } from '../helpers/until.ts'
 
 describe('describeStuckAgent', () => {
-  it('names the function a process with a blocked event loop is spinning in', async () => {
+  it('names the function a process with a blocked event loop is spinning in, in five samples', async () => {
     const child = spawn(process.execPath, ['-e', 'function spinForever() { for (;;) {} } setTimeout(spinForever, 10); process.stdout.write("up\\n")'], { stdio: ['ignore', 'pipe', 'ignore'] })
     try {
       let up = ''
@@ -12,7 +12,8 @@ describe('describeStuckAgent', () => {
       await until(async () => up.includes('up'), { timeoutMs: 10_000, message: 'the child started' })
       const text = await describeStuckAgent(child.pid as number, null)
       expect(text).toMatch(/State:\s+R/)
-      expect(text).toMatch(/#0 spinForever/)
+      // five samples, each in the loop
+      expect(text.match(/#0 spinForever/g)).toHaveLength(5)
     } finally {
       child.kill('SIGKILL')
     }

@@ -26,17 +26,23 @@ export async function describeStuckAgent(pid: number, netns: string | null, dead
   return out.join('\n') + '\n'
 }
 
+/** JavaScript stacks taken of a stuck agent */
+const SAMPLES = 5
+
 function jsStack(pid: number, netns: string | null, deadlineMs: number): Promise<string> {
   return new Promise((resolve) => {
     const cmd = netns ? ['ip', 'netns', 'exec', netns, process.execPath, 'inspect', '-p', String(pid)] : [process.execPath, 'inspect', '-p', String(pid)]
     const child = spawn(cmd[0] as string, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
     let text = ''
-    // each step: what to wait for in the output, then what to send
-    const steps: Array<[RegExp, string]> = [
-      [/debug> /, 'pause\n'],
+    // each step: what to wait for in the output, then what to send. Several samples (pause,
+    // stack, go on): one stack of a loop of promises shows one frame of it (seed 3125: only
+    // Hyperbee's getBlock), the samples show which code goes round
+    const sample: Array<[RegExp, string]> = [
       [/break in /, 'bt\n'],
-      [/#\d+ .*\n[\s\S]*debug> /, '.exit\n']
+      [/#\d+ .*\n[\s\S]*debug> /, 'cont\n'],
+      [/debug> /, 'pause\n']
     ]
+    const steps: Array<[RegExp, string]> = [[/debug> /, 'pause\n'], ...Array.from({ length: SAMPLES - 1 }, () => sample).flat(), [/break in /, 'bt\n'], [/#\d+ .*\n[\s\S]*debug> /, '.exit\n']]
     const finish = () => {
       clearTimeout(timer)
       child.kill('SIGKILL')

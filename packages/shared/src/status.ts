@@ -148,6 +148,8 @@ export interface StatusReport {
   versions: { dir: string; keepDays: number; keptSinceStart: number } | null
   /** member drives (one per writer device) */
   members: number
+  /** the data dir's size on disk (measured at most every 10 s; null before the first measurement) */
+  dataDirBytes: number | null
   conflicts: number
   /** what this agent may do with the folder: rw writes, ro receives only */
   role: 'rw' | 'ro' | 'en'

@@ -9,6 +9,7 @@ import { PeerManager } from './peers/peer-manager.js'
 import type { PeerSession } from './peers/peer-session.js'
 import { Discovery } from './peers/discovery.js'
 import { ControlServer } from './control/control-server.js'
+import { DataDirUsage } from './data-dir-usage.js'
 import { deviceIdOf, shortIdOf } from './device-id.js'
 import { VERSION } from './daemon.js'
 
@@ -33,17 +34,22 @@ export class BlindAgent {
   private readonly haveBySession = new Map<PeerSession, Map<string, number>>()
   private readonly startedAt = Date.now()
   private readonly closers = new Closers()
+  private readonly dataDirUsage: DataDirUsage
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger
-  ) {}
+  ) {
+    this.dataDirUsage = new DataDirUsage(config.dataDir)
+  }
 
   async ready(): Promise<void> {
     const { config, log } = this
     const keys = deriveFolderKeys(config.secret)
     this.folderId = keys.folderId
     const opened = await openStore(config.dataDir)
+    // a first figure for status and metrics (a failure: measured again when asked)
+    await this.dataDirUsage.refresh().catch(() => undefined)
     this.store = opened.store
     this.closers.add(() => this.store.close())
     const keyPair = opened.keyPair
@@ -159,6 +165,7 @@ export class BlindAgent {
       transfer: { ...this.peers.transfer(), reusedBytes: 0 },
       versions: null,
       members: this.relay.members().length,
+      dataDirBytes: this.dataDirUsage.bytes(),
       conflicts: 0,
       localChanges: null,
       heldDeletes: null,

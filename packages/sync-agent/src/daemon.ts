@@ -15,6 +15,7 @@ import type { Stats } from 'node:fs'
 import { PathReconciler } from './reconcile-path.js'
 import { SyncEngine, type PendingSummary } from './sync-engine.js'
 import { OwnDriveWriter } from './own-drive-writer.js'
+import { DataDirUsage } from './data-dir-usage.js'
 import { FolderWatcher } from './folder-watcher.js'
 import { LocalChanges } from './local-changes.js'
 import { WatchRenewal } from './watch-renewal.js'
@@ -102,6 +103,7 @@ export class Agent {
   private localChanges!: LocalChanges
   private watchRenewal!: WatchRenewal
   private readonly startedAt = Date.now()
+  private readonly dataDirUsage: DataDirUsage
   /** since when `sync-agent pause` holds the sync (null: running) */
   private pausedSince: number | null = null
   private readonly closers = new Closers()
@@ -110,7 +112,9 @@ export class Agent {
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger
-  ) {}
+  ) {
+    this.dataDirUsage = new DataDirUsage(config.dataDir)
+  }
 
   async ready(): Promise<void> {
     const { config, log } = this
@@ -119,6 +123,8 @@ export class Agent {
     this.folderId = keys.folderId
     this.metrics = new AgentMetrics(() => this.status())
     const opened = await openStore(config.dataDir)
+    // a first figure for status and metrics (a failure: measured again when asked)
+    await this.dataDirUsage.refresh().catch(() => undefined)
     this.store = opened.store
     this.closers.add(() => this.store.close())
     const keyPair = opened.keyPair
@@ -829,6 +835,7 @@ export class Agent {
       pausedSince: this.pausedSince,
       versions: this.archive ? { dir: this.archive.dir, keepDays: this.config.versionsKeepDays, keptSinceStart: this.archive.kept } : null,
       members: this.drives.all().length,
+      dataDirBytes: this.dataDirUsage.bytes(),
       conflicts: this.engine.conflicts,
       role: this.config.secret.kind,
       localChanges: this.localOnly?.status() ?? null,

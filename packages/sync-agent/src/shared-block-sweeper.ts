@@ -222,6 +222,8 @@ export class SharedBlockSweeper {
     if (!full && sorted.length === 0) return 0
     // pinned first, then the entries: a file put meanwhile is in one or the other
     const pinned = this.deps.pinned()
+    // once per start: when it began, should it not end
+    if (full) this.deps.log?.info({ blocks: length, entries: drive.core.length }, 'sweeping every block of ours no entry names')
     const live = new Uint8Array(sorted.length)
     /** full sweep: every range an entry names */
     const named: BlockRange[] = []
@@ -267,7 +269,7 @@ export class SharedBlockSweeper {
     this.lastCostMs = Date.now() - started
     // info when it freed something (at most one line per sweep, SWEEP_DELAY_MS apart)
     const fields = { full, candidates: full ? length : sorted.length, cleared, keptForTree, ms: this.lastCostMs }
-    if (cleared > 0) this.deps.log?.info(fields, full ? 'swept every block of ours no entry names' : 'swept the blocks of files no entry names')
+    if (cleared > 0 || full) this.deps.log?.info(fields, full ? 'swept every block of ours no entry names' : 'swept the blocks of files no entry names')
     else this.deps.log?.debug(fields, full ? 'swept every block of ours no entry names' : 'swept the blocks of files no entry names')
     return cleared
   }

@@ -49,6 +49,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
     pausedSince: null,
     versions: null,
     members: 2,
+    dataDirBytes: 123_456_789,
     conflicts: 0,
     errors: [],
     startedAt: 1_699_999_000_000,
@@ -69,6 +70,7 @@ describe('AgentMetrics', () => {
     expect(s.get('sync_agent_members')).toBe(2)
     expect(s.get('sync_agent_folder_files')).toBe(12)
     expect(s.get('sync_agent_folder_bytes')).toBe(3456)
+    expect(s.get('sync_agent_data_dir_bytes')).toBe(123_456_789)
     expect(s.get('sync_agent_pending_files{class="themes"}')).toBe(3)
     expect(s.get('sync_agent_pending_bytes{class="themes"}')).toBe(600)
     expect(s.get('sync_agent_pending_files{class="uploads"}')).toBe(1)
@@ -116,8 +118,9 @@ describe('AgentMetrics', () => {
     let current = report()
     const metrics = new AgentMetrics(() => current)
     await metrics.render()
-    current = report({ ready: true, peers: [], classes: [classStatus('themes', 0, 0)], pausedSince: 1_700_000_000_000 })
+    current = report({ ready: true, peers: [], classes: [classStatus('themes', 0, 0)], pausedSince: 1_700_000_000_000, dataDirBytes: 5_000 })
     const s = samples((await metrics.render()).body)
+    expect(s.get('sync_agent_data_dir_bytes')).toBe(5_000)
     expect(s.get('sync_agent_ready')).toBe(1)
     expect(s.get('sync_agent_paused')).toBe(1)
     expect(s.get('sync_agent_peers_connected')).toBe(0)

@@ -39,8 +39,7 @@ async function listed(drive: Hyperdrive, length: number): Promise<Map<string, un
 describe('scanLiveEntries', () => {
   it.each([
     { seed: 1, encrypted: true },
-    { seed: 2, encrypted: false },
-    { seed: 3, encrypted: true }
+    { seed: 2, encrypted: false }
   ])('seed $seed (encrypted: $encrypted): the same entries as a listing of the checkout', async ({ seed, encrypted }) => {
     const next = mulberry32(seed)
     const random = () => next() / 2 ** 32
@@ -52,7 +51,7 @@ describe('scanLiveEntries', () => {
     const lengths: number[] = []
     let n = 0
     const value = (path: string) => ({ blob: { byteOffset: n, blockOffset: n++, blockLength: 1, byteLength: 10 }, metadata: { path } })
-    while (drive.core.length < 4500) {
+    while (drive.core.length < 3200) {
       const r = random()
       const path = paths[Math.floor(random() * paths.length)] as string
       if (r < 0.6) await drive.putEntry(path, value(path))
@@ -66,8 +65,8 @@ describe('scanLiveEntries', () => {
         }
         await batch.flush()
       }
-      // and a few earlier versions, one per ~1,000 blocks
-      if (drive.core.length >= 1000 * (lengths.length + 1)) lengths.push(drive.core.length)
+      // and a few earlier versions, one per ~700 blocks
+      if (drive.core.length >= 700 * (lengths.length + 1)) lengths.push(drive.core.length)
     }
     lengths.push(drive.core.length)
     for (const length of lengths) {
@@ -78,6 +77,30 @@ describe('scanLiveEntries', () => {
     }
     expect(lengths.length).toBeGreaterThan(3)
   }, 30_000)
+
+  // fault seed 3125: a scan beside the writes decrypted blocks still pending in Hypercore's
+  // storage in place; the writes stored them so, and the agent spun reading its own index
+  it('scans beside writes leave the drive as written', async () => {
+    const store = new Corestore(tempDir())
+    closers.push(() => store.close())
+    const drive = new Hyperdrive(store.namespace('own'), null, { encryptionKey: Buffer.alloc(32, 9) })
+    await drive.ready()
+    const want = new Map<string, unknown>()
+    let n = 0
+    for (let round = 0; round < 40; round++) {
+      const writes: Promise<unknown>[] = []
+      for (let i = 0; i < 20; i++) {
+        const path = `/f${(round * 7 + i) % 150}.php`
+        const blob = { byteOffset: n, blockOffset: n++, blockLength: 1, byteLength: 10 }
+        want.set(path, blob)
+        writes.push(drive.putEntry(path, { blob, metadata: { path } }))
+        if (i % 5 === 0) writes.push(scanLiveEntries(drive.core, drive.core.length, () => undefined))
+      }
+      await Promise.all(writes)
+    }
+    expect(await listed(drive, drive.core.length)).toEqual(want)
+    expect(await scanned(drive, drive.core.length)).toEqual(want)
+  })
 
   it('a block it cannot read is an error, not a shorter listing', async () => {
     const store = new Corestore(tempDir())

@@ -47,7 +47,7 @@ describe('SharedBlockSweeper under random publishing', () => {
     const dir = tempDir()
     /** a large file streamed from disk (storeFile); `changed`: its size read differs (null) */
     async function storeFromDisk(changed: boolean) {
-      const buf = Buffer.alloc(70 * 1024 + Math.floor(random() * 3 * 1024 * 1024), fill++ % 256)
+      const buf = Buffer.alloc(70 * 1024 + Math.floor(random() * 1.5 * 1024 * 1024), fill++ % 256)
       const abs = join(dir, `f${fill}`)
       await writeFile(abs, buf)
       return writer.storeFile(abs, buf.length + (changed ? 1 : 0))

@@ -101,7 +101,8 @@ export function formatStatus(s: StatusReport, opts: { bars?: boolean; rates?: Tr
     lines.push('classes  (* needed for ready)')
     for (const c of s.classes) lines.push(formatClass(c, opts.bars ?? false))
   }
-  lines.push(`files    ${s.files} (${formatBytes(s.bytes)})   members: ${s.members}   conflicts: ${s.conflicts}`)
+  const dataDir = s.dataDirBytes == null ? '' : `   data dir ${formatBytes(s.dataDirBytes)}`
+  lines.push(`files    ${s.files} (${formatBytes(s.bytes)})${dataDir}   members: ${s.members}   conflicts: ${s.conflicts}`)
   if (s.pending > 0) {
     lines.push(`pending  ${s.pending} paths, ${formatBytes(s.pendingBytes)}`)
     for (const [dir, p] of Object.entries(s.pendingByDir).sort((a, b) => b[1].bytes - a[1].bytes)) {

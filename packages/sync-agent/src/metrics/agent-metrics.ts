@@ -68,6 +68,8 @@ export class AgentMetrics {
     gauge('sync_agent_members', 'Writer devices of the folder (member drives)', (s) => s.members)
     gauge('sync_agent_folder_files', 'Files in the synced folder (as indexed)', (s) => s.files)
     gauge('sync_agent_folder_bytes', 'Bytes of the files in the synced folder (as indexed)', (s) => s.bytes)
+    // measured at the start, before the metrics are served (0 only if that failed)
+    gauge('sync_agent_data_dir_bytes', 'Bytes the data dir takes on disk (measured at the start, then at most every 10 s)', (s) => s.dataDirBytes ?? 0)
     gauge('sync_agent_pending', 'Paths waiting to be applied here or published', (s) => s.pending)
     gauge('sync_agent_start_time_seconds', 'When the agent started (unix seconds)', (s) => s.startedAt / 1000)
 

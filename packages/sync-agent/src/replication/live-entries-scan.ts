@@ -31,7 +31,9 @@ export async function scanLiveEntries(core: Hypercore, length: number, visit: (v
       const seq = start + k
       const raw = blocks[k]
       if (!raw) throw new Error(`index block ${seq} of our drive is not held`)
-      const block = await decryptInPlace(core, seq, raw)
+      // a copy: what storage returns may be a buffer it still holds (an atomic session's pending
+      // writes are read from its view as the very buffers written), never to be decrypted in place
+      const block = await decryptInPlace(core, seq, Buffer.from(raw))
       const { key, value } = BeeNode.decode(block)
       if (!key || key.byteLength < FILES_PREFIX.length || FILES_PREFIX.compare(key, 0, FILES_PREFIX.length) !== 0) continue
       const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')

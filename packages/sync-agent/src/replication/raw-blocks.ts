@@ -39,7 +39,12 @@ export function readRawBlocks(core: Hypercore, start: number, end: number): Arra
   return gets
 }
 
-/** A stored block decrypted and unpadded as Hypercore's own `get` does, in place (once it is stored, nothing needs its ciphertext). */
+/**
+ * A stored block decrypted and unpadded as Hypercore's own `get` does, in place (once it is
+ * stored, nothing needs its ciphertext). Only for a buffer nothing else holds: one read from
+ * storage may be the buffer of a write still pending (hypercore-storage's view), so a scan of a
+ * core being written decrypts a copy.
+ */
 export async function decryptInPlace(core: Hypercore, index: number, block: Buffer): Promise<Buffer> {
   const inner = core as unknown as { encryption: BlockEncryption | null; core: unknown }
   const encryption = inner.encryption
