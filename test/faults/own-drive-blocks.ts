@@ -1,7 +1,7 @@
 import { deriveFolderKeys, parseSecret } from '../../packages/shared/dist/index.js'
 import { openStore } from '../../packages/sync-agent/dist/open-store.js'
 import { requireFromAgent } from '../helpers/paths.ts'
-import { scanLiveEntries } from '../../packages/sync-agent/dist/replication/live-entries-scan.js'
+import { namedBlocks, scanLiveEntries } from '../../packages/sync-agent/dist/replication/live-entries-scan.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Holepunch modules ship no types
 const Hyperdrive: any = requireFromAgent('hyperdrive')
@@ -28,8 +28,8 @@ export async function unheldOwnBlocks(node: string, dataDir: string, secret: str
     const blobs = await drive.getBlobs()
     const named: Array<{ path: string; start: number; end: number }> = []
     await scanLiveEntries(drive.core, drive.core.length, (value, key) => {
-      const entry = JSON.parse(value.toString('utf8')) as { blob?: { blockOffset: number; blockLength: number } | null }
-      if (entry.blob && entry.blob.blockLength > 0) named.push({ path: key.toString('utf8'), start: entry.blob.blockOffset, end: entry.blob.blockOffset + entry.blob.blockLength })
+      const blob = namedBlocks(value)
+      if (blob) named.push({ path: key.toString('utf8'), start: blob.blockOffset, end: blob.blockOffset + blob.blockLength })
     })
     const held = new Map<number, boolean>()
     for (const { path, start, end } of named) {

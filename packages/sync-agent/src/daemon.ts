@@ -45,7 +45,7 @@ import { BulkMode } from './bulk-mode.js'
 import { VersionArchive } from './version-archive.js'
 import { VersionRestore } from './version-restore.js'
 import { readPausedSince, writePausedSince } from './pause-flag.js'
-import { replaceFile } from './state-file.js'
+import { removeFile, replaceFile } from './state-file.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -58,8 +58,8 @@ const TEMP_SWEEP_DELAY_MS = 500
 const CLOCK_WARN_MS = 60_000
 /** the peers' clock offsets, kept across restarts */
 const CLOCK_FILE = 'clock-offsets.json'
-/** small files' shared blocks left to sweep at a stop (shared-block-sweeper.ts) */
-const SWEEP_FILE = 'blocks-to-sweep.json'
+/** the list of blocks to sweep session 29's agents saved (block-sweeper.ts): removed at start */
+const LEGACY_SWEEP_FILE = 'blocks-to-sweep.json'
 /** without a working watcher (inotify limits), changes are found by a rescan this often */
 export const FALLBACK_SCAN_MS = 10_000
 
@@ -188,8 +188,10 @@ export class Agent {
     })
     this.closers.add(async () => indexServer.close())
     // our drive's writer; its sweeper frees small files' shared blocks (closed before the store)
-    const own = new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs(), { log: log.child({ c: 'own' }), sweepStateFile: join(config.dataDir, SWEEP_FILE) })
-    await own.ready()
+    const own = new OwnDriveWriter(this.drives.own.drive, await this.drives.own.drive.getBlobs(), { log: log.child({ c: 'own' }) })
+    own.ready()
+    // the list of blocks to sweep an agent of session 29 kept (the full sweep after a start took its place)
+    await removeFile(join(config.dataDir, LEGACY_SWEEP_FILE)).catch(() => undefined)
     this.closers.add(() => own.close())
     const reconciler = new PathReconciler({
       writer,

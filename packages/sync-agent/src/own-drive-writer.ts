@@ -7,7 +7,7 @@ import type { DriveEntry, DriveEntryValue } from 'hyperdrive'
 import type { EntryMeta } from './entry-format.js'
 import type { Logger } from './log.js'
 import { clearKeepingTree } from './replication/clear-blocks.js'
-import { SharedBlockSweeper } from './shared-block-sweeper.js'
+import { BlockSweeper } from './block-sweeper.js'
 
 /**
  * All writes to our own drive. Small files' blocks and file-index entries queued while a
@@ -77,16 +77,16 @@ export class OwnDriveWriter {
   private readonly unnamed = new Map<number, BlockRange>()
   /** the first block of a large file being streamed into the blob core (null: none) */
   private streamingFrom: number | null = null
-  private readonly sweeper: SharedBlockSweeper
+  private readonly sweeper: BlockSweeper
 
   constructor(
     private readonly drive: Hyperdrive,
     private readonly blobs: Hyperblobs,
-    opts: { log?: Logger; sweepDelayMs?: number; fullSweepDelayMs?: number; sweepStateFile?: string } = {}
+    opts: { log?: Logger; sweepDelayMs?: number; fullSweepDelayMs?: number } = {}
   ) {
     this.nextBlock = blobs.core.length
     this.nextByte = blobs.core.byteLength
-    this.sweeper = new SharedBlockSweeper({
+    this.sweeper = new BlockSweeper({
       drive,
       core: blobs.core,
       pinned: () => {
@@ -96,23 +96,22 @@ export class OwnDriveWriter {
       },
       log: opts.log,
       delayMs: opts.sweepDelayMs,
-      fullDelayMs: opts.fullSweepDelayMs,
-      stateFile: opts.sweepStateFile
+      fullDelayMs: opts.fullSweepDelayMs
     })
   }
 
-  /** Reads back the shared blocks the last run had left to sweep. */
-  ready(): Promise<void> {
-    return this.sweeper.ready()
+  /** Schedules the sweep of every block after a start (BlockSweeper.ready). */
+  ready(): void {
+    this.sweeper.ready()
   }
 
-  /** Stops the sweeper (waits for a sweep under way, saves what is left to sweep). */
+  /** Stops the sweeper (waits for a sweep under way; what is left, the next start's full sweep takes). */
   close(): Promise<void> {
     return this.sweeper.close()
   }
 
   /** Sweeps the blocks released so far now, or (`full`) every block (tests; the sweeper runs by itself). */
-  sweepSharedBlocks(opts: { full?: boolean } = {}): Promise<number> {
+  sweep(opts: { full?: boolean } = {}): Promise<number> {
     return this.sweeper.sweep(opts)
   }
 

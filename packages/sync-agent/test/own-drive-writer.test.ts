@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
@@ -14,14 +14,14 @@ afterEach(async () => {
 })
 
 /** Our drive in a store at `dir` (a new temp dir unless given: given, a restart) and its writer, ready. */
-async function ownWriter(opts: { sweepDelayMs?: number; fullSweepDelayMs?: number; sweepStateFile?: string; dir?: string } = {}): Promise<{ writer: OwnDriveWriter; drive: Hyperdrive; dir: string; stop: () => Promise<void> }> {
+async function ownWriter(opts: { sweepDelayMs?: number; fullSweepDelayMs?: number; dir?: string } = {}): Promise<{ writer: OwnDriveWriter; drive: Hyperdrive; dir: string; stop: () => Promise<void> }> {
   const dir = opts.dir ?? tempDir()
   const store = new Corestore(dir)
   const drive = new Hyperdrive(store.namespace('own'), null)
   await drive.ready()
   closers.push(() => store.close())
   const writer = new OwnDriveWriter(drive, await drive.getBlobs(), opts)
-  await writer.ready()
+  writer.ready()
   closers.push(() => writer.close())
   return { writer, drive, dir, stop: async () => (await writer.close(), await store.close()) }
 }
@@ -130,14 +130,14 @@ describe("OwnDriveWriter: small files' shared blocks", () => {
     // released: nothing cleared before the sweep
     expect(await has(3)).toBe(true)
     // runs [0] and [2, 3]: 0 and 2 kept for the tree, 3 cleared; 1 holds the pending file
-    expect(await writer.sweepSharedBlocks()).toBe(1)
+    expect(await writer.sweep()).toBe(1)
     expect(await Promise.all([0, 1, 2, 3].map(has))).toEqual([true, true, true, false])
     // named now, then replaced: its block goes (run [1], its sibling 0 held)
     await writer.put('/pending', { blob: pending.blob, metadata: tag('pending') as never })
-    expect(await writer.sweepSharedBlocks()).toBe(0)
+    expect(await writer.sweep()).toBe(0)
     expect(await has(1)).toBe(true)
     await replaceAll(writer, { '/pending': pending })
-    expect(await writer.sweepSharedBlocks()).toBe(1)
+    expect(await writer.sweep()).toBe(1)
     expect(await has(1)).toBe(false)
     // every entry's blocks are still here
     for await (const entry of drive.entries()) if (entry.value.blob) expect(await has(entry.value.blob.blockOffset), entry.key).toBe(true)
@@ -150,7 +150,7 @@ describe("OwnDriveWriter: small files' shared blocks", () => {
     await writer.put('/b.sync-conflict-20261202-120000-ABCDEFG', { blob: files['/b'].blob, metadata: tag('copy') as never })
     await replaceAll(writer, files)
     const has = held(writer)
-    await writer.sweepSharedBlocks()
+    await writer.sweep()
     // 1 is the copy's; 3 is cleared (run [2, 3])
     expect(await Promise.all([0, 1, 2, 3].map(has))).toEqual([true, true, true, false])
   })
@@ -186,32 +186,20 @@ describe("OwnDriveWriter: small files' shared blocks", () => {
     expect(await sizeOf(dir)).toBeLessThan(before / 2)
   })
 
-  // a container stopped right after a plugin update: without the saved list, the old files'
-  // blocks were never looked at again
-  it('what is left to sweep at a stop is swept after the restart; a damaged list costs nothing', async () => {
-    const state = join(tempDir(), 'blocks-to-sweep.json')
-    const first = await ownWriter({ sweepDelayMs: 60_000, sweepStateFile: state })
+  // a container stopped right after a plugin update, before the sweep: the old files' blocks
+  // are taken by the full sweep after the restart (no list of them outlives the stop)
+  it('what is left to sweep at a stop is swept after the restart', async () => {
+    const first = await ownWriter({ sweepDelayMs: 60_000 })
     const files = { '/a': await small(first.writer, 1), '/b': await small(first.writer, 2), '/c': await small(first.writer, 3), '/d': await small(first.writer, 4) }
     for (const [key, f] of Object.entries(files)) await first.writer.put(key, { blob: f.blob, metadata: tag(key) as never })
     await replaceAll(first.writer, files)
     await first.stop()
-    expect(JSON.parse(await readFile(state, 'utf8'))).toEqual([0, 1, 2, 3])
 
-    const again = await ownWriter({ sweepDelayMs: 60_000, sweepStateFile: state, dir: first.dir })
-    expect(await again.writer.sweepSharedBlocks()).toBe(3)
+    const again = await ownWriter({ sweepDelayMs: 60_000, fullSweepDelayMs: 5, dir: first.dir })
+    const sweeper = (again.writer as unknown as { sweeper: { freedBlocks: number } }).sweeper
+    await until(() => sweeper.freedBlocks >= 3, 'the full sweep after the restart freed the old blocks', 10_000)
     expect(await Promise.all([0, 1, 2, 3].map(held(again.writer)))).toEqual([true, false, false, false])
-    // swept: the list is gone at the next stop
-    await again.stop()
-    await expect(readFile(state, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' })
-
-    // garbage, or numbers that are no blocks: read without a throw, nothing named is touched
-    for (const text of ['garbage', JSON.stringify([-1, 'x', 1.5, 4, 5, 6, 7, 1e9])]) {
-      await writeFile(state, text)
-      const next = await ownWriter({ sweepDelayMs: 60_000, sweepStateFile: state, dir: first.dir })
-      await next.writer.sweepSharedBlocks()
-      for await (const entry of next.drive.entries()) if (entry.value.blob) expect(await held(next.writer)(entry.value.blob.blockOffset), entry.key).toBe(true)
-      await next.stop()
-    }
+    for await (const entry of again.drive.entries()) if (entry.value.blob) expect(await held(again.writer)(entry.value.blob.blockOffset), entry.key).toBe(true)
   })
 })
 
@@ -241,13 +229,13 @@ describe('OwnDriveWriter full sweep', () => {
     await writer.put('/lost.bin', { blob: null, metadata: tag('withdrawn') })
     const length = (drive as unknown as { blobs: { core: { length: number } } }).blobs.core.length
     expect(length).toBe(9)
-    const cleared = await writer.sweepSharedBlocks({ full: true })
+    const cleared = await writer.sweep({ full: true })
     const has = held(writer)
     expect(await has(0, 3), 'the named file').toBe(true)
     // blocks 3-8 named by nothing: all but what the Merkle tree needs (clear-blocks.ts)
     expect(cleared).toBeGreaterThanOrEqual(5)
     expect(await has(4, 9)).toBe(false)
-    expect(await writer.sweepSharedBlocks({ full: true })).toBe(0)
+    expect(await writer.sweep({ full: true })).toBe(0)
   })
 
   it('never takes a large file stored from memory whose entry is not put yet', async () => {
@@ -257,7 +245,7 @@ describe('OwnDriveWriter full sweep', () => {
     const other = await writer.storeBuffer(Buffer.alloc(1000, 2))
     await writer.put('/other.php', { blob: other.blob, metadata: tag('other') })
     expect((drive as unknown as { blobs: { core: { length: number } } }).blobs.core.length).toBe(4)
-    await writer.sweepSharedBlocks({ full: true })
+    await writer.sweep({ full: true })
     await writer.put('/large.bin', { blob: large.blob, metadata: tag('large') })
     expect(await held(writer)(large.blob.blockOffset, large.blob.blockOffset + large.blob.blockLength)).toBe(true)
   })
@@ -273,7 +261,7 @@ describe('OwnDriveWriter full sweep', () => {
       const out = await append(blocks)
       if (!sweptMidStream) {
         sweptMidStream = true
-        await writer.sweepSharedBlocks({ full: true })
+        await writer.sweep({ full: true })
       }
       return out
     }
@@ -293,13 +281,13 @@ describe('OwnDriveWriter full sweep', () => {
     // decided on our entry; the entry is withdrawn (a conflict lost, no copy) before the keep
     await writer.put('/a.bin', { blob: null, metadata: tag('withdrawn') })
     expect(await writer.keep(v.blob)).toBe(true)
-    await writer.sweepSharedBlocks({ full: true })
+    await writer.sweep({ full: true })
     await writer.put('/a.bin', { blob: v.blob, metadata: tag('touched') })
     expect(await has(...range)).toBe(true)
 
     // withdrawn and swept before the touch: not kept (its bytes are stored again)
     await writer.put('/a.bin', { blob: null, metadata: tag('withdrawn again') })
-    expect(await writer.sweepSharedBlocks({ full: true })).toBeGreaterThan(0)
+    expect(await writer.sweep({ full: true })).toBeGreaterThan(0)
     expect(await writer.keep(v.blob)).toBe(false)
 
     // a sweep under way took its pins already: the keep waits for its end, then pins (or finds
@@ -308,18 +296,18 @@ describe('OwnDriveWriter full sweep', () => {
     await writer.put('/b.bin', { blob: w.blob, metadata: tag('w') })
     await writer.put('/b.bin', { blob: null, metadata: tag('withdrawn') })
     let swept = false
-    const sweep = writer.sweepSharedBlocks({ full: true }).then(() => (swept = true))
+    const sweep = writer.sweep({ full: true }).then(() => (swept = true))
     expect(await writer.keep(w.blob)).toBe(false)
     expect(swept, 'the keep waited for the sweep').toBe(true)
     await sweep
     // /c.bin, named while a sweep runs: kept once it ended; withdrawn then, the next sweep leaves it
     const x = await writer.storeBuffer(big(3))
     await writer.put('/c.bin', { blob: x.blob, metadata: tag('x') })
-    const during = writer.sweepSharedBlocks({ full: true })
+    const during = writer.sweep({ full: true })
     expect(await writer.keep(x.blob)).toBe(true)
     await during
     await writer.put('/c.bin', { blob: null, metadata: tag('withdrawn') })
-    await writer.sweepSharedBlocks({ full: true })
+    await writer.sweep({ full: true })
     await writer.put('/c.bin', { blob: x.blob, metadata: tag('touched') })
     expect(await has(x.blob.blockOffset, x.blob.blockOffset + x.blob.blockLength)).toBe(true)
   })

@@ -310,7 +310,7 @@ describe('the same bytes as the folder\'s version, under another mtime', () => {
   const ours = (mtime: number) => ({ ...meta({ [C]: 3 }, 'file'), size: 4, mtime, hash: sha('same') })
 
   // a large file's blob is reused; a small file's bytes are stored again: its shared block may
-  // be swept the moment no entry names it (shared-block-sweeper.ts)
+  // be swept the moment no entry names it (block-sweeper.ts)
   it.each([
     ['large (blob reused)', 'same'.repeat(25_000), 0],
     ['small (stored again)', 'same', 1]

@@ -46,3 +46,10 @@ export async function scanLiveEntries(core: Hypercore, length: number, visit: (v
   }
   return visited
 }
+
+/** The blocks a drive entry's value (Hyperdrive's JSON, as `scanLiveEntries` visits it) names, if any. */
+export function namedBlocks(value: Buffer): { blockOffset: number; blockLength: number } | null {
+  const blob = (JSON.parse(value.toString('utf8')) as { blob?: { blockOffset?: unknown; blockLength?: unknown } | null }).blob
+  if (!blob || typeof blob.blockOffset !== 'number' || typeof blob.blockLength !== 'number' || blob.blockLength <= 0) return null
+  return { blockOffset: blob.blockOffset, blockLength: blob.blockLength }
+}

@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import type { Logger } from './log.js'
 import type { BlockRange } from './own-drive-writer.js'
 import { clearKeepingTree } from './replication/clear-blocks.js'
-import { scanLiveEntries } from './replication/live-entries-scan.js'
-import { removeFile, replaceFile } from './state-file.js'
+import { namedBlocks, scanLiveEntries } from './replication/live-entries-scan.js'
 
 /** after the first candidate, how long the sweeper waits for more (a plugin update releases thousands at once) */
 export const SWEEP_DELAY_MS = 10_000
@@ -17,14 +15,12 @@ export const COMPACT_AFTER_BYTES = 16 * 1024 * 1024
 export const FULL_SWEEP_DELAY_MS = 20_000
 /** a withdrawn large blob of more blocks is left to the next full sweep instead of listed */
 const MAX_RANGE_CANDIDATES = 65_536
-/** candidates kept across a restart at most (a longer list is cut: those blocks' bytes stay) */
-const MAX_SAVED = 1_000_000
 
 /**
- * Frees the shared blocks of small files (OwnDriveWriter's packs of up to PACK_BYTES) once no
- * entry of our drive names a file in them. A pack holds many files, so releasing one replaced
- * small file frees nothing; without this sweep every small file ever replaced or deleted here
- * kept its bytes in the data dir (a plugin update: its whole old version, for good).
+ * Frees the blocks of our blob core that no entry of our drive names: above all the shared
+ * blocks of small files (OwnDriveWriter's packs of up to PACK_BYTES), which a release cannot
+ * free alone, as a pack holds many files. Without it every small file ever replaced or
+ * deleted here kept its bytes in the data dir (a plugin update: its whole old version).
  *
  * Candidates are the blocks of released small files, and of large files whose entry was
  * withdrawn (a conflict lost: a copy may still name them). A sweep, SWEEP_DELAY_MS after the first
@@ -43,11 +39,9 @@ const MAX_SAVED = 1_000_000
  * what they and the pins name is cleared. It takes what no candidate list names (see
  * `ready`); at 100,000 entries it costs about what a sweep of candidates does.
  *
- * Candidates waiting for a sweep are saved in `stateFile` (when a sweep is scheduled, after
- * it, and at close) and read back by `ready()`, so a restart right after a plugin update does
- * not leave its old files' bytes for good; a kill -9 loses those released since the last save.
- * The file is only a list of blocks to look at: a sweep clears none an entry names, so a
- * stale or damaged file can cost a sweep, never a byte.
+ * Candidates live in memory only: what a stop or a kill -9 leaves unswept, the full sweep after
+ * the next start takes (until session 30 they were saved in the data dir, `blocks-to-sweep.json`,
+ * written at every scheduled sweep; the full sweep made that list redundant).
  *
  * Cleared blocks leave RocksDB's files only when it compacts them, which a store that takes
  * few writes may not do for a long time: once COMPACT_AFTER_BYTES were cleared (here, or a
@@ -55,7 +49,7 @@ const MAX_SAVED = 1_000_000
  * `compact`, on RocksDB's threads). Measured: 500 blocks of 60 KiB, 480 cleared, 30.5 MiB
  * of store before, 11.9 MiB after.
  */
-export class SharedBlockSweeper {
+export class BlockSweeper {
   private candidates = new Set<number>()
   private timer: NodeJS.Timeout | null = null
   private fullTimer: NodeJS.Timeout | null = null
@@ -81,39 +75,26 @@ export class SharedBlockSweeper {
       delayMs?: number
       /** after `ready`, when the full sweep runs (FULL_SWEEP_DELAY_MS) */
       fullDelayMs?: number
-      /** where candidates outlive a restart (none: in memory only) */
-      stateFile?: string
     }
   ) {}
 
   /**
-   * Reads back the candidates saved by the last run, and schedules a full sweep: every block
-   * of the blob core no entry names and no file handed out holds is cleared, whatever released
-   * it. That covers what no candidate list names: blocks released before a kill -9 (the list
-   * is saved ~10 s before a sweep), a large blob withdrawn with more blocks than are listed,
+   * Schedules the full sweep of a start: every block of the blob core no entry names and no
+   * file handed out holds is cleared, whatever released it. That covers what no list of
+   * candidates (kept in memory) names: blocks released just before a stop or a kill -9, a large
+   * blob withdrawn with more blocks than are listed,
    * a large file that changed while it was stored, and everything an agent of session 28 or
    * before kept (it swept nothing: every small file it replaced or deleted).
    */
-  async ready(): Promise<void> {
+  ready(): void {
+    // at once when due (through `schedule`, it waited SWEEP_DELAY_MS more)
     this.fullTimer = setTimeout(() => {
       this.fullTimer = null
-      this.full = true
-      this.schedule()
+      this.sweep({ full: true })
+        .catch((err: unknown) => this.deps.log?.warn({ err }, 'sweeping every block failed (their bytes stay; tried again later)'))
+        .finally(() => this.schedule())
     }, this.deps.fullDelayMs ?? FULL_SWEEP_DELAY_MS)
     this.fullTimer.unref()
-    const file = this.deps.stateFile
-    if (!file) return
-    let saved: unknown
-    try {
-      saved = JSON.parse(await readFile(file, 'utf8'))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.log?.warn({ err, file }, 'ignoring an unreadable list of blocks to sweep (their bytes may stay)')
-      return
-    }
-    const blocks = Array.isArray(saved) ? saved.filter((b): b is number => Number.isSafeInteger(b) && b >= 0) : []
-    if (!Array.isArray(saved) || blocks.length < saved.length) this.deps.log?.warn({ file }, 'ignoring malformed entries in the list of blocks to sweep')
-    for (const b of blocks.slice(0, MAX_SAVED)) this.candidates.add(b)
-    this.schedule()
   }
 
   /** `block` held a small file no entry of ours names any more. */
@@ -169,17 +150,6 @@ export class SharedBlockSweeper {
     if (this.fullTimer) clearTimeout(this.fullTimer)
     this.timer = this.fullTimer = null
     while (this.running) await this.running.catch(() => undefined)
-    await this.save()
-  }
-
-  /** Writes the candidates to `stateFile` (removes it when there are none). */
-  private async save(): Promise<void> {
-    const file = this.deps.stateFile
-    if (!file) return
-    const blocks = [...this.candidates].slice(0, MAX_SAVED)
-    await (blocks.length > 0 ? replaceFile(file, JSON.stringify(blocks)) : removeFile(file)).catch((err: unknown) =>
-      this.deps.log?.warn({ err, file }, 'cannot save the list of blocks to sweep (their bytes may stay after a restart)')
-    )
   }
 
   private async compact(): Promise<void> {
@@ -197,15 +167,11 @@ export class SharedBlockSweeper {
     this.timer = setTimeout(() => {
       this.timer = null
       this.sweep()
-        .catch((err: unknown) => this.deps.log?.warn({ err }, 'sweeping shared blocks failed (their bytes stay; tried again later)'))
-        .finally(() => {
-          // what is left (blocks not written yet, or added meanwhile) is saved, then swept later
-          if (!this.closed) void this.save()
-          this.schedule()
-        })
+        .catch((err: unknown) => this.deps.log?.warn({ err }, 'sweeping blocks failed (their bytes stay; tried again later)'))
+        // what is left (blocks not written yet, or added meanwhile) is swept later
+        .finally(() => this.schedule())
     }, delay)
     this.timer.unref()
-    void this.save()
   }
 
   private async sweepOnce(): Promise<number> {
@@ -231,7 +197,7 @@ export class SharedBlockSweeper {
       // our drive's entries at one version (its length now: a copy and the withdrawal of the
       // path it copies are one batch, one append), from its raw index blocks
       await scanLiveEntries(drive.core, drive.core.length, (value) => {
-        const blob = namedBlob(value)
+        const blob = namedBlocks(value)
         if (!blob) return
         if (full) named.push({ start: blob.blockOffset, end: blob.blockOffset + blob.blockLength })
         else markRange(sorted, live, blob.blockOffset, blob.blockOffset + blob.blockLength)
@@ -322,13 +288,6 @@ async function heldRuns(core: Hypercore, range: BlockRange): Promise<BlockRange[
     else runs.push({ start: b, end: b + 1 })
   }
   return runs
-}
-
-/** The blob range a drive entry's value (Hyperdrive's JSON) names, if any. */
-function namedBlob(value: Buffer): { blockOffset: number; blockLength: number } | null {
-  const blob = (JSON.parse(value.toString('utf8')) as { blob?: { blockOffset?: unknown; blockLength?: unknown } | null }).blob
-  if (!blob || typeof blob.blockOffset !== 'number' || typeof blob.blockLength !== 'number' || blob.blockLength <= 0) return null
-  return { blockOffset: blob.blockOffset, blockLength: blob.blockLength }
 }
 
 /** Marks the candidates (sorted) in `start`..`end - 1` live. */

@@ -24,7 +24,7 @@ const meta = (name: string) => ({ v: 1, name }) as never
  * each step every block an entry of our drive names is still held, the sweeps free blocks, and
  * a full sweep at the end leaves no more than the Merkle tree needs.
  */
-describe('SharedBlockSweeper under random publishing', () => {
+describe('BlockSweeper under random publishing', () => {
   it.each([1, 2, 3, 4, 5, 6, 7, 8])('seed %i: no block an entry names is ever cleared', async (seed) => {
     const next = mulberry32(seed)
     const random = () => next() / 2 ** 32
@@ -56,7 +56,7 @@ describe('SharedBlockSweeper under random publishing', () => {
     async function publish(path: string): Promise<void> {
       const stored = random() < 0.1 ? ((await storeFromDisk(false)) as StoredBlob) : await writer.storeBuffer(bytes(random() < 0.1))
       // sometimes a sweep starts between the store and the put (the file is pinned then)
-      if (random() < 0.3) sweeps.push(writer.sweepSharedBlocks())
+      if (random() < 0.3) sweeps.push(writer.sweep())
       const previous = named.get(path)
       await writer.put(path, { blob: stored.blob, metadata: meta(path) })
       named.set(path, stored.blob)
@@ -98,13 +98,13 @@ describe('SharedBlockSweeper under random publishing', () => {
         const blob = named.get(path)
         if (!blob || blob.byteLength <= 64 * 1024) continue
         if (await writer.keep(blob)) {
-          if (random() < 0.5) sweeps.push(writer.sweepSharedBlocks({ full: random() < 0.5 }))
+          if (random() < 0.5) sweeps.push(writer.sweep({ full: random() < 0.5 }))
           await writer.put(path, { blob, metadata: meta('touched') })
         } else {
           await publish(path)
         }
       } else {
-        const sweep = writer.sweepSharedBlocks({ full: random() < 0.3 })
+        const sweep = writer.sweep({ full: random() < 0.3 })
         if (random() < 0.5) await sweep
         else sweeps.push(sweep)
       }
@@ -118,14 +118,14 @@ describe('SharedBlockSweeper under random publishing', () => {
         }
       }
     }
-    await writer.sweepSharedBlocks()
+    await writer.sweep()
     expect((writer as unknown as { sweeper: { freedBlocks: number } }).sweeper.freedBlocks, 'blocks freed').toBeGreaterThan(0)
     // a full sweep leaves held only what an entry names and what keeps the Merkle tree
     // (clear-blocks.ts: an unnamed run's first block, or two when the first is odd with its
     // sibling before it not held): never an odd block whose sibling before it is held. A second
     // one finds nothing more
-    await writer.sweepSharedBlocks({ full: true })
-    expect(await writer.sweepSharedBlocks({ full: true })).toBe(0)
+    await writer.sweep({ full: true })
+    expect(await writer.sweep({ full: true })).toBe(0)
     const isNamed = new Uint8Array(blobs.core.length)
     for await (const entry of drive.entries()) {
       const blob = entry.value.blob
