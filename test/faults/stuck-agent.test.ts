@@ -10,12 +10,14 @@ describe('describeStuckAgent', () => {
       let up = ''
       child.stdout.on('data', (c: Buffer) => (up += c.toString()))
       await until(async () => up.includes('up'), { timeoutMs: 10_000, message: 'the child started' })
-      const text = await describeStuckAgent(child.pid as number, null)
+      // each sample waits on the debugger's answers: slow on a loaded machine (CI, beside the
+      // other tests: 4 samples in 20 s)
+      const text = await describeStuckAgent(child.pid as number, null, 60_000)
       expect(text).toMatch(/State:\s+R/)
       // five samples, each in the loop
       expect(text.match(/#0 spinForever/g)).toHaveLength(5)
     } finally {
       child.kill('SIGKILL')
     }
-  }, 30_000)
+  }, 90_000)
 })

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises'
  * JavaScript is busy, and `pause` interrupts it wherever it is. Each debugger command is sent
  * when the previous one's answer has arrived; the whole look has a deadline.
  */
-export async function describeStuckAgent(pid: number, netns: string | null, deadlineMs = 20_000): Promise<string> {
+export async function describeStuckAgent(pid: number, netns: string | null, deadlineMs = 40_000): Promise<string> {
   const out: string[] = [`pid ${pid}`]
   const read = (p: string) => fs.readFile(p, 'utf8').catch((err: Error) => `(${err.message})`)
   const status = await read(`/proc/${pid}/status`)
