@@ -32,7 +32,7 @@ describe('convergence under faults', () => {
   if (rounds === 0) {
     it('CI round: 3 nodes, seed 1, partitions + kill -9 + full disk + skewed clock, then a node rebuilt and killed while it reads a snapshot', async () => {
       const result = await recorded(
-        runRound({ seed: 1, nodes: 3, opsPerNode: 60, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000, logLevel: 'debug', rebuild: 'always', rebuildFault: 'kill' })
+        runRound({ seed: 1, nodes: 3, opsPerNode: 60, convergeTimeoutMs: 90_000, skewMs: 3 * 3_600_000, logLevel: 'debug', rebuild: 'always', rebuildFault: 'kill', rebuildFaultAfterSnapshot: true })
       )
       expect(result.ops).toBeGreaterThan(50)
       expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(2)

@@ -45,6 +45,14 @@ export interface RoundOptions {
    */
   rebuild?: 'seeded' | 'always' | 'never'
   rebuildFault?: RebuildFault
+  /**
+   * The rebuild's fault waits, besides its file count, for the rebuilt node's log line that it
+   * read the bulk author's index as a verified snapshot (the CI round, which asserts that
+   * path). Without it a kill -9 can land between the snapshot being stored and that line
+   * reaching the pipe (the logger writes asynchronously): the restarted node then finds the
+   * index stored and reads it where it is, and the round cannot tell which path was taken.
+   */
+  rebuildFaultAfterSnapshot?: boolean
 }
 
 /**
@@ -135,6 +143,8 @@ interface RebuildPlan {
   fault: RebuildFault
   /** the fault hits once the rebuilt node has this many files (or has caught up) */
   afterFiles: number
+  /** …and has logged that it read an index as a verified snapshot */
+  afterSnapshot: boolean
   /** operations each other node does while it catches up */
   opsDuring: number
 }
@@ -158,6 +168,7 @@ function planRebuild(seed: number, nodes: number, notRebuilt: number[], options:
     bulkFiles,
     fault: options.rebuildFault ?? r.pick(REBUILD_FAULTS),
     afterFiles: r.int(1, Math.floor(bulkFiles / 2)),
+    afterSnapshot: options.rebuildFaultAfterSnapshot ?? false,
     opsDuring: r.int(5, 15)
   }
 }
@@ -407,6 +418,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       for (const name of await fs.readdir(target.folder)) await fs.rm(path.join(target.folder, name), { recursive: true, force: true })
       await fs.rm(target.data, { recursive: true, force: true })
       const logFrom = target.logs.length
+      const stdoutFrom = target.stdout.length
       const startedAt = Date.now()
       await start(target)
       // the other nodes keep working while it catches up
@@ -416,10 +428,15 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       if (plan.fault !== 'none') {
         await until(
           async () => {
+            if (plan.afterSnapshot && target.stdout.indexOf(INDEX_SNAPSHOT, stdoutFrom) === -1) return false
             const st = await target.tryStatus()
             return st !== undefined && (st.files >= plan.afterFiles || (st.ready && st.inSync))
           },
-          { timeoutMs: 120_000, intervalMs: 50, message: `the rebuilt n${plan.node} has ${plan.afterFiles} files` }
+          {
+            timeoutMs: 120_000,
+            intervalMs: 50,
+            message: `the rebuilt n${plan.node} has ${plan.afterFiles} files${plan.afterSnapshot ? ' and has read an index as a verified snapshot' : ''}`
+          }
         )
         const hold = () => during.after(others.length * 2, PACE_DEADLINE_MS)
         if (plan.fault === 'kill') {
