@@ -115,6 +115,11 @@ export class Agent {
     return this.child !== undefined && this.lastExit === undefined
   }
 
+  /** How the last run ended (undefined while it runs, or before the first start). */
+  get exitInfo(): ExitInfo | undefined {
+    return this.lastExit
+  }
+
   get pid(): number | undefined {
     return this.child?.pid
   }

@@ -217,6 +217,14 @@ export const ConfigSchema = z.strictObject({
    */
   requestTimeoutS: wholeNumber(2, 3600).default(30),
   /**
+   * an agent whose event loop has not turned for this long (a bug: it answers nothing and syncs
+   * nothing) logs where its JavaScript is and ends itself, for systemd or Docker to start it
+   * again (Syncthing's deadlock detector does the same); 0 = off
+   */
+  watchdogS: wholeNumber(0, 3600)
+    .refine((s) => s === 0 || s >= 10, 'must be 0 (off) or at least 10 (a busy agent may not turn its loop for a few seconds)')
+    .default(60),
+  /**
    * keep what a peer's change replaces or deletes here (Syncthing's trash can, Resilio's
    * Archive): outside the folder and the data dir, best on the folder's file system
    */
@@ -270,6 +278,7 @@ export const ENV_SETTINGS = {
   SYNC_AGENT_LIMIT_LAN: 'limitLan',
   SYNC_AGENT_NOT_SERVING_AFTER_S: 'notServingAfterS',
   SYNC_AGENT_REQUEST_TIMEOUT_S: 'requestTimeoutS',
+  SYNC_AGENT_WATCHDOG_S: 'watchdogS',
   SYNC_AGENT_BOOTSTRAP: 'bootstrap',
   SYNC_AGENT_PUBLIC_DHT: 'publicDht',
   SYNC_AGENT_DHT_NODE: 'dhtNode',

@@ -20,6 +20,9 @@ export async function startCommand(args: string[]): Promise<number> {
   const { createLogger } = await import('../log.js')
   const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
   const log = createLogger(config.logLevel)
+  // from before the start: a start can hang too
+  const watchdog = config.watchdogS > 0 ? new (await import('../event-loop-watchdog.js')).EventLoopWatchdog({ stallMs: config.watchdogS * 1000, log: log.child({ c: 'watchdog' }) }) : null
+  watchdog?.ready()
   // an encrypted (blind) secret runs a relay that stores and forwards without reading
   const agent = config.secret.kind === 'en' ? new (await import('../blind-daemon.js')).BlindAgent(config, log) : new (await import('../daemon.js')).Agent(config, log)
   let stopping = false
@@ -43,11 +46,14 @@ export async function startCommand(args: string[]): Promise<number> {
     await agent.ready()
   } catch (err) {
     await agent.close()
+    await watchdog?.close()
     heapGrowth.close()
     log.flush()
     throw err
   }
   const code = await stopped
+  // after the stop, which can hang as well
+  await watchdog?.close()
   heapGrowth.close()
   log.flush()
   return code

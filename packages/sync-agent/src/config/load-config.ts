@@ -36,6 +36,8 @@ export interface AgentConfig {
   notServingAfterS: number
   /** a read from peers that nobody serves fails after this (see the schema) */
   requestTimeoutS: number
+  /** an event loop stalled this long ends the agent (event-loop-watchdog.ts); 0: off */
+  watchdogS: number
   /** DHT discovery: bootstrap nodes, public DHT opt-in, and a bootstrap node to run here */
   bootstrap: HostPort[]
   publicDht: boolean
@@ -251,6 +253,7 @@ export function loadConfig(opts: { configFile?: string; env: NodeJS.ProcessEnv; 
     massDeleteShare: c.massDeleteShare,
     notServingAfterS: c.notServingAfterS,
     requestTimeoutS: c.requestTimeoutS,
+    watchdogS: c.watchdogS,
     bootstrap: c.bootstrap,
     publicDht: c.publicDht,
     dhtNode: c.dhtNode ?? null,

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { stalledAfterCheck } from '../src/event-loop-watchdog.ts'
+
+// needs `pnpm build` (the test command runs it first): the watchdog runs in a real process
+const dist = join(import.meta.dirname, '..', 'dist')
+const STALL_MS = 1_500
+
+/**
+ * A process with the watchdog (stall 1.5 s, beats every 100 ms) that prints a tick every
+ * 100 ms, then, 300 ms in, does what `mode` says: spin in a loop, spin in a loop of promises,
+ * close the watchdog, or nothing.
+ */
+const SCRIPT = `
+import { EventLoopWatchdog } from ${JSON.stringify(pathToFileURL(join(dist, 'event-loop-watchdog.js')).href)}
+import { createLogger } from ${JSON.stringify(pathToFileURL(join(dist, 'log.js')).href)}
+const watchdog = new EventLoopWatchdog({ stallMs: ${STALL_MS}, beatMs: 100, log: createLogger('debug') })
+watchdog.ready()
+let ticks = 0
+const tick = setInterval(() => process.stdout.write('tick ' + ++ticks + '\\n'), 100)
+function spinForever() { for (;;) {} }
+async function step() { await null }
+async function spinPromises() { for (;;) await step() }
+const mode = process.argv[1]
+if (mode === 'spin') setTimeout(spinForever, 300)
+if (mode === 'promises') setTimeout(spinPromises, 300)
+if (mode === 'close') setTimeout(async () => { clearInterval(tick); await watchdog.close(); process.stdout.write('closed\\n') }, 300)
+`
+
+interface Run {
+  child: ChildProcess
+  out: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const running: ChildProcess[] = []
+afterEach(() => {
+  for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+})
+
+function run(mode: string): Run {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+  running.push(child)
+  let text = ''
+  child.stdout!.on('data', (c: Buffer) => (text += c.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
+  return { child, out: () => text, exited }
+}
+
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting until ${what}`)), ms)))
+  try {
+    return await Promise.race([p, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Resolves once the process has printed tick `n` (it is alive and its loop turns). */
+async function ticks(r: Run, n: number, ms = 10_000): Promise<void> {
+  await within(
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (r.out().includes(`tick ${n}\n`)) return resolve()
+        if (r.child.exitCode !== null || r.child.signalCode !== null) return reject(new Error(`the process ended before tick ${n}:\n${r.out().slice(-2000)}`))
+        setTimeout(check, 20)
+      }
+      check()
+    }),
+    ms,
+    `tick ${n}`
+  )
+}
+
+/** The samples of the watchdog's last fatal line. */
+function samplesOf(out: string): string[] {
+  const lines = out.split('\n').filter((l) => l.includes('"E_LOOP_STALLED"'))
+  expect(lines, out.slice(-2000)).toHaveLength(2)
+  expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'fatal', c: 'watchdog', stalledS: expect.any(Number) })
+  return (JSON.parse(lines[1] as string) as { samples: string[] }).samples
+}
+
+describe('stalledAfterCheck', () => {
+  it('adds the time since the last check while the main thread has not beaten; a beat starts again from 0', () => {
+    expect(stalledAfterCheck(0, 1_000, false, 1_000)).toBe(1_000)
+    expect(stalledAfterCheck(59_000, 1_003, false, 1_000)).toBe(60_003)
+    expect(stalledAfterCheck(59_000, 1_000, true, 1_000)).toBe(0)
+  })
+
+  it('counts a gap far over the check interval (the process was stopped, the watcher too) as two checks', () => {
+    // woken after 10 minutes of SIGSTOP, before the main thread's first beat: not a stall of 10 minutes
+    expect(stalledAfterCheck(0, 600_000, false, 1_000)).toBe(2_000)
+    expect(stalledAfterCheck(3_000, 600_000, false, 1_000)).toBe(5_000)
+  })
+})
+
+describe('EventLoopWatchdog', () => {
+  it('ends a process whose loop spins, after logging where it spins (five samples)', async () => {
+    const r = run('spin')
+    const startedAt = Date.now()
+    const exit = await within(r.exited, 20_000, 'the process ends')
+    expect(exit.signal).toBe('SIGKILL')
+    // not before the stall: 300 ms to the loop, then 1.5 s without a beat
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(STALL_MS + 300)
+    const samples = samplesOf(r.out())
+    expect(samples).toHaveLength(5)
+    for (const s of samples) expect(s).toMatch(/^spinForever /)
+  }, 30_000)
+
+  it('names the code of a loop of promises (which never lets a timer run either)', async () => {
+    const r = run('promises')
+    const exit = await within(r.exited, 20_000, 'the process ends')
+    expect(exit.signal).toBe('SIGKILL')
+    const samples = samplesOf(r.out())
+    expect(samples.length).toBeGreaterThan(0)
+    // a sample lands in the loop's code or in the microtask runner between two turns of it
+    expect(samples.some((s) => /^(spinPromises|step) /.test(s)), samples.join('\n')).toBe(true)
+  }, 30_000)
+
+  it('leaves a process alone whose loop turns, and one that was stopped (SIGSTOP) longer than the stall', async () => {
+    const r = run('idle')
+    // twice the stall, loop turning
+    await ticks(r, 20)
+    r.child.kill('SIGSTOP')
+    // the process stopped, watchdog and all, for twice the stall (the time is the scenario)
+    await new Promise((resolve) => setTimeout(resolve, 2 * STALL_MS))
+    r.child.kill('SIGCONT')
+    const at = Number(/tick (\d+)\n$/.exec(r.out())?.[1] ?? 0)
+    await ticks(r, at + 15)
+    expect(r.out()).not.toContain('E_LOOP_STALLED')
+  }, 30_000)
+
+  it('close() ends the watcher: the process then exits on its own', async () => {
+    const r = run('close')
+    const exit = await within(r.exited, 10_000, 'the process exits')
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(r.out()).toContain('closed\n')
+    expect(r.out()).not.toContain('E_LOOP_STALLED')
+  }, 20_000)
+})
