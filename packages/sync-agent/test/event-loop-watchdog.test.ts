@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { stalledAfterCheck } from '../src/event-loop-watchdog.ts'
 
 // needs `pnpm build` (the test command runs it first): the watchdog runs in a real process
 const dist = join(import.meta.dirname, '..', 'dist')
-const STALL_MS = 1_500
+const STALL_MS = 2_500
 
 /**
- * A process with the watchdog (stall 1.5 s, beats every 100 ms) that prints a tick every
+ * A process with the watchdog (stall 2.5 s, beats every 100 ms) that prints a tick every
  * 100 ms, then, 300 ms in, does what `mode` says: spin in a loop, spin in a loop of promises,
  * close the watchdog, or nothing.
  */
@@ -35,14 +35,18 @@ interface Run {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-const running: ChildProcess[] = []
-afterEach(() => {
-  for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-})
+/** Runs the script in `mode` for `test`, and kills it after, whatever happened. */
+async function withRun(mode: string, test: (r: Run) => Promise<void>): Promise<void> {
+  const r = run(mode)
+  try {
+    await test(r)
+  } finally {
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL')
+  }
+}
 
 function run(mode: string): Run {
   const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
-  running.push(child)
   let text = ''
   child.stdout!.on('data', (c: Buffer) => (text += c.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
@@ -97,47 +101,48 @@ describe('stalledAfterCheck', () => {
   })
 })
 
-describe('EventLoopWatchdog', () => {
-  it('ends a process whose loop spins, after logging where it spins (five samples)', async () => {
-    const r = run('spin')
-    const startedAt = Date.now()
-    const exit = await within(r.exited, 20_000, 'the process ends')
-    expect(exit.signal).toBe('SIGKILL')
-    // not before the stall: 300 ms to the loop, then 1.5 s without a beat
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(STALL_MS + 300)
-    const samples = samplesOf(r.out())
-    expect(samples).toHaveLength(5)
-    for (const s of samples) expect(s).toMatch(/^spinForever /)
-  }, 30_000)
+// the processes are independent: side by side
+describe.concurrent('EventLoopWatchdog', () => {
+  it('ends a process whose loop spins, after logging where it spins (five samples)', () =>
+    withRun('spin', async (r) => {
+      const startedAt = Date.now()
+      const exit = await within(r.exited, 20_000, 'the process ends')
+      expect(exit.signal).toBe('SIGKILL')
+      // not before the stall: 300 ms to the loop, then 2.5 s without a beat
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(STALL_MS + 300)
+      const samples = samplesOf(r.out())
+      expect(samples).toHaveLength(5)
+      for (const s of samples) expect(s).toMatch(/^spinForever /)
+    }), 30_000)
 
-  it('names the code of a loop of promises (which never lets a timer run either)', async () => {
-    const r = run('promises')
-    const exit = await within(r.exited, 20_000, 'the process ends')
-    expect(exit.signal).toBe('SIGKILL')
-    const samples = samplesOf(r.out())
-    expect(samples.length).toBeGreaterThan(0)
-    // a sample lands in the loop's code or in the microtask runner between two turns of it
-    expect(samples.some((s) => /^(spinPromises|step) /.test(s)), samples.join('\n')).toBe(true)
-  }, 30_000)
+  it('names the code of a loop of promises (which never lets a timer run either)', () =>
+    withRun('promises', async (r) => {
+      const exit = await within(r.exited, 20_000, 'the process ends')
+      expect(exit.signal).toBe('SIGKILL')
+      const samples = samplesOf(r.out())
+      expect(samples.length).toBeGreaterThan(0)
+      // a sample lands in the loop's code or in the microtask runner between two turns of it
+      expect(samples.some((s) => /^(spinPromises|step) /.test(s)), samples.join('\n')).toBe(true)
+    }), 30_000)
 
-  it('leaves a process alone whose loop turns, and one that was stopped (SIGSTOP) longer than the stall', async () => {
-    const r = run('idle')
-    // twice the stall, loop turning
-    await ticks(r, 20)
-    r.child.kill('SIGSTOP')
-    // the process stopped, watchdog and all, for twice the stall (the time is the scenario)
-    await new Promise((resolve) => setTimeout(resolve, 2 * STALL_MS))
-    r.child.kill('SIGCONT')
-    const at = Number(/tick (\d+)\n$/.exec(r.out())?.[1] ?? 0)
-    await ticks(r, at + 15)
-    expect(r.out()).not.toContain('E_LOOP_STALLED')
-  }, 30_000)
+  it('leaves a process alone whose loop turns, and one that was stopped (SIGSTOP) longer than the stall', () =>
+    withRun('idle', async (r) => {
+      // longer than the stall, the loop turning
+      await ticks(r, 35)
+      r.child.kill('SIGSTOP')
+      // the process stopped, watchdog and all, for twice the stall (the time is the scenario)
+      await new Promise((resolve) => setTimeout(resolve, 2 * STALL_MS))
+      r.child.kill('SIGCONT')
+      const at = Number(/tick (\d+)\n$/.exec(r.out())?.[1] ?? 0)
+      await ticks(r, at + 15)
+      expect(r.out()).not.toContain('E_LOOP_STALLED')
+    }), 30_000)
 
-  it('close() ends the watcher: the process then exits on its own', async () => {
-    const r = run('close')
-    const exit = await within(r.exited, 10_000, 'the process exits')
-    expect(exit).toEqual({ code: 0, signal: null })
-    expect(r.out()).toContain('closed\n')
-    expect(r.out()).not.toContain('E_LOOP_STALLED')
-  }, 20_000)
+  it('close() ends the watcher: the process then exits on its own', () =>
+    withRun('close', async (r) => {
+      const exit = await within(r.exited, 10_000, 'the process exits')
+      expect(exit).toEqual({ code: 0, signal: null })
+      expect(r.out()).toContain('closed\n')
+      expect(r.out()).not.toContain('E_LOOP_STALLED')
+    }), 20_000)
 })
