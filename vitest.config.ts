@@ -11,9 +11,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 const LONGEST_FIRST = [
   // integration
   'hostile-volume', 'versions', 'initial-sync', 'hostile-connections', 'docker-files', 'offline-changes', 'conflicts', 'readiness',
-  'withheld-index', 'withheld-contents', 'cli', 'bandwidth-limits', 'discovery', 'haproxy', 'watch-limit',
+  'withheld-index', 'withheld-contents', 'cli', 'watchdog', 'bandwidth-limits', 'discovery', 'haproxy', 'watch-limit',
   // unit
-  'rate-limited-socket', 'sync-engine-listing', 'index-transfer', 'untrusted-input', 'open-store', 'sync-engine-unserved-index'
+  'event-loop-watchdog', 'rate-limited-socket', 'sync-engine-listing', 'index-transfer', 'untrusted-input', 'open-store', 'sync-engine-unserved-index'
 ]
 
 class LongestFirst extends BaseSequencer {

@@ -10,12 +10,13 @@ import type { Logger } from './log.js'
  * systemd (`Restart=on-failure`) or Docker (`restart: unless-stopped`) does; a kill -9 at any
  * moment is safe (the agent resumes where it was).
  *
- * The main thread bumps a shared counter every second; a worker thread (~9 MiB: its own V8
- * isolate) watches it. Once stalled, the worker writes a fatal log line, takes a few stack
+ * The main thread bumps a shared counter every second; a worker thread (~8 MiB RSS: its own
+ * V8 isolate) watches it. Once stalled, the worker writes a fatal log line, takes a few stack
  * samples of the main thread through the inspector (`Debugger.pause` interrupts JavaScript
- * wherever it is; paused in node's microtask runner, it steps into the next function, the code
- * of a loop of promises), logs them, and kills the process (SIGKILL: the main thread's handlers cannot
- * run). Time the whole process was stopped is not counted (stalledAfterCheck).
+ * wherever it is; paused in node's microtask runner, it steps into the next function, the
+ * code of a loop of promises; `process.report` on a signal waits for the loop, so it never
+ * comes), logs them, and kills the process (SIGKILL: the main thread's handlers cannot run).
+ * Time the whole process was stopped is not counted (stalledAfterCheck).
  */
 export class EventLoopWatchdog {
   private worker: Worker | null = null
