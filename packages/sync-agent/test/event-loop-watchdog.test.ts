@@ -64,7 +64,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Resolves once the process has printed tick `n` (it is alive and its loop turns). */
-async function ticks(r: Run, n: number, ms = 10_000): Promise<void> {
+async function ticks(r: Run, n: number, ms = 30_000): Promise<void> {
   await within(
     new Promise<void>((resolve, reject) => {
       const check = () => {
@@ -136,7 +136,7 @@ describe.concurrent('EventLoopWatchdog', () => {
       const at = Number(/tick (\d+)\n$/.exec(r.out())?.[1] ?? 0)
       await ticks(r, at + 15)
       expect(r.out()).not.toContain('E_LOOP_STALLED')
-    }), 30_000)
+    }), 90_000)
 
   it('close() ends the watcher: the process then exits on its own', () =>
     withRun('close', async (r) => {
