@@ -1,3 +1,4 @@
+import inspector from 'node:inspector'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from './log.js'
 
@@ -16,7 +17,9 @@ import type { Logger } from './log.js'
  * wherever it is; paused in node's microtask runner, it steps into the next function, the
  * code of a loop of promises; `process.report` on a signal waits for the loop, so it never
  * comes), logs them, and kills the process (SIGKILL: the main thread's handlers cannot run).
- * Time the whole process was stopped is not counted (stalledAfterCheck).
+ * Time the whole process was stopped is not counted (stalledAfterCheck). Nor is a stall while
+ * a debugger can be attached (`--inspect`, or SIGUSR1 since): a developer paused at a
+ * breakpoint is warned about, not killed.
  */
 export class EventLoopWatchdog {
   private worker: Worker | null = null
@@ -26,8 +29,12 @@ export class EventLoopWatchdog {
 
   ready(): void {
     const beatMs = this.opts.beatMs ?? BEAT_MS
-    const counter = new Int32Array(new SharedArrayBuffer(4))
-    this.beat = setInterval(() => Atomics.add(counter, 0, 1), beatMs)
+    // [beats, a debugger can attach (1) or not (0)]
+    const counter = new Int32Array(new SharedArrayBuffer(8))
+    this.beat = setInterval(() => {
+      Atomics.add(counter, 0, 1)
+      Atomics.store(counter, 1, inspector.url() === undefined ? 0 : 1)
+    }, beatMs)
     this.beat.unref()
     this.worker = new Worker(WATCHER_SOURCE, {
       eval: true,
@@ -81,7 +88,7 @@ const fs = require('node:fs')
 const inspector = require('node:inspector')
 const { counter, stallMs, checkMs, samples, sampleGapMs, samplesMaxMs } = workerData
 const log = (fields, msg) => {
-  const line = JSON.stringify({ level: 'fatal', time: new Date().toISOString(), pid: process.pid, c: 'watchdog', ...fields, msg })
+  const line = JSON.stringify({ level: 'fatal', ...fields, time: new Date().toISOString(), pid: process.pid, c: 'watchdog', msg })
   try { fs.writeSync(1, line + '\\n') } catch {}
 }
 const end = () => process.kill(process.pid, 'SIGKILL')
@@ -91,14 +98,22 @@ const RUNNERS = new Set(['runNextTicks', 'processTicksAndRejections', 'processTi
 const stalledAfterCheck = ${stalledAfterCheck.toString()}
 let seen = Atomics.load(counter, 0)
 let stalledMs = 0
+let warned = false
 let checkedAt = performance.now()
 const timer = setInterval(() => {
   const now = performance.now()
   const beat = Atomics.load(counter, 0)
   stalledMs = stalledAfterCheck(stalledMs, now - checkedAt, beat !== seen, checkMs)
+  if (beat !== seen) warned = false
   checkedAt = now
   seen = beat
   if (stalledMs < stallMs) return
+  if (Atomics.load(counter, 1) === 1) {
+    // most likely paused at a breakpoint: say so once per stall, and keep watching
+    if (!warned) log({ level: 'warn', code: 'E_LOOP_STALLED', stalledS: Math.round(stalledMs / 1000) }, 'the event loop has not turned for ' + Math.round(stalledMs / 1000) + ' s, with a debugger able to attach (paused at a breakpoint?): not ending the agent')
+    warned = true
+    return
+  }
   clearInterval(timer)
   log({ code: 'E_LOOP_STALLED', stalledS: Math.round(stalledMs / 1000) }, 'the event loop has not turned for ' + Math.round(stalledMs / 1000) + ' s: taking stack samples, then ending the agent so that its service manager starts it again')
   sample()

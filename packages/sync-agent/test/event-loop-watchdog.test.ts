@@ -36,8 +36,8 @@ interface Run {
 }
 
 /** Runs the script in `mode` for `test`, and kills it after, whatever happened. */
-async function withRun(mode: string, test: (r: Run) => Promise<void>): Promise<void> {
-  const r = run(mode)
+async function withRun(mode: string, test: (r: Run) => Promise<void>, nodeFlags: string[] = []): Promise<void> {
+  const r = run(mode, nodeFlags)
   try {
     await test(r)
   } finally {
@@ -45,8 +45,8 @@ async function withRun(mode: string, test: (r: Run) => Promise<void>): Promise<v
   }
 }
 
-function run(mode: string): Run {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+function run(mode: string, nodeFlags: string[] = []): Run {
+  const child = spawn(process.execPath, [...nodeFlags, '--input-type=module', '-e', SCRIPT, mode], { stdio: ['ignore', 'pipe', 'ignore'] })
   let text = ''
   child.stdout!.on('data', (c: Buffer) => (text += c.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
@@ -137,6 +137,31 @@ describe.concurrent('EventLoopWatchdog', () => {
       await ticks(r, at + 15)
       expect(r.out()).not.toContain('E_LOOP_STALLED')
     }), 90_000)
+
+  it('with a debugger able to attach (--inspect: a breakpoint may be what holds the loop), warns once and does not end the process', () =>
+    withRun(
+      'spin',
+      async (r) => {
+        const warnAt = await within(
+          new Promise<number>((resolve) => {
+            // ends with the process too (withRun kills it): no timer outlives the test
+            const check = () => (r.out().includes('"E_LOOP_STALLED"') || r.child.exitCode !== null || r.child.signalCode !== null ? resolve(Date.now()) : setTimeout(check, 20))
+            check()
+          }),
+          20_000,
+          'the watchdog says something'
+        )
+        const lines = r.out().split('\n').filter((l) => l.includes('"E_LOOP_STALLED"'))
+        expect(lines).toHaveLength(1)
+        expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'warn', c: 'watchdog', msg: expect.stringMatching(/debugger/) })
+        // it would have been killed right after that line: still running a while later (a window, not a wait for an event)
+        const ended = await Promise.race([r.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2 * STALL_MS))])
+        expect(ended).toBe(false)
+        expect(Date.now() - warnAt).toBeGreaterThanOrEqual(2 * STALL_MS)
+        expect(r.out().split('\n').filter((l) => l.includes('"E_LOOP_STALLED"'))).toHaveLength(1)
+      },
+      ['--inspect=127.0.0.1:0']
+    ), 30_000)
 
   it('close() ends the watcher: the process then exits on its own', () =>
     withRun('close', async (r) => {
