@@ -564,9 +564,13 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
         await fs.writeFile(path.join(logDir, `${a.name}.tree`), [...tree].map(([p, e]) => `${p} ${JSON.stringify(e)}`).join('\n') + '\n')
       }
     }
+    // an agent that ended itself (event-loop watchdog): where its loop was, up front
+    const stalls = agents.flatMap((a) => a.stdout.split('\n').filter((l) => l.includes('"E_LOOP_STALLED"')).map((l) => `${a.name}: ${l}`))
     const message =
       `fault round FAILED: seed=${seed} (replay: pnpm test:faults --rounds 1 --seed ${seed})\n` +
-      `${(err as Error).message}\n--- operation log (${oracle.log.length} lines; also in ${logDir}/ops.log, agent logs beside it)\n` +
+      `${(err as Error).message}\n` +
+      (stalls.length > 0 ? `--- stalled event loops (the agent ended itself)\n${stalls.join('\n')}\n` : '') +
+      `--- operation log (${oracle.log.length} lines; also in ${logDir}/ops.log, agent logs beside it)\n` +
       oracle.log.join('\n')
     await fs.writeFile(path.join(logDir, 'failure.txt'), message + '\n')
     const failure = new RoundFailure(message)
