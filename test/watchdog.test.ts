@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { StatusReport } from '../packages/shared/dist/index.js'
 import { newSecret } from './helpers/cli.ts'
 import { useHarness } from './helpers/harness.ts'
 import { waitConverged } from './helpers/sync.ts'
@@ -15,7 +16,7 @@ import { until } from './helpers/until.ts'
 describe('event-loop watchdog', () => {
   const harness = useHarness()
 
-  it('ends an agent whose event loop is stuck, logs where it spins, and the agent resumes after a restart', async () => {
+  it('ends an agent whose event loop is stuck, logs where it spins, and the agent resumes after a restart and reports the stall', async () => {
     const dir = await harness.tmpDir()
     const preload = path.join(dir, 'spin-on-signal.cjs')
     await fs.writeFile(preload, "process.on('SIGUSR2', () => setImmediate(function spinForever() { for (;;) {} }))\n")
@@ -42,9 +43,17 @@ describe('event-loop watchdog', () => {
     expect(samples).toHaveLength(5)
     for (const s of samples) expect(s).toMatch(/^spinForever spin-on-signal\.cjs:1:/)
 
+    // it left them for its next run too
+    expect(JSON.parse(await fs.readFile(path.join(b.data, 'last-stall.json'), 'utf8'))).toMatchObject({ samples })
+
     // what systemd or Docker does: start it again; it catches up
     await b.start()
     await waitConverged([a, b])
     expect(await fs.readFile(path.join(b.folder, 'new-upload.txt'), 'utf8')).toBe('written while B was stuck\n')
+    // and says, in its status, that its previous run ended itself, and where it was: once
+    const errors = ((await b.status()) as unknown as StatusReport).errors.filter((e) => e.code === 'E_LOOP_STALLED')
+    expect(errors).toHaveLength(1)
+    expect(errors[0]?.message).toMatch(/^the previous run ended itself at .*: its event loop had not turned for 1\d s; it was in spinForever spin-on-signal\.cjs:1:/)
+    await expect(fs.stat(path.join(b.data, 'last-stall.json'))).rejects.toMatchObject({ code: 'ENOENT' })
   }, 120_000)
 })

@@ -46,6 +46,7 @@ import { VersionArchive } from './version-archive.js'
 import { VersionRestore } from './version-restore.js'
 import { readPausedSince, writePausedSince } from './pause-flag.js'
 import { removeFile, replaceFile } from './state-file.js'
+import type { PreviousStall } from './previous-stall.js'
 
 export const VERSION = '0.1.0'
 const HAVE_DEBOUNCE_MS = 30
@@ -786,6 +787,12 @@ export class Agent {
     this.metrics.error(code)
     this.errors.push({ code, message, at: Date.now() })
     if (this.errors.length > 20) this.errors.shift()
+  }
+
+  /** The run before this one ended itself after its event loop stalled (previous-stall.ts): in the log and in status' errors. */
+  recordPreviousStall(stall: PreviousStall): void {
+    const where = stall.samples[0] ?? stall.note ?? 'no stack sample'
+    this.recordError('E_LOOP_STALLED', `the previous run ended itself at ${stall.at}: its event loop had not turned for ${stall.stalledS} s; it was in ${where}`)
   }
 
   private fileCount(): { files: number; bytes: number } {

@@ -25,7 +25,8 @@ export class EventLoopWatchdog {
   private worker: Worker | null = null
   private beat: ReturnType<typeof setInterval> | null = null
 
-  constructor(private readonly opts: { stallMs: number; log: Logger; beatMs?: number }) {}
+  /** `stallFile`: where the samples are written too, for the next run to report (previous-stall.ts) */
+  constructor(private readonly opts: { stallMs: number; log: Logger; beatMs?: number; stallFile?: string }) {}
 
   ready(): void {
     const beatMs = this.opts.beatMs ?? BEAT_MS
@@ -40,7 +41,7 @@ export class EventLoopWatchdog {
       eval: true,
       // not the parent's flags (a --require, --input-type=module): the source is CommonJS
       execArgv: [],
-      workerData: { counter, stallMs: this.opts.stallMs, checkMs: beatMs, samples: SAMPLES, sampleGapMs: SAMPLE_GAP_MS, samplesMaxMs: SAMPLES_MAX_MS },
+      workerData: { counter, stallMs: this.opts.stallMs, checkMs: beatMs, samples: SAMPLES, sampleGapMs: SAMPLE_GAP_MS, samplesMaxMs: SAMPLES_MAX_MS, stallFile: this.opts.stallFile ?? null },
       // it holds a few numbers: the least V8 gives
       resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 }
     })
@@ -86,7 +87,7 @@ const WATCHER_SOURCE = `
 const { workerData } = require('node:worker_threads')
 const fs = require('node:fs')
 const inspector = require('node:inspector')
-const { counter, stallMs, checkMs, samples, sampleGapMs, samplesMaxMs } = workerData
+const { counter, stallMs, checkMs, samples, sampleGapMs, samplesMaxMs, stallFile } = workerData
 const log = (fields, msg) => {
   const line = JSON.stringify({ level: 'fatal', ...fields, time: new Date().toISOString(), pid: process.pid, c: 'watchdog', msg })
   try { fs.writeSync(1, line + '\\n') } catch {}
@@ -126,6 +127,11 @@ function sample () {
     if (done) return
     done = true
     log({ code: 'E_LOOP_STALLED', samples: taken, note }, 'where the main thread was (' + taken.length + ' samples); ending the agent')
+    if (stallFile) {
+      try {
+        fs.writeFileSync(stallFile, JSON.stringify({ at: new Date().toISOString(), stalledS: Math.round(stalledMs / 1000), samples: taken, note }), { mode: 0o600 })
+      } catch {}
+    }
     end()
   }
   setTimeout(() => finish('the main thread did not pause in time (stuck outside JavaScript?)'), samplesMaxMs)

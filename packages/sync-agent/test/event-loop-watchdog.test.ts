@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -16,7 +18,7 @@ const STALL_MS = 2_500
 const SCRIPT = `
 import { EventLoopWatchdog } from ${JSON.stringify(pathToFileURL(join(dist, 'event-loop-watchdog.js')).href)}
 import { createLogger } from ${JSON.stringify(pathToFileURL(join(dist, 'log.js')).href)}
-const watchdog = new EventLoopWatchdog({ stallMs: ${STALL_MS}, beatMs: 100, log: createLogger('debug') })
+const watchdog = new EventLoopWatchdog({ stallMs: ${STALL_MS}, beatMs: 100, log: createLogger('debug'), stallFile: process.argv[2] })
 watchdog.ready()
 let ticks = 0
 const tick = setInterval(() => process.stdout.write('tick ' + ++ticks + '\\n'), 100)
@@ -36,8 +38,8 @@ interface Run {
 }
 
 /** Runs the script in `mode` for `test`, and kills it after, whatever happened. */
-async function withRun(mode: string, test: (r: Run) => Promise<void>, nodeFlags: string[] = []): Promise<void> {
-  const r = run(mode, nodeFlags)
+async function withRun(mode: string, test: (r: Run) => Promise<void>, nodeFlags: string[] = [], stallFile?: string): Promise<void> {
+  const r = run(mode, nodeFlags, stallFile)
   try {
     await test(r)
   } finally {
@@ -45,8 +47,8 @@ async function withRun(mode: string, test: (r: Run) => Promise<void>, nodeFlags:
   }
 }
 
-function run(mode: string, nodeFlags: string[] = []): Run {
-  const child = spawn(process.execPath, [...nodeFlags, '--input-type=module', '-e', SCRIPT, mode], { stdio: ['ignore', 'pipe', 'ignore'] })
+function run(mode: string, nodeFlags: string[] = [], stallFile?: string): Run {
+  const child = spawn(process.execPath, [...nodeFlags, '--input-type=module', '-e', SCRIPT, mode, ...(stallFile ? [stallFile] : [])], { stdio: ['ignore', 'pipe', 'ignore'] })
   let text = ''
   child.stdout!.on('data', (c: Buffer) => (text += c.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
@@ -103,17 +105,31 @@ describe('stalledAfterCheck', () => {
 
 // the processes are independent: side by side
 describe.concurrent('EventLoopWatchdog', () => {
-  it('ends a process whose loop spins, after logging where it spins (five samples)', () =>
-    withRun('spin', async (r) => {
-      const startedAt = Date.now()
-      const exit = await within(r.exited, 20_000, 'the process ends')
-      expect(exit.signal).toBe('SIGKILL')
-      // not before the stall: 300 ms to the loop, then 2.5 s without a beat
-      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(STALL_MS + 300)
-      const samples = samplesOf(r.out())
-      expect(samples).toHaveLength(5)
-      for (const s of samples) expect(s).toMatch(/^spinForever /)
-    }), 30_000)
+  it('ends a process whose loop spins, after logging where it spins (five samples), and leaves them for the next run', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sa-watchdog-'))
+    const stallFile = join(dir, 'last-stall.json')
+    try {
+      await withRun(
+        'spin',
+        async (r) => {
+          const startedAt = Date.now()
+          const exit = await within(r.exited, 20_000, 'the process ends')
+          expect(exit.signal).toBe('SIGKILL')
+          // not before the stall: 300 ms to the loop, then 2.5 s without a beat
+          expect(Date.now() - startedAt).toBeGreaterThanOrEqual(STALL_MS + 300)
+          const samples = samplesOf(r.out())
+          expect(samples).toHaveLength(5)
+          for (const s of samples) expect(s).toMatch(/^spinForever /)
+          // the same samples, for the next run to report (previous-stall.ts)
+          expect(JSON.parse(await readFile(stallFile, 'utf8'))).toMatchObject({ at: expect.any(String), stalledS: expect.any(Number), samples })
+        },
+        [],
+        stallFile
+      )
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
 
   it('names the code of a loop of promises (which never lets a timer run either)', () =>
     withRun('promises', async (r) => {

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { EXIT } from '@sync-agent/shared'
 import { parse, usage } from './cli-args.js'
 
@@ -20,8 +21,17 @@ export async function startCommand(args: string[]): Promise<number> {
   const { createLogger } = await import('../log.js')
   const config = loadConfig({ configFile: values.config as string | undefined, env: process.env, cwd: process.cwd() })
   const log = createLogger(config.logLevel)
+  // what an earlier run's watchdog left, taken before this run's could write it again
+  const { takePreviousStall, STALL_FILE } = await import('../previous-stall.js')
+  const previousStall = await takePreviousStall(config.dataDir).catch((err: unknown) => {
+    log.warn({ err }, 'could not read what the watchdog of an earlier run left')
+    return null
+  })
   // from before the start: a start can hang too
-  const watchdog = config.watchdogS > 0 ? new (await import('../event-loop-watchdog.js')).EventLoopWatchdog({ stallMs: config.watchdogS * 1000, log: log.child({ c: 'watchdog' }) }) : null
+  const watchdog =
+    config.watchdogS > 0
+      ? new (await import('../event-loop-watchdog.js')).EventLoopWatchdog({ stallMs: config.watchdogS * 1000, log: log.child({ c: 'watchdog' }), stallFile: join(config.dataDir, STALL_FILE) })
+      : null
   watchdog?.ready()
   // an encrypted (blind) secret runs a relay that stores and forwards without reading
   const agent = config.secret.kind === 'en' ? new (await import('../blind-daemon.js')).BlindAgent(config, log) : new (await import('../daemon.js')).Agent(config, log)
@@ -50,6 +60,10 @@ export async function startCommand(args: string[]): Promise<number> {
     heapGrowth.close()
     log.flush()
     throw err
+  }
+  if (previousStall) {
+    if ('recordPreviousStall' in agent) agent.recordPreviousStall(previousStall)
+    else log.warn({ code: 'E_LOOP_STALLED', ...previousStall }, 'the previous run ended itself: its event loop had stalled')
   }
   const code = await stopped
   // after the stop, which can hang as well
