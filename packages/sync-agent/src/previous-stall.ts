@@ -1,5 +1,6 @@
-import { readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { removeFile } from './state-file.js'
 
 /**
  * What the event-loop watchdog of an earlier run wrote before it ended that run
@@ -30,7 +31,7 @@ export async function takePreviousStall(dataDir: string): Promise<PreviousStall 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
-  await rm(file, { force: true })
+  await removeFile(file)
   return parseStall(text)
 }
 

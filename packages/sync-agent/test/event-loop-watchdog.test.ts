@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { stalledAfterCheck } from '../src/event-loop-watchdog.ts'
+import { GiveUpError, stays, until } from '../../../test/helpers/until.ts'
 
 // needs `pnpm build` (the test command runs it first): the watchdog runs in a real process
 const dist = join(import.meta.dirname, '..', 'dist')
@@ -65,19 +66,17 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
+const ended = (r: Run) => r.child.exitCode !== null || r.child.signalCode !== null
+const stallLines = (r: Run) => r.out().split('\n').filter((l) => l.includes('"E_LOOP_STALLED"'))
+
 /** Resolves once the process has printed tick `n` (it is alive and its loop turns). */
-async function ticks(r: Run, n: number, ms = 30_000): Promise<void> {
-  await within(
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (r.out().includes(`tick ${n}\n`)) return resolve()
-        if (r.child.exitCode !== null || r.child.signalCode !== null) return reject(new Error(`the process ended before tick ${n}:\n${r.out().slice(-2000)}`))
-        setTimeout(check, 20)
-      }
-      check()
-    }),
-    ms,
-    `tick ${n}`
+async function ticks(r: Run, n: number): Promise<void> {
+  await until(
+    () => {
+      if (ended(r)) throw new GiveUpError(`the process ended before tick ${n}:\n${r.out().slice(-2000)}`)
+      return r.out().includes(`tick ${n}\n`)
+    },
+    { timeoutMs: 30_000, intervalMs: 20, message: `tick ${n}` }
   )
 }
 
@@ -141,40 +140,26 @@ describe.concurrent('EventLoopWatchdog', () => {
       expect(samples.some((s) => /^(spinPromises|step) /.test(s)), samples.join('\n')).toBe(true)
     }), 30_000)
 
-  it('leaves a process alone whose loop turns, and one that was stopped (SIGSTOP) longer than the stall', () =>
+  // (a process stopped by SIGSTOP is pinned by the stalledAfterCheck tests above: a real
+  // SIGSTOP cannot force the watcher to look before the main thread beats, so such a test
+  // passed without the guard too)
+  it('leaves a process alone whose loop turns', () =>
     withRun('idle', async (r) => {
-      // longer than the stall, the loop turning
+      // more than the stall, the loop turning
       await ticks(r, 35)
-      r.child.kill('SIGSTOP')
-      // the process stopped, watchdog and all, for twice the stall (the time is the scenario)
-      await new Promise((resolve) => setTimeout(resolve, 2 * STALL_MS))
-      r.child.kill('SIGCONT')
-      const at = Number(/tick (\d+)\n$/.exec(r.out())?.[1] ?? 0)
-      await ticks(r, at + 15)
       expect(r.out()).not.toContain('E_LOOP_STALLED')
-    }), 90_000)
+    }), 60_000)
 
   it('with a debugger able to attach (--inspect: a breakpoint may be what holds the loop), warns once and does not end the process', () =>
     withRun(
       'spin',
       async (r) => {
-        const warnAt = await within(
-          new Promise<number>((resolve) => {
-            // ends with the process too (withRun kills it): no timer outlives the test
-            const check = () => (r.out().includes('"E_LOOP_STALLED"') || r.child.exitCode !== null || r.child.signalCode !== null ? resolve(Date.now()) : setTimeout(check, 20))
-            check()
-          }),
-          20_000,
-          'the watchdog says something'
-        )
-        const lines = r.out().split('\n').filter((l) => l.includes('"E_LOOP_STALLED"'))
+        await until(() => ended(r) || stallLines(r).length > 0, { timeoutMs: 20_000, intervalMs: 20, message: 'the watchdog says something' })
+        const lines = stallLines(r)
         expect(lines).toHaveLength(1)
         expect(JSON.parse(lines[0] as string)).toMatchObject({ level: 'warn', c: 'watchdog', msg: expect.stringMatching(/debugger/) })
-        // it would have been killed right after that line: still running a while later (a window, not a wait for an event)
-        const ended = await Promise.race([r.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2 * STALL_MS))])
-        expect(ended).toBe(false)
-        expect(Date.now() - warnAt).toBeGreaterThanOrEqual(2 * STALL_MS)
-        expect(r.out().split('\n').filter((l) => l.includes('"E_LOOP_STALLED"'))).toHaveLength(1)
+        // without the debugger it would be killed right after that line: watched for twice the stall
+        await stays(() => !ended(r) && stallLines(r).length === 1, { durationMs: 2 * STALL_MS, intervalMs: 50, message: 'the process runs on, warned once' })
       },
       ['--inspect=127.0.0.1:0']
     ), 30_000)
