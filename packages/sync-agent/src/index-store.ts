@@ -29,6 +29,15 @@ export function recordOf(st: Stats, kind: LocalRecord['kind'], hash: string | nu
   return { kind, size: kind === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ino: st.ino, mode: st.mode & 0o777, hash, target, vv }
 }
 
+export function fingerprintOf(st: Stats): Fingerprint {
+  return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 }
+}
+
+/** Is `st` a regular file with that fingerprint (the same inode, unchanged since)? */
+export function hasFingerprint(st: Stats, fp: Fingerprint): boolean {
+  return st.isFile() && st.ino === fp.ino && st.size === fp.size && st.mtimeMs === fp.mtimeMs && (st.mode & 0o777) === fp.mode
+}
+
 /**
  * A version about to be written over a path (journaled before the file is renamed into place).
  * A kill -9 between the rename and the journaling of the record leaves the disk holding that
@@ -54,15 +63,28 @@ export interface ApplyIntent {
    * then changed there) from "not placed" (the temp file is still there). See `recoverPlacements`.
    */
   placing?: Placing
+  /**
+   * Not an apply: a local version of a path with no record about to be put in our own drive
+   * (`vv` is the entry's), and the fingerprint of what the disk held when it was read. A kill -9
+   * between the put and the record left a new file that looks never published; if a peer then
+   * deleted or replaced that version, publishing it again undid the delete (README Limits, the
+   * known window until session 32). The restart adopts it as that version instead, if our drive
+   * holds the entry and the disk still holds those bytes under that fingerprint.
+   */
+  publishing?: Fingerprint
 }
 
-/** The temp file of an apply about to be placed, and its fingerprint (see `ApplyIntent.placing`) */
-export interface Placing {
-  tmp: string
+/** What a file's lstat says about it that a rename keeps (inode, size, mtime, permission bits). */
+export interface Fingerprint {
   ino: number
   size: number
   mtimeMs: number
   mode: number
+}
+
+/** The temp file of an apply about to be placed, and its fingerprint (see `ApplyIntent.placing`) */
+export interface Placing extends Fingerprint {
+  tmp: string
   /**
    * the temp file's ctime when it was complete, for a new file placed with a hard link (absent
    * for a rename, and in journals written before it was kept): the link, and a program's

@@ -6,7 +6,7 @@ import { BlobReader, STALL_MS } from './blob-reader.js'
 import { conflictName, decide, isTouch, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
 import { advance, compareVectors, type VersionVector } from './version-vector.js'
 import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
-import { recordOf, type ApplyIntent, type IndexStore, type LocalRecord } from './index-store.js'
+import { fingerprintOf, hasFingerprint, recordOf, type ApplyIntent, type IndexStore, type LocalRecord } from './index-store.js'
 import { placingOf } from './recover-placements.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import { blockAvailability } from './replication/block-availability.js'
@@ -566,7 +566,7 @@ export class PathReconciler {
       return 'again'
     }
     if (kind !== 'file' || hash !== null) {
-      const held = this.heldAfterCrash(path, local, record, decision, versions)
+      const held = this.heldAfterCrash(path, st, local, record, decision, versions)
       if (held) {
         this.deps.log.debug({ path, held: held.what }, 'the disk holds a version whose record was lost: adopted')
         index.set(path, recordOf(st, kind, hash, target, held.vv))
@@ -597,6 +597,7 @@ export class PathReconciler {
       meta.hash = stored.hash
       if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
+      if (!record) await this.intendPublish(path, st, meta)
       await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })
       await this.releaseReplaced(path, versions, stored.blob)
       this.deps.onFilePublished?.(st.size)
@@ -620,14 +621,16 @@ export class PathReconciler {
    * its name or as a second copy (fault suite: RESURRECTED and STALE after kill -9).
    * - a version the merge still considers (a loser) that the index had not moved past;
    * - any version the record is strictly older than (the record lost a later write);
-   * - with no record at all, only our own drive's entry (we published it and lost the record);
+   * - with no record at all, only our own drive's entry while it is in play (we published it
+   *   and lost the record), or, after a later version replaced it, the one our journaled
+   *   publish names, if the file is unchanged since (see ApplyIntent.publishing);
    * - the version this node was applying when it stopped (the index journals the intent before
    *   the rename), which may be gone from every drive by now: deleted or replaced elsewhere
    *   meanwhile (fault suite seed 705: published anew, the delete was undone: RESURRECTED).
    * An edit back to older content is none of these (the index had moved past that version,
    * or, after a delete, our own entry is the tombstone), so it is published.
    */
-  private heldAfterCrash(path: string, local: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): { vv: VersionVector; what: string } | null {
+  private heldAfterCrash(path: string, st: Stats, local: Pick<Version, 'kind' | 'hash' | 'target' | 'mode'>, record: LocalRecord | undefined, decision: Decision, versions: readonly Version[]): { vv: VersionVector; what: string } | null {
     const considered = new Set<Version>(decision.losers.map((l) => l.version))
     for (const v of versions) {
       if (v.kind === 'deleted' || !sameContent(local, v)) continue
@@ -641,11 +644,35 @@ export class PathReconciler {
       if (!record && v.drive === this.deps.drives.own.hex && !versions.some((w) => compareVectors(v.vv, w.vv) === 'before')) return held
     }
     const intent = this.deps.index.intent(path)
+    if (intent?.publishing) {
+      // the first version of a new file, put in our drive from these very bytes (the same inode,
+      // unchanged) when a kill -9 took the record: that version, even once a later one replaced
+      // it (a peer's delete, applied next). Published anew, it undid that delete (fault suite
+      // seed 3534, a suspect: RESURRECTED). Not if the put never happened: our drive must hold it
+      const mine = versions.find((v) => v.drive === this.deps.drives.own.hex)
+      const put = mine !== undefined && mine.kind !== 'deleted' && compareVectors(mine.vv, intent.vv) === 'equal'
+      if (!record && put && intentIs(intent, local) && hasFingerprint(st, intent.publishing)) {
+        return { vv: intent.vv, what: `published ${intent.hash.slice(0, 8)} ${JSON.stringify(intent.vv)}` }
+      }
+      return null
+    }
     if (intent && intentIs(intent, local)) {
       const order = record ? compareVectors(record.vv, intent.vv) : 'before'
       if (order === 'before' || order === 'concurrent') return { vv: intent.vv, what: `intent ${intent.kind ?? 'file'} ${intent.hash.slice(0, 8)} ${JSON.stringify(intent.vv)}` }
     }
     return null
+  }
+
+  /**
+   * A file with no record is about to get its first version from this disk: the intent, with
+   * the entry's vector and the file's fingerprint, reaches the journal before the put (see
+   * ApplyIntent.publishing). The record that follows the put supersedes it. A journal that
+   * cannot be written (a full disk) does not hold the publish up: the old window, no worse.
+   */
+  private async intendPublish(path: string, st: Stats, meta: EntryMeta): Promise<void> {
+    const { index } = this.deps
+    index.intend(path, { kind: 'file', hash: meta.hash ?? '', size: meta.size, vv: meta.vv, publishing: fingerprintOf(st) })
+    await index.flush().catch(() => undefined)
   }
 
   /**

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path'
 import type { Stats } from 'node:fs'
 import { STAGING_DIR } from '@sync-agent/shared'
 import { lstatAt } from './folder-writer.js'
-import type { ApplyIntent, IndexStore, Placing } from './index-store.js'
+import { fingerprintOf, hasFingerprint, type ApplyIntent, type IndexStore, type Placing } from './index-store.js'
 import type { Logger } from './log.js'
 
 export type PlacementOutcome = 'placed' | 'placed-then-changed' | 'not-placed'
@@ -51,7 +51,7 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
     const atPath = lstatAt(abs)
     let outcome: PlacementOutcome
     const staged = placing.tmp.startsWith(`${STAGING_DIR}/`)
-    if (atPath && matches(atPath, placing)) outcome = 'placed'
+    if (atPath && hasFingerprint(atPath, placing)) outcome = 'placed'
     else if (staged) {
       // nothing but our rename takes a file out of the staging directory; a crash between a
       // hard link into place and the unlink leaves it there, touched by the link (and, if a
@@ -60,7 +60,7 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
       outcome = temp && untouched(temp, placing) ? 'not-placed' : 'placed-then-changed'
     } else {
       const temp = lstatAt(join(dirname(abs), placing.tmp))
-      outcome = temp && matches(temp, placing) && untouched(temp, placing) ? 'not-placed' : 'placed-then-changed'
+      outcome = temp && hasFingerprint(temp, placing) && untouched(temp, placing) ? 'not-placed' : 'placed-then-changed'
     }
     if (outcome !== 'not-placed') index.set(path, recordOf(intent, placing))
     // the temp file is swept next: the intent no longer names it. Named still, a second crash
@@ -82,7 +82,7 @@ export async function recoverPlacements(index: IndexStore, folder: string, log: 
  * else (a `chown -R` over the folder while the agent is down) must not read as placed.
  */
 export function placingOf(tmp: string, st: Stats, byLink: boolean): Placing {
-  const placing: Placing = { tmp, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777 }
+  const placing: Placing = { tmp, ...fingerprintOf(st) }
   if (byLink) placing.ctimeMs = st.ctimeMs
   return placing
 }
@@ -90,10 +90,6 @@ export function placingOf(tmp: string, st: Stats, byLink: boolean): Placing {
 /** Nothing linked, unlinked or changed the temp file since its intent was journaled. */
 function untouched(temp: Stats, placing: Placing): boolean {
   return placing.ctimeMs === undefined || temp.ctimeMs === placing.ctimeMs
-}
-
-function matches(st: Stats, placing: Placing): boolean {
-  return st.isFile() && st.ino === placing.ino && st.size === placing.size && st.mtimeMs === placing.mtimeMs && (st.mode & 0o777) === placing.mode
 }
 
 function withoutPlacing(intent: ApplyIntent): ApplyIntent {

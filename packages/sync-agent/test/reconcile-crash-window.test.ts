@@ -26,7 +26,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: string }): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string; data: string; stores: () => number }> {
+async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: string }, ownOverrides: Record<string, unknown> = {}): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string; data: string; stores: () => number }> {
   const folder = dirsOf?.folder ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-')))
   const data = dirsOf?.data ?? (await mkdtemp(join(tmpdir(), 'sa-crashwin-data-')))
   dirs.push(folder, data)
@@ -42,7 +42,8 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     own: {
       ...collectingPuts(drives.find((d) => d.isOwn) as MemberDrive, puts),
       nextCounter: () => 4,
-      storeBuffer: async () => (stores++, { blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 })
+      storeBuffer: async () => (stores++, { blob: { blockOffset: 0, blockLength: 1, byteOffset: 0, byteLength: 4 }, at: 0 }),
+      ...ownOverrides
     },
     rules: () => ({ isIgnored: () => false }),
     mayDelete: () => true,
@@ -481,5 +482,67 @@ describe('a conflict copy whose content our later version at the family path nam
     await reconciler.reconcile('f.txt')
     expect(puts).toMatchObject([{ kind: 'deleted', withdrawn: true, was: H, vv: { [B]: 10, [C]: 8 } }])
     await index.close()
+  })
+})
+
+// fault suite seed 3534 (a suspect; README Limits until session 32): a new file was put in our
+// drive and a kill -9 took the record; a peer deleted that version before the restart, which
+// found the bytes with no record and our version no longer in play, took them for a new file
+// and published them again: the delete was undone (RESURRECTED)
+describe('a new file published just before a kill -9, its version deleted by a peer before the restart', () => {
+  /** Publishes f.txt ('new') from an empty drive; the put lands, the process dies before the record. */
+  async function crashedPublish(): Promise<{ folder: string; data: string; put: EntryMeta }> {
+    const landed: EntryMeta[] = []
+    const first = await setUp([emptyOwnDrive()], undefined, {
+      put: async (_key: string, value: { metadata: EntryMeta }) => {
+        landed.push(value.metadata)
+        throw new Error('kill -9 after the put')
+      }
+    })
+    await writeFile(join(first.folder, 'f.txt'), 'new\n')
+    await expect(first.reconciler.reconcile('f.txt')).rejects.toThrow('kill -9 after the put')
+    expect(first.index.get('f.txt')).toBeUndefined()
+    // no close: what the journal holds now is what a restart reads
+    return { folder: first.folder, data: first.data, put: landed[0] as EntryMeta }
+  }
+
+  /** The restart: our drive holds the put version, the peer's delete of it came after. */
+  async function restart(crashed: { folder: string; data: string; put: EntryMeta }, ownHoldsIt = true) {
+    const own = ownHoldsIt ? drive(C, { [toDriveKey('f.txt')]: entry('f.txt', crashed.put) }, true) : emptyOwnDrive()
+    if (ownHoldsIt) Object.assign(own.drive, { version: 6, entries: async function* () {} })
+    const tomb = { ...meta({ ...crashed.put.vv, [B]: 7 }, 'deleted'), was: sha('new\n') } as EntryMeta
+    const drives = ownHoldsIt ? [own, drive(B, { [toDriveKey('f.txt')]: entry('f.txt', tomb) })] : [own]
+    return setUp(drives, { folder: crashed.folder, data: crashed.data })
+  }
+
+  it('the journaled publish names the file on disk: it is adopted as our version, and the delete then applies', async () => {
+    const crashed = await crashedPublish()
+    expect(crashed.put).toMatchObject({ kind: 'file', hash: sha('new\n'), vv: { [C]: 4 } })
+    const { reconciler, puts, index, folder } = await restart(crashed)
+    expect(index.intent('f.txt')?.publishing).toMatchObject({ size: 4 })
+    expect(await reconciler.reconcile('f.txt')).toBe('again')
+    expect(index.get('f.txt')?.vv).toEqual({ [C]: 4 })
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toEqual([])
+    await expect(lstat(join(folder, 'f.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('the same bytes made again while the agent was down (another inode) are a new file: published', async () => {
+    const crashed = await crashedPublish()
+    await rm(join(crashed.folder, 'f.txt'))
+    await writeFile(join(crashed.folder, 'f.txt'), 'new\n')
+    const { reconciler, puts, folder } = await restart(crashed)
+    await reconciler.reconcile('f.txt')
+    expect(puts).toMatchObject([{ kind: 'file', hash: sha('new\n') }])
+    expect(puts[0]?.vv).toMatchObject({ [B]: 7 })
+    expect((await lstat(join(folder, 'f.txt'))).size).toBe(4)
+  })
+
+  it('a put that never landed (our drive does not hold it) adopts nothing: the file is published, not removed', async () => {
+    const crashed = await crashedPublish()
+    const { reconciler, puts, folder } = await restart(crashed, false)
+    expect(await reconciler.reconcile('f.txt')).toBe('done')
+    expect(puts).toMatchObject([{ kind: 'file', hash: sha('new\n') }])
+    expect((await lstat(join(folder, 'f.txt'))).size).toBe(4)
   })
 })
