@@ -527,7 +527,7 @@ describe('a new file published just before a kill -9, its version deleted by a p
     await expect(lstat(join(folder, 'f.txt'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
-  it('the same bytes made again while the agent was down (another inode) are a new file: published', async () => {
+  it('the same bytes written again while the agent was down (a new file: its inode or mtime differs) are published', async () => {
     const crashed = await crashedPublish()
     await rm(join(crashed.folder, 'f.txt'))
     await writeFile(join(crashed.folder, 'f.txt'), 'new\n')
