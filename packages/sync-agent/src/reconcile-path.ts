@@ -670,9 +670,8 @@ export class PathReconciler {
    * cannot be written (a full disk) does not hold the publish up: the old window, no worse.
    */
   private async intendPublish(path: string, st: Stats, meta: EntryMeta): Promise<void> {
-    const { index } = this.deps
-    index.intend(path, { kind: 'file', hash: meta.hash ?? '', size: meta.size, vv: meta.vv, publishing: fingerprintOf(st) })
-    await index.flush().catch(() => undefined)
+    this.deps.index.intend(path, { kind: 'file', hash: meta.hash ?? '', size: meta.size, vv: meta.vv, publishing: fingerprintOf(st) })
+    await this.durable()
   }
 
   /**
