@@ -10,7 +10,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
  */
 const LONGEST_FIRST = [
   // integration
-  'hostile-volume', 'versions', 'initial-sync', 'hostile-connections', 'docker-files', 'offline-changes', 'conflicts', 'readiness',
+  'hostile-volume', 'versions', 'initial-sync', 'hostile-connections', 'docker-files', 'offline-changes', 'conflicts', 'crash-points', 'readiness',
   'withheld-index', 'withheld-contents', 'cli', 'watchdog', 'bandwidth-limits', 'discovery', 'haproxy', 'watch-limit',
   // unit
   'event-loop-watchdog', 'rate-limited-socket', 'sync-engine-listing', 'index-transfer', 'untrusted-input', 'open-store', 'sync-engine-unserved-index'

@@ -235,6 +235,31 @@ export class Agent {
     return this.exitPromise
   }
 
+  /** Sets (or, with undefined, removes) environment variables for the next start. */
+  setEnv(vars: Record<string, string | undefined>): void {
+    this.options.env = { ...this.options.env, ...vars }
+  }
+
+  /**
+   * Waits for the process to exit on its own (a crash point, a fatal error), without signalling
+   * it; the exit then counts as expected. Throws after `timeoutMs` with the log tail.
+   */
+  async waitExit({ timeoutMs }: { timeoutMs: number }): Promise<ExitInfo> {
+    if (this.exitPromise === undefined) throw new Error(`agent ${this.name} was never started`)
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    })
+    this.isExitExpected = true
+    const result = await Promise.race([this.exitPromise, timedOut])
+    clearTimeout(timer)
+    if (result === 'timeout') {
+      this.isExitExpected = false
+      throw new Error(`agent ${this.name} did not exit within ${timeoutMs} ms; last log lines:\n${this.tail(15)}`)
+    }
+    return result
+  }
+
   /** Graceful stop (asserting exit code 0) and start again with the same folder, data and port. */
   async restart(): Promise<void> {
     const exit = await this.stop()

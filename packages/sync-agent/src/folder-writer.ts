@@ -6,6 +6,7 @@ import { STAGING_DIR, SyncError, TEMP_PREFIX, type FileOwner } from '@sync-agent
 import type { LocalRecord } from './index-store.js'
 import { formatBytes } from './cli/format-status.js'
 import { synchronousOps, threadPoolOps, type FileOps, type WritableFile } from './file-ops.js'
+import { crashPoint } from './crash-points.js'
 import type { VersionArchive } from './version-archive.js'
 
 /** files up to this size, whose bytes are all in memory, are placed with synchronous calls (file-ops.ts) */
@@ -479,7 +480,10 @@ export class FolderWriter {
             await ops.rename(tmp, this.abs(path))
           }
           renamed = true
-          if (linked) await ops.unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
+          if (linked) {
+            crashPoint('apply-linked', path)
+            await ops.unlink(tmp).catch(() => undefined) // a leftover temp name is swept like any other
+          }
         } else {
           await this.assertUnchanged(path, expected)
           await ops.rename(tmp, this.abs(path))

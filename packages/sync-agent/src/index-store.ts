@@ -125,6 +125,8 @@ export class IndexStore {
   private flushTimer: NodeJS.Timeout | null = null
   /** a flush about to start: callers meanwhile join it (see flush) */
   private gathering: Promise<void> | null = null
+  /** a compaction writing its snapshot: journal writes wait for it (see compact) */
+  private compacting: Promise<void> | null = null
   private closed = false
 
   constructor(
@@ -237,6 +239,7 @@ export class IndexStore {
       this.gathering = new Promise<void>((resolve) => setImmediate(resolve)).finally(() => (this.gathering = null))
     }
     await this.gathering
+    while (this.compacting) await this.compacting.catch(() => undefined)
     this.writePending()
   }
 
@@ -341,9 +344,24 @@ export class IndexStore {
     else this.checkpoints.set(op[1], op[2])
   }
 
-  /** Rewrites the snapshot from memory and empties the journal. */
+  /**
+   * Rewrites the snapshot from memory and empties the journal. Journal writes wait meanwhile:
+   * one appended while the snapshot was written was cut off with the journal, and what it
+   * held (changes made after the snapshot was taken) was lost at the next kill -9.
+   */
   async compact(): Promise<void> {
     await this.flush()
+    while (this.compacting) await this.compacting.catch(() => undefined)
+    const run = this.rewriteSnapshot()
+    this.compacting = run
+    try {
+      await run
+    } finally {
+      if (this.compacting === run) this.compacting = null
+    }
+  }
+
+  private async rewriteSnapshot(): Promise<void> {
     const snapshot: Snapshot = { records: [...this.records], checkpoints: [...this.checkpoints], intents: [...this.intents] }
     const box = seal(this.key, Buffer.from(JSON.stringify(snapshot)))
     const tmp = join(this.dir, SNAPSHOT + '.tmp')

@@ -4,10 +4,11 @@ import type { Logger } from './log.js'
 import { decodeEntry, MAX_REPLACED_HISTORY, metaOf, readVersion, sameContent, type EntryKind, type EntryMeta, type Version } from './entry-format.js'
 import { BlobReader, STALL_MS } from './blob-reader.js'
 import { conflictName, decide, isTouch, parseConflictName, pickConflictName, type Decision, type Loser, type NameUse } from './merge.js'
-import { advance, compareVectors, type VersionVector } from './version-vector.js'
+import { advance, compareVectors, joinVectors, type VersionVector } from './version-vector.js'
 import { differsFromRecord, linkStaysInside, type FolderWriter } from './folder-writer.js'
 import { fingerprintOf, hasFingerprint, recordOf, type ApplyIntent, type IndexStore, type LocalRecord } from './index-store.js'
 import { placingOf } from './recover-placements.js'
+import { crashPoint } from './crash-points.js'
 import type { DriveSet, MemberDrive } from './replication/drive-set.js'
 import { blockAvailability } from './replication/block-availability.js'
 import type { DriveEntry } from 'hyperdrive'
@@ -170,6 +171,16 @@ function sameEntry(raw: DriveEntry<Buffer>, v: Version): boolean {
  * chose a version that version had replaced, whose bytes no peer held any more: the path
  * waited twice for 30 s, and would have gone back a version had they come).
  */
+/** Is every version `vv` names (what the disk's record descends from) in the versions read? */
+function covers(versions: readonly Version[], vv: VersionVector): boolean {
+  return ['before', 'equal'].includes(compareVectors(vv, joinVectors(versions.map((v) => v.vv))))
+}
+
+/** What a gather found out about its own reads: `stale` once a drive was read as diffed (see entryOf). */
+interface GatherView {
+  stale: boolean
+}
+
 function staleHint(versions: readonly Version[], record: LocalRecord): boolean {
   const winner = decide(versions).winner
   return winner !== null && compareVectors(winner.vv, record.vv) === 'before'
@@ -221,9 +232,22 @@ export class PathReconciler {
     }
     // a path new here (on disk, never synced) is published whatever the others hold, so it
     // need not wait for drives that are still arriving (see gather)
-    let versions = await this.gather(path, hints, st !== null && record === undefined)
-    if (hints && record && staleHint(versions, record)) versions = await this.gather(path, null, false)
+    let view: GatherView = { stale: false }
+    let versions = await this.gather(path, hints, st !== null && record === undefined, view)
+    if (hints && record && staleHint(versions, record)) {
+      view = { stale: false }
+      versions = await this.gather(path, null, false, view)
+    }
     const diskChanged = (!removedByUs || st !== null) && (differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions)))
+    if (!diskChanged && record && view.stale && !covers(versions, record.vv)) {
+      // a drive read as far as we had diffed it (its newest index is not here: see entryOf)
+      // shows less than this node already applied: the version on disk came from past that
+      // point (a restart set the diff back to its last checkpoint). Deciding on that view
+      // would put an older version back, or remove the file (no version at all); the drive's
+      // diff marks the path again when its index comes
+      this.deps.log.debug({ path, record: describeRecord(record), versions: versions.map(describeVersion) }, 'a drive\'s view is older than the version here: left for its diff')
+      return 'done'
+    }
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
     const decision = decide(versions)
@@ -295,10 +319,12 @@ export class PathReconciler {
     if (record) {
       index.intend(path, { kind: 'deleted', hash: record.hash ?? '', size: record.size, vv })
       await index.flush().catch(() => undefined)
+      crashPoint('delete-intended', path)
     }
     let removed = false
     try {
       removed = await writer.remove(path, record, this.rescueNames(path, 'deleted'))
+      if (removed) crashPoint('delete-removed', path)
     } finally {
       if (!removed && record) index.set(path, record)
     }
@@ -329,7 +355,7 @@ export class PathReconciler {
    * has (a copy published twice is no conflict); a version it holds that we have not diffed
    * yet is marked again by its diff.
    */
-  async gather(path: string, hints: Hints | null = null, skipArriving = false): Promise<Version[]> {
+  async gather(path: string, hints: Hints | null = null, skipArriving = false, view?: GatherView): Promise<Version[]> {
     const key = toDriveKey(path)
     const out: Version[] = []
     await Promise.all(
@@ -339,7 +365,7 @@ export class PathReconciler {
         const hinted = d.isOwn ? undefined : hints?.get(d.hex)?.entry
         const arriving = skipArriving && !d.isOwn && hinted === undefined && (this.deps.appliedVersion?.(d.hex) ?? d.drive.version) < d.drive.version
         try {
-          const entry = hinted !== undefined ? hinted : await this.entryOf(d, key, arriving ? ARRIVING_ENTRY_TIMEOUT_MS : ENTRY_TIMEOUT_MS)
+          const entry = hinted !== undefined ? hinted : await this.entryOf(d, key, arriving ? ARRIVING_ENTRY_TIMEOUT_MS : ENTRY_TIMEOUT_MS, view)
           if (entry) out.push(readVersion(d.hex, d.author, entry))
         } catch (err) {
           if (arriving && (err as { code?: string }).code === 'REQUEST_TIMEOUT') {
@@ -365,7 +391,7 @@ export class PathReconciler {
    * and the path reconciled again then; a local change decided meanwhile is at worst
    * concurrent with it, which the merge keeps as a conflict copy.
    */
-  private async entryOf(d: MemberDrive, key: string, timeoutMs = ENTRY_TIMEOUT_MS): Promise<DriveEntry<EntryMeta> | null> {
+  private async entryOf(d: MemberDrive, key: string, timeoutMs = ENTRY_TIMEOUT_MS, view?: GatherView): Promise<DriveEntry<EntryMeta> | null> {
     // our own drive before its first entry (a fresh node taking in a whole folder): nothing
     // to read, and thousands of index reads saved
     if (d.isOwn && d.drive.version <= 1) return null
@@ -379,6 +405,7 @@ export class PathReconciler {
       raw = await d.drive.entry<Buffer>(key, { timeout: timeoutMs, valueEncoding: 'binary' })
     } catch (err) {
       raw = await this.entryAsDiffed(d, key, err)
+      if (view) view.stale = true
     }
     return raw ? decodeEntry(raw) : null
   }
@@ -495,7 +522,13 @@ export class PathReconciler {
       // (fault suite seed 1159: the copy outlived a delete made on the disk that showed it)
       const otherContent = winner?.kind === 'deleted' && record?.kind === 'file' && record.hash !== null &&
         !versions.some((v) => v.kind === 'deleted' && !v.withdrawn && v.was === record.hash)
-      if (winner && (winner.kind !== 'deleted' || withdrawnOnly || otherContent)) {
+      // nor is an older delete, or no version at all, where the disk held a version the
+      // drives read do not show: one read as far as we had diffed it (see entryOf). Not
+      // published, the delete was forgotten with the record, and the version came back with
+      // that drive's index (fault suite seed 4001: a conflict copy removed by a theme update
+      // while its node was down: RESURRECTED)
+      const unseen = record !== undefined && !covers(versions, record.vv)
+      if ((winner && (winner.kind !== 'deleted' || withdrawnOnly || otherContent)) || unseen) {
         const vv = this.vectorFor(record, decision, versions)
         const ts = this.deps.now()
         const metadata: EntryMeta = { v: 1, vv, ts, kind: 'deleted', size: 0, mtime: ts, mode: 0, hash: null }
@@ -597,7 +630,10 @@ export class PathReconciler {
       meta.hash = stored.hash
       if (stored.at > 0) meta.at = stored.at
       hash = stored.hash
-      if (!record) await this.intendPublish(path, st, meta)
+      if (!record) {
+        await this.intendPublish(path, st, meta)
+        crashPoint('publish-intended', path)
+      }
       await own.put(key, { executable: (mode & 0o111) !== 0, blob: stored.blob, metadata: meta })
       await this.releaseReplaced(path, versions, stored.blob)
       this.deps.onFilePublished?.(st.size)
@@ -608,6 +644,7 @@ export class PathReconciler {
       await own.put(key, { metadata: meta })
       await this.releaseReplaced(path, versions, null)
     }
+    crashPoint('publish-put', path)
     index.set(path, recordOf(st, kind, hash, target, vv))
     this.deps.log.debug({ path, kind, hash: hash?.slice(0, 8), vv, was: meta.was?.slice(0, 8) }, 'published a local change')
     return this.afterPublish(decision)
@@ -751,9 +788,11 @@ export class PathReconciler {
         // would leave the disk holding this version unrecorded (see heldAfterCrash)
         const intent = { kind: 'file' as const, hash: winner.hash as string, size: winner.size, vv: winner.vv }
         index.intend(path, intent)
-        const beforeRename = ({ tmp, st, byLink }: { tmp: string; st: Stats; byLink: boolean }) => {
+        crashPoint('apply-intended', path)
+        const beforeRename = async ({ tmp, st, byLink }: { tmp: string; st: Stats; byLink: boolean }) => {
           index.intend(path, { ...intent, placing: placingOf(tmp, st, byLink) })
-          return index.flush().catch(() => undefined)
+          await index.flush().catch(() => undefined)
+          crashPoint('apply-staged', path)
         }
         // not placed after all (a local change found right before the rename): the journal
         // no longer names the temp file, which then goes
@@ -768,6 +807,7 @@ export class PathReconciler {
         const rescueAs = this.rescueNames(path, 'replaced')
         const meta = { mtimeMs: winner.mtime, mode: winner.mode, size: winner.size, hash: winner.hash as string, hashChecked: origin === 'peer-folder' }
         const after = await writer.writeFile(path, chunks, meta, record, { beforeRename, abandoned, rescueAs })
+        crashPoint('apply-placed', path)
         index.set(path, recordOf(after, 'file', winner.hash, null, winner.vv))
         this.deps.onFileApplied?.(winner.size, origin)
         return 'done'

@@ -121,6 +121,19 @@ describe('IndexStore', () => {
     expect(again.checkpoint(DRIVE)).toBe(7)
   })
 
+  it('a change flushed while compact() writes its snapshot is kept: the journal is emptied of what the snapshot holds only', async () => {
+    const store = await openStore()
+    store.set('a', record(1))
+    const compacting = store.compact()
+    // compact() writes the snapshot through the thread pool: this lands in the middle
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    store.set('b', record(2))
+    await store.flush()
+    await compacting
+    const again = await reopen(store)
+    expect(contents(again)).toEqual({ a: record(1), b: record(2) })
+  })
+
   it('an apply intent survives a reopen and a compaction until a record or delete of its path follows', async () => {
     const store = await openStore()
     const intent = { hash: 'cd'.repeat(32), size: 4, vv: { AAAAAAAAAAAAAAAA: 2 } }

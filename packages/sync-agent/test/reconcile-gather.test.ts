@@ -5,6 +5,7 @@ import type { EntryMeta } from '../src/entry-format.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
 import { mergeHints, type Hints } from '../src/sync-engine.js'
+import { arrivingDrive } from './helpers/fake-drives.js'
 
 const OWN = 'AAAAAAAAAAAAAAAA'
 const PEER = 'BBBBBBBBBBBBBBBB'
@@ -48,52 +49,13 @@ describe('PathReconciler.gather', () => {
     expect(versions.map((v) => [v.hash?.[0], v.vv[OWN]])).toEqual([['5', 5]])
   })
 
-  /**
-   * A peer drive at `version` whose newest index block does not come (its latest index blocks
-   * are not here), recording the timeouts asked for; as of an older length (`checkout`) it
-   * answers `asDiffed`, or fails for a block that is not here either.
-   */
-  function arrivingDrive(version: number, timeouts: number[], asDiffed: DriveEntry<EntryMeta> | null | 'missing' = null): MemberDrive {
-    const timeout = Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
-    const missing = Object.assign(new Error('BLOCK_NOT_AVAILABLE: Block is not available'), { code: 'BLOCK_NOT_AVAILABLE' })
-    return {
-      hex: 'c'.repeat(64),
-      author: PEER,
-      isOwn: false,
-      shortId: 'CCCCCCC',
-      member: {} as MemberDrive['member'],
-      drive: {
-        version,
-        core: {
-          length: version,
-          has: async () => false,
-          get: async (_index: number, opts: { timeout: number }) => {
-            timeouts.push(opts.timeout)
-            throw timeout
-          }
-        },
-        entry: async () => {
-          throw new Error('the newest index block is waited for before Hyperbee reads it')
-        },
-        checkout: () => ({
-          entry: async (_key: string, opts: { wait?: boolean }) => {
-            if (opts.wait !== false) throw new Error('the diffed view must not wait for the network')
-            if (asDiffed === 'missing') throw missing
-            return asDiffed
-          },
-          close: async () => undefined
-        })
-      } as unknown as MemberDrive['drive']
-    }
-  }
-
   function reconcilerApplied(drives: MemberDrive[], applied: number, indexUnserved = false): PathReconciler {
     return new PathReconciler({ drives: { all: () => drives }, appliedVersion: () => applied, indexUnserved: () => indexUnserved, log: { debug: () => undefined, warn: () => undefined } } as unknown as ReconcileDeps)
   }
 
   it('a path new here does not wait long for a drive still arriving: after a short wait it reads what we diffed of it', async () => {
     const timeouts: number[] = []
-    const versions = await reconcilerApplied([arrivingDrive(1_000_000, timeouts)], 10_000).gather('new.txt', null, true)
+    const versions = await reconcilerApplied([arrivingDrive(PEER, 1_000_000, timeouts)], 10_000).gather('new.txt', null, true)
     expect(versions).toEqual([])
     expect(timeouts).toEqual([2_000])
   })
@@ -102,7 +64,7 @@ describe('PathReconciler.gather', () => {
   // them; every reconcile on the node waited 15 s for them, and again on every retry
   it('a path synced before: a drive whose latest index does not come is read as we diffed it', async () => {
     const timeouts: number[] = []
-    const versions = await reconcilerApplied([arrivingDrive(1_000_000, timeouts, entry('f.txt', PEER, 7, '7'))], 10_000).gather('f.txt')
+    const versions = await reconcilerApplied([arrivingDrive(PEER, 1_000_000, timeouts, entry('f.txt', PEER, 7, '7'))], 10_000).gather('f.txt')
     expect(versions.map((v) => [v.hash?.[0], v.vv[PEER]])).toEqual([['7', 7]])
     expect(timeouts).toEqual([3_000])
   })
@@ -112,7 +74,7 @@ describe('PathReconciler.gather', () => {
     ['the diffed view lacks the block too', 10_000, 'missing']
   ])('otherwise a lookup that times out is an error: %s', async (_name, applied, asDiffed) => {
     const timeouts: number[] = []
-    await expect(reconcilerApplied([arrivingDrive(1_000_000, timeouts, asDiffed)], applied).gather('f.txt')).rejects.toThrow(/REQUEST_TIMEOUT/)
+    await expect(reconcilerApplied([arrivingDrive(PEER, 1_000_000, timeouts, asDiffed)], applied).gather('f.txt')).rejects.toThrow(/REQUEST_TIMEOUT/)
     expect(timeouts).toEqual([3_000])
   })
 

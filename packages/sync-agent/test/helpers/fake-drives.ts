@@ -17,6 +17,45 @@ export function entry(path: string, m: EntryMeta): DriveEntry<EntryMeta> {
   return { seq: 1, key: toDriveKey(path), value: { executable: false, linkname: null, blob, metadata: m } } as unknown as DriveEntry<EntryMeta>
 }
 
+/**
+ * A peer drive at `version` whose newest index block does not come (its latest index blocks
+ * are not here), recording the timeouts asked for; as of an older length (`checkout`) it
+ * answers `asDiffed`, or fails for a block that is not here either.
+ */
+export function arrivingDrive(author: string, version: number, timeouts: number[], asDiffed: DriveEntry<EntryMeta> | null | 'missing' = null): MemberDrive {
+  const timeout = Object.assign(new Error('REQUEST_TIMEOUT: Request timed out'), { code: 'REQUEST_TIMEOUT' })
+  const missing = Object.assign(new Error('BLOCK_NOT_AVAILABLE: Block is not available'), { code: 'BLOCK_NOT_AVAILABLE' })
+  return {
+    hex: author.toLowerCase().repeat(4),
+    author,
+    isOwn: false,
+    shortId: author.slice(0, 7),
+    member: {} as MemberDrive['member'],
+    drive: {
+      version,
+      core: {
+        length: version,
+        has: async () => false,
+        get: async (_index: number, opts: { timeout: number }) => {
+          timeouts.push(opts.timeout)
+          throw timeout
+        }
+      },
+      entry: async () => {
+        throw new Error('the newest index block is waited for before Hyperbee reads it')
+      },
+      checkout: () => ({
+        entry: async (_key: string, opts: { wait?: boolean }) => {
+          if (opts.wait !== false) throw new Error('the diffed view must not wait for the network')
+          if (asDiffed === 'missing') throw missing
+          return asDiffed
+        },
+        close: async () => undefined
+      })
+    } as unknown as MemberDrive['drive']
+  }
+}
+
 /** A member drive that answers `entry(key)` from `entries` (and nothing else). */
 export function drive(author: string, entries: Record<string, DriveEntry<EntryMeta>>, isOwn = false): MemberDrive {
   return {
