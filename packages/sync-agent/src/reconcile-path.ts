@@ -162,15 +162,6 @@ function sameEntry(raw: DriveEntry<Buffer>, v: Version): boolean {
   }
 }
 
-/**
- * A hint is the entry a diff saw, as of the length it diffed; meanwhile a reconcile that read
- * the drive at its latest length may have put a newer version of it on the disk. A winner
- * older than the version the record says the disk holds comes from such a stale hint: the
- * drives are then read again (fault suite, rebuild phase: a kill -9 of a node catching up;
- * after the restart a ranged read's hint, older than the version applied a moment before,
- * chose a version that version had replaced, whose bytes no peer held any more: the path
- * waited twice for 30 s, and would have gone back a version had they come).
- */
 /** Is every version `vv` names (what the disk's record descends from) in the versions read? */
 function covers(versions: readonly Version[], vv: VersionVector): boolean {
   return ['before', 'equal'].includes(compareVectors(vv, joinVectors(versions.map((v) => v.vv))))
@@ -181,6 +172,15 @@ interface GatherView {
   stale: boolean
 }
 
+/**
+ * A hint is the entry a diff saw, as of the length it diffed; meanwhile a reconcile that read
+ * the drive at its latest length may have put a newer version of it on the disk. A winner
+ * older than the version the record says the disk holds comes from such a stale hint: the
+ * drives are then read again (fault suite, rebuild phase: a kill -9 of a node catching up;
+ * after the restart a ranged read's hint, older than the version applied a moment before,
+ * chose a version that version had replaced, whose bytes no peer held any more: the path
+ * waited twice for 30 s, and would have gone back a version had they come).
+ */
 function staleHint(versions: readonly Version[], record: LocalRecord): boolean {
   const winner = decide(versions).winner
   return winner !== null && compareVectors(winner.vv, record.vv) === 'before'
