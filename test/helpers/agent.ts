@@ -211,12 +211,7 @@ export class Agent {
     this.note(`stop (${signal})`)
     this.isExitExpected = true
     child.kill(signal)
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs)
-    })
-    const result = await Promise.race([this.exitPromise, timedOut])
-    clearTimeout(timer)
+    const result = await this.exitWithin(timeoutMs)
     if (result === 'timeout') {
       child.kill('SIGKILL')
       await this.exitPromise
@@ -246,18 +241,26 @@ export class Agent {
    */
   async waitExit({ timeoutMs }: { timeoutMs: number }): Promise<ExitInfo> {
     if (this.exitPromise === undefined) throw new Error(`agent ${this.name} was never started`)
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs)
-    })
     this.isExitExpected = true
-    const result = await Promise.race([this.exitPromise, timedOut])
-    clearTimeout(timer)
+    const result = await this.exitWithin(timeoutMs)
     if (result === 'timeout') {
       this.isExitExpected = false
       throw new Error(`agent ${this.name} did not exit within ${timeoutMs} ms; last log lines:\n${this.tail(15)}`)
     }
     return result
+  }
+
+  /** The current run's exit, or 'timeout' if it has not come within `timeoutMs`. */
+  private async exitWithin(timeoutMs: number): Promise<ExitInfo | 'timeout'> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    })
+    try {
+      return await Promise.race([this.exitPromise as Promise<ExitInfo>, timedOut])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Graceful stop (asserting exit code 0) and start again with the same folder, data and port. */
