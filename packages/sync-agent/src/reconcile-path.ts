@@ -389,7 +389,10 @@ export class PathReconciler {
    * fault suite seed 967) held every reconcile on this node for the whole timeout, and again
    * on every retry for as long as it stayed away. What it appended is diffed when it is back,
    * and the path reconciled again then; a local change decided meanwhile is at worst
-   * concurrent with it, which the merge keeps as a conflict copy.
+   * concurrent with it, which the merge keeps as a conflict copy. Such a read sets
+   * `view.stale`: "as diffed" can be older than what the disk holds (after a restart the
+   * diff starts again at the last checkpoint), and then that view decides nothing (see
+   * reconcile).
    */
   private async entryOf(d: MemberDrive, key: string, timeoutMs = ENTRY_TIMEOUT_MS, view?: GatherView): Promise<DriveEntry<EntryMeta> | null> {
     // our own drive before its first entry (a fresh node taking in a whole folder): nothing
