@@ -232,10 +232,10 @@ export class PathReconciler {
     }
     // a path new here (on disk, never synced) is published whatever the others hold, so it
     // need not wait for drives that are still arriving (see gather)
-    let view: GatherView = { stale: false }
+    const view: GatherView = { stale: false }
     let versions = await this.gather(path, hints, st !== null && record === undefined, view)
     if (hints && record && staleHint(versions, record)) {
-      view = { stale: false }
+      view.stale = false // what the second read finds is what counts
       versions = await this.gather(path, null, false, view)
     }
     const diskChanged = (!removedByUs || st !== null) && (differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions)))
