@@ -48,20 +48,25 @@ describe('initial sync', () => {
   // the watcher is paused while thousands of paths wait (bulk mode) and resumes before the last
   // ones are applied: an upload made on the fresh node meanwhile must still reach the other
   it('a file written on a fresh B while it is still receiving the initial sync reaches A', async () => {
-    // bulk mode starts at a backlog of 2,000 (then checked every 250 ms; now when the peer's
-    // `have` arrives and every 50 ms while a backlog lasts): with 2,400 files a fresh B applied
-    // the 400 above it between two checks now and then, and never paused (CI, session 11)
-    // B starts once A has published all 6,000: B joining while A still published them got its
+    // bulk mode starts at a backlog of 2,000; B's threshold is lowered to 500 here (the same
+    // code with a quarter of the files: 6,000 took 31–40 s of a full `pnpm test`). Three times
+    // the threshold: with 2,400 files over 2,000 a fresh B applied the 400 above it between
+    // two checks now and then, and never paused (CI, session 11; checked every 250 ms then,
+    // now when the peer's `have` arrives and every 50 ms while a backlog lasts).
+    // B starts once A has published them all: B joining while A still published them got its
     // index in pieces smaller than the bulk threshold and never paused (a full suite run,
     // session 22), which this test is not about
+    const BULK_MODE_PATHS = 500
     const secret = await newSecret()
     const a = await harness.agent({ name: 'a', secret })
-    await writeManySmallFiles(a.folder, 6_000)
+    await writeManySmallFiles(a.folder, 3 * BULK_MODE_PATHS)
     await a.start()
     await waitLocalSettled(a, 60_000)
-    const b = await harness.agent({ name: 'b', secret, peers: [a.address] })
+    const b = await harness.agent({ name: 'b', secret, peers: [a.address], env: { SYNC_AGENT_BULK_MODE_PATHS: String(BULK_MODE_PATHS) } })
     await b.start()
-    await until(() => b.stdout.includes('bulk sync: pausing the watcher'), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })
+    const paused = await until(() => b.stdout.split('\n').find((l) => l.includes('bulk sync: pausing the watcher')), { timeoutMs: 60_000, message: 'B pauses its watcher for the bulk sync' })
+    // at the lowered threshold, not the default
+    expect((JSON.parse(paused) as { backlog: number }).backlog).toBeLessThan(2_000)
     // when B first says inSync (watched closely: the rescan that ends a bulk sync takes ~0.1 s)
     const firstInSync = until(async () => ((await b.tryStatus())?.inSync === true ? Date.now() : null), { timeoutMs: 90_000, intervalMs: 10, message: 'B says inSync' })
     await writeFiles(b.folder, { 'uploads/made-on-b-during-sync.txt': 'uploaded on B while it synced\n' })

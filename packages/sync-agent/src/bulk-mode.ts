@@ -1,7 +1,6 @@
 import type { Logger } from './log.js'
+import { scaleOverride } from './scale-overrides.js'
 
-/** the watcher is paused once this many remote paths wait (a fresh node's first sync) */
-export const BULK_MODE_PATHS = 2_000
 /**
  * Watching starts again once the backlog is this small, not when it is empty: chokidar reads
  * the whole tree when it starts (seconds for 10,000 files), and that read is better spent
@@ -9,6 +8,12 @@ export const BULK_MODE_PATHS = 2_000
  * look-up each).
  */
 export const BULK_RESUME_PATHS = 250
+/**
+ * The watcher is paused once this many remote paths wait (a fresh node's first sync). Tests
+ * may lower it (SYNC_AGENT_BULK_MODE_PATHS, not below twice the resume point) to reach bulk
+ * mode with fewer files.
+ */
+export const BULK_MODE_PATHS = scaleOverride('SYNC_AGENT_BULK_MODE_PATHS', 2_000, 2 * BULK_RESUME_PATHS)
 /**
  * How often the backlog is looked at while there is one (or the watcher is paused). Every
  * 250 ms, a fresh node paused its watcher up to 250 ms late and resumed it up to 250 ms after

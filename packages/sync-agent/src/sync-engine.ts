@@ -11,6 +11,8 @@ import type { SnapshotEntryList } from './replication/index-snapshot.js'
 import type { PathReconciler } from './reconcile-path.js'
 import { PathQueue, type Queued } from './priority/path-queue.js'
 import { BULK, FRESH, type PriorityClasses, type Rank } from './priority/priority-classes.js'
+import { BULK_MODE_PATHS } from './bulk-mode.js'
+import { scaleOverride } from './scale-overrides.js'
 import { BlobPrefetcher, type PrefetchCandidate } from './priority/blob-prefetcher.js'
 import { ClassProgress } from './priority/class-progress.js'
 import { SupersedeSignal } from './supersede-signal.js'
@@ -74,9 +76,11 @@ const DIFF_ALONE_MAX_MS = 20_000
  * this) whatever a drive holds (a peer can publish millions of entries), and a drive whose
  * paths never drain (contents a peer withholds) cannot keep the others' changes out. Each
  * queued path holds the decoded entry its diff saw (~1.5 KiB of heap with its hint and rank):
- * 20,000 of them added 30 MiB to the heap whenever a flood's diff outran the workers.
+ * 20,000 of them added 30 MiB to the heap whenever a flood's diff outran the workers. Tests
+ * may lower it (SYNC_AGENT_MAX_QUEUED_PATHS, not below the bulk-mode threshold) to reach the
+ * bound with fewer entries.
  */
-const MAX_QUEUED = 10_000
+const MAX_QUEUED = scaleOverride('SYNC_AGENT_MAX_QUEUED_PATHS', 10_000, BULK_MODE_PATHS)
 
 /**
  * What a diff already told us a drive holds for a path (saves a lookup in that drive), per
