@@ -23,6 +23,8 @@ export type CrashPoint =
   | 'publish-intended'
   /** a local change put in our drive; the record not set */
   | 'publish-put'
+  /** `versions restore`: the version's first piece written to the temp file, the rest not */
+  | 'restore-partial'
 
 /** `<point>@<path>`, comma-separated: a test arms several and disarms each once it fired */
 const armed = new Set((process.env.SYNC_AGENT_CRASH_AT ?? '').split(',').filter((spec) => spec !== ''))

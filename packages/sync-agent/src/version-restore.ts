@@ -2,11 +2,23 @@ import { createReadStream } from 'node:fs'
 import { lstat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { checkRelativePath, isSyncError, SyncError, type KeptVersion, type RestoreRequest, type RestoreResult, type VersionListing } from '@sync-agent/shared'
+import { crashPoint } from './crash-points.js'
 import { LocalChangeError, type FolderWriter } from './folder-writer.js'
 import { recordOf } from './index-store.js'
 import { insideOrEqual, realOrResolved } from './path-inside.js'
 import type { Logger } from './log.js'
 import type { VersionArchive } from './version-archive.js'
+
+/** A version's bytes, read in pieces; crash point restore-partial once the first is written. */
+async function* piecesOf(source: string, path: string): AsyncGenerator<Uint8Array> {
+  let first = true
+  for await (const piece of createReadStream(source)) {
+    yield piece as Buffer
+    // the writer asks for the next piece once it has written this one
+    if (first) crashPoint('restore-partial', path)
+    first = false
+  }
+}
 
 /** versions one listing holds at most */
 export const LIST_LIMIT = 10_000
@@ -79,7 +91,7 @@ export class VersionRestore {
     try {
       await this.writer.writeFile(
         path,
-        createReadStream(source),
+        piecesOf(source, path),
         // a file of ours, read whole: the writer checks its size (no peer's hash to check)
         { size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o777, hash: '', hashChecked: true },
         // what is on disk now: the writer's check before its rename compares it
