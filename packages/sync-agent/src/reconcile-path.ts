@@ -248,6 +248,13 @@ export class PathReconciler {
       this.deps.log.debug({ path, record: describeRecord(record), versions: versions.map(describeVersion) }, 'a drive\'s view is older than the version here: left for its diff')
       return 'done'
     }
+    if (diskChanged && record && view.stale && this.deps.localOnly?.isReverting(path) && !covers(versions, record.vv)) {
+      // the same view, for a read-only node's revert: it would put back a version older than
+      // the one the disk held before its local edit, or remove the file. It stays to be
+      // reverted; the drive's diff marks it again (the record's version is past the checkpoint)
+      this.deps.log.debug({ path, record: describeRecord(record), versions: versions.map(describeVersion) }, 'a drive\'s view is older than the version to revert to: left for its diff')
+      return 'done'
+    }
     await this.markReplacedCopies(path, versions)
     if (!diskChanged && (await this.withdrawReplacedCopy(path, versions))) versions = await this.gather(path)
     const decision = decide(versions)

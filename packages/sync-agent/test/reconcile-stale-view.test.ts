@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EntryMeta } from '../src/entry-format.js'
 import { IndexStore } from '../src/index-store.js'
+import { LocalDivergence } from '../src/local-divergence.js'
 import { PathReconciler, type ReconcileDeps } from '../src/reconcile-path.js'
 import type { MemberDrive } from '../src/replication/drive-set.js'
 import { arrivingDrive, drive, entry, meta, publishingDeps } from './helpers/fake-drives.js'
@@ -26,7 +27,11 @@ afterEach(async () => {
  * block is not here, so it is read as diffed and shows `asDiffed` for the path; the index
  * records the version `APPLIED` at the path, on disk unless `onDisk` is false.
  */
-async function afterRestart(asDiffed: EntryMeta | null, onDisk: boolean): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string }> {
+async function afterRestart(
+  asDiffed: EntryMeta | null,
+  onDisk: boolean,
+  localOnly: LocalDivergence | null = null
+): Promise<{ reconciler: PathReconciler; puts: EntryMeta[]; index: IndexStore; folder: string }> {
   const folder = await mkdtemp(join(tmpdir(), 'sa-stale-'))
   const data = await mkdtemp(join(tmpdir(), 'sa-stale-data-'))
   dirs.push(folder, data)
@@ -42,7 +47,7 @@ async function afterRestart(asDiffed: EntryMeta | null, onDisk: boolean): Promis
   Object.assign(own.drive, { version: 5, entries: async function* () {} })
   const peer: MemberDrive = arrivingDrive(P, 210, [], asDiffed ? entry(PATH, asDiffed) : null)
   const puts: EntryMeta[] = []
-  const deps: ReconcileDeps = { ...publishingDeps({ folder, index, drives: [peer, own], own, puts, nextCounter: 9 }), appliedVersion: () => 1, indexUnserved: () => false }
+  const deps: ReconcileDeps = { ...publishingDeps({ folder, index, drives: [peer, own], own, puts, nextCounter: 9 }), appliedVersion: () => 1, indexUnserved: () => false, localOnly }
   return { reconciler: new PathReconciler(deps), puts, index, folder }
 }
 
@@ -75,5 +80,24 @@ describe('a drive read as diffed shows less than the version the disk held', () 
     expect(await readFile(join(folder, PATH), 'utf8')).toBe('applied\n')
     expect(index.get(PATH)?.vv).toEqual(APPLIED)
     expect(puts).toEqual([])
+  })
+
+  // a read-only node (it publishes nothing) asked to revert a local edit of the file: the version
+  // to go back to is past the drive's checkpoint, so the view shows none of it, or an older one
+  it.each<[string, EntryMeta | null]>([
+    ['not removed for want of a version', null],
+    ['not replaced by an older version', { ...meta({ [P]: 40 }, 'file'), hash: 'b'.repeat(64) }]
+  ])('a read-only revert of a local edit waits for the drive\'s diff: %s', async (_name, asDiffed) => {
+    const localOnly = new LocalDivergence()
+    const { reconciler, puts, index, folder } = await afterRestart(asDiffed, true, localOnly)
+    await writeFile(join(folder, PATH), 'edited here, to be reverted\n')
+    localOnly.add(PATH)
+    localOnly.startRevert()
+    expect(await reconciler.reconcile(PATH)).toBe('done')
+    expect(await readFile(join(folder, PATH), 'utf8')).toBe('edited here, to be reverted\n')
+    expect(index.get(PATH)?.vv).toEqual(APPLIED)
+    expect(puts).toEqual([])
+    // still to be reverted when the diff marks the path again
+    expect(localOnly.isReverting(PATH)).toBe(true)
   })
 })
