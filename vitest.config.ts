@@ -38,7 +38,7 @@ class LongestFirst extends BaseSequencer {
  * integration files: its workload paces itself (think time, waits for convergence) and uses
  * ~1.1 of the 2 cores for its ~35 s, which, run last and alone, left the other core idle at
  * the end of every `pnpm test` (wall time over CPU time of the suite: 0.55 beside the others,
- * 0.57–0.59 alone last; 2026-12-03, four runs).
+ * 0.57–0.59 alone last; 2026-12-03, two runs and three).
  */
 const faultRounds = process.env.SYNC_AGENT_FAULTS === '1'
 
