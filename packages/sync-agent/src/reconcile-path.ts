@@ -239,20 +239,16 @@ export class PathReconciler {
       versions = await this.gather(path, null, false, view)
     }
     const diskChanged = (!removedByUs || st !== null) && (differsFromRecord(st, record) || (!st && !record && this.deletedBeforeRecorded(path, versions)))
-    if (!diskChanged && record && view.stale && !covers(versions, record.vv)) {
+    const reverting = diskChanged && this.deps.localOnly?.isReverting(path) === true
+    if ((!diskChanged || reverting) && record && view.stale && !covers(versions, record.vv)) {
       // a drive read as far as we had diffed it (its newest index is not here: see entryOf)
       // shows less than this node already applied: the version on disk came from past that
       // point (a restart set the diff back to its last checkpoint). Deciding on that view
-      // would put an older version back, or remove the file (no version at all); the drive's
-      // diff marks the path again when its index comes
-      this.deps.log.debug({ path, record: describeRecord(record), versions: versions.map(describeVersion) }, 'a drive\'s view is older than the version here: left for its diff')
-      return 'done'
-    }
-    if (diskChanged && record && view.stale && this.deps.localOnly?.isReverting(path) && !covers(versions, record.vv)) {
-      // the same view, for a read-only node's revert: it would put back a version older than
-      // the one the disk held before its local edit, or remove the file. It stays to be
-      // reverted; the drive's diff marks it again (the record's version is past the checkpoint)
-      this.deps.log.debug({ path, record: describeRecord(record), versions: versions.map(describeVersion) }, 'a drive\'s view is older than the version to revert to: left for its diff')
+      // would put an older version back, or remove the file (no version at all): for an
+      // unchanged file, and for a read-only node's revert of a local edit, which goes back to
+      // the folder's version. The drive's diff marks the path again when its index comes. Any
+      // other local change goes on (published, or on a read-only node kept as its own)
+      this.deps.log.debug({ path, reverting, record: describeRecord(record), versions: versions.map(describeVersion) }, 'a drive\'s view is older than the version here: left for its diff')
       return 'done'
     }
     await this.markReplacedCopies(path, versions)
