@@ -8,23 +8,25 @@ import { until } from '../helpers/until.ts'
 import { getStatus } from '../../packages/sync-agent/dist/control/control-client.js'
 
 /**
+ * The engine's bound on queued paths (MAX_QUEUED in sync-engine.ts: 10,000), lowered for the
+ * victims here (SYNC_AGENT_MAX_QUEUED_PATHS) so the same code reaches it with a quarter of the
+ * entries: 20,000 against 10,000 took 14–26 s of a full `pnpm test`.
+ */
+const MAX_QUEUED = 2_500
+/**
  * Volume attacks from a compromised read-write peer: a drive with a huge number of entries,
  * a flood of tiny updates, and a fresh drive with a huge critical class whose contents are
  * withheld. The victim's memory must stay bounded (RSS sampled from /proc
  * all along), it must keep answering and keep syncing with the good peer, and it must end
- * with the peer's last word. The entry count defaults to 10,000 so `pnpm test` stays quick;
+ * with the peer's last word. The entry count defaults to twice the victim's queue bound
+ * (5,000: the diff must wait for room in the queue) so `pnpm test` stays quick (10,000 against
+ * the bound of 10,000 cost ~38 s of the two agents' CPU, half the file's);
  * SYNC_AGENT_IT_HOSTILE_ENTRIES=1000000 runs the full million (~22 minutes on a loaded 2-core
  * machine: the hostile peer writes ~3,000 entries/s, the victim applies ~750/s).
  */
-const ENTRIES = Number(process.env.SYNC_AGENT_IT_HOSTILE_ENTRIES ?? 10_000)
+const ENTRIES = Number(process.env.SYNC_AGENT_IT_HOSTILE_ENTRIES ?? 2 * MAX_QUEUED)
 const FLOOD_UPDATES = 1_000
 const MAX_RSS_BYTES = 450 * 1024 * 1024
-/**
- * The engine's bound on queued paths (MAX_QUEUED in sync-engine.ts: 10,000), lowered for the
- * listing's victim (SYNC_AGENT_MAX_QUEUED_PATHS) so the same code reaches it with a quarter of
- * the entries: 20,000 against 10,000 took 14–26 s of a full `pnpm test`.
- */
-const MAX_QUEUED = 2_500
 /**
  * Files under themes/ in a drive the victim first sees whole (so it reads them with the ranged
  * listing of the critical class). 5,000 by default: twice the queue's bound (an unbounded
@@ -37,6 +39,23 @@ const MAX_QUEUED = 2_500
 const LISTING_ENTRIES = Number(process.env.SYNC_AGENT_IT_HOSTILE_LISTING_ENTRIES ?? 2 * MAX_QUEUED)
 const mib = (n: number) => Math.round(n / 2 ** 20)
 
+/**
+ * The most paths an agent had pending, sampled over its control socket every 250 ms until
+ * `stop()` (a CLI process per sample would cost more CPU than the agent's work).
+ */
+function samplePending(control: string): { peak: () => number; stop: () => void } {
+  let peak = 0
+  let asking = false
+  const timer = setInterval(() => {
+    if (asking) return
+    asking = true
+    getStatus(control)
+      .then((s) => (peak = Math.max(peak, s.pending)), () => undefined)
+      .finally(() => (asking = false))
+  }, 250).unref()
+  return { peak: () => peak, stop: () => clearInterval(timer) }
+}
+
 describe('volume attacks', () => {
   const harness = useHarness()
   let scene: Scene
@@ -44,7 +63,7 @@ describe('volume attacks', () => {
   let sampler: NodeJS.Timeout | undefined
 
   beforeAll(async () => {
-    scene = await startScene(harness)
+    scene = await startScene(harness, { SYNC_AGENT_MAX_QUEUED_PATHS: String(MAX_QUEUED) })
     sampler = setInterval(() => {
       rssBytes(scene.victim.pid as number).then((rss) => (peakRss = Math.max(peakRss, rss)), () => undefined)
     }, 200)
@@ -58,6 +77,7 @@ describe('volume attacks', () => {
   it(`a drive of ${ENTRIES.toLocaleString('en')} entries: memory bounded, the good peer unaffected`, async () => {
     const h = await scene.hostile()
     h.connect(scene.victim.address)
+    const pending = samplePending(scene.victim.control)
     const startedAt = Date.now()
     // tombstones of paths that never existed: every one is read, diffed and reconciled (by
     // the good peer too: the compromised peer is a signed writer, relayed to it by the victim)
@@ -78,14 +98,17 @@ describe('volume attacks', () => {
     })
     await until(async () => (await scene.victim.status()).pending === 0, { timeoutMs: 60_000 + ENTRIES, message: 'the victim worked through every entry' })
     const doneMs = Date.now() - startedAt
+    pending.stop()
     // the kernel's high-water mark: the true peak, not only the 200 ms samples
     const peak = { victim: await rssBytes(scene.victim.pid as number, 'VmHWM'), good: await rssBytes(scene.good.pid as number, 'VmHWM') }
-    console.log(`VOLUME ${JSON.stringify({ entries: ENTRIES, writtenS: writtenMs / 1000, goodFileMs, allAppliedS: doneMs / 1000, peakRssMiB: { victim: mib(peak.victim), good: mib(peak.good), victimSampled: mib(peakRss) } })}`)
+    console.log(`VOLUME ${JSON.stringify({ entries: ENTRIES, writtenS: writtenMs / 1000, goodFileMs, allAppliedS: doneMs / 1000, peakPending: pending.peak(), peakRssMiB: { victim: mib(peak.victim), good: mib(peak.good), victimSampled: mib(peakRss) } })}`)
     // the good peer may still be working through the drive (it gets it through the victim):
     // its watcher is paused then, and a rescan finds its new file (bulkRescanDelay: 2–15 s)
     const afterAt = Date.now()
     await scene.assertUnharmed('after many entries', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 60_000 })
     console.log(`VOLUME after: the good peer's next file arrived in ${Date.now() - afterAt} ms`)
+    // the diff waited for room in the queue (the entries are twice its bound)
+    expect(pending.peak(), 'victim pending paths at most').toBeLessThan(MAX_QUEUED + 1_000)
     expect(peak.victim, `victim peak RSS ${mib(peak.victim)} MiB`).toBeLessThan(MAX_RSS_BYTES)
     expect(peak.good, `good peer peak RSS ${mib(peak.good)} MiB`).toBeLessThan(MAX_RSS_BYTES)
   }, 120_000 + ENTRIES * 4)
@@ -134,24 +157,14 @@ describe('a fresh drive with a huge critical class', () => {
     await h.putMany(LISTING_ENTRIES, (i) => ({ key: `/themes/${MARK}-listing/${String(i).padStart(8, '0')}.php`, value: { blob, metadata: { ...meta, vv: h.nextVector() } } }), 20_000)
     await h.withholdContents()
     const builtS = (Date.now() - builtAt) / 1000
-    // the victim's pending paths, sampled all along over its control socket (a CLI process
-    // per sample would cost more CPU than the victim's work)
-    let peakPending = 0
-    let asking = false
-    const sampler = setInterval(() => {
-      if (asking) return
-      asking = true
-      getStatus(scene.victim.control)
-        .then((s) => (peakPending = Math.max(peakPending, s.pending)), () => undefined)
-        .finally(() => (asking = false))
-    }, 250)
+    const pending = samplePending(scene.victim.control)
     const startedAt = Date.now()
     let goodFileMs = 0
     let listedMs = 0
     try {
       h.connect(scene.victim.address)
       // the listing pauses at the queue's bound (or, unbounded, reads the whole range)
-      await until(() => peakPending > 1.5 * MAX_QUEUED || scene.records().some((r) => r.msg === 'listing paused: the queue is full' || r.msg === 'read the index of the classes needed for ready'), {
+      await until(() => pending.peak() > 1.5 * MAX_QUEUED || scene.records().some((r) => r.msg === 'listing paused: the queue is full' || r.msg === 'read the index of the classes needed for ready'), {
         timeoutMs: 120_000,
         message: 'the victim lists the hostile drive’s themes/'
       })
@@ -169,10 +182,10 @@ describe('a fresh drive with a huge critical class', () => {
       // and one of a later class (the critical backlog that never drains does not hold it)
       await scene.assertUnharmed('withheld listing', { maxRssBytes: MAX_RSS_BYTES, syncTimeoutMs: 30_000 })
     } finally {
-      clearInterval(sampler)
+      pending.stop()
     }
     const status = await getStatus(scene.victim.control)
-    peakPending = Math.max(peakPending, status.pending)
+    const peakPending = Math.max(pending.peak(), status.pending)
     const peak = { victim: await rssBytes(scene.victim.pid as number, 'VmHWM'), good: await rssBytes(scene.good.pid as number, 'VmHWM') }
     console.log(`LISTING ${JSON.stringify({ entries: LISTING_ENTRIES, builtS, listedMs, goodFileMs, peakPending, pendingThemes: status.pendingByDir.themes?.files, peakRssMiB: { victim: mib(peak.victim), good: mib(peak.good) } })}`)
     expect(peakPending, 'victim pending paths at most').toBeLessThan(MAX_QUEUED + 1_000)
