@@ -10,7 +10,11 @@ if [ -e "$out" ]; then
   echo "build-app.sh: $out already exists; give a new directory" >&2
   exit 2
 fi
-pnpm build
+# the build without its type check (`pnpm build:emit`, tsc --noCheck): the image needs the
+# JavaScript, and CI type-checks these sources. isolatedModules + verbatimModuleSyntax make each
+# file's output independent of types, so it is the same JavaScript (checked 2026-12-03: every
+# file of dist/ byte for byte), in half the CPU (tsc 10.7 s against 19.2 s on 2 cores)
+pnpm build:emit
 pnpm --filter sync-agent deploy --prod --legacy "$out"
 # what the deploy copies but a running agent never reads
 rm -rf "$out/src" "$out/test" "$out/tsconfig.json" "$out/tsconfig.tsbuildinfo"
