@@ -3,18 +3,19 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 
 /**
  * The files that take longest, longest first within each project (integration durations of
- * `pnpm test` on the 2-core machine, 2026-12-03: 59, 39, 38, 37, 32, 32, 29, 28, 25, 22, 22,
- * 22, 19, 18, 14 s; the median file takes 6 s). Without vitest's timing cache (a fresh clone, as
+ * vitest on the 2-core machine, 2026-12-03, session 35: 60, 59, 52, 45, 36, 31, 30, 26, 26, 25,
+ * 24, 23, 22, 21, 19 s; the median file takes 10 s). Without vitest's timing cache (a fresh clone, as
  * in CI) files start in path order, and hostile-volume, started half-way, ran alone for the
  * last minute of the suite.
  */
 const LONGEST_FIRST = [
   // integration ('faults': the fault suite's CI round, see the integration project)
-  // (the two heaviest in CPU, initial-sync and docker-files, not both beside hostile-volume at
-  // the start: started together, docker-files took 58-80 s against 38 s, hostile-volume 65-86 s
-  // against 49-59 s)
-  'hostile-volume', 'hostile-connections', 'initial-sync', 'faults', 'docker-files', 'versions', 'withheld-index', 'crash-points', 'offline-changes',
-  'conflicts', 'readiness', 'withheld-contents', 'bandwidth-limits', 'discovery', 'haproxy', 'watchdog', 'crash-recovery', 'clock-skew', 'watch-limit', 'cli',
+  // (docker-files, heavy in CPU in its child processes, after readiness: started beside the
+  // heaviest at the start it took 58-118 s against 38-45 s, and it fills the stretch where the
+  // files beside it mostly wait (withheld-contents, bandwidth-limits, discovery), in which one
+  // core idled a third of the time; 2026-12-03, vmstat per second)
+  'hostile-volume', 'hostile-connections', 'initial-sync', 'faults', 'versions', 'withheld-index', 'crash-points', 'offline-changes',
+  'conflicts', 'readiness', 'docker-files', 'withheld-contents', 'bandwidth-limits', 'discovery', 'haproxy', 'watchdog', 'crash-recovery', 'clock-skew', 'watch-limit', 'cli',
   // unit
   'event-loop-watchdog', 'rate-limited-socket', 'sync-engine-listing', 'index-transfer', 'untrusted-input', 'open-store', 'sync-engine-unserved-index'
 ]
@@ -76,10 +77,13 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 60_000,
-          // Each test file spawns its own agents; two cores, so keep file parallelism low. Three:
-          // most files wait on their agents (start-up, reconnects, timers) as long as they compute;
-          // four missed a deadline (hostile-volume, 10,000 entries) on a loaded machine.
-          maxWorkers: 3,
+          // Each test file spawns its own agents; two cores, so keep file parallelism low. Four:
+          // most files wait on their agents (start-up, reconnects, timers, withheld blocks) as
+          // long as they compute. With three, a core idled 20-35% of the time in the stretches
+          // where only such files ran (vitest 266 and 271 s; four: 250, then 234 s with
+          // docker-files moved, 2026-12-03). Four had missed a deadline before, when
+          // hostile-volume took 10,000 entries; it takes 5,000 now.
+          maxWorkers: 4,
           fileParallelism: true,
           isolate: false,
           // after the unit tests, not beside them
