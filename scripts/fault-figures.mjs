@@ -54,3 +54,9 @@ if (withDelta.length > 0) {
   console.log('')
   console.log(`delta fetches (changed files fetched as the blocks that differ): ${sum((r) => r.deltaFetches ?? 0)} in ${withDelta.length} rounds, ${withDelta.filter((r) => r.deltaFetches > 0).length} rounds with one or more`)
 }
+// changes a periodic rescan found that the watcher had not reported (rounds since session 35)
+const withMissed = rounds.filter((r) => typeof r.watcherMissed === 'number')
+if (withMissed.length > 0) {
+  console.log('')
+  console.log(`changes the watcher did not report (found by a periodic rescan): ${sum((r) => r.watcherMissed ?? 0)} in ${withMissed.length} rounds, seeds ${withMissed.filter((r) => r.watcherMissed > 0).map((r) => r.seed).join(', ') || 'none'}`)
+}

@@ -98,6 +98,11 @@ export interface RoundResult {
   limits: string
   /** files fetched as the blocks that differ from the version a node had (all agents together) */
   deltaFetches: number
+  /**
+   * paths a periodic rescan found changed with no watcher event on its way (all agents
+   * together; daemon.ts UNREPORTED_BY_WATCHER): a change the watcher missed, found up to 60 s late
+   */
+  watcherMissed: number
 }
 
 /**
@@ -113,6 +118,21 @@ function limitsOf(seed: number, nodes: number): { node: number; kibps: number } 
 
 const STALLED_OPEN = 'a member drive did not open in time'
 const INDEX_SNAPSHOT = 'read the index as a verified snapshot'
+/** daemon.ts's UNREPORTED_BY_WATCHER (a log line with the `count` of paths) */
+const UNREPORTED_BY_WATCHER = 'the periodic rescan found changes the watcher did not report'
+/** The paths the periodic rescans of one agent's log found changed with no watcher event on its way. */
+function watcherMissedIn(logs: string): number {
+  return logs
+    .split('\n')
+    .filter((line) => line.includes(UNREPORTED_BY_WATCHER))
+    .reduce((n, line) => {
+      try {
+        return n + ((JSON.parse(line) as { count?: number }).count ?? 1)
+      } catch {
+        return n + 1
+      }
+    }, 0)
+}
 /** content-fetcher.ts's DELTA_FETCHED */
 const DELTA_FETCHED = 'fetched a changed file as the blocks that differ from the version here'
 
@@ -521,7 +541,8 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       ...rebuilt,
       restore,
       limits,
-      deltaFetches: agents.reduce((n, a) => n + a.logs.split(DELTA_FETCHED).length - 1, 0)
+      deltaFetches: agents.reduce((n, a) => n + a.logs.split(DELTA_FETCHED).length - 1, 0),
+      watcherMissed: agents.reduce((n, a) => n + watcherMissedIn(a.logs), 0)
     }
     if (problems.length > 0) {
       const failure = new RoundFailure(problems.join('\n'))

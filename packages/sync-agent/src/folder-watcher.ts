@@ -54,6 +54,11 @@ export class FolderWatcher {
     return this.timers.size
   }
 
+  /** An event of `path` is waiting to settle (it is reported once it does). */
+  isSettling(path: string): boolean {
+    return this.timers.has(path)
+  }
+
   ready(): Promise<void> {
     return this.serially(() => this.start())
   }

@@ -32,6 +32,8 @@ export interface LocalChangesDeps {
 export class LocalChanges {
   /** pending second looks, by directory */
   private readonly looksAgain = new Map<string, NodeJS.Timeout>()
+  /** settled paths being looked at (their lstat under way) */
+  private readonly looking = new Map<string, number>()
   private closed = false
 
   constructor(private readonly deps: LocalChangesDeps) {}
@@ -50,9 +52,14 @@ export class LocalChanges {
       this.deps.engine.markTree(path)
     }
     if (stats) return this.onState(path, stats, record, addedDir)
+    this.looking.set(path, (this.looking.get(path) ?? 0) + 1)
     lstat(join(this.deps.root, path)).then(
-      (st) => this.onState(path, st, record, addedDir),
+      (st) => {
+        this.lookedAt(path)
+        this.onState(path, st, record, addedDir)
+      },
       () => {
+        this.lookedAt(path)
         // gone: looked at if we hold it, which includes a path being applied or published for
         // the first time right now (its record reaches the index when that run ends). Going by
         // the record alone, a file a program moved away just after we placed it, or while we
@@ -62,6 +69,17 @@ export class LocalChanges {
         if (record || this.deps.index.get(path) || this.deps.engine.isPending(path)) this.deps.engine.mark(path)
       }
     )
+  }
+
+  /** A settled event of `path` is being looked at: the engine hears of it once that is done. */
+  isLooking(path: string): boolean {
+    return this.looking.has(path)
+  }
+
+  private lookedAt(path: string): void {
+    const n = (this.looking.get(path) ?? 1) - 1
+    if (n > 0) this.looking.set(path, n)
+    else this.looking.delete(path)
   }
 
   /** A directory went away (moved or deleted): everything it held is looked at. */

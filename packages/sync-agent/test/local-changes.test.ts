@@ -50,6 +50,21 @@ describe('LocalChanges', () => {
     await vi.waitFor(() => expect(s.marked).toEqual(['docs/d0/c.php']))
   })
 
+  // a periodic rescan names what it finds that no watcher event was on its way for
+  // (daemon.ts, reportedByWatcher): a settled event being looked at still counts as reported
+  it('is looking at a settled path from its event until the engine heard of it, for a change and for a removal', async () => {
+    const s = await scene()
+    await writeFile(join(s.root, 'a.txt'), 'x')
+    s.changes.onSettled('a.txt', undefined, false)
+    s.changes.onSettled('gone.txt', undefined, false)
+    expect([s.changes.isLooking('a.txt'), s.changes.isLooking('gone.txt')]).toEqual([true, true])
+    await vi.waitFor(() => expect(s.marked).toEqual(['a.txt']))
+    expect(s.changes.isLooking('a.txt')).toBe(false)
+    // nothing held there: looked at, nothing to mark
+    await vi.waitFor(() => expect(s.changes.isLooking('gone.txt')).toBe(false))
+    expect(s.marked).toEqual(['a.txt'])
+  })
+
   it('marks a path found gone whose record reached the index while its lstat was under way', async () => {
     const s = await scene()
     await writeFile(join(s.root, 'a.txt'), 'x')
