@@ -572,9 +572,9 @@ export class Agent {
         seen.add(path)
         const record = this.index.get(path)
         if (!differsFromRecord(st, record) || this.engine.willReconcile(path)) return
+        if (behindWatcher && this.unreported(path)) unreported.push(path)
         this.engine.mark(path)
         changed++
-        if (behindWatcher && !this.reportedByWatcher(path)) unreported.push(path)
       },
       onTempFile: (path) => {
         // the staging directory is emptied at start (prepareStaging)
@@ -592,9 +592,9 @@ export class Agent {
       if (seen.has(path)) continue
       const st = await writer.lstatOrNull(path)
       if (!differsFromRecord(st, record)) continue
+      if (behindWatcher && this.unreported(path)) unreported.push(path)
       this.engine.mark(path)
       gone++
-      if (behindWatcher && !this.reportedByWatcher(path)) unreported.push(path)
     }
     // the rescans of a paused watcher run every second or so during a bulk sync: said only when they find something
     const quiet = !atStart && changed + gone === 0 && this.watcher.isPaused
@@ -603,9 +603,13 @@ export class Agent {
     return { entries: seen.size, changed, gone, durationMs: Date.now() - started }
   }
 
-  /** The watcher has an event of `path` that the engine has not heard of yet. */
-  private reportedByWatcher(path: string): boolean {
-    return this.watcher.isSettling(path) || this.localChanges.isLooking(path)
+  /**
+   * A change of `path` the rescan found is one the watcher has not reported: no event of it is
+   * settling or being looked at, and the engine is not working on the path (a file we are
+   * placing differs from its record until the run ends).
+   */
+  private unreported(path: string): boolean {
+    return !this.watcher.isSettling(path) && !this.localChanges.isLooking(path) && !this.engine.isPending(path)
   }
 
   /** connected peers that serve file contents from their folders */
