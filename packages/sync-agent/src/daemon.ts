@@ -64,18 +64,17 @@ const LEGACY_SWEEP_FILE = 'blocks-to-sweep.json'
 /** without a working watcher (inotify limits), changes are found by a rescan this often */
 export const FALLBACK_SCAN_MS = 10_000
 
+/** why a walk of the folder runs (said in its log line) */
+type ScanReason = 'start' | 'periodic' | 'asked' | 'watch renewed' | 'bulk sync' | 'no watcher' | 'temp files'
+
+/** logged when a periodic rescan finds changes the watcher did not report (see Agent.unreported) */
+export const UNREPORTED_BY_WATCHER = 'the periodic rescan found changes the watcher did not report'
+
 /**
  * Wiring only: builds the parts, starts them in order, stops them in reverse.
  * Data flow: watcher/scan → engine → reconcile → own drive → peers → member drives → engine →
  * reconcile → folder writer → index.
  */
-
-/** why a walk of the folder runs (said in its log line) */
-type ScanReason = 'start' | 'periodic' | 'asked' | 'watch renewed' | 'bulk sync' | 'no watcher' | 'temp files'
-
-/** logged when a periodic rescan finds changes no watcher event was settling for (see scan) */
-export const UNREPORTED_BY_WATCHER = 'the periodic rescan found changes the watcher did not report'
-
 export class Agent {
   private store!: Corestore
   private index!: IndexStore
@@ -555,9 +554,9 @@ export class Agent {
   /**
    * Walks the folder and marks every path whose lstat differs from its record (no hashing).
    * `why` is said in the log line. A periodic rescan behind a working watcher should find
-   * nothing the watcher did not report: what it finds with no watcher event settling for the
-   * path is logged by name (fault suite seed 4213 once had a node's 60 s rescan find a change
-   * its watcher missed; not reproduced since, so each one is named for the next look).
+   * nothing the watcher did not report: what it finds that way (`unreported`) is logged by
+   * name (fault suite seeds 3141 and 4213 each had a node's 60 s rescan find a change its
+   * watcher missed; not reproduced since, so each one is named for the next look).
    */
   private async scan(writer: FolderWriter, why: ScanReason): Promise<RescanResult> {
     const atStart = why === 'start'
