@@ -20,6 +20,7 @@ import { FolderWatcher } from './folder-watcher.js'
 import { LocalChanges } from './local-changes.js'
 import { WatchRenewal } from './watch-renewal.js'
 import { scanFolder } from './folder-scanner.js'
+import { goneWhileRunning } from './gone-while-running.js'
 import { PeerManager } from './peers/peer-manager.js'
 import { Discovery } from './peers/discovery.js'
 import type { PeerSession } from './peers/peer-session.js'
@@ -563,6 +564,7 @@ export class Agent {
     const started = Date.now()
     const behindWatcher = why === 'periodic' && !this.watcher.isPaused && this.fallbackScan === null && !this.watchRenewal.busy
     const unreported: string[] = []
+    const runningAtStart = this.engine.runningPaths()
     const seen = new Set<string>()
     let temps = 0
     let changed = 0
@@ -594,6 +596,16 @@ export class Agent {
       if (behindWatcher && this.unreported(path)) unreported.push(path)
       this.engine.mark(path)
       gone++
+    }
+    // paths whose first run is under way have no record yet (see gone-while-running.ts); not
+    // for the rescans that come again within seconds (bulk sync, no watcher): the next one finds
+    // the record, and a bulk sync's runs are mostly first applies, not on disk yet
+    if (why === 'watch renewed' || why === 'asked' || why === 'periodic') {
+      const running = [...runningAtStart, ...this.engine.runningPaths()]
+      const found = await goneWhileRunning(running, seen, { willReconcile: (p) => this.engine.willReconcile(p), exists: async (p) => (await writer.lstatOrNull(p)) !== null })
+      for (const path of found) this.engine.mark(path)
+      gone += found.length
+      if (found.length > 0) this.log.info({ why, count: found.length, paths: found.slice(0, 10) }, 'gone from disk while being worked on: each runs once more')
     }
     // the rescans of a paused watcher run every second or so during a bulk sync: said only when they find something
     const quiet = !atStart && changed + gone === 0 && this.watcher.isPaused

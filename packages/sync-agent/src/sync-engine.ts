@@ -404,6 +404,11 @@ export class SyncEngine {
     return this.queue.has(path) || this.retries.has(path) || this.markedWhileRunning.has(path)
   }
 
+  /** The paths being worked on now. */
+  runningPaths(): string[] {
+    return [...this.running.keys()]
+  }
+
   /** Is the path queued or being worked on? */
   isPending(path: string): boolean {
     return this.queue.has(path) || this.running.has(path) || this.markedWhileRunning.has(path)
