@@ -605,7 +605,9 @@ export class Agent {
       const found = await goneWhileRunning(running, seen, { willReconcile: (p) => this.engine.willReconcile(p), exists: async (p) => (await writer.lstatOrNull(p)) !== null })
       for (const path of found) this.engine.mark(path)
       gone += found.length
-      if (found.length > 0) this.log.info({ why, count: found.length, paths: found.slice(0, 10) }, 'gone from disk while being worked on: each runs once more')
+      // most are peers' files not placed yet (a renewal comes with a theme update): a run more
+      // each, which finds nothing to do; a delete whose event was lost is seen by it
+      if (found.length > 0) this.log.debug({ why, count: found.length, paths: found.slice(0, 10) }, 'paths being worked on are not on disk: each runs once more')
     }
     // the rescans of a paused watcher run every second or so during a bulk sync: said only when they find something
     const quiet = !atStart && changed + gone === 0 && this.watcher.isPaused
