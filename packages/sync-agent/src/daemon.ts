@@ -564,7 +564,12 @@ export class Agent {
     const started = Date.now()
     const behindWatcher = why === 'periodic' && !this.watcher.isPaused && this.fallbackScan === null && !this.watchRenewal.busy
     const unreported: string[] = []
-    const runningAtStart = this.engine.runningPaths()
+    // paths whose first run is under way have no record yet (see gone-while-running.ts); looked
+    // at only by the rescans that do not come again within seconds (not bulk sync, no watcher:
+    // the next one finds the record, and a bulk sync's runs are mostly first applies, not on
+    // disk yet)
+    const looksAtRunning = why === 'watch renewed' || why === 'asked' || why === 'periodic'
+    const runningAtStart = looksAtRunning ? this.engine.runningPaths() : []
     const seen = new Set<string>()
     let temps = 0
     let changed = 0
@@ -597,10 +602,7 @@ export class Agent {
       this.engine.mark(path)
       gone++
     }
-    // paths whose first run is under way have no record yet (see gone-while-running.ts); not
-    // for the rescans that come again within seconds (bulk sync, no watcher): the next one finds
-    // the record, and a bulk sync's runs are mostly first applies, not on disk yet
-    if (why === 'watch renewed' || why === 'asked' || why === 'periodic') {
+    if (looksAtRunning) {
       const running = [...runningAtStart, ...this.engine.runningPaths()]
       const found = await goneWhileRunning(running, seen, { willReconcile: (p) => this.engine.willReconcile(p), exists: async (p) => (await writer.lstatOrNull(p)) !== null })
       for (const path of found) this.engine.mark(path)
