@@ -217,6 +217,7 @@ export class Agent {
       indexUnserved: (hex) => this.engine.isIndexUnserved(hex),
       peerConnected: () => (this.peers?.connected().length ?? 0) > 0,
       onNewPath: (p) => this.engine.mark(p),
+      onOwnEntryReplaced: (p) => this.engine.ownEntryReplaced(p),
       onConflict: () => {
         this.engine.conflicts++
         this.metrics.conflict()

@@ -85,6 +85,11 @@ export interface ReconcileDeps {
   peerConnected?(): boolean
   /** a new path appeared in our drive (a conflict copy): reconcile it too */
   onNewPath(path: string): void
+  /**
+   * our drive's entry for `path` was replaced outside that path's own run (a conflict copy
+   * withdrawn): a run of it waiting for the old version's bytes ends, and it runs again
+   */
+  onOwnEntryReplaced(path: string): void
   onConflict(path: string, copy: string | null): void
   /** a file was written into the folder from a peer's version, its bytes read from a peer's folder or Hypercore blocks (metrics) */
   onFileApplied?(sizeBytes: number, source: ContentOrigin): void
@@ -867,7 +872,8 @@ export class PathReconciler {
     // No peer is asked for bytes only we wrote: the path runs again with our newer entry
     // (fault suite seed 3005: a conflict copy withdrawn while its file was being placed, its
     // block swept, waited the whole 30 s)
-    if (version.drive === this.deps.drives.own.hex && !(await held()) && !(await this.ownEntryNames(version))) {
+    const released = async () => version.drive === this.deps.drives.own.hex && !(await held()) && !(await this.ownEntryNames(version))
+    if (await released()) {
       this.deps.onNewPath(version.path)
       throw supersededError(version.path)
     }
@@ -906,6 +912,12 @@ export class PathReconciler {
           this.deps.log.debug({ path: version.path, drive: version.drive.slice(0, 16), attempt, ...availability }, msg)
         }
         if (last) throw err
+        // and after each unanswered request: released while this run waited (our entry
+        // replaced outside this run, its blocks swept), it is waited for no more
+        if (await released()) {
+          this.deps.onNewPath(version.path)
+          throw supersededError(version.path)
+        }
         const again = await this.deps.content?.open(version, urgent, base, signal)
         if (again) return { chunks: supersedableChunks(again, signal, version.path), origin: 'peer-folder' }
       }
@@ -952,8 +964,11 @@ export class PathReconciler {
       const { index, writer } = this.deps
       const record = index.get(copy.path)
       const st = await writer.lstatOrNull(copy.path)
-      if (!differsFromRecord(st, record)) await this.withdrawReplacedCopy(copy.path, await this.gather(copy.path), versions)
-      this.deps.onNewPath(copy.path)
+      const withdrawn = !differsFromRecord(st, record) && (await this.withdrawReplacedCopy(copy.path, await this.gather(copy.path), versions))
+      // a run of the copy may be waiting for its bytes right now (its file not placed yet):
+      // withdrawn, they are let go, and no peer has them (fault seed 4904: 30 s)
+      if (withdrawn) this.deps.onOwnEntryReplaced(copy.path)
+      else this.deps.onNewPath(copy.path)
     }
   }
 

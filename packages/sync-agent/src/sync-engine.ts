@@ -335,6 +335,18 @@ export class SyncEngine {
   }
 
   /**
+   * Our own drive holds a newer entry for `path`, put outside that path's own run (a conflict
+   * copy withdrawn by its family's reconcile): a run of it that waits for the older version's
+   * bytes waits no more, and the path runs again. Marked without hints, a running path went on
+   * waiting: fault seed 4904, a copy's run read our own blocks that the withdrawal let go (swept
+   * while the read waited), 30 s of Hypercore's request timeout.
+   */
+  ownEntryReplaced(path: string): void {
+    this.mark(path)
+    this.supersede.get(path)?.abort()
+  }
+
+  /**
    * A diff saw a newer entry for a path it hands to the mass-delete guard instead of marking:
    * an item already queued, waiting, retrying or running for that path must not go on with
    * an older hint (fault suite seed 607: a queued path applied a drive's older version from

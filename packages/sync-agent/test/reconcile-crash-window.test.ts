@@ -50,6 +50,7 @@ async function setUp(drives: MemberDrive[], dirsOf?: { folder: string; data: str
     log: { info: () => undefined, warn: () => undefined, debug: () => undefined, isLevelEnabled: () => false },
     now: () => 2_000,
     onNewPath: () => undefined,
+    onOwnEntryReplaced: () => undefined,
     onConflict: () => undefined
   } as unknown as ReconcileDeps
   return { reconciler: new PathReconciler(deps), puts, index, folder, data, stores: () => stores }

@@ -110,6 +110,7 @@ export function publishingDeps(opts: { folder: string; index: IndexStore; drives
     now: () => 2_000,
     mayDelete: () => true,
     onNewPath: () => undefined,
+    onOwnEntryReplaced: () => undefined,
     onConflict: () => undefined
   } as unknown as ReconcileDeps
 }
