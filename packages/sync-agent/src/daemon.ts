@@ -157,7 +157,8 @@ export class Agent {
     this.claims = new UnservedClaims(config.notServingAfterS * 1000)
     this.rules = await this.loadRules()
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
-    const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer))
+    // a directory we removed and made again at once keeps chokidar's dead watch: watched afresh
+    const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer), (dir) => this.watchRenewal?.request(dir))
     if (config.versionsDir) {
       const archive = (this.archive = new VersionArchive(config.versionsDir, config.versionsKeepDays, log.child({ c: 'versions' })))
       await archive.ready()

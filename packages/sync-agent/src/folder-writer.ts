@@ -8,6 +8,7 @@ import { formatBytes } from './cli/format-status.js'
 import { synchronousOps, threadPoolOps, type FileOps, type WritableFile } from './file-ops.js'
 import { crashPoint } from './crash-points.js'
 import type { VersionArchive } from './version-archive.js'
+import { RemadeDirs } from './remade-dirs.js'
 
 /** files up to this size, whose bytes are all in memory, are placed with synchronous calls (file-ops.ts) */
 export const SYNC_WRITE_BYTES = 256 * 1024
@@ -161,13 +162,22 @@ export class FolderWriter {
   private readonly stagingReaches = new Map<string, boolean>()
   /** where a file this writer replaces or removes is kept first (`versionsDir`); null: nowhere */
   archive: VersionArchive | null = null
+  /** directories this writer removed lately (see RemadeDirs) */
+  private readonly remadeDirs: RemadeDirs
 
-  /** `onLostTemp`: a temp file of ours was moved away with its directory and must be swept */
+  /**
+   * `onLostTemp`: a temp file of ours was moved away with its directory and must be swept.
+   * `onDirRemade`: a directory this writer removed a moment ago was made again (a path
+   * relative to the root): the folder's watch of it may be stale (see RemadeDirs).
+   */
   constructor(
     readonly root: string,
     private readonly perms: WritePermissions = DEFAULT_PERMISSIONS,
-    private readonly onLostTemp: () => void = () => undefined
-  ) {}
+    private readonly onLostTemp: () => void = () => undefined,
+    onDirRemade: (path: string) => void = () => undefined
+  ) {
+    this.remadeDirs = new RemadeDirs((abs) => onDirRemade(relative(this.root, abs).split(sep).join('/')))
+  }
 
   /**
    * Empties the staging directory of what an earlier run left (call it after
@@ -359,13 +369,14 @@ export class FolderWriter {
     try {
       // synchronous, as the directory calls below: see makeDir
       const first = mkdirSync(parent, { recursive: true, mode: 0o755 })
-      if (first !== undefined && (this.perms.owner || this.perms.dirMode !== null)) {
+      if (first !== undefined) {
         // every directory mkdir made, from the outermost down to the parent
+        const claim = Boolean(this.perms.owner) || this.perms.dirMode !== null
         let dir = first
-        this.claimDir(dir, null)
-        for (const segment of relative(first, parent).split(sep).filter((p) => p !== '')) {
+        for (const segment of ['', ...relative(first, parent).split(sep).filter((p) => p !== '')]) {
           dir = join(dir, segment)
-          this.claimDir(dir, null)
+          if (claim) this.claimDir(dir, null)
+          this.remadeDirs.made(dir)
         }
       }
       this.knownDirs.add(parent)
@@ -609,6 +620,7 @@ export class FolderWriter {
         created = false
       }
       if (created && (this.perms.owner || this.perms.dirMode !== null)) this.claimDir(this.abs(path), mode)
+      if (created) this.remadeDirs.made(this.abs(path))
     }
     const after = lstatSync(this.abs(path))
     // a real directory (lstat: no link) below checked parents: files go in without a check
@@ -635,6 +647,7 @@ export class FolderWriter {
       try {
         this.knownDirs.clear()
         await rmdir(this.abs(path))
+        this.remadeDirs.removed(this.abs(path))
         return true
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code
