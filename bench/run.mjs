@@ -6,7 +6,7 @@
 // and CPU (the noise floor: 1.68-1.73 s against 1.19-1.33 s in a fresh process), which
 // skewed every figure by the tools' order.
 //
-//   pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S]
+//   pnpm bench [--quick] [--small-files N] [--uploads-mb N] [--seed S] [--link RATE]
 //              [--only tool,tool] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]
 //
 // Exits non-zero if any tool failed to complete (never on timings).
@@ -23,6 +23,7 @@ import * as syncAgent from './tools/sync-agent.mjs';
 import * as hypercoreFloor from './tools/hypercore-floor.mjs';
 import * as noiseFloor from './tools/noise-floor.mjs';
 import initialSync from './scenarios/initial-sync.mjs';
+import { linkProblem, parseRate, rateLabel, setUpLink } from './lib/link.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const TOOLS = { rsync: rsync.create, syncthing: syncthing.create, 'sync-agent': syncAgent.create, 'hypercore-floor': hypercoreFloor.create, 'noise-floor': noiseFloor.create };
@@ -30,11 +31,12 @@ const QUICK = { smallFiles: 600, uploadsMb: 20 };
 const PROPAGATION_RUNS = { full: 20, quick: 3 };
 
 const USAGE = `usage: pnpm bench [--quick] [--shape wordpress|many-small|big-file] [--small-files N] [--uploads-mb N] [--big-mb N] [--seed S]
-                  [--only ${Object.keys(TOOLS).join(',')}] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]`;
+                  [--only ${Object.keys(TOOLS).join(',')}] [--repeat N] [--json FILE] [--timeout S] [--keep-corpus]
+                  [--link RATE]   (B behind a link of RATE, e.g. 100mbit or 1gbit: root, iproute2)`;
 
 function parseArgs(argv) {
   const { opts: corpus, rest } = parseCorpusArgs(argv);
-  const o = { quick: false, only: Object.keys(TOOLS), json: null, timeoutS: null, keepCorpus: false, repeat: 1 };
+  const o = { quick: false, only: Object.keys(TOOLS), json: null, timeoutS: null, keepCorpus: false, repeat: 1, link: null };
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     const val = () => { const v = a.includes('=') ? a.split('=').slice(1).join('=') : rest[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--json')) o.json = val();
     else if (a.startsWith('--timeout')) o.timeoutS = Number(val());
     else if (a === '--keep-corpus') o.keepCorpus = true;
+    else if (a.startsWith('--link')) { o.linkText = val(); o.link = parseRate(o.linkText); }
     else if (a === '--child') o.child = true; // internal: one tool, one run, in this process
     else if (a.startsWith('--repeat')) { o.repeat = Number(val()); if (!(Number.isInteger(o.repeat) && o.repeat >= 1)) throw new Error('--repeat needs a whole number >= 1'); }
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
@@ -96,9 +99,13 @@ function followUpTable(results) {
  */
 async function runHere(o, tool, { setupTimeoutS, syncTimeoutS }) {
   const corpusDir = path.join(tmpDir('corpus'), 'wp-content');
+  // B behind a rate-limited link (bench/lib/link.mjs); taken down when this run ends
+  const closeLink = o.link ? setUpLink(o.link) : () => {};
+  process.on('exit', closeLink);
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {
       killAllChildren();
+      closeLink();
       removeAllTmpDirs(o.keepCorpus ? [path.dirname(corpusDir)] : []);
       if (o.keepCorpus) console.error(`[bench] corpus kept at ${corpusDir}`);
       process.exit(130);
@@ -152,6 +159,7 @@ async function runChild(o, name) {
   if (o.keepCorpus && !corpusKept) args.push('--keep-corpus');
   corpusKept = o.keepCorpus;
   if (o.timeoutS != null) args.push('--timeout', String(o.timeoutS));
+  if (o.link) args.push('--link', o.linkText);
   const flags = { shape: '--shape', smallFiles: '--small-files', uploadsMb: '--uploads-mb', bigMb: '--big-mb', seed: '--seed' };
   for (const [key, flag] of Object.entries(flags)) if (o.corpusArgs[key] !== undefined) args.push(flag, String(o.corpusArgs[key]));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -179,6 +187,10 @@ async function main() {
   const tools = o.only.map((name) => TOOLS[name]());
 
   // prerequisites first, so a missing binary is reported before any work
+  if (o.link) {
+    const problem = linkProblem();
+    if (problem) { console.error(`bench: --link ${o.linkText}: ${problem}`); process.exit(1); }
+  }
   const results = [];
   const runnable = []; // tool objects used only for check(); each run gets a fresh one
   for (const t of tools) {
@@ -226,7 +238,8 @@ async function main() {
     console.error('bench: no run started (see above)');
     process.exit(1);
   }
-  console.log(`\n### initial sync: ${corpusInfo.files} files, ${corpusInfo.mib} MiB (shape ${corpusInfo.shape}, seed ${corpusInfo.seed})${o.quick ? ' — quick' : ''}\n`);
+  const where = o.link ? `, B behind a ${rateLabel(o.link)} link` : ', loopback';
+  console.log(`\n### initial sync: ${corpusInfo.files} files, ${corpusInfo.mib} MiB (shape ${corpusInfo.shape}, seed ${corpusInfo.seed}${where})${o.quick ? ' — quick' : ''}\n`);
   console.log(md);
   console.log(`\n### after the initial sync: new uploads and a 1% change (same pair, still running)\n`);
   console.log(followUpTable(results));
@@ -235,6 +248,8 @@ async function main() {
   const report = {
     date: new Date().toISOString(),
     quick: o.quick,
+    // null: both peers on 127.0.0.1; else B's link to A in bits/s each way (tc tbf)
+    linkBits: o.link,
     host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, kernel: os.release() },
     corpus: corpusInfo,
     notes,

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BenchError, measurePeers, now, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from './util.mjs';
+import { place } from './link.mjs';
 
 /** Every regular file under `dir`, as paths relative to it with `/`. */
 export function walkFiles(dir, rel = '', out = []) {
@@ -16,6 +17,9 @@ export function walkFiles(dir, rel = '', out = []) {
   }
   return out;
 }
+
+/** Both peers learn A's address (loopback, or A's end of `--link`) from the environment. */
+const peerEnv = () => ({ ...process.env, BENCH_HOST_A: place.hostA });
 
 /** The first JSON line a peer printed to its log, or null. */
 function jsonLine(file) {
@@ -51,7 +55,7 @@ export function createFloorTool({ name, peer, seedArgs, fetchArgs, stores = () =
       tmp = tmpDir(name);
       A = { name: 'A', log: `${tmp}/a.log` };
       B = { name: 'B', log: `${tmp}/b.log` };
-      A.proc = spawnLogged(process.execPath, [peer, ...seedArgs(dirA, tmp)], { logFile: A.log });
+      A.proc = spawnLogged(process.execPath, [peer, ...seedArgs(dirA, tmp)], { logFile: A.log, env: peerEnv() });
       await waitFor(`the ${name} seeder to take in the corpus`, () => {
         exited(A);
         seedInfo = jsonLine(A.log);
@@ -61,7 +65,8 @@ export function createFloorTool({ name, peer, seedArgs, fetchArgs, stores = () =
 
     async startB(dirB) {
       cpuAAtStart = procStats(A.proc.pid)?.cpu ?? null;
-      B.proc = spawnLogged(process.execPath, [peer, ...fetchArgs(dirB, tmp, seedInfo, corpus)], { logFile: B.log });
+      // B on its side of the link (`--link`)
+      B.proc = spawnLogged(...place.asB(process.execPath, [peer, ...fetchArgs(dirB, tmp, seedInfo, corpus)]), { logFile: B.log, env: peerEnv() });
     },
 
     async waitComplete({ deadline }) {

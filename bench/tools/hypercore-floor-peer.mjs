@@ -35,6 +35,8 @@ const WRITE_BUFFER_BYTES = 8 * 1024 * 1024;
 const INDEX_NODE_CACHE = 4096;
 const openStore = (dir) => new Corestore(new CoreStorage(dir, { writeBufferSize: WRITE_BUFFER_BYTES }), { globalCache: new Rache({ maxSize: INDEX_NODE_CACHE }) });
 const [mode, folder, storeDir, ...rest] = process.argv.slice(2);
+// peer A's address: 127.0.0.1, or A's end of the bench's `--link` (bench/lib/link.mjs)
+const HOST_A = process.env.BENCH_HOST_A || '127.0.0.1';
 
 
 async function seed() {
@@ -59,13 +61,13 @@ async function seed() {
     stream.on('error', () => {});
     store.replicate(stream);
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve) => server.listen(0, HOST_A, resolve));
   console.log(JSON.stringify({ port: server.address().port, key: drive.key.toString('hex'), encryptionKey: encryptionKey.toString('hex') }));
 }
 
 async function fetch([port, key, encryptionKey]) {
   const store = openStore(storeDir);
-  const socket = net.connect(Number(port), '127.0.0.1');
+  const socket = net.connect(Number(port), HOST_A);
   const stream = new NoiseSecretStream(true, socket);
   stream.on('error', () => {});
   store.replicate(stream);

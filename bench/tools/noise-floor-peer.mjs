@@ -37,6 +37,8 @@ const isCritical = (rel) => classes.classOf(rel) === 0;
 export const STAGING = '.noise-floor-staging';
 const MESSAGE_BYTES = 256 * 1024;
 const [mode, folder, ...rest] = process.argv.slice(2);
+// peer A's address: 127.0.0.1, or A's end of the bench's `--link` (bench/lib/link.mjs)
+const HOST_A = process.env.BENCH_HOST_A || '127.0.0.1';
 
 
 /** header: u16 path length, path, f64 size, f64 mtime ms, u16 mode, 32 bytes sha256 */
@@ -67,7 +69,7 @@ async function seed() {
     stream.on('error', () => {});
     stream.once('open', () => send(stream, files).catch((err) => console.error(err)));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve) => server.listen(0, HOST_A, resolve));
   console.log(JSON.stringify({ port: server.address().port, files: files.length, bytes }));
 }
 
@@ -155,7 +157,7 @@ function fetch([port, count]) {
     return buf.length - at >= n ? n : -1;
   };
 
-  const socket = net.connect(Number(port), '127.0.0.1');
+  const socket = net.connect(Number(port), HOST_A);
   const stream = new NoiseSecretStream(true, socket);
   stream.on('error', (err) => { console.error(err); process.exit(1); });
   stream.on('data', (msg) => {

@@ -1,5 +1,5 @@
-// rsync baseline: an rsync daemon on 127.0.0.1 serves A's folder read-only;
-// B is a plain `rsync -a rsync://127.0.0.1:PORT/mod/ B/` pull into an empty dir.
+// rsync baseline: an rsync daemon on 127.0.0.1 (or A's end of `--link`) serves A's folder
+// read-only; B is a plain `rsync -a rsync://HOST:PORT/mod/ B/` pull into an empty dir.
 // CPU and peak RSS come from GNU time (`/usr/bin/time -f '%e %U %S %M'`) wrapped
 // around the client and around the daemon (which reaps its per-connection
 // children, so their usage is included).
@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { BenchError, freePort, now, procStats, rmrf, spawnLogged, stopChild, tail, waitExit, tmpDir, waitFor, warmTree, which } from '../lib/util.mjs';
+import { place } from '../lib/link.mjs';
 
 const TIME = '/usr/bin/time';
 const TIME_FMT = '%e %U %S %M';
@@ -21,7 +22,7 @@ function readTime(file) {
 
 function tcpOpen(port) {
   return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    const s = net.connect({ host: place.hostA, port }, () => { s.destroy(); resolve(true); });
     s.on('error', () => resolve(false));
   });
 }
@@ -60,7 +61,7 @@ export function create() {
       ].join('\n') + '\n';
       fs.writeFileSync(`${tmp}/rsyncd.conf`, conf);
       daemon = spawnLogged(TIME, ['-f', TIME_FMT, '-o', `${tmp}/daemon.time`,
-        'rsync', '--daemon', '--no-detach', `--config=${tmp}/rsyncd.conf`, '--address=127.0.0.1', `--port=${port}`],
+        'rsync', '--daemon', '--no-detach', `--config=${tmp}/rsyncd.conf`, `--address=${place.hostA}`, `--port=${port}`],
       { logFile: `${tmp}/daemon.out` });
       await waitFor('rsync daemon to listen', async () => {
         if (daemon.exitCode !== null) throw new BenchError(`rsync daemon exited early:\n${tail(`${tmp}/daemon.out`)}\n${tail(`${tmp}/rsyncd.log`)}`);
@@ -73,8 +74,9 @@ export function create() {
 
     async startB(dir) {
       dirB = dir;
-      client = spawnLogged(TIME, ['-f', TIME_FMT, '-o', `${tmp}/client.time`,
-        'rsync', '-a', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/client.out` });
+      // B pulls on its side of the link (`--link`)
+      client = spawnLogged(...place.asB(TIME, ['-f', TIME_FMT, '-o', `${tmp}/client.time`,
+        'rsync', '-a', `rsync://${place.hostA}:${port}/mod/`, `${dirB}/`]), { logFile: `${tmp}/client.out` });
       // the instant the pull ended (the other tools' is the status poll that saw them done)
       client.once('exit', () => (clientExitAt = now()));
     },
@@ -100,7 +102,7 @@ export function create() {
 
     /** rsync has no watcher: one more pull after a change */
     async resync({ deadline }) {
-      const run = spawnLogged('rsync', ['-a', '--stats', `rsync://127.0.0.1:${port}/mod/`, `${dirB}/`], { logFile: `${tmp}/resync.out` });
+      const run = spawnLogged(...place.asB('rsync', ['-a', '--stats', `rsync://${place.hostA}:${port}/mod/`, `${dirB}/`]), { logFile: `${tmp}/resync.out` });
       await waitFor('rsync re-run to finish', () => run.exitCode !== null || run.signalCode !== null, { deadline, interval: 2 });
       if (run.exitCode !== 0) throw new BenchError(`rsync re-run failed (exit ${run.exitCode ?? run.signalCode}):\n${tail(`${tmp}/resync.out`)}`);
       // "Total bytes received: 1,234" (the pull's own count; the log holds every re-run's: the last)

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BenchError, compareTree, debug, freePort, measurePeers, now, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor } from '../lib/util.mjs';
+import { place } from '../lib/link.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(REPO, 'packages', 'sync-agent', 'bin', 'sync-agent.js');
@@ -57,7 +58,9 @@ export function create() {
   function startNode(node, folder, peer) {
     // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the agents
     const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS || '').split(/\s+/).filter(Boolean);
-    node.proc = spawnLogged(process.execPath, [...nodeArgs, BIN, 'start'], {
+    // B runs on its side of the link (`--link`; on loopback both run here)
+    const [cmd, args] = node === B ? place.asB(process.execPath, [...nodeArgs, BIN, 'start']) : [process.execPath, [...nodeArgs, BIN, 'start']];
+    node.proc = spawnLogged(cmd, args, {
       logFile: node.log,
       cwd: tmp,
       env: {
@@ -66,8 +69,8 @@ export function create() {
         SYNC_AGENT_FOLDER: folder,
         SYNC_AGENT_DATA: node.data,
         SYNC_AGENT_SECRET: secret,
-        SYNC_AGENT_LISTEN: `127.0.0.1:${node.port}`,
-        ...(peer ? { SYNC_AGENT_PEERS: `127.0.0.1:${peer.port}` } : {}),
+        SYNC_AGENT_LISTEN: `${node === B ? place.hostB : place.hostA}:${node.port}`,
+        ...(peer ? { SYNC_AGENT_PEERS: `${place.hostA}:${peer.port}` } : {}),
         SYNC_AGENT_LOG_LEVEL: process.env.SYNC_AGENT_LOG_LEVEL || 'warn',
         SYNC_AGENT_CONTROL: node.control,
         // as the shipped systemd unit and image run it (docker/): glibc's malloc settings

@@ -1,4 +1,4 @@
-// Syncthing baseline: two instances on loopback driven through the REST API.
+// Syncthing baseline: two instances on loopback (or across `--link`) driven through the REST API.
 // Config is produced by `syncthing generate` and then edited: static tcp
 // addresses on 127.0.0.1, GUI/REST on 127.0.0.1 with a known API key, global
 // + local discovery, relays, NAT, usage/crash reporting and auto-upgrade off,
@@ -9,6 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { BenchError, compareTree, debug, freePort, measurePeers, now, procStats, rmrf, spawnLogged, stopChild, tail, tmpDir, waitFor, which } from '../lib/util.mjs';
+import { place } from '../lib/link.mjs';
 
 const FOLDER_ID = 'bench';
 const MARKER = '.stfolder';
@@ -37,7 +38,7 @@ function writeConfig(node, other, folderPath, apiKey) {
   const deviceEl = (d, name) => selfEl
     .replace(/id="[A-Z0-9-]+"/, `id="${d.id}"`)
     .replace(/name="[^"]*"/, `name="${name}"`)
-    .replace(/<address>[^<]*<\/address>/, `<address>tcp://127.0.0.1:${d.listenPort}</address>`);
+    .replace(/<address>[^<]*<\/address>/, `<address>tcp://${d.host}:${d.listenPort}</address>`);
   // folder: start from the generated <defaults><folder>, which has every field
   const defFolder = /<defaults>\s*(<folder [\s\S]*?<\/folder>)/.exec(xml)[1];
   const folderEl = defFolder
@@ -50,10 +51,10 @@ function writeConfig(node, other, folderPath, apiKey) {
     .replace(/<device id="[^"]*" introducedBy="">[\s\S]*?<\/device>/,
       [node, other].map((d) => `<device id="${d.id}" introducedBy=""><encryptionPassword></encryptionPassword></device>`).join('\n            '));
   xml = xml.replace(selfEl, `${folderEl}\n    ${deviceEl(node, node.name)}\n    ${deviceEl(other, other.name)}`);
-  xml = xml.replace(/(<gui [^>]*>\s*)<address>[^<]*<\/address>/, `$1<address>127.0.0.1:${node.guiPort}</address>`);
+  xml = xml.replace(/(<gui [^>]*>\s*)<address>[^<]*<\/address>/, `$1<address>${node.host}:${node.guiPort}</address>`);
   xml = setTag(xml, 'apikey', apiKey);
   for (const [tag, val] of [
-    ['listenAddress', `tcp://127.0.0.1:${node.listenPort}`],
+    ['listenAddress', `tcp://${node.host}:${node.listenPort}`],
     ['globalAnnounceEnabled', 'false'],
     ['localAnnounceEnabled', 'false'],
     ['relaysEnabled', 'false'],
@@ -90,7 +91,7 @@ export function create() {
 
   function restOnce(node, p) {
     return new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: node.guiPort, path: p, agent, headers: { 'X-API-Key': apiKey }, timeout: 5000 }, (res) => {
+      const req = http.get({ host: node.host, port: node.guiPort, path: p, agent, headers: { 'X-API-Key': apiKey }, timeout: 5000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c) => { body += c; });
@@ -111,8 +112,9 @@ export function create() {
   };
 
   function startNode(node) {
-    node.proc = spawnLogged('syncthing', ['serve', `--home=${node.home}`, '--no-browser', '--no-restart', '--no-upgrade', '--logflags=3'],
-      { env, logFile: node.log });
+    const args = ['serve', `--home=${node.home}`, '--no-browser', '--no-restart', '--no-upgrade', '--logflags=3'];
+    // B runs on its side of the link (`--link`; its REST API is reached through it)
+    node.proc = spawnLogged(...(node === B ? place.asB('syncthing', args) : ['syncthing', args]), { env, logFile: node.log });
     procs.push(node.proc);
   }
 
@@ -134,8 +136,8 @@ export function create() {
       fs.mkdirSync(`${tmp}/home`);
       env = { ...process.env, HOME: `${tmp}/home`, STNODEFAULTFOLDER: '1', STNOUPGRADE: '1', STNORESTART: '1' };
       apiKey = crypto.randomBytes(16).toString('hex');
-      A = { name: 'A', home: `${tmp}/a`, log: `${tmp}/a.log` };
-      B = { name: 'B', home: `${tmp}/b`, log: `${tmp}/b.log` };
+      A = { name: 'A', home: `${tmp}/a`, log: `${tmp}/a.log`, host: place.hostA };
+      B = { name: 'B', home: `${tmp}/b`, log: `${tmp}/b.log`, host: place.hostB };
       for (const n of [A, B]) {
         Object.assign(n, generate(n.home, env));
         n.listenPort = await freePort();
