@@ -158,7 +158,7 @@ export class Agent {
     this.rules = await this.loadRules()
     if (!this.drives.canWrite) this.localOnly = new LocalDivergence()
     // a directory we removed and made again at once keeps chokidar's dead watch: watched afresh
-    const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer), (dir) => this.watchRenewal?.request(dir))
+    const writer: FolderWriter = new FolderWriter(config.folder, { owner: config.fileOwner, fileMode: config.fileMode, dirMode: config.dirMode }, () => this.sweepTempsSoon(writer), (dir) => this.watchRenewal?.request(dir, true))
     if (config.versionsDir) {
       const archive = (this.archive = new VersionArchive(config.versionsDir, config.versionsKeepDays, log.child({ c: 'versions' })))
       await archive.ready()

@@ -21,6 +21,8 @@ export interface WatchRenewalDeps {
  */
 export class WatchRenewal {
   private pending: string[] = []
+  /** of `pending`, the directories the agent itself removed and made again (RemadeDirs) */
+  private remade = new Set<string>()
   private running = false
   private timer: NodeJS.Timeout | null = null
   private lastAt = -Infinity
@@ -33,9 +35,11 @@ export class WatchRenewal {
     return this.running || this.timer !== null || this.pending.length > 0
   }
 
-  request(dir: string): void {
+  /** `byAgent`: the agent removed the directory and made it again itself (for the log) */
+  request(dir: string, byAgent = false): void {
     if (this.closed) return
     if (!this.pending.includes(dir)) this.pending.push(dir)
+    if (byAgent) this.remade.add(dir)
     this.schedule()
   }
 
@@ -51,11 +55,13 @@ export class WatchRenewal {
 
   private async renew(): Promise<void> {
     const dirs = this.pending
+    const remade = [...this.remade]
     this.pending = []
+    this.remade = new Set()
     this.running = true
     this.lastAt = Date.now()
     try {
-      this.deps.log.info({ dirs: dirs.slice(0, 10), count: dirs.length }, 'a directory was replaced in place: watching the folder afresh, then rescanning')
+      this.deps.log.info({ dirs: dirs.slice(0, 10), count: dirs.length, remadeByAgent: remade.length }, 'a directory was replaced in place: watching the folder afresh, then rescanning')
       if (await this.deps.restart()) await this.deps.rescan()
     } catch (err) {
       if (!this.closed) this.deps.onError(err as Error)
@@ -70,5 +76,6 @@ export class WatchRenewal {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     this.pending = []
+    this.remade.clear()
   }
 }

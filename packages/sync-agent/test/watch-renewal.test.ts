@@ -72,3 +72,16 @@ describe('WatchRenewal', () => {
     expect(s.renewal.busy).toBe(false)
   })
 })
+
+describe('WatchRenewal, the log of a renewal', () => {
+  it('counts the directories the agent itself removed and made again (RemadeDirs)', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+    const renewal = new WatchRenewal({ restart: async () => true, rescan: async () => undefined, onError: (err) => { throw err }, log, minIntervalMs: 0 })
+    renewal.request('themes/t0')
+    renewal.request('themes/t1/assets', true)
+    await vi.waitFor(() => expect(renewal.busy).toBe(false))
+    expect(lines).toMatchObject([{ dirs: ['themes/t0', 'themes/t1/assets'], count: 2, remadeByAgent: 1 }])
+    renewal.close()
+  })
+})
