@@ -284,7 +284,8 @@ export class Agent {
       engine: this.engine,
       rules: () => this.rules,
       onError: (message) => this.recordError('E_IO', message),
-      onStaleWatch: (dir) => this.watchRenewal.request(dir)
+      onStaleWatch: (dir) => this.watchRenewal.request(dir),
+      removedByAgentLately: (dir) => writer.removedLately(dir)
     })
     // watch first, then scan, so nothing that changes during the scan is missed
     this.watcher = new FolderWatcher(config.folder, config.settleMs, {

@@ -600,6 +600,11 @@ export class FolderWriter {
     }
   }
 
+  /** Did this writer remove the directory `path` a moment ago (see RemadeDirs)? */
+  removedLately(path: string): boolean {
+    return this.remadeDirs.removedLately(this.abs(path))
+  }
+
   /**
    * Makes the directory `path` (its parents as needed) and returns its lstat. The calls are
    * synchronous, as for small files: a fresh node makes a thousand directories, and through

@@ -20,6 +20,8 @@ export interface LocalChangesDeps {
    * still be the old directory's (see FolderWatcher.restart)
    */
   onStaleWatch(dir: string): void
+  /** the agent removed the directory `path` a moment ago (FolderWriter.removedLately) */
+  removedByAgentLately(path: string): boolean
   lookAgainMs?: number
 }
 
@@ -94,7 +96,10 @@ export class LocalChanges {
     // a directory replaced by another one (moved away and created again: a theme update);
     // what the old one held was marked in onSettled (every known directory's tree is)
     const replaced = record?.kind === 'dir' && record.ino !== st.ino
-    if (replaced && !addedDir) this.deps.onStaleWatch(path)
+    // made again by a program right after the agent removed it (a peer's delete applied): no
+    // record holds the old inode, and chokidar may keep the old directory's watch (RemadeDirs)
+    const remadeAtOnce = record === undefined && this.deps.removedByAgentLately(path)
+    if ((replaced || remadeAtOnce) && !addedDir) this.deps.onStaleWatch(path)
     // A new directory may have been filled before the watcher saw it: look inside now, and once
     // more a little later. chokidar reads a new directory before it watches it, so a file made
     // between the two has no event; under load that gap outlasted the first look (fault suite

@@ -13,7 +13,8 @@ const MAX_REMOVED = 1_000
  * conflict copy, another peer's new file): fault suite seed 4909, a delete made in such a
  * directory was found by the periodic rescan 37 s later. A program that replaces a directory
  * so fast is caught by its new inode (LocalChanges); here the index holds the new inode
- * already, as the agent recorded what it made.
+ * already, as the agent recorded what it made. One that makes it again right after the agent
+ * removed it leaves no record to compare with: LocalChanges asks `removedLately`.
  */
 export class RemadeDirs {
   /** absolute path → when it was removed, oldest first */
@@ -37,6 +38,12 @@ export class RemadeDirs {
     if (at === undefined) return
     this.removedAt.delete(abs)
     if (this.now() - at <= REMADE_WINDOW_MS) this.onRemade(abs)
+  }
+
+  /** Did the agent remove the directory `abs` within the window? */
+  removedLately(abs: string): boolean {
+    const at = this.removedAt.get(abs)
+    return at !== undefined && this.now() - at <= REMADE_WINDOW_MS
   }
 
   private dropOld(): void {

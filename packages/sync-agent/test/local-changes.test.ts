@@ -16,7 +16,7 @@ function recordOf(st: Awaited<ReturnType<typeof lstat>>, kind: LocalRecord['kind
 }
 
 /** A folder, an index (path → record) and an engine that only records what it was asked to look at. */
-async function scene(lookAgainMs = 60_000, pending: Set<string> = new Set()) {
+async function scene(lookAgainMs = 60_000, pending: Set<string> = new Set(), removedByAgent: Set<string> = new Set()) {
   const root = await mkdtemp(join(tmpdir(), 'sa-local-'))
   cleanups.push(() => rm(root, { recursive: true, force: true }))
   const index = new Map<string, LocalRecord>()
@@ -31,6 +31,7 @@ async function scene(lookAgainMs = 60_000, pending: Set<string> = new Set()) {
     rules: () => buildIgnoreRules([], [], null),
     onError: (m) => errors.push(m),
     onStaleWatch: (d) => stale.push(d),
+    removedByAgentLately: (d) => removedByAgent.has(d),
     lookAgainMs
   })
   cleanups.push(() => changes.close())
@@ -145,6 +146,20 @@ describe('LocalChanges', () => {
     expect(s.stale).toEqual([])
     s.changes.onSettled('b', await lstat(join(s.root, 'b')), false)
     expect(s.stale).toEqual(['b'])
+  })
+
+  // the agent applied a peer's delete of a directory (removed it, and its record), and a program
+  // made it again at once: no record holds the old inode, and chokidar may keep the old watch
+  it('asks for a fresh watch for a directory made again right after the agent removed it, unless chokidar reported it as added', async () => {
+    const s = await scene(60_000, new Set(), new Set(['uploads/2026/05', 'uploads/2026/06']))
+    await mkdir(join(s.root, 'uploads/2026/05'), { recursive: true })
+    await mkdir(join(s.root, 'uploads/2026/06'), { recursive: true })
+    await mkdir(join(s.root, 'uploads/2026/07'), { recursive: true })
+    s.changes.onSettled('uploads/2026/06', await lstat(join(s.root, 'uploads/2026/06')), true) // chokidar saw it come
+    s.changes.onSettled('uploads/2026/07', await lstat(join(s.root, 'uploads/2026/07')), false) // not removed by the agent
+    expect(s.stale).toEqual([])
+    s.changes.onSettled('uploads/2026/05', await lstat(join(s.root, 'uploads/2026/05')), false)
+    expect(s.stale).toEqual(['uploads/2026/05'])
   })
 
   it('marks a changed or removed file, and leaves an unchanged one (our own write coming back)', async () => {

@@ -38,6 +38,11 @@ describe('RemadeDirs', () => {
     now += REMADE_WINDOW_MS + 1
     dirs.made('/f/b') // too late: chokidar has long seen the removal
     expect(remade).toEqual(['/f/a'])
+    dirs.removed('/f/c')
+    expect(dirs.removedLately('/f/c')).toBe(true)
+    expect(dirs.removedLately('/f/a')).toBe(false) // made again since
+    now += REMADE_WINDOW_MS + 1
+    expect(dirs.removedLately('/f/c')).toBe(false)
   })
 
   it('keeps a bounded number of removals', () => {
