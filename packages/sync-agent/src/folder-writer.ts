@@ -251,6 +251,11 @@ export class FolderWriter {
     }
   }
 
+  /** Does a directory we create get an owner or a mode of ours (claimDir)? */
+  private get claimsDirs(): boolean {
+    return Boolean(this.perms.owner) || this.perms.dirMode !== null
+  }
+
   /** Owner and mode of a directory we just created (mkdir's mode is cut by the umask). */
   private claimDir(abs: string, syncedMode: number | null): void {
     const { owner, dirMode } = this.perms
@@ -371,7 +376,7 @@ export class FolderWriter {
       const first = mkdirSync(parent, { recursive: true, mode: 0o755 })
       if (first !== undefined) {
         // every directory mkdir made, from the outermost down to the parent
-        const claim = Boolean(this.perms.owner) || this.perms.dirMode !== null
+        const claim = this.claimsDirs
         let dir = first
         for (const segment of ['', ...relative(first, parent).split(sep).filter((p) => p !== '')]) {
           dir = join(dir, segment)
@@ -624,7 +629,7 @@ export class FolderWriter {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw translateDiskError(err, path)
         created = false
       }
-      if (created && (this.perms.owner || this.perms.dirMode !== null)) this.claimDir(this.abs(path), mode)
+      if (created && this.claimsDirs) this.claimDir(this.abs(path), mode)
       if (created) this.remadeDirs.made(this.abs(path))
     }
     const after = lstatSync(this.abs(path))

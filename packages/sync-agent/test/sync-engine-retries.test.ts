@@ -112,40 +112,35 @@ function engineFirstRunWaiting(): { engine: SyncEngine; signals: Supersedable[] 
   return { engine, signals }
 }
 
+// A running path waits for bytes; a newer entry for it ends that wait and the path runs again:
+// a peer's (hints from a diff), or our own put outside that path's run (fault suite seed 4904:
+// a conflict copy withdrawn by its family's reconcile while the copy's own run waited for the
+// copy's bytes, our blocks the withdrawal let go; marked without hints, the run went on waiting
+// for Hypercore's whole request timeout)
 describe('SyncEngine, a newer entry for a running path', () => {
-  it('aborts its wait for older bytes (the reconcile signal), and the path runs again with the new hints', async () => {
+  it.each([
+    ['a peer\'s newer entry (hints)', (engine: SyncEngine) => engine.mark('f.txt', 3, new Map([['aa', { entry: null, seen: 1 }]]))],
+    ['our own entry replaced outside its run', (engine: SyncEngine) => engine.ownEntryReplaced('f.txt')]
+  ])('%s aborts its wait for older bytes (the reconcile signal), and the path runs again', async (_what, newer) => {
     const { engine, signals } = engineFirstRunWaiting()
     engine.mark('f.txt')
     await until(() => signals.length === 1, 'the first run started')
     // a local change (no hints) does not end the wait
     engine.mark('f.txt')
     expect(signals[0]!.aborted).toBe(false)
-    engine.mark('f.txt', 3, new Map([['aa', { entry: null, seen: 1 }]]))
-    expect(signals[0]!.aborted).toBe(true)
-    await until(() => engine.isIdle, 'the path ran again and settled')
-    expect(signals).toHaveLength(2)
-    expect(engine.lastError).toBeNull()
-    await engine.close()
-  })
-})
-
-// fault suite seed 4904: a conflict copy withdrawn by its family's reconcile while the copy's
-// own run waited for the copy's bytes (our blocks, let go by the withdrawal): marked without
-// hints, the run went on waiting for Hypercore's whole request timeout
-describe('SyncEngine, our own entry replaced outside a running path\'s run', () => {
-  it('ends the run\'s wait for bytes, and the path runs again', async () => {
-    const { engine, signals } = engineFirstRunWaiting()
-    engine.mark('c.txt')
-    await until(() => signals.length === 1, 'the first run started')
-    engine.ownEntryReplaced('c.txt')
+    newer(engine)
     expect(signals[0]!.aborted).toBe(true)
     await until(() => engine.isIdle, 'the path ran again and settled')
     expect(signals).toHaveLength(2)
     expect(signals[1]!.aborted).toBe(false)
     expect(engine.lastError).toBeNull()
-    // a path that is not running is simply marked
+    await engine.close()
+  })
+
+  it('our own entry replaced for a path that is not running: the path is marked', async () => {
+    const { engine, runs } = engineWith(() => 'done')
     engine.ownEntryReplaced('d.txt')
-    await until(() => engine.isIdle && signals.length === 3, 'd.txt ran')
+    await until(() => engine.isIdle && runs.get('d.txt') === 1, 'd.txt ran')
     await engine.close()
   })
 })
